@@ -1,0 +1,287 @@
+/**
+ * The shape of `sluice.yaml`. Everything an operator can set is declared here, once, with zod;
+ * `sluice config schema` exports it as JSON Schema for editors.
+ */
+import { z } from 'zod';
+
+/** `30s`, `1m`, `1h`, `1d`, `500ms`: durations as written in the policy file, in milliseconds. */
+export function parseDuration(s: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(s.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 'ms'];
+  return Math.round(n * unit);
+}
+
+const duration = (min: number, max: number) =>
+  z
+    .string()
+    .describe('A duration such as 500ms, 30s, 1m, 1h, 1d')
+    .transform((s, ctx) => {
+      const ms = parseDuration(s);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${s}" is not a duration (use e.g. 30s, 1m, 1h, 1d)` });
+        return z.NEVER;
+      }
+      if (ms < min || ms > max) {
+        ctx.addIssue({ code: 'custom', message: `"${s}" is out of range (${min}ms..${max}ms)` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const listen = (port: number, host: string) =>
+  z
+    .strictObject({
+      port: z.number().int().min(0).max(65535).default(port),
+      host: z.string().default(host),
+      tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
+    })
+    .prefault({});
+
+const mode = z.enum(['enforce', 'shadow']).default('enforce');
+
+export const LimitPer = z.enum(['key', 'project', 'tenant', 'tier', 'end-user', 'ip', 'global']);
+
+export const LimitSchema = z
+  .strictObject({
+    id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'limit ids use letters, digits, _ . -'),
+    per: LimitPer.default('key'),
+    requests: z.number().int().positive().optional(),
+    tokens: z.number().int().positive().optional(),
+    inputTokens: z.number().int().positive().optional(),
+    outputTokens: z.number().int().positive().optional(),
+    images: z.number().int().positive().optional(),
+    usd: z.number().positive().optional(),
+    concurrent: z.number().int().positive().optional(),
+    window: duration(1000, 30 * 86_400_000).optional(),
+    burst: z.number().int().min(0).default(0),
+    actions: z.array(z.string()).optional(),
+    models: z.array(z.string()).optional(),
+    mode,
+    /** What to do when the limit store is unreachable. */
+    onStoreFailure: z.enum(['open', 'closed', 'local']).optional(),
+  })
+  .superRefine((l, ctx) => {
+    const kinds = (['requests', 'tokens', 'inputTokens', 'outputTokens', 'images', 'usd', 'concurrent'] as const).filter(
+      (k) => l[k] !== undefined,
+    );
+    if (kinds.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `limit "${l.id}" must set exactly one of requests, tokens, inputTokens, outputTokens, images, usd, concurrent (found ${kinds.length})`,
+      });
+    }
+    if (kinds[0] !== 'concurrent' && l.window === undefined) {
+      ctx.addIssue({ code: 'custom', message: `limit "${l.id}" needs a window (e.g. 1m)`, path: ['window'] });
+    }
+  });
+
+export type LimitConfig = z.infer<typeof LimitSchema>;
+
+const ipRules = z
+  .strictObject({
+    allow: z.array(z.string()).optional(),
+    deny: z.array(z.string()).optional(),
+    countries: z.strictObject({ allow: z.array(z.string()).optional(), deny: z.array(z.string()).optional() }).optional(),
+    reputation: z.array(z.string()).optional().describe('Names of reputation lists (see `reputation`) to refuse'),
+    hours: z
+      .strictObject({
+        days: z.array(z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])).optional(),
+        from: z.string().regex(/^\d\d:\d\d$/),
+        to: z.string().regex(/^\d\d:\d\d$/),
+        tz: z.string().default('UTC'),
+      })
+      .optional(),
+    mode,
+  })
+  .optional();
+
+export const TierSchema = z.strictObject({
+  scopes: z.array(z.string()).default(['*']),
+  models: z.array(z.string()).default(['*']),
+  limits: z.array(LimitSchema).default([]),
+  rules: ipRules,
+  /** Priority weight for queueing and fair share (higher gets more). */
+  weight: z.number().positive().default(1),
+  queue: z.strictObject({ maxWait: duration(1, 60_000) }).optional(),
+  dpop: z.enum(['required', 'optional']).optional(),
+  /** Bounds on request parameters for this tier. */
+  maxTokens: z.number().int().positive().optional(),
+  maxN: z.number().int().positive().default(8),
+});
+export type TierConfig = z.infer<typeof TierSchema>;
+
+const overrides = z
+  .record(
+    z.string(),
+    z.strictObject({
+      limits: z.array(LimitSchema).optional(),
+      scopes: z.array(z.string()).optional(),
+      models: z.array(z.string()).optional(),
+      rules: ipRules,
+    }),
+  )
+  .default({});
+
+export const UpstreamSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    name: z.string(),
+    kind: z.literal('openai'),
+    baseUrl: z.url(),
+    apiKey: z.string().optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    timeouts: z
+      .strictObject({
+        connect: duration(1, 600_000).default(5000),
+        headers: duration(1, 600_000).default(60_000),
+        body: duration(1, 3_600_000).default(300_000),
+      })
+      .prefault({}),
+    capacity: z.strictObject({ tokensPerMinute: z.number().positive().optional(), requestsPerMinute: z.number().positive().optional() }).optional(),
+  }),
+  z.strictObject({
+    name: z.string(),
+    kind: z.literal('anthropic'),
+    baseUrl: z.url().default('https://api.anthropic.com'),
+    apiKey: z.string().optional(),
+    version: z.string().default('2023-06-01'),
+    headers: z.record(z.string(), z.string()).optional(),
+    timeouts: z
+      .strictObject({
+        connect: duration(1, 600_000).default(5000),
+        headers: duration(1, 600_000).default(60_000),
+        body: duration(1, 3_600_000).default(300_000),
+      })
+      .prefault({}),
+    capacity: z.strictObject({ tokensPerMinute: z.number().positive().optional(), requestsPerMinute: z.number().positive().optional() }).optional(),
+  }),
+  z.strictObject({
+    name: z.string(),
+    kind: z.literal('mock'),
+    /** Delay between streamed tokens. */
+    tokenDelay: duration(0, 10_000).default(0),
+    /** Words in each generated answer. */
+    replyWords: z.number().int().min(1).max(10_000).default(12),
+    capacity: z.strictObject({ tokensPerMinute: z.number().positive().optional(), requestsPerMinute: z.number().positive().optional() }).optional(),
+  }),
+]);
+export type UpstreamConfig = z.infer<typeof UpstreamSchema>;
+
+export const ModelRouteSchema = z.strictObject({
+  match: z.string(),
+  upstream: z.string(),
+  /** Name to send upstream instead of the caller's. */
+  rewrite: z.string().optional(),
+});
+
+export const TaskSchema = z.strictObject({
+  model: z.string(),
+  system: z.string(),
+  input: z.strictObject({ maxChars: z.number().int().positive().default(20_000) }).prefault({}),
+  params: z
+    .record(
+      z.string(),
+      z.strictObject({
+        type: z.enum(['integer', 'number', 'string', 'boolean']),
+        min: z.number().optional(),
+        max: z.number().optional(),
+        enum: z.array(z.string()).optional(),
+        default: z.union([z.number(), z.string(), z.boolean()]).optional(),
+      }),
+    )
+    .default({}),
+  maxTokens: z.number().int().positive().default(1024),
+  stepUp: z.boolean().default(false),
+});
+
+export const ConfigSchema = z.strictObject({
+  server: listen(7070, '0.0.0.0'),
+  admin: listen(7071, '127.0.0.1'),
+  storage: z.strictObject({ dataDir: z.string().default('.sluice') }).prefault({}),
+  database: z.strictObject({ url: z.string() }).optional(),
+  redis: z.strictObject({ url: z.string() }).optional().describe('Shared Redis for invalidations (pub/sub) and, with limits.store=redis, limits'),
+  limits: z
+    .strictObject({
+      store: z.enum(['memory', 'redis']).default('memory'),
+      url: z.string().optional(),
+      timeout: duration(1, 10_000).default(50),
+      onStoreFailure: z.enum(['open', 'closed', 'local']).default('local'),
+      expectedInstances: z.number().int().positive().default(1),
+      maxKeys: z.number().int().positive().default(1_000_000),
+      defaultOutputTokens: z.number().int().positive().default(4096),
+    })
+    .prefault({}),
+  upstreams: z.array(UpstreamSchema).min(1),
+  models: z.array(ModelRouteSchema).min(1),
+  /** USD per million tokens, and per image, by model glob. */
+  prices: z
+    .record(
+      z.string(),
+      z.strictObject({ input: z.number().min(0).default(0), output: z.number().min(0).default(0), image: z.number().min(0).default(0) }),
+    )
+    .default({}),
+  tiers: z.record(z.string(), TierSchema).refine((t) => Object.keys(t).length > 0, 'at least one tier'),
+  tenants: overrides,
+  projects: overrides,
+  keys: overrides,
+  tasks: z.record(z.string().regex(/^[a-z0-9_-]+$/), TaskSchema).default({}),
+  actions: z.record(z.string(), z.strictObject({ stepUp: z.boolean().default(false) })).default({}),
+  trustedProxies: z.array(z.string()).default([]),
+  geo: z.strictObject({ database: z.string() }).optional(),
+  reputation: z.record(z.string(), z.strictObject({ file: z.string() })).default({}),
+  tokens: z
+    .strictObject({
+      ttl: duration(10_000, 86_400_000).default(900_000),
+      alg: z.enum(['EdDSA', 'ES256']).default('EdDSA'),
+      rotateEvery: duration(60_000, 365 * 86_400_000).default(7 * 86_400_000),
+      issuer: z.string().default('sluice'),
+    })
+    .prefault({}),
+  policies: z.strictObject({ cedar: z.string().optional() }).default({}),
+  audit: z
+    .strictObject({
+      retention: duration(3_600_000, 3650 * 86_400_000).optional(),
+      queueSize: z.number().int().positive().default(100_000),
+      batchSize: z.number().int().positive().default(500),
+      flushEvery: duration(1, 60_000).default(200),
+    })
+    .prefault({}),
+  alerts: z
+    .array(
+      z.strictObject({
+        webhook: z.url(),
+        secret: z.string().optional(),
+        on: z.array(z.enum(['limit.80', 'limit.100', 'degraded', 'audit.overflow', 'quarantine'])).default(['limit.100', 'degraded', 'audit.overflow']),
+      }),
+    )
+    .default([]),
+  hardening: z
+    .strictObject({
+      maxBodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
+      maxJsonDepth: z.number().int().positive().default(64),
+      maxArrayLength: z.number().int().positive().default(100_000),
+      maxStringLength: z.number().int().positive().default(2 * 1024 * 1024),
+      requestTimeout: duration(1000, 3_600_000).default(300_000),
+      headersTimeout: duration(1000, 600_000).default(10_000),
+      maxHeaderBytes: z.number().int().positive().default(16 * 1024),
+      keepAliveTimeout: duration(100, 600_000).default(72_000),
+      maxConnections: z.number().int().positive().default(10_000),
+      authFailures: z
+        .strictObject({ perIp: z.number().int().positive().default(30), window: duration(1000, 86_400_000).default(60_000) })
+        .prefault({}),
+    })
+    .prefault({}),
+  shutdown: z.strictObject({ deadline: duration(0, 600_000).default(30_000) }).prefault({}),
+  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+});
+
+export type SluiceConfig = z.infer<typeof ConfigSchema>;
+export type SluiceConfigInput = z.input<typeof ConfigSchema>;
+
+/** With no config file at all: mock upstream for every model, SQLite under ./.sluice, memory limits, one tier. */
+export const DEFAULT_CONFIG: SluiceConfigInput = {
+  upstreams: [{ name: 'local', kind: 'mock' }],
+  models: [{ match: '*', upstream: 'local' }],
+  tiers: { default: { scopes: ['*'], models: ['*'], limits: [] } },
+};

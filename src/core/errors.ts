@@ -1,0 +1,331 @@
+/**
+ * The error catalogue: every refusal Sluice can give, on either plane, lives here.
+ *
+ * Each entry has a stable code (never renamed once released), the HTTP status, the OpenAI-style
+ * `type` used on `/v1/*`, the Anthropic-style `type` used on `/v1/messages`, and a public message.
+ * Public messages never carry secrets, stack traces or upstream credentials; details that help the
+ * caller (the limit that bound, the missing scope) are passed as `detail` and appended.
+ *
+ * `docs/errors.md` lists every code; a test keeps the two in step.
+ */
+
+export interface ErrorDef {
+  status: number;
+  /** OpenAI error `type` (`invalid_request_error`, `authentication_error`, ...). */
+  type: string;
+  /** Anthropic error `type` (`invalid_request_error`, `rate_limit_error`, ...). */
+  anthropicType: string;
+  /** Public message; `detail` is appended after a colon when given. */
+  message: string;
+  /** When false, clients are told not to retry (`x-should-retry: false`). */
+  retryable?: boolean;
+}
+
+export const ERRORS = {
+  // 400: the request itself is wrong
+  SLUICE_BAD_JSON: {
+    status: 400,
+    type: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    message: 'The request body is not valid JSON',
+  },
+  SLUICE_BAD_REQUEST: {
+    status: 400,
+    type: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    message: 'The request is invalid',
+  },
+  SLUICE_BAD_UTF8: {
+    status: 400,
+    type: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    message: 'The request body is not valid UTF-8',
+  },
+  SLUICE_JSON_TOO_DEEP: {
+    status: 400,
+    type: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    message: 'The request body is nested too deeply or has arrays or strings that are too long',
+  },
+  SLUICE_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    type: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    message: 'The request body must be application/json',
+  },
+  SLUICE_PARAM_OUT_OF_RANGE: {
+    status: 400,
+    type: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    message: 'A parameter is outside the range your tier allows',
+  },
+  SLUICE_BODY_TOO_LARGE: {
+    status: 413,
+    type: 'invalid_request_error',
+    anthropicType: 'request_too_large',
+    message: 'The request body is larger than this endpoint accepts',
+  },
+  SLUICE_HEADERS_TOO_LARGE: {
+    status: 431,
+    type: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    message: 'The request headers are too large',
+  },
+  SLUICE_REQUEST_TIMEOUT: {
+    status: 408,
+    type: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    message: 'The request was not received in time',
+  },
+  SLUICE_NOT_FOUND: {
+    status: 404,
+    type: 'invalid_request_error',
+    anthropicType: 'not_found_error',
+    message: 'No such endpoint',
+  },
+  SLUICE_METHOD_NOT_ALLOWED: {
+    status: 405,
+    type: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    message: 'Method not allowed on this endpoint',
+  },
+  SLUICE_UNKNOWN_MODEL: {
+    status: 404,
+    type: 'invalid_request_error',
+    anthropicType: 'not_found_error',
+    message: 'The model does not exist or you do not have access to it',
+  },
+  SLUICE_UNKNOWN_TASK: {
+    status: 404,
+    type: 'invalid_request_error',
+    anthropicType: 'not_found_error',
+    message: 'No such task',
+  },
+
+  // 401/403: who you are and what you may do
+  SLUICE_MISSING_KEY: {
+    status: 401,
+    type: 'authentication_error',
+    anthropicType: 'authentication_error',
+    message: 'No API key provided. Send it as "Authorization: Bearer sk-sluice-..."',
+  },
+  SLUICE_INVALID_KEY: {
+    status: 401,
+    type: 'authentication_error',
+    anthropicType: 'authentication_error',
+    message: 'Invalid API key',
+  },
+  SLUICE_KEY_REVOKED: {
+    status: 401,
+    type: 'authentication_error',
+    anthropicType: 'authentication_error',
+    message: 'This API key has been revoked',
+  },
+  SLUICE_KEY_EXPIRED: {
+    status: 401,
+    type: 'authentication_error',
+    anthropicType: 'authentication_error',
+    message: 'This API key has expired',
+  },
+  SLUICE_INVALID_TOKEN: {
+    status: 401,
+    type: 'authentication_error',
+    anthropicType: 'authentication_error',
+    message: 'Invalid or expired access token',
+  },
+  SLUICE_DPOP_INVALID: {
+    status: 401,
+    type: 'authentication_error',
+    anthropicType: 'authentication_error',
+    message: 'Missing or invalid DPoP proof',
+  },
+  SLUICE_STEP_UP_REQUIRED: {
+    status: 401,
+    type: 'authentication_error',
+    anthropicType: 'authentication_error',
+    message: 'This action needs a token minted with a fresh second factor',
+  },
+  SLUICE_TOO_MANY_AUTH_FAILURES: {
+    status: 429,
+    type: 'rate_limit_error',
+    anthropicType: 'rate_limit_error',
+    message: 'Too many failed authentication attempts; try again later',
+  },
+  SLUICE_SCOPE_DENIED: {
+    status: 403,
+    type: 'permission_error',
+    anthropicType: 'permission_error',
+    message: 'This key is not allowed to perform this action',
+  },
+  SLUICE_MODEL_DENIED: {
+    status: 403,
+    type: 'permission_error',
+    anthropicType: 'permission_error',
+    message: 'This key is not allowed to use this model',
+  },
+  SLUICE_IP_DENIED: {
+    status: 403,
+    type: 'permission_error',
+    anthropicType: 'permission_error',
+    message: 'Requests from this address are not allowed for this key',
+  },
+  SLUICE_GEO_DENIED: {
+    status: 403,
+    type: 'permission_error',
+    anthropicType: 'permission_error',
+    message: 'Requests from this location are not allowed for this key',
+  },
+  SLUICE_TIME_DENIED: {
+    status: 403,
+    type: 'permission_error',
+    anthropicType: 'permission_error',
+    message: 'This key is not allowed to be used at this time',
+  },
+  SLUICE_POLICY_DENIED: {
+    status: 403,
+    type: 'permission_error',
+    anthropicType: 'permission_error',
+    message: 'The policy refused this request',
+  },
+  SLUICE_QUARANTINED: {
+    status: 403,
+    type: 'permission_error',
+    anthropicType: 'permission_error',
+    message: 'This capability is paused pending review',
+    retryable: false,
+  },
+
+  // 429: limits
+  SLUICE_RATE_LIMITED: {
+    status: 429,
+    type: 'requests',
+    anthropicType: 'rate_limit_error',
+    message: 'Rate limit reached',
+  },
+  SLUICE_QUOTA_EXCEEDED: {
+    status: 429,
+    type: 'insufficient_quota',
+    anthropicType: 'rate_limit_error',
+    message: 'You exceeded your quota',
+    retryable: false,
+  },
+  SLUICE_CONCURRENCY_LIMITED: {
+    status: 429,
+    type: 'requests',
+    anthropicType: 'rate_limit_error',
+    message: 'Too many requests in flight',
+  },
+
+  // 5xx: Sluice or the upstream
+  SLUICE_UPSTREAM_ERROR: {
+    status: 502,
+    type: 'api_error',
+    anthropicType: 'api_error',
+    message: 'The upstream model service failed',
+  },
+  SLUICE_UPSTREAM_TIMEOUT: {
+    status: 504,
+    type: 'api_error',
+    anthropicType: 'api_error',
+    message: 'The upstream model service did not answer in time',
+  },
+  SLUICE_UPSTREAM_UNAVAILABLE: {
+    status: 503,
+    type: 'api_error',
+    anthropicType: 'overloaded_error',
+    message: 'The upstream model service is unavailable (circuit open)',
+  },
+  SLUICE_STORE_UNAVAILABLE: {
+    status: 503,
+    type: 'api_error',
+    anthropicType: 'api_error',
+    message: 'A backing store is unavailable; try again shortly',
+  },
+  SLUICE_SHUTTING_DOWN: {
+    status: 503,
+    type: 'api_error',
+    anthropicType: 'overloaded_error',
+    message: 'The gateway is shutting down',
+  },
+  SLUICE_INTERNAL: {
+    status: 500,
+    type: 'api_error',
+    anthropicType: 'api_error',
+    message: 'Internal error',
+  },
+
+  // management plane
+  SLUICE_ADMIN_UNAUTHORIZED: {
+    status: 401,
+    type: 'authentication_error',
+    anthropicType: 'authentication_error',
+    message: 'Missing or invalid admin token',
+  },
+  SLUICE_ADMIN_FORBIDDEN: {
+    status: 403,
+    type: 'permission_error',
+    anthropicType: 'permission_error',
+    message: 'Your admin role does not allow this operation',
+  },
+  SLUICE_ADMIN_NOT_FOUND: {
+    status: 404,
+    type: 'invalid_request_error',
+    anthropicType: 'not_found_error',
+    message: 'Not found',
+  },
+  SLUICE_ADMIN_CONFLICT: {
+    status: 409,
+    type: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    message: 'Conflict',
+  },
+  SLUICE_POLICY_INVALID: {
+    status: 400,
+    type: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    message: 'The policy is invalid',
+  },
+} as const satisfies Record<string, ErrorDef>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/**
+ * A refusal as a value. Stages return it; only the edge turns it into HTTP.
+ * `detail` is public (appended to the message); `internal` is for logs only.
+ */
+export interface Refusal {
+  code: ErrorCode;
+  detail?: string;
+  param?: string;
+  headers?: Record<string, string>;
+  internal?: string;
+}
+
+export function refuse(code: ErrorCode, detail?: string, extra?: Omit<Refusal, 'code' | 'detail'>): Refusal {
+  return { code, detail, ...extra };
+}
+
+export function publicMessage(r: Refusal): string {
+  const def: ErrorDef = ERRORS[r.code];
+  return r.detail ? `${def.message}: ${r.detail}` : def.message;
+}
+
+/** OpenAI wire format: `{"error":{"message","type","code","param"}}`. */
+export function openAIErrorBody(r: Refusal): { error: { message: string; type: string; code: string; param: string | null } } {
+  const def: ErrorDef = ERRORS[r.code];
+  return { error: { message: publicMessage(r), type: def.type, code: r.code, param: r.param ?? null } };
+}
+
+/** Anthropic wire format: `{"type":"error","error":{"type","message"}}`. */
+export function anthropicErrorBody(r: Refusal): { type: 'error'; error: { type: string; message: string } } {
+  const def: ErrorDef = ERRORS[r.code];
+  return { type: 'error', error: { type: def.anthropicType, message: `${publicMessage(r)} (${r.code})` } };
+}
+
+/** Thrown only across async boundaries that cannot return a value (e.g. inside Fastify hooks). */
+export class SluiceError extends Error {
+  constructor(readonly refusal: Refusal) {
+    super(publicMessage(refusal));
+    this.name = 'SluiceError';
+  }
+}

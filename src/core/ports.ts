@@ -1,0 +1,383 @@
+/**
+ * The ports between Sluice's pure core and its adapters. Nothing else lives here.
+ * Every implementation of a port passes the same contract suite in `test/contracts/`.
+ */
+
+/** Milliseconds since the Unix epoch. Tests pass a fake clock; nothing in core reads Date.now(). */
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+// ---------------------------------------------------------------------------------------------
+// Limits
+// ---------------------------------------------------------------------------------------------
+
+/** What a limit counts. `concurrent` is an in-flight lease, the rest are amounts over a window. */
+export type CostKind = 'requests' | 'tokens' | 'inputTokens' | 'outputTokens' | 'images' | 'usd' | 'concurrent';
+
+/** gcra: rate with burst (windows under 1h); window: sliding-window counter (1h..30d); lease: concurrency. */
+export type LimitAlgorithm = 'gcra' | 'window' | 'lease';
+
+/** One concrete bucket a request touches: a policy limit resolved for this caller. */
+export interface LimitBucket {
+  /** Policy id of the limit, e.g. `rpm`. */
+  id: string;
+  /** Storage key, unique per bucket, e.g. `{t:acme}:rpm:key:k_123`. The `{...}` part is the Redis Cluster hash tag. */
+  key: string;
+  kind: CostKind;
+  algorithm: LimitAlgorithm;
+  /** N per window (or the concurrency cap). */
+  limit: number;
+  /** Extra allowance on top of N (GCRA only); 0 otherwise. */
+  burst: number;
+  /** Window length; for leases, the lease TTL. */
+  windowMs: number;
+  /** Shadow limits are counted and reported but never deny. */
+  shadow: boolean;
+  /** Scope of the limit as written in the policy (`key`, `tenant`, ...), for messages. */
+  per: string;
+}
+
+/** The current state of one bucket, as reported in headers and `/sluice/v1/me`. */
+export interface BucketState {
+  id: string;
+  kind: CostKind;
+  per: string;
+  limit: number;
+  /** Amount that could be admitted right now (never negative). */
+  remaining: number;
+  /** Milliseconds until the bucket is full again (or, for windows, until the oldest usage leaves). */
+  resetMs: number;
+  windowMs: number;
+  shadow: boolean;
+}
+
+export interface ReserveInput {
+  buckets: LimitBucket[];
+  /** Cost per bucket, same order as `buckets` (1 for requests, estimated tokens, 1 for a lease, ...). */
+  costs: number[];
+  /** Unique id of this request; used as the lease id for concurrency buckets. */
+  requestId: string;
+}
+
+/** Opaque handle that `settle` and `release` need; serialisable (it may cross processes). */
+export interface Reservation {
+  requestId: string;
+  buckets: LimitBucket[];
+  costs: number[];
+  /** Store-specific data (e.g. the window slot each amount was booked in). */
+  meta?: unknown;
+}
+
+/**
+ * The decision of a reserve. A deny is a value, never an exception.
+ * On deny nothing was reserved in any bucket (all or none), and rejected requests cost nothing.
+ */
+export type ReserveResult =
+  | { ok: true; reservation: Reservation; states: BucketState[]; shadowDenied: string[] }
+  | {
+      ok: false;
+      /** Index into `buckets` of the limit that bound (the one with the longest wait). */
+      bucketIndex: number;
+      /** Exact milliseconds until this request would fit, or Infinity if it never can (cost > limit+burst). */
+      retryAfterMs: number;
+      states: BucketState[];
+    };
+
+/**
+ * Limit state, memory or Redis. `reserve` checks and reserves every bucket in one atomic step.
+ * `settle` replaces the reserved costs with actual costs (refund, or overrun carried as debt);
+ * it is idempotent per reservation. `release` frees concurrency leases (also idempotent).
+ * Store failures throw; the caller applies the policy's `onStoreFailure`.
+ */
+export interface LimitStore {
+  reserve(input: ReserveInput): Promise<ReserveResult>;
+  settle(reservation: Reservation, actualCosts: number[]): Promise<void>;
+  release(reservation: Reservation): Promise<void>;
+  /** Current state of buckets without changing them (for `/sluice/v1/me`). */
+  peek(buckets: LimitBucket[]): Promise<BucketState[]>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control data: tenants, projects, keys, policy versions, admin users
+// ---------------------------------------------------------------------------------------------
+
+export interface Tenant {
+  id: string;
+  name: string;
+  /** Tier override for every key of the tenant (optional; keys carry their own tier). */
+  tier?: string | null;
+  createdAt: number;
+  deletedAt?: number | null;
+}
+
+export interface Project {
+  id: string;
+  tenantId: string;
+  name: string;
+  scopes?: string[] | null;
+  models?: string[] | null;
+  createdAt: number;
+}
+
+export interface ApiKeyRecord {
+  /** Public id, part of the key (`sk-sluice-<id>-<secret>`). */
+  id: string;
+  /** HMAC-SHA-256(pepper, secret), hex. */
+  hash: string;
+  /** During rotation: the previous secret's hash and when it stops working. */
+  prevHash?: string | null;
+  prevExpiresAt?: number | null;
+  tenantId: string;
+  projectId?: string | null;
+  tier: string;
+  name?: string | null;
+  owner?: string | null;
+  notes?: string | null;
+  /** Null means "whatever the tier and project allow". */
+  scopes?: string[] | null;
+  models?: string[] | null;
+  allowIps?: string[] | null;
+  denyIps?: string[] | null;
+  dpop?: 'required' | 'optional' | null;
+  /** TOTP secret for step-up (encrypted or raw base32; never returned by the admin API). */
+  totpSecret?: string | null;
+  expiresAt?: number | null;
+  revokedAt?: number | null;
+  createdAt: number;
+  lastUsedAt?: number | null;
+  lastUsedIp?: string | null;
+}
+
+export interface PolicyVersion {
+  version: number;
+  /** sha256 of `source`, hex. */
+  hash: string;
+  /** The YAML text as applied. */
+  source: string;
+  author: string;
+  message: string;
+  createdAt: number;
+}
+
+export type AdminRole = 'admin' | 'operator' | 'auditor';
+
+export interface AdminUser {
+  id: string;
+  name: string;
+  role: AdminRole;
+  tokenHash: string;
+  totpSecret?: string | null;
+  createdAt: number;
+  disabledAt?: number | null;
+}
+
+export interface KeyFilter {
+  tenantId?: string;
+  projectId?: string;
+  includeRevoked?: boolean;
+}
+
+/**
+ * Tenants, projects, keys, policy versions, admin users. SQLite or PostgreSQL.
+ * Reads of a missing row return undefined; writes that conflict throw an Error with `code = 'CONFLICT'`.
+ */
+export interface ControlStore {
+  migrate(): Promise<void>;
+
+  createTenant(t: Tenant): Promise<void>;
+  getTenant(id: string): Promise<Tenant | undefined>;
+  listTenants(): Promise<Tenant[]>;
+  deleteTenant(id: string, at: number): Promise<void>;
+
+  createProject(p: Project): Promise<void>;
+  getProject(id: string): Promise<Project | undefined>;
+  listProjects(tenantId?: string): Promise<Project[]>;
+
+  createKey(k: ApiKeyRecord): Promise<void>;
+  getKey(id: string): Promise<ApiKeyRecord | undefined>;
+  listKeys(filter?: KeyFilter): Promise<ApiKeyRecord[]>;
+  updateKey(id: string, patch: Partial<Omit<ApiKeyRecord, 'id' | 'createdAt'>>): Promise<void>;
+  /** Batched last-used updates (one write for many requests). */
+  touchKeys(touches: { id: string; at: number; ip: string | null }[]): Promise<void>;
+
+  savePolicyVersion(v: Omit<PolicyVersion, 'version'>): Promise<PolicyVersion>;
+  getPolicyVersion(version: number): Promise<PolicyVersion | undefined>;
+  latestPolicyVersion(): Promise<PolicyVersion | undefined>;
+  listPolicyVersions(): Promise<Omit<PolicyVersion, 'source'>[]>;
+  /** Makes an existing version current again (rollback) by recording a new version with its source. */
+
+  createAdminUser(u: AdminUser): Promise<void>;
+  getAdminUserByTokenHash(hash: string): Promise<AdminUser | undefined>;
+  listAdminUsers(): Promise<AdminUser[]>;
+
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage and audit
+// ---------------------------------------------------------------------------------------------
+
+export interface UsageRecord {
+  requestId: string;
+  at: number;
+  keyId: string;
+  tenantId: string;
+  projectId?: string | null;
+  model: string;
+  action: string;
+  upstream: string;
+  inputTokens: number;
+  outputTokens: number;
+  images: number;
+  usd: number;
+  status: number;
+  latencyMs: number;
+}
+
+export interface UsageQuery {
+  groupBy: 'key' | 'project' | 'tenant' | 'model';
+  bucket: 'hour' | 'day';
+  since: number;
+  until: number;
+  tenantId?: string;
+  keyId?: string;
+}
+
+export interface UsageRow {
+  group: string;
+  bucketStart: number;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  images: number;
+  usd: number;
+}
+
+export interface UsageLedger {
+  record(rows: UsageRecord[]): Promise<void>;
+  query(q: UsageQuery): Promise<UsageRow[]>;
+}
+
+export type AuditDecision = 'allowed' | 'throttled' | 'refused' | 'error' | 'admin' | 'system';
+
+/** One audit event. `hash` covers every other field plus `prevHash`; chained per instance. */
+export interface AuditEvent {
+  /** Position in its instance's chain, from 1. */
+  seq: number;
+  instance: string;
+  at: number;
+  requestId: string | null;
+  keyId: string | null;
+  tenantId: string | null;
+  projectId: string | null;
+  clientIp: string | null;
+  country: string | null;
+  userAgent: string | null;
+  action: string;
+  model: string | null;
+  decision: AuditDecision;
+  /** Stable reason code: an error code, `ok`, or an admin operation. */
+  reason: string;
+  policyVersion: number | null;
+  /** Limit states that mattered, admin call details, etc. Never secrets. */
+  details: Record<string, unknown> | null;
+  prevHash: string;
+  hash: string;
+}
+
+/** An event before the chain assigns seq/prevHash/hash. */
+export type AuditEventInput = Omit<AuditEvent, 'seq' | 'instance' | 'prevHash' | 'hash'>;
+
+/**
+ * Append-only audit storage. `append` stores already-chained events in one transaction (group commit).
+ * `read` returns events in chain order. Nothing in Sluice edits or deletes rows except `prune`,
+ * which records a checkpoint.
+ */
+export interface AuditStore {
+  append(events: AuditEvent[]): Promise<void>;
+  /** The last event of an instance's chain (to resume it after a restart). */
+  head(instance: string): Promise<AuditEvent | undefined>;
+  read(opts: { instance?: string; since?: number; until?: number; afterSeq?: number; limit?: number }): Promise<AuditEvent[]>;
+  instances(): Promise<string[]>;
+}
+
+/** What the request path sees: fire-and-forget, never blocks, never throws. */
+export interface AuditSink {
+  emit(event: AuditEventInput): void;
+  /** Flushes everything queued; resolves when durable. */
+  flush(): Promise<void>;
+  stats(): { queued: number; overflowed: number; written: number };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstreams
+// ---------------------------------------------------------------------------------------------
+
+/** Usage normalised from any provider's response or stream. */
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  images: number;
+}
+
+/** The data-plane endpoints Sluice forwards. */
+export type Endpoint = 'chat' | 'completions' | 'embeddings' | 'images' | 'responses' | 'messages';
+
+export interface UpstreamRequest {
+  endpoint: Endpoint;
+  /** The caller's parsed JSON body, with `model` already rewritten for the upstream. Unknown fields pass through. */
+  body: Record<string, unknown>;
+  /** True when the caller asked for a stream. */
+  stream: boolean;
+  /** Aborted when the client goes away or the gateway gives up; the upstream call must stop. */
+  signal: AbortSignal;
+  requestId: string;
+  /** Safe caller headers to forward (e.g. `anthropic-version`, `anthropic-beta`). Never credentials. */
+  headers: Record<string, string>;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  /** Headers to pass to the caller (content-type, upstream request ids); never credentials or hop-by-hop headers. */
+  headers: Record<string, string>;
+  /** Upstream's own rate-limit headers (x-ratelimit-remaining-*, anthropic-ratelimit-*, retry-after), for feedback. */
+  rateHeaders: Record<string, string>;
+  /** Non-streaming: the whole body. Streaming: the bytes as they arrive (already rewritten if needed). */
+  body: Uint8Array | AsyncIterable<Uint8Array>;
+  /**
+   * Usage, resolved once the body has been fully read (or the stream ended or was aborted: then with what was
+   * produced so far). Never rejects.
+   */
+  usage: Promise<Usage>;
+}
+
+/**
+ * One configured upstream (openai, anthropic or mock). Throws UpstreamError for transport failures
+ * (connect, timeout, reset); an HTTP error status from the upstream is a normal response.
+ */
+export interface Upstream {
+  readonly name: string;
+  readonly kind: 'openai' | 'anthropic' | 'mock';
+  /** Endpoints this upstream can serve. */
+  supports(endpoint: Endpoint): boolean;
+  call(req: UpstreamRequest): Promise<UpstreamResponse>;
+  /** Models to advertise in /v1/models (mock: its demo models; others: none unless configured). */
+  advertisedModels(): { id: string; endpoints: Endpoint[] }[];
+  close(): Promise<void>;
+}
+
+export class UpstreamError extends Error {
+  constructor(
+    readonly kind: 'connect' | 'timeout' | 'reset' | 'circuit-open' | 'protocol',
+    message: string,
+    /** True if no byte of the request reached the upstream (safe to retry). */
+    readonly beforeSend = false,
+  ) {
+    super(message);
+    this.name = 'UpstreamError';
+  }
+}
