@@ -1,0 +1,637 @@
+/**
+ * The data plane. `createGateway(deps)` builds a Fastify app and never listens; `main.ts` does.
+ *
+ * Pipeline per model call: parse -> authenticate -> context checks + authorize -> limit (reserve)
+ * -> forward -> settle -> record. Each stage returns a Refusal value to stop; only `sendRefusal`
+ * turns it into HTTP, in the caller's wire format.
+ */
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { ERRORS, type ErrorCode, type Refusal, refuse } from '../core/errors.js';
+import type {
+  AuditDecision,
+  AuditSink,
+  BucketState,
+  Clock,
+  Endpoint,
+  LimitStore,
+  Reservation,
+  Upstream,
+  UpstreamResponse,
+  Usage,
+  UsageRecord,
+} from '../core/ports.js';
+import { UpstreamError } from '../core/ports.js';
+import { isRefusal, type KeyAuthenticator, type Principal } from './auth.js';
+import { checkBody, hardenJsonParser } from './request-checks.js';
+import type { RequestFacts, Runtime } from './runtime.js';
+import { sendRefusal, sseErrorEvent, type WireFormat, wireFormatOf } from './wire.js';
+
+export interface TokenVerifier {
+  /** Verifies a JWT access token presented on the data plane; resolves to a principal or a refusal. */
+  verify(token: string, req: { method: string; url: string; dpop: string | undefined }): Promise<Principal | Refusal>;
+}
+
+export interface GatewayDeps {
+  runtime: () => Runtime;
+  auth: KeyAuthenticator;
+  tokens?: TokenVerifier;
+  limits: LimitStore;
+  upstreams: Map<string, Upstream>;
+  audit: AuditSink;
+  usage: { record(r: UsageRecord): void };
+  clock: Clock;
+  logger: Logger;
+  /** Readiness and degradation, for /readyz. */
+  health: () => { ready: boolean; degraded: string[] };
+  /** Optional extra data-plane routes (tokens, JWKS) registered by other modules. */
+  plugins?: ((app: FastifyInstance, deps: GatewayDeps) => void)[];
+  /** Called with each request's outcome, for metrics. */
+  observe?: (o: Outcome) => void;
+  /** Counts failed authentications per client IP; returns a refusal when an IP is over its budget. */
+  authFailures?: { check(ip: string): Refusal | null; fail(ip: string): void };
+}
+
+export interface Outcome {
+  action: string;
+  decision: AuditDecision;
+  reason: string;
+  tenantId: string | null;
+  model: string | null;
+  status: number;
+  usage?: Usage;
+  usd?: number;
+  stageMs?: Record<string, number>;
+  upstream?: string;
+  upstreamMs?: number;
+}
+
+const ACTIONS: Record<Endpoint, string> = {
+  chat: 'chat.create',
+  completions: 'completions.create',
+  embeddings: 'embeddings.create',
+  images: 'images.generate',
+  responses: 'responses.create',
+  messages: 'messages.create',
+};
+
+const ENDPOINT_PATHS: [Endpoint, string][] = [
+  ['chat', '/v1/chat/completions'],
+  ['completions', '/v1/completions'],
+  ['embeddings', '/v1/embeddings'],
+  ['images', '/v1/images/generations'],
+  ['responses', '/v1/responses'],
+  ['messages', '/v1/messages'],
+];
+
+/** Caller headers worth forwarding upstream; everything else (credentials included) stays here. */
+const FORWARD_HEADERS = ['anthropic-version', 'anthropic-beta', 'openai-beta'];
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    sluice?: { principal?: Principal; facts?: RequestFacts; action?: string; model?: string | null };
+  }
+}
+
+export function createGateway(deps: GatewayDeps): FastifyInstance {
+  const initial = deps.runtime().cfg;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: initial.hardening.maxBodyBytes,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    requestIdHeader: false,
+    return503OnClosing: true,
+    forceCloseConnections: false,
+    ignoreTrailingSlash: true,
+  });
+  hardenJsonParser(app, initial.hardening);
+
+  app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, request, reply) => {
+    const format = wireFormatOf(request.url);
+    const code: ErrorCode =
+      err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? 'SLUICE_BODY_TOO_LARGE'
+        : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+          ? 'SLUICE_UNSUPPORTED_MEDIA_TYPE'
+          : err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY'
+            ? 'SLUICE_BAD_JSON'
+            : err.code === 'SLUICE_JSON_TOO_DEEP' || err.code === 'SLUICE_BAD_UTF8' || err.code === 'SLUICE_BAD_JSON'
+              ? (err.code as ErrorCode)
+              : err instanceof SyntaxError
+                ? 'SLUICE_BAD_JSON'
+                : err.statusCode && err.statusCode >= 400 && err.statusCode < 500
+                  ? 'SLUICE_BAD_REQUEST'
+                  : 'SLUICE_INTERNAL';
+    if (code === 'SLUICE_INTERNAL') deps.logger.error({ err, reqId: request.id }, 'unhandled error');
+    return sendRefusal(reply, format, refuse(code));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const known = ENDPOINT_PATHS.some(([, p]) => p === request.url.split('?')[0]);
+    return sendRefusal(reply, wireFormatOf(request.url), refuse(known ? 'SLUICE_METHOD_NOT_ALLOWED' : 'SLUICE_NOT_FOUND'));
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const h = deps.health();
+    reply.code(h.ready ? 200 : 503);
+    return { status: h.ready ? (h.degraded.length ? 'degraded' : 'ready') : 'not-ready', degraded: h.degraded };
+  });
+
+  for (const [endpoint, path] of ENDPOINT_PATHS) {
+    app.post(path, (request, reply) => modelCall(deps, endpoint, request, reply));
+  }
+  app.post('/v1/tasks/:name', (request, reply) => taskCall(deps, request as FastifyRequest<{ Params: { name: string } }>, reply));
+  app.get('/v1/models', (request, reply) => listModels(deps, request, reply));
+  app.get('/sluice/v1/me', (request, reply) => me(deps, request, reply));
+  for (const p of deps.plugins ?? []) p(app, deps);
+  return app;
+}
+
+/** Authenticates the caller; on failure answers and returns undefined. */
+export async function authenticate(
+  deps: GatewayDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  format: WireFormat,
+  rt: Runtime,
+): Promise<Principal | undefined> {
+  const ip = rt.access.clientIp(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'] as string | undefined);
+  const limited = deps.authFailures?.check(ip);
+  if (limited) {
+    sendRefusal(reply, format, limited);
+    return undefined;
+  }
+  const auth = request.headers.authorization;
+  let presented: string | undefined;
+  let scheme = 'bearer';
+  if (auth) {
+    const sp = auth.indexOf(' ');
+    scheme = sp > 0 ? auth.slice(0, sp).toLowerCase() : '';
+    presented = sp > 0 ? auth.slice(sp + 1).trim() : undefined;
+  } else {
+    const x = request.headers['x-api-key'];
+    if (typeof x === 'string') presented = x.trim();
+  }
+  let result: Principal | Refusal;
+  if (!presented) result = refuse('SLUICE_MISSING_KEY');
+  else if (presented.startsWith('sk-sluice-') && scheme === 'bearer') result = await deps.auth.authenticate(presented);
+  else if ((scheme === 'bearer' || scheme === 'dpop') && presented.split('.').length === 3 && deps.tokens) {
+    result = await deps.tokens.verify(presented, {
+      method: request.method,
+      url: request.url,
+      dpop: request.headers.dpop as string | undefined,
+    });
+  } else result = refuse('SLUICE_INVALID_KEY');
+  if (isRefusal(result)) {
+    deps.authFailures?.fail(ip);
+    if (result.code === 'SLUICE_STEP_UP_REQUIRED' || result.code === 'SLUICE_INVALID_TOKEN') {
+      result.headers = { ...result.headers, 'www-authenticate': wwwAuthenticate(result) };
+    }
+    record(deps, request, rt, null, { action: 'auth', model: null, decision: 'refused', reason: result.code, status: ERRORS[result.code].status, ip });
+    sendRefusal(reply, format, result);
+    return undefined;
+  }
+  return result;
+}
+
+function wwwAuthenticate(r: Refusal): string {
+  if (r.code === 'SLUICE_STEP_UP_REQUIRED') {
+    return 'Bearer error="insufficient_user_authentication", error_description="A token minted with a fresh second factor is required"';
+  }
+  return 'Bearer error="invalid_token"';
+}
+
+interface RecordInput {
+  action: string;
+  model: string | null;
+  decision: AuditDecision;
+  reason: string;
+  status: number;
+  ip: string;
+  states?: BucketState[];
+  details?: Record<string, unknown>;
+  usage?: Usage;
+  usd?: number;
+  upstream?: string;
+  upstreamMs?: number;
+}
+
+/** Audit and metrics for one decision. Never throws; never blocks. */
+function record(deps: GatewayDeps, request: FastifyRequest, rt: Runtime, p: Principal | null, r: RecordInput): void {
+  const now = deps.clock.now();
+  let details: Record<string, unknown> | null = r.details ?? null;
+  if (r.states && r.states.length > 0) {
+    details = { ...details, limits: r.states.map((s) => ({ id: s.id, per: s.per, limit: s.limit, remaining: s.remaining })) };
+  }
+  if (r.usage) details = { ...details, usage: r.usage, usd: r.usd };
+  deps.audit.emit({
+    at: now,
+    requestId: request.id,
+    keyId: p?.keyId ?? null,
+    tenantId: p?.tenantId ?? null,
+    projectId: p?.projectId ?? null,
+    clientIp: r.ip,
+    country: null,
+    userAgent: (request.headers['user-agent'] as string | undefined)?.slice(0, 256) ?? null,
+    action: r.action,
+    model: r.model,
+    decision: r.decision,
+    reason: r.reason,
+    policyVersion: rt.version,
+    details,
+  });
+  deps.observe?.({
+    action: r.action,
+    decision: r.decision,
+    reason: r.reason,
+    tenantId: p?.tenantId ?? null,
+    model: r.model,
+    status: r.status,
+    usage: r.usage,
+    usd: r.usd,
+    upstream: r.upstream,
+    upstreamMs: r.upstreamMs,
+  });
+}
+
+function endUserOf(request: FastifyRequest, body: Record<string, unknown> | null): string | null {
+  const h = request.headers['x-sluice-end-user'];
+  if (typeof h === 'string' && h.length > 0) return h.slice(0, 256);
+  const u = body?.user;
+  if (typeof u === 'string' && u.length > 0) return u.slice(0, 256);
+  const meta = body?.metadata as { user_id?: unknown } | undefined;
+  if (meta && typeof meta.user_id === 'string') return meta.user_id.slice(0, 256);
+  return null;
+}
+
+interface CallPlan {
+  endpoint: Endpoint;
+  action: string;
+  /** The model the caller named (what limits, authz and usage see). */
+  model: string;
+  body: Record<string, unknown>;
+  stream: boolean;
+}
+
+async function modelCall(deps: GatewayDeps, endpoint: Endpoint, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const format: WireFormat = endpoint === 'messages' ? 'anthropic' : 'openai';
+  const rt = deps.runtime();
+  const body = request.body as Record<string, unknown> | null;
+  const checked = checkBody(endpoint, body);
+  const principal = await authenticate(deps, request, reply, format, rt);
+  if (!principal) return;
+  if (isRefusal(checked)) {
+    const ip = rt.access.clientIp(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'] as string | undefined);
+    record(deps, request, rt, principal, { action: ACTIONS[endpoint], model: null, decision: 'refused', reason: checked.code, status: 400, ip });
+    sendRefusal(reply, format, checked);
+    return;
+  }
+  await forward(deps, rt, request, reply, format, principal, {
+    endpoint,
+    action: ACTIONS[endpoint],
+    model: checked.model,
+    body: body!,
+    stream: checked.stream,
+  });
+}
+
+async function taskCall(
+  deps: GatewayDeps,
+  request: FastifyRequest<{ Params: { name: string } }>,
+  reply: FastifyReply,
+): Promise<void> {
+  const rt = deps.runtime();
+  const principal = await authenticate(deps, request, reply, 'openai', rt);
+  if (!principal) return;
+  const name = request.params.name;
+  const task = rt.cfg.tasks[name];
+  if (!task) {
+    sendRefusal(reply, 'openai', refuse('SLUICE_UNKNOWN_TASK', name.slice(0, 64)));
+    return;
+  }
+  const body = request.body as { input?: unknown; params?: unknown; stream?: unknown } | null;
+  if (!body || typeof body !== 'object' || typeof body.input !== 'string') {
+    sendRefusal(reply, 'openai', refuse('SLUICE_BAD_REQUEST', '"input" must be a string', { param: 'input' }));
+    return;
+  }
+  if (body.input.length > task.input.maxChars) {
+    sendRefusal(reply, 'openai', refuse('SLUICE_BAD_REQUEST', `"input" is longer than ${task.input.maxChars} characters`, { param: 'input' }));
+    return;
+  }
+  const given = (body.params ?? {}) as Record<string, unknown>;
+  if (typeof given !== 'object' || Array.isArray(given)) {
+    sendRefusal(reply, 'openai', refuse('SLUICE_BAD_REQUEST', '"params" must be an object', { param: 'params' }));
+    return;
+  }
+  const values: Record<string, string> = {};
+  for (const k of Object.keys(given)) {
+    if (!(k in task.params)) {
+      sendRefusal(reply, 'openai', refuse('SLUICE_BAD_REQUEST', `unknown parameter "${k.slice(0, 64)}"`, { param: `params.${k.slice(0, 64)}` }));
+      return;
+    }
+  }
+  for (const [k, spec] of Object.entries(task.params)) {
+    const v = given[k] ?? spec.default;
+    const bad = (why: string) => sendRefusal(reply, 'openai', refuse('SLUICE_BAD_REQUEST', `parameter "${k}" ${why}`, { param: `params.${k}` }));
+    if (v === undefined) return void bad('is required');
+    if (spec.type === 'integer' || spec.type === 'number') {
+      if (typeof v !== 'number' || (spec.type === 'integer' && !Number.isInteger(v))) return void bad(`must be an ${spec.type}`);
+      if (spec.min !== undefined && v < spec.min) return void bad(`must be at least ${spec.min}`);
+      if (spec.max !== undefined && v > spec.max) return void bad(`must be at most ${spec.max}`);
+    } else if (spec.type === 'boolean') {
+      if (typeof v !== 'boolean') return void bad('must be a boolean');
+    } else {
+      if (typeof v !== 'string') return void bad('must be a string');
+      if (spec.enum && !spec.enum.includes(v)) return void bad(`must be one of ${spec.enum.join(', ')}`);
+      if (v.length > 1000) return void bad('is too long');
+    }
+    values[k] = String(v);
+  }
+  const system = task.system.replace(/\{\{(\w+)\}\}/g, (_, k: string) => values[k] ?? '');
+  await forward(deps, rt, request, reply, 'openai', principal, {
+    endpoint: 'chat',
+    action: `tasks.${name}`,
+    model: task.model,
+    stream: body.stream === true,
+    body: {
+      model: task.model,
+      messages: [
+        { role: 'system', content: system },
+        { role: 'user', content: body.input },
+      ],
+      max_tokens: task.maxTokens,
+      stream: body.stream === true,
+    },
+  });
+}
+
+/** Context checks, authorization, limits, forwarding, settlement and recording for one model call. */
+async function forward(
+  deps: GatewayDeps,
+  rt: Runtime,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  format: WireFormat,
+  principal: Principal,
+  call: CallPlan,
+): Promise<void> {
+  const now = deps.clock.now();
+  const ip = rt.access.clientIp(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'] as string | undefined);
+  const facts: RequestFacts = { action: call.action, model: call.model, ip, country: null, endUser: endUserOf(request, call.body), now };
+  const base = { action: call.action, model: call.model, ip };
+
+  // 1. Authorize: scopes, models, context rules.
+  const authz = rt.access.authorize(principal, facts);
+  if (authz.refusal) {
+    record(deps, request, rt, principal, { ...base, decision: 'refused', reason: authz.refusal.code, status: ERRORS[authz.refusal.code].status });
+    sendRefusal(reply, format, authz.refusal);
+    return;
+  }
+  const route = rt.route(call.model);
+  const upstream = route ? deps.upstreams.get(route.upstream) : undefined;
+  if (!route || !upstream) {
+    const r = refuse('SLUICE_UNKNOWN_MODEL', call.model.slice(0, 200), { param: 'model' });
+    record(deps, request, rt, principal, { ...base, decision: 'refused', reason: r.code, status: 404 });
+    sendRefusal(reply, format, r);
+    return;
+  }
+  if (!upstream.supports(call.endpoint)) {
+    const r = refuse('SLUICE_BAD_REQUEST', `model "${call.model.slice(0, 200)}" is not served on this endpoint`, { param: 'model' });
+    record(deps, request, rt, principal, { ...base, decision: 'refused', reason: r.code, status: 400 });
+    sendRefusal(reply, format, r);
+    return;
+  }
+  const tier = rt.cfg.tiers[principal.tier];
+  const maxTokens = (call.body.max_tokens ?? call.body.max_completion_tokens ?? call.body.max_output_tokens) as number | undefined;
+  if (tier?.maxTokens !== undefined && typeof maxTokens === 'number' && maxTokens > tier.maxTokens) {
+    const r = refuse('SLUICE_PARAM_OUT_OF_RANGE', `max_tokens may be at most ${tier.maxTokens} on your tier`, { param: 'max_tokens' });
+    record(deps, request, rt, principal, { ...base, decision: 'refused', reason: r.code, status: 400 });
+    sendRefusal(reply, format, r);
+    return;
+  }
+  const n = call.body.n;
+  if (tier && typeof n === 'number' && n > tier.maxN) {
+    const r = refuse('SLUICE_PARAM_OUT_OF_RANGE', `n may be at most ${tier.maxN} on your tier`, { param: 'n' });
+    record(deps, request, rt, principal, { ...base, decision: 'refused', reason: r.code, status: 400 });
+    sendRefusal(reply, format, r);
+    return;
+  }
+
+  // 2. Limits: every applicable bucket reserved in one store operation.
+  const buckets = rt.limits.bucketsFor(principal, facts);
+  const estimate = rt.limits.estimate(call.endpoint, call.body);
+  const costs = rt.limits.costsFor(buckets, call.model, estimate);
+  let reservation: Reservation | undefined;
+  let states: BucketState[] = [];
+  if (buckets.length > 0) {
+    let result: Awaited<ReturnType<LimitStore['reserve']>>;
+    try {
+      result = await deps.limits.reserve({ buckets, costs, requestId: request.id });
+    } catch (err) {
+      deps.logger.error({ err: (err as Error).message, reqId: request.id }, 'limit store failed');
+      const r = refuse('SLUICE_STORE_UNAVAILABLE', undefined, { headers: { 'retry-after': '1' } });
+      record(deps, request, rt, principal, { ...base, decision: 'error', reason: r.code, status: 503 });
+      sendRefusal(reply, format, r);
+      return;
+    }
+    states = result.states;
+    if (!result.ok) {
+      const r = rt.limits.denialFor(result, buckets, costs, format, deps.clock.now());
+      record(deps, request, rt, principal, {
+        ...base,
+        decision: 'throttled',
+        reason: r.code,
+        status: ERRORS[r.code].status,
+        states,
+        details: { limit: buckets[result.bucketIndex]?.id, retryAfterMs: Number.isFinite(result.retryAfterMs) ? result.retryAfterMs : null },
+      });
+      sendRefusal(reply, format, r);
+      return;
+    }
+    reservation = result.reservation;
+    reply.headers(rt.limits.headersFor(states, format, deps.clock.now()));
+  }
+
+  // 3. Forward. A client that goes away aborts the upstream call.
+  const ac = new AbortController();
+  const onClose = () => {
+    if (!reply.raw.writableFinished) ac.abort();
+  };
+  reply.raw.on('close', onClose);
+  const headers: Record<string, string> = { 'x-request-id': request.id };
+  for (const h of FORWARD_HEADERS) {
+    const v = request.headers[h];
+    if (typeof v === 'string') headers[h] = v;
+  }
+  const upstreamBody = route.upstreamModel === call.model ? call.body : { ...call.body, model: route.upstreamModel };
+  const started = deps.clock.now();
+  let res: UpstreamResponse;
+  try {
+    res = await upstream.call({ endpoint: call.endpoint, body: upstreamBody, stream: call.stream, signal: ac.signal, requestId: request.id, headers });
+  } catch (err) {
+    // Nothing was produced: refund everything.
+    if (reservation) void settle(deps, rt, reservation, buckets, call.model, { inputTokens: 0, outputTokens: 0, images: 0 }, true);
+    const code: ErrorCode =
+      err instanceof UpstreamError
+        ? err.kind === 'timeout'
+          ? 'SLUICE_UPSTREAM_TIMEOUT'
+          : err.kind === 'circuit-open'
+            ? 'SLUICE_UPSTREAM_UNAVAILABLE'
+            : 'SLUICE_UPSTREAM_ERROR'
+        : 'SLUICE_UPSTREAM_ERROR';
+    deps.logger.warn({ reqId: request.id, upstream: upstream.name, err: (err as Error).message }, 'upstream call failed');
+    record(deps, request, rt, principal, { ...base, decision: 'error', reason: code, status: ERRORS[code].status, upstream: upstream.name });
+    if (!ac.signal.aborted) sendRefusal(reply, format, refuse(code));
+    return;
+  }
+
+  const ok = res.status < 400;
+  reply.code(res.status);
+  reply.headers(res.headers);
+  const finish = (usage: Usage) => {
+    reply.raw.off('close', onClose);
+    const usd = rt.limits.usdFor(call.model, usage);
+    if (reservation) void settle(deps, rt, reservation, buckets, call.model, usage, !ok);
+    deps.usage.record({
+      requestId: request.id,
+      at: deps.clock.now(),
+      keyId: principal.keyId,
+      tenantId: principal.tenantId,
+      projectId: principal.projectId,
+      model: call.model,
+      action: call.action,
+      upstream: upstream.name,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      images: usage.images,
+      usd,
+      status: res.status,
+      latencyMs: deps.clock.now() - started,
+    });
+    record(deps, request, rt, principal, {
+      ...base,
+      decision: ok ? 'allowed' : 'error',
+      reason: ok ? (ac.signal.aborted ? 'client_closed' : 'ok') : `upstream_${res.status}`,
+      status: res.status,
+      states,
+      usage,
+      usd,
+      upstream: upstream.name,
+      upstreamMs: deps.clock.now() - started,
+      details: authz.shadow.length ? { shadow: authz.shadow } : undefined,
+    });
+  };
+  if (res.body instanceof Uint8Array) {
+    res.usage.then(finish, () => finish({ inputTokens: 0, outputTokens: 0, images: 0 }));
+    reply.send(Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength));
+    return;
+  }
+  res.usage.then(finish, () => finish({ inputTokens: 0, outputTokens: 0, images: 0 }));
+  reply.header('cache-control', 'no-cache');
+  reply.header('x-accel-buffering', 'no');
+  const stream = Readable.from(res.body, { objectMode: false, highWaterMark: 16 * 1024 });
+  stream.on('error', (err) => {
+    deps.logger.warn({ reqId: request.id, err: err.message }, 'stream to client failed');
+    ac.abort();
+  });
+  reply.send(stream);
+}
+
+/** Replaces reservation by actual usage; a failed call is refunded whole. Never throws. */
+async function settle(
+  deps: GatewayDeps,
+  rt: Runtime,
+  reservation: Reservation,
+  buckets: Reservation['buckets'],
+  model: string,
+  usage: Usage,
+  failed: boolean,
+): Promise<void> {
+  try {
+    // A failed call costs nothing (the request itself included); a lease is released separately.
+    const actual = failed
+      ? buckets.map(() => 0)
+      : rt.limits.costsFor(buckets, model, usage).map((c, i) => (buckets[i]!.kind === 'requests' ? reservation.costs[i]! : c));
+    await deps.limits.settle(reservation, actual);
+  } catch (err) {
+    deps.logger.warn({ err: (err as Error).message }, 'settle failed');
+  } finally {
+    try {
+      await deps.limits.release(reservation);
+    } catch (err) {
+      deps.logger.warn({ err: (err as Error).message }, 'release failed');
+    }
+  }
+}
+
+async function listModels(deps: GatewayDeps, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const rt = deps.runtime();
+  const principal = await authenticate(deps, request, reply, 'openai', rt);
+  if (!principal) return;
+  const ip = rt.access.clientIp(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'] as string | undefined);
+  const authz = rt.access.authorize(principal, { action: 'models.list', model: null, ip, country: null, endUser: null, now: deps.clock.now() });
+  if (authz.refusal) {
+    sendRefusal(reply, 'openai', authz.refusal);
+    return;
+  }
+  const seen = new Set<string>();
+  const data: { id: string; object: 'model'; created: number; owned_by: string }[] = [];
+  const add = (id: string, owner: string) => {
+    if (seen.has(id) || !rt.access.modelAllowed(principal, id)) return;
+    const route = rt.route(id);
+    if (!route) return;
+    seen.add(id);
+    data.push({ id, object: 'model', created: 1_700_000_000, owned_by: owner });
+  };
+  // Concrete names in routes and tasks, then what upstreams advertise (the mock's demo models).
+  for (const m of rt.cfg.models) if (!m.match.includes('*')) add(m.match, m.upstream);
+  for (const u of deps.upstreams.values()) for (const m of u.advertisedModels()) if (rt.route(m.id)?.upstream === u.name) add(m.id, u.name);
+  reply.send({ object: 'list', data });
+}
+
+async function me(deps: GatewayDeps, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const rt = deps.runtime();
+  const principal = await authenticate(deps, request, reply, 'openai', rt);
+  if (!principal) return;
+  const ip = rt.access.clientIp(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'] as string | undefined);
+  const facts: RequestFacts = { action: '*', model: null, ip, country: null, endUser: null, now: deps.clock.now() };
+  const buckets = rt.limits.bucketsFor(principal, facts);
+  let states: BucketState[] = [];
+  try {
+    states = buckets.length ? await deps.limits.peek(buckets) : [];
+  } catch {
+    sendRefusal(reply, 'openai', refuse('SLUICE_STORE_UNAVAILABLE'));
+    return;
+  }
+  const tier = rt.cfg.tiers[principal.tier];
+  reply.send({
+    key: { id: principal.keyId, tenant: principal.tenantId, project: principal.projectId, tier: principal.tier, expiresAt: principal.record.expiresAt ?? null },
+    scopes: principal.record.scopes ?? tier?.scopes ?? [],
+    models: principal.record.models ?? tier?.models ?? [],
+    limits: states.map((s, i) => ({
+      id: s.id,
+      per: s.per,
+      kind: s.kind,
+      limit: s.limit,
+      used: Math.max(0, s.limit - s.remaining),
+      remaining: s.remaining,
+      resetMs: s.resetMs,
+      resetAt: new Date(deps.clock.now() + s.resetMs).toISOString(),
+      window: s.windowMs,
+      mode: buckets[i]?.shadow ? 'shadow' : 'enforce',
+      actions: undefined,
+    })),
+  });
+}
+
+export function refusalStatus(r: Refusal): number {
+  return ERRORS[r.code].status;
+}

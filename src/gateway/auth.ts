@@ -1,0 +1,109 @@
+/**
+ * Authentication on the data plane: API keys (`sk-sluice-<id>-<secret>`) verified against their
+ * HMAC, cached briefly so the hot path does no database read and no HMAC per request.
+ * Revocation and rotation invalidate the cache (`invalidate`), on every instance when Redis is configured.
+ */
+import { hashesEqual, hashSecret, parseKey } from '../core/keys/api-key.js';
+import { type Refusal, refuse } from '../core/errors.js';
+import type { ApiKeyRecord, Clock, ControlStore } from '../core/ports.js';
+
+export interface Principal {
+  keyId: string;
+  tenantId: string;
+  projectId: string | null;
+  tier: string;
+  record: ApiKeyRecord;
+  /** How the caller proved itself. */
+  via: 'key' | 'token';
+  /** True for a token minted with a fresh second factor. */
+  stepUp: boolean;
+  /** Scopes narrowed by a token (intersected with the key's). */
+  tokenScopes?: string[];
+  /** Key thumbprint a DPoP-bound token is bound to. */
+  jkt?: string;
+}
+
+interface CacheEntry {
+  record: ApiKeyRecord;
+  /** Which stored hash the presented secret matched. */
+  matched: 'current' | 'previous';
+  until: number;
+}
+
+export interface KeyAuthenticatorOptions {
+  control: ControlStore;
+  pepper: Buffer;
+  clock: Clock;
+  /** How long a verified key is trusted without reading the store again. 1 s: revocation reaches a lone instance within a second even without Redis. */
+  ttlMs?: number;
+  maxEntries?: number;
+}
+
+export class KeyAuthenticator {
+  private readonly cache = new Map<string, CacheEntry>();
+  /** Key ids that do not exist: refused without a database read until `until`. */
+  private readonly unknown = new Map<string, number>();
+  private readonly ttlMs: number;
+  private readonly maxEntries: number;
+
+  constructor(private readonly opts: KeyAuthenticatorOptions) {
+    this.ttlMs = opts.ttlMs ?? 1000;
+    this.maxEntries = opts.maxEntries ?? 100_000;
+  }
+
+  /** Resolves to the principal, or a Refusal (never throws for a bad key; store errors do throw). */
+  async authenticate(presented: string): Promise<Principal | Refusal> {
+    const now = this.opts.clock.now();
+    let entry = this.cache.get(presented);
+    if (!entry || entry.until <= now) {
+      const parsed = parseKey(presented);
+      if (!parsed) return refuse('SLUICE_INVALID_KEY');
+      const unknownUntil = this.unknown.get(parsed.id);
+      if (unknownUntil !== undefined && unknownUntil > now) return refuse('SLUICE_INVALID_KEY');
+      const record = await this.opts.control.getKey(parsed.id);
+      if (!record) {
+        if (this.unknown.size >= this.maxEntries) this.unknown.clear();
+        this.unknown.set(parsed.id, now + this.ttlMs);
+        return refuse('SLUICE_INVALID_KEY');
+      }
+      const h = hashSecret(this.opts.pepper, parsed.secret);
+      let matched: CacheEntry['matched'];
+      if (hashesEqual(h, record.hash)) matched = 'current';
+      else if (record.prevHash && hashesEqual(h, record.prevHash)) matched = 'previous';
+      else return refuse('SLUICE_INVALID_KEY');
+      entry = { record, matched, until: now + this.ttlMs };
+      if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(presented, entry);
+    }
+    const r = entry.record;
+    if (r.revokedAt != null && r.revokedAt <= now) return refuse('SLUICE_KEY_REVOKED');
+    if (r.expiresAt != null && r.expiresAt <= now) return refuse('SLUICE_KEY_EXPIRED');
+    if (entry.matched === 'previous' && (r.prevExpiresAt == null || r.prevExpiresAt <= now)) {
+      return refuse('SLUICE_KEY_EXPIRED', 'this secret was rotated and its grace period is over');
+    }
+    return {
+      keyId: r.id,
+      tenantId: r.tenantId,
+      projectId: r.projectId ?? null,
+      tier: r.tier,
+      record: r,
+      via: 'key',
+      stepUp: false,
+    };
+  }
+
+  /** Drops cached state for a key id (after revoke, rotate, update, or a create that a negative entry hides). */
+  invalidate(keyId: string): void {
+    this.unknown.delete(keyId);
+    for (const [k, e] of this.cache) if (e.record.id === keyId) this.cache.delete(k);
+  }
+
+  invalidateAll(): void {
+    this.cache.clear();
+    this.unknown.clear();
+  }
+}
+
+export function isRefusal(x: unknown): x is Refusal {
+  return typeof x === 'object' && x !== null && 'code' in x && typeof (x as Refusal).code === 'string' && !('keyId' in x);
+}

@@ -1,0 +1,123 @@
+/**
+ * Parse and validate: the JSON parser with depth, array, string and UTF-8 checks, and the strict
+ * checks of the few fields Sluice itself reads (model, messages, max_tokens, n, stream). Unknown
+ * fields pass through untouched.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { FastifyInstance } from 'fastify';
+import type { SluiceConfig } from '../config/schema.js';
+import { type Refusal, refuse } from '../core/errors.js';
+import type { Endpoint } from '../core/ports.js';
+
+class BodyError extends Error {
+  constructor(
+    readonly code: 'SLUICE_JSON_TOO_DEEP' | 'SLUICE_BAD_UTF8' | 'SLUICE_BAD_JSON',
+    message: string,
+  ) {
+    super(message);
+  }
+  readonly statusCode = 400;
+}
+
+/** Walks containers only; strings are checked by length. Iterative: a hostile depth cannot overflow the stack. */
+export function checkShape(value: unknown, limits: { maxDepth: number; maxArray: number; maxString: number }): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (v.length > limits.maxString) return false;
+    } else if (v !== null && typeof v === 'object') {
+      if (depth > limits.maxDepth) return false;
+      if (Array.isArray(v)) {
+        if (v.length > limits.maxArray) return false;
+        for (let i = 0; i < v.length; i++) {
+          const x = v[i];
+          if (typeof x === 'object' || typeof x === 'string') stack.push([x, depth + 1]);
+        }
+      } else {
+        for (const k in v) {
+          if (k.length > limits.maxString) return false;
+          const x = (v as Record<string, unknown>)[k];
+          if (typeof x === 'object' || typeof x === 'string') stack.push([x, depth + 1]);
+        }
+      }
+    }
+  }
+  return true;
+}
+
+export function hardenJsonParser(app: FastifyInstance, h: SluiceConfig['hardening']): void {
+  const limits = { maxDepth: h.maxJsonDepth, maxArray: h.maxArrayLength, maxString: h.maxStringLength };
+  app.removeContentTypeParser(['application/json']);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
+    if (body.length === 0) return done(new BodyError('SLUICE_BAD_JSON', 'empty body'), undefined);
+    if (!isUtf8(body)) return done(new BodyError('SLUICE_BAD_UTF8', 'invalid utf-8'), undefined);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      return done(new BodyError('SLUICE_BAD_JSON', 'invalid json'), undefined);
+    }
+    if (!checkShape(parsed, limits)) return done(new BodyError('SLUICE_JSON_TOO_DEEP', 'too deep'), undefined);
+    done(null, parsed);
+  });
+}
+
+const isPosInt = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v > 0;
+
+/** Checks the fields Sluice reads; returns the model and stream flag, or a refusal naming the bad field. */
+export function checkBody(endpoint: Endpoint, body: unknown): { model: string; stream: boolean } | Refusal {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    return refuse('SLUICE_BAD_REQUEST', 'the body must be a JSON object');
+  }
+  const b = body as Record<string, unknown>;
+  const model = b.model;
+  if (typeof model !== 'string' || model.length === 0 || model.length > 256) {
+    return refuse('SLUICE_BAD_REQUEST', '"model" must be a non-empty string of at most 256 characters', { param: 'model' });
+  }
+  if (b.stream !== undefined && b.stream !== null && typeof b.stream !== 'boolean') {
+    return refuse('SLUICE_BAD_REQUEST', '"stream" must be a boolean', { param: 'stream' });
+  }
+  for (const f of ['max_tokens', 'max_completion_tokens', 'max_output_tokens', 'n'] as const) {
+    if (b[f] !== undefined && b[f] !== null && !isPosInt(b[f])) {
+      return refuse('SLUICE_BAD_REQUEST', `"${f}" must be a positive integer`, { param: f });
+    }
+  }
+  switch (endpoint) {
+    case 'chat':
+      if (!Array.isArray(b.messages) || b.messages.length === 0) {
+        return refuse('SLUICE_BAD_REQUEST', '"messages" must be a non-empty array', { param: 'messages' });
+      }
+      for (const m of b.messages) {
+        if (m === null || typeof m !== 'object' || typeof (m as { role?: unknown }).role !== 'string') {
+          return refuse('SLUICE_BAD_REQUEST', 'each message needs a "role"', { param: 'messages' });
+        }
+      }
+      break;
+    case 'messages':
+      if (!Array.isArray(b.messages) || b.messages.length === 0) {
+        return refuse('SLUICE_BAD_REQUEST', '"messages" must be a non-empty array', { param: 'messages' });
+      }
+      if (!isPosInt(b.max_tokens)) return refuse('SLUICE_BAD_REQUEST', '"max_tokens" is required', { param: 'max_tokens' });
+      break;
+    case 'completions':
+      if (typeof b.prompt !== 'string' && !Array.isArray(b.prompt)) {
+        return refuse('SLUICE_BAD_REQUEST', '"prompt" must be a string or an array', { param: 'prompt' });
+      }
+      break;
+    case 'embeddings':
+      if (typeof b.input !== 'string' && !Array.isArray(b.input)) {
+        return refuse('SLUICE_BAD_REQUEST', '"input" must be a string or an array', { param: 'input' });
+      }
+      break;
+    case 'images':
+      if (typeof b.prompt !== 'string' || b.prompt.length === 0) {
+        return refuse('SLUICE_BAD_REQUEST', '"prompt" must be a non-empty string', { param: 'prompt' });
+      }
+      break;
+    case 'responses':
+      if (b.input === undefined) return refuse('SLUICE_BAD_REQUEST', '"input" is required', { param: 'input' });
+      break;
+  }
+  return { model, stream: b.stream === true };
+}
