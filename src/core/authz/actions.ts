@@ -1,0 +1,67 @@
+/**
+ * Every data-plane endpoint maps to one action, named in the caller's vocabulary. Scopes, step-up
+ * rules, audit events and Cedar policies all speak in these names.
+ */
+import type { Endpoint } from '../ports.js';
+
+/** Action of each forwarded endpoint. */
+export const ENDPOINT_ACTIONS = {
+  chat: 'chat.create',
+  completions: 'completions.create',
+  embeddings: 'embeddings.create',
+  images: 'images.generate',
+  responses: 'responses.create',
+  messages: 'messages.create',
+} as const satisfies Record<Endpoint, string>;
+
+export const MODELS_LIST_ACTION = 'models.list';
+
+/** The built-in actions (task actions `tasks.<name>` come from the policy's `tasks`). */
+export const BUILTIN_ACTIONS: readonly string[] = [...Object.values(ENDPOINT_ACTIONS), MODELS_LIST_ACTION];
+
+export type BuiltinAction = (typeof ENDPOINT_ACTIONS)[Endpoint] | typeof MODELS_LIST_ACTION;
+
+export function actionForEndpoint(endpoint: Endpoint): BuiltinAction {
+  return ENDPOINT_ACTIONS[endpoint];
+}
+
+/** `tasks.<name>` for a task endpoint. */
+export function taskAction(name: string): string {
+  return `tasks.${name}`;
+}
+
+/** The task name of a `tasks.<name>` action, or null for any other action. */
+export function taskOfAction(action: string): string | null {
+  return action.startsWith('tasks.') && action.length > 6 ? action.slice(6) : null;
+}
+
+const ROUTES: Record<string, BuiltinAction> = {
+  'POST /v1/chat/completions': 'chat.create',
+  'POST /v1/completions': 'completions.create',
+  'POST /v1/embeddings': 'embeddings.create',
+  'POST /v1/images/generations': 'images.generate',
+  'POST /v1/responses': 'responses.create',
+  'POST /v1/messages': 'messages.create',
+  'GET /v1/models': 'models.list',
+};
+
+/**
+ * The action of a data-plane route (`POST /v1/chat/completions` -> `chat.create`,
+ * `POST /v1/tasks/summarize` -> `tasks.summarize`), or null for routes that are not actions
+ * (health, token exchange, JWKS). `path` is without query string.
+ */
+export function actionForRoute(method: string, path: string): string | null {
+  const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+  const hit = ROUTES[`${method.toUpperCase()} ${p}`];
+  if (hit) return hit;
+  if (method.toUpperCase() === 'POST' && p.startsWith('/v1/tasks/')) {
+    const name = p.slice('/v1/tasks/'.length);
+    if (/^[a-z0-9_-]+$/.test(name)) return taskAction(name);
+  }
+  return null;
+}
+
+/** Every action a policy can name: the built-ins plus one per declared task. */
+export function knownActions(taskNames: Iterable<string>): string[] {
+  return [...BUILTIN_ACTIONS, ...[...taskNames].map(taskAction)];
+}
