@@ -3,7 +3,8 @@
  *
  * An IPv4 address is a uint32 `number`; an IPv6 address is four uint32 words. IPv4-mapped IPv6
  * (`::ffff:1.2.3.4`, which is what Node reports on dual-stack sockets) is treated as the IPv4 address,
- * both in addresses and in CIDR entries (`::ffff:10.0.0.0/104` is `10.0.0.0/8`).
+ * both in addresses and in CIDR entries (`::ffff:10.0.0.0/104` is `10.0.0.0/8`). Other IPv6 entries
+ * match IPv6 addresses only: `::/0` means "all IPv6", not "everything".
  */
 
 /** Four uint32 words, most significant first. */

@@ -224,15 +224,18 @@ function compileRules(
   };
   const countries = (list: string[] | undefined, path: string): Set<string> | null => {
     if (!list || list.length === 0) return null;
-    if (!cfg.geo) issues.push({ path, message: 'country rules need a geo database (geo: { database: path.mmdb })' });
-    for (const c of list) if (!/^[A-Za-z]{2}$/.test(c)) issues.push({ path, message: `"${c}" is not an ISO 3166 country code` });
+    if (!cfg.geo)
+      issues.push({ path, message: 'country rules need a geo database (geo: { database: path.mmdb })' });
+    for (const c of list)
+      if (!/^[A-Za-z]{2}$/.test(c)) issues.push({ path, message: `"${c}" is not an ISO 3166 country code` });
     return new Set(list.map((c) => c.toUpperCase()));
   };
   let hours: CompiledHours | null = null;
   if (rules.hours) {
     const from = parseClock(rules.hours.from);
     const to = parseClock(rules.hours.to);
-    if (from === null || to === null) issues.push({ path: `${source}.hours`, message: 'from/to must be HH:MM between 00:00 and 24:00' });
+    if (from === null || to === null)
+      issues.push({ path: `${source}.hours`, message: 'from/to must be HH:MM between 00:00 and 24:00' });
     let offset: (now: number) => number = () => 0;
     try {
       offset = offsetFn(rules.hours.tz);
@@ -246,7 +249,8 @@ function compileRules(
   }
   const reputation = rules.reputation && rules.reputation.length > 0 ? rules.reputation : null;
   for (const name of reputation ?? []) {
-    if (!cfg.reputation[name]) issues.push({ path: `${source}.reputation`, message: `no reputation list named "${name}"` });
+    if (!cfg.reputation[name])
+      issues.push({ path: `${source}.reputation`, message: `no reputation list named "${name}"` });
   }
   const out: CompiledRules = {
     source,
@@ -294,11 +298,13 @@ function evalRules(
     if (r.allow !== null && (ip === null || !r.allow.hasParsed(ip))) return 'ip.allow';
     if (r.reputation !== null) {
       if (ip === null || reputation === undefined) return 'reputation';
-      for (let i = 0; i < r.reputation.length; i++) if (reputation.listed(r.reputation[i]!, ip)) return 'reputation';
+      for (let i = 0; i < r.reputation.length; i++)
+        if (reputation.listed(r.reputation[i]!, ip)) return 'reputation';
     }
   }
   if (r.countriesDeny !== null && req.country !== null && r.countriesDeny.has(req.country)) return 'country';
-  if (r.countriesAllow !== null && (req.country === null || !r.countriesAllow.has(req.country))) return 'country';
+  if (r.countriesAllow !== null && (req.country === null || !r.countriesAllow.has(req.country)))
+    return 'country';
   if (r.hours !== null && !inHours(r.hours, req.now)) return 'hours';
   return null;
 }
@@ -376,16 +382,23 @@ export function compileAccessPolicy(cfg: SluiceConfig, deps: AccessPolicyDeps = 
   const actions = new Set(knownActions(Object.keys(cfg.tasks)));
   const stepUp = new Set<string>();
   for (const [action, a] of Object.entries(cfg.actions)) {
-    if (!actions.has(action)) issues.push({ path: `actions.${action}`, message: `unknown action "${action}"` });
+    if (!actions.has(action))
+      issues.push({ path: `actions.${action}`, message: `unknown action "${action}"` });
     if (a.stepUp) stepUp.add(action);
   }
   for (const [name, t] of Object.entries(cfg.tasks)) if (t.stepUp) stepUp.add(taskAction(name));
 
-  const usesReputation = [...tiers.values(), ...tenants.values(), ...projects.values(), ...keys.values()].some(
-    (l) => l.rules?.reputation,
-  );
+  const usesReputation = [
+    ...tiers.values(),
+    ...tenants.values(),
+    ...projects.values(),
+    ...keys.values(),
+  ].some((l) => l.rules?.reputation);
   if (usesReputation && !reputation) {
-    issues.push({ path: 'reputation', message: 'rules name reputation lists but no reputation lookup was provided' });
+    issues.push({
+      path: 'reputation',
+      message: 'rules name reputation lists but no reputation lookup was provided',
+    });
   }
   if (issues.length > 0) throw new AccessPolicyError(issues);
 
@@ -468,7 +481,8 @@ export function compileAccessPolicy(cfg: SluiceConfig, deps: AccessPolicyDeps = 
 
   const authorize = (p: Principal, req: AuthzRequest, shadow?: ShadowDenial[]): Refusal | null => {
     const c = compiled(p);
-    if (c.unknownTier) return refuse('SLUICE_POLICY_DENIED', undefined, { internal: `unknown tier "${p.tier}"` });
+    if (c.unknownTier)
+      return refuse('SLUICE_POLICY_DENIED', undefined, { internal: `unknown tier "${p.tier}"` });
     if (c.rules.length > 0) {
       const ip = c.needsIp && req.ip !== null ? parseIp(req.ip) : null;
       for (let i = 0; i < c.rules.length; i++) {
