@@ -238,8 +238,8 @@ class CidrSet implements CidrMatcher {
     } else {
       const by = new Map<number, Set<number>>();
       for (const e of v4) {
-        let s = by.get(e.len);
-        if (!s) by.set(e.len, (s = new Set()));
+        const s = by.get(e.len) ?? new Set<number>();
+        by.set(e.len, s);
         s.add(key4(e.net as number, e.len));
       }
       for (const [len, set] of [...by].sort((a, b) => b[0] - a[0])) this.v4ByLen.push({ len, set });
@@ -249,8 +249,8 @@ class CidrSet implements CidrMatcher {
     } else {
       const by = new Map<number, Set<string>>();
       for (const e of v6) {
-        let s = by.get(e.len);
-        if (!s) by.set(e.len, (s = new Set()));
+        const s = by.get(e.len) ?? new Set<string>();
+        by.set(e.len, s);
         s.add(key6(e.net as Ip6, e.len));
       }
       for (const [len, set] of [...by].sort((a, b) => b[0] - a[0])) this.v6ByLen.push({ len, set });
@@ -299,7 +299,7 @@ function in6(ip: Ip6, net: Ip6, len: number): boolean {
   for (let i = 0; i < 4; i++) {
     const bits = len - i * 32;
     if (bits <= 0) return true;
-    const m = mask4(bits >= 32 ? 32 : bits);
+    const m = mask4(Math.min(bits, 32));
     if ((ip[i]! & m) >>> 0 !== net[i]) return false;
   }
   return true;

@@ -55,6 +55,6 @@ export function compileGlobs(patterns: readonly string[]): StringMatcher {
     if (hasExact && exact.has(s)) return true;
     for (let i = 0; i < prefixes.length; i++) if (s.startsWith(prefixes[i]!)) return true;
     for (let i = 0; i < suffixes.length; i++) if (s.endsWith(suffixes[i]!)) return true;
-    return re !== null && re.test(s);
+    return re?.test(s) === true;
   };
 }
