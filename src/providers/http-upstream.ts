@@ -1,0 +1,312 @@
+/**
+ * The HTTP transport the openai and anthropic providers share: one undici Pool per upstream,
+ * header hygiene in both directions, transport errors mapped to UpstreamError, whole-body reads
+ * with a cap, and the stream relay that passes SSE bytes on while reading usage out of them.
+ */
+import type { Readable } from 'node:stream';
+import { Pool } from 'undici';
+import type { Usage } from '../core/ports.js';
+import { UpstreamError } from '../core/ports.js';
+import { type SseEvent, SseParser } from './sse.js';
+
+/** Timeouts in milliseconds, as `UpstreamConfig.timeouts` holds them after parsing. */
+export interface UpstreamTimeouts {
+  connect: number;
+  headers: number;
+  body: number;
+}
+
+/** Hooks a wrapper (the circuit breaker) uses to hear about failures that happen after `call` returned. */
+export interface ProviderHooks {
+  /** A stream broke after its headers arrived (reset, timeout, oversized event). Not called for a client abort. */
+  onStreamFailure?(err: UpstreamError): void;
+}
+
+/** Options for the HTTP providers. */
+export interface HttpProviderOptions {
+  hooks?: ProviderHooks;
+}
+
+/**
+ * 64 MiB: an upstream answer larger than this (non-streaming) is refused as a protocol error;
+ * image answers with several b64 PNGs stay well under it.
+ */
+export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+/** 16 MiB: one SSE event larger than this means the upstream is not speaking SSE. */
+export const MAX_EVENT_BYTES = 16 * 1024 * 1024;
+
+/** A keep-alive pool to one origin; pipelining 1 because upstreams stream long answers. */
+export function createPool(origin: string, timeouts: UpstreamTimeouts): Pool {
+  return new Pool(origin, {
+    pipelining: 1,
+    connect: { timeout: timeouts.connect },
+    headersTimeout: timeouts.headers,
+    bodyTimeout: timeouts.body,
+    keepAliveTimeout: 4_000,
+    keepAliveMaxTimeout: 60_000,
+  });
+}
+
+/** Joins a base path (`/v1`, `/`, ``) and an endpoint path without doubling slashes. */
+export function joinPath(basePath: string, path: string): string {
+  return basePath.replace(/\/+$/, '') + path;
+}
+
+/** Request headers a caller may never pass to an upstream: credentials, framing and hop-by-hop. */
+const REQUEST_DENY = new Set([
+  'authorization',
+  'proxy-authorization',
+  'x-api-key',
+  'api-key',
+  'cookie',
+  'host',
+  'content-length',
+  'content-type',
+  'accept-encoding',
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+]);
+
+/** The caller's forwardable headers with credentials and hop-by-hop headers removed, names lowercased. */
+export function safeRequestHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    const name = k.toLowerCase();
+    if (!REQUEST_DENY.has(name)) out[name] = v;
+  }
+  return out;
+}
+
+/**
+ * Response headers never given back to the caller: hop-by-hop (RFC 9110 §7.6.1), framing (the
+ * gateway may rewrite the body), cookies and credentials, and headers naming the upstream account.
+ */
+const RESPONSE_DENY = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'set-cookie',
+  'set-cookie2',
+  'cookie',
+  'authorization',
+  'www-authenticate',
+  'x-api-key',
+  'api-key',
+  'openai-organization',
+  'openai-project',
+  'anthropic-organization-id',
+  'server',
+  'date',
+  'alt-svc',
+  'via',
+  'strict-transport-security',
+]);
+
+function isRateHeader(name: string): boolean {
+  return (
+    name.startsWith('x-ratelimit-') ||
+    name.startsWith('anthropic-ratelimit-') ||
+    name === 'retry-after' ||
+    name === 'retry-after-ms' ||
+    name === 'ratelimit' ||
+    name === 'ratelimit-policy'
+  );
+}
+
+/** Splits upstream response headers into those safe for the caller and the upstream's rate-limit feedback. */
+export function splitResponseHeaders(raw: Record<string, string | string[] | undefined>): {
+  headers: Record<string, string>;
+  rateHeaders: Record<string, string>;
+} {
+  const headers: Record<string, string> = {};
+  const rateHeaders: Record<string, string> = {};
+  // Headers named in `Connection` are hop-by-hop too.
+  const connection = raw.connection;
+  const named = new Set(
+    (Array.isArray(connection) ? connection.join(',') : (connection ?? ''))
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean),
+  );
+  for (const [k, v] of Object.entries(raw)) {
+    if (v === undefined) continue;
+    const name = k.toLowerCase();
+    const value = Array.isArray(v) ? v.join(', ') : v;
+    if (isRateHeader(name)) rateHeaders[name] = value;
+    else if (!RESPONSE_DENY.has(name) && !named.has(name)) headers[name] = value;
+  }
+  return { headers, rateHeaders };
+}
+
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ENETDOWN',
+  'EADDRNOTAVAIL',
+]);
+
+function errorCode(err: unknown): string | undefined {
+  if (!err || typeof err !== 'object') return undefined;
+  const e = err as { code?: unknown; errors?: unknown[]; cause?: unknown };
+  if (typeof e.code === 'string') return e.code;
+  // Happy-eyeballs connects fail with an AggregateError of one error per address.
+  if (Array.isArray(e.errors) && e.errors.length > 0) return errorCode(e.errors[0]);
+  if (e.cause) return errorCode(e.cause);
+  return undefined;
+}
+
+/**
+ * Maps a transport error to UpstreamError. `beforeSend` is true only when the connection was
+ * never established (refused, unresolvable, connect timeout, TLS handshake), so nothing was sent.
+ */
+export function toUpstreamError(err: unknown, upstream: string): UpstreamError {
+  if (err instanceof UpstreamError) return err;
+  const code = errorCode(err) ?? '';
+  if (code === 'UND_ERR_CONNECT_TIMEOUT')
+    return new UpstreamError('timeout', `${upstream}: connect timeout`, true);
+  if (code === 'UND_ERR_HEADERS_TIMEOUT')
+    return new UpstreamError('timeout', `${upstream}: no response headers in time`);
+  if (code === 'UND_ERR_BODY_TIMEOUT')
+    return new UpstreamError('timeout', `${upstream}: response body stalled`);
+  if (CONNECT_CODES.has(code))
+    return new UpstreamError('connect', `${upstream}: cannot connect (${code})`, true);
+  if (code.startsWith('ERR_TLS_') || code.startsWith('CERT_') || code === 'EPROTO' || code.includes('CERT')) {
+    return new UpstreamError('connect', `${upstream}: TLS handshake failed (${code})`, true);
+  }
+  if (
+    code.startsWith('HPE_') ||
+    code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
+    code === 'UND_ERR_HEADERS_OVERFLOW'
+  ) {
+    return new UpstreamError('protocol', `${upstream}: invalid HTTP response (${code})`);
+  }
+  return new UpstreamError('reset', `${upstream}: connection reset${code ? ` (${code})` : ''}`);
+}
+
+/** Reads a whole response body, refusing more than `max` bytes. Destroys the body on any failure. */
+export async function readBody(body: Readable, upstream: string, max = MAX_RESPONSE_BYTES): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      size += (chunk as Buffer).length;
+      if (size > max) throw new UpstreamError('protocol', `${upstream}: response larger than ${max} bytes`);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    body.destroy();
+    throw err;
+  }
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+}
+
+/** Reads a JSON object out of bytes, or undefined when it is not one. */
+export function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Non-negative integer out of an unknown field, or undefined. */
+export function count(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : undefined;
+}
+
+/** What a provider does with the events of one stream. */
+export interface StreamObserver {
+  /** Called for every dispatched event; returning false drops the event's bytes from what the caller gets. */
+  onEvent(ev: SseEvent): boolean;
+  /** Usage so far; called once when the stream ends, breaks or is aborted. */
+  usage(): Usage;
+  /** A complete SSE error event in the caller's wire format, appended when the stream breaks. */
+  errorEvent(err: UpstreamError): string;
+}
+
+/**
+ * Relays an upstream SSE body: the returned iterable yields whole SSE blocks as they complete (so
+ * a stream that breaks can always be ended with a well-formed error event), pulling from the
+ * upstream only as fast as the consumer reads. `usage` resolves when the stream ends, breaks, the
+ * consumer stops reading, or `signal` aborts; it never rejects.
+ */
+export function relaySse(
+  body: Readable,
+  signal: AbortSignal,
+  observer: StreamObserver,
+  upstream: string,
+  hooks: ProviderHooks | undefined,
+): { iterable: AsyncIterable<Uint8Array>; usage: Promise<Usage> } {
+  let resolveUsage!: (u: Usage) => void;
+  const usage = new Promise<Usage>((r) => {
+    resolveUsage = r;
+  });
+  let settled = false;
+  const settle = (): void => {
+    if (settled) return;
+    settled = true;
+    signal.removeEventListener('abort', onAbort);
+    let u: Usage;
+    try {
+      u = observer.usage();
+    } catch {
+      u = { inputTokens: 0, outputTokens: 0, images: 0 };
+    }
+    resolveUsage(u);
+  };
+  // A consumer that never starts reading still gets its usage when the request is aborted.
+  const onAbort = (): void => {
+    body.destroy();
+    settle();
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+
+  async function* relay(): AsyncGenerator<Uint8Array> {
+    const parser = new SseParser();
+    try {
+      for await (const chunk of body) {
+        const blocks = parser.push(chunk as Uint8Array);
+        if (parser.pendingBytes() > MAX_EVENT_BYTES) {
+          throw new UpstreamError('protocol', `${upstream}: SSE event larger than ${MAX_EVENT_BYTES} bytes`);
+        }
+        if (blocks.length === 0) continue;
+        const out: Uint8Array[] = [];
+        for (const b of blocks) if (!b.event || observer.onEvent(b.event)) out.push(b.raw);
+        if (out.length === 1) yield out[0];
+        else if (out.length > 1) yield Buffer.concat(out);
+      }
+      const last = parser.end();
+      if (last && (!last.event || observer.onEvent(last.event))) yield last.raw;
+    } catch (err) {
+      if (!signal.aborted) {
+        const ue = toUpstreamError(err, upstream);
+        hooks?.onStreamFailure?.(ue);
+        // Usage first: the error event is the last thing the caller reads.
+        settle();
+        yield Buffer.from(observer.errorEvent(ue), 'utf8');
+      }
+    } finally {
+      if (!body.destroyed) body.destroy();
+      settle();
+    }
+  }
+  return { iterable: relay(), usage };
+}

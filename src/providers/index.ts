@@ -1,0 +1,115 @@
+/**
+ * Builds the Upstream a config entry names. HTTP upstreams are wrapped in a circuit breaker and
+ * a single retry for connect errors that happened before any byte was sent (so a retried request
+ * can never be served, or charged, twice). The mock is returned bare: it has no transport to fail.
+ */
+import type { UpstreamConfig } from '../config/schema.js';
+import type { Clock, Endpoint, Upstream, UpstreamRequest, UpstreamResponse } from '../core/ports.js';
+import { systemClock, UpstreamError } from '../core/ports.js';
+import { AnthropicUpstream } from './anthropic.js';
+import { type BreakerOptions, type BreakerState, CircuitBreaker } from './circuit-breaker.js';
+import type { ProviderHooks } from './http-upstream.js';
+import { MockUpstream } from './mock.js';
+import { OpenAIUpstream } from './openai.js';
+
+export interface CreateUpstreamOptions {
+  /** Drives the circuit breaker (and the mock's `created` timestamps). Defaults to the system clock. */
+  clock?: Clock;
+  /** Overrides of the breaker's defaults (5 consecutive failures, 50% of 20 calls in 30 s, 15 s cooldown). */
+  breaker?: Partial<BreakerOptions>;
+}
+
+/**
+ * An Upstream behind a circuit breaker. `call` throws UpstreamError('circuit-open', beforeSend=true)
+ * while the breaker is open; transport errors, 5xx answers and streams that break count as failures;
+ * a client abort counts as neither. A connect error before anything was sent is retried once.
+ */
+export class GuardedUpstream implements Upstream {
+  readonly name: string;
+  readonly kind: Upstream['kind'];
+
+  constructor(
+    private readonly inner: Upstream,
+    readonly breaker: CircuitBreaker,
+  ) {
+    this.name = inner.name;
+    this.kind = inner.kind;
+  }
+
+  /** The breaker's state, for /readyz and metrics. */
+  breakerState(): BreakerState {
+    return this.breaker.state();
+  }
+
+  supports(endpoint: Endpoint): boolean {
+    return this.inner.supports(endpoint);
+  }
+
+  advertisedModels(): { id: string; endpoints: Endpoint[] }[] {
+    return this.inner.advertisedModels();
+  }
+
+  async call(req: UpstreamRequest): Promise<UpstreamResponse> {
+    let first: UpstreamError | undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const permit = this.breaker.acquire();
+      if (!permit.ok) {
+        // A retry refused by a breaker the first attempt just opened reports the real cause.
+        if (first) throw first;
+        throw new UpstreamError(
+          'circuit-open',
+          `${this.name}: circuit open, next probe in ${Math.ceil(permit.retryAfterMs / 1000)}s`,
+          true,
+        );
+      }
+      try {
+        const res = await this.inner.call(req);
+        if (res.status >= 500) this.breaker.failure(permit.probe);
+        else this.breaker.success(permit.probe);
+        return res;
+      } catch (err) {
+        if (!(err instanceof UpstreamError) || req.signal.aborted) {
+          this.breaker.cancel(permit.probe);
+          throw err;
+        }
+        if (err.kind === 'protocol' && !this.inner.supports(req.endpoint)) {
+          this.breaker.cancel(permit.probe);
+          throw err;
+        }
+        this.breaker.failure(permit.probe);
+        if (attempt === 0 && err.kind === 'connect' && err.beforeSend) {
+          first = err;
+          continue;
+        }
+        throw err;
+      }
+    }
+    throw first ?? new UpstreamError('connect', `${this.name}: cannot connect`, true);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/** Builds one configured upstream. */
+export function createUpstream(cfg: UpstreamConfig, opts: CreateUpstreamOptions = {}): Upstream {
+  const clock = opts.clock ?? systemClock;
+  if (cfg.kind === 'mock') return new MockUpstream(cfg, { now: () => clock.now() });
+  const breaker = new CircuitBreaker(clock, opts.breaker);
+  // A stream that breaks after its headers counted as a success is a failure of its own.
+  const hooks: ProviderHooks = { onStreamFailure: () => breaker.failure(false) };
+  const inner =
+    cfg.kind === 'openai' ? new OpenAIUpstream(cfg, { hooks }) : new AnthropicUpstream(cfg, { hooks });
+  return new GuardedUpstream(inner, breaker);
+}
+
+export { AnthropicUpstream } from './anthropic.js';
+export {
+  type BreakerOptions,
+  type BreakerPermit,
+  type BreakerState,
+  CircuitBreaker,
+} from './circuit-breaker.js';
+export { MOCK_MODELS, MockUpstream } from './mock.js';
+export { OpenAIUpstream } from './openai.js';

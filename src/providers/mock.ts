@@ -1,0 +1,651 @@
+/**
+ * The built-in `mock` upstream: no network, answers every endpoint in the shape the real API
+ * uses, with deterministic text derived from the prompt, realistic `usage`, and SSE streams paced
+ * by `tokenDelay` (real timers: this is the mock server's own pacing, not Sluice logic).
+ *
+ * It runs inside the gateway process, so it stays cheap: no tokenizer, one small PRNG, and with
+ * `tokenDelay: 0` a whole stream is yielded as one chunk.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { UpstreamConfig } from '../config/schema.js';
+import type { Endpoint, Upstream, UpstreamRequest, UpstreamResponse, Usage } from '../core/ports.js';
+import { estimateInputTokens, lastUserText } from './prompt-text.js';
+
+export type MockUpstreamConfig = Extract<UpstreamConfig, { kind: 'mock' }>;
+
+/** What the mock advertises in /v1/models; it answers any other model name routed to it as well. */
+export const MOCK_MODELS: { id: string; endpoints: Endpoint[] }[] = [
+  { id: 'demo-model', endpoints: ['chat', 'completions', 'responses'] },
+  { id: 'demo-embed', endpoints: ['embeddings'] },
+  { id: 'demo-image', endpoints: ['images'] },
+  { id: 'claude-demo', endpoints: ['messages'] },
+];
+
+/** 1536: the width of text-embedding-3-small, so mock vectors fit the columns real ones would. */
+const DEFAULT_DIMENSIONS = 1536;
+const MAX_DIMENSIONS = 4096;
+/** A valid 1x1 transparent PNG. */
+export const MOCK_PNG_BASE64 =
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+
+const FILLER = (
+  'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et ' +
+  'dolore magna aliqua ut enim ad minim veniam quis nostrud exercitation ullamco laboris nisi aliquip ex ea ' +
+  'commodo consequat'
+).split(' ');
+
+/** FNV-1a, 32 bits: a cheap, stable seed from the input text. */
+export function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** mulberry32: a tiny deterministic PRNG returning floats in [0, 1). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * The mock's reply, as words (one token each): "This is a mock reply from Sluice to: <first words
+ * of the prompt>..." padded with deterministic filler to exactly `count` words.
+ */
+export function mockReplyWords(prompt: string, count: number): string[] {
+  const quoted = prompt
+    .split(/\s+/)
+    .filter(Boolean)
+    .slice(0, 7)
+    .map((w) => (w.length > 32 ? `${w.slice(0, 32)}…` : w));
+  const words = ['This', 'is', 'a', 'mock', 'reply', 'from', 'Sluice'];
+  if (quoted.length === 0) words[words.length - 1] = 'Sluice.';
+  else {
+    words.push('to:');
+    if (quoted.length > 6) {
+      quoted.length = 6;
+      quoted[5] = `${quoted[5]}...`;
+    }
+    words.push(...quoted);
+  }
+  const rnd = prng(fnv1a(prompt));
+  while (words.length < count) words.push(FILLER[Math.floor(rnd() * FILLER.length)]);
+  if (words.length > count) words.length = count;
+  return words;
+}
+
+/** A deterministic unit vector of `dims` floats seeded by the input. */
+export function mockEmbedding(input: string, dims: number): number[] {
+  const rnd = prng(fnv1a(input));
+  const v = new Array<number>(dims);
+  let norm = 0;
+  for (let i = 0; i < dims; i++) {
+    const x = rnd() * 2 - 1;
+    v[i] = x;
+    norm += x * x;
+  }
+  norm = Math.sqrt(norm) || 1;
+  for (let i = 0; i < dims; i++) v[i] /= norm;
+  return v;
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+function clampInt(v: unknown, min: number, max: number, dflt: number): number {
+  const n = num(v);
+  if (n === undefined) return dflt;
+  return Math.min(max, Math.max(min, Math.floor(n)));
+}
+
+const enc = new TextEncoder();
+
+/** One SSE piece of a mock stream; `token` pieces are paced by `tokenDelay` and count as output. */
+interface Piece {
+  sse: string;
+  token?: boolean;
+}
+
+function sse(data: unknown, event?: string): string {
+  const json = typeof data === 'string' ? data : JSON.stringify(data);
+  return event ? `event: ${event}\ndata: ${json}\n\n` : `data: ${json}\n\n`;
+}
+
+/** Everything one mock answer needs, computed once from the request. */
+interface Plan {
+  endpoint: Endpoint;
+  model: string;
+  id: string;
+  created: number;
+  input: number;
+  /** Words of one choice. */
+  words: string[];
+  choices: number;
+  /** True when max tokens cut the reply short. */
+  truncated: boolean;
+  body: Record<string, unknown>;
+}
+
+/** The built-in upstream. `now` gives `created` timestamps (defaults to the wall clock). */
+export class MockUpstream implements Upstream {
+  readonly kind = 'mock' as const;
+  readonly name: string;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly cfg: MockUpstreamConfig,
+    opts: { now?: () => number } = {},
+  ) {
+    this.name = cfg.name;
+    this.now = opts.now ?? Date.now;
+  }
+
+  supports(_endpoint: Endpoint): boolean {
+    return true;
+  }
+
+  advertisedModels(): { id: string; endpoints: Endpoint[] }[] {
+    return MOCK_MODELS.map((m) => ({ id: m.id, endpoints: [...m.endpoints] }));
+  }
+
+  async close(): Promise<void> {}
+
+  async call(req: UpstreamRequest): Promise<UpstreamResponse> {
+    if (req.signal.aborted) throw req.signal.reason ?? new Error('aborted');
+    const body = req.body;
+    const endpoint = req.endpoint;
+    const model = typeof body.model === 'string' && body.model ? body.model : defaultModel(endpoint);
+    const created = Math.floor(this.now() / 1000);
+    const idHead = {
+      chat: 'chatcmpl-',
+      completions: 'cmpl-',
+      responses: 'resp_',
+      messages: 'msg_',
+    } as Record<string, string>;
+    const id = `${idHead[endpoint] ?? ''}${req.requestId}`;
+    const jsonHeaders = (extra: Record<string, string> = {}) => ({
+      'content-type': 'application/json',
+      ...extra,
+    });
+    const requestIdHeader: Record<string, string> =
+      endpoint === 'messages' ? { 'request-id': req.requestId } : { 'x-request-id': req.requestId };
+
+    if (endpoint === 'embeddings') {
+      const out = this.embeddings(body, model);
+      return done(200, jsonHeaders(requestIdHeader), out.json, out.usage);
+    }
+    if (endpoint === 'images') {
+      const out = this.images(body, created);
+      return done(200, jsonHeaders(requestIdHeader), out.json, out.usage);
+    }
+
+    const cap = maxTokens(endpoint, body);
+    const reply = this.cfg.replyWords;
+    const limit = cap === undefined ? reply : Math.max(0, Math.min(reply, cap));
+    const words = mockReplyWords(lastUserText(endpoint, body), limit);
+    const choices = endpoint === 'chat' || endpoint === 'completions' ? clampInt(body.n, 1, 16, 1) : 1;
+    const plan: Plan = {
+      endpoint,
+      model,
+      id,
+      created,
+      input: estimateInputTokens(endpoint, body),
+      words,
+      choices,
+      truncated: limit < reply,
+      body,
+    };
+    if (!req.stream) {
+      const usage: Usage = { inputTokens: plan.input, outputTokens: words.length * choices, images: 0 };
+      return done(200, jsonHeaders(requestIdHeader), whole(plan), usage);
+    }
+    return this.stream(plan, req.signal, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      ...requestIdHeader,
+    });
+  }
+
+  private embeddings(body: Record<string, unknown>, model: string): { json: unknown; usage: Usage } {
+    const raw = body.input;
+    const inputs: string[] = [];
+    if (typeof raw === 'string') inputs.push(raw);
+    else if (Array.isArray(raw)) {
+      if (raw.length > 0 && typeof raw[0] === 'number') inputs.push(JSON.stringify(raw));
+      else for (const x of raw) inputs.push(typeof x === 'string' ? x : JSON.stringify(x));
+    }
+    const dims = clampInt(body.dimensions, 1, MAX_DIMENSIONS, DEFAULT_DIMENSIONS);
+    const base64 = body.encoding_format === 'base64';
+    const data = inputs.map((text, index) => {
+      const v = mockEmbedding(text, dims);
+      return {
+        object: 'embedding',
+        index,
+        embedding: base64 ? Buffer.from(new Float32Array(v).buffer).toString('base64') : v,
+      };
+    });
+    const tokens = estimateInputTokens('embeddings', body);
+    return {
+      json: { object: 'list', data, model, usage: { prompt_tokens: tokens, total_tokens: tokens } },
+      usage: { inputTokens: tokens, outputTokens: 0, images: 0 },
+    };
+  }
+
+  private images(body: Record<string, unknown>, created: number): { json: unknown; usage: Usage } {
+    const n = clampInt(body.n, 1, 10, 1);
+    const asUrl = body.response_format === 'url';
+    const prompt = typeof body.prompt === 'string' ? body.prompt : '';
+    const data = Array.from({ length: n }, () =>
+      asUrl
+        ? { url: `data:image/png;base64,${MOCK_PNG_BASE64}`, revised_prompt: prompt }
+        : { b64_json: MOCK_PNG_BASE64, revised_prompt: prompt },
+    );
+    const input = estimateInputTokens('images', body);
+    return {
+      json: {
+        created,
+        data,
+        usage: {
+          input_tokens: input,
+          output_tokens: 0,
+          total_tokens: input,
+          input_tokens_details: { text_tokens: input, image_tokens: 0 },
+        },
+      },
+      usage: { inputTokens: input, outputTokens: 0, images: n },
+    };
+  }
+
+  private stream(plan: Plan, signal: AbortSignal, headers: Record<string, string>): UpstreamResponse {
+    const delay = this.cfg.tokenDelay;
+    let produced = 0;
+    let resolveUsage!: (u: Usage) => void;
+    const usage = new Promise<Usage>((r) => {
+      resolveUsage = r;
+    });
+    let settled = false;
+    const settle = (): void => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', settle);
+      resolveUsage({ inputTokens: plan.input, outputTokens: produced, images: 0 });
+    };
+    // A consumer that never reads still gets its usage once the request is aborted.
+    signal.addEventListener('abort', settle, { once: true });
+
+    async function* run(): AsyncGenerator<Uint8Array> {
+      let pending = '';
+      try {
+        for (const piece of pieces(plan)) {
+          if (signal.aborted) return;
+          if (piece.token && delay > 0) {
+            if (pending) {
+              yield enc.encode(pending);
+              pending = '';
+              if (signal.aborted) return;
+            }
+            try {
+              await sleep(delay, undefined, { signal });
+            } catch {
+              return;
+            }
+          }
+          if (piece.token) produced++;
+          pending += piece.sse;
+        }
+        if (pending && !signal.aborted) yield enc.encode(pending);
+      } finally {
+        settle();
+      }
+    }
+    return { status: 200, headers, rateHeaders: {}, body: run(), usage };
+  }
+}
+
+function done(
+  status: number,
+  headers: Record<string, string>,
+  json: unknown,
+  usage: Usage,
+): UpstreamResponse {
+  return {
+    status,
+    headers,
+    rateHeaders: {},
+    body: Buffer.from(JSON.stringify(json), 'utf8'),
+    usage: Promise.resolve(usage),
+  };
+}
+
+function defaultModel(endpoint: Endpoint): string {
+  if (endpoint === 'embeddings') return 'demo-embed';
+  if (endpoint === 'images') return 'demo-image';
+  if (endpoint === 'messages') return 'claude-demo';
+  return 'demo-model';
+}
+
+/** The cap on output tokens the request sets, per endpoint's parameter name. */
+function maxTokens(endpoint: Endpoint, body: Record<string, unknown>): number | undefined {
+  const v =
+    endpoint === 'responses'
+      ? body.max_output_tokens
+      : endpoint === 'chat'
+        ? (body.max_completion_tokens ?? body.max_tokens)
+        : body.max_tokens;
+  const n = num(v);
+  return n === undefined ? undefined : Math.floor(n);
+}
+
+function openaiUsage(input: number, output: number): Record<string, unknown> {
+  return {
+    prompt_tokens: input,
+    completion_tokens: output,
+    total_tokens: input + output,
+    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+    completion_tokens_details: {
+      reasoning_tokens: 0,
+      audio_tokens: 0,
+      accepted_prediction_tokens: 0,
+      rejected_prediction_tokens: 0,
+    },
+  };
+}
+
+function responsesUsage(input: number, output: number): Record<string, unknown> {
+  return {
+    input_tokens: input,
+    input_tokens_details: { cached_tokens: 0 },
+    output_tokens: output,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: input + output,
+  };
+}
+
+function anthropicUsage(input: number, output: number): Record<string, unknown> {
+  return {
+    input_tokens: input,
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: 0,
+    output_tokens: output,
+  };
+}
+
+/** The Responses API object, in progress (no output yet) or finished. */
+function responseObject(
+  plan: Plan,
+  status: 'in_progress' | 'completed' | 'incomplete',
+): Record<string, unknown> {
+  const text = plan.words.join(' ');
+  const finished = status !== 'in_progress';
+  const b = plan.body;
+  return {
+    id: plan.id,
+    object: 'response',
+    created_at: plan.created,
+    status,
+    error: null,
+    incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
+    instructions: typeof b.instructions === 'string' ? b.instructions : null,
+    max_output_tokens: num(b.max_output_tokens) ?? null,
+    model: plan.model,
+    output: finished
+      ? [
+          {
+            type: 'message',
+            id: `msg_${plan.id}`,
+            status: status === 'completed' ? 'completed' : 'incomplete',
+            role: 'assistant',
+            content: [{ type: 'output_text', text, annotations: [] }],
+          },
+        ]
+      : [],
+    parallel_tool_calls: true,
+    previous_response_id: typeof b.previous_response_id === 'string' ? b.previous_response_id : null,
+    store: false,
+    temperature: num(b.temperature) ?? 1,
+    text: { format: { type: 'text' } },
+    tool_choice: 'auto',
+    tools: [],
+    top_p: num(b.top_p) ?? 1,
+    truncation: 'disabled',
+    usage: finished ? responsesUsage(plan.input, plan.words.length) : null,
+    metadata: {},
+  };
+}
+
+/** The non-streaming answer, per endpoint. */
+function whole(plan: Plan): unknown {
+  const text = plan.words.join(' ');
+  const output = plan.words.length * plan.choices;
+  switch (plan.endpoint) {
+    case 'chat':
+      return {
+        id: plan.id,
+        object: 'chat.completion',
+        created: plan.created,
+        model: plan.model,
+        choices: Array.from({ length: plan.choices }, (_, index) => ({
+          index,
+          message: { role: 'assistant', content: text, refusal: null, annotations: [] },
+          logprobs: null,
+          finish_reason: plan.truncated ? 'length' : 'stop',
+        })),
+        usage: openaiUsage(plan.input, output),
+        service_tier: 'default',
+        system_fingerprint: 'fp_sluice_mock',
+      };
+    case 'completions':
+      return {
+        id: plan.id,
+        object: 'text_completion',
+        created: plan.created,
+        model: plan.model,
+        choices: Array.from({ length: plan.choices }, (_, index) => ({
+          text,
+          index,
+          logprobs: null,
+          finish_reason: plan.truncated ? 'length' : 'stop',
+        })),
+        usage: { prompt_tokens: plan.input, completion_tokens: output, total_tokens: plan.input + output },
+        system_fingerprint: 'fp_sluice_mock',
+      };
+    case 'responses':
+      return responseObject(plan, plan.truncated ? 'incomplete' : 'completed');
+    default:
+      return {
+        id: plan.id,
+        type: 'message',
+        role: 'assistant',
+        model: plan.model,
+        content: [{ type: 'text', text }],
+        stop_reason: plan.truncated ? 'max_tokens' : 'end_turn',
+        stop_sequence: null,
+        usage: anthropicUsage(plan.input, output),
+      };
+  }
+}
+
+/** Each word as it is streamed: a leading space on all but the first. */
+function deltas(words: string[]): string[] {
+  return words.map((w, i) => (i === 0 ? w : ` ${w}`));
+}
+
+/** The SSE pieces of a streamed answer, in the order the real API sends them. */
+function* pieces(plan: Plan): Generator<Piece> {
+  switch (plan.endpoint) {
+    case 'chat':
+      yield* chatPieces(plan);
+      return;
+    case 'completions':
+      yield* completionPieces(plan);
+      return;
+    case 'responses':
+      yield* responsesPieces(plan);
+      return;
+    default:
+      yield* messagesPieces(plan);
+  }
+}
+
+function includeUsage(body: Record<string, unknown>): boolean {
+  const so = body.stream_options;
+  return typeof so === 'object' && so !== null && (so as Record<string, unknown>).include_usage === true;
+}
+
+function* chatPieces(plan: Plan): Generator<Piece> {
+  const withUsage = includeUsage(plan.body);
+  const head = { id: plan.id, object: 'chat.completion.chunk', created: plan.created, model: plan.model };
+  const tail = {
+    service_tier: 'default',
+    system_fingerprint: 'fp_sluice_mock',
+    ...(withUsage ? { usage: null } : {}),
+  };
+  const chunk = (index: number, delta: unknown, finish: string | null) =>
+    sse({ ...head, ...tail, choices: [{ index, delta, logprobs: null, finish_reason: finish }] });
+  const parts = deltas(plan.words);
+  for (let index = 0; index < plan.choices; index++) {
+    yield { sse: chunk(index, { role: 'assistant', content: '', refusal: null }, null) };
+    for (const content of parts) yield { sse: chunk(index, { content }, null), token: true };
+    yield { sse: chunk(index, {}, plan.truncated ? 'length' : 'stop') };
+  }
+  if (withUsage) {
+    const output = plan.words.length * plan.choices;
+    yield { sse: sse({ ...head, ...tail, choices: [], usage: openaiUsage(plan.input, output) }) };
+  }
+  yield { sse: sse('[DONE]') };
+}
+
+function* completionPieces(plan: Plan): Generator<Piece> {
+  const withUsage = includeUsage(plan.body);
+  const head = { id: plan.id, object: 'text_completion', created: plan.created, model: plan.model };
+  const chunk = (index: number, text: string, finish: string | null) =>
+    sse({
+      ...head,
+      choices: [{ text, index, logprobs: null, finish_reason: finish }],
+      system_fingerprint: 'fp_sluice_mock',
+      ...(withUsage ? { usage: null } : {}),
+    });
+  const parts = deltas(plan.words);
+  for (let index = 0; index < plan.choices; index++) {
+    for (const text of parts) yield { sse: chunk(index, text, null), token: true };
+    yield { sse: chunk(index, '', plan.truncated ? 'length' : 'stop') };
+  }
+  if (withUsage) {
+    const output = plan.words.length * plan.choices;
+    yield {
+      sse: sse({
+        ...head,
+        choices: [],
+        system_fingerprint: 'fp_sluice_mock',
+        usage: { prompt_tokens: plan.input, completion_tokens: output, total_tokens: plan.input + output },
+      }),
+    };
+  }
+  yield { sse: sse('[DONE]') };
+}
+
+function* responsesPieces(plan: Plan): Generator<Piece> {
+  let seq = 0;
+  const ev = (type: string, fields: Record<string, unknown>) =>
+    sse({ type, ...fields, sequence_number: seq++ }, type);
+  const itemId = `msg_${plan.id}`;
+  const text = plan.words.join(' ');
+  const final = responseObject(plan, plan.truncated ? 'incomplete' : 'completed');
+  const part = { type: 'output_text', text: '', annotations: [] };
+  yield { sse: ev('response.created', { response: responseObject(plan, 'in_progress') }) };
+  yield { sse: ev('response.in_progress', { response: responseObject(plan, 'in_progress') }) };
+  yield {
+    sse: ev('response.output_item.added', {
+      output_index: 0,
+      item: { id: itemId, type: 'message', status: 'in_progress', content: [], role: 'assistant' },
+    }),
+  };
+  yield {
+    sse: ev('response.content_part.added', { item_id: itemId, output_index: 0, content_index: 0, part }),
+  };
+  for (const delta of deltas(plan.words)) {
+    yield {
+      sse: ev('response.output_text.delta', {
+        item_id: itemId,
+        output_index: 0,
+        content_index: 0,
+        delta,
+        logprobs: [],
+      }),
+      token: true,
+    };
+  }
+  yield {
+    sse: ev('response.output_text.done', {
+      item_id: itemId,
+      output_index: 0,
+      content_index: 0,
+      text,
+      logprobs: [],
+    }),
+  };
+  yield {
+    sse: ev('response.content_part.done', {
+      item_id: itemId,
+      output_index: 0,
+      content_index: 0,
+      part: { ...part, text },
+    }),
+  };
+  yield { sse: ev('response.output_item.done', { output_index: 0, item: (final.output as unknown[])[0] }) };
+  yield { sse: ev(plan.truncated ? 'response.incomplete' : 'response.completed', { response: final }) };
+}
+
+function* messagesPieces(plan: Plan): Generator<Piece> {
+  const start = {
+    type: 'message_start',
+    message: {
+      id: plan.id,
+      type: 'message',
+      role: 'assistant',
+      model: plan.model,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: anthropicUsage(plan.input, 1),
+    },
+  };
+  yield { sse: sse(start, 'message_start') };
+  yield {
+    sse: sse(
+      { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+      'content_block_start',
+    ),
+  };
+  yield { sse: sse({ type: 'ping' }, 'ping') };
+  for (const text of deltas(plan.words)) {
+    yield {
+      sse: sse(
+        { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } },
+        'content_block_delta',
+      ),
+      token: true,
+    };
+  }
+  yield { sse: sse({ type: 'content_block_stop', index: 0 }, 'content_block_stop') };
+  yield {
+    sse: sse(
+      {
+        type: 'message_delta',
+        delta: { stop_reason: plan.truncated ? 'max_tokens' : 'end_turn', stop_sequence: null },
+        usage: { output_tokens: plan.words.length },
+      },
+      'message_delta',
+    ),
+  };
+  yield { sse: sse({ type: 'message_stop' }, 'message_stop') };
+}
