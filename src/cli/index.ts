@@ -1,8 +1,44 @@
 /** The `sluice` command line. One file per command beside this one; this file only wires them. */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config/load.js';
+import { registerAudit } from './audit.js';
+import { registerConfig } from './config.js';
+import { registerKeys } from './keys.js';
+import { registerPolicy } from './policy.js';
+import { registerServe } from './serve.js';
+
+/** Raised by commands to exit with a message and a status, without a stack trace. */
+export class CliExit extends Error {
+  constructor(
+    message: string,
+    readonly code = 1,
+  ) {
+    super(message);
+  }
+}
 
 export async function main(argv: string[]): Promise<void> {
-  const program = new Command('sluice').description('A gateway that protects generative-AI services from abuse');
+  const program = new Command('sluice')
+    .description('A gateway that protects generative-AI services from abuse')
+    .version(process.env.npm_package_version ?? '0.1.0');
   program.exitOverride();
-  await program.parseAsync(argv);
+  registerServe(program);
+  registerKeys(program);
+  registerConfig(program);
+  registerPolicy(program);
+  registerAudit(program);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    if (err instanceof CliExit || err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exitCode = err instanceof CliExit ? err.code : 1;
+      return;
+    }
+    throw err;
+  }
 }

@@ -1,0 +1,29 @@
+/** Options every command takes, and opening the stores a one-shot command needs. */
+import type { Command } from 'commander';
+import { type ConfigSource, resolveConfig } from '../config/resolve.js';
+import { systemClock } from '../core/ports.js';
+import { makeLogger } from '../main.js';
+import { openStores, type Stores } from '../wiring/stores.js';
+
+export interface CommonOptions {
+  config?: string;
+  dataDir?: string;
+}
+
+export function withCommon(cmd: Command): Command {
+  return cmd
+    .option('-c, --config <file>', 'policy/config file (default: $SLUICE_CONFIG, ./sluice.yaml, or the built-in default)')
+    .option('-d, --data-dir <dir>', 'data directory (default: storage.dataDir, ./.sluice)');
+}
+
+/** Opens the control store, ledger and audit of the configured data dir or database, for a one-shot command. */
+export async function openForCommand(opts: CommonOptions): Promise<{ source: ConfigSource; stores: Stores }> {
+  const source = resolveConfig(opts);
+  const logger = makeLogger('warn');
+  const stores = await openStores(source.config, { clock: systemClock, logger, instanceId: `cli-${process.pid}`, limits: false });
+  return { source, stores };
+}
+
+export function printJson(v: unknown): void {
+  process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+}

@@ -1,0 +1,238 @@
+/**
+ * Composition root: reads the config, picks the adapters it names, wires them into the two planes.
+ * Nothing else in Sluice constructs stores or upstreams.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { type FSWatcher, mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { createAdmin, hashAdminToken } from './admin/app.js';
+import { KeyService } from './admin/key-service.js';
+import { parseConfig } from './config/load.js';
+import { type ConfigSource, withDataDir } from './config/resolve.js';
+import type { SluiceConfig } from './config/schema.js';
+import { newId } from './core/ids.js';
+import { systemClock, type Clock, type ControlStore, type LimitStore, type Upstream, type UsageLedger } from './core/ports.js';
+import { createGateway } from './gateway/app.js';
+import { KeyAuthenticator } from './gateway/auth.js';
+import { compileRuntime, type Runtime } from './gateway/runtime.js';
+import { UsageWriter } from './stores/usage-writer.js';
+import { openStores, type Stores } from './wiring/stores.js';
+import { accessPolicyFor, limitPolicyFor } from './wiring/policy.js';
+import { createUpstream } from './providers/index.js';
+
+export interface ServeOptions {
+  source: ConfigSource;
+  port?: number;
+  adminPort?: number;
+  host?: string;
+  logger?: Logger;
+  clock?: Clock;
+  /** Stable id of this instance in the audit chain (default: host + data dir hash + random). */
+  instanceId?: string;
+  /** Reload the policy when the config file changes. */
+  watch?: boolean;
+}
+
+export interface RunningSluice {
+  gateway: FastifyInstance;
+  admin: FastifyInstance;
+  urls: { gateway: string; admin: string };
+  runtime: () => Runtime;
+  stores: Stores;
+  /** Applies a new policy source (already validated) to this instance. */
+  reload(source: string, version: number | null): void;
+  /** Stops accepting, drains in-flight requests up to the deadline, flushes usage and audit. */
+  close(deadlineMs?: number): Promise<void>;
+  /** Ends open streams now with an error event (second signal). */
+  forceClose(): void;
+  /** Where the first admin token was written, when this start created it. */
+  adminTokenFile: string | null;
+}
+
+export function makeLogger(level: SluiceConfig['log']['level']): Logger {
+  return pino({
+    level,
+    base: { svc: 'sluice' },
+    // Secrets are redacted by path wherever they could appear in a logged object.
+    redact: {
+      paths: ['*.authorization', '*.apiKey', '*.api_key', '*.key', '*.token', '*.secret', '*.pepper', 'headers["x-api-key"]', 'req.headers.authorization'],
+      censor: '[redacted]',
+    },
+  });
+}
+
+export function buildRuntime(cfg: SluiceConfig, version: number | null, dataDir: string): Runtime {
+  return compileRuntime(cfg, version, { limits: limitPolicyFor, access: (c) => accessPolicyFor(c, dataDir) });
+}
+
+export async function serve(opts: ServeOptions): Promise<RunningSluice> {
+  let cfg = opts.source.config;
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? makeLogger(cfg.log.level);
+  const dataDir = cfg.storage.dataDir;
+  mkdirSync(dataDir, { recursive: true });
+  const instanceId = opts.instanceId ?? `${hostname()}-${createHash('sha256').update(join(process.cwd(), dataDir)).digest('hex').slice(0, 8)}-${newId('i').slice(2, 10)}`;
+
+  const stores = await openStores(cfg, { clock, logger, instanceId });
+  // The running policy version: the file given (stored as a new version when it changed), else the stored one.
+  const stored = await stores.control.latestPolicyVersion();
+  let version: number | null;
+  const hash = createHash('sha256').update(opts.source.source).digest('hex');
+  if (opts.source.file === null && stored) {
+    cfg = withDataDir(parseConfig(stored.source, `policy v${stored.version}`), dataDir);
+    version = stored.version;
+  } else if (stored && stored.hash === hash) {
+    version = stored.version;
+  } else {
+    const v = await stores.control.savePolicyVersion({
+      hash,
+      source: opts.source.source,
+      author: 'sluice serve',
+      message: opts.source.file ? `loaded from ${opts.source.file}` : 'built-in default',
+      createdAt: clock.now(),
+    });
+    version = v.version;
+  }
+  let runtime = buildRuntime(cfg, version, dataDir);
+
+  const upstreams = new Map<string, Upstream>();
+  for (const u of cfg.upstreams) upstreams.set(u.name, createUpstream(u, { clock }));
+
+  const auth = new KeyAuthenticator({ control: stores.control, pepper: stores.pepper, clock });
+  stores.onInvalidate((keyId) => (keyId === '*' ? auth.invalidateAll() : auth.invalidate(keyId)));
+  const usage = new UsageWriter({ ledger: stores.usage, onError: (err) => logger.warn({ err: err.message }, 'usage write failed; will retry') });
+  const keys = new KeyService(stores.control, stores.pepper, clock, () => Object.keys(runtime.cfg.tiers));
+
+  const forceEnd = new AbortController();
+  const adminTokenFile = await bootstrapAdmin(stores.control, stores.pepper, dataDir, clock);
+  const gateway = createGateway({
+    forceEnd: forceEnd.signal,
+    runtime: () => runtime,
+    auth,
+    limits: stores.limits,
+    upstreams,
+    audit: stores.audit,
+    usage,
+    clock,
+    logger,
+    health: () => ({ ready: !closing, degraded: stores.degraded() }),
+  });
+  const admin = createAdmin({
+    control: stores.control,
+    keys,
+    usage: stores.usage,
+    audit: stores.audit,
+    pepper: stores.pepper,
+    clock,
+    logger,
+    invalidateKey: (id) => stores.invalidate(id),
+    policyVersion: () => runtime.version,
+  });
+  let closing = false;
+
+  const host = opts.host ?? cfg.server.host;
+  await gateway.listen({ port: opts.port ?? cfg.server.port, host });
+  await admin.listen({ port: opts.adminPort ?? cfg.admin.port, host: cfg.admin.host });
+  const url = (app: FastifyInstance, h: string) => {
+    const a = app.server.address() as AddressInfo;
+    const shown = h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h;
+    return `http://${shown.includes(':') ? `[${shown}]` : shown}:${a.port}`;
+  };
+  const urls = { gateway: url(gateway, host), admin: url(admin, cfg.admin.host) };
+
+  const applyVersion = async (v: number) => {
+    if (v === runtime.version) return;
+    const pv = await stores.control.getPolicyVersion(v);
+    if (!pv) return;
+    try {
+      const next = withDataDir(parseConfig(pv.source, `policy v${v}`), dataDir);
+      runtime = buildRuntime(next, v, dataDir);
+      cfg = next;
+      logger.info({ version: v }, 'policy reloaded');
+    } catch (err) {
+      logger.error({ version: v, err: (err as Error).message }, 'stored policy version is invalid; keeping the running one');
+    }
+  };
+  // Every instance follows the latest stored version: pushed over Redis when configured, polled otherwise.
+  stores.onPolicy((v) => void applyVersion(v));
+  const poll = setInterval(() => {
+    stores.control.latestPolicyVersion().then(
+      (pv) => pv && pv.version !== runtime.version && pv.version > (runtime.version ?? 0) && applyVersion(pv.version),
+      () => {},
+    );
+  }, 2000);
+  poll.unref();
+  let watcher: FSWatcher | undefined;
+  if (opts.watch && opts.source.file) {
+    const file = opts.source.file;
+    let pending: NodeJS.Timeout | undefined;
+    watcher = watch(file, () => {
+      clearTimeout(pending);
+      pending = setTimeout(() => {
+        void applyFile(file).catch((err: Error) => logger.error({ file, err: err.message }, 'policy file refused; the running version stays'));
+      }, 100);
+    });
+  }
+  const applyFile = async (file: string) => {
+    const text = readFileSync(file, 'utf8');
+    parseConfig(text, file);
+    const v = await savePolicy(stores.control, text, 'serve --watch', `changed on disk: ${file}`, clock);
+    stores.publishPolicy(v);
+    await applyVersion(v);
+  };
+
+  return {
+    adminTokenFile,
+    forceClose: () => forceEnd.abort(),
+    gateway,
+    admin,
+    urls,
+    runtime: () => runtime,
+    stores,
+    reload(source, v) {
+      const next = withDataDir(parseConfig(source, v ? `policy v${v}` : 'policy'), dataDir);
+      runtime = buildRuntime(next, v, dataDir);
+      cfg = next;
+    },
+    async close(deadlineMs = cfg.shutdown.deadline) {
+      closing = true;
+      clearInterval(poll);
+      watcher?.close();
+      const timer = setTimeout(() => {
+        forceEnd.abort();
+        setTimeout(() => gateway.server.closeAllConnections?.(), 500).unref();
+      }, deadlineMs);
+      timer.unref();
+      await Promise.allSettled([gateway.close(), admin.close()]);
+      clearTimeout(timer);
+      await usage.close().catch((err) => logger.error({ err: err.message }, 'usage flush failed'));
+      for (const u of upstreams.values()) await u.close().catch(() => {});
+      await stores.close();
+    },
+  };
+}
+
+/** Stores a policy source as a new version unless it equals the latest; returns the version now current. */
+export async function savePolicy(control: ControlStore, source: string, author: string, message: string, clock: Clock): Promise<number> {
+  const hash = createHash('sha256').update(source).digest('hex');
+  const latest = await control.latestPolicyVersion();
+  if (latest && latest.hash === hash) return latest.version;
+  const v = await control.savePolicyVersion({ hash, source, author, message, createdAt: clock.now() });
+  return v.version;
+}
+
+/** On the first start, creates the `admin` user and writes its token once to `<dataDir>/admin-token` (0600). */
+async function bootstrapAdmin(control: ControlStore, pepper: Buffer, dataDir: string, clock: Clock): Promise<string | null> {
+  if ((await control.listAdminUsers()).length > 0) return null;
+  const token = `sa-${randomBytes(24).toString('base64url')}`;
+  await control.createAdminUser({ id: newId('adm'), name: 'admin', role: 'admin', tokenHash: hashAdminToken(pepper, token), createdAt: clock.now() });
+  const file = join(dataDir, 'admin-token');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return file;
+}
+
+export type { ControlStore, LimitStore, UsageLedger };
