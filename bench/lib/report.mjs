@@ -1,0 +1,183 @@
+// The markdown tables printed at the end of a run (and pasted into bench/README.md).
+
+const f = (n, digits = 0) =>
+  n === undefined || n === null || Number.isNaN(n)
+    ? '–'
+    : Number(n).toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const ratio = (n) =>
+  n === undefined || n === null || Number.isNaN(n) ? '–' : `${n.toFixed(n < 0.1 ? 3 : 2)}×`;
+
+function table(head, rows) {
+  const out = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  for (const r of rows) out.push(`| ${r.join(' | ')} |`);
+  return out.join('\n');
+}
+
+export function renderReport(results) {
+  const parts = [];
+  const e = results.env;
+  parts.push(
+    `Sluice benchmark — ${e.date}, commit ${e.commit}, Node ${e.node}, ${e.cores} cores (${e.cpu}), ` +
+      `${e.taskset ? 'target on core 0, stub + load on core 1' : 'no taskset: processes not pinned'}, ` +
+      `${e.loadGenerator}, ${results.settings.connections} connections, ${results.settings.rounds} × ${results.settings.duration} s rounds` +
+      `${results.settings.quick ? ' (--quick)' : ''}.`,
+  );
+
+  const tp = results.throughput;
+  if (tp) {
+    parts.push('\n### Throughput (non-streaming chat completions)\n');
+    parts.push(
+      table(
+        ['target', 'req/s', '× bare', 'p50 ms', 'p99 ms', 'CPU µs/req', 'CPU × bare', 'non-2xx + errors'],
+        tp.targets.map((t) =>
+          t.skipped
+            ? [t.name, `skipped: ${t.skipped}`, '', '', '', '', '', '']
+            : [
+                t.name,
+                f(t.rps),
+                ratio(t.rpsRatio),
+                f(t.p50, 1),
+                f(t.p99, 1),
+                f(t.cpuUsPerReq, 0),
+                ratio(t.cpuRatio),
+                f(t.failures),
+              ],
+        ),
+      ),
+    );
+    if (tp.redisCallsPerRequest !== undefined) {
+      parts.push(
+        `\nRedis commands per request in the sluice-redis rounds: ${f(tp.redisCallsPerRequest, 2)}.`,
+      );
+    }
+  }
+
+  const st = results.streaming;
+  if (st) {
+    parts.push('\n### Streaming (time to first byte and total, per request)\n');
+    parts.push(
+      table(
+        [
+          'target',
+          'TTFB p50 ms',
+          '× bare',
+          'TTFB p99 ms',
+          'total p50 ms',
+          '× bare',
+          'total p99 ms',
+          'complete / failed',
+        ],
+        st.targets.map((t) =>
+          t.skipped
+            ? [t.name, `skipped: ${t.skipped}`, '', '', '', '', '', '']
+            : [
+                t.name,
+                f(t.ttfbP50, 2),
+                ratio(t.ttfbRatio),
+                f(t.ttfbP99, 2),
+                f(t.totalP50, 2),
+                ratio(t.totalRatio),
+                f(t.totalP99, 2),
+                `${t.complete} / ${t.failed}`,
+              ],
+        ),
+      ),
+    );
+  }
+
+  const mi = results.micro;
+  if (mi) {
+    parts.push('\n### Micro-benchmarks\n');
+    const rows = [];
+    for (const [section, v] of Object.entries(mi)) {
+      if (v?.skipped) {
+        rows.push([section, `skipped: ${v.skipped}`]);
+        continue;
+      }
+      for (const [k, val] of Object.entries(flatten(v)))
+        rows.push([`${section}.${k}`, typeof val === 'number' ? f(val, val < 100 ? 3 : 0) : String(val)]);
+    }
+    parts.push(table(['figure', 'value'], rows));
+  }
+
+  const ac = results.accuracy;
+  if (ac) {
+    parts.push('\n### Accuracy (several Sluice instances on one Redis)\n');
+    if (ac.skipped) parts.push(`skipped: ${ac.skipped}`);
+    else {
+      parts.push(
+        table(
+          [
+            'instances',
+            'keys',
+            'limit per key',
+            'requests sent',
+            'admitted',
+            'allowed',
+            'over-admitted',
+            'Redis commands / request',
+          ],
+          [
+            [
+              f(ac.instances),
+              f(ac.keys),
+              `${ac.limit} / ${ac.window}`,
+              f(ac.sent),
+              f(ac.admitted),
+              f(ac.allowed),
+              f(ac.overAdmitted),
+              f(ac.redisCallsPerRequest, 2),
+            ],
+          ],
+        ),
+      );
+      if (ac.unexpected) parts.push(`\nUnexpected responses: ${JSON.stringify(ac.unexpected)}`);
+    }
+  }
+
+  const me = results.memory;
+  if (me) {
+    parts.push('\n### Memory (resident set of one Sluice process, memory store)\n');
+    if (me.skipped) parts.push(`skipped: ${me.skipped}`);
+    else {
+      parts.push(
+        table(
+          ['state', 'VmRSS MiB'],
+          [
+            ['idle after start', f(me.idleKiB / 1024, 1)],
+            [`after ${f(me.keys)} distinct limited keys`, f(me.afterKiB / 1024, 1)],
+            ['bytes per key (difference / keys)', f(me.bytesPerKey, 0)],
+          ],
+        ),
+      );
+      if (me.non2xx) parts.push(`\n(${f(me.non2xx)} non-2xx responses while filling)`);
+    }
+  }
+
+  if (results.profile) {
+    parts.push('\n### CPU profile of Sluice under load (self time by stage)\n');
+    if (results.profile.skipped) parts.push(`skipped: ${results.profile.skipped}`);
+    else
+      parts.push(
+        table(
+          ['stage', 'share of CPU'],
+          results.profile.stages.map((s) => [s.stage, `${(s.share * 100).toFixed(1)} %`]),
+        ),
+      );
+  }
+  if (results.notes?.length) parts.push(`\nNotes:\n${results.notes.map((n) => `- ${n}`).join('\n')}`);
+  return parts.join('\n');
+}
+
+function flatten(obj, prefix = '', out = {}) {
+  if (obj === null || typeof obj !== 'object') {
+    out[prefix || 'value'] = obj;
+    return out;
+  }
+  for (const [k, v] of Object.entries(obj)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (v !== null && typeof v === 'object') flatten(v, key, out);
+    else out[key] = v;
+  }
+  return out;
+}

@@ -1,0 +1,432 @@
+// `npm run bench` entry point. Starts a stub model server, the proxies under test and (when
+// installed) a private Redis, drives every target with the same load in interleaved rounds, runs
+// the micro-benchmarks, the multi-instance accuracy run and the memory run, prints markdown
+// tables and writes every figure to bench/results/<date>-<commit>.json.
+// See bench/README.md for how to read the output. All traffic stays on 127.0.0.1; every child
+// process is killed at the end, on error and on Ctrl-C.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runAccuracy } from './lib/accuracy.mjs';
+import { measureStreaming, measureThroughput, probe, warmUp } from './lib/load.mjs';
+import { runMemory } from './lib/memory.mjs';
+import { CLK_TCK, HAS_TASKSET, kill, killAll, pinSelf, runCommand, sleep } from './lib/procs.mjs';
+import { summariseProfile } from './lib/profile.mjs';
+import {
+  commandDelta,
+  HAS_REDIS_SERVER,
+  redisCommandCount,
+  redisPing,
+  startPrivateRedis,
+} from './lib/redis.mjs';
+import { renderReport } from './lib/report.mjs';
+import { cleanupTemp, createKey, sluiceAvailable, startSluice, tempDir, writeConfig } from './lib/sluice.mjs';
+import { startBare, startFastifyMin, startPortkey, startStub } from './lib/targets.mjs';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const DEFAULT_TARGETS = ['bare', 'fastify-min', 'sluice-memory', 'sluice-redis', 'portkey'];
+const ALL_TARGETS = ['bare', 'bare-pipe', 'fastify-min', 'sluice-memory', 'sluice-redis', 'portkey'];
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    instances: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '50' },
+    duration: { type: 'string' },
+    rounds: { type: 'string' },
+    targets: { type: 'string', default: DEFAULT_TARGETS.join(',') },
+    'redis-url': { type: 'string' },
+    'memory-keys': { type: 'string' },
+    'no-streaming': { type: 'boolean', default: false },
+    'no-micro': { type: 'boolean', default: false },
+    'no-accuracy': { type: 'boolean', default: false },
+    'no-memory': { type: 'boolean', default: false },
+    profile: { type: 'boolean' },
+    'no-write': { type: 'boolean', default: false },
+    out: { type: 'string', default: join(ROOT, 'bench', 'results') },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (args.help) {
+  console.log(`npm run bench -- [options]
+  --quick               about a minute: 2 rounds of 3 s, fewer streaming requests, 20,000 memory keys
+  --targets LIST        comma list of ${ALL_TARGETS.join(',')}
+                        (default ${DEFAULT_TARGETS.join(',')})
+  --connections N       autocannon connections (50)
+  --duration S          seconds per round (10; quick 3)
+  --rounds N            interleaved rounds (3; quick 2)
+  --instances N         Sluice instances in the accuracy run (3)
+  --redis-url URL       use this Redis instead of a private redis-server
+  --memory-keys N       distinct end users in the memory run (100000; quick 20000)
+  --profile             CPU-profile Sluice under load (default on, off with --quick)
+  --no-streaming --no-micro --no-accuracy --no-memory --no-write`);
+  process.exit(0);
+}
+const quick = args.quick;
+const settings = {
+  quick,
+  connections: Number(args.connections),
+  duration: Number(args.duration ?? (quick ? 3 : 10)),
+  rounds: Number(args.rounds ?? (quick ? 2 : 3)),
+  warmup: quick ? 1 : 3,
+  streamRequests: quick ? 200 : 1000,
+  streamConcurrency: 10,
+  streamRounds: quick ? 1 : 2,
+  instances: Number(args.instances),
+  memoryKeys: Number(args['memory-keys'] ?? (quick ? 20_000 : 100_000)),
+  profile: args.profile ?? !quick,
+  targets: args.targets
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+};
+for (const t of settings.targets) if (!ALL_TARGETS.includes(t)) throw new Error(`unknown target ${t}`);
+
+// Cores: the target under test on core 0; stub, Redis and the load generator (this process) on 1.
+const TARGET_CORE = 0;
+const LOAD_CORE = cpus().length > 1 ? 1 : 0;
+const notes = [];
+const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+// Hard deadline: a wedged child must never hang CI.
+const deadlineMs = (quick ? 6 : 30) * 60_000;
+const deadline = setTimeout(() => {
+  console.error(`bench: deadline of ${deadlineMs / 60_000} min exceeded, stopping`);
+  killAll().finally(() => process.exit(2));
+}, deadlineMs);
+deadline.unref();
+
+function gitCommit() {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+const median = (xs) => {
+  const s = xs.filter((x) => x !== undefined && !Number.isNaN(x)).sort((a, b) => a - b);
+  if (s.length === 0) return undefined;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function startTargets(stub, redis) {
+  const targets = [];
+  const skipped = [];
+  let sluice;
+  const wantsSluice = settings.targets.some((t) => t.startsWith('sluice'));
+  if (wantsSluice) sluice = sluiceAvailable();
+  for (const name of settings.targets) {
+    try {
+      let t;
+      if (name === 'bare') t = await startBare({ core: TARGET_CORE, upstreamUrl: stub.url });
+      else if (name === 'bare-pipe')
+        t = await startBare({ core: TARGET_CORE, upstreamUrl: stub.url, mode: 'pipe' });
+      else if (name === 'fastify-min')
+        t = await startFastifyMin({ core: TARGET_CORE, upstreamUrl: stub.url });
+      else if (name === 'portkey') t = await startPortkey({ core: TARGET_CORE, upstreamUrl: stub.url });
+      else if (name === 'sluice-memory' || name === 'sluice-redis') {
+        if (!sluice.ok) throw new Error(sluice.reason);
+        if (name === 'sluice-redis' && !redis) throw new Error('no Redis reachable');
+        const dir = tempDir(name);
+        const store = name === 'sluice-redis' ? { store: 'redis', url: redis.url } : { store: 'memory' };
+        const configFile = writeConfig(dir, { upstreamUrl: stub.url, store });
+        const dataDir = join(dir, 'data');
+        const { key } = createKey({ dataDir, configFile });
+        t = await startSluice({ name, configFile, dataDir, core: TARGET_CORE });
+        t.headers = { authorization: `Bearer ${key}` };
+      }
+      t.name = name;
+      // A request through each target before anything is measured: it must answer 200.
+      const p = await probe(t);
+      if (p.status !== 200)
+        throw new Error(`probe request through the target answered ${p.status}: ${p.body}`);
+      targets.push(t);
+      log(`started ${name} at ${t.url} (pid ${t.pid})`);
+    } catch (err) {
+      const reason = String(err.message).split('\n')[0];
+      log(`skipping ${name}: ${reason}`);
+      if (process.env.BENCH_DEBUG) console.error(err);
+      skipped.push({ name, skipped: reason });
+    }
+  }
+  return { targets, skipped };
+}
+
+async function throughputPhase(targets, skipped, redis) {
+  log(`warm-up ${settings.warmup} s per target`);
+  for (const t of targets) await warmUp(t, settings.warmup);
+  const perRound = [];
+  let redisCalls = 0;
+  let redisRequests = 0;
+  for (let r = 0; r < settings.rounds; r++) {
+    const round = {};
+    for (const t of targets) {
+      const before =
+        t.name === 'sluice-redis' && redis?.private ? await redisCommandCount(redis.url) : undefined;
+      const m = await measureThroughput(t, {
+        connections: settings.connections,
+        duration: settings.duration,
+      });
+      if (before) {
+        const d = commandDelta(before, await redisCommandCount(redis.url));
+        redisCalls += d.calls;
+        redisRequests += m.ok + m.non2xx;
+      }
+      round[t.name] = m;
+      log(
+        `round ${r + 1}/${settings.rounds} ${t.name}: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms, ` +
+          `${m.cpuUsPerReq?.toFixed(0)} µs CPU/req, ${m.non2xx} non-2xx, ${m.errors} errors`,
+      );
+      await sleep(200);
+    }
+    perRound.push(round);
+  }
+  const rows = targets.map((t) => {
+    const ms = perRound.map((r) => r[t.name]);
+    const ratios = perRound.map((r) => (r.bare ? r[t.name].rps / r.bare.rps : undefined));
+    const cpuRatios = perRound.map((r) => (r.bare ? r[t.name].cpuUsPerReq / r.bare.cpuUsPerReq : undefined));
+    return {
+      name: t.name,
+      rps: median(ms.map((m) => m.rps)),
+      rpsRatio: median(ratios),
+      rpsRatioPerRound: ratios,
+      p50: median(ms.map((m) => m.p50)),
+      p99: median(ms.map((m) => m.p99)),
+      cpuUsPerReq: median(ms.map((m) => m.cpuUsPerReq)),
+      cpuRatio: median(cpuRatios),
+      failures: ms.reduce((a, m) => a + m.non2xx + m.errors, 0),
+      rounds: ms,
+    };
+  });
+  const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
+  const out = { targets: settings.targets.map((n) => byName[n] ?? skipped.find((s) => s.name === n)) };
+  if (byName['sluice-memory'] && byName.portkey) {
+    out.sluiceOverPortkey = byName['sluice-memory'].rps / byName.portkey.rps;
+  }
+  if (redisRequests > 0) out.redisCallsPerRequest = redisCalls / redisRequests;
+  return out;
+}
+
+async function streamingPhase(targets, skipped) {
+  const perRound = [];
+  for (let r = 0; r < settings.streamRounds; r++) {
+    const round = {};
+    for (const t of targets) {
+      round[t.name] = await measureStreaming(t, {
+        requests: settings.streamRequests,
+        concurrency: settings.streamConcurrency,
+      });
+      log(
+        `streaming ${t.name}: TTFB p50 ${round[t.name].ttfbP50?.toFixed(2)} ms, total p50 ${round[t.name].totalP50?.toFixed(2)} ms`,
+      );
+    }
+    perRound.push(round);
+  }
+  const rows = targets.map((t) => {
+    const ms = perRound.map((r) => r[t.name]);
+    const row = { name: t.name };
+    for (const k of ['ttfbP50', 'ttfbP99', 'totalP50', 'totalP99']) row[k] = median(ms.map((m) => m[k]));
+    row.complete = ms.reduce((a, m) => a + m.complete, 0);
+    row.failed = ms.reduce((a, m) => a + m.failed, 0);
+    return row;
+  });
+  const bare = rows.find((r) => r.name === 'bare');
+  for (const row of rows) {
+    if (bare) {
+      row.ttfbRatio = row.ttfbP50 / bare.ttfbP50;
+      row.totalRatio = row.totalP50 / bare.totalP50;
+    }
+  }
+  const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
+  return {
+    requests: settings.streamRequests,
+    concurrency: settings.streamConcurrency,
+    rounds: settings.streamRounds,
+    targets: settings.targets.map((n) => byName[n] ?? skipped.find((s) => s.name === n)),
+  };
+}
+
+function microPhase(redis) {
+  const present = ['limiter', 'authz'].filter((n) => existsSync(join(ROOT, 'bench', `${n}.ts`)));
+  if (present.length === 0)
+    return {
+      limiter: { skipped: 'bench/limiter.ts not present' },
+      authz: { skipped: 'bench/authz.ts not present' },
+    };
+  const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
+  const argv = [
+    tsx,
+    join(ROOT, 'bench', 'micro.mjs'),
+    ...(quick ? ['--quick'] : []),
+    ...(redis ? ['--redis-url', redis.url] : []),
+  ];
+  // The micro-benchmarks run alone, on the target core (Redis stays on the load core).
+  const cmd = HAS_TASKSET ? 'taskset' : argv[0];
+  const cmdArgs = HAS_TASKSET ? ['-c', String(TARGET_CORE), ...argv] : argv.slice(1);
+  const out = runCommand(cmd, cmdArgs, { cwd: ROOT, timeoutMs: (quick ? 60 : 300) * 1000 });
+  const line = out.split('\n').find((l) => l.startsWith('BENCH_JSON '));
+  if (!line) throw new Error(`micro-benchmarks printed no result:\n${out.slice(-2000)}`);
+  return JSON.parse(line.slice('BENCH_JSON '.length));
+}
+
+async function profilePhase(stub) {
+  const avail = sluiceAvailable();
+  if (!avail.ok) return { skipped: avail.reason };
+  const dir = tempDir('profile');
+  const configFile = writeConfig(dir, { upstreamUrl: stub.url, store: { store: 'memory' } });
+  const dataDir = join(dir, 'data');
+  const { key } = createKey({ dataDir, configFile });
+  const profDir = join(dir, 'prof');
+  const t = await startSluice({
+    name: 'sluice-profiled',
+    configFile,
+    dataDir,
+    core: TARGET_CORE,
+    nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir],
+  });
+  t.headers = { authorization: `Bearer ${key}` };
+  await warmUp(t, settings.warmup);
+  const m = await measureThroughput(t, { connections: settings.connections, duration: settings.duration });
+  await kill(t, 10_000);
+  const files = existsSync(profDir) ? readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : [];
+  if (files.length === 0)
+    return { skipped: 'no .cpuprofile written (does `sluice serve` exit cleanly on SIGTERM?)' };
+  const summary = summariseProfile(join(profDir, files[0]));
+  return { rpsWhileProfiled: m.rps, ...summary };
+}
+
+async function main() {
+  const env = {
+    date: new Date().toISOString().slice(0, 10),
+    time: new Date().toISOString(),
+    commit: gitCommit(),
+    node: process.version,
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    taskset: HAS_TASKSET,
+    clkTck: CLK_TCK,
+    loadGenerator: 'autocannon (in-process)',
+  };
+  if (HAS_TASKSET) pinSelf(LOAD_CORE);
+  const results = { env, settings, notes };
+
+  const stub = await startStub({ core: LOAD_CORE });
+  log(`stub model server at ${stub.url}`);
+
+  let redis;
+  if (args['redis-url']) {
+    if (await redisPing(args['redis-url'])) redis = { url: args['redis-url'], private: false };
+    else notes.push(`Redis at ${args['redis-url']} not reachable: Redis sections skipped`);
+  } else if (HAS_REDIS_SERVER) {
+    redis = await startPrivateRedis({ core: LOAD_CORE });
+    log(`private redis-server at ${redis.url}`);
+  } else if (await redisPing('redis://127.0.0.1:6379')) {
+    redis = { url: 'redis://127.0.0.1:6379', private: false };
+  } else notes.push('no redis-server binary and nothing on 127.0.0.1:6379: Redis sections skipped');
+  if (redis && !redis.private) {
+    notes.push('shared Redis: command counts per request include other clients of that server');
+  }
+  env.redis = redis ? (redis.private ? 'private redis-server' : redis.url) : 'none';
+
+  const { targets, skipped } = await startTargets(stub, redis);
+  if (targets.some((t) => t.name === 'bare')) {
+    results.throughput = await throughputPhase(targets, skipped, redis);
+    if (!args['no-streaming']) results.streaming = await streamingPhase(targets, skipped);
+    const pk = targets.find((t) => t.name === 'portkey');
+    if (pk?.log.join('').includes('TypeError: immutable')) {
+      notes.push(
+        'portkey: streamed requests fail with "TypeError: immutable" in its updateHeaders (a known Portkey bug ' +
+          'with @hono/node-server > 1.14.2, Portkey-AI/gateway#1389 and #1550), so it has no streaming figures',
+      );
+    }
+  } else notes.push('bare proxy did not start: no throughput figures');
+  await Promise.all(targets.map((t) => kill(t)));
+
+  if (!args['no-micro']) {
+    log('micro-benchmarks');
+    try {
+      results.micro = microPhase(redis);
+    } catch (err) {
+      results.micro = { error: { skipped: String(err.message).split('\n')[0] } };
+    }
+  }
+
+  const avail = sluiceAvailable();
+  if (!args['no-accuracy']) {
+    log(`accuracy run: ${settings.instances} instances`);
+    if (!avail.ok) results.accuracy = { skipped: avail.reason };
+    else if (!redis) results.accuracy = { skipped: 'no Redis' };
+    else {
+      try {
+        results.accuracy = await runAccuracy({
+          upstreamUrl: stub.url,
+          redisUrl: redis.url,
+          instances: settings.instances,
+          core: TARGET_CORE,
+          attemptsPerKey: quick ? 150 : 400,
+        });
+      } catch (err) {
+        results.accuracy = { skipped: `failed: ${String(err.message).split('\n')[0]}` };
+        if (process.env.BENCH_DEBUG) console.error(err);
+      }
+    }
+  }
+
+  if (!args['no-memory']) {
+    log(`memory run: ${settings.memoryKeys} end users`);
+    if (!avail.ok) results.memory = { skipped: avail.reason };
+    else {
+      try {
+        results.memory = await runMemory({
+          upstreamUrl: stub.url,
+          keys: settings.memoryKeys,
+          core: TARGET_CORE,
+        });
+        if (!results.memory.perEndUserLimitEnforced) {
+          notes.push(
+            `memory run: the per-end-user limit was not enforced (repeat ${results.memory.repeatStatus}, fresh ${results.memory.freshStatus}); buckets may not have been created`,
+          );
+        }
+      } catch (err) {
+        results.memory = { skipped: `failed: ${String(err.message).split('\n')[0]}` };
+        if (process.env.BENCH_DEBUG) console.error(err);
+      }
+    }
+  }
+
+  if (settings.profile) {
+    log('CPU profile of Sluice under load');
+    try {
+      results.profile = await profilePhase(stub);
+    } catch (err) {
+      results.profile = { skipped: `failed: ${String(err.message).split('\n')[0]}` };
+    }
+  }
+
+  if (HAS_TASKSET === false) notes.push('taskset not found: target, stub and load generator share all cores');
+  const report = renderReport(results);
+  console.log(report);
+  if (!args['no-write']) {
+    mkdirSync(args.out, { recursive: true });
+    const file = join(args.out, `${env.date}-${env.commit}${quick ? '-quick' : ''}.json`);
+    writeFileSync(file, `${JSON.stringify({ ...results, report }, null, 2)}\n`);
+    log(`wrote ${file}`);
+  }
+}
+
+let exitCode = 0;
+try {
+  await main();
+} catch (err) {
+  console.error(err);
+  exitCode = 1;
+} finally {
+  await killAll();
+  cleanupTemp();
+  clearTimeout(deadline);
+}
+process.exit(exitCode);
