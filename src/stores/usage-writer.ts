@@ -59,7 +59,8 @@ export class UsageWriter {
   async flush(attempts = 50): Promise<void> {
     for (let i = 0; i < attempts && (this.buf.length > 0 || this.writing); i++) {
       await this.drain();
-      if (this.buf.length > 0 && !this.writing) await new Promise((r) => setTimeout(r, Math.min(20 * 2 ** i, 1000)));
+      if (this.buf.length > 0 && !this.writing)
+        await new Promise((r) => setTimeout(r, Math.min(20 * 2 ** i, 1000)));
     }
     if (this.buf.length > 0) throw new Error(`usage: ${this.buf.length} rows could not be written`);
   }

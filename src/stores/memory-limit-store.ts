@@ -1,0 +1,385 @@
+/**
+ * In-memory LimitStore: the default for a single instance, and the local fallback of the resilient
+ * store. All-or-none: every bucket is checked before any is charged, in one synchronous step.
+ *
+ * Bounded memory: at most `maxKeys` bucket states. A state only ever leaves memory when it is AT REST,
+ * i.e. identical to an absent one (GCRA allowance full, window empty, no live lease), so eviction can
+ * never hand a key a fresh allowance it did not already have. When every stored state is active and a
+ * request needs a new one, `reserve` throws {@link LimitStoreFullError} (a store failure: the caller
+ * applies `onStoreFailure`), and requests on keys already stored keep working.
+ */
+import {
+  type BucketUnits,
+  bucketUnits,
+  marksOf,
+  NOT_CHARGED,
+  settleDelta,
+  toBucketState,
+} from '../core/limits/buckets.js';
+import {
+  type GcraState,
+  gcraAhead,
+  gcraCheck,
+  gcraRemaining,
+  gcraResetMs,
+  gcraSettle,
+  gcraStateFor,
+} from '../core/limits/gcra.js';
+import {
+  type LeaseState,
+  leaseCheck,
+  leasePrune,
+  leaseRemaining,
+  leaseResetMs,
+} from '../core/limits/lease.js';
+import {
+  newWindowState,
+  WINDOW_SLOTS,
+  type WindowState,
+  windowAdvance,
+  windowCharge,
+  windowCheck,
+  windowRemaining,
+  windowResetMs,
+  windowSettle,
+} from '../core/limits/sliding-window.js';
+import { costUnits } from '../core/limits/units.js';
+import {
+  type BucketState,
+  type Clock,
+  type LimitBucket,
+  type LimitStore,
+  type Reservation,
+  type ReserveInput,
+  type ReserveResult,
+  systemClock,
+} from '../core/ports.js';
+
+export interface MemoryLimitStoreOptions {
+  /** Time source; tests pass a fake clock. Default: the system clock. */
+  clock?: Clock;
+  /** Most bucket states kept (and most settle markers). Default 1,000,000 (cfg.limits.maxKeys). */
+  maxKeys?: number;
+}
+
+/** Thrown by `reserve` when a new bucket is needed and every stored one is still active. */
+export class LimitStoreFullError extends Error {
+  readonly code = 'LIMIT_STORE_FULL';
+  constructor(maxKeys: number) {
+    super(`limit store is full: all ${maxKeys} bucket states are active`);
+    this.name = 'LimitStoreFullError';
+  }
+}
+
+/**
+ * How long a settled request id is remembered so a second settle is ignored. One hour: settles come
+ * within a request's lifetime; older duplicates are not a realistic path.
+ */
+export const SETTLE_MEMORY_MS = 3_600_000;
+
+/** Entries scanned for an at-rest victim before a full pass is considered. */
+const EVICT_SCAN = 64;
+/** A full pass over every entry is O(n): allow one per second of clock at most. */
+const FULL_SWEEP_EVERY_MS = 1000;
+
+type Entry =
+  | { t: 'gcra'; s: GcraState | undefined }
+  | { t: 'window'; s: WindowState }
+  | { t: 'lease'; s: LeaseState };
+
+/** One bucket's decision, computed before anything is charged. */
+interface Check {
+  ok: boolean;
+  retryAfterMs: number;
+  remaining: number;
+  resetMs: number;
+  /** GCRA: ahead after admission. */
+  ahead: number;
+}
+
+export class MemoryLimitStore implements LimitStore {
+  private readonly clock: Clock;
+  private readonly maxKeys: number;
+  /** Insertion order; scans for eviction start at the oldest. */
+  private readonly entries = new Map<string, Entry>();
+  private readonly settled = new Map<string, number>();
+  private lastFullSweep = Number.NEGATIVE_INFINITY;
+
+  constructor(opts: MemoryLimitStoreOptions = {}) {
+    this.clock = opts.clock ?? systemClock;
+    this.maxKeys = Math.max(1, opts.maxKeys ?? 1_000_000);
+  }
+
+  /** Bucket states held right now (for metrics and tests). */
+  size(): number {
+    return this.entries.size;
+  }
+
+  async reserve(input: ReserveInput): Promise<ReserveResult> {
+    return this.reserveNow(input);
+  }
+
+  /** Synchronous `reserve` (the resilient store and benchmarks use it to skip a promise hop). */
+  reserveNow(input: ReserveInput): ReserveResult {
+    const now = this.clock.now();
+    const { buckets, costs, requestId } = input;
+    const n = buckets.length;
+    const units: BucketUnits[] = new Array(n);
+    const cost: number[] = new Array(n);
+    const checks: Check[] = new Array(n);
+    let denyAt = -1;
+    let denyWait = -1;
+    for (let i = 0; i < n; i++) {
+      const b = buckets[i]!;
+      units[i] = bucketUnits(b);
+      cost[i] = b.algorithm === 'lease' ? (costs[i]! > 0 ? 1 : 0) : costUnits(b.kind, costs[i] ?? 0);
+      const c = this.check(b, units[i]!, cost[i]!, requestId, now);
+      checks[i] = c;
+      if (!c.ok && !b.shadow && c.retryAfterMs > denyWait) {
+        denyAt = i;
+        denyWait = c.retryAfterMs;
+      }
+    }
+    if (denyAt >= 0) {
+      const states = buckets.map((b, i) => toBucketState(b, checks[i]!.remaining, checks[i]!.resetMs));
+      return { ok: false, bucketIndex: denyAt, retryAfterMs: denyWait, states };
+    }
+    // Room for every new state first, so that a full store refuses before anything is charged.
+    let fresh = 0;
+    for (let i = 0; i < n; i++)
+      if (checks[i]!.ok && cost[i]! > 0 && !this.entries.has(buckets[i]!.key)) fresh++;
+    if (fresh > 0) this.makeRoom(fresh, now);
+    const marks: number[] = new Array(n);
+    const shadowDenied: string[] = [];
+    const states: BucketState[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const b = buckets[i]!;
+      const c = checks[i]!;
+      if (!c.ok) {
+        // Only shadow buckets get here: they never deny, and are not charged for what they would refuse.
+        shadowDenied.push(b.id);
+        marks[i] = NOT_CHARGED;
+        states[i] = toBucketState(b, c.remaining, c.resetMs);
+        continue;
+      }
+      marks[i] = this.charge(b, units[i]!, cost[i]!, c, requestId, now);
+      states[i] = this.stateOf(b, units[i]!, now);
+    }
+    const reservation: Reservation = { requestId, buckets, costs: costs.slice(0, n), meta: { v: marks } };
+    return { ok: true, reservation, states, shadowDenied };
+  }
+
+  async settle(reservation: Reservation, actualCosts: number[]): Promise<void> {
+    const now = this.clock.now();
+    if (this.settled.has(reservation.requestId)) return;
+    const marks = marksOf(reservation);
+    const { buckets } = reservation;
+    for (let i = 0; i < buckets.length; i++) {
+      const b = buckets[i]!;
+      const mark = marks ? marks[i]! : 0;
+      if (b.algorithm === 'lease' || mark === NOT_CHARGED) continue;
+      const delta = settleDelta(reservation, actualCosts, i);
+      if (delta === 0) continue;
+      const u = bucketUnits(b);
+      let e = this.entries.get(b.key);
+      if (!e || e.t !== b.algorithm) {
+        // A missing state is a full allowance: a refund changes nothing, an overrun starts a debt.
+        if (delta < 0) continue;
+        if (!this.tryMakeRoom(1, now)) continue; // debt dropped rather than a settle that throws
+        e =
+          b.algorithm === 'gcra'
+            ? { t: 'gcra', s: undefined }
+            : { t: 'window', s: newWindowState(u.windowMs, now) };
+        this.entries.set(b.key, e);
+      }
+      if (e.t === 'gcra') {
+        const ahead = gcraSettle(u, gcraAhead(e.s, u.limit, now), delta);
+        e.s = gcraStateFor(ahead, u.limit, now);
+        if (!e.s) this.entries.delete(b.key);
+      } else if (e.t === 'window') {
+        windowAdvance(e.s, u.windowMs, now);
+        // Without marks (a foreign reservation) the slot is unknown: refunds are skipped, overruns booked.
+        windowSettle(e.s, marks ? mark : Number.NEGATIVE_INFINITY, delta, now);
+        if (e.s.sum <= 0) this.entries.delete(b.key);
+      }
+    }
+    this.rememberSettled(reservation.requestId, now);
+  }
+
+  async release(reservation: Reservation): Promise<void> {
+    const marks = marksOf(reservation);
+    for (let i = 0; i < reservation.buckets.length; i++) {
+      const b = reservation.buckets[i]!;
+      if (b.algorithm !== 'lease' || marks?.[i] === NOT_CHARGED) continue;
+      const e = this.entries.get(b.key);
+      if (e?.t !== 'lease') continue;
+      e.s.leases.delete(reservation.requestId);
+      if (e.s.leases.size === 0) this.entries.delete(b.key);
+    }
+  }
+
+  async peek(buckets: LimitBucket[]): Promise<BucketState[]> {
+    const now = this.clock.now();
+    return buckets.map((b) => this.stateOf(b, bucketUnits(b), now));
+  }
+
+  async close(): Promise<void> {
+    this.entries.clear();
+    this.settled.clear();
+  }
+
+  private check(b: LimitBucket, u: BucketUnits, cost: number, requestId: string, now: number): Check {
+    const e = this.entries.get(b.key);
+    switch (b.algorithm) {
+      case 'gcra': {
+        const ahead = e?.t === 'gcra' ? gcraAhead(e.s, u.limit, now) : 0;
+        const d = gcraCheck(u, ahead, cost);
+        const after = d.ok ? d.ahead : ahead;
+        return {
+          ok: d.ok,
+          retryAfterMs: d.retryAfterMs,
+          remaining: gcraRemaining(u, after),
+          resetMs: gcraResetMs(u, after),
+          ahead: d.ahead,
+        };
+      }
+      case 'window': {
+        if (e?.t !== 'window') {
+          const d = cost > u.limit ? Number.POSITIVE_INFINITY : 0;
+          return { ok: d === 0, retryAfterMs: d, remaining: u.limit, resetMs: 0, ahead: 0 };
+        }
+        windowAdvance(e.s, u.windowMs, now);
+        const d = windowCheck(e.s, u.limit, cost, now);
+        return {
+          ok: d.ok,
+          retryAfterMs: d.retryAfterMs,
+          remaining: windowRemaining(e.s, u.limit),
+          resetMs: windowResetMs(e.s, now),
+          ahead: 0,
+        };
+      }
+      case 'lease': {
+        if (e?.t !== 'lease') {
+          const ok = cost <= 0 || u.limit >= 1;
+          return {
+            ok,
+            retryAfterMs: ok ? 0 : Number.POSITIVE_INFINITY,
+            remaining: u.limit,
+            resetMs: 0,
+            ahead: 0,
+          };
+        }
+        leasePrune(e.s, now);
+        const d =
+          u.limit < 1 && cost > 0
+            ? { ok: false, retryAfterMs: Number.POSITIVE_INFINITY }
+            : leaseCheck(e.s, u.limit, requestId, cost, now);
+        return {
+          ok: d.ok,
+          retryAfterMs: d.retryAfterMs,
+          remaining: leaseRemaining(e.s, u.limit),
+          resetMs: leaseResetMs(e.s, u.limit, now),
+          ahead: 0,
+        };
+      }
+    }
+  }
+
+  /** Charges a bucket that passed its check; returns its reservation mark. */
+  private charge(
+    b: LimitBucket,
+    u: BucketUnits,
+    cost: number,
+    c: Check,
+    requestId: string,
+    now: number,
+  ): number {
+    if (cost <= 0) return 0;
+    let e = this.entries.get(b.key);
+    switch (b.algorithm) {
+      case 'gcra': {
+        const s = gcraStateFor(c.ahead, u.limit, now);
+        if (e?.t === 'gcra') e.s = s;
+        else this.entries.set(b.key, { t: 'gcra', s });
+        return 0;
+      }
+      case 'window': {
+        if (e?.t !== 'window') {
+          e = { t: 'window', s: newWindowState(u.windowMs, now) };
+          this.entries.set(b.key, e);
+        }
+        return windowCharge(e.s, cost, now);
+      }
+      case 'lease': {
+        if (e?.t !== 'lease') {
+          e = { t: 'lease', s: { leases: new Map() } };
+          this.entries.set(b.key, e);
+        }
+        e.s.leases.set(requestId, now + u.windowMs);
+        return 0;
+      }
+    }
+  }
+
+  private stateOf(b: LimitBucket, u: BucketUnits, now: number): BucketState {
+    const e = this.entries.get(b.key);
+    if (!e || e.t !== b.algorithm) return toBucketState(b, u.limit + u.burst, 0);
+    switch (e.t) {
+      case 'gcra': {
+        const ahead = gcraAhead(e.s, u.limit, now);
+        return toBucketState(b, gcraRemaining(u, ahead), gcraResetMs(u, ahead));
+      }
+      case 'window':
+        windowAdvance(e.s, u.windowMs, now);
+        return toBucketState(b, windowRemaining(e.s, u.limit), windowResetMs(e.s, now));
+      case 'lease':
+        leasePrune(e.s, now);
+        return toBucketState(b, leaseRemaining(e.s, u.limit), leaseResetMs(e.s, u.limit, now));
+    }
+  }
+
+  /** True when the entry is indistinguishable from an absent one, so dropping it changes nothing. */
+  private atRest(e: Entry, now: number): boolean {
+    switch (e.t) {
+      case 'gcra':
+        return !e.s || e.s.a < now || (e.s.a === now && e.s.f === 0);
+      case 'window':
+        // Advance with the entry's own slot length: the window length is not known here.
+        windowAdvance(e.s, e.s.g * WINDOW_SLOTS, now);
+        return e.s.sum <= 0;
+      case 'lease':
+        leasePrune(e.s, now);
+        return e.s.leases.size === 0;
+    }
+  }
+
+  private makeRoom(needed: number, now: number): void {
+    if (!this.tryMakeRoom(needed, now)) throw new LimitStoreFullError(this.maxKeys);
+  }
+
+  /** Evicts at-rest states until `needed` new ones fit. Active states are moved to the back, never dropped. */
+  private tryMakeRoom(needed: number, now: number): boolean {
+    const target = this.maxKeys - needed;
+    if (this.entries.size <= target) return true;
+    let budget = EVICT_SCAN * needed;
+    if (now - this.lastFullSweep >= FULL_SWEEP_EVERY_MS) budget = Math.max(budget, this.entries.size);
+    let scanned = 0;
+    for (const [key, e] of this.entries) {
+      if (this.entries.size <= target || scanned >= budget) break;
+      scanned++;
+      this.entries.delete(key);
+      if (!this.atRest(e, now)) this.entries.set(key, e);
+    }
+    if (scanned > EVICT_SCAN * needed) this.lastFullSweep = now;
+    return this.entries.size <= target;
+  }
+
+  private rememberSettled(requestId: string, now: number): void {
+    // Markers are inserted in time order with one TTL, so the oldest are at the front.
+    for (const [id, exp] of this.settled) {
+      if (exp > now && this.settled.size < this.maxKeys) break;
+      this.settled.delete(id);
+    }
+    this.settled.set(requestId, now + SETTLE_MEMORY_MS);
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The schema, as an ordered list of migrations that run unchanged on SQLite and PostgreSQL.
+ * Timestamps are epoch milliseconds (bigint); arrays and objects are JSON text.
+ * To extend: append a new entry with the next number; never edit a released one.
+ */
+import type { Kysely, Migration } from 'kysely';
+
+// Migrations are written against the schema as it was then, not the current SluiceDb.
+type AnyDb = Kysely<any>;
+
+const m0001_control: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('tenants')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('tier', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('deleted_at', 'bigint')
+      .execute();
+    await db.schema
+      .createTable('projects')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('scopes', 'text')
+      .addColumn('models', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('projects_tenant').on('projects').column('tenant_id').execute();
+    await db.schema
+      .createTable('api_keys')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('prev_hash', 'text')
+      .addColumn('prev_expires_at', 'bigint')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('project_id', 'text')
+      .addColumn('tier', 'text', (c) => c.notNull())
+      .addColumn('name', 'text')
+      .addColumn('owner', 'text')
+      .addColumn('notes', 'text')
+      .addColumn('scopes', 'text')
+      .addColumn('models', 'text')
+      .addColumn('allow_ips', 'text')
+      .addColumn('deny_ips', 'text')
+      .addColumn('dpop', 'text')
+      .addColumn('totp_secret', 'text')
+      .addColumn('expires_at', 'bigint')
+      .addColumn('revoked_at', 'bigint')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('last_used_at', 'bigint')
+      .addColumn('last_used_ip', 'text')
+      .execute();
+    await db.schema
+      .createIndex('api_keys_tenant')
+      .on('api_keys')
+      .columns(['tenant_id', 'created_at'])
+      .execute();
+    await db.schema.createIndex('api_keys_project').on('api_keys').column('project_id').execute();
+    await db.schema
+      .createTable('policy_versions')
+      .addColumn('version', 'integer', (c) => c.primaryKey())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('source', 'text', (c) => c.notNull())
+      .addColumn('author', 'text', (c) => c.notNull())
+      .addColumn('message', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('admin_users')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('role', 'text', (c) => c.notNull())
+      .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+      .addColumn('totp_secret', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('disabled_at', 'bigint')
+      .execute();
+  },
+};
+
+const m0002_usage_audit: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('usage')
+      .addColumn('request_id', 'text', (c) => c.primaryKey())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('key_id', 'text', (c) => c.notNull())
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('project_id', 'text')
+      .addColumn('model', 'text', (c) => c.notNull())
+      .addColumn('action', 'text', (c) => c.notNull())
+      .addColumn('upstream', 'text', (c) => c.notNull())
+      .addColumn('input_tokens', 'bigint', (c) => c.notNull())
+      .addColumn('output_tokens', 'bigint', (c) => c.notNull())
+      .addColumn('images', 'bigint', (c) => c.notNull())
+      .addColumn('usd', 'double precision', (c) => c.notNull())
+      .addColumn('status', 'integer', (c) => c.notNull())
+      .addColumn('latency_ms', 'double precision', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('usage_at').on('usage').column('at').execute();
+    await db.schema.createIndex('usage_key_at').on('usage').columns(['key_id', 'at']).execute();
+    await db.schema.createIndex('usage_tenant_at').on('usage').columns(['tenant_id', 'at']).execute();
+
+    await db.schema
+      .createTable('audit_events')
+      .addColumn('instance', 'text', (c) => c.notNull())
+      .addColumn('seq', 'bigint', (c) => c.notNull())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('request_id', 'text')
+      .addColumn('key_id', 'text')
+      .addColumn('tenant_id', 'text')
+      .addColumn('project_id', 'text')
+      .addColumn('client_ip', 'text')
+      .addColumn('country', 'text')
+      .addColumn('user_agent', 'text')
+      .addColumn('action', 'text', (c) => c.notNull())
+      .addColumn('model', 'text')
+      .addColumn('decision', 'text', (c) => c.notNull())
+      .addColumn('reason', 'text', (c) => c.notNull())
+      .addColumn('policy_version', 'bigint')
+      .addColumn('details', 'text')
+      .addColumn('prev_hash', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('audit_events_pk', ['instance', 'seq'])
+      .execute();
+    await db.schema.createIndex('audit_events_at').on('audit_events').column('at').execute();
+    await db.schema.createIndex('audit_events_key').on('audit_events').columns(['key_id', 'at']).execute();
+    await db.schema
+      .createIndex('audit_events_tenant')
+      .on('audit_events')
+      .columns(['tenant_id', 'at'])
+      .execute();
+
+    await db.schema
+      .createTable('audit_checkpoints')
+      .addColumn('instance', 'text', (c) => c.notNull())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('seq', 'bigint', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('key_id', 'text')
+      .addColumn('signature', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('audit_checkpoints_pk', ['instance', 'kind', 'seq'])
+      .execute();
+  },
+};
+
+/** Every migration, by name; names sort in the order they apply. */
+export const migrations: Record<string, Migration> = {
+  '0001_control': m0001_control,
+  '0002_usage_audit': m0002_usage_audit,
+};
