@@ -1,0 +1,159 @@
+/**
+ * Sliding-window counters for windows of one hour and longer (daily and monthly caps).
+ *
+ * The window W is cut into sub-buckets ("slots") of g = ⌈W / K⌉ ms, K = {@link WINDOW_SLOTS}, aligned
+ * on multiples of g since the epoch. Slot j holds the cost booked while ⌊now / g⌋ = j. At time now,
+ * with cur = ⌊now / g⌋, the counted usage is the sum of slots cur − K … cur (K + 1 slots), the oldest
+ * counted whole although part of it lies before now − W. The rule:
+ *
+ *   fits(c) ⇔ c = 0  or  used + c ≤ limit        (used = sum of counted slots)
+ *
+ * Guarantee (tested as a property): because K·g ≥ W, every instant of any window (t − W, t] falls in
+ * a slot still counted at t, so at each admission everything admitted in the preceding W is counted
+ * and the amount admitted in ANY window of length W never exceeds the limit. The price is being
+ * conservative by at most one slot (W/60: 24 minutes of a day, 12 hours of a month).
+ *
+ * Slot j stops counting at (j + K + 1)·g, so retryAfter is exact: the first such instant at which
+ * enough old slots have left for the cost to fit. Settling refunds into the slot the reservation was
+ * booked in (if it is still counted: a refund of usage that already left changes nothing); an
+ * overrun is booked in the current slot, as debt that later requests wait out.
+ */
+import { ceilDiv, floorDiv } from './units.js';
+
+/** Slots per window: 60 keeps the Redis hash small and the over-count under 1/60 of the window. */
+export const WINDOW_SLOTS = 60;
+
+/** Slot length for a window. */
+export function slotMs(windowMs: number): number {
+  return ceilDiv(windowMs, WINDOW_SLOTS);
+}
+
+/**
+ * Counts per slot. `lo` is the oldest slot that may be non-zero (every slot below it is gone);
+ * `sum` is the total of `slots`. Mutated in place by the functions below.
+ */
+export interface WindowState {
+  g: number;
+  sum: number;
+  lo: number;
+  slots: Map<number, number>;
+}
+
+export function newWindowState(windowMs: number, now: number): WindowState {
+  const g = slotMs(windowMs);
+  return { g, sum: 0, lo: floorDiv(now, g), slots: new Map() };
+}
+
+/**
+ * Drops slots that left the window and moves `lo` to the oldest non-empty slot. A state written with
+ * another slot length (the window was changed in the policy) is collapsed into the current slot:
+ * conservative, the old usage keeps counting for one whole new window.
+ */
+export function windowAdvance(s: WindowState, windowMs: number, now: number): void {
+  const g = slotMs(windowMs);
+  if (s.g !== g) {
+    const total = s.sum;
+    s.g = g;
+    s.slots.clear();
+    s.lo = floorDiv(now, g);
+    s.sum = total;
+    if (total > 0) s.slots.set(s.lo, total);
+    return;
+  }
+  const cur = floorDiv(now, g);
+  if (s.sum <= 0) {
+    s.slots.clear();
+    s.sum = 0;
+    s.lo = cur;
+    return;
+  }
+  const min = cur - WINDOW_SLOTS;
+  if (min - s.lo > WINDOW_SLOTS + 1) {
+    // Everything written is older than the window: no need to walk slot by slot.
+    let newest = Number.NEGATIVE_INFINITY;
+    for (const j of s.slots.keys()) if (j > newest) newest = j;
+    if (newest < min) {
+      s.slots.clear();
+      s.sum = 0;
+      s.lo = cur;
+      return;
+    }
+  }
+  while (s.lo < min) {
+    const v = s.slots.get(s.lo);
+    if (v !== undefined) {
+      s.sum -= v;
+      s.slots.delete(s.lo);
+    }
+    s.lo++;
+  }
+  // Skip empty slots so that `lo` names the oldest usage (for the reset time); bounded by the
+  // newest slot, which is non-empty whenever sum > 0.
+  const stop = cur + WINDOW_SLOTS + 1;
+  while (s.sum > 0 && s.lo < stop && !s.slots.has(s.lo)) s.lo++;
+  if (s.sum <= 0) {
+    s.slots.clear();
+    s.sum = 0;
+    s.lo = cur;
+  }
+}
+
+export interface WindowDecision {
+  ok: boolean;
+  /** 0 when ok; exact ms until the cost fits; Infinity when it never can. */
+  retryAfterMs: number;
+}
+
+/** The window rule, on an advanced state. */
+export function windowCheck(s: WindowState, limit: number, cost: number, now: number): WindowDecision {
+  if (cost <= 0 || s.sum + cost <= limit) return { ok: true, retryAfterMs: 0 };
+  if (cost > limit) return { ok: false, retryAfterMs: Number.POSITIVE_INFINITY };
+  let left = s.sum;
+  // Walk the slots oldest first until enough of them have left. Bounded: slots span at most K + 1.
+  for (let j = s.lo, end = s.lo + 2 * WINDOW_SLOTS + 2; j <= end; j++) {
+    const v = s.slots.get(j);
+    if (v === undefined) continue;
+    left -= v;
+    if (left + cost <= limit)
+      return { ok: false, retryAfterMs: Math.max(1, (j + WINDOW_SLOTS + 1) * s.g - now) };
+  }
+  // Unreachable with a consistent state (left reaches 0); stay safe.
+  return { ok: false, retryAfterMs: (floorDiv(now, s.g) + WINDOW_SLOTS + 1) * s.g - now };
+}
+
+/** Books `cost` in the current slot; returns the slot (the reservation keeps it for a refund). */
+export function windowCharge(s: WindowState, cost: number, now: number): number {
+  const cur = floorDiv(now, s.g);
+  if (cost <= 0) return cur;
+  s.slots.set(cur, (s.slots.get(cur) ?? 0) + cost);
+  if (s.sum <= 0 || cur < s.lo) s.lo = cur;
+  s.sum += cost;
+  return cur;
+}
+
+/**
+ * Replaces a reserved cost booked in `slot` by the actual one (`delta = actual − reserved`): a refund
+ * comes out of that slot if it still counts; an overrun is booked now. State must be advanced.
+ */
+export function windowSettle(s: WindowState, slot: number, delta: number, now: number): void {
+  if (delta > 0) {
+    windowCharge(s, delta, now);
+    return;
+  }
+  if (delta === 0 || slot < s.lo) return;
+  const v = s.slots.get(slot);
+  if (v === undefined) return;
+  const take = Math.min(v, -delta);
+  if (v - take <= 0) s.slots.delete(slot);
+  else s.slots.set(slot, v - take);
+  s.sum -= take;
+}
+
+export function windowRemaining(s: WindowState, limit: number): number {
+  return Math.max(0, limit - s.sum);
+}
+
+/** Milliseconds until the oldest counted usage leaves the window (0 when nothing is counted). */
+export function windowResetMs(s: WindowState, now: number): number {
+  return s.sum > 0 ? Math.max(0, (s.lo + WINDOW_SLOTS + 1) * s.g - now) : 0;
+}
