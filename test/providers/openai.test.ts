@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamSchema } from '../../src/config/schema.js';
 import type { Endpoint, UpstreamRequest } from '../../src/core/ports.js';
 import { UpstreamError } from '../../src/core/ports.js';
-import { type OpenAIUpstreamConfig, OpenAIUpstream } from '../../src/providers/openai.js';
+import { OpenAIUpstream, type OpenAIUpstreamConfig } from '../../src/providers/openai.js';
 import { parseSse } from '../../src/providers/sse.js';
 import { closedPort, gate, readAll, type Stub, startStub } from './stub-server.js';
 
@@ -33,7 +33,11 @@ function upstream(over: Record<string, unknown> = {}, origin = stub.origin): Ope
   return u;
 }
 
-function req(endpoint: Endpoint, body: Record<string, unknown>, extra: Partial<UpstreamRequest> = {}): UpstreamRequest {
+function req(
+  endpoint: Endpoint,
+  body: Record<string, unknown>,
+  extra: Partial<UpstreamRequest> = {},
+): UpstreamRequest {
   return {
     endpoint,
     body,
@@ -73,19 +77,28 @@ describe('openai provider: JSON answers', () => {
     {
       endpoint: 'images',
       path: '/v1/images/generations',
-      answer: { created: 1, data: [{ b64_json: 'x' }, { b64_json: 'y' }], usage: { input_tokens: 5, output_tokens: 272 } },
+      answer: {
+        created: 1,
+        data: [{ b64_json: 'x' }, { b64_json: 'y' }],
+        usage: { input_tokens: 5, output_tokens: 272 },
+      },
       usage: { inputTokens: 5, outputTokens: 272, images: 2 },
     },
     {
       endpoint: 'responses',
       path: '/v1/responses',
-      answer: { object: 'response', output: [], usage: { input_tokens: 12, output_tokens: 30, total_tokens: 42 } },
+      answer: {
+        object: 'response',
+        output: [],
+        usage: { input_tokens: 12, output_tokens: 30, total_tokens: 42 },
+      },
       usage: { inputTokens: 12, outputTokens: 30, images: 0 },
     },
   ];
   for (const c of cases) {
     it(`${c.endpoint}: posts to ${c.path} and reads usage from the JSON`, async () => {
-      stub.handler = (_r, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(c.answer));
+      stub.handler = (_r, res) =>
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(c.answer));
       const res = await upstream().call(req(c.endpoint, { model: 'm', prompt: 'p' }));
       expect(stub.requests[0]).toMatchObject({ method: 'POST', url: c.path });
       expect(res.status).toBe(200);
@@ -96,7 +109,9 @@ describe('openai provider: JSON answers', () => {
 
   it('an upstream error status is a normal response with zero usage', async () => {
     stub.handler = (_r, res) =>
-      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '3' }).end('{"error":{"message":"slow"}}');
+      res
+        .writeHead(429, { 'content-type': 'application/json', 'retry-after': '3' })
+        .end('{"error":{"message":"slow"}}');
     const res = await upstream().call(req('chat', { model: 'm', messages: [], stream: true }));
     expect(res.status).toBe(429);
     expect(res.body).toBeInstanceOf(Uint8Array);
@@ -196,7 +211,8 @@ describe('openai provider: streams', () => {
   });
 
   it('reads responses-API usage from response.completed', async () => {
-    const ev = (type: string, extra: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...extra })}\n\n`;
+    const ev = (type: string, extra: object) =>
+      `event: ${type}\ndata: ${JSON.stringify({ type, ...extra })}\n\n`;
     stub.handler = (_r, res) => {
       res.writeHead(200, sseHead);
       res.write(ev('response.created', { response: { usage: null } }));
@@ -220,7 +236,9 @@ describe('openai provider: streams', () => {
       // never ends
     };
     const ac = new AbortController();
-    const res = await upstream().call(req('chat', { model: 'm', messages: [], stream: true }, { signal: ac.signal }));
+    const res = await upstream().call(
+      req('chat', { model: 'm', messages: [], stream: true }, { signal: ac.signal }),
+    );
     const it = (res.body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
     await it.next();
     ac.abort();

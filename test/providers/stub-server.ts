@@ -14,7 +14,7 @@ export interface StubRequest {
   closed: Promise<void>;
 }
 
-export type StubHandler = (req: StubRequest, res: ServerResponse) => void | Promise<void>;
+export type StubHandler = (req: StubRequest, res: ServerResponse) => unknown;
 
 export interface Stub {
   origin: string;
