@@ -123,7 +123,7 @@ describe('verifyDpop', () => {
     expect(await verifyDpop(undefined, check())).toMatchObject({ code: 'SLUICE_DPOP_INVALID' });
     expect(await verifyDpop('garbage', check())).toMatchObject({ code: 'SLUICE_DPOP_INVALID' });
     const hs = await new SignJWT({ htm: 'POST', htu: URL_, jti: 'x' })
-      .setProtectedHeader({ alg: 'HS256', typ: 'dpop+jwt', jwk: { kty: 'oct', k: 'c2VjcmV0' } })
+      .setProtectedHeader({ alg: 'HS256', typ: 'dpop+jwt', jwk: { kty: 'oct', k: 'c2VjcmV0' } as JWK })
       .setIssuedAt(Math.floor(NOW / 1000))
       .sign(new TextEncoder().encode('secret'));
     expect((await verifyDpop(hs, check()))?.internal).toMatch(/alg/);
