@@ -234,6 +234,9 @@ export class ChainVerifier {
     if (cp) {
       if (cp.hash !== e.hash) {
         const after = this.#buf[next];
+        if (after && after.seq === e.seq + 1 && after.prevHash === e.prevHash) {
+          return fail(this.#instance, e.seq, 'inserted', `event at seq ${e.seq} is not part of the chain (seq ${after.seq} skips it)`);
+        }
         if (after && after.seq === e.seq + 1 && after.prevHash !== e.hash) {
           return fail(
             this.#instance,
@@ -276,6 +279,11 @@ export class ChainVerifier {
     const linkOk = e.prevHash === prev.hash;
     if (e.seq > prev.seq + 1) {
       const missing = prev.seq + 1;
+      for (let j = next; j < this.#buf.length; j++) {
+        if (this.#buf[j]!.seq === missing) {
+          return fail(inst, missing, 'reordered', `event seq ${missing} comes after seq ${e.seq}`);
+        }
+      }
       if (linkOk) {
         return selfOk
           ? fail(
