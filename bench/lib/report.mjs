@@ -23,6 +23,9 @@ export function renderReport(results) {
       `${results.settings.quick ? ' (--quick)' : ''}.`,
   );
 
+  const head = headline(results);
+  if (head.length) parts.push(`\n### Headline\n\n${head.map((h) => `- ${h}`).join('\n')}`);
+
   const tp = results.throughput;
   if (tp) {
     parts.push('\n### Throughput (non-streaming chat completions)\n');
@@ -178,6 +181,38 @@ function flatten(obj, prefix = '', out = {}) {
     const key = prefix ? `${prefix}.${k}` : k;
     if (v !== null && typeof v === 'object') flatten(v, key, out);
     else out[key] = v;
+  }
+  return out;
+}
+
+/** One line per claim the issue asks for, from whatever sections ran. */
+function headline(results) {
+  const out = [];
+  const rows = Object.fromEntries(
+    (results.throughput?.targets ?? []).filter((t) => !t.skipped).map((t) => [t.name, t]),
+  );
+  for (const name of ['sluice-memory', 'sluice-redis', 'fastify-min']) {
+    const t = rows[name];
+    if (t)
+      out.push(
+        `${name} / bare: ${ratio(t.rpsRatio)} the throughput, ${ratio(t.cpuRatio)} the CPU per request`,
+      );
+  }
+  for (const name of ['sluice-memory', 'sluice-redis']) {
+    if (rows[name] && rows.portkey)
+      out.push(`${name} / portkey: ${ratio(rows[name].rps / rows.portkey.rps)} the throughput`);
+  }
+  const ac = results.accuracy;
+  if (ac && !ac.skipped) {
+    out.push(
+      `accuracy: ${ac.instances} instances admitted ${ac.admitted} of ${ac.allowed} allowed (over-admitted ${ac.overAdmitted}), ${f(ac.redisCallsPerRequest, 2)} Redis commands per request`,
+    );
+  }
+  const me = results.memory;
+  if (me && !me.skipped) {
+    out.push(
+      `memory: ${f(me.idleKiB / 1024, 1)} MiB idle, ${f(me.afterKiB / 1024, 1)} MiB after ${f(me.keys)} limited keys (${f(me.bytesPerKey)} B per key)`,
+    );
   }
   return out;
 }
