@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { Usage } from '../core/ports.js';
 import { UpstreamError } from '../core/ports.js';
+import { closeable } from './closeable-stream.js';
 import { type SseEvent, SseParser } from './sse.js';
 
 /** Timeouts in milliseconds, as `UpstreamConfig.timeouts` holds them after parsing. */
@@ -278,6 +279,8 @@ export function relaySse(
   };
   if (signal.aborted) onAbort();
   else signal.addEventListener('abort', onAbort, { once: true });
+  // Set when the consumer stops reading: the body is destroyed on purpose, not broken.
+  let stopped = false;
 
   async function* relay(): AsyncGenerator<Uint8Array> {
     const parser = new SseParser();
@@ -296,7 +299,7 @@ export function relaySse(
       const last = parser.end();
       if (last && (!last.event || observer.onEvent(last.event))) yield last.raw;
     } catch (err) {
-      if (!signal.aborted) {
+      if (!signal.aborted && !stopped) {
         const ue = toUpstreamError(err, upstream);
         hooks?.onStreamFailure?.(ue);
         // Usage first: the error event is the last thing the caller reads.
@@ -308,5 +311,10 @@ export function relaySse(
       settle();
     }
   }
-  return { iterable: relay(), usage };
+  const iterable = closeable(relay(), () => {
+    stopped = true;
+    body.destroy();
+    settle();
+  });
+  return { iterable, usage };
 }

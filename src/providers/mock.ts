@@ -9,6 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UpstreamConfig } from '../config/schema.js';
 import type { Endpoint, Upstream, UpstreamRequest, UpstreamResponse, Usage } from '../core/ports.js';
+import { closeable } from './closeable-stream.js';
 import { estimateInputTokens, lastUserText } from './prompt-text.js';
 
 export type MockUpstreamConfig = Extract<UpstreamConfig, { kind: 'mock' }>;
@@ -272,29 +273,35 @@ export class MockUpstream implements Upstream {
     const usage = new Promise<Usage>((r) => {
       resolveUsage = r;
     });
+    // `stop` ends the stream early: the request's signal aborted, or the consumer stopped reading.
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort();
     let settled = false;
     const settle = (): void => {
       if (settled) return;
       settled = true;
-      signal.removeEventListener('abort', settle);
+      signal.removeEventListener('abort', onAbort);
       resolveUsage({ inputTokens: plan.input, outputTokens: produced, images: 0 });
     };
     // A consumer that never reads still gets its usage once the request is aborted.
-    signal.addEventListener('abort', settle, { once: true });
+    stop.signal.addEventListener('abort', settle, { once: true });
+    if (signal.aborted) stop.abort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    const halt = stop.signal;
 
     async function* run(): AsyncGenerator<Uint8Array> {
       let pending = '';
       try {
         for (const piece of pieces(plan)) {
-          if (signal.aborted) return;
+          if (halt.aborted) return;
           if (piece.token && delay > 0) {
             if (pending) {
               yield enc.encode(pending);
               pending = '';
-              if (signal.aborted) return;
+              if (halt.aborted) return;
             }
             try {
-              await sleep(delay, undefined, { signal });
+              await sleep(delay, undefined, { signal: halt });
             } catch {
               return;
             }
@@ -302,12 +309,13 @@ export class MockUpstream implements Upstream {
           if (piece.token) produced++;
           pending += piece.sse;
         }
-        if (pending && !signal.aborted) yield enc.encode(pending);
+        if (pending && !halt.aborted) yield enc.encode(pending);
       } finally {
         settle();
       }
     }
-    return { status: 200, headers, rateHeaders: {}, body: run(), usage };
+    const body = closeable(run(), () => stop.abort());
+    return { status: 200, headers, rateHeaders: {}, body, usage };
   }
 }
 

@@ -271,6 +271,19 @@ describe('mock upstream', () => {
     expect(await res.usage).toEqual({ inputTokens: 17, outputTokens: 0, images: 0 });
   });
 
+  it('a consumer that stops reading ends a paced stream (before or after the first chunk)', async () => {
+    const m = mock({ tokenDelay: 60_000 });
+    const a = await m.call(req('responses', { input: 'x', stream: true }, true));
+    await (a.body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]().return?.();
+    expect((await a.usage).outputTokens).toBe(0);
+    const b = await m.call(req('responses', { input: 'x', stream: true }, true));
+    for await (const c of b.body as AsyncIterable<Uint8Array>) {
+      expect(Buffer.from(c).toString()).toContain('response.created');
+      break;
+    }
+    expect((await b.usage).outputTokens).toBe(0);
+  });
+
   it('usage resolves on abort even if nobody reads the stream', async () => {
     const ac = new AbortController();
     const res = await mock({ tokenDelay: 60_000 }).call(req('messages', { messages: [] }, true, ac.signal));

@@ -259,6 +259,18 @@ describe('openai provider: streams', () => {
     expect((await res.usage).outputTokens).toBe(2);
   });
 
+  it('giving up before reading anything still closes the upstream request and resolves usage', async () => {
+    stub.handler = (_r, res) => {
+      res.writeHead(200, sseHead);
+      res.write(chunk('Hello'));
+    };
+    const res = await upstream().call(req('chat', { model: 'm', messages: [], stream: true }));
+    const it = (res.body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    await it.return?.();
+    await stub.requests[0].closed;
+    expect(await res.usage).toMatchObject({ outputTokens: 0 });
+  });
+
   it('a mid-stream reset ends with a well-formed error event and partial usage', async () => {
     stub.handler = (_r, res) => {
       res.writeHead(200, sseHead);
