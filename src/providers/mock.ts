@@ -488,20 +488,25 @@ function deltas(words: string[]): string[] {
 }
 
 /** The SSE pieces of a streamed answer, in the order the real API sends them. */
-function* pieces(plan: Plan): Generator<Piece> {
+function pieces(plan: Plan): Piece[] {
+  const out: Piece[] = [];
+  const push = (p: Piece): void => {
+    out.push(p);
+  };
   switch (plan.endpoint) {
     case 'chat':
-      yield* chatPieces(plan);
-      return;
+      chatPieces(plan, push);
+      break;
     case 'completions':
-      yield* completionPieces(plan);
-      return;
+      completionPieces(plan, push);
+      break;
     case 'responses':
-      yield* responsesPieces(plan);
-      return;
+      responsesPieces(plan, push);
+      break;
     default:
-      yield* messagesPieces(plan);
+      messagesPieces(plan, push);
   }
+  return out;
 }
 
 function includeUsage(body: Record<string, unknown>): boolean {
@@ -509,59 +514,70 @@ function includeUsage(body: Record<string, unknown>): boolean {
   return typeof so === 'object' && so !== null && (so as Record<string, unknown>).include_usage === true;
 }
 
-function* chatPieces(plan: Plan): Generator<Piece> {
+/** `"stop"` / `null` as JSON, without a stringify call per chunk. */
+function finishJson(finish: string | null): string {
+  return finish === null ? 'null' : `"${finish}"`;
+}
+
+/**
+ * Chat chunks share everything but the choice: the head is serialised once per stream and each
+ * chunk only stringifies its small delta (a stream is dozens of chunks; this halves the mock's cost).
+ */
+function chatPieces(plan: Plan, emit: (p: Piece) => void): void {
   const withUsage = includeUsage(plan.body);
-  const head = { id: plan.id, object: 'chat.completion.chunk', created: plan.created, model: plan.model };
-  const tail = {
+  const head = {
+    id: plan.id,
+    object: 'chat.completion.chunk',
+    created: plan.created,
+    model: plan.model,
     service_tier: 'default',
     system_fingerprint: 'fp_sluice_mock',
     ...(withUsage ? { usage: null } : {}),
   };
-  const chunk = (index: number, delta: unknown, finish: string | null) =>
-    sse({ ...head, ...tail, choices: [{ index, delta, logprobs: null, finish_reason: finish }] });
+  const prefix = `data: ${JSON.stringify(head).slice(0, -1)},"choices":[{"index":`;
+  const chunk = (index: number, delta: string, finish: string | null) =>
+    `${prefix}${index},"delta":${delta},"logprobs":null,"finish_reason":${finishJson(finish)}}]}\n\n`;
   const parts = deltas(plan.words);
   for (let index = 0; index < plan.choices; index++) {
-    yield { sse: chunk(index, { role: 'assistant', content: '', refusal: null }, null) };
-    for (const content of parts) yield { sse: chunk(index, { content }, null), token: true };
-    yield { sse: chunk(index, {}, plan.truncated ? 'length' : 'stop') };
+    emit({ sse: chunk(index, '{"role":"assistant","content":"","refusal":null}', null) });
+    for (const content of parts)
+      emit({ sse: chunk(index, `{"content":${JSON.stringify(content)}}`, null), token: true });
+    emit({ sse: chunk(index, '{}', plan.truncated ? 'length' : 'stop') });
   }
   if (withUsage) {
     const output = plan.words.length * plan.choices;
-    yield { sse: sse({ ...head, ...tail, choices: [], usage: openaiUsage(plan.input, output) }) };
+    emit({ sse: sse({ ...head, choices: [], usage: openaiUsage(plan.input, output) }) });
   }
-  yield { sse: sse('[DONE]') };
+  emit({ sse: sse('[DONE]') });
 }
 
-function* completionPieces(plan: Plan): Generator<Piece> {
+function completionPieces(plan: Plan, emit: (p: Piece) => void): void {
   const withUsage = includeUsage(plan.body);
   const head = { id: plan.id, object: 'text_completion', created: plan.created, model: plan.model };
+  const prefix = `data: ${JSON.stringify(head).slice(0, -1)},"choices":[{"text":`;
+  const suffix = `,"system_fingerprint":"fp_sluice_mock"${withUsage ? ',"usage":null' : ''}}\n\n`;
   const chunk = (index: number, text: string, finish: string | null) =>
-    sse({
-      ...head,
-      choices: [{ text, index, logprobs: null, finish_reason: finish }],
-      system_fingerprint: 'fp_sluice_mock',
-      ...(withUsage ? { usage: null } : {}),
-    });
+    `${prefix}${JSON.stringify(text)},"index":${index},"logprobs":null,"finish_reason":${finishJson(finish)}}]${suffix}`;
   const parts = deltas(plan.words);
   for (let index = 0; index < plan.choices; index++) {
-    for (const text of parts) yield { sse: chunk(index, text, null), token: true };
-    yield { sse: chunk(index, '', plan.truncated ? 'length' : 'stop') };
+    for (const text of parts) emit({ sse: chunk(index, text, null), token: true });
+    emit({ sse: chunk(index, '', plan.truncated ? 'length' : 'stop') });
   }
   if (withUsage) {
     const output = plan.words.length * plan.choices;
-    yield {
+    emit({
       sse: sse({
         ...head,
         choices: [],
         system_fingerprint: 'fp_sluice_mock',
         usage: { prompt_tokens: plan.input, completion_tokens: output, total_tokens: plan.input + output },
       }),
-    };
+    });
   }
-  yield { sse: sse('[DONE]') };
+  emit({ sse: sse('[DONE]') });
 }
 
-function* responsesPieces(plan: Plan): Generator<Piece> {
+function responsesPieces(plan: Plan, emit: (p: Piece) => void): void {
   let seq = 0;
   const ev = (type: string, fields: Record<string, unknown>) =>
     sse({ type, ...fields, sequence_number: seq++ }, type);
@@ -569,19 +585,19 @@ function* responsesPieces(plan: Plan): Generator<Piece> {
   const text = plan.words.join(' ');
   const final = responseObject(plan, plan.truncated ? 'incomplete' : 'completed');
   const part = { type: 'output_text', text: '', annotations: [] };
-  yield { sse: ev('response.created', { response: responseObject(plan, 'in_progress') }) };
-  yield { sse: ev('response.in_progress', { response: responseObject(plan, 'in_progress') }) };
-  yield {
+  emit({ sse: ev('response.created', { response: responseObject(plan, 'in_progress') }) });
+  emit({ sse: ev('response.in_progress', { response: responseObject(plan, 'in_progress') }) });
+  emit({
     sse: ev('response.output_item.added', {
       output_index: 0,
       item: { id: itemId, type: 'message', status: 'in_progress', content: [], role: 'assistant' },
     }),
-  };
-  yield {
+  });
+  emit({
     sse: ev('response.content_part.added', { item_id: itemId, output_index: 0, content_index: 0, part }),
-  };
+  });
   for (const delta of deltas(plan.words)) {
-    yield {
+    emit({
       sse: ev('response.output_text.delta', {
         item_id: itemId,
         output_index: 0,
@@ -590,9 +606,9 @@ function* responsesPieces(plan: Plan): Generator<Piece> {
         logprobs: [],
       }),
       token: true,
-    };
+    });
   }
-  yield {
+  emit({
     sse: ev('response.output_text.done', {
       item_id: itemId,
       output_index: 0,
@@ -600,20 +616,20 @@ function* responsesPieces(plan: Plan): Generator<Piece> {
       text,
       logprobs: [],
     }),
-  };
-  yield {
+  });
+  emit({
     sse: ev('response.content_part.done', {
       item_id: itemId,
       output_index: 0,
       content_index: 0,
       part: { ...part, text },
     }),
-  };
-  yield { sse: ev('response.output_item.done', { output_index: 0, item: (final.output as unknown[])[0] }) };
-  yield { sse: ev(plan.truncated ? 'response.incomplete' : 'response.completed', { response: final }) };
+  });
+  emit({ sse: ev('response.output_item.done', { output_index: 0, item: (final.output as unknown[])[0] }) });
+  emit({ sse: ev(plan.truncated ? 'response.incomplete' : 'response.completed', { response: final }) });
 }
 
-function* messagesPieces(plan: Plan): Generator<Piece> {
+function messagesPieces(plan: Plan, emit: (p: Piece) => void): void {
   const start = {
     type: 'message_start',
     message: {
@@ -627,25 +643,22 @@ function* messagesPieces(plan: Plan): Generator<Piece> {
       usage: anthropicUsage(plan.input, 1),
     },
   };
-  yield { sse: sse(start, 'message_start') };
-  yield {
+  emit({ sse: sse(start, 'message_start') });
+  emit({
     sse: sse(
       { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
       'content_block_start',
     ),
-  };
-  yield { sse: sse({ type: 'ping' }, 'ping') };
+  });
+  emit({ sse: sse({ type: 'ping' }, 'ping') });
   for (const text of deltas(plan.words)) {
-    yield {
-      sse: sse(
-        { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } },
-        'content_block_delta',
-      ),
+    emit({
+      sse: `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":${JSON.stringify(text)}}}\n\n`,
       token: true,
-    };
+    });
   }
-  yield { sse: sse({ type: 'content_block_stop', index: 0 }, 'content_block_stop') };
-  yield {
+  emit({ sse: sse({ type: 'content_block_stop', index: 0 }, 'content_block_stop') });
+  emit({
     sse: sse(
       {
         type: 'message_delta',
@@ -654,6 +667,6 @@ function* messagesPieces(plan: Plan): Generator<Piece> {
       },
       'message_delta',
     ),
-  };
-  yield { sse: sse({ type: 'message_stop' }, 'message_stop') };
+  });
+  emit({ sse: sse({ type: 'message_stop' }, 'message_stop') });
 }
