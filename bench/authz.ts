@@ -8,6 +8,7 @@
  * The budget is "well under 10 µs" per request (issue 4); the figures are ns.
  */
 import { pathToFileURL } from 'node:url';
+import { CedarAuthorizer, type CedarInput } from '../src/auth/cedar.js';
 import { ConfigSchema } from '../src/config/schema.js';
 import { clientIp, compileCidrs } from '../src/core/authz/cidr.js';
 import { type AuthzRequest, compileAccessPolicy, type Principal } from '../src/core/authz/policy.js';
@@ -93,6 +94,27 @@ export async function runAuthzBench(
       clientIp('10.0.0.1', '198.51.100.7, 172.16.0.9', trusted),
     ),
   };
+  // Cedar side by side: a cached decision against a real evaluation (distinct keys, so every call misses).
+  const cedar = await CedarAuthorizer.fromText(
+    'permit(principal, action, resource);\nforbid(principal in Tier::"free", action == Action::"images.generate", resource);',
+    { cacheSize: 1_000_000 },
+  );
+  const cin: CedarInput = {
+    keyId: 'k_bench',
+    tenantId: 'acme',
+    projectId: 'web',
+    tier: 'pro',
+    action: 'chat.create',
+    resource: { type: 'Model', id: 'gpt-4o-mini' },
+    context: { ip: '10.20.30.40', country: null, now: 0, endpoint: 'chat', tokenEstimate: 100 },
+  };
+  nsPerCall['cedar decide (cache hit)'] = measure(iterations, rounds, () => cedar.decide(cin).allow);
+  const missIterations = 300;
+  nsPerCall['cedar decide (cache miss, real Cedar call)'] = measure(
+    missIterations,
+    1,
+    (i) => cedar.decide({ ...cin, keyId: `k_${i}_${Math.random()}` }).allow,
+  );
   const budgetNs = 10_000;
   return {
     iterations,
