@@ -5,7 +5,11 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditChain } from '../../src/core/audit/chain.js';
-import { type AuditCheckpoint, createCheckpointSigner, makeCheckpoint } from '../../src/core/audit/checkpoint.js';
+import {
+  type AuditCheckpoint,
+  createCheckpointSigner,
+  makeCheckpoint,
+} from '../../src/core/audit/checkpoint.js';
 import { verifyAudit } from '../../src/core/audit/verify-audit.js';
 import type { AuditEvent, AuditEventInput } from '../../src/core/ports.js';
 import { SqlAuditStore } from '../../src/stores/sql/audit-store.js';
@@ -35,7 +39,12 @@ function input(at: number, over: Partial<AuditEventInput> = {}): AuditEventInput
 }
 
 /** Appends `ats.length` events to an instance's chain in batches, each with its signed head, like AuditWriter. */
-async function writeChain(store: SqlAuditStore, instance: string, ats: number[], batch = 4): Promise<AuditEvent[]> {
+async function writeChain(
+  store: SqlAuditStore,
+  instance: string,
+  ats: number[],
+  batch = 4,
+): Promise<AuditEvent[]> {
   const head = await store.head(instance);
   const chain = new AuditChain(instance, head && { seq: head.seq, hash: head.hash });
   const all: AuditEvent[] = [];
@@ -73,7 +82,18 @@ describe.each(DIALECTS)('AuditStore contract ($name)', ({ make }) => {
       ...(await (async () => {
         const chain = new AuditChain('rt', { seq: 6, hash: written[5]!.hash });
         const e = chain.next(
-          input(2000, { requestId: null, keyId: null, tenantId: null, projectId: null, clientIp: null, country: null, userAgent: null, model: null, policyVersion: null, details: null }),
+          input(2000, {
+            requestId: null,
+            keyId: null,
+            tenantId: null,
+            projectId: null,
+            clientIp: null,
+            country: null,
+            userAgent: null,
+            model: null,
+            policyVersion: null,
+            details: null,
+          }),
         );
         await store.append([e], headCp(e));
         return [e];
@@ -91,7 +111,9 @@ describe.each(DIALECTS)('AuditStore contract ($name)', ({ make }) => {
     expect((await store.read({ instance: 'fa', afterSeq: 1 })).map((e) => e.seq)).toEqual([2, 3]);
     expect((await store.read({ instance: 'fa', limit: 2 })).map((e) => e.seq)).toEqual([1, 2]);
     const window = await store.read({ since: 20, until: 50 });
-    expect(window.filter((e) => e.instance === 'fa' || e.instance === 'fb').map((e) => [e.instance, e.at])).toEqual([
+    expect(
+      window.filter((e) => e.instance === 'fa' || e.instance === 'fb').map((e) => [e.instance, e.at]),
+    ).toEqual([
       ['fb', 20],
       ['fa', 30],
       ['fb', 40],
@@ -118,7 +140,9 @@ describe.each(DIALECTS)('AuditStore contract ($name)', ({ make }) => {
     await store.append(events, headCp(events[1]!)); // retry after a lost acknowledgement
     expect(await store.read({ instance: 'dup' })).toHaveLength(2);
 
-    const other = new AuditChain('dup', { seq: 1, hash: events[0]!.hash }).next(input(99, { reason: 'other' }));
+    const other = new AuditChain('dup', { seq: 1, hash: events[0]!.hash }).next(
+      input(99, { reason: 'other' }),
+    );
     const forgedCp = headCp({ ...other, seq: 5 });
     const err = await store.append([other], forgedCp).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('CONFLICT');
@@ -137,7 +161,11 @@ describe.each(DIALECTS)('AuditStore contract ($name)', ({ make }) => {
     await writeChain(store, 'old', [1, 2, 3], 3); // all old: only the head survives
     const before = await verifyAudit(store, publicKey);
     expect(before.ok).toBe(true);
-    expect(before.instances.find((r) => r.instance === 'pr')).toMatchObject({ ok: true, events: 10, lastSeq: 10 });
+    expect(before.instances.find((r) => r.instance === 'pr')).toMatchObject({
+      ok: true,
+      events: 10,
+      lastSeq: 10,
+    });
 
     const pruned = await store.prune(105, 5000);
     expect(pruned).toEqual(
@@ -156,7 +184,11 @@ describe.each(DIALECTS)('AuditStore contract ($name)', ({ make }) => {
 
     const after = await verifyAudit(store, publicKey);
     expect(after.instances.filter((r) => !r.ok)).toEqual([]);
-    expect(after.instances.find((r) => r.instance === 'pr')).toMatchObject({ ok: true, firstSeq: 6, lastSeq: 10 });
+    expect(after.instances.find((r) => r.instance === 'pr')).toMatchObject({
+      ok: true,
+      firstSeq: 6,
+      lastSeq: 10,
+    });
 
     // The chain continues after a prune, and pruning again with nothing old is a no-op.
     await writeChain(store, 'pr', [200, 201]);

@@ -74,7 +74,13 @@ describe.each(DIALECTS)('ControlStore contract ($name)', ({ make }) => {
       const b = uid('t');
       await store.createTenant({ id: b, name: 'Beta', tier: null, createdAt: 2000 });
       await store.createTenant({ id: a, name: 'Acme', tier: 'gold', createdAt: 1000 });
-      expect(await store.getTenant(a)).toEqual({ id: a, name: 'Acme', tier: 'gold', createdAt: 1000, deletedAt: null });
+      expect(await store.getTenant(a)).toEqual({
+        id: a,
+        name: 'Acme',
+        tier: 'gold',
+        createdAt: 1000,
+        deletedAt: null,
+      });
       const ids = (await store.listTenants()).map((t) => t.id).filter((id) => id === a || id === b);
       expect(ids).toEqual([a, b]);
     });
@@ -108,8 +114,22 @@ describe.each(DIALECTS)('ControlStore contract ($name)', ({ make }) => {
       const p1 = uid('p');
       const p2 = uid('p');
       const p3 = uid('p');
-      await store.createProject({ id: p1, tenantId: t1, name: 'web', scopes: ['chat.create'], models: ['gpt-4o*'], createdAt: 1 });
-      await store.createProject({ id: p2, tenantId: t1, name: 'batch', scopes: null, models: null, createdAt: 2 });
+      await store.createProject({
+        id: p1,
+        tenantId: t1,
+        name: 'web',
+        scopes: ['chat.create'],
+        models: ['gpt-4o*'],
+        createdAt: 1,
+      });
+      await store.createProject({
+        id: p2,
+        tenantId: t1,
+        name: 'batch',
+        scopes: null,
+        models: null,
+        createdAt: 2,
+      });
       await store.createProject({ id: p3, tenantId: t2, name: 'other', createdAt: 3 });
       expect(await store.getProject(p1)).toEqual({
         id: p1,
@@ -124,7 +144,9 @@ describe.each(DIALECTS)('ControlStore contract ($name)', ({ make }) => {
       const all = (await store.listProjects()).map((p) => p.id);
       expect(all).toEqual(expect.arrayContaining([p1, p2, p3]));
       expect(await store.getProject(uid('missing'))).toBeUndefined();
-      expect(await codeOf(store.createProject({ id: p1, tenantId: t2, name: 'dup', createdAt: 4 }))).toBe('CONFLICT');
+      expect(await codeOf(store.createProject({ id: p1, tenantId: t2, name: 'dup', createdAt: 4 }))).toBe(
+        'CONFLICT',
+      );
     });
   });
 
@@ -139,7 +161,14 @@ describe.each(DIALECTS)('ControlStore contract ($name)', ({ make }) => {
       const id = uid('k');
       await store.createKey({ id, hash: 'c'.repeat(64), tenantId: 't', tier: 'default', createdAt: 5 });
       const got = await store.getKey(id);
-      expect(got).toMatchObject({ id, tier: 'default', scopes: null, models: null, allowIps: null, dpop: null });
+      expect(got).toMatchObject({
+        id,
+        tier: 'default',
+        scopes: null,
+        models: null,
+        allowIps: null,
+        dpop: null,
+      });
       expect(got?.expiresAt).toBeNull();
       expect(got?.lastUsedAt).toBeNull();
     });
@@ -159,11 +188,14 @@ describe.each(DIALECTS)('ControlStore contract ($name)', ({ make }) => {
       const other = fullKey(uid('k'), uid('t'));
       for (const k of [k3, other, k2, k1]) await store.createKey(k);
       expect((await store.listKeys({ tenantId: t })).map((k) => k.id)).toEqual([k1.id, k2.id]);
-      expect((await store.listKeys({ tenantId: t, includeRevoked: true })).map((k) => k.id)).toEqual([k1.id, k2.id, k3.id]);
-      expect((await store.listKeys({ tenantId: t, projectId: 'pa', includeRevoked: true })).map((k) => k.id)).toEqual([
+      expect((await store.listKeys({ tenantId: t, includeRevoked: true })).map((k) => k.id)).toEqual([
         k1.id,
+        k2.id,
         k3.id,
       ]);
+      expect(
+        (await store.listKeys({ tenantId: t, projectId: 'pa', includeRevoked: true })).map((k) => k.id),
+      ).toEqual([k1.id, k3.id]);
       const all = (await store.listKeys()).map((k) => k.id);
       expect(all).toEqual(expect.arrayContaining([k1.id, k2.id, other.id]));
       expect(all).not.toContain(k3.id);
@@ -172,10 +204,25 @@ describe.each(DIALECTS)('ControlStore contract ($name)', ({ make }) => {
     it('updates only the fields in the patch; null clears', async () => {
       const k = fullKey(uid('k'), uid('t'));
       await store.createKey(k);
-      await store.updateKey(k.id, { revokedAt: 77, scopes: ['chat.create'], notes: null, prevHash: undefined });
+      await store.updateKey(k.id, {
+        revokedAt: 77,
+        scopes: ['chat.create'],
+        notes: null,
+        prevHash: undefined,
+      });
       expect(await store.getKey(k.id)).toEqual({ ...k, revokedAt: 77, scopes: ['chat.create'], notes: null });
-      await store.updateKey(k.id, { hash: 'e'.repeat(64), prevHash: k.hash, prevExpiresAt: 99, models: null });
-      expect(await store.getKey(k.id)).toMatchObject({ hash: 'e'.repeat(64), prevHash: k.hash, prevExpiresAt: 99, models: null });
+      await store.updateKey(k.id, {
+        hash: 'e'.repeat(64),
+        prevHash: k.hash,
+        prevExpiresAt: 99,
+        models: null,
+      });
+      expect(await store.getKey(k.id)).toMatchObject({
+        hash: 'e'.repeat(64),
+        prevHash: k.hash,
+        prevExpiresAt: 99,
+        models: null,
+      });
       await store.updateKey(k.id, {});
       expect(await codeOf(store.updateKey(uid('missing'), { revokedAt: 1 }))).toBe('NOT_FOUND');
       expect(await codeOf(store.updateKey(uid('missing'), {}))).toBe('NOT_FOUND');
@@ -204,9 +251,28 @@ describe.each(DIALECTS)('ControlStore contract ($name)', ({ make }) => {
   describe('policy versions', () => {
     it('numbers versions, returns the latest, lists without source', async () => {
       expect(await store.latestPolicyVersion()).toBeUndefined();
-      const v1 = await store.savePolicyVersion({ hash: 'h1', source: 'tiers: {}\n', author: 'ann', message: 'first', createdAt: 10 });
-      const v2 = await store.savePolicyVersion({ hash: 'h2', source: 'tiers: {a: 1}\n', author: 'bob', message: 'second', createdAt: 20 });
-      expect(v1).toEqual({ version: 1, hash: 'h1', source: 'tiers: {}\n', author: 'ann', message: 'first', createdAt: 10 });
+      const v1 = await store.savePolicyVersion({
+        hash: 'h1',
+        source: 'tiers: {}\n',
+        author: 'ann',
+        message: 'first',
+        createdAt: 10,
+      });
+      const v2 = await store.savePolicyVersion({
+        hash: 'h2',
+        source: 'tiers: {a: 1}\n',
+        author: 'bob',
+        message: 'second',
+        createdAt: 20,
+      });
+      expect(v1).toEqual({
+        version: 1,
+        hash: 'h1',
+        source: 'tiers: {}\n',
+        author: 'ann',
+        message: 'first',
+        createdAt: 10,
+      });
       expect(v2.version).toBe(2);
       expect(await store.getPolicyVersion(1)).toEqual(v1);
       expect(await store.getPolicyVersion(99)).toBeUndefined();
@@ -221,10 +287,18 @@ describe.each(DIALECTS)('ControlStore contract ($name)', ({ make }) => {
       const before = (await store.latestPolicyVersion())?.version ?? 0;
       const saved = await Promise.all(
         [1, 2, 3, 4, 5].map((i) =>
-          store.savePolicyVersion({ hash: `c${i}`, source: `# ${i}`, author: 'ci', message: `c${i}`, createdAt: 100 + i }),
+          store.savePolicyVersion({
+            hash: `c${i}`,
+            source: `# ${i}`,
+            author: 'ci',
+            message: `c${i}`,
+            createdAt: 100 + i,
+          }),
         ),
       );
-      expect(saved.map((v) => v.version).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5].map((i) => before + i));
+      expect(saved.map((v) => v.version).sort((x, y) => x - y)).toEqual(
+        [1, 2, 3, 4, 5].map((i) => before + i),
+      );
       for (const v of saved) expect((await store.getPolicyVersion(v.version))?.hash).toBe(v.hash);
     });
   });
@@ -233,9 +307,23 @@ describe.each(DIALECTS)('ControlStore contract ($name)', ({ make }) => {
     it('creates, finds by token hash, lists; duplicate id or token hash is a CONFLICT', async () => {
       const id = uid('adm');
       const tokenHash = uid('tok');
-      const u = { id, name: 'root', role: 'admin' as const, tokenHash, totpSecret: null, createdAt: 1, disabledAt: null };
+      const u = {
+        id,
+        name: 'root',
+        role: 'admin' as const,
+        tokenHash,
+        totpSecret: null,
+        createdAt: 1,
+        disabledAt: null,
+      };
       await store.createAdminUser(u);
-      await store.createAdminUser({ id: uid('adm'), name: 'aud', role: 'auditor', tokenHash: uid('tok'), createdAt: 2 });
+      await store.createAdminUser({
+        id: uid('adm'),
+        name: 'aud',
+        role: 'auditor',
+        tokenHash: uid('tok'),
+        createdAt: 2,
+      });
       expect(await store.getAdminUserByTokenHash(tokenHash)).toEqual(u);
       expect(await store.getAdminUserByTokenHash('nope')).toBeUndefined();
       expect((await store.listAdminUsers()).map((x) => x.id)).toContain(id);
@@ -279,30 +367,89 @@ describe.each(DIALECTS)('ControlStore contract ($name)', ({ make }) => {
     });
 
     it('sums per key and hour, inside [since, until)', async () => {
-      const rows = await ledger.query({ groupBy: 'key', bucket: 'hour', since: base, until: base + 2 * D, tenantId: tenant });
+      const rows = await ledger.query({
+        groupBy: 'key',
+        bucket: 'hour',
+        since: base,
+        until: base + 2 * D,
+        tenantId: tenant,
+      });
       expect(rows).toEqual([
-        { group: 'k1', bucketStart: base, requests: 2, inputTokens: 30, outputTokens: 12, images: 0, usd: 0.75 },
-        { group: 'k2', bucketStart: base + H, requests: 1, inputTokens: 10, outputTokens: 5, images: 2, usd: 1 },
-        { group: 'k2', bucketStart: base + D, requests: 1, inputTokens: 1000, outputTokens: 1, images: 0, usd: 2 },
+        {
+          group: 'k1',
+          bucketStart: base,
+          requests: 2,
+          inputTokens: 30,
+          outputTokens: 12,
+          images: 0,
+          usd: 0.75,
+        },
+        {
+          group: 'k2',
+          bucketStart: base + H,
+          requests: 1,
+          inputTokens: 10,
+          outputTokens: 5,
+          images: 2,
+          usd: 1,
+        },
+        {
+          group: 'k2',
+          bucketStart: base + D,
+          requests: 1,
+          inputTokens: 1000,
+          outputTokens: 1,
+          images: 0,
+          usd: 2,
+        },
       ]);
     });
 
     it('groups by tenant and day; tenant filter is optional', async () => {
       const rows = await ledger.query({ groupBy: 'tenant', bucket: 'day', since: base, until: base + 2 * D });
       expect(rows.filter((r) => r.group === tenant)).toEqual([
-        { group: tenant, bucketStart: base, requests: 3, inputTokens: 40, outputTokens: 17, images: 2, usd: 1.75 },
-        { group: tenant, bucketStart: base + D, requests: 1, inputTokens: 1000, outputTokens: 1, images: 0, usd: 2 },
+        {
+          group: tenant,
+          bucketStart: base,
+          requests: 3,
+          inputTokens: 40,
+          outputTokens: 17,
+          images: 2,
+          usd: 1.75,
+        },
+        {
+          group: tenant,
+          bucketStart: base + D,
+          requests: 1,
+          inputTokens: 1000,
+          outputTokens: 1,
+          images: 0,
+          usd: 2,
+        },
       ]);
       expect(rows.find((r) => r.group === 'someone-else')?.requests).toBe(1);
     });
 
     it('groups by project (no project as "") and by model, with a key filter', async () => {
-      const byProject = await ledger.query({ groupBy: 'project', bucket: 'day', since: base, until: base + D, tenantId: tenant });
+      const byProject = await ledger.query({
+        groupBy: 'project',
+        bucket: 'day',
+        since: base,
+        until: base + D,
+        tenantId: tenant,
+      });
       expect(byProject.map((r) => [r.group, r.requests])).toEqual([
         ['', 1],
         ['p1', 2],
       ]);
-      const byModel = await ledger.query({ groupBy: 'model', bucket: 'day', since: base, until: base + 3 * D, tenantId: tenant, keyId: 'k2' });
+      const byModel = await ledger.query({
+        groupBy: 'model',
+        bucket: 'day',
+        since: base,
+        until: base + 3 * D,
+        tenantId: tenant,
+        keyId: 'k2',
+      });
       expect(byModel.map((r) => [r.group, r.bucketStart, r.requests])).toEqual([
         ['claude-3', base, 1],
         ['gpt-4o', base + D, 1],
@@ -313,15 +460,37 @@ describe.each(DIALECTS)('ControlStore contract ($name)', ({ make }) => {
       const r = row({ at: base + 5 * D, keyId: 'kdup' });
       await ledger.record([r]);
       await ledger.record([r, { ...r, inputTokens: 999 }]);
-      const rows = await ledger.query({ groupBy: 'key', bucket: 'day', since: base + 5 * D, until: base + 6 * D, keyId: 'kdup' });
-      expect(rows).toEqual([{ group: 'kdup', bucketStart: base + 5 * D, requests: 1, inputTokens: 10, outputTokens: 5, images: 0, usd: 0.25 }]);
+      const rows = await ledger.query({
+        groupBy: 'key',
+        bucket: 'day',
+        since: base + 5 * D,
+        until: base + 6 * D,
+        keyId: 'kdup',
+      });
+      expect(rows).toEqual([
+        {
+          group: 'kdup',
+          bucketStart: base + 5 * D,
+          requests: 1,
+          inputTokens: 10,
+          outputTokens: 5,
+          images: 0,
+          usd: 0.25,
+        },
+      ]);
       await ledger.record([]);
     });
 
     it('records a large batch in one call', async () => {
       const many = Array.from({ length: 1200 }, (_, i) => row({ at: base + 10 * D + i, keyId: 'kbulk' }));
       await ledger.record(many);
-      const rows = await ledger.query({ groupBy: 'key', bucket: 'day', since: base + 10 * D, until: base + 11 * D, keyId: 'kbulk' });
+      const rows = await ledger.query({
+        groupBy: 'key',
+        bucket: 'day',
+        since: base + 10 * D,
+        until: base + 11 * D,
+        keyId: 'kbulk',
+      });
       expect(rows[0]?.requests).toBe(1200);
       expect(rows[0]?.inputTokens).toBe(12_000);
     });

@@ -1,10 +1,18 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AuditChain } from '../../src/core/audit/chain.js';
-import { type AuditCheckpoint, type AuditCheckpointStore, createCheckpointSigner } from '../../src/core/audit/checkpoint.js';
+import {
+  type AuditCheckpoint,
+  type AuditCheckpointStore,
+  createCheckpointSigner,
+} from '../../src/core/audit/checkpoint.js';
 import { verifyAudit } from '../../src/core/audit/verify-audit.js';
 import type { AuditEvent, AuditEventInput } from '../../src/core/ports.js';
-import { type AuditOverflowInfo, AuditWriter, type AuditWriterOptions } from '../../src/stores/audit-writer.js';
+import {
+  type AuditOverflowInfo,
+  AuditWriter,
+  type AuditWriterOptions,
+} from '../../src/stores/audit-writer.js';
 import { SqlAuditStore } from '../../src/stores/sql/audit-store.js';
 import { sqliteDatabase, type TestDatabase } from './sql/databases.js';
 
@@ -102,7 +110,9 @@ describe('AuditWriter', () => {
     await w.flush();
     expect(store.appends).toBe(10);
     expect(w.stats()).toEqual({ queued: 0, overflowed: 0, written: 1000 });
-    expect(await verified()).toEqual([{ ok: true, instance: 'gw-1', events: 1000, firstSeq: 1, lastSeq: 1000, checkpoints: 10 }]);
+    expect(await verified()).toEqual([
+      { ok: true, instance: 'gw-1', events: 1000, firstSeq: 1, lastSeq: 1000, checkpoints: 10 },
+    ]);
   });
 
   it('group commit: events emitted while a write is in flight share the next transaction', async () => {
@@ -165,7 +175,9 @@ describe('AuditWriter', () => {
       at: 42_000,
       details: { dropped: 5, firstAt: 42_000, lastAt: 42_000 },
     });
-    expect(events.slice(0, 10).map((e) => e.requestId)).toEqual(Array.from({ length: 10 }, (_, i) => `req_${i + 1}`));
+    expect(events.slice(0, 10).map((e) => e.requestId)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `req_${i + 1}`),
+    );
     expect((await verified())[0]?.ok).toBe(true);
 
     // Normal service resumes and the total stays.
@@ -195,7 +207,9 @@ describe('AuditWriter', () => {
     const events = await store.read({ instance: 'gw-1' });
     expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
     expect(events[7]!.prevHash).toBe(events[6]!.hash);
-    expect(await verified()).toEqual([{ ok: true, instance: 'gw-1', events: 12, firstSeq: 1, lastSeq: 12, checkpoints: 2 }]);
+    expect(await verified()).toEqual([
+      { ok: true, instance: 'gw-1', events: 12, firstSeq: 1, lastSeq: 12, checkpoints: 2 },
+    ]);
   });
 
   it('keeps a failed batch queued and retries it with backoff; nothing is lost or doubled', async () => {
@@ -237,14 +251,25 @@ describe('AuditWriter', () => {
     await flushed;
     await w.flush();
     const events = await store.read({ instance: 'gw-1' });
-    expect(events.map((e) => e.action)).toEqual(['chat.create', 'chat.create', 'chat.create', 'chat.create', 'audit.overflow']);
+    expect(events.map((e) => e.action)).toEqual([
+      'chat.create',
+      'chat.create',
+      'chat.create',
+      'chat.create',
+      'audit.overflow',
+    ]);
     expect(events[4]!.details).toMatchObject({ dropped: 5 });
   });
 
   it('two writers with one instance id do not corrupt the chain (CONFLICT, then resume)', async () => {
     const errors: unknown[] = [];
     const a = writer({ chain: new AuditChain('gw-1') });
-    const b = writer({ chain: new AuditChain('gw-1'), onError: (e) => errors.push(e), retryMinMs: 1, retryMaxMs: 1 });
+    const b = writer({
+      chain: new AuditChain('gw-1'),
+      onError: (e) => errors.push(e),
+      retryMinMs: 1,
+      retryMaxMs: 1,
+    });
     await a.start();
     await b.start(); // both resumed at an empty chain
     for (let i = 1; i <= 3; i++) a.emit(input(i));
@@ -252,7 +277,13 @@ describe('AuditWriter', () => {
     for (let i = 4; i <= 5; i++) b.emit(input(i));
     await b.flush();
     expect((errors[0] as { code?: string }).code).toBe('CONFLICT');
-    expect((await store.read({ instance: 'gw-1' })).map((e) => e.requestId)).toEqual(['req_1', 'req_2', 'req_3', 'req_4', 'req_5']);
+    expect((await store.read({ instance: 'gw-1' })).map((e) => e.requestId)).toEqual([
+      'req_1',
+      'req_2',
+      'req_3',
+      'req_4',
+      'req_5',
+    ]);
     expect((await verified())[0]?.ok).toBe(true);
   });
 

@@ -235,7 +235,12 @@ export class ChainVerifier {
       if (cp.hash !== e.hash) {
         const after = this.#buf[next];
         if (after && after.seq === e.seq + 1 && after.prevHash === e.prevHash) {
-          return fail(this.#instance, e.seq, 'inserted', `event at seq ${e.seq} is not part of the chain (seq ${after.seq} skips it)`);
+          return fail(
+            this.#instance,
+            e.seq,
+            'inserted',
+            `event at seq ${e.seq} is not part of the chain (seq ${after.seq} skips it)`,
+          );
         }
         if (after && after.seq === e.seq + 1 && after.prevHash !== e.hash) {
           return fail(

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { ensureDataDir } from '../data-dir.js';
 import { migrations } from './migrations.js';
@@ -165,40 +165,15 @@ const pgTypes = {
   },
 } as pg.CustomTypesConfig;
 
+/**
+ * One SQLite connection per file per process: better-sqlite3 waits for locks synchronously, so two
+ * connections of one process on one file could block the event loop waiting for each other.
+ * Handles opened on the same file share the connection; it closes with the last handle.
+ */
+const sqliteShared = new Map<string, { db: Kysely<SluiceDb>; refs: number; migrated?: Promise<void> }>();
+
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<SqlDatabase> {
-  let db: Kysely<SluiceDb>;
-  let dialect: SqlDialectName;
-  if (opts.url !== undefined && opts.url !== '') {
-    if (!/^postgres(ql)?:\/\//.test(opts.url)) {
-      throw new Error(
-        'database.url must start with postgres:// (leave it out to use SQLite in the data dir)',
-      );
-    }
-    const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 10, types: pgTypes });
-    // An idle client's error (server restart) must not crash the process; the next query reconnects.
-    pool.on('error', () => {});
-    db = new Kysely<SluiceDb>({ dialect: new PostgresDialect({ pool }) });
-    dialect = 'postgres';
-  } else {
-    const file = join(ensureDataDir(opts.dataDir), 'sluice.db');
-    const sqlite = new Database(file);
-    sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
-    // NORMAL is durable against a process crash (kill -9) in WAL mode; only power loss can lose the last commits.
-    sqlite.pragma('synchronous = NORMAL');
-    db = new Kysely<SluiceDb>({ dialect: new SqliteDialect({ database: sqlite }) });
-    dialect = 'sqlite';
-  }
-  let closed: Promise<void> | undefined;
-  const handle: SqlDatabase = {
-    db,
-    dialect,
-    migrate: () => runMigrations(db),
-    close: () => {
-      closed ??= db.destroy();
-      return closed;
-    },
-  };
+  const handle = opts.url !== undefined && opts.url !== '' ? openPostgres(opts.url, opts) : openSqlite(opts);
   if (opts.migrate !== false) {
     try {
       await handle.migrate();
@@ -210,12 +185,88 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<SqlDataba
   return handle;
 }
 
-async function runMigrations(db: Kysely<SluiceDb>): Promise<void> {
+function openPostgres(url: string, opts: OpenDatabaseOptions): SqlDatabase {
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new Error('database.url must start with postgres:// (leave it out to use SQLite in the data dir)');
+  }
+  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10, types: pgTypes });
+  // An idle client's error (server restart) must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  const db = new Kysely<SluiceDb>({ dialect: new PostgresDialect({ pool }) });
+  let closed: Promise<void> | undefined;
+  return {
+    db,
+    dialect: 'postgres',
+    // Kysely's Migrator holds a PostgreSQL advisory lock while it migrates: concurrent starts queue up.
+    migrate: () => runMigrations(db),
+    close: () => {
+      closed ??= db.destroy();
+      return closed;
+    },
+  };
+}
+
+function openSqlite(opts: OpenDatabaseOptions): SqlDatabase {
+  const file = join(ensureDataDir(opts.dataDir), 'sluice.db');
+  let shared = sqliteShared.get(file);
+  if (!shared) {
+    const sqlite = new Database(file);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+    // NORMAL is durable against a process crash (kill -9) in WAL mode; only power loss can lose the last commits.
+    sqlite.pragma('synchronous = NORMAL');
+    shared = { db: new Kysely<SluiceDb>({ dialect: new SqliteDialect({ database: sqlite }) }), refs: 0 };
+    sqliteShared.set(file, shared);
+  }
+  const entry = shared;
+  entry.refs++;
+  let closed: Promise<void> | undefined;
+  return {
+    db: entry.db,
+    dialect: 'sqlite',
+    migrate: () => {
+      // Once per connection; a failed attempt may be retried.
+      entry.migrated ??= migrateSqlite(entry.db).catch((err) => {
+        entry.migrated = undefined;
+        throw err;
+      });
+      return entry.migrated;
+    },
+    close: () => {
+      closed ??= (async () => {
+        if (--entry.refs > 0) return;
+        if (sqliteShared.get(file) === entry) sqliteShared.delete(file);
+        await entry.db.destroy();
+      })();
+      return closed;
+    },
+  };
+}
+
+/**
+ * Other processes may start on the same file at the same moment: BEGIN IMMEDIATE takes SQLite's write
+ * lock (waiting up to busy_timeout) before the migrator reads which migrations ran, so they run once.
+ */
+async function migrateSqlite(db: Kysely<SluiceDb>): Promise<void> {
+  await db.connection().execute(async (conn) => {
+    await sql`begin immediate`.execute(conn);
+    try {
+      await runMigrations(conn, true);
+      await sql`commit`.execute(conn);
+    } catch (err) {
+      await sql`rollback`.execute(conn).catch(() => {});
+      throw err;
+    }
+  });
+}
+
+async function runMigrations(db: Kysely<SluiceDb>, inOuterTransaction = false): Promise<void> {
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
     migrationTableName: 'sluice_migration',
     migrationLockTableName: 'sluice_migration_lock',
+    disableTransactions: inOuterTransaction,
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {

@@ -51,12 +51,15 @@ function build(n: number, batch = 3, instance = 'gw-1'): { events: AuditEvent[];
   return { events, cps };
 }
 
-const verify = (events: AuditEvent[], cps: AuditCheckpoint[]) => verifyChain(events, cps, { verifySignature });
+const verify = (events: AuditEvent[], cps: AuditCheckpoint[]) =>
+  verifyChain(events, cps, { verifySignature });
 
 // Tampering as it would look after direct SQL on the table, read back ORDER BY seq.
 const tamper = {
   edit(events: AuditEvent[], k: number): AuditEvent[] {
-    return events.map((e) => (e.seq === k ? { ...e, reason: 'SLUICE_RATE_LIMITED', decision: 'throttled' } : e));
+    return events.map((e) =>
+      e.seq === k ? { ...e, reason: 'SLUICE_RATE_LIMITED', decision: 'throttled' } : e,
+    );
   },
   editAndRehash(events: AuditEvent[], k: number): AuditEvent[] {
     return events.map((e) => {
@@ -146,7 +149,10 @@ describe('AuditChain', () => {
       'details',
     ];
     for (const f of fields) {
-      const changed = { ...e, [f]: f === 'details' ? { other: true } : typeof e[f] === 'number' ? 999 : 'changed' };
+      const changed = {
+        ...e,
+        [f]: f === 'details' ? { other: true } : typeof e[f] === 'number' ? 999 : 'changed',
+      };
       expect(hashEvent(e.prevHash, changed), f).not.toBe(e.hash);
     }
     expect(hashEvent('f'.repeat(64), e)).not.toBe(e.hash);
@@ -185,7 +191,14 @@ describe('AuditChain', () => {
 describe('verifyChain', () => {
   it('accepts an untouched chain', () => {
     const { events, cps } = build(10);
-    expect(verify(events, cps)).toEqual({ ok: true, instance: 'gw-1', events: 10, firstSeq: 1, lastSeq: 10, checkpoints: 4 });
+    expect(verify(events, cps)).toEqual({
+      ok: true,
+      instance: 'gw-1',
+      events: 10,
+      firstSeq: 1,
+      lastSeq: 10,
+      checkpoints: 4,
+    });
   });
 
   it('accepts an empty chain', () => {
@@ -294,11 +307,22 @@ describe('verifyChain', () => {
   it('starts from a prune checkpoint: the surviving events verify, a missing first one does not', () => {
     const { events, cps } = build(9, 3);
     const kept = events.slice(4); // seq 5..9 survive
-    const prune = makeCheckpoint(signer, { instance: 'gw-1', kind: 'prune', seq: 5, hash: kept[0]!.prevHash, at: 1 });
+    const prune = makeCheckpoint(signer, {
+      instance: 'gw-1',
+      kind: 'prune',
+      seq: 5,
+      hash: kept[0]!.prevHash,
+      at: 1,
+    });
     const liveCps = [...cps.filter((c) => c.seq >= 5), prune];
     expect(verify(kept, liveCps)).toMatchObject({ ok: true, firstSeq: 5, lastSeq: 9 });
     expect(verify(kept.slice(1), liveCps)).toMatchObject({ ok: false, seq: 5, problem: 'deleted' });
-    expect(verify(kept, cps.filter((c) => c.seq >= 5))).toMatchObject({ ok: false, seq: 1, problem: 'deleted' });
+    expect(
+      verify(
+        kept,
+        cps.filter((c) => c.seq >= 5),
+      ),
+    ).toMatchObject({ ok: false, seq: 1, problem: 'deleted' });
   });
 
   it('streams: a small lookahead gives the same verdicts as the whole array', () => {
@@ -321,7 +345,9 @@ describe('verifyChain', () => {
 
     const bad = new ChainVerifier('gw-1', cps.slice(0, 1), { verifySignature, lookahead: 1 });
     for (const e of events) bad.push(e);
-    bad.addCheckpoints([makeCheckpoint(signer, { instance: 'gw-1', kind: 'head', seq: 6, hash: 'f'.repeat(64), at: 1 })]);
+    bad.addCheckpoints([
+      makeCheckpoint(signer, { instance: 'gw-1', kind: 'head', seq: 6, hash: 'f'.repeat(64), at: 1 }),
+    ]);
     expect(bad.finish()).toMatchObject({ ok: false, seq: 6, problem: 'edited' });
   });
 });

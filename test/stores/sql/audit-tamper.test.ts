@@ -50,7 +50,8 @@ describe.each(DIALECTS)('audit tamper detection ($name)', ({ make }) => {
     await writer.close();
   }
 
-  const verifyOne = async (instance: string) => (await verifyAudit(store, publicKey, { instance })).instances[0];
+  const verifyOne = async (instance: string) =>
+    (await verifyAudit(store, publicKey, { instance })).instances[0];
 
   beforeAll(async () => {
     tdb = make();
@@ -63,12 +64,22 @@ describe.each(DIALECTS)('audit tamper detection ($name)', ({ make }) => {
 
   it('an untouched trail verifies', async () => {
     await trail('clean');
-    expect(await verifyOne('clean')).toEqual({ ok: true, instance: 'clean', events: 12, firstSeq: 1, lastSeq: 12, checkpoints: 3 });
+    expect(await verifyOne('clean')).toEqual({
+      ok: true,
+      instance: 'clean',
+      events: 12,
+      firstSeq: 1,
+      lastSeq: 12,
+      checkpoints: 3,
+    });
   });
 
   it('editing an event is named', async () => {
     await trail('edit');
-    await tdb.exec(`UPDATE audit_events SET decision = 'allowed', reason = 'ok' WHERE instance = $1 AND seq = 6`, ['edit']);
+    await tdb.exec(
+      `UPDATE audit_events SET decision = 'allowed', reason = 'ok' WHERE instance = $1 AND seq = 6`,
+      ['edit'],
+    );
     expect(await verifyOne('edit')).toMatchObject({ ok: false, seq: 6, problem: 'edited' });
   });
 

@@ -51,7 +51,7 @@ export function postgresDatabase(): TestDatabase {
   const url = new URL(PG_ADMIN_URL);
   url.pathname = `/${dbName}`;
   const handles: SqlDatabase[] = [];
-  let created = false;
+  let created: Promise<unknown> | undefined;
   const admin = async <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => {
     const c = new pg.Client({ connectionString: PG_ADMIN_URL });
     await c.connect();
@@ -64,10 +64,8 @@ export function postgresDatabase(): TestDatabase {
   return {
     name: 'postgres',
     async open() {
-      if (!created) {
-        await admin((c) => c.query(`CREATE DATABASE ${dbName}`));
-        created = true;
-      }
+      created ??= admin((c) => c.query(`CREATE DATABASE ${dbName}`));
+      await created;
       const h = await openDatabase({ url: url.toString(), dataDir: tmpdir(), poolSize: 4 });
       handles.push(h);
       return h;
