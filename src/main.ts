@@ -15,14 +15,21 @@ import { parseConfig } from './config/load.js';
 import { type ConfigSource, withDataDir } from './config/resolve.js';
 import type { SluiceConfig } from './config/schema.js';
 import { newId } from './core/ids.js';
-import { systemClock, type Clock, type ControlStore, type LimitStore, type Upstream, type UsageLedger } from './core/ports.js';
+import {
+  type Clock,
+  type ControlStore,
+  type LimitStore,
+  systemClock,
+  type Upstream,
+  type UsageLedger,
+} from './core/ports.js';
 import { createGateway } from './gateway/app.js';
 import { KeyAuthenticator } from './gateway/auth.js';
 import { compileRuntime, type Runtime } from './gateway/runtime.js';
-import { UsageWriter } from './stores/usage-writer.js';
-import { openStores, type Stores } from './wiring/stores.js';
-import { accessPolicyFor, limitPolicyFor } from './wiring/policy.js';
 import { createUpstream } from './providers/index.js';
+import { UsageWriter } from './stores/usage-writer.js';
+import { accessPolicyFor, limitPolicyFor } from './wiring/policy.js';
+import { openStores, type Stores } from './wiring/stores.js';
 
 export interface ServeOptions {
   source: ConfigSource;
@@ -59,7 +66,17 @@ export function makeLogger(level: SluiceConfig['log']['level']): Logger {
     base: { svc: 'sluice' },
     // Secrets are redacted by path wherever they could appear in a logged object.
     redact: {
-      paths: ['*.authorization', '*.apiKey', '*.api_key', '*.key', '*.token', '*.secret', '*.pepper', 'headers["x-api-key"]', 'req.headers.authorization'],
+      paths: [
+        '*.authorization',
+        '*.apiKey',
+        '*.api_key',
+        '*.key',
+        '*.token',
+        '*.secret',
+        '*.pepper',
+        'headers["x-api-key"]',
+        'req.headers.authorization',
+      ],
       censor: '[redacted]',
     },
   });
@@ -75,7 +92,9 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   const logger = opts.logger ?? makeLogger(cfg.log.level);
   const dataDir = cfg.storage.dataDir;
   mkdirSync(dataDir, { recursive: true });
-  const instanceId = opts.instanceId ?? `${hostname()}-${createHash('sha256').update(join(process.cwd(), dataDir)).digest('hex').slice(0, 8)}-${newId('i').slice(2, 10)}`;
+  const instanceId =
+    opts.instanceId ??
+    `${hostname()}-${createHash('sha256').update(join(process.cwd(), dataDir)).digest('hex').slice(0, 8)}-${newId('i').slice(2, 10)}`;
 
   const stores = await openStores(cfg, { clock, logger, instanceId });
   // The running policy version: the file given (stored as a new version when it changed), else the stored one.
@@ -104,7 +123,10 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
 
   const auth = new KeyAuthenticator({ control: stores.control, pepper: stores.pepper, clock });
   stores.onInvalidate((keyId) => (keyId === '*' ? auth.invalidateAll() : auth.invalidate(keyId)));
-  const usage = new UsageWriter({ ledger: stores.usage, onError: (err) => logger.warn({ err: err.message }, 'usage write failed; will retry') });
+  const usage = new UsageWriter({
+    ledger: stores.usage,
+    onError: (err) => logger.warn({ err: err.message }, 'usage write failed; will retry'),
+  });
   const keys = new KeyService(stores.control, stores.pepper, clock, () => Object.keys(runtime.cfg.tiers));
 
   const forceEnd = new AbortController();
@@ -154,14 +176,19 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       cfg = next;
       logger.info({ version: v }, 'policy reloaded');
     } catch (err) {
-      logger.error({ version: v, err: (err as Error).message }, 'stored policy version is invalid; keeping the running one');
+      logger.error(
+        { version: v, err: (err as Error).message },
+        'stored policy version is invalid; keeping the running one',
+      );
     }
   };
   // Every instance follows the latest stored version: pushed over Redis when configured, polled otherwise.
   stores.onPolicy((v) => void applyVersion(v));
   const poll = setInterval(() => {
     stores.control.latestPolicyVersion().then(
-      (pv) => pv && pv.version !== runtime.version && pv.version > (runtime.version ?? 0) && applyVersion(pv.version),
+      (pv) => {
+        if (pv && pv.version > (runtime.version ?? 0)) void applyVersion(pv.version);
+      },
       () => {},
     );
   }, 2000);
@@ -173,7 +200,9 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     watcher = watch(file, () => {
       clearTimeout(pending);
       pending = setTimeout(() => {
-        void applyFile(file).catch((err: Error) => logger.error({ file, err: err.message }, 'policy file refused; the running version stays'));
+        void applyFile(file).catch((err: Error) =>
+          logger.error({ file, err: err.message }, 'policy file refused; the running version stays'),
+        );
       }, 100);
     });
   }
@@ -217,7 +246,13 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
 }
 
 /** Stores a policy source as a new version unless it equals the latest; returns the version now current. */
-export async function savePolicy(control: ControlStore, source: string, author: string, message: string, clock: Clock): Promise<number> {
+export async function savePolicy(
+  control: ControlStore,
+  source: string,
+  author: string,
+  message: string,
+  clock: Clock,
+): Promise<number> {
   const hash = createHash('sha256').update(source).digest('hex');
   const latest = await control.latestPolicyVersion();
   if (latest && latest.hash === hash) return latest.version;
@@ -226,10 +261,21 @@ export async function savePolicy(control: ControlStore, source: string, author: 
 }
 
 /** On the first start, creates the `admin` user and writes its token once to `<dataDir>/admin-token` (0600). */
-async function bootstrapAdmin(control: ControlStore, pepper: Buffer, dataDir: string, clock: Clock): Promise<string | null> {
+async function bootstrapAdmin(
+  control: ControlStore,
+  pepper: Buffer,
+  dataDir: string,
+  clock: Clock,
+): Promise<string | null> {
   if ((await control.listAdminUsers()).length > 0) return null;
   const token = `sa-${randomBytes(24).toString('base64url')}`;
-  await control.createAdminUser({ id: newId('adm'), name: 'admin', role: 'admin', tokenHash: hashAdminToken(pepper, token), createdAt: clock.now() });
+  await control.createAdminUser({
+    id: newId('adm'),
+    name: 'admin',
+    role: 'admin',
+    tokenHash: hashAdminToken(pepper, token),
+    createdAt: clock.now(),
+  });
   const file = join(dataDir, 'admin-token');
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
   return file;

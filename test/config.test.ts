@@ -20,7 +20,9 @@ describe('config', () => {
 
   it('names the line and path of a bad duration', () => {
     const text = `${base}  free:\n    limits:\n      - { id: rpm, requests: 20, window: 1x }\n`;
-    expect(() => parseConfig(text)).toThrowError(/sluice\.yaml:9: tiers\.free\.limits\.0\.window: "1x" is not a duration/);
+    expect(() => parseConfig(text)).toThrowError(
+      /sluice\.yaml:9: tiers\.free\.limits\.0\.window: "1x" is not a duration/,
+    );
   });
 
   it('refuses a route to an unknown upstream, naming its line', () => {
@@ -30,7 +32,9 @@ describe('config', () => {
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(ConfigError);
-      expect((e as ConfigError).message).toContain('sluice.yaml:4: models.0.upstream: unknown upstream "nope"');
+      expect((e as ConfigError).message).toContain(
+        'sluice.yaml:4: models.0.upstream: unknown upstream "nope"',
+      );
     }
   });
 
@@ -40,21 +44,40 @@ describe('config', () => {
 
   it('interpolates ${ENV} and ${ENV:-default}, and names a missing variable', () => {
     expect(interpolate('a ${X} ${Y:-dflt} $${Z}', { X: '1' }, [])).toBe('a 1 dflt ${Z}');
-    const text = base.replace('- { name: local, kind: mock }', '- { name: local, kind: mock }\n  - { name: oa, kind: openai, baseUrl: "https://x.test/v1", apiKey: "${NOPE_KEY}" }');
-    expect(() => parseConfig(text, 'f.yaml', {})).toThrowError(/f\.yaml:3: upstreams\.1\.apiKey: environment variable NOPE_KEY is not set/);
+    const text = base.replace(
+      '- { name: local, kind: mock }',
+      '- { name: local, kind: mock }\n  - { name: oa, kind: openai, baseUrl: "https://x.test/v1", apiKey: "${NOPE_KEY}" }',
+    );
+    expect(() => parseConfig(text, 'f.yaml', {})).toThrowError(
+      /f\.yaml:3: upstreams\.1\.apiKey: environment variable NOPE_KEY is not set/,
+    );
     const cfg = parseConfig(text, 'f.yaml', { NOPE_KEY: 'sk-up' });
     expect(cfg.upstreams[1]).toMatchObject({ apiKey: 'sk-up' });
   });
 
   it('refuses geo rules without a geo database', () => {
     const text = `${base}  eu:\n    rules: { countries: { allow: [DE, FR] } }\n`;
-    expect(() => parseConfig(text)).toThrowError(/tiers\.eu\.rules\.countries: country rules need a geo database/);
+    expect(() => parseConfig(text)).toThrowError(
+      /tiers\.eu\.rules\.countries: country rules need a geo database/,
+    );
   });
 
   it('a limit must name exactly one cost kind and a window', () => {
-    expect(() => parseConfig(`${base}  x:\n    limits: [{ id: a, requests: 1, tokens: 2, window: 1m }]\n`)).toThrowError(/exactly one of/);
-    expect(() => parseConfig(`${base}  x:\n    limits: [{ id: a, requests: 1 }]\n`)).toThrowError(/needs a window/);
-    const ok = parseConfig(`${base}  x:\n    limits: [{ id: c, concurrent: 2 }, { id: r, requests: 20, window: 1m, burst: 5 }]\n`);
-    expect(ok.tiers.x!.limits[1]).toMatchObject({ requests: 20, window: 60_000, burst: 5, per: 'key', mode: 'enforce' });
+    expect(() =>
+      parseConfig(`${base}  x:\n    limits: [{ id: a, requests: 1, tokens: 2, window: 1m }]\n`),
+    ).toThrowError(/exactly one of/);
+    expect(() => parseConfig(`${base}  x:\n    limits: [{ id: a, requests: 1 }]\n`)).toThrowError(
+      /needs a window/,
+    );
+    const ok = parseConfig(
+      `${base}  x:\n    limits: [{ id: c, concurrent: 2 }, { id: r, requests: 20, window: 1m, burst: 5 }]\n`,
+    );
+    expect(ok.tiers.x!.limits[1]).toMatchObject({
+      requests: 20,
+      window: 60_000,
+      burst: 5,
+      per: 'key',
+      mode: 'enforce',
+    });
   });
 });

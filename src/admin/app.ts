@@ -53,11 +53,24 @@ export function guard(perm: Permission) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const u = request.admin;
     if (!u) return sendAdminError(reply, refuse('SLUICE_ADMIN_UNAUTHORIZED'));
-    if (!ALLOWED[perm].includes(u.role)) return sendAdminError(reply, refuse('SLUICE_ADMIN_FORBIDDEN', `role "${u.role}" cannot ${perm === 'read' ? 'read this' : 'do this'}`));
+    if (!ALLOWED[perm].includes(u.role))
+      return sendAdminError(
+        reply,
+        refuse(
+          'SLUICE_ADMIN_FORBIDDEN',
+          `role "${u.role}" cannot ${perm === 'read' ? 'read this' : 'do this'}`,
+        ),
+      );
   };
 }
 
-export function auditAdmin(deps: AdminDeps, request: FastifyRequest, op: string, details: Record<string, unknown>, status = 200): void {
+export function auditAdmin(
+  deps: AdminDeps,
+  request: FastifyRequest,
+  op: string,
+  details: Record<string, unknown>,
+  status = 200,
+): void {
   deps.audit.emit({
     at: deps.clock.now(),
     requestId: request.id,
@@ -78,7 +91,12 @@ export function auditAdmin(deps: AdminDeps, request: FastifyRequest, op: string,
 
 function keyError(reply: FastifyReply, err: unknown): FastifyReply {
   if (err instanceof KeyServiceError) {
-    const code: ErrorCode = err.kind === 'not-found' ? 'SLUICE_ADMIN_NOT_FOUND' : err.kind === 'conflict' ? 'SLUICE_ADMIN_CONFLICT' : 'SLUICE_BAD_REQUEST';
+    const code: ErrorCode =
+      err.kind === 'not-found'
+        ? 'SLUICE_ADMIN_NOT_FOUND'
+        : err.kind === 'conflict'
+          ? 'SLUICE_ADMIN_CONFLICT'
+          : 'SLUICE_BAD_REQUEST';
     return sendAdminError(reply, refuse(code, err.message));
   }
   throw err;
@@ -87,7 +105,11 @@ function keyError(reply: FastifyReply, err: unknown): FastifyReply {
 const strList = (v: unknown): string[] | null | undefined => {
   if (v === undefined) return undefined;
   if (v === null) return null;
-  if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (typeof v === 'string')
+    return v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
   throw new KeyServiceError('invalid', 'expected a list of strings');
 };
@@ -105,16 +127,20 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
     const code: ErrorCode =
       err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
         ? 'SLUICE_BODY_TOO_LARGE'
-        : err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+        : err instanceof SyntaxError ||
+            err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+            err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
           ? 'SLUICE_BAD_JSON'
           : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
             ? 'SLUICE_UNSUPPORTED_MEDIA_TYPE'
-            : (err as { storeUnavailable?: boolean }).storeUnavailable || /ECONNREFUSED|SQLITE_BUSY|database is locked|Connection terminated/i.test(err.message)
+            : (err as { storeUnavailable?: boolean }).storeUnavailable ||
+                /ECONNREFUSED|SQLITE_BUSY|database is locked|Connection terminated/i.test(err.message)
               ? 'SLUICE_STORE_UNAVAILABLE'
               : err.statusCode && err.statusCode < 500
                 ? 'SLUICE_BAD_REQUEST'
                 : 'SLUICE_INTERNAL';
-    if (code === 'SLUICE_INTERNAL' || code === 'SLUICE_STORE_UNAVAILABLE') deps.logger.error({ err: err.message, reqId: request.id }, 'admin error');
+    if (code === 'SLUICE_INTERNAL' || code === 'SLUICE_STORE_UNAVAILABLE')
+      deps.logger.error({ err: err.message, reqId: request.id }, 'admin error');
     return sendAdminError(reply, refuse(code));
   });
   app.setNotFoundHandler((_req, reply) => sendAdminError(reply, refuse('SLUICE_NOT_FOUND')));
@@ -133,7 +159,8 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
     if (request.url === '/healthz' || request.url.startsWith('/console') || request.url === '/') return;
     const auth = request.headers.authorization;
     const token = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
-    if (!token || token.startsWith('sk-sluice-')) return sendAdminError(reply, refuse('SLUICE_ADMIN_UNAUTHORIZED'));
+    if (!token || token.startsWith('sk-sluice-'))
+      return sendAdminError(reply, refuse('SLUICE_ADMIN_UNAUTHORIZED'));
     const user = await deps.control.getAdminUserByTokenHash(hashAdminToken(deps.pepper, token));
     if (!user || user.disabledAt) return sendAdminError(reply, refuse('SLUICE_ADMIN_UNAUTHORIZED'));
     request.admin = user;
@@ -142,13 +169,16 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   // --- tenants and projects ---------------------------------------------------------------------
-  app.get('/admin/v1/tenants', { preHandler: guard('read') }, async () => ({ data: await deps.control.listTenants() }));
+  app.get('/admin/v1/tenants', { preHandler: guard('read') }, async () => ({
+    data: await deps.control.listTenants(),
+  }));
   app.post('/admin/v1/tenants', { preHandler: guard('keys') }, async (request, reply) => {
     const b = (request.body ?? {}) as { id?: unknown; name?: unknown };
     if (typeof b.id !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(b.id)) {
       return sendAdminError(reply, refuse('SLUICE_BAD_REQUEST', 'id must be 1-64 letters, digits, _ . -'));
     }
-    if (await deps.control.getTenant(b.id)) return sendAdminError(reply, refuse('SLUICE_ADMIN_CONFLICT', `tenant "${b.id}" exists`));
+    if (await deps.control.getTenant(b.id))
+      return sendAdminError(reply, refuse('SLUICE_ADMIN_CONFLICT', `tenant "${b.id}" exists`));
     const t = { id: b.id, name: typeof b.name === 'string' ? b.name : b.id, createdAt: deps.clock.now() };
     await deps.control.createTenant(t);
     auditAdmin(deps, request, 'tenants.create', { tenant: t.id });
@@ -161,11 +191,21 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
   app.post('/admin/v1/projects', { preHandler: guard('keys') }, async (request, reply) => {
     const b = (request.body ?? {}) as { id?: unknown; tenant?: unknown; name?: unknown };
     if (typeof b.id !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(b.id) || typeof b.tenant !== 'string') {
-      return sendAdminError(reply, refuse('SLUICE_BAD_REQUEST', 'id (1-64 letters, digits, _ . -) and tenant are required'));
+      return sendAdminError(
+        reply,
+        refuse('SLUICE_BAD_REQUEST', 'id (1-64 letters, digits, _ . -) and tenant are required'),
+      );
     }
-    if (!(await deps.control.getTenant(b.tenant))) return sendAdminError(reply, refuse('SLUICE_ADMIN_NOT_FOUND', `no tenant "${b.tenant}"`));
-    if (await deps.control.getProject(b.id)) return sendAdminError(reply, refuse('SLUICE_ADMIN_CONFLICT', `project "${b.id}" exists`));
-    const p = { id: b.id, tenantId: b.tenant, name: typeof b.name === 'string' ? b.name : b.id, createdAt: deps.clock.now() };
+    if (!(await deps.control.getTenant(b.tenant)))
+      return sendAdminError(reply, refuse('SLUICE_ADMIN_NOT_FOUND', `no tenant "${b.tenant}"`));
+    if (await deps.control.getProject(b.id))
+      return sendAdminError(reply, refuse('SLUICE_ADMIN_CONFLICT', `project "${b.id}" exists`));
+    const p = {
+      id: b.id,
+      tenantId: b.tenant,
+      name: typeof b.name === 'string' ? b.name : b.id,
+      createdAt: deps.clock.now(),
+    };
     await deps.control.createProject(p);
     auditAdmin(deps, request, 'projects.create', { tenant: p.tenantId, project: p.id });
     return reply.code(201).send(p);
@@ -174,7 +214,11 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
   // --- keys -----------------------------------------------------------------------------------------
   app.get('/admin/v1/keys', { preHandler: guard('read') }, async (request) => {
     const q = request.query as { tenant?: string; project?: string; all?: string };
-    const keys = await deps.control.listKeys({ tenantId: q.tenant, projectId: q.project, includeRevoked: q.all === 'true' || q.all === '1' });
+    const keys = await deps.control.listKeys({
+      tenantId: q.tenant,
+      projectId: q.project,
+      includeRevoked: q.all === 'true' || q.all === '1',
+    });
     return { data: keys.map(publicKeyView) };
   });
   app.post('/admin/v1/keys', { preHandler: guard('keys') }, async (request, reply) => {
@@ -195,7 +239,11 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
         dpop: b.dpop === 'required' || b.dpop === 'optional' ? b.dpop : null,
       });
       deps.invalidateKey(record.id);
-      auditAdmin(deps, request, 'keys.create', { tenant: record.tenantId, key: record.id, tier: record.tier });
+      auditAdmin(deps, request, 'keys.create', {
+        tenant: record.tenantId,
+        key: record.id,
+        tier: record.tier,
+      });
       return reply.code(201).send({ ...publicKeyView(record), key });
     } catch (err) {
       return keyError(reply, err);
@@ -221,7 +269,10 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
         owner: optStr(b.owner),
         notes: optStr(b.notes),
         expires: typeof b.expires === 'number' ? b.expires : optStr(b.expires),
-        dpop: b.dpop === 'required' || b.dpop === 'optional' || b.dpop === null ? (b.dpop as 'required' | null) : undefined,
+        dpop:
+          b.dpop === 'required' || b.dpop === 'optional' || b.dpop === null
+            ? (b.dpop as 'required' | null)
+            : undefined,
       });
       deps.invalidateKey(id);
       auditAdmin(deps, request, 'keys.update', { tenant: rec.tenantId, key: id, fields: Object.keys(b) });
@@ -245,7 +296,10 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
     const id = (request.params as { id: string }).id;
     const b = (request.body ?? {}) as { grace?: unknown };
     try {
-      const { record, key } = await deps.keys.rotate(id, typeof b.grace === 'string' || typeof b.grace === 'number' ? b.grace : '24h');
+      const { record, key } = await deps.keys.rotate(
+        id,
+        typeof b.grace === 'string' || typeof b.grace === 'number' ? b.grace : '24h',
+      );
       deps.invalidateKey(id);
       auditAdmin(deps, request, 'keys.rotate', { tenant: record.tenantId, key: id, grace: b.grace ?? '24h' });
       return { ...publicKeyView(record), key };
@@ -260,12 +314,16 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
     const groupBy = (q.groupBy ?? 'tenant') as 'key' | 'project' | 'tenant' | 'model';
     const bucket = (q.bucket ?? 'hour') as 'hour' | 'day';
     if (!['key', 'project', 'tenant', 'model'].includes(groupBy) || !['hour', 'day'].includes(bucket)) {
-      return sendAdminError(reply, refuse('SLUICE_BAD_REQUEST', 'groupBy is key|project|tenant|model, bucket is hour|day'));
+      return sendAdminError(
+        reply,
+        refuse('SLUICE_BAD_REQUEST', 'groupBy is key|project|tenant|model, bucket is hour|day'),
+      );
     }
     const now = deps.clock.now();
     const since = q.since ? Date.parse(q.since) : now - 86_400_000;
     const until = q.until ? Date.parse(q.until) : now + 1;
-    if (Number.isNaN(since) || Number.isNaN(until)) return sendAdminError(reply, refuse('SLUICE_BAD_REQUEST', 'since/until must be ISO dates'));
+    if (Number.isNaN(since) || Number.isNaN(until))
+      return sendAdminError(reply, refuse('SLUICE_BAD_REQUEST', 'since/until must be ISO dates'));
     const rows = await deps.usage.query({ groupBy, bucket, since, until, tenantId: q.tenant, keyId: q.key });
     return { data: rows.map((r) => ({ ...r, bucketStart: new Date(r.bucketStart).toISOString() })) };
   });

@@ -67,7 +67,8 @@ function expiryOf(expires: CreateKeyInput['expires'], now: number): number | nul
   const d = parseDuration(expires);
   if (d !== undefined) return now + d;
   const t = Date.parse(expires);
-  if (Number.isNaN(t)) throw new KeyServiceError('invalid', `"${expires}" is neither a duration (30d) nor a date`);
+  if (Number.isNaN(t))
+    throw new KeyServiceError('invalid', `"${expires}" is neither a duration (30d) nor a date`);
   return t;
 }
 
@@ -84,7 +85,10 @@ export class KeyService {
       throw new KeyServiceError('invalid', 'tenant must be 1-64 letters, digits, _ . -');
     }
     if (!this.tiers().includes(input.tier)) {
-      throw new KeyServiceError('invalid', `unknown tier "${input.tier}" (the policy has: ${this.tiers().join(', ')})`);
+      throw new KeyServiceError(
+        'invalid',
+        `unknown tier "${input.tier}" (the policy has: ${this.tiers().join(', ')})`,
+      );
     }
     const now = this.clock.now();
     if (!(await this.control.getTenant(input.tenant))) {
@@ -92,8 +96,15 @@ export class KeyService {
     }
     if (input.project) {
       const p = await this.control.getProject(input.project);
-      if (!p) await this.control.createProject({ id: input.project, tenantId: input.tenant, name: input.project, createdAt: now });
-      else if (p.tenantId !== input.tenant) throw new KeyServiceError('invalid', `project "${input.project}" belongs to another tenant`);
+      if (!p)
+        await this.control.createProject({
+          id: input.project,
+          tenantId: input.tenant,
+          name: input.project,
+          createdAt: now,
+        });
+      else if (p.tenantId !== input.tenant)
+        throw new KeyServiceError('invalid', `project "${input.project}" belongs to another tenant`);
     }
     const id = newKeyId();
     const secret = newSecret();
@@ -147,7 +158,10 @@ export class KeyService {
 
   async update(
     id: string,
-    patch: Pick<CreateKeyInput, 'scopes' | 'models' | 'allowIps' | 'denyIps' | 'name' | 'owner' | 'notes' | 'dpop' | 'expires'>,
+    patch: Pick<
+      CreateKeyInput,
+      'scopes' | 'models' | 'allowIps' | 'denyIps' | 'name' | 'owner' | 'notes' | 'dpop' | 'expires'
+    >,
   ): Promise<ApiKeyRecord> {
     await this.get(id);
     const p: Partial<ApiKeyRecord> = {};

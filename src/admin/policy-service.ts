@@ -25,23 +25,40 @@ export class PolicyService {
   async diff(source: string, file = 'policy'): Promise<{ from: number | null; changes: PolicyChange[] }> {
     const next = parseConfig(source, file);
     const cur = await this.running();
-    const prev = parseConfig(cur?.source ?? DEFAULT_SOURCE, cur ? `policy v${cur.version}` : 'built-in default');
+    const prev = parseConfig(
+      cur?.source ?? DEFAULT_SOURCE,
+      cur ? `policy v${cur.version}` : 'built-in default',
+    );
     return { from: cur?.version ?? null, changes: diffPolicies(prev, next) };
   }
 
   /** Validates and stores `source` as the next version (unless identical to the running one); returns it. */
-  async apply(source: string, author: string, message: string, file = 'policy'): Promise<{ version: number; unchanged: boolean; changes: PolicyChange[] }> {
+  async apply(
+    source: string,
+    author: string,
+    message: string,
+    file = 'policy',
+  ): Promise<{ version: number; unchanged: boolean; changes: PolicyChange[] }> {
     const { changes } = await this.diff(source, file);
     const hash = createHash('sha256').update(source).digest('hex');
     const cur = await this.running();
     if (cur && cur.hash === hash) return { version: cur.version, unchanged: true, changes: [] };
-    const v = await this.control.savePolicyVersion({ hash, source, author, message, createdAt: this.clock.now() });
+    const v = await this.control.savePolicyVersion({
+      hash,
+      source,
+      author,
+      message,
+      createdAt: this.clock.now(),
+    });
     await this.publish(v.version);
     return { version: v.version, unchanged: false, changes };
   }
 
   /** Makes an earlier version current again by storing its source as a new version. Default: the one before the running one. */
-  async rollback(author: string, version?: number): Promise<{ version: number; restored: number; changes: PolicyChange[] }> {
+  async rollback(
+    author: string,
+    version?: number,
+  ): Promise<{ version: number; restored: number; changes: PolicyChange[] }> {
     const cur = await this.running();
     if (!cur) throw new PolicyServiceError('no policy version is stored yet');
     const target = version ?? cur.version - 1;

@@ -12,7 +12,10 @@ export interface CommonOptions {
 
 export function withCommon(cmd: Command): Command {
   return cmd
-    .option('-c, --config <file>', 'policy/config file (default: $SLUICE_CONFIG, ./sluice.yaml, or the built-in default)')
+    .option(
+      '-c, --config <file>',
+      'policy/config file (default: $SLUICE_CONFIG, ./sluice.yaml, or the built-in default)',
+    )
     .option('-d, --data-dir <dir>', 'data directory (default: storage.dataDir, ./.sluice)');
 }
 
@@ -20,7 +23,12 @@ export function withCommon(cmd: Command): Command {
 export async function openForCommand(opts: CommonOptions): Promise<{ source: ConfigSource; stores: Stores }> {
   const source = resolveConfig(opts);
   const logger = makeLogger('warn');
-  const stores = await openStores(source.config, { clock: systemClock, logger, instanceId: `cli-${process.pid}`, limits: false });
+  const stores = await openStores(source.config, {
+    clock: systemClock,
+    logger,
+    instanceId: `cli-${process.pid}`,
+    limits: false,
+  });
   return { source, stores };
 }
 

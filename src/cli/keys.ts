@@ -11,10 +11,15 @@ const list = (v: string) =>
     .map((s) => s.trim())
     .filter(Boolean);
 
-async function withKeys<T>(opts: CommonOptions, fn: (svc: KeyService, notify: (id: string) => Promise<void>) => Promise<T>): Promise<T> {
+async function withKeys<T>(
+  opts: CommonOptions,
+  fn: (svc: KeyService, notify: (id: string) => Promise<void>) => Promise<T>,
+): Promise<T> {
   const { source, stores } = await openForCommand(opts);
   try {
-    const svc = new KeyService(stores.control, stores.pepper, systemClock, () => Object.keys(source.config.tiers));
+    const svc = new KeyService(stores.control, stores.pepper, systemClock, () =>
+      Object.keys(source.config.tiers),
+    );
     return await fn(svc, async (id) => stores.invalidate(id));
   } catch (err) {
     if (err instanceof KeyServiceError) throw new CliExit(`sluice keys: ${err.message}`);
@@ -34,8 +39,16 @@ export function registerKeys(program: Command): void {
     .option('--owner <owner>', 'who is responsible for the key')
     .option('--notes <notes>', 'free text')
     .option('--expires <duration>', 'expiry, e.g. 30d, 12h, or an ISO date')
-    .option('--scopes <list>', 'comma-separated actions (narrows the tier), e.g. chat.create,embeddings.create', list)
-    .option('--models <list>', 'comma-separated model globs (narrows the tier), e.g. "gpt-4o*,demo-embed"', list)
+    .option(
+      '--scopes <list>',
+      'comma-separated actions (narrows the tier), e.g. chat.create,embeddings.create',
+      list,
+    )
+    .option(
+      '--models <list>',
+      'comma-separated model globs (narrows the tier), e.g. "gpt-4o*,demo-embed"',
+      list,
+    )
     .option('--allow-ip <list>', 'comma-separated CIDRs the key may be used from', list)
     .option('--deny-ip <list>', 'comma-separated CIDRs the key may not be used from', list)
     .option('--dpop <mode>', 'required: tokens minted from this key must be DPoP-bound')
@@ -57,10 +70,20 @@ export function registerKeys(program: Command): void {
           dpop: o.dpop === 'required' || o.dpop === 'optional' ? o.dpop : null,
         });
         await notify(record.id);
-        if (o.json) printJson({ id: record.id, key, tenant: record.tenantId, tier: record.tier, project: record.projectId ?? null, expiresAt: publicKeyView(record).expiresAt });
+        if (o.json)
+          printJson({
+            id: record.id,
+            key,
+            tenant: record.tenantId,
+            tier: record.tier,
+            project: record.projectId ?? null,
+            expiresAt: publicKeyView(record).expiresAt,
+          });
         else {
           process.stdout.write(`Created key ${record.id} (tenant ${record.tenantId}, tier ${record.tier})\n`);
-          process.stdout.write(`\n  ${key}\n\nThis is the only time the secret is shown; Sluice stores only its hash.\n`);
+          process.stdout.write(
+            `\n  ${key}\n\nThis is the only time the secret is shown; Sluice stores only its hash.\n`,
+          );
         }
       });
     });
@@ -71,28 +94,53 @@ export function registerKeys(program: Command): void {
     .action(async (o) => {
       const { stores } = await openForCommand(o);
       try {
-        const rows = (await stores.control.listKeys({ tenantId: o.tenant, includeRevoked: !!o.all })).map(publicKeyView);
+        const rows = (await stores.control.listKeys({ tenantId: o.tenant, includeRevoked: !!o.all })).map(
+          publicKeyView,
+        );
         if (o.json) return printJson(rows);
         if (rows.length === 0) return void process.stdout.write('no keys\n');
-        const cols = ['id', 'tenant', 'project', 'tier', 'status', 'name', 'expiresAt', 'lastUsedAt'] as const;
+        const cols = [
+          'id',
+          'tenant',
+          'project',
+          'tier',
+          'status',
+          'name',
+          'expiresAt',
+          'lastUsedAt',
+        ] as const;
         const table = [cols as readonly string[], ...rows.map((r) => cols.map((c) => String(r[c] ?? '-')))];
         const w = cols.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
-        for (const r of table) process.stdout.write(`${r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()}\n`);
+        for (const r of table)
+          process.stdout.write(
+            `${r
+              .map((c, i) => c.padEnd(w[i]!))
+              .join('  ')
+              .trimEnd()}\n`,
+          );
       } finally {
         await stores.close();
       }
     });
-  withCommon(keys.command('show <id>').description('show one key (never its secret)')).action(async (id: string, o) => {
-    await withKeys(o, async (svc) => printJson(publicKeyView(await svc.get(id))));
-  });
-  withCommon(keys.command('revoke <id>').description('revoke a key at once')).action(async (id: string, o) => {
-    await withKeys(o, async (svc, notify) => {
-      const rec = await svc.revoke(id);
-      await notify(id);
-      process.stdout.write(`Revoked key ${rec.id}\n`);
-    });
-  });
-  withCommon(keys.command('rotate <id>').description('issue a new secret; the old one works until the grace period ends'))
+  withCommon(keys.command('show <id>').description('show one key (never its secret)')).action(
+    async (id: string, o) => {
+      await withKeys(o, async (svc) => printJson(publicKeyView(await svc.get(id))));
+    },
+  );
+  withCommon(keys.command('revoke <id>').description('revoke a key at once')).action(
+    async (id: string, o) => {
+      await withKeys(o, async (svc, notify) => {
+        const rec = await svc.revoke(id);
+        await notify(id);
+        process.stdout.write(`Revoked key ${rec.id}\n`);
+      });
+    },
+  );
+  withCommon(
+    keys
+      .command('rotate <id>')
+      .description('issue a new secret; the old one works until the grace period ends'),
+  )
     .option('--grace <duration>', 'how long the old secret keeps working', '24h')
     .option('--json', 'print JSON')
     .action(async (id: string, o) => {
@@ -101,7 +149,10 @@ export function registerKeys(program: Command): void {
         await notify(id);
         const graceEnds = publicKeyView(record).rotationGraceEndsAt;
         if (o.json) printJson({ id: record.id, key, graceEndsAt: graceEnds });
-        else process.stdout.write(`Rotated key ${record.id}; the old secret works until ${graceEnds}\n\n  ${key}\n\nThis is the only time the secret is shown.\n`);
+        else
+          process.stdout.write(
+            `Rotated key ${record.id}; the old secret works until ${graceEnds}\n\n  ${key}\n\nThis is the only time the secret is shown.\n`,
+          );
       });
     });
 }

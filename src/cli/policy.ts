@@ -31,13 +31,19 @@ const read = (file: string) => {
 
 export function registerPolicy(program: Command): void {
   const policy = program.command('policy').description('diff, apply, roll back and list policy versions');
-  withCommon(policy.command('diff <file>').description('show what <file> would change against the running version')).action(async (file: string, o) => {
+  withCommon(
+    policy.command('diff <file>').description('show what <file> would change against the running version'),
+  ).action(async (file: string, o) => {
     await withPolicy({ dataDir: o.dataDir, config: o.config ?? file }, async (svc) => {
       const { from, changes } = await svc.diff(read(file), file);
       process.stdout.write(`--- running version ${from ?? '(none)'}\n+++ ${file}\n${formatChanges(changes)}`);
     });
   });
-  withCommon(policy.command('apply <file>').description('validate <file> and make it the running version on every instance'))
+  withCommon(
+    policy
+      .command('apply <file>')
+      .description('validate <file> and make it the running version on every instance'),
+  )
     .option('-m, --message <text>', 'why', '')
     .option('--author <name>', 'who', userInfo().username)
     .action(async (file: string, o) => {
@@ -47,12 +53,18 @@ export function registerPolicy(program: Command): void {
         else process.stdout.write(`${formatChanges(r.changes)}applied ${file} as version ${r.version}\n`);
       });
     });
-  withCommon(policy.command('rollback [version]').description('make an earlier version current again (default: the previous one)'))
+  withCommon(
+    policy
+      .command('rollback [version]')
+      .description('make an earlier version current again (default: the previous one)'),
+  )
     .option('--author <name>', 'who', userInfo().username)
     .action(async (version: string | undefined, o) => {
       await withPolicy(o, async (svc) => {
         const r = await svc.rollback(o.author, version ? Number.parseInt(version, 10) : undefined);
-        process.stdout.write(`${formatChanges(r.changes)}rolled back to version ${r.restored} (now version ${r.version})\n`);
+        process.stdout.write(
+          `${formatChanges(r.changes)}rolled back to version ${r.restored} (now version ${r.version})\n`,
+        );
       });
     });
   withCommon(policy.command('history').description('list stored policy versions'))
@@ -62,7 +74,9 @@ export function registerPolicy(program: Command): void {
         const rows = await svc.history();
         if (o.json) return printJson(rows);
         for (const r of rows) {
-          process.stdout.write(`v${r.version}  ${new Date(r.createdAt).toISOString()}  ${r.hash.slice(0, 12)}  ${r.author}  ${r.message}\n`);
+          process.stdout.write(
+            `v${r.version}  ${new Date(r.createdAt).toISOString()}  ${r.hash.slice(0, 12)}  ${r.author}  ${r.message}\n`,
+          );
         }
       });
     });

@@ -10,18 +10,36 @@ export interface PolicyChange {
   text: string;
 }
 
-const COST_KINDS = ['requests', 'tokens', 'inputTokens', 'outputTokens', 'images', 'usd', 'concurrent'] as const;
+const COST_KINDS = [
+  'requests',
+  'tokens',
+  'inputTokens',
+  'outputTokens',
+  'images',
+  'usd',
+  'concurrent',
+] as const;
 
 function describeLimit(l: LimitConfig): string {
   const kind = COST_KINDS.find((k) => l[k] !== undefined)!;
   const win = l.window ? ` per ${fmtMs(l.window)}` : '';
   const burst = l.burst ? ` (+${l.burst} burst)` : '';
-  const narrow = [l.actions ? `actions ${l.actions.join(',')}` : '', l.models ? `models ${l.models.join(',')}` : ''].filter(Boolean).join('; ');
+  const narrow = [
+    l.actions ? `actions ${l.actions.join(',')}` : '',
+    l.models ? `models ${l.models.join(',')}` : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
   return `${l[kind]} ${kind}${win}${burst} per ${l.per}${narrow ? ` [${narrow}]` : ''}${l.mode === 'shadow' ? ' (shadow)' : ''}`;
 }
 
 function fmtMs(ms: number): string {
-  for (const [u, n] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+  for (const [u, n] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
     if (ms % n === 0) return `${ms / n}${u}`;
   }
   return `${ms}ms`;
@@ -45,25 +63,43 @@ function diffLimits(path: string, a: LimitConfig[] = [], b: LimitConfig[] = [], 
       const was = describeLimit(old);
       const now = describeLimit(l);
       if (was === now) continue;
-      if (old.mode !== l.mode) out.push({ kind: l.mode === 'shadow' ? 'shadow' : 'enforced', path: p, text: `limit ${l.mode === 'shadow' ? 'now in shadow mode' : 'now enforced'}: ${now}` });
+      if (old.mode !== l.mode)
+        out.push({
+          kind: l.mode === 'shadow' ? 'shadow' : 'enforced',
+          path: p,
+          text: `limit ${l.mode === 'shadow' ? 'now in shadow mode' : 'now enforced'}: ${now}`,
+        });
       const r0 = rate(old);
       const r1 = rate(l);
-      const kindSame = COST_KINDS.find((k) => old[k] !== undefined) === COST_KINDS.find((k) => l[k] !== undefined);
+      const kindSame =
+        COST_KINDS.find((k) => old[k] !== undefined) === COST_KINDS.find((k) => l[k] !== undefined);
       if (kindSame && r1 > r0) out.push({ kind: 'raised', path: p, text: `limit raised: ${was} -> ${now}` });
-      else if (kindSame && r1 < r0) out.push({ kind: 'lowered', path: p, text: `limit lowered: ${was} -> ${now}` });
-      else if (old.mode === l.mode || was.replace(' (shadow)', '') !== now.replace(' (shadow)', '')) out.push({ kind: 'changed', path: p, text: `limit changed: ${was} -> ${now}` });
+      else if (kindSame && r1 < r0)
+        out.push({ kind: 'lowered', path: p, text: `limit lowered: ${was} -> ${now}` });
+      else if (old.mode === l.mode || was.replace(' (shadow)', '') !== now.replace(' (shadow)', ''))
+        out.push({ kind: 'changed', path: p, text: `limit changed: ${was} -> ${now}` });
     }
   }
-  for (const [id, l] of before) if (!after.has(id)) out.push({ kind: 'removed', path: `${path}.limits.${id}`, text: `limit removed: ${describeLimit(l)}` });
+  for (const [id, l] of before)
+    if (!after.has(id))
+      out.push({ kind: 'removed', path: `${path}.limits.${id}`, text: `limit removed: ${describeLimit(l)}` });
 }
 
-function diffList(path: string, what: string, a: string[] | undefined, b: string[] | undefined, out: PolicyChange[]): void {
+function diffList(
+  path: string,
+  what: string,
+  a: string[] | undefined,
+  b: string[] | undefined,
+  out: PolicyChange[],
+): void {
   const x = new Set(a ?? []);
   const y = new Set(b ?? []);
   const added = [...y].filter((s) => !x.has(s));
   const removed = [...x].filter((s) => !y.has(s));
-  if (added.length) out.push({ kind: 'added', path: `${path}.${what}`, text: `${what} granted: ${added.join(', ')}` });
-  if (removed.length) out.push({ kind: 'removed', path: `${path}.${what}`, text: `${what} withdrawn: ${removed.join(', ')}` });
+  if (added.length)
+    out.push({ kind: 'added', path: `${path}.${what}`, text: `${what} granted: ${added.join(', ')}` });
+  if (removed.length)
+    out.push({ kind: 'removed', path: `${path}.${what}`, text: `${what} withdrawn: ${removed.join(', ')}` });
 }
 
 function diffRules(path: string, a: unknown, b: unknown, out: PolicyChange[]): void {
@@ -72,9 +108,19 @@ function diffRules(path: string, a: unknown, b: unknown, out: PolicyChange[]): v
   if (ja === jb) return;
   const ma = (a as { mode?: string } | undefined)?.mode;
   const mb = (b as { mode?: string } | undefined)?.mode;
-  if (b && mb === 'shadow' && ma !== 'shadow') out.push({ kind: 'shadow', path: `${path}.rules`, text: 'rules now in shadow mode (logged, not enforced)' });
-  else if (b && ma === 'shadow' && mb !== 'shadow') out.push({ kind: 'enforced', path: `${path}.rules`, text: 'rules now enforced' });
-  out.push({ kind: !a ? 'added' : !b ? 'removed' : 'changed', path: `${path}.rules`, text: `rules ${!a ? 'added' : !b ? 'removed' : 'changed'}: ${jb}` });
+  if (b && mb === 'shadow' && ma !== 'shadow')
+    out.push({
+      kind: 'shadow',
+      path: `${path}.rules`,
+      text: 'rules now in shadow mode (logged, not enforced)',
+    });
+  else if (b && ma === 'shadow' && mb !== 'shadow')
+    out.push({ kind: 'enforced', path: `${path}.rules`, text: 'rules now enforced' });
+  out.push({
+    kind: !a ? 'added' : !b ? 'removed' : 'changed',
+    path: `${path}.rules`,
+    text: `rules ${!a ? 'added' : !b ? 'removed' : 'changed'}: ${jb}`,
+  });
 }
 
 export function diffPolicies(a: SluiceConfig, b: SluiceConfig): PolicyChange[] {
@@ -83,16 +129,27 @@ export function diffPolicies(a: SluiceConfig, b: SluiceConfig): PolicyChange[] {
     const old = a.tiers[name];
     const path = `tiers.${name}`;
     if (!old) {
-      out.push({ kind: 'added', path, text: `tier added with scopes ${t.scopes.join(',')}, models ${t.models.join(',')}, ${t.limits.length} limits` });
+      out.push({
+        kind: 'added',
+        path,
+        text: `tier added with scopes ${t.scopes.join(',')}, models ${t.models.join(',')}, ${t.limits.length} limits`,
+      });
       continue;
     }
     diffList(path, 'scopes', old.scopes, t.scopes, out);
     diffList(path, 'models', old.models, t.models, out);
     diffLimits(path, old.limits, t.limits, out);
     diffRules(path, old.rules, t.rules, out);
-    if (JSON.stringify(old.queue) !== JSON.stringify(t.queue)) out.push({ kind: 'changed', path: `${path}.queue`, text: `queue: ${JSON.stringify(old.queue ?? null)} -> ${JSON.stringify(t.queue ?? null)}` });
+    if (JSON.stringify(old.queue) !== JSON.stringify(t.queue))
+      out.push({
+        kind: 'changed',
+        path: `${path}.queue`,
+        text: `queue: ${JSON.stringify(old.queue ?? null)} -> ${JSON.stringify(t.queue ?? null)}`,
+      });
   }
-  for (const name of Object.keys(a.tiers)) if (!b.tiers[name]) out.push({ kind: 'removed', path: `tiers.${name}`, text: 'tier removed (its keys will be refused)' });
+  for (const name of Object.keys(a.tiers))
+    if (!b.tiers[name])
+      out.push({ kind: 'removed', path: `tiers.${name}`, text: 'tier removed (its keys will be refused)' });
   for (const section of ['tenants', 'projects', 'keys'] as const) {
     const names = new Set([...Object.keys(a[section]), ...Object.keys(b[section])]);
     for (const name of names) {
@@ -110,9 +167,11 @@ export function diffPolicies(a: SluiceConfig, b: SluiceConfig): PolicyChange[] {
       diffRules(path, x?.rules, y.rules, out);
     }
   }
-  const routes = (c: SluiceConfig) => c.models.map((m) => `${m.match} -> ${m.upstream}${m.rewrite ? ` as ${m.rewrite}` : ''}`);
+  const routes = (c: SluiceConfig) =>
+    c.models.map((m) => `${m.match} -> ${m.upstream}${m.rewrite ? ` as ${m.rewrite}` : ''}`);
   diffList('models', 'routes', routes(a), routes(b), out);
-  const ups = (c: SluiceConfig) => c.upstreams.map((u) => `${u.name} (${u.kind}${'baseUrl' in u ? ` ${u.baseUrl}` : ''})`);
+  const ups = (c: SluiceConfig) =>
+    c.upstreams.map((u) => `${u.name} (${u.kind}${'baseUrl' in u ? ` ${u.baseUrl}` : ''})`);
   diffList('upstreams', 'upstreams', ups(a), ups(b), out);
   diffList('tasks', 'tasks', Object.keys(a.tasks), Object.keys(b.tasks), out);
   return out;
@@ -120,6 +179,14 @@ export function diffPolicies(a: SluiceConfig, b: SluiceConfig): PolicyChange[] {
 
 export function formatChanges(changes: PolicyChange[]): string {
   if (changes.length === 0) return 'no changes\n';
-  const sign: Record<PolicyChange['kind'], string> = { added: '+', removed: '-', raised: '^', lowered: 'v', changed: '~', shadow: '?', enforced: '!' };
+  const sign: Record<PolicyChange['kind'], string> = {
+    added: '+',
+    removed: '-',
+    raised: '^',
+    lowered: 'v',
+    changed: '~',
+    shadow: '?',
+    enforced: '!',
+  };
   return `${changes.map((c) => `${sign[c.kind]} ${c.path}: ${c.text}`).join('\n')}\n`;
 }

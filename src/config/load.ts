@@ -19,17 +19,25 @@ export class ConfigError extends Error {
 
 /** `${NAME}` and `${NAME:-default}`; `$${` escapes a literal `${`. A missing variable without default is an error. */
 export function interpolate(value: string, env: NodeJS.ProcessEnv, missing: string[]): string {
-  return value.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, def?: string) => {
-    if (whole.startsWith('$$')) return whole.slice(1);
-    const v = env[name];
-    if (v !== undefined && v !== '') return v;
-    if (def !== undefined) return def;
-    missing.push(name);
-    return '';
-  });
+  return value.replace(
+    /\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+    (whole, name: string, def?: string) => {
+      if (whole.startsWith('$$')) return whole.slice(1);
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (def !== undefined) return def;
+      missing.push(name);
+      return '';
+    },
+  );
 }
 
-function interpolateTree(node: unknown, env: NodeJS.ProcessEnv, path: string[], missing: { path: string; name: string }[]): unknown {
+function interpolateTree(
+  node: unknown,
+  env: NodeJS.ProcessEnv,
+  path: string[],
+  missing: { path: string; name: string }[],
+): unknown {
   if (typeof node === 'string') {
     const names: string[] = [];
     const out = interpolate(node, env, names);
@@ -45,21 +53,35 @@ function interpolateTree(node: unknown, env: NodeJS.ProcessEnv, path: string[], 
   return node;
 }
 
-function lineOf(doc: ReturnType<typeof parseDocument>, lc: LineCounter, path: (string | number)[]): number | undefined {
+function lineOf(
+  doc: ReturnType<typeof parseDocument>,
+  lc: LineCounter,
+  path: (string | number)[],
+): number | undefined {
   // Walk as deep as the path exists; an issue on a missing key points at its parent.
   for (let n = path.length; n >= 0; n--) {
     const node = doc.getIn(path.slice(0, n), true) as YamlNode | undefined;
-    if (node && (isScalar(node) || isMap(node) || isSeq(node)) && node.range) return lc.linePos(node.range[0]).line;
+    if (node && (isScalar(node) || isMap(node) || isSeq(node)) && node.range)
+      return lc.linePos(node.range[0]).line;
   }
   return undefined;
 }
 
-export function formatIssues(file: string, issues: { path: string; line?: number; message: string }[]): string {
-  return issues.map((i) => `${file}${i.line ? `:${i.line}` : ''}: ${i.path || '(root)'}: ${i.message}`).join('\n');
+export function formatIssues(
+  file: string,
+  issues: { path: string; line?: number; message: string }[],
+): string {
+  return issues
+    .map((i) => `${file}${i.line ? `:${i.line}` : ''}: ${i.path || '(root)'}: ${i.message}`)
+    .join('\n');
 }
 
 /** Parses and validates YAML text. Throws ConfigError naming line and path of each mistake. */
-export function parseConfig(text: string, file = 'sluice.yaml', env: NodeJS.ProcessEnv = process.env): SluiceConfig {
+export function parseConfig(
+  text: string,
+  file = 'sluice.yaml',
+  env: NodeJS.ProcessEnv = process.env,
+): SluiceConfig {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -76,7 +98,11 @@ export function parseConfig(text: string, file = 'sluice.yaml', env: NodeJS.Proc
   if (missing.length > 0) {
     const issues = missing.map((m) => ({
       path: m.path,
-      line: lineOf(doc, lc, m.path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p))),
+      line: lineOf(
+        doc,
+        lc,
+        m.path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
+      ),
       message: `environment variable ${m.name} is not set (use \${${m.name}:-default} for a default)`,
     }));
     throw new ConfigError(formatIssues(file, issues), issues);
@@ -84,7 +110,11 @@ export function parseConfig(text: string, file = 'sluice.yaml', env: NodeJS.Proc
   return validate(data, (path) => lineOf(doc, lc, path), file);
 }
 
-function validate(data: unknown, line: (path: (string | number)[]) => number | undefined, file: string): SluiceConfig {
+function validate(
+  data: unknown,
+  line: (path: (string | number)[]) => number | undefined,
+  file: string,
+): SluiceConfig {
   const result = ConfigSchema.safeParse(data);
   if (!result.success) {
     const issues = result.error.issues.map((i: z.core.$ZodIssue) => {
@@ -107,18 +137,27 @@ function checkSemantics(cfg: SluiceConfig): { path: (string | number)[]; message
   const out: { path: (string | number)[]; message: string }[] = [];
   const names = new Set<string>();
   cfg.upstreams.forEach((u, i) => {
-    if (names.has(u.name)) out.push({ path: ['upstreams', i, 'name'], message: `duplicate upstream name "${u.name}"` });
+    if (names.has(u.name))
+      out.push({ path: ['upstreams', i, 'name'], message: `duplicate upstream name "${u.name}"` });
     names.add(u.name);
   });
   cfg.models.forEach((m, i) => {
-    if (!names.has(m.upstream)) out.push({ path: ['models', i, 'upstream'], message: `unknown upstream "${m.upstream}"` });
+    if (!names.has(m.upstream))
+      out.push({ path: ['models', i, 'upstream'], message: `unknown upstream "${m.upstream}"` });
   });
-  const checkRules = (rules: { countries?: unknown; reputation?: string[] } | undefined, path: (string | number)[]) => {
+  const checkRules = (
+    rules: { countries?: unknown; reputation?: string[] } | undefined,
+    path: (string | number)[],
+  ) => {
     if (rules?.countries && !cfg.geo) {
-      out.push({ path: [...path, 'countries'], message: 'country rules need a geo database (geo: { database: path.mmdb })' });
+      out.push({
+        path: [...path, 'countries'],
+        message: 'country rules need a geo database (geo: { database: path.mmdb })',
+      });
     }
     for (const r of rules?.reputation ?? []) {
-      if (!cfg.reputation[r]) out.push({ path: [...path, 'reputation'], message: `unknown reputation list "${r}"` });
+      if (!cfg.reputation[r])
+        out.push({ path: [...path, 'reputation'], message: `unknown reputation list "${r}"` });
     }
   };
   const checkLimits = (limits: { id: string }[] | undefined, path: (string | number)[]) => {

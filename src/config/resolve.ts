@@ -18,7 +18,10 @@ export interface ConfigSource {
 
 export const DEFAULT_SOURCE = `# Built-in default: every model goes to the mock upstream, memory limits, SQLite in ./.sluice\n${stringify(DEFAULT_CONFIG)}`;
 
-export function resolveConfig(opts: { config?: string; dataDir?: string }, env: NodeJS.ProcessEnv = process.env): ConfigSource {
+export function resolveConfig(
+  opts: { config?: string; dataDir?: string },
+  env: NodeJS.ProcessEnv = process.env,
+): ConfigSource {
   let file: string | null = opts.config ?? env.SLUICE_CONFIG ?? null;
   if (!file && existsSync('sluice.yaml')) file = 'sluice.yaml';
   let source: string;

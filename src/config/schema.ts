@@ -63,9 +63,9 @@ export const LimitSchema = z
     onStoreFailure: z.enum(['open', 'closed', 'local']).optional(),
   })
   .superRefine((l, ctx) => {
-    const kinds = (['requests', 'tokens', 'inputTokens', 'outputTokens', 'images', 'usd', 'concurrent'] as const).filter(
-      (k) => l[k] !== undefined,
-    );
+    const kinds = (
+      ['requests', 'tokens', 'inputTokens', 'outputTokens', 'images', 'usd', 'concurrent'] as const
+    ).filter((k) => l[k] !== undefined);
     if (kinds.length !== 1) {
       ctx.addIssue({
         code: 'custom',
@@ -83,8 +83,13 @@ const ipRules = z
   .strictObject({
     allow: z.array(z.string()).optional(),
     deny: z.array(z.string()).optional(),
-    countries: z.strictObject({ allow: z.array(z.string()).optional(), deny: z.array(z.string()).optional() }).optional(),
-    reputation: z.array(z.string()).optional().describe('Names of reputation lists (see `reputation`) to refuse'),
+    countries: z
+      .strictObject({ allow: z.array(z.string()).optional(), deny: z.array(z.string()).optional() })
+      .optional(),
+    reputation: z
+      .array(z.string())
+      .optional()
+      .describe('Names of reputation lists (see `reputation`) to refuse'),
     hours: z
       .strictObject({
         days: z.array(z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])).optional(),
@@ -138,7 +143,12 @@ export const UpstreamSchema = z.discriminatedUnion('kind', [
         body: duration(1, 3_600_000).default(300_000),
       })
       .prefault({}),
-    capacity: z.strictObject({ tokensPerMinute: z.number().positive().optional(), requestsPerMinute: z.number().positive().optional() }).optional(),
+    capacity: z
+      .strictObject({
+        tokensPerMinute: z.number().positive().optional(),
+        requestsPerMinute: z.number().positive().optional(),
+      })
+      .optional(),
   }),
   z.strictObject({
     name: z.string(),
@@ -154,7 +164,12 @@ export const UpstreamSchema = z.discriminatedUnion('kind', [
         body: duration(1, 3_600_000).default(300_000),
       })
       .prefault({}),
-    capacity: z.strictObject({ tokensPerMinute: z.number().positive().optional(), requestsPerMinute: z.number().positive().optional() }).optional(),
+    capacity: z
+      .strictObject({
+        tokensPerMinute: z.number().positive().optional(),
+        requestsPerMinute: z.number().positive().optional(),
+      })
+      .optional(),
   }),
   z.strictObject({
     name: z.string(),
@@ -163,7 +178,12 @@ export const UpstreamSchema = z.discriminatedUnion('kind', [
     tokenDelay: duration(0, 10_000).default(0),
     /** Words in each generated answer. */
     replyWords: z.number().int().min(1).max(10_000).default(12),
-    capacity: z.strictObject({ tokensPerMinute: z.number().positive().optional(), requestsPerMinute: z.number().positive().optional() }).optional(),
+    capacity: z
+      .strictObject({
+        tokensPerMinute: z.number().positive().optional(),
+        requestsPerMinute: z.number().positive().optional(),
+      })
+      .optional(),
   }),
 ]);
 export type UpstreamConfig = z.infer<typeof UpstreamSchema>;
@@ -200,7 +220,10 @@ export const ConfigSchema = z.strictObject({
   admin: listen(7071, '127.0.0.1'),
   storage: z.strictObject({ dataDir: z.string().default('.sluice') }).prefault({}),
   database: z.strictObject({ url: z.string() }).optional(),
-  redis: z.strictObject({ url: z.string() }).optional().describe('Shared Redis for invalidations (pub/sub) and, with limits.store=redis, limits'),
+  redis: z
+    .strictObject({ url: z.string() })
+    .optional()
+    .describe('Shared Redis for invalidations (pub/sub) and, with limits.store=redis, limits'),
   limits: z
     .strictObject({
       store: z.enum(['memory', 'redis']).default('memory'),
@@ -218,7 +241,11 @@ export const ConfigSchema = z.strictObject({
   prices: z
     .record(
       z.string(),
-      z.strictObject({ input: z.number().min(0).default(0), output: z.number().min(0).default(0), image: z.number().min(0).default(0) }),
+      z.strictObject({
+        input: z.number().min(0).default(0),
+        output: z.number().min(0).default(0),
+        image: z.number().min(0).default(0),
+      }),
     )
     .default({}),
   tiers: z.record(z.string(), TierSchema).refine((t) => Object.keys(t).length > 0, 'at least one tier'),
@@ -252,28 +279,49 @@ export const ConfigSchema = z.strictObject({
       z.strictObject({
         webhook: z.url(),
         secret: z.string().optional(),
-        on: z.array(z.enum(['limit.80', 'limit.100', 'degraded', 'audit.overflow', 'quarantine'])).default(['limit.100', 'degraded', 'audit.overflow']),
+        on: z
+          .array(z.enum(['limit.80', 'limit.100', 'degraded', 'audit.overflow', 'quarantine']))
+          .default(['limit.100', 'degraded', 'audit.overflow']),
       }),
     )
     .default([]),
   hardening: z
     .strictObject({
-      maxBodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
+      maxBodyBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(4 * 1024 * 1024),
       maxJsonDepth: z.number().int().positive().default(64),
       maxArrayLength: z.number().int().positive().default(100_000),
-      maxStringLength: z.number().int().positive().default(2 * 1024 * 1024),
+      maxStringLength: z
+        .number()
+        .int()
+        .positive()
+        .default(2 * 1024 * 1024),
       requestTimeout: duration(1000, 3_600_000).default(300_000),
       headersTimeout: duration(1000, 600_000).default(10_000),
-      maxHeaderBytes: z.number().int().positive().default(16 * 1024),
+      maxHeaderBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(16 * 1024),
       keepAliveTimeout: duration(100, 600_000).default(72_000),
       maxConnections: z.number().int().positive().default(10_000),
       authFailures: z
-        .strictObject({ perIp: z.number().int().positive().default(30), window: duration(1000, 86_400_000).default(60_000) })
+        .strictObject({
+          perIp: z.number().int().positive().default(30),
+          window: duration(1000, 86_400_000).default(60_000),
+        })
         .prefault({}),
     })
     .prefault({}),
   shutdown: z.strictObject({ deadline: duration(0, 600_000).default(30_000) }).prefault({}),
-  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
 });
 
 export type SluiceConfig = z.infer<typeof ConfigSchema>;

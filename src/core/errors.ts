@@ -296,6 +296,8 @@ export type ErrorCode = keyof typeof ERRORS;
 export interface Refusal {
   code: ErrorCode;
   detail?: string;
+  /** Replaces the catalogue message whole (e.g. a limit denial that names the limit, usage and wait). */
+  message?: string;
   param?: string;
   headers?: Record<string, string>;
   internal?: string;
@@ -306,12 +308,15 @@ export function refuse(code: ErrorCode, detail?: string, extra?: Omit<Refusal, '
 }
 
 export function publicMessage(r: Refusal): string {
+  if (r.message) return r.message;
   const def: ErrorDef = ERRORS[r.code];
   return r.detail ? `${def.message}: ${r.detail}` : def.message;
 }
 
 /** OpenAI wire format: `{"error":{"message","type","code","param"}}`. */
-export function openAIErrorBody(r: Refusal): { error: { message: string; type: string; code: string; param: string | null } } {
+export function openAIErrorBody(r: Refusal): {
+  error: { message: string; type: string; code: string; param: string | null };
+} {
   const def: ErrorDef = ERRORS[r.code];
   return { error: { message: publicMessage(r), type: def.type, code: r.code, param: r.param ?? null } };
 }

@@ -31,7 +31,10 @@ import { sendRefusal, sseErrorEvent, type WireFormat, wireFormatOf } from './wir
 
 export interface TokenVerifier {
   /** Verifies a JWT access token presented on the data plane; resolves to a principal or a refusal. */
-  verify(token: string, req: { method: string; url: string; dpop: string | undefined }): Promise<Principal | Refusal>;
+  verify(
+    token: string,
+    req: { method: string; url: string; dpop: string | undefined },
+  ): Promise<Principal | Refusal>;
 }
 
 export interface GatewayDeps {
@@ -50,6 +53,8 @@ export interface GatewayDeps {
   plugins?: ((app: FastifyInstance, deps: GatewayDeps) => void)[];
   /** Called with each request's outcome, for metrics. */
   observe?: (o: Outcome) => void;
+  /** Aborted on a forced shutdown (second SIGTERM or deadline): open streams end with an error event. */
+  forceEnd?: AbortSignal;
   /** Counts failed authentications per client IP; returns a refusal when an IP is over its budget. */
   authFailures?: { check(ip: string): Refusal | null; fail(ip: string): void };
 }
@@ -107,7 +112,7 @@ export function createGateway(deps: GatewayDeps): FastifyInstance {
     requestIdHeader: false,
     return503OnClosing: true,
     forceCloseConnections: false,
-    ignoreTrailingSlash: true,
+    routerOptions: { ignoreTrailingSlash: true },
   });
   hardenJsonParser(app, initial.hardening);
 
@@ -120,7 +125,9 @@ export function createGateway(deps: GatewayDeps): FastifyInstance {
           ? 'SLUICE_UNSUPPORTED_MEDIA_TYPE'
           : err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY'
             ? 'SLUICE_BAD_JSON'
-            : err.code === 'SLUICE_JSON_TOO_DEEP' || err.code === 'SLUICE_BAD_UTF8' || err.code === 'SLUICE_BAD_JSON'
+            : err.code === 'SLUICE_JSON_TOO_DEEP' ||
+                err.code === 'SLUICE_BAD_UTF8' ||
+                err.code === 'SLUICE_BAD_JSON'
               ? (err.code as ErrorCode)
               : err instanceof SyntaxError
                 ? 'SLUICE_BAD_JSON'
@@ -132,7 +139,11 @@ export function createGateway(deps: GatewayDeps): FastifyInstance {
   });
   app.setNotFoundHandler((request, reply) => {
     const known = ENDPOINT_PATHS.some(([, p]) => p === request.url.split('?')[0]);
-    return sendRefusal(reply, wireFormatOf(request.url), refuse(known ? 'SLUICE_METHOD_NOT_ALLOWED' : 'SLUICE_NOT_FOUND'));
+    return sendRefusal(
+      reply,
+      wireFormatOf(request.url),
+      refuse(known ? 'SLUICE_METHOD_NOT_ALLOWED' : 'SLUICE_NOT_FOUND'),
+    );
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -142,15 +153,31 @@ export function createGateway(deps: GatewayDeps): FastifyInstance {
   app.get('/readyz', async (_req, reply) => {
     const h = deps.health();
     reply.code(h.ready ? 200 : 503);
-    return { status: h.ready ? (h.degraded.length ? 'degraded' : 'ready') : 'not-ready', degraded: h.degraded };
+    return {
+      status: h.ready ? (h.degraded.length ? 'degraded' : 'ready') : 'not-ready',
+      degraded: h.degraded,
+    };
   });
 
   for (const [endpoint, path] of ENDPOINT_PATHS) {
-    app.post(path, (request, reply) => modelCall(deps, endpoint, request, reply));
+    app.post(path, async (request, reply) => {
+      await modelCall(deps, endpoint, request, reply);
+      // Returning the reply tells Fastify the handler answered (possibly with a stream still flowing).
+      return reply;
+    });
   }
-  app.post('/v1/tasks/:name', (request, reply) => taskCall(deps, request as FastifyRequest<{ Params: { name: string } }>, reply));
-  app.get('/v1/models', (request, reply) => listModels(deps, request, reply));
-  app.get('/sluice/v1/me', (request, reply) => me(deps, request, reply));
+  app.post('/v1/tasks/:name', async (request, reply) => {
+    await taskCall(deps, request as FastifyRequest<{ Params: { name: string } }>, reply);
+    return reply;
+  });
+  app.get('/v1/models', async (request, reply) => {
+    await listModels(deps, request, reply);
+    return reply;
+  });
+  app.get('/sluice/v1/me', async (request, reply) => {
+    await me(deps, request, reply);
+    return reply;
+  });
   for (const p of deps.plugins ?? []) p(app, deps);
   return app;
 }
@@ -163,7 +190,10 @@ export async function authenticate(
   format: WireFormat,
   rt: Runtime,
 ): Promise<Principal | undefined> {
-  const ip = rt.access.clientIp(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'] as string | undefined);
+  const ip = rt.access.clientIp(
+    request.socket.remoteAddress ?? '',
+    request.headers['x-forwarded-for'] as string | undefined,
+  );
   const limited = deps.authFailures?.check(ip);
   if (limited) {
     sendRefusal(reply, format, limited);
@@ -182,7 +212,8 @@ export async function authenticate(
   }
   let result: Principal | Refusal;
   if (!presented) result = refuse('SLUICE_MISSING_KEY');
-  else if (presented.startsWith('sk-sluice-') && scheme === 'bearer') result = await deps.auth.authenticate(presented);
+  else if (presented.startsWith('sk-sluice-') && scheme === 'bearer')
+    result = await deps.auth.authenticate(presented);
   else if ((scheme === 'bearer' || scheme === 'dpop') && presented.split('.').length === 3 && deps.tokens) {
     result = await deps.tokens.verify(presented, {
       method: request.method,
@@ -195,7 +226,14 @@ export async function authenticate(
     if (result.code === 'SLUICE_STEP_UP_REQUIRED' || result.code === 'SLUICE_INVALID_TOKEN') {
       result.headers = { ...result.headers, 'www-authenticate': wwwAuthenticate(result) };
     }
-    record(deps, request, rt, null, { action: 'auth', model: null, decision: 'refused', reason: result.code, status: ERRORS[result.code].status, ip });
+    record(deps, request, rt, null, {
+      action: 'auth',
+      model: null,
+      decision: 'refused',
+      reason: result.code,
+      status: ERRORS[result.code].status,
+      ip,
+    });
     sendRefusal(reply, format, result);
     return undefined;
   }
@@ -225,11 +263,20 @@ interface RecordInput {
 }
 
 /** Audit and metrics for one decision. Never throws; never blocks. */
-function record(deps: GatewayDeps, request: FastifyRequest, rt: Runtime, p: Principal | null, r: RecordInput): void {
+function record(
+  deps: GatewayDeps,
+  request: FastifyRequest,
+  rt: Runtime,
+  p: Principal | null,
+  r: RecordInput,
+): void {
   const now = deps.clock.now();
   let details: Record<string, unknown> | null = r.details ?? null;
   if (r.states && r.states.length > 0) {
-    details = { ...details, limits: r.states.map((s) => ({ id: s.id, per: s.per, limit: s.limit, remaining: s.remaining })) };
+    details = {
+      ...details,
+      limits: r.states.map((s) => ({ id: s.id, per: s.per, limit: s.limit, remaining: s.remaining })),
+    };
   }
   if (r.usage) details = { ...details, usage: r.usage, usd: r.usd };
   deps.audit.emit({
@@ -281,7 +328,12 @@ interface CallPlan {
   stream: boolean;
 }
 
-async function modelCall(deps: GatewayDeps, endpoint: Endpoint, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function modelCall(
+  deps: GatewayDeps,
+  endpoint: Endpoint,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
   const format: WireFormat = endpoint === 'messages' ? 'anthropic' : 'openai';
   const rt = deps.runtime();
   const body = request.body as Record<string, unknown> | null;
@@ -289,8 +341,18 @@ async function modelCall(deps: GatewayDeps, endpoint: Endpoint, request: Fastify
   const principal = await authenticate(deps, request, reply, format, rt);
   if (!principal) return;
   if (isRefusal(checked)) {
-    const ip = rt.access.clientIp(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'] as string | undefined);
-    record(deps, request, rt, principal, { action: ACTIONS[endpoint], model: null, decision: 'refused', reason: checked.code, status: 400, ip });
+    const ip = rt.access.clientIp(
+      request.socket.remoteAddress ?? '',
+      request.headers['x-forwarded-for'] as string | undefined,
+    );
+    record(deps, request, rt, principal, {
+      action: ACTIONS[endpoint],
+      model: null,
+      decision: 'refused',
+      reason: checked.code,
+      status: 400,
+      ip,
+    });
     sendRefusal(reply, format, checked);
     return;
   }
@@ -319,31 +381,57 @@ async function taskCall(
   }
   const body = request.body as { input?: unknown; params?: unknown; stream?: unknown } | null;
   if (!body || typeof body !== 'object' || typeof body.input !== 'string') {
-    sendRefusal(reply, 'openai', refuse('SLUICE_BAD_REQUEST', '"input" must be a string', { param: 'input' }));
+    sendRefusal(
+      reply,
+      'openai',
+      refuse('SLUICE_BAD_REQUEST', '"input" must be a string', { param: 'input' }),
+    );
     return;
   }
   if (body.input.length > task.input.maxChars) {
-    sendRefusal(reply, 'openai', refuse('SLUICE_BAD_REQUEST', `"input" is longer than ${task.input.maxChars} characters`, { param: 'input' }));
+    sendRefusal(
+      reply,
+      'openai',
+      refuse('SLUICE_BAD_REQUEST', `"input" is longer than ${task.input.maxChars} characters`, {
+        param: 'input',
+      }),
+    );
     return;
   }
   const given = (body.params ?? {}) as Record<string, unknown>;
   if (typeof given !== 'object' || Array.isArray(given)) {
-    sendRefusal(reply, 'openai', refuse('SLUICE_BAD_REQUEST', '"params" must be an object', { param: 'params' }));
+    sendRefusal(
+      reply,
+      'openai',
+      refuse('SLUICE_BAD_REQUEST', '"params" must be an object', { param: 'params' }),
+    );
     return;
   }
   const values: Record<string, string> = {};
   for (const k of Object.keys(given)) {
     if (!(k in task.params)) {
-      sendRefusal(reply, 'openai', refuse('SLUICE_BAD_REQUEST', `unknown parameter "${k.slice(0, 64)}"`, { param: `params.${k.slice(0, 64)}` }));
+      sendRefusal(
+        reply,
+        'openai',
+        refuse('SLUICE_BAD_REQUEST', `unknown parameter "${k.slice(0, 64)}"`, {
+          param: `params.${k.slice(0, 64)}`,
+        }),
+      );
       return;
     }
   }
   for (const [k, spec] of Object.entries(task.params)) {
     const v = given[k] ?? spec.default;
-    const bad = (why: string) => sendRefusal(reply, 'openai', refuse('SLUICE_BAD_REQUEST', `parameter "${k}" ${why}`, { param: `params.${k}` }));
+    const bad = (why: string) =>
+      sendRefusal(
+        reply,
+        'openai',
+        refuse('SLUICE_BAD_REQUEST', `parameter "${k}" ${why}`, { param: `params.${k}` }),
+      );
     if (v === undefined) return void bad('is required');
     if (spec.type === 'integer' || spec.type === 'number') {
-      if (typeof v !== 'number' || (spec.type === 'integer' && !Number.isInteger(v))) return void bad(`must be an ${spec.type}`);
+      if (typeof v !== 'number' || (spec.type === 'integer' && !Number.isInteger(v)))
+        return void bad(`must be an ${spec.type}`);
       if (spec.min !== undefined && v < spec.min) return void bad(`must be at least ${spec.min}`);
       if (spec.max !== undefined && v > spec.max) return void bad(`must be at most ${spec.max}`);
     } else if (spec.type === 'boolean') {
@@ -384,14 +472,29 @@ async function forward(
   call: CallPlan,
 ): Promise<void> {
   const now = deps.clock.now();
-  const ip = rt.access.clientIp(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'] as string | undefined);
-  const facts: RequestFacts = { action: call.action, model: call.model, ip, country: null, endUser: endUserOf(request, call.body), now };
+  const ip = rt.access.clientIp(
+    request.socket.remoteAddress ?? '',
+    request.headers['x-forwarded-for'] as string | undefined,
+  );
+  const facts: RequestFacts = {
+    action: call.action,
+    model: call.model,
+    ip,
+    country: null,
+    endUser: endUserOf(request, call.body),
+    now,
+  };
   const base = { action: call.action, model: call.model, ip };
 
   // 1. Authorize: scopes, models, context rules.
   const authz = rt.access.authorize(principal, facts);
   if (authz.refusal) {
-    record(deps, request, rt, principal, { ...base, decision: 'refused', reason: authz.refusal.code, status: ERRORS[authz.refusal.code].status });
+    record(deps, request, rt, principal, {
+      ...base,
+      decision: 'refused',
+      reason: authz.refusal.code,
+      status: ERRORS[authz.refusal.code].status,
+    });
     sendRefusal(reply, format, authz.refusal);
     return;
   }
@@ -404,22 +507,34 @@ async function forward(
     return;
   }
   if (!upstream.supports(call.endpoint)) {
-    const r = refuse('SLUICE_BAD_REQUEST', `model "${call.model.slice(0, 200)}" is not served on this endpoint`, { param: 'model' });
+    const r = refuse(
+      'SLUICE_BAD_REQUEST',
+      `model "${call.model.slice(0, 200)}" is not served on this endpoint`,
+      { param: 'model' },
+    );
     record(deps, request, rt, principal, { ...base, decision: 'refused', reason: r.code, status: 400 });
     sendRefusal(reply, format, r);
     return;
   }
   const tier = rt.cfg.tiers[principal.tier];
-  const maxTokens = (call.body.max_tokens ?? call.body.max_completion_tokens ?? call.body.max_output_tokens) as number | undefined;
+  const maxTokens = (call.body.max_tokens ??
+    call.body.max_completion_tokens ??
+    call.body.max_output_tokens) as number | undefined;
   if (tier?.maxTokens !== undefined && typeof maxTokens === 'number' && maxTokens > tier.maxTokens) {
-    const r = refuse('SLUICE_PARAM_OUT_OF_RANGE', `max_tokens may be at most ${tier.maxTokens} on your tier`, { param: 'max_tokens' });
+    const r = refuse(
+      'SLUICE_PARAM_OUT_OF_RANGE',
+      `max_tokens may be at most ${tier.maxTokens} on your tier`,
+      { param: 'max_tokens' },
+    );
     record(deps, request, rt, principal, { ...base, decision: 'refused', reason: r.code, status: 400 });
     sendRefusal(reply, format, r);
     return;
   }
   const n = call.body.n;
   if (tier && typeof n === 'number' && n > tier.maxN) {
-    const r = refuse('SLUICE_PARAM_OUT_OF_RANGE', `n may be at most ${tier.maxN} on your tier`, { param: 'n' });
+    const r = refuse('SLUICE_PARAM_OUT_OF_RANGE', `n may be at most ${tier.maxN} on your tier`, {
+      param: 'n',
+    });
     record(deps, request, rt, principal, { ...base, decision: 'refused', reason: r.code, status: 400 });
     sendRefusal(reply, format, r);
     return;
@@ -451,7 +566,10 @@ async function forward(
         reason: r.code,
         status: ERRORS[r.code].status,
         states,
-        details: { limit: buckets[result.bucketIndex]?.id, retryAfterMs: Number.isFinite(result.retryAfterMs) ? result.retryAfterMs : null },
+        details: {
+          limit: buckets[result.bucketIndex]?.id,
+          retryAfterMs: Number.isFinite(result.retryAfterMs) ? result.retryAfterMs : null,
+        },
       });
       sendRefusal(reply, format, r);
       return;
@@ -471,14 +589,31 @@ async function forward(
     const v = request.headers[h];
     if (typeof v === 'string') headers[h] = v;
   }
-  const upstreamBody = route.upstreamModel === call.model ? call.body : { ...call.body, model: route.upstreamModel };
+  const upstreamBody =
+    route.upstreamModel === call.model ? call.body : { ...call.body, model: route.upstreamModel };
   const started = deps.clock.now();
   let res: UpstreamResponse;
   try {
-    res = await upstream.call({ endpoint: call.endpoint, body: upstreamBody, stream: call.stream, signal: ac.signal, requestId: request.id, headers });
+    res = await upstream.call({
+      endpoint: call.endpoint,
+      body: upstreamBody,
+      stream: call.stream,
+      signal: ac.signal,
+      requestId: request.id,
+      headers,
+    });
   } catch (err) {
     // Nothing was produced: refund everything.
-    if (reservation) void settle(deps, rt, reservation, buckets, call.model, { inputTokens: 0, outputTokens: 0, images: 0 }, true);
+    if (reservation)
+      void settle(
+        deps,
+        rt,
+        reservation,
+        buckets,
+        call.model,
+        { inputTokens: 0, outputTokens: 0, images: 0 },
+        true,
+      );
     const code: ErrorCode =
       err instanceof UpstreamError
         ? err.kind === 'timeout'
@@ -487,8 +622,17 @@ async function forward(
             ? 'SLUICE_UPSTREAM_UNAVAILABLE'
             : 'SLUICE_UPSTREAM_ERROR'
         : 'SLUICE_UPSTREAM_ERROR';
-    deps.logger.warn({ reqId: request.id, upstream: upstream.name, err: (err as Error).message }, 'upstream call failed');
-    record(deps, request, rt, principal, { ...base, decision: 'error', reason: code, status: ERRORS[code].status, upstream: upstream.name });
+    deps.logger.warn(
+      { reqId: request.id, upstream: upstream.name, err: (err as Error).message },
+      'upstream call failed',
+    );
+    record(deps, request, rt, principal, {
+      ...base,
+      decision: 'error',
+      reason: code,
+      status: ERRORS[code].status,
+      upstream: upstream.name,
+    });
     if (!ac.signal.aborted) sendRefusal(reply, format, refuse(code));
     return;
   }
@@ -537,12 +681,44 @@ async function forward(
   res.usage.then(finish, () => finish({ inputTokens: 0, outputTokens: 0, images: 0 }));
   reply.header('cache-control', 'no-cache');
   reply.header('x-accel-buffering', 'no');
-  const stream = Readable.from(res.body, { objectMode: false, highWaterMark: 16 * 1024 });
+  const body = deps.forceEnd ? guarded(res.body, deps.forceEnd, format, ac) : res.body;
+  const stream = Readable.from(body, { objectMode: false, highWaterMark: 16 * 1024 });
   stream.on('error', (err) => {
     deps.logger.warn({ reqId: request.id, err: err.message }, 'stream to client failed');
     ac.abort();
   });
   reply.send(stream);
+}
+
+/** Passes a stream through until a forced shutdown, which ends it with a well-formed error event. */
+async function* guarded(
+  src: AsyncIterable<Uint8Array>,
+  kill: AbortSignal,
+  format: WireFormat,
+  upstream: AbortController,
+): AsyncGenerator<Uint8Array> {
+  const it = src[Symbol.asyncIterator]();
+  let onKill: () => void = () => {};
+  const killed = new Promise<'kill'>((resolve) => {
+    onKill = () => resolve('kill');
+    if (kill.aborted) onKill();
+    else kill.addEventListener('abort', onKill, { once: true });
+  });
+  try {
+    for (;;) {
+      const n = await Promise.race([it.next(), killed]);
+      if (n === 'kill') {
+        upstream.abort();
+        yield Buffer.from(sseErrorEvent(format, refuse('SLUICE_SHUTTING_DOWN')));
+        return;
+      }
+      if (n.done) return;
+      yield n.value;
+    }
+  } finally {
+    kill.removeEventListener('abort', onKill);
+    void it.return?.();
+  }
 }
 
 /** Replaces reservation by actual usage; a failed call is refunded whole. Never throws. */
@@ -559,7 +735,9 @@ async function settle(
     // A failed call costs nothing (the request itself included); a lease is released separately.
     const actual = failed
       ? buckets.map(() => 0)
-      : rt.limits.costsFor(buckets, model, usage).map((c, i) => (buckets[i]!.kind === 'requests' ? reservation.costs[i]! : c));
+      : rt.limits
+          .costsFor(buckets, model, usage)
+          .map((c, i) => (buckets[i]!.kind === 'requests' ? reservation.costs[i]! : c));
     await deps.limits.settle(reservation, actual);
   } catch (err) {
     deps.logger.warn({ err: (err as Error).message }, 'settle failed');
@@ -576,8 +754,18 @@ async function listModels(deps: GatewayDeps, request: FastifyRequest, reply: Fas
   const rt = deps.runtime();
   const principal = await authenticate(deps, request, reply, 'openai', rt);
   if (!principal) return;
-  const ip = rt.access.clientIp(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'] as string | undefined);
-  const authz = rt.access.authorize(principal, { action: 'models.list', model: null, ip, country: null, endUser: null, now: deps.clock.now() });
+  const ip = rt.access.clientIp(
+    request.socket.remoteAddress ?? '',
+    request.headers['x-forwarded-for'] as string | undefined,
+  );
+  const authz = rt.access.authorize(principal, {
+    action: 'models.list',
+    model: null,
+    ip,
+    country: null,
+    endUser: null,
+    now: deps.clock.now(),
+  });
   if (authz.refusal) {
     sendRefusal(reply, 'openai', authz.refusal);
     return;
@@ -593,7 +781,8 @@ async function listModels(deps: GatewayDeps, request: FastifyRequest, reply: Fas
   };
   // Concrete names in routes and tasks, then what upstreams advertise (the mock's demo models).
   for (const m of rt.cfg.models) if (!m.match.includes('*')) add(m.match, m.upstream);
-  for (const u of deps.upstreams.values()) for (const m of u.advertisedModels()) if (rt.route(m.id)?.upstream === u.name) add(m.id, u.name);
+  for (const u of deps.upstreams.values())
+    for (const m of u.advertisedModels()) if (rt.route(m.id)?.upstream === u.name) add(m.id, u.name);
   reply.send({ object: 'list', data });
 }
 
@@ -601,8 +790,18 @@ async function me(deps: GatewayDeps, request: FastifyRequest, reply: FastifyRepl
   const rt = deps.runtime();
   const principal = await authenticate(deps, request, reply, 'openai', rt);
   if (!principal) return;
-  const ip = rt.access.clientIp(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'] as string | undefined);
-  const facts: RequestFacts = { action: '*', model: null, ip, country: null, endUser: null, now: deps.clock.now() };
+  const ip = rt.access.clientIp(
+    request.socket.remoteAddress ?? '',
+    request.headers['x-forwarded-for'] as string | undefined,
+  );
+  const facts: RequestFacts = {
+    action: '*',
+    model: null,
+    ip,
+    country: null,
+    endUser: null,
+    now: deps.clock.now(),
+  };
   const buckets = rt.limits.bucketsFor(principal, facts);
   let states: BucketState[] = [];
   try {
@@ -613,7 +812,13 @@ async function me(deps: GatewayDeps, request: FastifyRequest, reply: FastifyRepl
   }
   const tier = rt.cfg.tiers[principal.tier];
   reply.send({
-    key: { id: principal.keyId, tenant: principal.tenantId, project: principal.projectId, tier: principal.tier, expiresAt: principal.record.expiresAt ?? null },
+    key: {
+      id: principal.keyId,
+      tenant: principal.tenantId,
+      project: principal.projectId,
+      tier: principal.tier,
+      expiresAt: principal.record.expiresAt ?? null,
+    },
     scopes: principal.record.scopes ?? tier?.scopes ?? [],
     models: principal.record.models ?? tier?.models ?? [],
     limits: states.map((s, i) => ({

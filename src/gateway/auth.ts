@@ -3,28 +3,41 @@
  * HMAC, cached briefly so the hot path does no database read and no HMAC per request.
  * Revocation and rotation invalidate the cache (`invalidate`), on every instance when Redis is configured.
  */
-import { hashesEqual, hashSecret, parseKey } from '../core/keys/api-key.js';
+
+import type { Principal as AuthzPrincipal } from '../core/authz/policy.js';
 import { type Refusal, refuse } from '../core/errors.js';
+import { hashesEqual, hashSecret, parseKey } from '../core/keys/api-key.js';
 import type { ApiKeyRecord, Clock, ControlStore } from '../core/ports.js';
 
-export interface Principal {
-  keyId: string;
-  tenantId: string;
-  projectId: string | null;
-  tier: string;
+export interface Principal extends AuthzPrincipal {
   record: ApiKeyRecord;
   /** How the caller proved itself. */
   via: 'key' | 'token';
-  /** True for a token minted with a fresh second factor. */
-  stepUp: boolean;
-  /** Scopes narrowed by a token (intersected with the key's). */
-  tokenScopes?: string[];
   /** Key thumbprint a DPoP-bound token is bound to. */
   jkt?: string;
 }
 
+/** The principal of a key record, built once per cache fill (the hot path reuses the object). */
+export function principalOf(r: ApiKeyRecord): Principal {
+  return {
+    keyId: r.id,
+    tenantId: r.tenantId,
+    projectId: r.projectId ?? null,
+    tier: r.tier,
+    scopes: r.scopes ?? null,
+    models: r.models ?? null,
+    allowIps: r.allowIps ?? null,
+    denyIps: r.denyIps ?? null,
+    dpop: r.dpop ?? null,
+    version: JSON.stringify([r.tier, r.scopes, r.models, r.allowIps, r.denyIps, r.dpop, r.projectId]),
+    record: r,
+    via: 'key',
+    stepUp: false,
+  };
+}
+
 interface CacheEntry {
-  record: ApiKeyRecord;
+  principal: Principal;
   /** Which stored hash the presented secret matched. */
   matched: 'current' | 'previous';
   until: number;
@@ -71,31 +84,23 @@ export class KeyAuthenticator {
       if (hashesEqual(h, record.hash)) matched = 'current';
       else if (record.prevHash && hashesEqual(h, record.prevHash)) matched = 'previous';
       else return refuse('SLUICE_INVALID_KEY');
-      entry = { record, matched, until: now + this.ttlMs };
+      entry = { principal: principalOf(record), matched, until: now + this.ttlMs };
       if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
       this.cache.set(presented, entry);
     }
-    const r = entry.record;
+    const r = entry.principal.record;
     if (r.revokedAt != null && r.revokedAt <= now) return refuse('SLUICE_KEY_REVOKED');
     if (r.expiresAt != null && r.expiresAt <= now) return refuse('SLUICE_KEY_EXPIRED');
     if (entry.matched === 'previous' && (r.prevExpiresAt == null || r.prevExpiresAt <= now)) {
       return refuse('SLUICE_KEY_EXPIRED', 'this secret was rotated and its grace period is over');
     }
-    return {
-      keyId: r.id,
-      tenantId: r.tenantId,
-      projectId: r.projectId ?? null,
-      tier: r.tier,
-      record: r,
-      via: 'key',
-      stepUp: false,
-    };
+    return entry.principal;
   }
 
   /** Drops cached state for a key id (after revoke, rotate, update, or a create that a negative entry hides). */
   invalidate(keyId: string): void {
     this.unknown.delete(keyId);
-    for (const [k, e] of this.cache) if (e.record.id === keyId) this.cache.delete(k);
+    for (const [k, e] of this.cache) if (e.principal.keyId === keyId) this.cache.delete(k);
   }
 
   invalidateAll(): void {
@@ -105,5 +110,11 @@ export class KeyAuthenticator {
 }
 
 export function isRefusal(x: unknown): x is Refusal {
-  return typeof x === 'object' && x !== null && 'code' in x && typeof (x as Refusal).code === 'string' && !('keyId' in x);
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    'code' in x &&
+    typeof (x as Refusal).code === 'string' &&
+    !('keyId' in x)
+  );
 }

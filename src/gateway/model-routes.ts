@@ -3,6 +3,7 @@
  * the model name sent upstream.
  */
 import type { SluiceConfig } from '../config/schema.js';
+import { compileGlob } from '../core/authz/glob.js';
 
 export interface ModelRoute {
   upstream: string;
@@ -10,21 +11,12 @@ export interface ModelRoute {
   upstreamModel: string;
 }
 
-/** Compiles a `*`-wildcard glob into a predicate (exact, prefix and catch-all fast paths). */
-export function compileGlob(pattern: string): (s: string) => boolean {
-  if (pattern === '*') return () => true;
-  if (!pattern.includes('*')) return (s) => s === pattern;
-  const star = pattern.indexOf('*');
-  if (star === pattern.length - 1) {
-    const prefix = pattern.slice(0, -1);
-    return (s) => s.startsWith(prefix);
-  }
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
-  return (s) => re.test(s);
-}
-
 export function compileModelRoutes(cfg: SluiceConfig): (model: string) => ModelRoute | undefined {
-  const routes = cfg.models.map((m) => ({ test: compileGlob(m.match), upstream: m.upstream, rewrite: m.rewrite }));
+  const routes = cfg.models.map((m) => ({
+    test: compileGlob(m.match),
+    upstream: m.upstream,
+    rewrite: m.rewrite,
+  }));
   const cache = new Map<string, ModelRoute | undefined>();
   return (model) => {
     if (cache.has(model)) return cache.get(model);

@@ -20,7 +20,10 @@ class BodyError extends Error {
 }
 
 /** Walks containers only; strings are checked by length. Iterative: a hostile depth cannot overflow the stack. */
-export function checkShape(value: unknown, limits: { maxDepth: number; maxArray: number; maxString: number }): boolean {
+export function checkShape(
+  value: unknown,
+  limits: { maxDepth: number; maxArray: number; maxString: number },
+): boolean {
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
     const [v, depth] = stack.pop()!;
@@ -58,7 +61,8 @@ export function hardenJsonParser(app: FastifyInstance, h: SluiceConfig['hardenin
     } catch {
       return done(new BodyError('SLUICE_BAD_JSON', 'invalid json'), undefined);
     }
-    if (!checkShape(parsed, limits)) return done(new BodyError('SLUICE_JSON_TOO_DEEP', 'too deep'), undefined);
+    if (!checkShape(parsed, limits))
+      return done(new BodyError('SLUICE_JSON_TOO_DEEP', 'too deep'), undefined);
     done(null, parsed);
   });
 }
@@ -73,7 +77,9 @@ export function checkBody(endpoint: Endpoint, body: unknown): { model: string; s
   const b = body as Record<string, unknown>;
   const model = b.model;
   if (typeof model !== 'string' || model.length === 0 || model.length > 256) {
-    return refuse('SLUICE_BAD_REQUEST', '"model" must be a non-empty string of at most 256 characters', { param: 'model' });
+    return refuse('SLUICE_BAD_REQUEST', '"model" must be a non-empty string of at most 256 characters', {
+      param: 'model',
+    });
   }
   if (b.stream !== undefined && b.stream !== null && typeof b.stream !== 'boolean') {
     return refuse('SLUICE_BAD_REQUEST', '"stream" must be a boolean', { param: 'stream' });
@@ -98,7 +104,8 @@ export function checkBody(endpoint: Endpoint, body: unknown): { model: string; s
       if (!Array.isArray(b.messages) || b.messages.length === 0) {
         return refuse('SLUICE_BAD_REQUEST', '"messages" must be a non-empty array', { param: 'messages' });
       }
-      if (!isPosInt(b.max_tokens)) return refuse('SLUICE_BAD_REQUEST', '"max_tokens" is required', { param: 'max_tokens' });
+      if (!isPosInt(b.max_tokens))
+        return refuse('SLUICE_BAD_REQUEST', '"max_tokens" is required', { param: 'max_tokens' });
       break;
     case 'completions':
       if (typeof b.prompt !== 'string' && !Array.isArray(b.prompt)) {
@@ -116,7 +123,8 @@ export function checkBody(endpoint: Endpoint, body: unknown): { model: string; s
       }
       break;
     case 'responses':
-      if (b.input === undefined) return refuse('SLUICE_BAD_REQUEST', '"input" is required', { param: 'input' });
+      if (b.input === undefined)
+        return refuse('SLUICE_BAD_REQUEST', '"input" is required', { param: 'input' });
       break;
   }
   return { model, stream: b.stream === true };

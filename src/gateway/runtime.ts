@@ -67,5 +67,11 @@ export function compileRuntime(
   version: number | null,
   parts: { limits: (cfg: SluiceConfig) => LimitPolicy; access: (cfg: SluiceConfig) => AccessPolicy },
 ): Runtime {
-  return { cfg, version, route: compileModelRoutes(cfg), limits: parts.limits(cfg), access: parts.access(cfg) };
+  return {
+    cfg,
+    version,
+    route: compileModelRoutes(cfg),
+    limits: parts.limits(cfg),
+    access: parts.access(cfg),
+  };
 }

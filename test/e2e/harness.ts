@@ -35,10 +35,29 @@ export function writeConfig(dir: string, yaml: string): string {
   return f;
 }
 
-export async function startSluice(opts: { config?: string; dataDir?: string; env?: NodeJS.ProcessEnv; args?: string[] } = {}): Promise<SluiceProcess> {
+export async function startSluice(
+  opts: { config?: string; dataDir?: string; env?: NodeJS.ProcessEnv; args?: string[] } = {},
+): Promise<SluiceProcess> {
   const dataDir = opts.dataDir ?? tempDir();
-  const args = [BIN, 'serve', '--data-dir', dataDir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', ...(opts.config ? ['--config', opts.config] : []), ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, { cwd: dataDir, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = [
+    BIN,
+    'serve',
+    '--data-dir',
+    dataDir,
+    '--port',
+    '0',
+    '--admin-port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    ...(opts.config ? ['--config', opts.config] : []),
+    ...(opts.args ?? []),
+  ];
+  const proc = spawn(process.execPath, args, {
+    cwd: dataDir,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
@@ -73,9 +92,15 @@ export async function startSluice(opts: { config?: string; dataDir?: string; env
   };
 }
 
-export async function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<{ stdout: string; stderr: string; code: number }> {
+export async function cli(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
-    const r = await exec(process.execPath, [BIN, ...args], { env: { ...process.env, ...opts.env }, cwd: opts.cwd ?? ROOT });
+    const r = await exec(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...opts.env },
+      cwd: opts.cwd ?? ROOT,
+    });
     return { stdout: r.stdout, stderr: r.stderr, code: 0 };
   } catch (err) {
     const e = err as { stdout: string; stderr: string; code: number };
@@ -89,7 +114,19 @@ export async function createKey(
   tenant = 'acme',
   tier = 'default',
 ): Promise<{ id: string; key: string }> {
-  const r = await cli(['keys', 'create', '--tenant', tenant, '--tier', tier, '--json', '--data-dir', s.dataDir, ...(s.configFile ? ['--config', s.configFile] : []), ...extra]);
+  const r = await cli([
+    'keys',
+    'create',
+    '--tenant',
+    tenant,
+    '--tier',
+    tier,
+    '--json',
+    '--data-dir',
+    s.dataDir,
+    ...(s.configFile ? ['--config', s.configFile] : []),
+    ...extra,
+  ]);
   if (r.code !== 0) throw new Error(`keys create failed: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }

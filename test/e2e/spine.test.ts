@@ -24,7 +24,10 @@ afterAll(async () => {
 
 describe('spine: the official SDKs against the embedded default', () => {
   it('chat completion with realistic usage', async () => {
-    const r = await openai.chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'Say hello to the gateway' }] });
+    const r = await openai.chat.completions.create({
+      model: 'demo-model',
+      messages: [{ role: 'user', content: 'Say hello to the gateway' }],
+    });
     expect(r.object).toBe('chat.completion');
     expect(r.choices[0]!.message.content).toMatch(/\w+/);
     expect(r.usage!.prompt_tokens).toBeGreaterThan(0);
@@ -33,7 +36,11 @@ describe('spine: the official SDKs against the embedded default', () => {
   });
 
   it('chat streaming arrives as chunks, with no usage chunk unless asked', async () => {
-    const stream = await openai.chat.completions.create({ model: 'demo-model', stream: true, messages: [{ role: 'user', content: 'stream please' }] });
+    const stream = await openai.chat.completions.create({
+      model: 'demo-model',
+      stream: true,
+      messages: [{ role: 'user', content: 'stream please' }],
+    });
     let text = '';
     let chunks = 0;
     let usageChunks = 0;
@@ -73,11 +80,19 @@ describe('spine: the official SDKs against the embedded default', () => {
   });
 
   it('Anthropic messages, plain and streaming', async () => {
-    const m = await anthropic.messages.create({ model: 'claude-demo', max_tokens: 64, messages: [{ role: 'user', content: 'Hello Claude' }] });
+    const m = await anthropic.messages.create({
+      model: 'claude-demo',
+      max_tokens: 64,
+      messages: [{ role: 'user', content: 'Hello Claude' }],
+    });
     expect(m.type).toBe('message');
     expect(m.usage.input_tokens).toBeGreaterThan(0);
     expect(m.content[0]!.type).toBe('text');
-    const stream = anthropic.messages.stream({ model: 'claude-demo', max_tokens: 64, messages: [{ role: 'user', content: 'Stream, Claude' }] });
+    const stream = anthropic.messages.stream({
+      model: 'claude-demo',
+      max_tokens: 64,
+      messages: [{ role: 'user', content: 'Stream, Claude' }],
+    });
     let deltas = 0;
     stream.on('text', () => deltas++);
     const final = await stream.finalMessage();
@@ -92,13 +107,25 @@ describe('spine: the official SDKs against the embedded default', () => {
   });
 
   it('errors come in each wire format', async () => {
-    const bad = new OpenAI({ apiKey: 'sk-sluice-000000000000-00000000000000000000000000000000', baseURL: `${s.url}/v1`, maxRetries: 0 });
-    await expect(bad.chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
+    const bad = new OpenAI({
+      apiKey: 'sk-sluice-000000000000-00000000000000000000000000000000',
+      baseURL: `${s.url}/v1`,
+      maxRetries: 0,
+    });
+    await expect(
+      bad.chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'x' }] }),
+    ).rejects.toMatchObject({
       status: 401,
       code: 'SLUICE_INVALID_KEY',
     });
     const badA = new Anthropic({ apiKey: 'nope', baseURL: s.url, maxRetries: 0 });
-    await expect(badA.messages.create({ model: 'claude-demo', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
+    await expect(
+      badA.messages.create({
+        model: 'claude-demo',
+        max_tokens: 5,
+        messages: [{ role: 'user', content: 'x' }],
+      }),
+    ).rejects.toMatchObject({
       status: 401,
       error: { type: 'error', error: { type: 'authentication_error' } },
     });
