@@ -115,6 +115,7 @@ export class RedisLimitStore implements LimitStore {
   private readonly denySize: number;
   private readonly denied = new Map<string, DenyEntry>();
   private readonly counters = { calls: 0, cachedDenials: 0, scriptLoads: 0 };
+  private serverNow = 0;
 
   constructor(opts: RedisLimitStoreOptions) {
     this.redis = opts.redis;
@@ -128,6 +129,11 @@ export class RedisLimitStore implements LimitStore {
   /** Calls made to Redis, denials answered from the local cache, script (re)loads after NOSCRIPT. */
   stats(): { calls: number; cachedDenials: number; scriptLoads: number } {
     return { ...this.counters };
+  }
+
+  /** Redis server time (ms) seen by the last script call: the `now` of that decision. */
+  lastServerTime(): number {
+    return this.serverNow;
   }
 
   /** Resolves when Redis answers (used by the resilient store to probe for recovery). */
@@ -158,8 +164,8 @@ export class RedisLimitStore implements LimitStore {
     const states: BucketState[] = new Array(n);
     const marks: number[] = new Array(n);
     for (let i = 0; i < n; i++) {
-      states[i] = toBucketState(buckets[i]!, out[3 + 3 * i]!, out[4 + 3 * i]!);
-      marks[i] = out[5 + 3 * i]!;
+      states[i] = toBucketState(buckets[i]!, out[4 + 3 * i]!, out[5 + 3 * i]!);
+      marks[i] = out[6 + 3 * i]!;
     }
     if (!ok) {
       const bucketIndex = out[1]!;
@@ -216,7 +222,7 @@ export class RedisLimitStore implements LimitStore {
       buckets.map((b) => this.prefix + b.key),
       this.argsFor('r', '', buckets, zero),
     );
-    return buckets.map((b, i) => toBucketState(b, out[3 + 3 * i]!, out[4 + 3 * i]!));
+    return buckets.map((b, i) => toBucketState(b, out[4 + 3 * i]!, out[5 + 3 * i]!));
   }
 
   async close(): Promise<void> {
@@ -249,8 +255,10 @@ export class RedisLimitStore implements LimitStore {
         return await this.redis.eval(LIMITS_LUA, keys.length, ...keys, ...args);
       }
     };
-    const out = await withTimeout(call(), this.timeoutMs);
-    return Array.isArray(out) ? (out as number[]) : [Number(out)];
+    const out = (await withTimeout(call(), this.timeoutMs)) as number[];
+    // Every op answers an array; reserve has the time at [3], settle and release at [1].
+    this.serverNow = args[0] === 'r' ? out[3]! : out[1]!;
+    return out;
   }
 
   private cachedDenial(buckets: readonly LimitBucket[], cost: readonly number[]): ReserveResult | undefined {
@@ -301,7 +309,7 @@ export class RedisLimitStore implements LimitStore {
     if (!this.denied.has(key) && this.denied.size >= this.denySize)
       this.denied.delete(this.denied.keys().next().value as string);
     const byKey = new Map<string, BucketState>();
-    buckets.forEach((x, j) => byKey.set(this.prefix + x.key, states[j]!));
+    for (let j = 0; j < buckets.length; j++) byKey.set(this.prefix + buckets[j]!.key, states[j]!);
     this.denied.set(key, {
       until: now + Math.min(retryAfterMs, this.denyMaxMs),
       cost,

@@ -5,13 +5,13 @@
 -- ARGV[1] = op:
 --   'r' reserve  KEYS = bucket keys; ARGV = op, requestId, n, K, then per bucket:
 --                alg ('g'|'w'|'l'), limit, burst, windowMs, shadow (0|1), cost     (integer units)
---                returns { ok, bucketIndex (0-based, -1 if ok), retryAfterMs (-1 = never),
+--                returns { ok, bucketIndex (0-based, -1 if ok), retryAfterMs (-1 = never), now,
 --                          then per bucket: remaining, resetMs, mark }
 --                mark: -1 not charged (shadow that would deny), the slot for windows, 0 otherwise.
 --   's' settle   KEYS = bucket keys .. marker key; ARGV = op, n, K, markerTtlMs, then per bucket:
 --                alg, limit, burst, windowMs, mark, delta (actual - reserved, units)
---                returns 1, or 0 if this reservation was already settled
---   'l' release  KEYS = lease keys; ARGV = op, requestId. Returns leases removed.
+--                returns { 1, now }, or { 0, now } if this reservation was already settled
+--   'l' release  KEYS = lease keys; ARGV = op, requestId. Returns { leases removed, now }.
 --
 -- State: GCRA  string "a:f:d" (TAT = a + f/d ms), expiring when the allowance is full again.
 --        window hash { g = slot ms, s = sum, lo = oldest non-empty slot, <slot> = amount }.
@@ -246,7 +246,7 @@ if op == 'r' then
     checks[i] = ck
   end
 
-  local out = { 0, -1, 0 }
+  local out = { 0, -1, 0, now }
   if deny_at < 0 then out[1] = 1 else out[2] = deny_at - 1; out[3] = deny_wait end
   for i = 1, n do
     local ck = checks[i]
@@ -295,7 +295,7 @@ end
 if op == 's' then
   local n = tonumber(ARGV[2])
   local K = tonumber(ARGV[3])
-  if not redis.call('SET', KEYS[n + 1], '1', 'NX', 'PX', ARGV[4]) then return 0 end
+  if not redis.call('SET', KEYS[n + 1], '1', 'NX', 'PX', ARGV[4]) then return { 0, now } end
   for i = 1, n do
     local base = 4 + (i - 1) * 6
     local alg, N, W = ARGV[base + 1], tonumber(ARGV[base + 2]), tonumber(ARGV[base + 4])
@@ -323,14 +323,14 @@ if op == 's' then
       end
     end
   end
-  return 1
+  return { 1, now }
 end
 
 ---------------------------------------------------------------- release
 if op == 'l' then
   local removed = 0
   for i = 1, #KEYS do removed = removed + redis.call('ZREM', KEYS[i], ARGV[2]) end
-  return removed
+  return { removed, now }
 end
 
 return redis.error_reply('sluice limits: unknown op ' .. tostring(op))
