@@ -180,7 +180,7 @@ describe('limit accuracy (memory store, fake clock, reference models)', () => {
                 else expect(r.retryAfterMs).toBe(decisions[bound]!.retryAfterMs);
                 // 6. nothing charged anywhere
                 const after = await store.peek(buckets);
-                after.forEach((s, i) => expect(s.remaining).toBe(before[i]));
+                expect(after.map((s) => s.remaining)).toEqual(before);
                 continue;
               }
               const shadowDenied: string[] = [];
@@ -207,11 +207,11 @@ describe('limit accuracy (memory store, fake clock, reference models)', () => {
               if (held.length === 0) continue;
               const h = held[op.which % held.length]!;
               await store.release(h.res);
-              models.forEach((m) => m.release(h.res.requestId, now));
+              for (const m of models) m.release(h.res.requestId, now);
             }
             // 5. the store's remaining equals the model's after every operation
             const states = await store.peek(buckets);
-            states.forEach((s, i) => expect(s.remaining).toBe(models[i]!.remaining(now)));
+            expect(states.map((s) => s.remaining)).toEqual(models.map((m) => m.remaining(now)));
           }
           for (const m of models) {
             if (m instanceof TokenBucketModel) checkRateBound(m);
