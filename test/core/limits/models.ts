@@ -162,7 +162,10 @@ export class LeaseModel implements BucketModel {
     this.prune(now);
     if (cost <= 0 || this.leases.has(rid) || this.leases.size < this.cap)
       return { ok: true, retryAfterMs: 0 };
-    return { ok: false, retryAfterMs: -1 }; // not modelled exactly (a hint): compared as "positive"
+    // The wait is unknowable (it depends on when a request ends); the documented hint is the time
+    // until the oldest lease would expire, at most 1 s.
+    const first = Math.min(...this.leases.values());
+    return { ok: false, retryAfterMs: Math.min(1000, Math.max(1, first - now)) };
   }
 
   charge(cost: number, rid: string, now: number): void {
