@@ -766,7 +766,8 @@ async function listModels(deps: GatewayDeps, request: FastifyRequest, reply: Fas
     endUser: null,
     now: deps.clock.now(),
   });
-  if (authz.refusal) {
+  // Listing is allowed to every key (it shows only what the key may use); context rules still apply.
+  if (authz.refusal && authz.refusal.code !== 'SLUICE_SCOPE_DENIED') {
     sendRefusal(reply, 'openai', authz.refusal);
     return;
   }

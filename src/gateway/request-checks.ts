@@ -51,7 +51,8 @@ export function checkShape(
 
 export function hardenJsonParser(app: FastifyInstance, h: SluiceConfig['hardening']): void {
   const limits = { maxDepth: h.maxJsonDepth, maxArray: h.maxArrayLength, maxString: h.maxStringLength };
-  app.removeContentTypeParser(['application/json']);
+  // JSON only: everything else is a 415 from the catalogue.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
     if (body.length === 0) return done(new BodyError('SLUICE_BAD_JSON', 'empty body'), undefined);
     if (!isUtf8(body)) return done(new BodyError('SLUICE_BAD_UTF8', 'invalid utf-8'), undefined);
