@@ -234,12 +234,12 @@ export class MemoryLimitStore implements LimitStore {
       case 'gcra': {
         const ahead = e?.t === 'gcra' ? gcraAhead(e.s, u.limit, now) : 0;
         const d = gcraCheck(u, ahead, cost);
-        const after = d.ok ? d.ahead : ahead;
+        // States describe the bucket before this request (a deny charges nothing).
         return {
           ok: d.ok,
           retryAfterMs: d.retryAfterMs,
-          remaining: gcraRemaining(u, after),
-          resetMs: gcraResetMs(u, after),
+          remaining: gcraRemaining(u, ahead),
+          resetMs: gcraResetMs(u, ahead),
           ahead: d.ahead,
         };
       }

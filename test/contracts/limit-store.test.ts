@@ -107,6 +107,16 @@ function limitStoreContract(
       expect(s!.remaining).toBe(1000);
     });
 
+    it('a denial reports every bucket as it stands, not as it would be after the request', async () => {
+      const roomy = tpm(1000);
+      const full = rpm(1);
+      ok(await reserve([roomy, full], [100, 1]));
+      const d = denied(await reserve([roomy, full], [100, 1]));
+      expect(d.states[0]!.remaining).toBeGreaterThanOrEqual(900);
+      expect(d.states[0]!.remaining).toBeLessThan(910);
+      expect(d.states[1]!.remaining).toBe(0);
+    });
+
     it('rejected requests cost nothing: repeated denials do not push the wait further', async () => {
       const b = rpm(2);
       ok(await reserve([b], [1]));

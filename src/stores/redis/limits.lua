@@ -207,9 +207,9 @@ if op == 'r' then
           if c > N + B then ck.wait = -1 else ck.wait = ceildiv(nxt - cap, N) end
         end
       end
-      local after = ck.next or ahead
-      ck.remaining = gcra_remaining(N, B, W, after)
-      ck.reset = gcra_reset(N, after)
+      -- The state before this request; replaced below if the request is admitted.
+      ck.remaining = gcra_remaining(N, B, W, ahead)
+      ck.reset = gcra_reset(N, ahead)
     elseif alg == 'w' then
       local w = win_load(key, W, K)
       if w.changed then win_save(key, w, K) end
@@ -263,7 +263,11 @@ if op == 'r' then
         ck.reset = lease_reset(key, ck.N, ck.count)
       end
     elseif ck.alg == 'g' then
-      if ck.next then gcra_store(key, ck.N, ck.next) end
+      if ck.next then
+        gcra_store(key, ck.N, ck.next)
+        ck.remaining = gcra_remaining(ck.N, ck.B, ck.W, ck.next)
+        ck.reset = gcra_reset(ck.N, ck.next)
+      end
     elseif ck.alg == 'w' then
       local w = ck.w
       if ck.c > 0 then

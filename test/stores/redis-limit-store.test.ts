@@ -1,0 +1,251 @@
+/**
+ * RedisLimitStore beyond the shared contract: the Lua script agrees decision for decision with the
+ * memory store (same server time), the script is reloaded after a restart, the local deny cache saves
+ * round trips, and every key it writes expires.
+ */
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LimitBucket, Reservation, ReserveResult } from '../../src/core/ports.js';
+import { MemoryLimitStore } from '../../src/stores/memory-limit-store.js';
+import { limitRedisOptions, RedisLimitStore } from '../../src/stores/redis-limit-store.js';
+import { freePort, privateRedis } from './limit-redis-server.js';
+
+const prefix = `sluice-test:${randomBytes(6).toString('hex')}:`;
+let redis: Redis;
+
+beforeAll(async () => {
+  redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
+  await redis.connect();
+});
+
+afterAll(async () => {
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+});
+
+let n = 0;
+function b(p: Partial<LimitBucket> & Pick<LimitBucket, 'kind' | 'algorithm' | 'limit'>): LimitBucket {
+  n++;
+  return {
+    id: `b${n}`,
+    key: `{t:redis}:b${n}:${p.algorithm}:k:x`,
+    burst: 0,
+    windowMs: 60_000,
+    shadow: false,
+    per: 'key',
+    ...p,
+  };
+}
+
+describe('RedisLimitStore', () => {
+  it('decides exactly as the memory store would at the same instant (differential, server time)', async () => {
+    const bucketArb = (i: number) =>
+      fc.oneof(
+        fc
+          .record({
+            limit: fc.integer({ min: 1, max: 40 }),
+            burst: fc.integer({ min: 0, max: 10 }),
+            windowMs: fc.integer({ min: 1000, max: 600_000 }),
+            shadow: fc.boolean(),
+          })
+          .map(
+            (r): LimitBucket => ({
+              id: `r${i}`,
+              key: `r${i}`,
+              kind: 'tokens',
+              algorithm: 'gcra',
+              per: 'key',
+              ...r,
+            }),
+          ),
+        fc
+          .record({
+            limit: fc.integer({ min: 1, max: 30 }),
+            windowMs: fc.integer({ min: 3_600_000, max: 30 * 86_400_000 }),
+            shadow: fc.boolean(),
+          })
+          .map(
+            (r): LimitBucket => ({
+              id: `w${i}`,
+              key: `w${i}`,
+              kind: 'usd',
+              algorithm: 'window',
+              burst: 0,
+              per: 'key',
+              ...r,
+            }),
+          ),
+        fc
+          .record({ limit: fc.integer({ min: 1, max: 3 }) })
+          .map(
+            (r): LimitBucket => ({
+              id: `l${i}`,
+              key: `l${i}`,
+              kind: 'concurrent',
+              algorithm: 'lease',
+              burst: 0,
+              shadow: false,
+              per: 'key',
+              windowMs: 60_000,
+              ...r,
+            }),
+          ),
+      );
+    const op = fc.oneof(
+      fc.record({
+        t: fc.constant('reserve' as const),
+        costs: fc.array(fc.integer({ min: 0, max: 45 }), { minLength: 3, maxLength: 3 }),
+      }),
+      fc.record({
+        t: fc.constant('settle' as const),
+        which: fc.nat(),
+        actual: fc.array(fc.integer({ min: 0, max: 60 }), { minLength: 3, maxLength: 3 }),
+      }),
+      fc.record({ t: fc.constant('release' as const), which: fc.nat() }),
+    );
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc
+          .integer({ min: 1, max: 3 })
+          .chain((k) => fc.tuple(...Array.from({ length: k }, (_, i) => bucketArb(i)))),
+        fc.array(op, { maxLength: 25 }),
+        async (shape, ops) => {
+          run++;
+          const buckets = shape.map((x) => ({ ...x, key: `{t:diff${run}}:${x.key}` }));
+          let now = 0;
+          const memory = new MemoryLimitStore({ clock: { now: () => now } });
+          const remote = new RedisLimitStore({ redis, prefix, denyCacheMaxMs: 0 });
+          const held: { r: Reservation; m: Reservation }[] = [];
+          let rid = 0;
+          // Usd limits get cent-sized costs: fractions must agree too.
+          const money = (i: number, x: number) => (buckets[i]!.kind === 'usd' ? x / 100 : x);
+          for (const o of ops) {
+            if (o.t === 'reserve') {
+              const costs = buckets.map((_, i) => money(i, o.costs[i]!));
+              const id = `d${run}_${++rid}`;
+              const r = await remote.reserve({ buckets, costs, requestId: id });
+              now = remote.lastServerTime();
+              const m = await memory.reserve({ buckets, costs, requestId: id });
+              expect(summary(r)).toEqual(summary(m));
+              if (r.ok && m.ok) held.push({ r: r.reservation, m: m.reservation });
+            } else if (held.length > 0) {
+              const h = held[o.which % held.length]!;
+              if (o.t === 'settle') {
+                const actual = buckets.map((_, i) => money(i, o.actual[i]!));
+                await remote.settle(h.r, actual);
+                if (remote.lastServerTime() > 0) now = remote.lastServerTime();
+                await memory.settle(h.m, actual);
+              } else {
+                await remote.release(h.r);
+                if (remote.lastServerTime() > 0) now = remote.lastServerTime();
+                await memory.release(h.m);
+              }
+            }
+            const rs = await remote.peek(buckets);
+            now = remote.lastServerTime();
+            expect(rs).toEqual(await memory.peek(buckets));
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('remembers a denied bucket locally: repeated denials cost no Redis call', async () => {
+    let local = 1_000_000;
+    const store = new RedisLimitStore({ redis, prefix, clock: { now: () => local } });
+    const rpm = b({ kind: 'requests', algorithm: 'gcra', limit: 1 });
+    const tokens = b({ kind: 'tokens', algorithm: 'gcra', limit: 100 });
+    expect((await store.reserve({ buckets: [rpm, tokens], costs: [1, 10], requestId: 'c1' })).ok).toBe(true);
+    const first = await store.reserve({ buckets: [rpm, tokens], costs: [1, 10], requestId: 'c2' });
+    expect(first.ok).toBe(false);
+    const calls = store.stats().calls;
+    for (let i = 0; i < 50; i++) {
+      const r = await store.reserve({ buckets: [rpm, tokens], costs: [1, 10], requestId: `c${i + 3}` });
+      expect(r.ok).toBe(false);
+      if (!r.ok) {
+        expect(r.bucketIndex).toBe(0);
+        expect(r.states[1]!.remaining).toBe(90);
+      }
+    }
+    expect(store.stats().calls).toBe(calls);
+    expect(store.stats().cachedDenials).toBe(50);
+    // Past the wait Redis said, the next request asks Redis again.
+    local += 60_001;
+    await store.reserve({ buckets: [rpm, tokens], costs: [1, 10], requestId: 'c99' });
+    expect(store.stats().calls).toBe(calls + 1);
+  });
+
+  it('a cached denial binds only requests at least as large, and a local refund drops it', async () => {
+    const store = new RedisLimitStore({ redis, prefix });
+    const tpm = b({ kind: 'tokens', algorithm: 'gcra', limit: 1000 });
+    const big = await store.reserve({ buckets: [tpm], costs: [900], requestId: 'e1' });
+    expect(big.ok).toBe(true);
+    expect((await store.reserve({ buckets: [tpm], costs: [500], requestId: 'e2' })).ok).toBe(false);
+    const calls = store.stats().calls;
+    expect((await store.reserve({ buckets: [tpm], costs: [50], requestId: 'e3' })).ok).toBe(true);
+    expect(store.stats().calls).toBe(calls + 1);
+    if (big.ok) await store.settle(big.reservation, [100]);
+    expect((await store.reserve({ buckets: [tpm], costs: [500], requestId: 'e4' })).ok).toBe(true);
+  });
+
+  it('every key it writes expires: GCRA when full again, windows after the window, leases after the TTL', async () => {
+    const store = new RedisLimitStore({ redis, prefix });
+    const g = b({ kind: 'tokens', algorithm: 'gcra', limit: 600, windowMs: 60_000 });
+    const w = b({ kind: 'requests', algorithm: 'window', limit: 5, windowMs: 86_400_000 });
+    const l = b({ kind: 'concurrent', algorithm: 'lease', limit: 2, windowMs: 30_000 });
+    const r = await store.reserve({ buckets: [g, w, l], costs: [60, 1, 1], requestId: 'x1' });
+    expect(r.ok).toBe(true);
+    const ttl = async (bk: LimitBucket) => redis.pttl(prefix + bk.key);
+    const tg = await ttl(g);
+    expect(tg).toBeGreaterThan(5000); // 60 tokens at 10 a second: ~6 s
+    expect(tg).toBeLessThanOrEqual(6001);
+    const tw = await ttl(w);
+    expect(tw).toBeGreaterThan(86_400_000);
+    expect(tw).toBeLessThanOrEqual(86_400_000 + 86_400_000 / 60 + 1);
+    const tl = await ttl(l);
+    expect(tl).toBeGreaterThan(29_000);
+    expect(tl).toBeLessThanOrEqual(30_001);
+    if (r.ok) await store.settle(r.reservation, [0, 1, 1]);
+    expect(await redis.exists(prefix + g.key)).toBe(0); // refunded to full: nothing left to keep
+    const marker = (await redis.keys(`${prefix}{t:redis}:settled:x1`))[0]!;
+    expect(await redis.pttl(marker)).toBeGreaterThan(0);
+  });
+
+  it('reloads the script after a Redis restart (NOSCRIPT), on a private server', async () => {
+    const server = privateRedis(await freePort());
+    await server.start();
+    const client = new Redis({ host: '127.0.0.1', port: server.port, ...limitRedisOptions() });
+    client.on('error', () => {}); // the restart below refuses connections for a moment
+    try {
+      await new Promise((r) => client.once('ready', r));
+      const store = new RedisLimitStore({ redis: client, prefix: 'p:' });
+      const rpm = b({ kind: 'requests', algorithm: 'gcra', limit: 5 });
+      expect((await store.reserve({ buckets: [rpm], costs: [1], requestId: 'n1' })).ok).toBe(true);
+      expect(store.stats().scriptLoads).toBe(1); // first use: not cached yet
+      expect((await store.reserve({ buckets: [rpm], costs: [1], requestId: 'n2' })).ok).toBe(true);
+      expect(store.stats().scriptLoads).toBe(1);
+      await server.kill();
+      await server.start();
+      for (let i = 0; i < 100 && client.status !== 'ready'; i++) await new Promise((r) => setTimeout(r, 20));
+      const after = await store.reserve({ buckets: [rpm], costs: [1], requestId: 'n3' });
+      expect(after.ok).toBe(true);
+      expect(store.stats().scriptLoads).toBe(2);
+      // An empty server after the restart: the bucket starts full again.
+      if (after.ok) expect(after.states[0]!.remaining).toBe(4);
+    } finally {
+      client.disconnect();
+      await server.kill();
+    }
+  });
+});
+
+function summary(r: ReserveResult): unknown {
+  return r.ok
+    ? { ok: true, states: r.states, shadowDenied: r.shadowDenied }
+    : { ok: false, bucketIndex: r.bucketIndex, retryAfterMs: r.retryAfterMs, states: r.states };
+}
