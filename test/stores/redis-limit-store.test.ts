@@ -78,21 +78,19 @@ describe('RedisLimitStore', () => {
               ...r,
             }),
           ),
-        fc
-          .record({ limit: fc.integer({ min: 1, max: 3 }) })
-          .map(
-            (r): LimitBucket => ({
-              id: `l${i}`,
-              key: `l${i}`,
-              kind: 'concurrent',
-              algorithm: 'lease',
-              burst: 0,
-              shadow: false,
-              per: 'key',
-              windowMs: 60_000,
-              ...r,
-            }),
-          ),
+        fc.record({ limit: fc.integer({ min: 1, max: 3 }) }).map(
+          (r): LimitBucket => ({
+            id: `l${i}`,
+            key: `l${i}`,
+            kind: 'concurrent',
+            algorithm: 'lease',
+            burst: 0,
+            shadow: false,
+            per: 'key',
+            windowMs: 60_000,
+            ...r,
+          }),
+        ),
       );
     const op = fc.oneof(
       fc.record({
