@@ -5,14 +5,17 @@
  * dropped from objects and become null in arrays; non-finite numbers become null) but object keys
  * are always sorted by UTF-16 code unit, so a value read back from storage (JSON.parse of what was
  * stored) serialises to exactly the same text. BigInts become decimal strings instead of throwing.
- * Throws on cycles.
+ * Throws on cycles (reported as nesting deeper than MAX_DEPTH).
  */
 export function canonicalJson(value: unknown): string {
-  const out = write(value, new Set());
+  const out = write(value, 0);
   return out === undefined ? 'null' : out;
 }
 
-function write(value: unknown, seen: Set<object>): string | undefined {
+/** Deeper than this is treated as a cycle: a depth count is cheaper than tracking every object seen. */
+const MAX_DEPTH = 256;
+
+function write(value: unknown, depth: number): string | undefined {
   if (
     value !== null &&
     typeof value === 'object' &&
@@ -35,23 +38,23 @@ function write(value: unknown, seen: Set<object>): string | undefined {
       return undefined;
   }
   if (value === null) return 'null';
-  const obj = value as object;
-  if (seen.has(obj)) throw new TypeError('canonicalJson: cyclic value');
-  seen.add(obj);
-  let out: string;
-  if (Array.isArray(obj)) {
-    const parts: string[] = [];
-    for (const item of obj) parts.push(write(item, seen) ?? 'null');
-    out = `[${parts.join(',')}]`;
-  } else {
-    const rec = obj as Record<string, unknown>;
-    const parts: string[] = [];
-    for (const k of Object.keys(rec).sort()) {
-      const v = write(rec[k], seen);
-      if (v !== undefined) parts.push(`${JSON.stringify(k)}:${v}`);
+  if (depth >= MAX_DEPTH) throw new TypeError('canonicalJson: cyclic or too deeply nested value');
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      out += write(value[i], depth + 1) ?? 'null';
     }
-    out = `{${parts.join(',')}}`;
+    return `${out}]`;
   }
-  seen.delete(obj);
-  return out;
+  const rec = value as Record<string, unknown>;
+  let out = '{';
+  let first = true;
+  for (const k of Object.keys(rec).sort()) {
+    const v = write(rec[k], depth + 1);
+    if (v === undefined) continue;
+    out += first ? `${JSON.stringify(k)}:${v}` : `,${JSON.stringify(k)}:${v}`;
+    first = false;
+  }
+  return `${out}}`;
 }

@@ -19,35 +19,35 @@ export interface ChainHead {
   hash: string;
 }
 
-function hashedBody(e: HashedEvent): Record<string, unknown> {
-  return {
-    seq: e.seq,
-    instance: e.instance,
-    at: e.at,
-    requestId: e.requestId ?? null,
-    keyId: e.keyId ?? null,
-    tenantId: e.tenantId ?? null,
-    projectId: e.projectId ?? null,
-    clientIp: e.clientIp ?? null,
-    country: e.country ?? null,
-    userAgent: e.userAgent ?? null,
-    action: e.action,
-    model: e.model ?? null,
-    decision: e.decision,
-    reason: e.reason,
-    policyVersion: e.policyVersion ?? null,
-    details: e.details ?? null,
-  };
-}
+const str = (v: string | null | undefined): string =>
+  v === null || v === undefined ? 'null' : JSON.stringify(v);
+const num = (v: number | null | undefined): string =>
+  v === null || v === undefined || !Number.isFinite(v) ? 'null' : JSON.stringify(v);
 
-/** The canonical text of an event (without prevHash and hash). */
-export function canonicalEvent(e: HashedEvent): string {
-  return canonicalJson(hashedBody(e));
+/**
+ * The canonical text of an event (without prevHash and hash): canonical JSON of the hashed fields,
+ * written out directly with the keys already in sorted order (this runs for every audit event).
+ * `detailsJson` may pass the canonical JSON of `details` when the caller already has it.
+ */
+export function canonicalEvent(e: HashedEvent, detailsJson?: string): string {
+  const details =
+    detailsJson ?? (e.details === null || e.details === undefined ? 'null' : canonicalJson(e.details));
+  return (
+    `{"action":${str(e.action)},"at":${num(e.at)},"clientIp":${str(e.clientIp)},"country":${str(e.country)}` +
+    `,"decision":${str(e.decision)},"details":${details},"instance":${str(e.instance)},"keyId":${str(e.keyId)}` +
+    `,"model":${str(e.model)},"policyVersion":${num(e.policyVersion)},"projectId":${str(e.projectId)}` +
+    `,"reason":${str(e.reason)},"requestId":${str(e.requestId)},"seq":${num(e.seq)},"tenantId":${str(e.tenantId)}` +
+    `,"userAgent":${str(e.userAgent)}}`
+  );
 }
 
 /** SHA-256 hex over `prevHash`, a newline, and the canonical JSON of the event's other fields. */
-export function hashEvent(prevHash: string, event: HashedEvent): string {
-  return createHash('sha256').update(prevHash).update('\n').update(canonicalEvent(event)).digest('hex');
+export function hashEvent(prevHash: string, event: HashedEvent, detailsJson?: string): string {
+  return createHash('sha256')
+    .update(prevHash)
+    .update('\n')
+    .update(canonicalEvent(event, detailsJson))
+    .digest('hex');
 }
 
 /** Recomputes an event's hash from its stored fields and compares. */
@@ -65,19 +65,22 @@ function textOrNull(v: unknown): string | null {
   return v === null || v === undefined ? null : text(v);
 }
 
-function detailsOf(v: unknown): Record<string, unknown> | null {
-  if (v === null || v === undefined) return null;
+/** Canonical JSON of the details and the plain copy it parses back to (what storage will return). */
+function detailsOf(v: unknown): { json: string; value: Record<string, unknown> | null } {
+  if (v === null || v === undefined) return { json: 'null', value: null };
+  let json: string;
   try {
-    // A deep copy through canonical JSON: later mutation by the caller cannot change what was hashed,
-    // and what is read back from storage hashes identically.
-    const parsed = JSON.parse(canonicalJson(v)) as unknown;
-    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
-      return parsed as Record<string, unknown>;
-    }
-    return { value: parsed };
+    json = canonicalJson(v);
   } catch {
-    return { error: 'details not serialisable' };
+    json = '{"error":"details not serialisable"}';
   }
+  // A deep copy: later mutation by the caller cannot change what was hashed.
+  const parsed = JSON.parse(json) as unknown;
+  if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
+    return { json, value: parsed as Record<string, unknown> };
+  }
+  const value = { value: parsed };
+  return { json: canonicalJson(value), value };
 }
 
 /**
@@ -127,10 +130,12 @@ export class AuditChain {
       decision: text(input.decision) as AuditEvent['decision'],
       reason: text(input.reason),
       policyVersion: Number.isFinite(pv) ? Math.trunc(pv) : null,
-      details: detailsOf(input.details),
+      details: null,
     };
+    const details = detailsOf(input.details);
+    body.details = details.value;
     const prevHash = this.#hash;
-    const hash = hashEvent(prevHash, body);
+    const hash = hashEvent(prevHash, body, details.json);
     this.#seq = body.seq;
     this.#hash = hash;
     return { ...body, prevHash, hash };

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../../src/core/audit/canonical-json.js';
-import { AuditChain, GENESIS_HASH, hashEvent } from '../../../src/core/audit/chain.js';
+import { AuditChain, canonicalEvent, GENESIS_HASH, hashEvent } from '../../../src/core/audit/chain.js';
 import {
   type AuditCheckpoint,
   createCheckpointSigner,
@@ -156,6 +156,36 @@ describe('AuditChain', () => {
       expect(hashEvent(e.prevHash, changed), f).not.toBe(e.hash);
     }
     expect(hashEvent('f'.repeat(64), e)).not.toBe(e.hash);
+  });
+
+  it('writes the same text as generic canonical JSON of the hashed fields (property)', () => {
+    const text = fc.option(fc.string(), { nil: null });
+    fc.assert(
+      fc.property(
+        fc.record({
+          seq: fc.nat(),
+          instance: fc.string(),
+          at: fc.integer(),
+          requestId: text,
+          keyId: text,
+          tenantId: text,
+          projectId: text,
+          clientIp: text,
+          country: text,
+          userAgent: text,
+          action: fc.string(),
+          model: text,
+          decision: fc.constantFrom('allowed', 'throttled', 'refused', 'error', 'admin', 'system'),
+          reason: fc.string(),
+          policyVersion: fc.option(fc.integer(), { nil: null }),
+          details: fc.option(fc.dictionary(fc.string(), fc.jsonValue()), { nil: null }),
+        }),
+        (e) => {
+          expect(canonicalEvent(e as Parameters<typeof canonicalEvent>[0])).toBe(canonicalJson(e));
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it('resumes from a stored head', () => {
