@@ -121,6 +121,21 @@ describe.each(DIALECTS)('AuditStore contract ($name)', ({ make }) => {
     expect(await store.instances()).toEqual(expect.arrayContaining(['fa', 'fb']));
   });
 
+  it('pages through all instances by time with a cursor', async () => {
+    const T = 70_000_000; // a time no other test uses
+    await writeChain(store, 'pa', [T, T, T + 1]);
+    await writeChain(store, 'pb', [T, T + 2]);
+    const seen: string[] = [];
+    let after: { at: number; instance: string; seq: number } | undefined;
+    for (;;) {
+      const page = await store.read({ since: T, until: T + 100, limit: 2, after });
+      if (page.length === 0) break;
+      seen.push(...page.map((e) => `${e.instance}#${e.seq}@${e.at - T}`));
+      after = page[page.length - 1];
+    }
+    expect(seen).toEqual(['pa#1@0', 'pa#2@0', 'pb#1@0', 'pa#3@1', 'pb#2@2']);
+  });
+
   it('keeps checkpoints per instance in seq order', async () => {
     await writeChain(store, 'cp', range(1, 9), 4);
     const cps = await store.checkpoints('cp');

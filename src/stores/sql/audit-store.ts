@@ -92,6 +92,11 @@ export interface AuditReadOptions {
   /** `seq > afterSeq` (use with `instance` to page through a chain). */
   afterSeq?: number;
   limit?: number;
+  /**
+   * Without `instance`: continue after this event in (at, instance, seq) order, to page through
+   * all instances by time (e.g. a SIEM export). Pass the last event of the previous page.
+   */
+  after?: { at: number; instance: string; seq: number };
 }
 
 export interface PruneResult {
@@ -201,6 +206,16 @@ export class SqlAuditStore implements AuditCheckpointStore {
     if (opts.since !== undefined) q = q.where('at', '>=', opts.since);
     if (opts.until !== undefined) q = q.where('at', '<', opts.until);
     if (opts.afterSeq !== undefined) q = q.where('seq', '>', opts.afterSeq);
+    const c = opts.after;
+    if (c) {
+      q = q.where((eb) =>
+        eb.or([
+          eb('at', '>', c.at),
+          eb.and([eb('at', '=', c.at), eb('instance', '>', c.instance)]),
+          eb.and([eb('at', '=', c.at), eb('instance', '=', c.instance), eb('seq', '>', c.seq)]),
+        ]),
+      );
+    }
     q = opts.instance !== undefined ? q.orderBy('seq') : q.orderBy('at').orderBy('instance').orderBy('seq');
     if (opts.limit !== undefined) q = q.limit(opts.limit);
     const rows = await q.execute();
