@@ -45,6 +45,7 @@ export function privateRedis(port: number): PrivateRedis {
         maxRetriesPerRequest: 0,
         retryStrategy: () => null,
       });
+      probe.on('error', () => {}); // refused until the server listens
       try {
         for (let i = 0; i < 200; i++) {
           try {
