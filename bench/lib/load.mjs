@@ -105,13 +105,14 @@ export async function measureStreaming(target, { requests, concurrency }) {
           tail = (tail + chunk.toString('utf8')).slice(-64);
         }
         const end = performance.now();
-        if (res.statusCode !== 200) {
+        // A stream that is not 200 or does not end with [DONE] is a failure, not a fast answer.
+        if (res.statusCode !== 200 || !tail.includes('[DONE]')) {
           failed++;
           continue;
         }
         ttfb.push((first ?? end) - t0);
         total.push(end - t0);
-        if (tail.includes('[DONE]')) complete++;
+        complete++;
       } catch {
         failed++;
       }

@@ -111,30 +111,36 @@ export function renderReport(results) {
       parts.push(
         table(
           [
+            'configuration',
             'instances',
-            'keys',
-            'limit per key',
-            'requests sent',
+            'keys × limit',
+            'sent',
             'admitted',
             'allowed',
             'over-admitted',
-            'Redis commands / request',
+            'Redis round trips / request',
+            'degraded-mode episodes',
           ],
-          [
-            [
-              f(ac.instances),
-              f(ac.keys),
-              `${ac.limit} / ${ac.window}`,
-              f(ac.sent),
-              f(ac.admitted),
-              f(ac.allowed),
-              f(ac.overAdmitted),
-              f(ac.redisCallsPerRequest, 2),
-            ],
-          ],
+          ac.runs.map((r) =>
+            r.skipped
+              ? [r.label, `skipped: ${r.skipped}`, '', '', '', '', '', '', '']
+              : [
+                  r.label,
+                  f(r.instances),
+                  `${r.keys} × ${r.limit} / ${r.window}`,
+                  f(r.sent),
+                  f(r.admitted),
+                  f(r.allowed),
+                  f(r.overAdmitted),
+                  f(r.roundTripsPerRequest, 2),
+                  f(r.degradedEpisodes),
+                ],
+          ),
         ),
       );
-      if (ac.unexpected) parts.push(`\nUnexpected responses: ${JSON.stringify(ac.unexpected)}`);
+      for (const r of ac.runs) {
+        if (r.unexpected) parts.push(`\n${r.label}: unexpected responses ${JSON.stringify(r.unexpected)}`);
+      }
     }
   }
 
@@ -202,10 +208,10 @@ function headline(results) {
     if (rows[name] && rows.portkey)
       out.push(`${name} / portkey: ${ratio(rows[name].rps / rows.portkey.rps)} the throughput`);
   }
-  const ac = results.accuracy;
-  if (ac && !ac.skipped) {
+  for (const r of results.accuracy?.runs ?? []) {
+    if (r.skipped) continue;
     out.push(
-      `accuracy: ${ac.instances} instances admitted ${ac.admitted} of ${ac.allowed} allowed (over-admitted ${ac.overAdmitted}), ${f(ac.redisCallsPerRequest, 2)} Redis commands per request`,
+      `accuracy, ${r.label}: ${r.instances} instances admitted ${r.admitted} of ${r.allowed} allowed (over-admitted ${r.overAdmitted}), ${f(r.roundTripsPerRequest, 2)} Redis round trips per request${r.degradedEpisodes ? `, ${r.degradedEpisodes} degraded-mode episodes` : ''}`,
     );
   }
   const me = results.memory;

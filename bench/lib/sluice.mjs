@@ -37,13 +37,16 @@ export const GENEROUS_LIMITS = [
  * The config file for one run. `limits` replaces the default tier's limits; `store` is
  * `{ store: 'memory' }` or `{ store: 'redis', url }`.
  */
-export function writeConfig(dir, { upstreamUrl, store, limits = GENEROUS_LIMITS, logLevel = 'warn' }) {
+export function writeConfig(
+  dir,
+  { upstreamUrl, store, limits = GENEROUS_LIMITS, extraTiers = {}, logLevel = 'warn' },
+) {
   const cfg = {
     server: { host: '127.0.0.1' },
     admin: { host: '127.0.0.1' },
     upstreams: [{ name: 'stub', kind: 'openai', baseUrl: `${upstreamUrl}/v1`, apiKey: 'x' }],
     models: [{ match: '*', upstream: 'stub' }],
-    tiers: { default: { limits } },
+    tiers: { default: { limits }, ...extraTiers },
     limits: store,
     log: { level: logLevel },
   };
@@ -74,8 +77,39 @@ export function sluiceAvailable() {
   return { ok: true };
 }
 
+/**
+ * The key object in the CLI's output: possibly pretty-printed over several lines, and possibly
+ * among JSON log lines (pino writes to stdout), so try every run of lines that parses.
+ */
+function parseKeyJson(out) {
+  const lines = out.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i].trim().startsWith('{')) continue;
+    for (let j = i; j < lines.length && j < i + 50; j++) {
+      try {
+        const v = JSON.parse(lines.slice(i, j + 1).join('\n'));
+        if (typeof v?.key === 'string') return v;
+        break;
+      } catch {}
+    }
+  }
+  return undefined;
+}
+
 /** `sluice keys create`: returns `{ id, key, tenant, tier }`. */
 export function createKey({ dataDir, configFile, tenant = 'bench', tier = 'default' }) {
+  // Retried: on a shared machine `dist/` may be mid-rebuild for a moment.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return createKeyOnce({ dataDir, configFile, tenant, tier });
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+    }
+  }
+}
+
+function createKeyOnce({ dataDir, configFile, tenant, tier }) {
   const out = runCommand(
     process.execPath,
     [
@@ -94,13 +128,8 @@ export function createKey({ dataDir, configFile, tenant = 'bench', tier = 'defau
     ],
     { env: sluiceEnv(), timeoutMs: 30_000 },
   );
-  const line = out
-    .split('\n')
-    .reverse()
-    .find((l) => l.trim().startsWith('{'));
-  if (!line) throw new Error(`keys create printed no JSON:\n${out}`);
-  const k = JSON.parse(line);
-  if (typeof k.key !== 'string') throw new Error(`keys create printed no key:\n${out}`);
+  const k = parseKeyJson(out);
+  if (!k) throw new Error(`keys create printed no key JSON:\n${out}`);
   return k;
 }
 
