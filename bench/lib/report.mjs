@@ -50,7 +50,8 @@ export function renderReport(results) {
     );
     if (tp.redisCallsPerRequest !== undefined) {
       parts.push(
-        `\nRedis commands per request in the sluice-redis rounds: ${f(tp.redisCallsPerRequest, 2)}.`,
+        `\nsluice-redis rounds: ${f(tp.redisScriptsPerRequest, 2)} script calls (EVALSHA) per request, ` +
+          `${f(tp.redisCallsPerRequest, 2)} Redis commands per request counting those run inside the scripts.`,
       );
     }
   }
