@@ -208,7 +208,11 @@ export class AlertEngine {
     this.recent.push(record);
     if (this.recent.length > this.keep) this.recent.shift();
 
-    this.audit('alert.raise', record, event.type, { alertId: record.id, message: record.message, ...record.details });
+    this.audit('alert.raise', record, event.type, {
+      alertId: record.id,
+      message: record.message,
+      ...record.details,
+    });
 
     const hooks = this.opts.config().filter((w) => w.on.includes(event.type));
     if (hooks.length === 0) return record;
@@ -366,7 +370,10 @@ export class AlertEngine {
     if (status === 'delivered') delete d.error;
     else d.error = error ?? d.error ?? 'failed';
     if (status === 'failed') {
-      this.opts.logger.warn({ alert: job.record.id, webhook: d.webhook, attempts: d.attempts, error: d.error }, 'alert delivery failed');
+      this.opts.logger.warn(
+        { alert: job.record.id, webhook: d.webhook, attempts: d.attempts, error: d.error },
+        'alert delivery failed',
+      );
     }
     this.audit('alert.deliver', job.record, status === 'delivered' ? 'ok' : 'delivery_failed', {
       alertId: job.record.id,
@@ -424,8 +431,13 @@ export function registerAlertsRoute(app: FastifyInstance, engine: Pick<AlertEngi
     const n = Number(q.limit);
     const limit = Number.isInteger(n) && n > 0 ? Math.min(n, 1000) : 100;
     if (q.type && !(ALERT_TYPES as readonly string[]).includes(q.type)) {
-      return sendAdminError(reply, refuse('SLUICE_BAD_REQUEST', `type must be one of ${ALERT_TYPES.join(', ')}`));
+      return sendAdminError(
+        reply,
+        refuse('SLUICE_BAD_REQUEST', `type must be one of ${ALERT_TYPES.join(', ')}`),
+      );
     }
-    return { data: engine.list({ limit, type: q.type as AlertType | undefined, tenantId: q.tenant || undefined }) };
+    return {
+      data: engine.list({ limit, type: q.type as AlertType | undefined, tenantId: q.tenant || undefined }),
+    };
   });
 }

@@ -129,17 +129,29 @@ function windowText(ms: number): string {
  * The alert for a crossing. Deduplicated per type, tenant, key (for per-key limits) and limit id,
  * once per limit window (at least 5 minutes, at most a day).
  */
-export function crossingAlert(c: LimitCrossing, who: { tenantId: string | null; keyId?: string | null }): AlertEvent {
+export function crossingAlert(
+  c: LimitCrossing,
+  who: { tenantId: string | null; keyId?: string | null },
+): AlertEvent {
   const perKey = c.per === 'key';
-  const subject = perKey && who.keyId ? `key ${who.keyId}` : who.tenantId ? `tenant ${who.tenantId}` : 'caller';
-  const cap = c.kind === 'concurrent' ? `${c.limit} concurrent` : `${c.limit} ${c.kind} per ${windowText(c.windowMs)}`;
+  const subject =
+    perKey && who.keyId ? `key ${who.keyId}` : who.tenantId ? `tenant ${who.tenantId}` : 'caller';
+  const cap =
+    c.kind === 'concurrent' ? `${c.limit} concurrent` : `${c.limit} ${c.kind} per ${windowText(c.windowMs)}`;
   return {
     type: c.threshold === 100 ? 'limit.100' : 'limit.80',
     tenantId: who.tenantId,
     keyId: perKey ? (who.keyId ?? null) : null,
     limitId: c.id,
     message: `${subject} reached ${c.threshold}% of limit "${c.id}" (${cap}, per ${c.per})${c.shadow ? ' [shadow]' : ''}`,
-    details: { limit: c.limit, remaining: c.remaining, kind: c.kind, per: c.per, windowMs: c.windowMs, shadow: c.shadow },
+    details: {
+      limit: c.limit,
+      remaining: c.remaining,
+      kind: c.kind,
+      per: c.per,
+      windowMs: c.windowMs,
+      shadow: c.shadow,
+    },
     dedupeMs: Math.min(ONE_DAY, Math.max(FIVE_MINUTES, c.windowMs)),
   };
 }

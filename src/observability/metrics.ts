@@ -13,7 +13,9 @@ import type { Outcome } from '../gateway/app.js';
 import { FastCounter, FastGauge, FastHistogram, LabelValues } from './series.js';
 
 /** Seconds. Stages cost microseconds to a few milliseconds; the tail shows up to a second. */
-const STAGE_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1];
+const STAGE_BUCKETS = [
+  0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1,
+];
 /** Seconds. Model calls take from tens of milliseconds (embeddings) to minutes (long streams). */
 const UPSTREAM_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
@@ -87,11 +89,11 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const limits = new LabelValues(maxOther);
   const components = new LabelValues(maxOther);
 
-  const decisionsTotal = new FastCounter('sluice_decisions_total', 'Data-plane decisions by outcome, reason code and action.', [
-    'decision',
-    'reason',
-    'action',
-  ]).registerIn(registry);
+  const decisionsTotal = new FastCounter(
+    'sluice_decisions_total',
+    'Data-plane decisions by outcome, reason code and action.',
+    ['decision', 'reason', 'action'],
+  ).registerIn(registry);
   const stageSeconds = new FastHistogram(
     'sluice_stage_seconds',
     'Time Sluice adds per pipeline stage, in seconds.',
@@ -108,15 +110,16 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     'upstream',
     'kind',
   ]).registerIn(registry);
-  const tokensTotal = new FastCounter('sluice_tokens_total', 'Tokens metered, by tenant, model and direction.', [
-    'tenant',
-    'model',
-    'direction',
-  ]).registerIn(registry);
-  const spendTotal = new FastCounter('sluice_spend_usd_total', 'Spend metered in US dollars, by tenant and model.', [
-    'tenant',
-    'model',
-  ]).registerIn(registry);
+  const tokensTotal = new FastCounter(
+    'sluice_tokens_total',
+    'Tokens metered, by tenant, model and direction.',
+    ['tenant', 'model', 'direction'],
+  ).registerIn(registry);
+  const spendTotal = new FastCounter(
+    'sluice_spend_usd_total',
+    'Spend metered in US dollars, by tenant and model.',
+    ['tenant', 'model'],
+  ).registerIn(registry);
   const imagesTotal = new FastCounter('sluice_images_total', 'Images generated, by tenant and model.', [
     'tenant',
     'model',
@@ -136,9 +139,11 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     'Audit events that did not fit the queue (counted and alerted, see the audit trail).',
     [],
   ).registerIn(registry);
-  const degradedGauge = new FastGauge('sluice_degraded', 'A component running in degraded mode (1) or not (0).', [
-    'component',
-  ]).registerIn(registry);
+  const degradedGauge = new FastGauge(
+    'sluice_degraded',
+    'A component running in degraded mode (1) or not (0).',
+    ['component'],
+  ).registerIn(registry);
 
   // Series that exist from the start, so dashboards see 0 rather than no data.
   const depthCell = auditQueueDepth.at0();

@@ -228,7 +228,7 @@ export class FastHistogram extends Family<HistogramCell> {
 
   /** Records one observation in a series (values are not checked; NaN is ignored). */
   observe(cell: HistogramCell, v: number): void {
-    if (v !== v) return;
+    if (Number.isNaN(v)) return;
     const b = this.bounds;
     let i = 0;
     // Linear scan: a dozen bounds, and most observations land in the first few.
@@ -254,7 +254,11 @@ export class FastHistogram extends Family<HistogramCell> {
       let cumulative = 0;
       for (let i = 0; i < this.bounds.length; i++) {
         cumulative += c.counts[i];
-        values.push({ metricName: bucketName, labels: { ...c.labels, le: String(this.bounds[i]) }, value: cumulative });
+        values.push({
+          metricName: bucketName,
+          labels: { ...c.labels, le: String(this.bounds[i]) },
+          value: cumulative,
+        });
       }
       values.push({ metricName: bucketName, labels: { ...c.labels, le: '+Inf' }, value: c.count });
       values.push({ metricName: `${this.name}_sum`, labels: c.labels, value: c.sum });

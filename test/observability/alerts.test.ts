@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
@@ -5,10 +6,10 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEventInput, AuditSink } from '../../src/core/ports.js';
 import {
+  AlertEngine,
   type AlertEngineOptions,
   type AlertEvent,
   type AlertWebhook,
-  AlertEngine,
   registerAlertsRoute,
   signAlertBody,
   verifyAlertSignature,
@@ -49,7 +50,11 @@ class Receiver {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        this.received.push({ url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        this.received.push({
+          url: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
         res.statusCode = this.statuses.shift() ?? 200;
         res.end('{}');
       });
@@ -101,7 +106,13 @@ describe('AlertEngine', () => {
     await receiver.start();
     audit = new MemoryAudit();
     now = 1_700_000_000_000;
-    hooks = [{ webhook: receiver.url('/hook/T000/secret-token'), secret: SECRET, on: ['limit.80', 'limit.100', 'degraded'] }];
+    hooks = [
+      {
+        webhook: receiver.url('/hook/T000/secret-token'),
+        secret: SECRET,
+        on: ['limit.80', 'limit.100', 'degraded'],
+      },
+    ];
     engine = make();
   });
 
@@ -120,9 +131,14 @@ describe('AlertEngine', () => {
     const got = receiver.received[0]!;
     expect(got.url).toBe('/hook/T000/secret-token');
     expect(got.headers['content-type']).toBe('application/json');
-    expect(got.headers['x-sluice-signature']).toBe(signAlertBody(SECRET, got.body));
+    // Computed here independently of the engine's own helper.
+    const expected = `sha256=${createHmac('sha256', SECRET).update(got.body).digest('hex')}`;
+    expect(got.headers['x-sluice-signature']).toBe(expected);
+    expect(signAlertBody(SECRET, got.body)).toBe(expected);
     expect(verifyAlertSignature(SECRET, got.body, got.headers['x-sluice-signature'] as string)).toBe(true);
-    expect(verifyAlertSignature('other-secret', got.body, got.headers['x-sluice-signature'] as string)).toBe(false);
+    expect(verifyAlertSignature('other-secret', got.body, got.headers['x-sluice-signature'] as string)).toBe(
+      false,
+    );
     expect(got.headers['x-sluice-timestamp']).toBe(String(Math.floor(now / 1000)));
     expect(got.headers['x-sluice-event']).toBe('limit.100');
     expect(got.headers['x-sluice-delivery']).toBe(record!.id);
@@ -142,7 +158,12 @@ describe('AlertEngine', () => {
     const [listed] = engine.list();
     expect(listed!.id).toBe(record!.id);
     expect(listed!.deliveries).toEqual([
-      expect.objectContaining({ status: 'delivered', attempts: 1, httpStatus: 200, webhook: `http://127.0.0.1:${receiver.port}/…` }),
+      expect.objectContaining({
+        status: 'delivered',
+        attempts: 1,
+        httpStatus: 200,
+        webhook: `http://127.0.0.1:${receiver.port}/…`,
+      }),
     ]);
 
     // 3. Both the alert and its delivery are in the audit trail, without the webhook's token.
@@ -183,10 +204,18 @@ describe('AlertEngine', () => {
     await engine.idle();
 
     expect(receiver.received).toHaveLength(3);
-    expect(engine.list()[0]!.deliveries[0]).toMatchObject({ status: 'failed', attempts: 3, httpStatus: 503, error: 'HTTP 503' });
+    expect(engine.list()[0]!.deliveries[0]).toMatchObject({
+      status: 'failed',
+      attempts: 3,
+      httpStatus: 503,
+      error: 'HTTP 503',
+    });
     const delivered = audit.of('alert.deliver');
     expect(delivered).toHaveLength(1);
-    expect(delivered[0]).toMatchObject({ reason: 'delivery_failed', details: expect.objectContaining({ attempts: 3, error: 'HTTP 503' }) });
+    expect(delivered[0]).toMatchObject({
+      reason: 'delivery_failed',
+      details: expect.objectContaining({ attempts: 3, error: 'HTTP 503' }),
+    });
   });
 
   it('does not retry a client error such as 400', async () => {
@@ -194,7 +223,11 @@ describe('AlertEngine', () => {
     engine.notify(limitEvent());
     await engine.idle();
     expect(receiver.received).toHaveLength(1);
-    expect(engine.list()[0]!.deliveries[0]).toMatchObject({ status: 'failed', attempts: 1, error: 'HTTP 400' });
+    expect(engine.list()[0]!.deliveries[0]).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      error: 'HTTP 400',
+    });
   });
 
   it('retries a receiver that refuses connections, then fails with the cause', async () => {
@@ -222,7 +255,9 @@ describe('AlertEngine', () => {
       timeoutMs: 50,
       fetchImpl: ((_url: string, init: RequestInit) => {
         calls++;
-        return new Promise((_resolve, reject) => init.signal!.addEventListener('abort', () => reject(init.signal!.reason)));
+        return new Promise((_resolve, reject) =>
+          init.signal!.addEventListener('abort', () => reject(init.signal!.reason)),
+        );
       }) as typeof fetch,
       retry: { attempts: 1 },
     });
@@ -231,7 +266,11 @@ describe('AlertEngine', () => {
     await hanging.idle();
     // Four at a time by default, each timed out: all 20 ended as failures.
     expect(calls).toBe(20);
-    expect(hanging.list().every((r) => r.deliveries[0]!.status === 'failed' && r.deliveries[0]!.error === 'timeout')).toBe(true);
+    expect(
+      hanging
+        .list()
+        .every((r) => r.deliveries[0]!.status === 'failed' && r.deliveries[0]!.error === 'timeout'),
+    ).toBe(true);
     await hanging.close();
   });
 
@@ -316,7 +355,12 @@ describe('AlertEngine', () => {
 
 describe('registerAlertsRoute', () => {
   it('lists alerts for an authenticated admin, filters by type, refuses others', async () => {
-    const engine = new AlertEngine({ config: () => [], clock: { now: () => 1000 }, audit: new MemoryAudit(), logger });
+    const engine = new AlertEngine({
+      config: () => [],
+      clock: { now: () => 1000 },
+      audit: new MemoryAudit(),
+      logger,
+    });
     engine.notify(limitEvent());
     engine.notify({ type: 'audit.overflow', message: '12 audit events did not fit the queue' });
     const app = Fastify();
@@ -331,7 +375,11 @@ describe('registerAlertsRoute', () => {
     const all = await app.inject({ method: 'GET', url: '/admin/v1/alerts', headers: auth });
     expect(all.statusCode).toBe(200);
     expect(all.json().data.map((a: { type: string }) => a.type)).toEqual(['audit.overflow', 'limit.100']);
-    const filtered = await app.inject({ method: 'GET', url: '/admin/v1/alerts?type=limit.100&limit=5', headers: auth });
+    const filtered = await app.inject({
+      method: 'GET',
+      url: '/admin/v1/alerts?type=limit.100&limit=5',
+      headers: auth,
+    });
     expect(filtered.json().data).toHaveLength(1);
     expect(filtered.json().data[0]).toMatchObject({ type: 'limit.100', tenantId: 'acme', limitId: 'rpm' });
     const bad = await app.inject({ method: 'GET', url: '/admin/v1/alerts?type=nope', headers: auth });

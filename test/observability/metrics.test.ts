@@ -31,7 +31,12 @@ describe('createMetrics', () => {
     m.observe(allowed());
     m.observe(allowed({ usage: { inputTokens: 5, outputTokens: 7, images: 0 }, usd: 0.5, upstreamMs: 2000 }));
     m.observe(
-      allowed({ action: 'images.generate', model: 'dall-e-3', usage: { inputTokens: 0, outputTokens: 0, images: 2 }, usd: 0.08 }),
+      allowed({
+        action: 'images.generate',
+        model: 'dall-e-3',
+        usage: { inputTokens: 0, outputTokens: 0, images: 2 },
+        usd: 0.08,
+      }),
     );
     m.observe({
       action: 'chat.create',
@@ -44,8 +49,15 @@ describe('createMetrics', () => {
     const t = await m.text();
 
     expect(sample(t, 'sluice_decisions_total{decision="allowed",reason="ok",action="chat.create"}')).toBe(2);
-    expect(sample(t, 'sluice_decisions_total{decision="allowed",reason="ok",action="images.generate"}')).toBe(1);
-    expect(sample(t, 'sluice_decisions_total{decision="throttled",reason="SLUICE_RATE_LIMITED",action="chat.create"}')).toBe(1);
+    expect(sample(t, 'sluice_decisions_total{decision="allowed",reason="ok",action="images.generate"}')).toBe(
+      1,
+    );
+    expect(
+      sample(
+        t,
+        'sluice_decisions_total{decision="throttled",reason="SLUICE_RATE_LIMITED",action="chat.create"}',
+      ),
+    ).toBe(1);
     expect(sample(t, 'sluice_tokens_total{tenant="acme",model="gpt-4o",direction="input"}')).toBe(105);
     expect(sample(t, 'sluice_tokens_total{tenant="acme",model="gpt-4o",direction="output"}')).toBe(27);
     expect(sample(t, 'sluice_spend_usd_total{tenant="acme",model="gpt-4o"}')).toBeCloseTo(0.75, 10);
@@ -140,7 +152,14 @@ describe('createMetrics', () => {
   it('caps distinct tenant and model label values, folding the rest into other', async () => {
     const m = createMetrics({ defaultMetrics: false, maxTenants: 3, maxModels: 2 });
     for (let i = 0; i < 50; i++) {
-      m.observe(allowed({ tenantId: `t${i}`, model: `m${i % 5}`, usage: { inputTokens: 1, outputTokens: 0, images: 0 }, usd: 0 }));
+      m.observe(
+        allowed({
+          tenantId: `t${i}`,
+          model: `m${i % 5}`,
+          usage: { inputTokens: 1, outputTokens: 0, images: 0 },
+          usd: 0,
+        }),
+      );
     }
     const t = await m.text();
     const lines = t.split('\n').filter((l) => l.startsWith('sluice_tokens_total{'));
@@ -154,7 +173,8 @@ describe('createMetrics', () => {
 
   it('caps every other label too (reasons, actions) and cuts long values', async () => {
     const m = createMetrics({ defaultMetrics: false, maxOtherValues: 4 });
-    for (let i = 0; i < 20; i++) m.observe(allowed({ reason: `r${i}`, action: `tasks.t${i}`, usage: undefined, usd: 0 }));
+    for (let i = 0; i < 20; i++)
+      m.observe(allowed({ reason: `r${i}`, action: `tasks.t${i}`, usage: undefined, usd: 0 }));
     m.observe(allowed({ tenantId: 'x'.repeat(500) }));
     const t = await m.text();
     expect(t.match(/^sluice_decisions_total\{/gm)!.length).toBeLessThanOrEqual(5 * 5);
@@ -174,7 +194,9 @@ describe('createMetrics', () => {
 
   it('includes the default process metrics unless turned off', async () => {
     expect(await createMetrics().text()).toContain('process_cpu_user_seconds_total');
-    expect(await createMetrics({ defaultMetrics: false }).text()).not.toContain('process_cpu_user_seconds_total');
+    expect(await createMetrics({ defaultMetrics: false }).text()).not.toContain(
+      'process_cpu_user_seconds_total',
+    );
   });
 });
 
@@ -193,7 +215,9 @@ describe('registerMetricsRoute', () => {
     const res = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer ok' } });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('text/plain; version=0.0.4');
-    expect(sample(res.body, 'sluice_decisions_total{decision="allowed",reason="ok",action="chat.create"}')).toBe(1);
+    expect(
+      sample(res.body, 'sluice_decisions_total{decision="allowed",reason="ok",action="chat.create"}'),
+    ).toBe(1);
     const anon = await app.inject({ method: 'GET', url: '/metrics' });
     expect(anon.statusCode).toBe(401);
     expect(anon.body).not.toContain('sluice_decisions_total');
