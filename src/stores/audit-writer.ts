@@ -89,6 +89,7 @@ export class AuditWriter implements AuditSink {
   #waiters: Waiter[] = [];
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #ready: Promise<void> | undefined;
   #failures = 0;
@@ -135,6 +136,8 @@ export class AuditWriter implements AuditSink {
       const target = this.#enqueued;
       if (this.#done < target) {
         const done = new Promise<void>((resolve) => this.#waiters.push({ target, resolve }));
+        // Someone now waits for durability (a shutdown): a retry in progress must keep the process alive.
+        this.#retryTimer?.ref();
         void this.#drain();
         await done;
       }
@@ -360,9 +363,13 @@ export class AuditWriter implements AuditSink {
     const max = this.#o.retryMaxMs ?? 5000;
     const ms = Math.min(max, min * 2 ** Math.min(this.#failures++, 20));
     return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
+      const t = setTimeout(() => {
+        this.#retryTimer = undefined;
+        resolve();
+      }, ms);
       // Keep the process alive only while someone waits for durability (a flush on shutdown).
       if (this.#waiters.length === 0) t.unref();
+      this.#retryTimer = t;
     });
   }
 }
