@@ -11,11 +11,13 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { createAdmin, hashAdminToken } from './admin/app.js';
 import { KeyService } from './admin/key-service.js';
+import { TokenService } from './auth/tokens.js';
 import { parseConfig } from './config/load.js';
 import { type ConfigSource, withDataDir } from './config/resolve.js';
 import type { SluiceConfig } from './config/schema.js';
 import { newId } from './core/ids.js';
 import {
+  type ApiKeyRecord,
   type Clock,
   type ControlStore,
   type LimitStore,
@@ -26,6 +28,7 @@ import {
 import { createGateway } from './gateway/app.js';
 import { KeyAuthenticator } from './gateway/auth.js';
 import { compileRuntime, type Runtime } from './gateway/runtime.js';
+import { JwtVerifier, tokenRoutes } from './gateway/tokens.js';
 import { createUpstream } from './providers/index.js';
 import { UsageWriter } from './stores/usage-writer.js';
 import { accessPolicyFor, limitPolicyFor } from './wiring/policy.js';
@@ -122,7 +125,19 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   for (const u of cfg.upstreams) upstreams.set(u.name, createUpstream(u, { clock }));
 
   const auth = new KeyAuthenticator({ control: stores.control, pepper: stores.pepper, clock });
-  stores.onInvalidate((keyId) => (keyId === '*' ? auth.invalidateAll() : auth.invalidate(keyId)));
+  const tokens = await TokenService.fromConfig(cfg, clock);
+  const dpopRequired = (tier: string, r: ApiKeyRecord) =>
+    r.dpop === 'required' || runtime.cfg.tiers[tier]?.dpop === 'required';
+  const jwt = new JwtVerifier(tokens, stores.control, clock, dpopRequired);
+  stores.onInvalidate((keyId) => {
+    if (keyId === '*') auth.invalidateAll();
+    else {
+      auth.invalidate(keyId);
+      jwt.invalidate(keyId);
+    }
+  });
+  const rotation = setInterval(() => void tokens.rotateIfDue().catch(() => {}), 60_000);
+  rotation.unref();
   const usage = new UsageWriter({
     ledger: stores.usage,
     onError: (err) => logger.warn({ err: err.message }, 'usage write failed; will retry'),
@@ -133,6 +148,8 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   const adminTokenFile = await bootstrapAdmin(stores.control, stores.pepper, dataDir, clock);
   const gateway = createGateway({
     forceEnd: forceEnd.signal,
+    tokens: jwt,
+    plugins: [tokenRoutes(tokens, clock, dpopRequired)],
     runtime: () => runtime,
     auth,
     limits: stores.limits,
@@ -230,6 +247,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     async close(deadlineMs = cfg.shutdown.deadline) {
       closing = true;
       clearInterval(poll);
+      clearInterval(rotation);
       watcher?.close();
       const timer = setTimeout(() => {
         forceEnd.abort();

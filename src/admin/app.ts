@@ -308,6 +308,18 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
     }
   });
 
+  app.post('/admin/v1/keys/:id/totp', { preHandler: guard('keys') }, async (request, reply) => {
+    const id = (request.params as { id: string }).id;
+    try {
+      const r = await deps.keys.enrollTotp(id);
+      deps.invalidateKey(id);
+      auditAdmin(deps, request, 'keys.totp.enroll', { key: id });
+      return r;
+    } catch (err) {
+      return keyError(reply, err);
+    }
+  });
+
   // --- usage ------------------------------------------------------------------------------------------
   app.get('/admin/v1/usage', { preHandler: guard('read') }, async (request, reply) => {
     const q = request.query as Record<string, string | undefined>;

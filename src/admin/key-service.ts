@@ -2,6 +2,7 @@
  * Key lifecycle shared by the CLI and the management API: create (the secret is returned once),
  * revoke, rotate with a grace period, update grants. Tenants named on create are created on demand.
  */
+import { newTotpSecret, otpauthUrl } from '../auth/totp.js';
 import { parseDuration } from '../config/schema.js';
 import { formatKey, hashSecret, newKeyId, newSecret } from '../core/keys/api-key.js';
 import type { ApiKeyRecord, Clock, ControlStore } from '../core/ports.js';
@@ -154,6 +155,15 @@ export class KeyService {
       prevExpiresAt: this.clock.now() + graceMs,
     });
     return { record: await this.get(id), key: formatKey(id, secret) };
+  }
+
+  /** Enrolls (or replaces) the key's TOTP second factor; the secret is returned once. */
+  async enrollTotp(id: string): Promise<{ secret: string; otpauthUrl: string }> {
+    const k = await this.get(id);
+    if (k.revokedAt) throw new KeyServiceError('conflict', `key "${id}" is revoked`);
+    const secret = newTotpSecret();
+    await this.control.updateKey(id, { totpSecret: secret });
+    return { secret, otpauthUrl: otpauthUrl(secret, `${k.tenantId}:${k.id}`) };
   }
 
   async update(

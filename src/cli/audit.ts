@@ -17,8 +17,15 @@ function timeArg(v: string | undefined, now: number): number | undefined {
 
 export function registerAudit(program: Command): void {
   const audit = program.command('audit').description('verify and export the tamper-evident audit trail');
-  withCommon(audit.command('verify').description('check every chain; exit 1 naming the first event edited, deleted, inserted or reordered'))
-    .option('--public-key <pem>', 'verify checkpoint signatures with this public key (default: the data dir key)')
+  withCommon(
+    audit
+      .command('verify')
+      .description('check every chain; exit 1 naming the first event edited, deleted, inserted or reordered'),
+  )
+    .option(
+      '--public-key <pem>',
+      'verify checkpoint signatures with this public key (default: the data dir key)',
+    )
     .option('--instance <id>', 'only this instance')
     .option('--json', 'print JSON')
     .action(async (o: CommonOptions & { publicKey?: string; instance?: string; json?: boolean }) => {
@@ -30,7 +37,11 @@ export function registerAudit(program: Command): void {
         else {
           if (report.instances.length === 0) process.stdout.write('no audit events yet\n');
           for (const r of report.instances) {
-            process.stdout.write(r.ok ? `ok    ${r.instance}: ${r.events} events, head seq ${r.lastSeq}\n` : `FAIL  ${r.instance}: ${r.message}\n`);
+            process.stdout.write(
+              r.ok
+                ? `ok    ${r.instance}: ${r.events} events, head seq ${r.lastSeq}\n`
+                : `FAIL  ${r.instance}: ${r.message}\n`,
+            );
           }
         }
         if (!report.ok) throw new CliExit('audit verification failed', 1);
@@ -43,28 +54,34 @@ export function registerAudit(program: Command): void {
     .option('--until <when>', 'ISO date or a duration back from now')
     .option('--instance <id>', 'only this instance')
     .option('--format <fmt>', 'jsonl', 'jsonl')
-    .action(async (o: CommonOptions & { since?: string; until?: string; instance?: string; format: string }) => {
-      if (o.format !== 'jsonl') throw new CliExit(`unknown format "${o.format}" (supported: jsonl)`);
-      const now = Date.now();
-      const since = timeArg(o.since, now);
-      const until = timeArg(o.until, now);
-      const { stores } = await openForCommand(o);
-      try {
-        const instances = o.instance ? [o.instance] : await stores.auditStore.instances();
-        for (const instance of instances) {
-          let afterSeq = 0;
-          for (;;) {
-            const page = await stores.auditStore.read({ instance, since, until, afterSeq, limit: 5000 });
-            for (const e of page) process.stdout.write(`${JSON.stringify(e)}\n`);
-            if (page.length < 5000) break;
-            afterSeq = page[page.length - 1]!.seq;
+    .action(
+      async (o: CommonOptions & { since?: string; until?: string; instance?: string; format: string }) => {
+        if (o.format !== 'jsonl') throw new CliExit(`unknown format "${o.format}" (supported: jsonl)`);
+        const now = Date.now();
+        const since = timeArg(o.since, now);
+        const until = timeArg(o.until, now);
+        const { stores } = await openForCommand(o);
+        try {
+          const instances = o.instance ? [o.instance] : await stores.auditStore.instances();
+          for (const instance of instances) {
+            let afterSeq = 0;
+            for (;;) {
+              const page = await stores.auditStore.read({ instance, since, until, afterSeq, limit: 5000 });
+              for (const e of page) process.stdout.write(`${JSON.stringify(e)}\n`);
+              if (page.length < 5000) break;
+              afterSeq = page[page.length - 1]!.seq;
+            }
           }
+        } finally {
+          await stores.close();
         }
-      } finally {
-        await stores.close();
-      }
-    });
-  withCommon(audit.command('prune').description('delete events older than the retention, recording a signed checkpoint'))
+      },
+    );
+  withCommon(
+    audit
+      .command('prune')
+      .description('delete events older than the retention, recording a signed checkpoint'),
+  )
     .requiredOption('--older-than <duration>', 'e.g. 90d')
     .action(async (o: CommonOptions & { olderThan: string }) => {
       const d = parseDuration(o.olderThan);

@@ -1,4 +1,4 @@
-/** `sluice keys create|list|show|revoke|rotate`: works directly on the control store of the data dir (or database). */
+/** `sluice keys create|list|show|revoke|rotate|totp`: works directly on the control store of the data dir (or database). */
 import type { Command } from 'commander';
 import { KeyService, KeyServiceError, publicKeyView } from '../admin/key-service.js';
 import { systemClock } from '../core/ports.js';
@@ -136,6 +136,23 @@ export function registerKeys(program: Command): void {
       });
     },
   );
+  withCommon(
+    keys
+      .command('totp <id>')
+      .description('enroll a TOTP second factor for step-up; the secret is printed once'),
+  )
+    .option('--json', 'print JSON')
+    .action(async (id: string, o) => {
+      await withKeys(o, async (svc, notify) => {
+        const r = await svc.enrollTotp(id);
+        await notify(id);
+        if (o.json) printJson(r);
+        else
+          process.stdout.write(
+            `TOTP enrolled for key ${id}. Add it to an authenticator app:\n\n  ${r.otpauthUrl}\n\nsecret: ${r.secret}\n`,
+          );
+      });
+    });
   withCommon(
     keys
       .command('rotate <id>')

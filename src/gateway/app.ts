@@ -33,7 +33,7 @@ export interface TokenVerifier {
   /** Verifies a JWT access token presented on the data plane; resolves to a principal or a refusal. */
   verify(
     token: string,
-    req: { method: string; url: string; dpop: string | undefined },
+    req: { method: string; url: string; dpop: string | undefined; scheme: string },
   ): Promise<Principal | Refusal>;
 }
 
@@ -217,8 +217,9 @@ export async function authenticate(
   else if ((scheme === 'bearer' || scheme === 'dpop') && presented.split('.').length === 3 && deps.tokens) {
     result = await deps.tokens.verify(presented, {
       method: request.method,
-      url: request.url,
+      url: `${request.protocol}://${request.host}${request.url}`,
       dpop: request.headers.dpop as string | undefined,
+      scheme,
     });
   } else result = refuse('SLUICE_INVALID_KEY');
   if (isRefusal(result)) {
