@@ -4,8 +4,9 @@
  * reported usage, so this only needs to be cheap and rarely low.
  *
  * Input: ⌈UTF-8 bytes / 3⌉ over the text of `messages`, `prompt`, `input`, `system`, `instructions`,
- * `suffix`, `tools` and `functions` (BPE tokenizers average ~4 bytes a token on English and ~3 on CJK,
- * so bytes/3 is above the real count for most text), plus {@link MESSAGE_OVERHEAD_TOKENS} per message,
+ * `suffix`, `tools` and `functions` (BPE tokenizers average ~4.5 bytes a token on English prose and ~3
+ * on CJK, so bytes/3 is above the real count there; dense code and accented text run ~2.7 bytes a token
+ * and come out up to ~15% low, which settle corrects), plus {@link MESSAGE_OVERHEAD_TOKENS} per message,
  * {@link IMAGE_INPUT_TOKENS} per image part (its base64 bytes are not text), and one per token id when
  * the prompt is given as token arrays.
  *
