@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { guard } from '../admin/app.js';
 import type { Outcome } from '../gateway/app.js';
-import { FastCounter, FastGauge, FastHistogram, LabelValues } from './series.js';
+import { FastCounter, FastGauge, FastHistogram, LabelValues, type ValueCell } from './series.js';
 
 /** Seconds. Stages cost microseconds to a few milliseconds; the tail shows up to a second. */
 const STAGE_BUCKETS = [
@@ -59,6 +59,15 @@ export interface Metrics {
   upstreamError(upstream: string, kind: string): void;
   /** The Prometheus text exposition (what GET /metrics returns). */
   text(): Promise<string>;
+}
+
+interface UsageCells {
+  tenant: string;
+  model: string;
+  input: ValueCell | undefined;
+  output: ValueCell | undefined;
+  images: ValueCell | undefined;
+  spend: ValueCell | undefined;
 }
 
 /** Maps a failed upstream call's outcome to a small, bounded error kind. */
@@ -167,6 +176,23 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     auditOverflow.collect = collect;
   }
 
+  // Per tenant and model, the four usage series in one place (two lookups instead of eight). A series
+  // is created on its first non-zero amount, so zero amounts add no series.
+  const usageCells = new Map<string, Map<string, UsageCells>>();
+  const usageCellsOf = (tenant: string, model: string): UsageCells => {
+    let byModel = usageCells.get(tenant);
+    if (byModel === undefined) {
+      byModel = new Map();
+      usageCells.set(tenant, byModel);
+    }
+    let cells = byModel.get(model);
+    if (cells === undefined) {
+      cells = { tenant, model, input: undefined, output: undefined, images: undefined, spend: undefined };
+      byModel.set(model, cells);
+    }
+    return cells;
+  };
+
   const observeStage = (stage: string, seconds: number): void => {
     if (seconds >= 0) stageSeconds.observe(stageSeconds.at1(stages.of(stage)), seconds);
   };
@@ -186,14 +212,25 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     const u = o.usage;
     const usd = o.usd;
     if (u !== undefined || (usd !== undefined && usd > 0)) {
-      const tenant = tenants.of(o.tenantId);
-      const model = models.of(o.model);
+      const cells = usageCellsOf(tenants.of(o.tenantId), models.of(o.model));
       if (u !== undefined) {
-        if (u.inputTokens > 0) tokensTotal.at3(tenant, model, 'input').value += u.inputTokens;
-        if (u.outputTokens > 0) tokensTotal.at3(tenant, model, 'output').value += u.outputTokens;
-        if (u.images > 0) imagesTotal.at2(tenant, model).value += u.images;
+        if (u.inputTokens > 0) {
+          if (cells.input === undefined) cells.input = tokensTotal.at3(cells.tenant, cells.model, 'input');
+          cells.input.value += u.inputTokens;
+        }
+        if (u.outputTokens > 0) {
+          if (cells.output === undefined) cells.output = tokensTotal.at3(cells.tenant, cells.model, 'output');
+          cells.output.value += u.outputTokens;
+        }
+        if (u.images > 0) {
+          if (cells.images === undefined) cells.images = imagesTotal.at2(cells.tenant, cells.model);
+          cells.images.value += u.images;
+        }
       }
-      if (usd !== undefined && usd > 0) spendTotal.at2(tenant, model).value += usd;
+      if (usd !== undefined && usd > 0) {
+        if (cells.spend === undefined) cells.spend = spendTotal.at2(cells.tenant, cells.model);
+        cells.spend.value += usd;
+      }
     }
     const stageMs = o.stageMs;
     if (stageMs !== undefined) {
