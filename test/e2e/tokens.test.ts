@@ -4,13 +4,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import OpenAI from 'openai';
-import { authenticator } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../../src/auth/totp.js';
 import { cli, createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from './harness.js';
 
 let s: SluiceProcess;
-void authenticator;
 
 beforeAll(async () => {
   const dir = tempDir();
@@ -31,7 +29,7 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const chat = { model: 'demo-model', messages: [{ role: 'user', content: 'hi' }] };
+const chat = { model: 'demo-model', messages: [{ role: 'user' as const, content: 'hi' }] };
 const token = (key: string, body: unknown = {}, headers: Record<string, string> = {}) =>
   fetch(`${s.url}/sluice/v1/token`, {
     method: 'POST',
