@@ -113,6 +113,14 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
+/** First line of an error, plus the last line the failed process printed, if any. */
+function shortReason(err) {
+  const [first, ...rest] = String(err?.message ?? err).split('\n');
+  const i = rest.findIndex((l) => l.startsWith('--- '));
+  const out = i >= 0 ? rest.slice(i + 1).filter((l) => l.trim() && !/^\s+at /.test(l)) : [];
+  return out.length ? `${first} — ${out[out.length - 1].trim().slice(0, 200)}` : first;
+}
+
 async function startTargets(stub, redis) {
   const targets = [];
   const skipped = [];
@@ -147,7 +155,7 @@ async function startTargets(stub, redis) {
       targets.push(t);
       log(`started ${name} at ${t.url} (pid ${t.pid})`);
     } catch (err) {
-      const reason = String(err.message).split('\n')[0];
+      const reason = shortReason(err);
       log(`skipping ${name}: ${reason}`);
       if (process.env.BENCH_DEBUG) console.error(err);
       skipped.push({ name, skipped: reason });
@@ -296,12 +304,18 @@ async function profilePhase(stub) {
   });
   t.headers = { authorization: `Bearer ${key}` };
   await warmUp(t, settings.warmup);
+  const tStart = performance.now();
   const m = await measureThroughput(t, { connections: settings.connections, duration: settings.duration });
+  const tEnd = performance.now();
   await kill(t, 10_000);
+  const tExit = performance.now();
   const files = existsSync(profDir) ? readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : [];
   if (files.length === 0)
     return { skipped: 'no .cpuprofile written (does `sluice serve` exit cleanly on SIGTERM?)' };
-  const summary = summariseProfile(join(profDir, files[0]));
+  // Only the samples taken while the load ran: not start-up, warm-up or shutdown.
+  const summary = summariseProfile(join(profDir, files[0]), {
+    fromEndMs: [tExit - tEnd, tExit - tStart],
+  });
   return { rpsWhileProfiled: m.rps, ...summary };
 }
 

@@ -165,15 +165,31 @@ export function renderReport(results) {
   }
 
   if (results.profile) {
-    parts.push('\n### CPU profile of Sluice under load (self time by stage)\n');
-    if (results.profile.skipped) parts.push(`skipped: ${results.profile.skipped}`);
-    else
+    parts.push('\n### CPU profile of sluice-memory under load\n');
+    const pr = results.profile;
+    if (pr.skipped) parts.push(`skipped: ${pr.skipped}`);
+    else {
+      parts.push(
+        `${f(pr.rpsWhileProfiled)} req/s while profiled. Stage = innermost Sluice file on the stack ` +
+          '(library work it causes included); own = self time of the function itself, by file or package.\n',
+      );
+      const n = 14;
+      const rows = [];
+      for (let i = 0; i < n; i++) {
+        const p = pr.pipeline?.[i];
+        const a = pr.stages[i];
+        const b = pr.owners?.[i];
+        if (!p && !a && !b) break;
+        const cell = (x) => (x ? [x.stage, `${(x.share * 100).toFixed(1)} %`] : ['', '']);
+        rows.push([...cell(p), ...cell(a), ...cell(b)]);
+      }
       parts.push(
         table(
-          ['stage', 'share of CPU'],
-          results.profile.stages.map((s) => [s.stage, `${(s.share * 100).toFixed(1)} %`]),
+          ['pipeline stage', 'share', 'file (innermost Sluice frame)', 'share', 'own (self time)', 'share'],
+          rows,
         ),
       );
+    }
   }
   if (results.notes?.length) parts.push(`\nNotes:\n${results.notes.map((n) => `- ${n}`).join('\n')}`);
   return parts.join('\n');

@@ -155,7 +155,20 @@ async function waitHealthy(url, timeoutMs) {
  * Start `sluice serve` on free loopback ports, pinned to `core`. `nodeArgs` go before the script
  * (e.g. `--cpu-prof`). Resolves to a process handle with `url`.
  */
-export async function startSluice({ name, configFile, dataDir, core, nodeArgs = [], timeoutMs = 30_000 }) {
+export async function startSluice(opts) {
+  // Retried once: on a shared machine `dist/` may be mid-rebuild for a moment.
+  try {
+    return await startSluiceOnce(opts);
+  } catch (err) {
+    console.error(
+      `[bench] ${opts.name} did not start (${String(err.message).split('\n')[0]}), retrying once`,
+    );
+    await sleep(2000);
+    return await startSluiceOnce(opts);
+  }
+}
+
+async function startSluiceOnce({ name, configFile, dataDir, core, nodeArgs = [], timeoutMs = 30_000 }) {
   const port = await freePort();
   const adminPort = await freePort();
   const proc = await startProcess({
