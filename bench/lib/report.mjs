@@ -92,16 +92,42 @@ export function renderReport(results) {
   const mi = results.micro;
   if (mi) {
     parts.push('\n### Micro-benchmarks\n');
-    const rows = [];
-    for (const [section, v] of Object.entries(mi)) {
-      if (v?.skipped) {
-        rows.push([section, `skipped: ${v.skipped}`]);
-        continue;
+    const lim = mi.limiter;
+    if (lim && Array.isArray(lim.cases)) {
+      // Sluice and rate-limiter-flexible side by side, per store.
+      const rows = [];
+      for (const store of [...new Set(lim.cases.map((c) => c.store))]) {
+        const s1 = lim.cases.find((c) => c.store === store && c.impl === 'sluice');
+        const r1 = lim.cases.find((c) => c.store === store && c.impl !== 'sluice');
+        rows.push([
+          store,
+          f(s1?.decisionsPerSec),
+          f(r1?.decisionsPerSec),
+          ratio(s1 && r1 ? s1.decisionsPerSec / r1.decisionsPerSec : undefined),
+        ]);
       }
-      for (const [k, val] of Object.entries(flatten(v)))
-        rows.push([`${section}.${k}`, typeof val === 'number' ? f(val, val < 100 ? 3 : 0) : String(val)]);
+      parts.push(
+        `Limiter: decisions/s for a request checking ${lim.limitsPerRequest ?? 4} limits, ${lim.concurrency ?? '?'} in flight.\n`,
+      );
+      parts.push(table(['store', 'sluice', 'rate-limiter-flexible', 'sluice / rlf'], rows));
+    } else if (lim) {
+      parts.push(table(['figure', 'value'], flatRows('limiter', lim)));
     }
-    parts.push(table(['figure', 'value'], rows));
+    const az = mi.authz;
+    if (az?.nsPerCall) {
+      parts.push(`\nAuthorization: ns per call (budget ${f(az.budgetNs)} ns).\n`);
+      parts.push(
+        table(
+          ['check', 'ns'],
+          Object.entries(az.nsPerCall).map(([k, v]) => [k, f(v, 0)]),
+        ),
+      );
+    } else if (az) {
+      parts.push(`\n${table(['figure', 'value'], flatRows('authz', az))}`);
+    }
+    for (const [k, v] of Object.entries(mi)) {
+      if (k !== 'limiter' && k !== 'authz') parts.push(`\n${table(['figure', 'value'], flatRows(k, v))}`);
+    }
   }
 
   const ac = results.accuracy;
@@ -195,6 +221,14 @@ export function renderReport(results) {
   return parts.join('\n');
 }
 
+function flatRows(section, v) {
+  if (v?.skipped) return [[section, `skipped: ${v.skipped}`]];
+  return Object.entries(flatten(v)).map(([k, val]) => [
+    `${section}.${k}`,
+    typeof val === 'number' ? f(val, val < 100 ? 3 : 0) : String(val),
+  ]);
+}
+
 function flatten(obj, prefix = '', out = {}) {
   if (obj === null || typeof obj !== 'object') {
     out[prefix || 'value'] = obj;
@@ -224,6 +258,18 @@ function headline(results) {
   for (const name of ['sluice-memory', 'sluice-redis']) {
     if (rows[name] && rows.portkey)
       out.push(`${name} / portkey: ${ratio(rows[name].rps / rows.portkey.rps)} the throughput`);
+  }
+  const lim = results.micro?.limiter;
+  if (Array.isArray(lim?.cases)) {
+    for (const store of [...new Set(lim.cases.map((c) => c.store))]) {
+      const s1 = lim.cases.find((c) => c.store === store && c.impl === 'sluice');
+      const r1 = lim.cases.find((c) => c.store === store && c.impl !== 'sluice');
+      if (s1 && r1) {
+        out.push(
+          `limiter, ${store}: sluice ${f(s1.decisionsPerSec)} decisions/s, rate-limiter-flexible ${f(r1.decisionsPerSec)} (${ratio(s1.decisionsPerSec / r1.decisionsPerSec)})`,
+        );
+      }
+    }
   }
   for (const r of results.accuracy?.runs ?? []) {
     if (r.skipped) continue;
