@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { createAdmin, hashAdminToken } from './admin/app.js';
+import { registerAuditRoutes } from './admin/audit-routes.js';
 import { KeyService } from './admin/key-service.js';
+import { registerPolicyRoutes } from './admin/policy-routes.js';
+import { PolicyService } from './admin/policy-service.js';
 import { TokenService } from './auth/tokens.js';
 import { parseConfig } from './config/load.js';
 import { type ConfigSource, withDataDir } from './config/resolve.js';
@@ -29,6 +32,9 @@ import { createGateway } from './gateway/app.js';
 import { KeyAuthenticator } from './gateway/auth.js';
 import { compileRuntime, type Runtime } from './gateway/runtime.js';
 import { JwtVerifier, tokenRoutes } from './gateway/tokens.js';
+import { AlertEngine, registerAlertsRoute } from './observability/alerts.js';
+import { crossingAlert, LimitWatch } from './observability/limit-watch.js';
+import { createMetrics, registerMetricsRoute } from './observability/metrics.js';
 import { createUpstream } from './providers/index.js';
 import { UsageWriter } from './stores/usage-writer.js';
 import { accessPolicyFor, limitPolicyFor } from './wiring/policy.js';
@@ -142,13 +148,48 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     ledger: stores.usage,
     onError: (err) => logger.warn({ err: err.message }, 'usage write failed; will retry'),
   });
+  // Applied here at once, and on every other instance through Redis (or their 2 s poll).
+  let applyLocal: (v: number) => Promise<void> = async () => {};
+  const policies = new PolicyService(stores.control, clock, async (v) => {
+    await stores.publishPolicy(v);
+    await applyLocal(v);
+  });
   const keys = new KeyService(stores.control, stores.pepper, clock, () => Object.keys(runtime.cfg.tiers));
 
+  const metrics = createMetrics({ auditStats: () => stores.audit.stats() });
+  const alerts = new AlertEngine({
+    config: () => runtime.cfg.alerts,
+    clock,
+    audit: stores.audit,
+    logger,
+    policyVersion: () => runtime.version,
+  });
+  const limitWatch = new LimitWatch();
+  let wasDegraded = false;
+  const degradedCheck = setInterval(() => {
+    const d = stores.degraded().length > 0;
+    if (d !== wasDegraded) {
+      wasDegraded = d;
+      metrics.setDegraded('limits', d);
+      if (d)
+        alerts.notify({
+          type: 'degraded',
+          subject: 'limits',
+          message: 'the limit store is unreachable; limits run in degraded mode',
+        });
+    }
+  }, 500);
+  degradedCheck.unref();
   const forceEnd = new AbortController();
   const adminTokenFile = await bootstrapAdmin(stores.control, stores.pepper, dataDir, clock);
   const gateway = createGateway({
     forceEnd: forceEnd.signal,
     tokens: jwt,
+    observe: (o) => metrics.observe(o),
+    onLimitStates: (p, buckets, states) => {
+      const crossed = limitWatch.crossings(buckets, states);
+      for (const c of crossed) alerts.notify(crossingAlert(c, { tenantId: p.tenantId, keyId: p.keyId }));
+    },
     plugins: [tokenRoutes(tokens, clock, dpopRequired)],
     runtime: () => runtime,
     auth,
@@ -170,6 +211,12 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     logger,
     invalidateKey: (id) => stores.invalidate(id),
     policyVersion: () => runtime.version,
+    plugins: [
+      (app) => registerMetricsRoute(app, metrics),
+      (app) => registerAlertsRoute(app, alerts),
+      (app, d) => registerPolicyRoutes(app, d, policies),
+      (app, d) => registerAuditRoutes(app, d, stores),
+    ],
   });
   let closing = false;
 
@@ -199,6 +246,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       );
     }
   };
+  applyLocal = applyVersion;
   // Every instance follows the latest stored version: pushed over Redis when configured, polled otherwise.
   stores.onPolicy((v) => void applyVersion(v));
   const poll = setInterval(() => {
@@ -248,6 +296,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       closing = true;
       clearInterval(poll);
       clearInterval(rotation);
+      clearInterval(degradedCheck);
       watcher?.close();
       const timer = setTimeout(() => {
         forceEnd.abort();
@@ -257,6 +306,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       await Promise.allSettled([gateway.close(), admin.close()]);
       clearTimeout(timer);
       await usage.close().catch((err) => logger.error({ err: err.message }, 'usage flush failed'));
+      await alerts.close().catch(() => {});
       for (const u of upstreams.values()) await u.close().catch(() => {});
       await stores.close();
     },

@@ -3,12 +3,15 @@
  * same error catalogue. `createAdmin(deps)` builds the app and never listens.
  * Every call is audited (decision `admin`), with the admin user and the operation, never secrets.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { newTotpSecret, otpauthUrl } from '../auth/totp.js';
 import { ERRORS, type ErrorCode, openAIErrorBody, type Refusal, refuse } from '../core/errors.js';
+import { newId } from '../core/ids.js';
 import type { AdminRole, AdminUser, AuditSink, Clock, ControlStore, UsageLedger } from '../core/ports.js';
 import { type KeyService, KeyServiceError, publicKeyView } from './key-service.js';
+import { stepUpOk } from './step-up.js';
 
 export interface AdminDeps {
   control: ControlStore;
@@ -318,6 +321,86 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
     } catch (err) {
       return keyError(reply, err);
     }
+  });
+
+  // --- destructive tenant operations (step-up) -------------------------------------------------------
+  const revokeAll = async (tenant: string) => {
+    const keys = await deps.control.listKeys({ tenantId: tenant });
+    const now = deps.clock.now();
+    for (const k of keys) {
+      if (!k.revokedAt) {
+        await deps.control.updateKey(k.id, { revokedAt: now });
+        deps.invalidateKey(k.id);
+      }
+    }
+    return keys.filter((k) => !k.revokedAt).length;
+  };
+  app.post('/admin/v1/tenants/:id/revoke-all', { preHandler: guard('keys') }, async (request, reply) => {
+    const id = (request.params as { id: string }).id;
+    if (!(await deps.control.getTenant(id)))
+      return sendAdminError(reply, refuse('SLUICE_ADMIN_NOT_FOUND', `no tenant "${id}"`));
+    if (!stepUpOk(request, reply, deps.clock)) return reply;
+    const revoked = await revokeAll(id);
+    auditAdmin(deps, request, 'tenants.revoke-all', { tenant: id, revoked });
+    return { tenant: id, revoked };
+  });
+  app.delete('/admin/v1/tenants/:id', { preHandler: guard('admin') }, async (request, reply) => {
+    const id = (request.params as { id: string }).id;
+    if (!(await deps.control.getTenant(id)))
+      return sendAdminError(reply, refuse('SLUICE_ADMIN_NOT_FOUND', `no tenant "${id}"`));
+    if (!stepUpOk(request, reply, deps.clock)) return reply;
+    const revoked = await revokeAll(id);
+    await deps.control.deleteTenant(id, deps.clock.now());
+    auditAdmin(deps, request, 'tenants.delete', { tenant: id, revoked });
+    return { tenant: id, deleted: true, revoked };
+  });
+
+  // --- admin users ------------------------------------------------------------------------------------
+  app.get('/admin/v1/users', { preHandler: guard('admin') }, async () => ({
+    data: (await deps.control.listAdminUsers()).map((u) => ({
+      id: u.id,
+      name: u.name,
+      role: u.role,
+      totp: !!u.totpSecret,
+      createdAt: new Date(u.createdAt).toISOString(),
+      disabledAt: u.disabledAt ? new Date(u.disabledAt).toISOString() : null,
+    })),
+  }));
+  app.post('/admin/v1/users', { preHandler: guard('admin') }, async (request, reply) => {
+    const b = (request.body ?? {}) as { name?: unknown; role?: unknown };
+    if (
+      typeof b.name !== 'string' ||
+      !/^[A-Za-z0-9_.@-]{1,64}$/.test(b.name) ||
+      !['admin', 'operator', 'auditor'].includes(b.role as string)
+    ) {
+      return sendAdminError(
+        reply,
+        refuse(
+          'SLUICE_BAD_REQUEST',
+          'name (1-64 letters, digits, _ . @ -) and role (admin|operator|auditor) are required',
+        ),
+      );
+    }
+    const token = `sa-${randomBytes(24).toString('base64url')}`;
+    const user = {
+      id: newId('adm'),
+      name: b.name,
+      role: b.role as AdminRole,
+      tokenHash: hashAdminToken(deps.pepper, token),
+      createdAt: deps.clock.now(),
+    };
+    await deps.control.createAdminUser(user);
+    auditAdmin(deps, request, 'users.create', { user: user.id, name: user.name, role: user.role });
+    return reply.code(201).send({ id: user.id, name: user.name, role: user.role, token });
+  });
+  app.post('/admin/v1/me/totp', { preHandler: guard('read') }, async (request, reply) => {
+    const u = request.admin!;
+    // Replacing an enrolled factor needs the current one, or a stolen token could reset it.
+    if (u.totpSecret && !stepUpOk(request, reply, deps.clock)) return reply;
+    const secret = newTotpSecret();
+    await deps.control.updateAdminUser(u.id, { totpSecret: secret });
+    auditAdmin(deps, request, 'users.totp.enroll', { user: u.id });
+    return { secret, otpauthUrl: otpauthUrl(secret, `admin:${u.name}`) };
   });
 
   // --- usage ------------------------------------------------------------------------------------------

@@ -15,7 +15,14 @@ export const systemClock: Clock = { now: () => Date.now() };
 // ---------------------------------------------------------------------------------------------
 
 /** What a limit counts. `concurrent` is an in-flight lease, the rest are amounts over a window. */
-export type CostKind = 'requests' | 'tokens' | 'inputTokens' | 'outputTokens' | 'images' | 'usd' | 'concurrent';
+export type CostKind =
+  | 'requests'
+  | 'tokens'
+  | 'inputTokens'
+  | 'outputTokens'
+  | 'images'
+  | 'usd'
+  | 'concurrent';
 
 /** gcra: rate with burst (windows under 1h); window: sliding-window counter (1h..30d); lease: concurrency. */
 export type LimitAlgorithm = 'gcra' | 'window' | 'lease';
@@ -208,11 +215,14 @@ export interface ControlStore {
   getPolicyVersion(version: number): Promise<PolicyVersion | undefined>;
   latestPolicyVersion(): Promise<PolicyVersion | undefined>;
   listPolicyVersions(): Promise<Omit<PolicyVersion, 'source'>[]>;
-  /** Makes an existing version current again (rollback) by recording a new version with its source. */
 
   createAdminUser(u: AdminUser): Promise<void>;
   getAdminUserByTokenHash(hash: string): Promise<AdminUser | undefined>;
   listAdminUsers(): Promise<AdminUser[]>;
+  updateAdminUser(
+    id: string,
+    patch: { totpSecret?: string | null; disabledAt?: number | null },
+  ): Promise<void>;
 
   close(): Promise<void>;
 }
@@ -301,7 +311,13 @@ export interface AuditStore {
   append(events: AuditEvent[]): Promise<void>;
   /** The last event of an instance's chain (to resume it after a restart). */
   head(instance: string): Promise<AuditEvent | undefined>;
-  read(opts: { instance?: string; since?: number; until?: number; afterSeq?: number; limit?: number }): Promise<AuditEvent[]>;
+  read(opts: {
+    instance?: string;
+    since?: number;
+    until?: number;
+    afterSeq?: number;
+    limit?: number;
+  }): Promise<AuditEvent[]>;
   instances(): Promise<string[]>;
 }
 

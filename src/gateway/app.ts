@@ -16,6 +16,7 @@ import type {
   BucketState,
   Clock,
   Endpoint,
+  LimitBucket,
   LimitStore,
   Reservation,
   Upstream,
@@ -57,6 +58,8 @@ export interface GatewayDeps {
   forceEnd?: AbortSignal;
   /** Counts failed authentications per client IP; returns a refusal when an IP is over its budget. */
   authFailures?: { check(ip: string): Refusal | null; fail(ip: string): void };
+  /** Sees every reservation's bucket states (allowed or denied): limit-crossing alerts, utilisation metrics. */
+  onLimitStates?: (p: Principal, buckets: LimitBucket[], states: BucketState[]) => void;
 }
 
 export interface Outcome {
@@ -559,6 +562,7 @@ async function forward(
       return;
     }
     states = result.states;
+    deps.onLimitStates?.(principal, buckets, states);
     if (!result.ok) {
       const r = rt.limits.denialFor(result, buckets, costs, format, deps.clock.now());
       record(deps, request, rt, principal, {

@@ -405,6 +405,18 @@ export class SqlControlStore implements ControlStore {
     return rows.map(adminFromRow);
   }
 
+  async updateAdminUser(
+    id: string,
+    patch: { totpSecret?: string | null; disabledAt?: number | null },
+  ): Promise<void> {
+    const set: { totp_secret?: string | null; disabled_at?: number | null } = {};
+    if (patch.totpSecret !== undefined) set.totp_secret = patch.totpSecret;
+    if (patch.disabledAt !== undefined) set.disabled_at = patch.disabledAt;
+    if (Object.keys(set).length === 0) return;
+    const r = await this.db.updateTable('admin_users').set(set).where('id', '=', id).executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) throw notFoundError(`admin user ${id} not found`);
+  }
+
   /** Closes the shared database handle (the usage ledger and audit store on it stop working too). */
   async close(): Promise<void> {
     await this.sql.close();
