@@ -69,26 +69,30 @@ export interface RunningSluice {
   adminTokenFile: string | null;
 }
 
-export function makeLogger(level: SluiceConfig['log']['level']): Logger {
-  return pino({
-    level,
-    base: { svc: 'sluice' },
-    // Secrets are redacted by path wherever they could appear in a logged object.
-    redact: {
-      paths: [
-        '*.authorization',
-        '*.apiKey',
-        '*.api_key',
-        '*.key',
-        '*.token',
-        '*.secret',
-        '*.pepper',
-        'headers["x-api-key"]',
-        'req.headers.authorization',
-      ],
-      censor: '[redacted]',
+/** Structured logs (pino) to stdout (fd 1) for `serve`, stderr (fd 2) for one-shot commands. */
+export function makeLogger(level: SluiceConfig['log']['level'], fd: 1 | 2 = 1): Logger {
+  return pino(
+    {
+      level,
+      base: { svc: 'sluice' },
+      // Secrets are redacted by path wherever they could appear in a logged object.
+      redact: {
+        paths: [
+          '*.authorization',
+          '*.apiKey',
+          '*.api_key',
+          '*.key',
+          '*.token',
+          '*.secret',
+          '*.pepper',
+          'headers["x-api-key"]',
+          'req.headers.authorization',
+        ],
+        censor: '[redacted]',
+      },
     },
-  });
+    pino.destination({ fd, sync: fd === 2 }),
+  );
 }
 
 export function buildRuntime(cfg: SluiceConfig, version: number | null, dataDir: string): Runtime {
@@ -209,7 +213,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     pepper: stores.pepper,
     clock,
     logger,
-    invalidateKey: (id) => stores.invalidate(id),
+    invalidateKey: (id) => void stores.invalidate(id),
     policyVersion: () => runtime.version,
     plugins: [
       (app) => registerMetricsRoute(app, metrics),

@@ -22,7 +22,7 @@ export function withCommon(cmd: Command): Command {
 /** Opens the control store, ledger and audit of the configured data dir or database, for a one-shot command. */
 export async function openForCommand(opts: CommonOptions): Promise<{ source: ConfigSource; stores: Stores }> {
   const source = resolveConfig(opts);
-  const logger = makeLogger('warn');
+  const logger = makeLogger('warn', 2);
   const stores = await openStores(source.config, {
     clock: systemClock,
     logger,

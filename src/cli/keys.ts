@@ -20,7 +20,7 @@ async function withKeys<T>(
     const svc = new KeyService(stores.control, stores.pepper, systemClock, () =>
       Object.keys(source.config.tiers),
     );
-    return await fn(svc, async (id) => stores.invalidate(id));
+    return await fn(svc, (id) => stores.invalidate(id));
   } catch (err) {
     if (err instanceof KeyServiceError) throw new CliExit(`sluice keys: ${err.message}`);
     throw err;

@@ -38,8 +38,8 @@ export interface Stores {
   instanceId: string;
   /** Components currently degraded (e.g. `limits`), for /readyz and metrics. */
   degraded(): string[];
-  /** Drops a key from every instance's cache (this one at once, others over Redis). */
-  invalidate(keyId: string): void;
+  /** Drops a key from every instance's cache (this one at once, others over Redis); resolves once published. */
+  invalidate(keyId: string): Promise<void>;
   onInvalidate(cb: (keyId: string) => void): void;
   publishPolicy(version: number): Promise<void>;
   onPolicy(cb: (version: number) => void): void;
@@ -205,7 +205,7 @@ export async function openStores(cfg: SluiceConfig, opts: OpenStoresOptions): Pr
     degraded: () => (resilient?.degraded() ? ['limits'] : []),
     invalidate(keyId) {
       for (const cb of invalidateCbs) cb(keyId);
-      void publish(`key:${keyId}`);
+      return publish(`key:${keyId}`);
     },
     onInvalidate: (cb) => void invalidateCbs.push(cb),
     publishPolicy: (v) => publish(`policy:${v}`),
@@ -216,7 +216,7 @@ export async function openStores(cfg: SluiceConfig, opts: OpenStoresOptions): Pr
         .catch((err: Error) => opts.logger.error({ err: err.message }, 'audit flush failed at close'));
       await (audit as { close?: () => Promise<void> }).close?.().catch(() => {});
       await limits.close().catch(() => {});
-      for (const c of clients) c.disconnect();
+      for (const c of clients) await c.quit().catch(() => c.disconnect());
       await sql.close();
       claim.release();
     },
