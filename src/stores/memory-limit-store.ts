@@ -91,10 +91,15 @@ type Entry =
 interface Check {
   ok: boolean;
   retryAfterMs: number;
+  /** State before this request (what a denial reports). */
   remaining: number;
   resetMs: number;
   /** GCRA: ahead after admission. */
   ahead: number;
+  /** The stored state, looked up once per reserve; undefined when the bucket has none yet. */
+  entry: Entry | undefined;
+  units: BucketUnits;
+  cost: number;
 }
 
 export class MemoryLimitStore implements LimitStore {
@@ -124,34 +129,32 @@ export class MemoryLimitStore implements LimitStore {
     const now = this.clock.now();
     const { buckets, costs, requestId } = input;
     const n = buckets.length;
-    const units: BucketUnits[] = new Array(n);
-    const cost: number[] = new Array(n);
     const checks: Check[] = new Array(n);
     let denyAt = -1;
     let denyWait = -1;
+    let fresh = 0;
     for (let i = 0; i < n; i++) {
       const b = buckets[i]!;
-      units[i] = bucketUnits(b);
-      cost[i] = b.algorithm === 'lease' ? (costs[i]! > 0 ? 1 : 0) : costUnits(b.kind, costs[i] ?? 0);
-      const c = this.check(b, units[i]!, cost[i]!, requestId, now);
+      const c = this.check(b, costs[i] ?? 0, requestId, now);
       checks[i] = c;
-      if (!c.ok && !b.shadow && c.retryAfterMs > denyWait) {
-        denyAt = i;
-        denyWait = c.retryAfterMs;
-      }
+      if (!c.ok) {
+        if (!b.shadow && c.retryAfterMs > denyWait) {
+          denyAt = i;
+          denyWait = c.retryAfterMs;
+        }
+      } else if (c.cost > 0 && c.entry === undefined) fresh++;
     }
+    const states: BucketState[] = new Array(n);
     if (denyAt >= 0) {
-      const states = buckets.map((b, i) => toBucketState(b, checks[i]!.remaining, checks[i]!.resetMs));
+      for (let i = 0; i < n; i++)
+        states[i] = toBucketState(buckets[i]!, checks[i]!.remaining, checks[i]!.resetMs);
       return { ok: false, bucketIndex: denyAt, retryAfterMs: denyWait, states };
     }
     // Room for every new state first, so that a full store refuses before anything is charged.
-    let fresh = 0;
-    for (let i = 0; i < n; i++)
-      if (checks[i]!.ok && cost[i]! > 0 && !this.entries.has(buckets[i]!.key)) fresh++;
-    if (fresh > 0) this.makeRoom(fresh, now);
+    // Eviction only takes states at rest, but one of those may be a bucket of this request: re-add it.
+    const evicted = fresh > 0 && this.makeRoom(fresh, now);
     const marks: number[] = new Array(n);
     const shadowDenied: string[] = [];
-    const states: BucketState[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const b = buckets[i]!;
       const c = checks[i]!;
@@ -162,8 +165,9 @@ export class MemoryLimitStore implements LimitStore {
         states[i] = toBucketState(b, c.remaining, c.resetMs);
         continue;
       }
-      marks[i] = this.charge(b, units[i]!, cost[i]!, c, requestId, now);
-      states[i] = this.stateOf(b, units[i]!, now);
+      if (evicted && c.entry && this.entries.get(b.key) !== c.entry) this.entries.set(b.key, c.entry);
+      marks[i] = this.charge(b, c, requestId, now);
+      states[i] = c.cost > 0 ? this.stateAfterCharge(b, c, now) : toBucketState(b, c.remaining, c.resetMs);
     }
     const reservation: Reservation = { requestId, buckets, costs: costs.slice(0, n), meta: { v: marks } };
     return { ok: true, reservation, states, shadowDenied };
@@ -213,14 +217,14 @@ export class MemoryLimitStore implements LimitStore {
       if (b.algorithm !== 'lease' || marks?.[i] === NOT_CHARGED) continue;
       const e = this.entries.get(b.key);
       if (e?.t !== 'lease') continue;
+      // An empty lease set is at rest: eviction may take it, but keeping it spares a re-allocation.
       e.s.leases.delete(reservation.requestId);
-      if (e.s.leases.size === 0) this.entries.delete(b.key);
     }
   }
 
   async peek(buckets: LimitBucket[]): Promise<BucketState[]> {
     const now = this.clock.now();
-    return buckets.map((b) => this.stateOf(b, bucketUnits(b), now));
+    return buckets.map((b) => this.stateOf(b, bucketUnits(b), this.entries.get(b.key), now));
   }
 
   async close(): Promise<void> {
@@ -228,25 +232,39 @@ export class MemoryLimitStore implements LimitStore {
     this.settled.clear();
   }
 
-  private check(b: LimitBucket, u: BucketUnits, cost: number, requestId: string, now: number): Check {
+  private check(b: LimitBucket, amount: number, requestId: string, now: number): Check {
+    const u = bucketUnits(b);
+    const cost = b.algorithm === 'lease' ? (amount > 0 ? 1 : 0) : costUnits(b.kind, amount);
     const e = this.entries.get(b.key);
     switch (b.algorithm) {
       case 'gcra': {
-        const ahead = e?.t === 'gcra' ? gcraAhead(e.s, u.limit, now) : 0;
+        const entry = e?.t === 'gcra' ? e : undefined;
+        const ahead = entry ? gcraAhead(entry.s, u.limit, now) : 0;
         const d = gcraCheck(u, ahead, cost);
-        // States describe the bucket before this request (a deny charges nothing).
         return {
           ok: d.ok,
           retryAfterMs: d.retryAfterMs,
           remaining: gcraRemaining(u, ahead),
           resetMs: gcraResetMs(u, ahead),
           ahead: d.ahead,
+          entry,
+          units: u,
+          cost,
         };
       }
       case 'window': {
         if (e?.t !== 'window') {
           const d = cost > u.limit ? Number.POSITIVE_INFINITY : 0;
-          return { ok: d === 0, retryAfterMs: d, remaining: u.limit, resetMs: 0, ahead: 0 };
+          return {
+            ok: d === 0,
+            retryAfterMs: d,
+            remaining: u.limit,
+            resetMs: 0,
+            ahead: 0,
+            entry: undefined,
+            units: u,
+            cost,
+          };
         }
         windowAdvance(e.s, u.windowMs, now);
         const d = windowCheck(e.s, u.limit, cost, now);
@@ -256,6 +274,9 @@ export class MemoryLimitStore implements LimitStore {
           remaining: windowRemaining(e.s, u.limit),
           resetMs: windowResetMs(e.s, now),
           ahead: 0,
+          entry: e,
+          units: u,
+          cost,
         };
       }
       case 'lease': {
@@ -267,6 +288,9 @@ export class MemoryLimitStore implements LimitStore {
             remaining: u.limit,
             resetMs: 0,
             ahead: 0,
+            entry: undefined,
+            units: u,
+            cost,
           };
         }
         leasePrune(e.s, now);
@@ -280,40 +304,39 @@ export class MemoryLimitStore implements LimitStore {
           remaining: leaseRemaining(e.s, u.limit),
           resetMs: leaseResetMs(e.s, u.limit, now),
           ahead: 0,
+          entry: e,
+          units: u,
+          cost,
         };
       }
     }
   }
 
-  /** Charges a bucket that passed its check; returns its reservation mark. */
-  private charge(
-    b: LimitBucket,
-    u: BucketUnits,
-    cost: number,
-    c: Check,
-    requestId: string,
-    now: number,
-  ): number {
-    if (cost <= 0) return 0;
-    let e = this.entries.get(b.key);
+  /** Charges a bucket that passed its check (creating its state if needed); returns its reservation mark. */
+  private charge(b: LimitBucket, c: Check, requestId: string, now: number): number {
+    if (c.cost <= 0) return 0;
+    const u = c.units;
+    let e = c.entry;
     switch (b.algorithm) {
       case 'gcra': {
         const s = gcraStateFor(c.ahead, u.limit, now);
         if (e?.t === 'gcra') e.s = s;
-        else this.entries.set(b.key, { t: 'gcra', s });
+        else this.entries.set(b.key, (c.entry = { t: 'gcra', s }));
         return 0;
       }
       case 'window': {
         if (e?.t !== 'window') {
           e = { t: 'window', s: newWindowState(u.windowMs, now) };
           this.entries.set(b.key, e);
+          c.entry = e;
         }
-        return windowCharge(e.s, cost, now);
+        return windowCharge(e.s, c.cost, now);
       }
       case 'lease': {
         if (e?.t !== 'lease') {
           e = { t: 'lease', s: { leases: new Map() } };
           this.entries.set(b.key, e);
+          c.entry = e;
         }
         e.s.leases.set(requestId, now + u.windowMs);
         return 0;
@@ -321,8 +344,22 @@ export class MemoryLimitStore implements LimitStore {
     }
   }
 
-  private stateOf(b: LimitBucket, u: BucketUnits, now: number): BucketState {
-    const e = this.entries.get(b.key);
+  /** The state right after `charge` (the entry is already advanced and pruned). */
+  private stateAfterCharge(b: LimitBucket, c: Check, now: number): BucketState {
+    const u = c.units;
+    const e = c.entry!;
+    switch (e.t) {
+      case 'gcra':
+        return toBucketState(b, gcraRemaining(u, c.ahead), gcraResetMs(u, c.ahead));
+      case 'window':
+        return toBucketState(b, windowRemaining(e.s, u.limit), windowResetMs(e.s, now));
+      case 'lease':
+        return toBucketState(b, leaseRemaining(e.s, u.limit), leaseResetMs(e.s, u.limit, now));
+    }
+  }
+
+  /** The state of a bucket from its stored entry. */
+  private stateOf(b: LimitBucket, u: BucketUnits, e: Entry | undefined, now: number): BucketState {
     if (!e || e.t !== b.algorithm) return toBucketState(b, u.limit + u.burst, 0);
     switch (e.t) {
       case 'gcra': {
@@ -353,8 +390,12 @@ export class MemoryLimitStore implements LimitStore {
     }
   }
 
-  private makeRoom(needed: number, now: number): void {
+  /** Makes room or throws; true when something was evicted. */
+  private makeRoom(needed: number, now: number): boolean {
+    const before = this.entries.size;
+    if (before + needed <= this.maxKeys) return false;
     if (!this.tryMakeRoom(needed, now)) throw new LimitStoreFullError(this.maxKeys);
+    return true;
   }
 
   /** Evicts at-rest states until `needed` new ones fit. Active states are moved to the back, never dropped. */
