@@ -321,7 +321,10 @@ export class MemoryLimitStore implements LimitStore {
       case 'gcra': {
         const s = gcraStateFor(c.ahead, u.limit, now);
         if (e?.t === 'gcra') e.s = s;
-        else this.entries.set(b.key, (c.entry = { t: 'gcra', s }));
+        else {
+          c.entry = { t: 'gcra', s };
+          this.entries.set(b.key, c.entry);
+        }
         return 0;
       }
       case 'window': {
