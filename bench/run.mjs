@@ -389,6 +389,9 @@ async function main() {
         ['default (timeout 50ms, onStoreFailure local)', {}],
         ['store timeout 2s', { timeout: '2s' }],
       ]) {
+        // --quick: the long-timeout run only when the default one went degraded or over-admitted.
+        const first = results.accuracy.runs[0];
+        if (quick && first && !first.skipped && !first.degradedEpisodes && !first.overAdmitted) break;
         try {
           const r = await runAccuracy({
             upstreamUrl: stub.url,

@@ -156,15 +156,20 @@ async function waitHealthy(url, timeoutMs) {
  * (e.g. `--cpu-prof`). Resolves to a process handle with `url`.
  */
 export async function startSluice(opts) {
-  // Retried once: on a shared machine `dist/` may be mid-rebuild for a moment.
-  try {
-    return await startSluiceOnce(opts);
-  } catch (err) {
-    console.error(
-      `[bench] ${opts.name} did not start (${String(err.message).split('\n')[0]}), retrying once`,
-    );
-    await sleep(2000);
-    return await startSluiceOnce(opts);
+  // Retried: on a shared machine `dist/` may be mid-rebuild for a moment.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startSluiceOnce(opts);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      const lines = String(err.message)
+        .split('\n')
+        .filter((l) => l.trim() && !/^\s+at /.test(l));
+      console.error(
+        `[bench] ${opts.name} did not start (${lines[0]} | ${lines.at(-1)?.slice(0, 200)}), retrying`,
+      );
+      await sleep(2000);
+    }
   }
 }
 
