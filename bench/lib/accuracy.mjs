@@ -194,6 +194,12 @@ export async function runAccuracy({
       degradedEpisodes,
       // MONITOR also sees our own INFO probe: not counted (it is not a Sluice command).
       roundTripsPerRequest: (trips.total - (trips.byCommand.info ?? 0)) / sent,
+      roundTripsPerAdmitted:
+        (trips.total - (trips.byCommand.info ?? 0)) /
+        Math.max(
+          1,
+          admitted.reduce((a, b) => a + b, 0),
+        ),
       roundTripsByCommand: trips.byCommand,
       redisCommandsInclScripts: delta.calls,
       redisCommandsByName: delta.byCommand,

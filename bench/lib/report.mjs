@@ -146,11 +146,12 @@ export function renderReport(results) {
             'allowed',
             'over-admitted',
             'Redis round trips / request',
+            '/ admitted request',
             'degraded-mode episodes',
           ],
           ac.runs.map((r) =>
             r.skipped
-              ? [r.label, `skipped: ${r.skipped}`, '', '', '', '', '', '', '']
+              ? [r.label, `skipped: ${r.skipped}`, '', '', '', '', '', '', '', '']
               : [
                   r.label,
                   f(r.instances),
@@ -160,6 +161,7 @@ export function renderReport(results) {
                   f(r.allowed),
                   f(r.overAdmitted),
                   f(r.roundTripsPerRequest, 2),
+                  f(r.roundTripsPerAdmitted, 2),
                   f(r.degradedEpisodes),
                 ],
           ),
