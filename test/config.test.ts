@@ -81,3 +81,10 @@ describe('config', () => {
     });
   });
 });
+
+describe('config: compiled-policy checks', () => {
+  it('a bad CIDR in a rule is refused with its line', () => {
+    const text = `${base}  x:\n    rules:\n      deny: ["10.0.0.0/99"]\n`;
+    expect(() => parseConfig(text)).toThrowError(/sluice\.yaml:\d+: tiers\.x\.rules\.deny/);
+  });
+});

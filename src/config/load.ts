@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { toJSONSchema, type z } from 'zod';
+import { checkAccessPolicy } from '../core/authz/policy.js';
 import { ConfigSchema, DEFAULT_CONFIG, type SluiceConfig } from './schema.js';
 
 export class ConfigError extends Error {
@@ -125,6 +126,15 @@ function validate(
   }
   const cfg = result.data;
   const semantic = checkSemantics(cfg);
+  if (semantic.length === 0) {
+    // The compiled access policy's own checks (CIDRs, scopes, time zones), named by path.
+    for (const i of checkAccessPolicy(cfg)) {
+      semantic.push({
+        path: i.path.split('.').map((x) => (/^\d+$/.test(x) ? Number(x) : x)),
+        message: i.message,
+      });
+    }
+  }
   if (semantic.length > 0) {
     const issues = semantic.map((s) => ({ path: s.path.join('.'), line: line(s.path), message: s.message }));
     throw new ConfigError(formatIssues(file, issues), issues);
