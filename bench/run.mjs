@@ -22,7 +22,7 @@ import {
   startPrivateRedis,
 } from './lib/redis.mjs';
 import { renderReport } from './lib/report.mjs';
-import { cleanupTemp, createKey, sluiceAvailable, startSluice, tempDir, writeConfig } from './lib/sluice.mjs';
+import { cleanupTemp, createKey, startSluice, tempDir, waitForSluice, writeConfig } from './lib/sluice.mjs';
 import { startBare, startFastifyMin, startPortkey, startStub } from './lib/targets.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -126,7 +126,7 @@ async function startTargets(stub, redis) {
   const skipped = [];
   let sluice;
   const wantsSluice = settings.targets.some((t) => t.startsWith('sluice'));
-  if (wantsSluice) sluice = sluiceAvailable();
+  if (wantsSluice) sluice = await waitForSluice();
   for (const name of settings.targets) {
     try {
       let t;
@@ -288,7 +288,7 @@ function microPhase(redis) {
 }
 
 async function profilePhase(stub) {
-  const avail = sluiceAvailable();
+  const avail = await waitForSluice();
   if (!avail.ok) return { skipped: avail.reason };
   const dir = tempDir('profile');
   const configFile = writeConfig(dir, { upstreamUrl: stub.url, store: { store: 'memory' } });
@@ -375,7 +375,7 @@ async function main() {
     }
   }
 
-  const avail = sluiceAvailable();
+  const avail = await waitForSluice();
   if (!args['no-accuracy']) {
     log(`accuracy run: ${settings.instances} instances`);
     if (!avail.ok) results.accuracy = { skipped: avail.reason };

@@ -61,6 +61,19 @@ function sluiceEnv() {
   return { SLUICE_PEPPER: BENCH_PEPPER, NODE_ENV: 'production' };
 }
 
+/**
+ * `sluiceAvailable()`, retried for up to `timeoutMs`: on a shared machine `dist/` may be
+ * mid-rebuild (`npm run build` deletes it first) for a few seconds.
+ */
+export async function waitForSluice(timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const a = sluiceAvailable();
+    if (a.ok || Date.now() > deadline) return a;
+    await sleep(1000);
+  }
+}
+
 /** True when the CLI has been built (dist/) and knows `serve`. */
 export function sluiceAvailable() {
   if (!existsSync(join(ROOT, 'dist', 'cli', 'index.js')))
