@@ -30,6 +30,7 @@ import {
 } from './core/ports.js';
 import { createGateway } from './gateway/app.js';
 import { KeyAuthenticator } from './gateway/auth.js';
+import { AuthFailureLimiter, summaryAuditEvent } from './gateway/auth-failures.js';
 import { compileRuntime, type Runtime } from './gateway/runtime.js';
 import { JwtVerifier, tokenRoutes } from './gateway/tokens.js';
 import { AlertEngine, registerAlertsRoute } from './observability/alerts.js';
@@ -188,6 +189,11 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   const adminTokenFile = await bootstrapAdmin(stores.control, stores.pepper, dataDir, clock);
   const gateway = createGateway({
     forceEnd: forceEnd.signal,
+    authFailures: new AuthFailureLimiter({
+      budget: () => runtime.cfg.hardening.authFailures,
+      clock,
+      onSummary: (s) => stores.audit.emit(summaryAuditEvent(s, clock.now(), runtime.version)),
+    }),
     tokens: jwt,
     observe: (o) => metrics.observe(o),
     onLimitStates: (p, buckets, states) => {

@@ -26,6 +26,14 @@ import type {
 } from '../core/ports.js';
 import { UpstreamError } from '../core/ports.js';
 import { isRefusal, type KeyAuthenticator, type Principal } from './auth.js';
+import {
+  capConnections,
+  closeAuthFailures,
+  keyOutcome,
+  listenerOptions,
+  requestGate,
+  startDrain,
+} from './hardening.js';
 import { checkBody, hardenJsonParser } from './request-checks.js';
 import type { RequestFacts, Runtime } from './runtime.js';
 import { sendRefusal, sseErrorEvent, type WireFormat, wireFormatOf } from './wire.js';
@@ -113,11 +121,18 @@ export function createGateway(deps: GatewayDeps): FastifyInstance {
       return typeof given === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(given) ? given : randomUUID();
     },
     requestIdHeader: false,
-    return503OnClosing: true,
+    // Draining is refused by the gate below, in the caller's wire format.
+    return503OnClosing: false,
     forceCloseConnections: false,
     routerOptions: { ignoreTrailingSlash: true },
+    ...listenerOptions(initial.hardening),
   });
   hardenJsonParser(app, initial.hardening);
+  app.addHook('onReady', capConnections(initial.hardening, initial.trustedProxies));
+  app.addHook('preClose', startDrain);
+  app.addHook('onRequest', requestGate(deps));
+  app.addHook('onResponse', keyOutcome(deps));
+  app.addHook('onClose', closeAuthFailures(deps));
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, request, reply) => {
     const format = wireFormatOf(request.url);

@@ -1,0 +1,302 @@
+/**
+ * Listener hardening for the data plane: header size and count caps, timeouts against slow
+ * clients, keep-alive and connection caps (total and per client address), a drain mode that
+ * refuses new requests in the caller's wire format, and the brute-force gate in front of
+ * authentication. Refusals that Node itself produces before Fastify sees a request (headers too
+ * large, header or request timeout, unparseable HTTP) are written as well-formed JSON responses
+ * from the error catalogue too.
+ *
+ * `createGateway` spreads `listenerOptions(h)` into its Fastify options and registers the hooks
+ * below; nothing here listens.
+ */
+import {
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { SluiceConfig } from '../config/schema.js';
+import { type CidrMatcher, compileCidrs, parseIp } from '../core/authz/cidr.js';
+import { ERRORS, type ErrorCode, refuse } from '../core/errors.js';
+import { parseKey } from '../core/keys/api-key.js';
+import type { GatewayDeps } from './app.js';
+import type { AuthFailureLimiter } from './auth-failures.js';
+import { errorBody, sendRefusal, type WireFormat, wireFormatOf } from './wire.js';
+
+type Hardening = SluiceConfig['hardening'];
+
+/** 100 headers: Envoy's default `max_headers_count`; the OpenAI and Anthropic SDKs send about 15. */
+export const MAX_HEADER_COUNT = 100;
+
+/**
+ * One client address may hold at most this share of `maxConnections` (and never fewer than
+ * `MIN_CONNECTIONS_PER_IP`), so one slow-loris host cannot take every slot. Trusted proxies are
+ * exempt: they carry many clients.
+ */
+export const CONNECTION_SHARE_PER_IP = 0.1;
+export const MIN_CONNECTIONS_PER_IP = 8;
+
+/** Drain pass period while closing: sockets that become idle after their last response close at once. */
+const DRAIN_SWEEP_MS = 100;
+
+/**
+ * The Fastify server options that bound what a client can hold: header bytes, time to send the
+ * headers and the whole request, keep-alive idle time, and the handler for refusals Node emits.
+ * Node requires `headersTimeout <= requestTimeout`; the smaller wins.
+ */
+export function listenerOptions(h: Hardening): {
+  http: ServerOptions;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  clientErrorHandler: (err: Error, socket: Socket) => void;
+} {
+  const headersTimeout = Math.min(h.headersTimeout, h.requestTimeout);
+  return {
+    http: {
+      maxHeaderSize: h.maxHeaderBytes,
+      headersTimeout,
+      requestTimeout: h.requestTimeout,
+      keepAliveTimeout: h.keepAliveTimeout,
+      // Node checks the two timeouts on this period (default 30 s): a quarter of the shorter one.
+      connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(headersTimeout / 4))),
+      // A missing Host is refused by the gate below in the caller's format, not by Node with an empty 400.
+      requireHostHeader: false,
+    },
+    requestTimeout: h.requestTimeout,
+    keepAliveTimeout: h.keepAliveTimeout,
+    clientErrorHandler,
+  };
+}
+
+/** A complete HTTP/1.1 error response (JSON body, connection closed) for raw sockets. */
+export function rawErrorResponse(code: ErrorCode, format: WireFormat): string {
+  const status = ERRORS[code].status;
+  const body = JSON.stringify(errorBody(format, refuse(code)));
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+    'content-type: application/json\r\n' +
+    `content-length: ${Buffer.byteLength(body)}\r\n` +
+    'connection: close\r\n\r\n' +
+    body
+  );
+}
+
+/** The request target of a request line at the start of `raw` (`POST /v1/messages HTTP/1.1`), if any. */
+function targetOf(raw: Buffer | undefined): string | undefined {
+  if (!raw || raw.length === 0) return undefined;
+  const line = raw.subarray(0, Math.min(raw.length, 256)).toString('latin1');
+  const m = /^[A-Z]{1,16} (\S+)/.exec(line);
+  return m?.[1];
+}
+
+/**
+ * Answers the errors Node raises on a connection before (or while) Fastify reads a request:
+ * 431 SLUICE_HEADERS_TOO_LARGE, 408 SLUICE_REQUEST_TIMEOUT, 400 SLUICE_BAD_REQUEST for HTTP it
+ * cannot parse. Writes only when no response has started on the socket (as Node's own handler
+ * does), then destroys the socket. The wire format follows the request target when it is known.
+ */
+export function clientErrorHandler(err: Error & { code?: string; rawPacket?: Buffer }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ErrorCode =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? 'SLUICE_HEADERS_TOO_LARGE'
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'SLUICE_REQUEST_TIMEOUT'
+        : 'SLUICE_BAD_REQUEST';
+  const s = socket as Socket & {
+    _httpMessage?: ServerResponse & { req?: IncomingMessage };
+    parser?: { _url?: string };
+  };
+  const res = s._httpMessage;
+  if (socket.writable && !res?.headersSent) {
+    const target = res?.req?.url ?? targetOf(err.rawPacket) ?? s.parser?._url ?? '/';
+    try {
+      socket.write(rawErrorResponse(code, wireFormatOf(target)));
+    } catch {
+      // The peer is gone; nothing to tell it.
+    }
+  }
+  socket.destroy();
+}
+
+/** Servers whose Fastify app is closing: their gate refuses new requests with SLUICE_SHUTTING_DOWN. */
+const closing = new WeakSet<Server>();
+
+interface PerIpConnections {
+  counts: Map<string, number>;
+  trusted: CidrMatcher;
+}
+
+/**
+ * `onReady` hook: the connection caps Fastify has no option for (`maxConnections`, a per-address
+ * cap, `maxHeadersCount` one past the cap so the gate can see an excess), and answers for the
+ * requests Node would otherwise answer with an empty body (CONNECT, an unmet `Expect`).
+ */
+export function capConnections(h: Hardening, trustedProxies: readonly string[]) {
+  return function onReady(this: FastifyInstance, done: HookHandlerDoneFunction): void {
+    const server = this.server as Server;
+    server.maxConnections = h.maxConnections;
+    server.maxHeadersCount = MAX_HEADER_COUNT + 1;
+    const perIp = Math.max(MIN_CONNECTIONS_PER_IP, Math.floor(h.maxConnections * CONNECTION_SHARE_PER_IP));
+    const state: PerIpConnections = {
+      counts: new Map(),
+      trusted: compileCidrs(trustedProxies, { lenient: true }),
+    };
+    // Before Node's own listener: a socket over the cap is dropped before any parser is attached.
+    server.prependListener('connection', (socket: Socket) => {
+      const addr = socket.remoteAddress ?? '';
+      const parsed = parseIp(addr);
+      if (parsed !== null && state.trusted.size > 0 && state.trusted.hasParsed(parsed)) return;
+      const n = (state.counts.get(addr) ?? 0) + 1;
+      if (n > perIp) {
+        socket.destroy();
+        return;
+      }
+      state.counts.set(addr, n);
+      socket.once('close', () => {
+        const left = (state.counts.get(addr) ?? 1) - 1;
+        if (left <= 0) state.counts.delete(addr);
+        else state.counts.set(addr, left);
+      });
+    });
+    server.on('connect', (req: IncomingMessage, socket: Socket) => {
+      if (socket.writable)
+        socket.write(rawErrorResponse('SLUICE_METHOD_NOT_ALLOWED', wireFormatOf(req.url ?? '/')));
+      socket.destroy();
+    });
+    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      const format = wireFormatOf(req.url ?? '/');
+      const body = JSON.stringify(
+        errorBody(format, refuse('SLUICE_BAD_REQUEST', 'unsupported Expect header', { param: 'expect' })),
+      );
+      res.writeHead(417, { 'content-type': 'application/json', connection: 'close' });
+      res.end(body);
+    });
+    done();
+  };
+}
+
+/**
+ * `preClose` hook: from now on the gate refuses new requests (503 SLUICE_SHUTTING_DOWN,
+ * `connection: close`), and sockets close as soon as their in-flight response ends instead of
+ * idling until the keep-alive timeout.
+ */
+export function startDrain(this: FastifyInstance, done: HookHandlerDoneFunction): void {
+  const server = this.server as Server;
+  closing.add(server);
+  const sweep = setInterval(() => server.closeIdleConnections?.(), DRAIN_SWEEP_MS);
+  sweep.unref();
+  server.once('close', () => clearInterval(sweep));
+  done();
+}
+
+/** Paths answered without authentication; the brute-force gate leaves them alone. */
+function isPublic(url: string): boolean {
+  return url === '/healthz' || url === '/readyz' || url.startsWith('/.well-known/');
+}
+
+/** The Sluice API key a request presents (Bearer or `x-api-key`), if it is one. */
+function presentedKey(request: FastifyRequest): string | undefined {
+  const auth = request.headers.authorization;
+  if (typeof auth === 'string') {
+    return auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ' ? auth.slice(7).trim() : undefined;
+  }
+  const x = request.headers['x-api-key'];
+  return typeof x === 'string' ? x.trim() : undefined;
+}
+
+type Gate = NonNullable<GatewayDeps['authFailures']> &
+  Partial<Pick<AuthFailureLimiter, 'watchingIps' | 'watchingKeys' | 'checkKey' | 'failKey' | 'passKey'>>;
+
+/**
+ * `onRequest` hook, first in line: drain refusals, header count cap, required Host, and the
+ * brute-force gate (an IP or key id over its failure budget is refused before the body is even
+ * read). Costs two Map size reads when nobody is failing.
+ */
+export function requestGate(deps: Pick<GatewayDeps, 'authFailures' | 'runtime'>) {
+  return function gate(
+    this: FastifyInstance,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done: HookHandlerDoneFunction,
+  ): void {
+    const format = wireFormatOf(request.url);
+    if (closing.has(this.server as Server)) {
+      reply.header('connection', 'close');
+      sendRefusal(
+        reply,
+        format,
+        refuse('SLUICE_SHUTTING_DOWN', undefined, { headers: { 'retry-after': '1' } }),
+      );
+      return;
+    }
+    if (request.raw.rawHeaders.length > 2 * MAX_HEADER_COUNT) {
+      sendRefusal(reply, format, refuse('SLUICE_HEADERS_TOO_LARGE', `more than ${MAX_HEADER_COUNT} headers`));
+      return;
+    }
+    if (!request.headers.host && request.raw.httpVersionMinor === 1) {
+      sendRefusal(
+        reply,
+        format,
+        refuse('SLUICE_BAD_REQUEST', 'the Host header is required', { param: 'host' }),
+      );
+      return;
+    }
+    const gate = deps.authFailures as Gate | undefined;
+    if (gate && !isPublic(request.url)) {
+      if (gate.watchingIps?.() !== false) {
+        const rt = deps.runtime();
+        const ip = rt.access.clientIp(
+          request.socket.remoteAddress ?? '',
+          request.headers['x-forwarded-for'] as string | undefined,
+        );
+        const r = gate.check(ip);
+        if (r) {
+          sendRefusal(reply, format, r);
+          return;
+        }
+      }
+      if (gate.watchingKeys?.() && gate.checkKey) {
+        const presented = presentedKey(request);
+        const parsed = presented ? parseKey(presented) : undefined;
+        const r = parsed && presented ? gate.checkKey(parsed.id, presented) : null;
+        if (r) {
+          sendRefusal(reply, format, r);
+          return;
+        }
+      }
+    }
+    done();
+  };
+}
+
+/**
+ * `onResponse` hook: counts a 401 against the key id it presented, and remembers a credential that
+ * authenticated while its key id was being attacked (so the owner is never locked out).
+ */
+export function keyOutcome(deps: Pick<GatewayDeps, 'authFailures'>) {
+  return function outcome(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    const gate = deps.authFailures as Gate | undefined;
+    const status = reply.statusCode;
+    if (gate?.failKey && (status === 401 || (status < 400 && gate.watchingKeys?.()))) {
+      const presented = presentedKey(request);
+      const parsed = presented ? parseKey(presented) : undefined;
+      if (parsed && presented) {
+        if (status === 401) gate.failKey(parsed.id);
+        else gate.passKey?.(parsed.id, presented);
+      }
+    }
+    done();
+  };
+}
+
+/** `onClose` hook: the brute-force limiter emits its open windows' summaries before the audit flush. */
+export function closeAuthFailures(deps: Pick<GatewayDeps, 'authFailures'>) {
+  return function onClose(_app: FastifyInstance, done: HookHandlerDoneFunction): void {
+    (deps.authFailures as { close?: () => void } | undefined)?.close?.();
+    done();
+  };
+}
