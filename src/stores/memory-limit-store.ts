@@ -13,6 +13,8 @@ import {
   bucketUnits,
   marksOf,
   NOT_CHARGED,
+  reservedAt,
+  SETTLE_WINDOW_MS,
   settleDelta,
   toBucketState,
 } from '../core/limits/buckets.js';
@@ -70,12 +72,6 @@ export class LimitStoreFullError extends Error {
     this.name = 'LimitStoreFullError';
   }
 }
-
-/**
- * How long a settled request id is remembered so a second settle is ignored. One hour: settles come
- * within a request's lifetime; older duplicates are not a realistic path.
- */
-export const SETTLE_MEMORY_MS = 3_600_000;
 
 /** Entries scanned for an at-rest victim before a full pass is considered. */
 const EVICT_SCAN = 64;
@@ -169,20 +165,33 @@ export class MemoryLimitStore implements LimitStore {
       marks[i] = this.charge(b, c, requestId, now);
       states[i] = c.cost > 0 ? this.stateAfterCharge(b, c, now) : toBucketState(b, c.remaining, c.resetMs);
     }
-    const reservation: Reservation = { requestId, buckets, costs: costs.slice(0, n), meta: { v: marks } };
+    const reservation: Reservation = {
+      requestId,
+      buckets,
+      costs: costs.slice(0, n),
+      meta: { v: marks, at: now },
+    };
     return { ok: true, reservation, states, shadowDenied };
   }
 
   async settle(reservation: Reservation, actualCosts: number[]): Promise<void> {
     const now = this.clock.now();
     if (this.settled.has(reservation.requestId)) return;
+    const at = reservedAt(reservation);
+    // Too late to tell whether it was settled already (see SETTLE_WINDOW_MS): ignored, never doubled.
+    if (at !== undefined && now - at >= SETTLE_WINDOW_MS) return;
     const marks = marksOf(reservation);
     const { buckets } = reservation;
+    const deltas = buckets.map((b, i) =>
+      b.algorithm === 'lease' || marks?.[i] === NOT_CHARGED ? 0 : settleDelta(reservation, actualCosts, i),
+    );
+    // A settle that changes nothing is not recorded (the Redis store makes no call for it either), so
+    // the first settle that changes something is the one applied.
+    if (deltas.every((d) => d === 0)) return;
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i]!;
       const mark = marks ? marks[i]! : 0;
-      if (b.algorithm === 'lease' || mark === NOT_CHARGED) continue;
-      const delta = settleDelta(reservation, actualCosts, i);
+      const delta = deltas[i]!;
       if (delta === 0) continue;
       const u = bucketUnits(b);
       let e = this.entries.get(b.key);
@@ -424,6 +433,6 @@ export class MemoryLimitStore implements LimitStore {
       if (exp > now && this.settled.size < this.maxKeys) break;
       this.settled.delete(id);
     }
-    this.settled.set(requestId, now + SETTLE_MEMORY_MS);
+    this.settled.set(requestId, now + SETTLE_WINDOW_MS);
   }
 }

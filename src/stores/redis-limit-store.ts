@@ -25,7 +25,15 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis, RedisOptions } from 'ioredis';
-import { bucketUnits, marksOf, NOT_CHARGED, settleDelta, toBucketState } from '../core/limits/buckets.js';
+import {
+  bucketUnits,
+  marksOf,
+  NOT_CHARGED,
+  reservedAt,
+  SETTLE_WINDOW_MS,
+  settleDelta,
+  toBucketState,
+} from '../core/limits/buckets.js';
 import { WINDOW_SLOTS } from '../core/limits/sliding-window.js';
 import { costUnits } from '../core/limits/units.js';
 import {
@@ -38,7 +46,6 @@ import {
   type ReserveResult,
   systemClock,
 } from '../core/ports.js';
-import { SETTLE_MEMORY_MS } from './memory-limit-store.js';
 
 /** The script, read beside this module (the build copies it next to the compiled file). */
 export const LIMITS_LUA = readFileSync(new URL('./redis/limits.lua', import.meta.url), 'utf8');
@@ -147,7 +154,7 @@ export class RedisLimitStore implements LimitStore {
     if (n === 0)
       return {
         ok: true,
-        reservation: { requestId, buckets, costs: [], meta: { v: [] } },
+        reservation: { requestId, buckets, costs: [], meta: { v: [], at: 0 } },
         states: [],
         shadowDenied: [],
       };
@@ -177,7 +184,7 @@ export class RedisLimitStore implements LimitStore {
     for (let i = 0; i < n; i++) if (marks[i] === NOT_CHARGED) shadowDenied.push(buckets[i]!.id);
     return {
       ok: true,
-      reservation: { requestId, buckets, costs: costs.slice(0, n), meta: { v: marks } },
+      reservation: { requestId, buckets, costs: costs.slice(0, n), meta: { v: marks, at: out[3]! } },
       states,
       shadowDenied,
     };
@@ -186,7 +193,14 @@ export class RedisLimitStore implements LimitStore {
   async settle(reservation: Reservation, actualCosts: number[]): Promise<void> {
     const { buckets } = reservation;
     const marks = marksOf(reservation);
-    const args: (string | number)[] = ['s', buckets.length, WINDOW_SLOTS, SETTLE_MEMORY_MS];
+    // The script refuses a settle older than the window (0: a foreign reservation, no age check).
+    const args: (string | number)[] = [
+      's',
+      buckets.length,
+      WINDOW_SLOTS,
+      SETTLE_WINDOW_MS,
+      reservedAt(reservation) ?? 0,
+    ];
     let changes = 0;
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i]!;

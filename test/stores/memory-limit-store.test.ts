@@ -3,6 +3,7 @@
  * memory that never hands an active key a fresh allowance.
  */
 import { describe, expect, it } from 'vitest';
+import { SETTLE_WINDOW_MS } from '../../src/core/limits/buckets.js';
 import type { LimitBucket } from '../../src/core/ports.js';
 import { LimitStoreFullError, MemoryLimitStore } from '../../src/stores/memory-limit-store.js';
 
@@ -75,6 +76,27 @@ describe('MemoryLimitStore (fake clock)', () => {
     expect((await s.reserve({ buckets: [b], costs: [1], requestId: 'y' })).ok).toBe(false);
     clock.t += g - 1000;
     expect((await s.reserve({ buckets: [b], costs: [1], requestId: 'z' })).ok).toBe(true);
+  });
+
+  it('a settle more than SETTLE_WINDOW_MS after its reservation is ignored (it could be a duplicate)', async () => {
+    const clock = fakeClock();
+    const s = new MemoryLimitStore({ clock });
+    const day: LimitBucket = {
+      ...rpm('late'),
+      id: 'daily',
+      kind: 'tokens',
+      algorithm: 'window',
+      limit: 1000,
+      windowMs: 86_400_000,
+    };
+    const r = await s.reserve({ buckets: [day], costs: [100], requestId: 'old' });
+    if (!r.ok) throw new Error('denied');
+    clock.t += SETTLE_WINDOW_MS;
+    await s.settle(r.reservation, [900]);
+    expect((await s.peek([day]))[0]!.remaining).toBe(900);
+    clock.t -= 1; // one millisecond earlier it would have counted
+    await s.settle(r.reservation, [900]);
+    expect((await s.peek([day]))[0]!.remaining).toBe(100);
   });
 
   it('evicts only states at rest, so eviction never gives a key back an allowance it had used', async () => {

@@ -149,8 +149,24 @@ describe('RedisLimitStore', () => {
           }
         },
       ),
-      { numRuns: 40 },
+      { numRuns: 80 },
     );
+  });
+
+  it('three instances sharing one Redis admit exactly 50 of 600 concurrent requests on a 50-per-minute limit', async () => {
+    const clients = [0, 1, 2].map(() => new Redis({ host: '127.0.0.1', port: 6379 }));
+    try {
+      const stores = clients.map((c) => new RedisLimitStore({ redis: c, prefix }));
+      const rpm = b({ kind: 'requests', algorithm: 'gcra', limit: 50 });
+      const results = await Promise.all(
+        Array.from({ length: 600 }, (_, i) =>
+          stores[i % 3]!.reserve({ buckets: [rpm], costs: [1], requestId: `m${i}` }),
+        ),
+      );
+      expect(results.filter((r) => r.ok)).toHaveLength(50);
+    } finally {
+      for (const c of clients) c.disconnect();
+    }
   });
 
   it('remembers a denied bucket locally: repeated denials cost no Redis call', async () => {

@@ -36,10 +36,26 @@ export function toBucketState(b: LimitBucket, remainingUnits: number, resetMs: n
 
 /**
  * `Reservation.meta` of the memory and Redis stores: per bucket, -1 when the bucket was not charged
- * (a shadow limit that would have denied), the slot the cost was booked in for windows, 0 otherwise.
+ * (a shadow limit that would have denied), the slot the cost was booked in for windows, 0 otherwise;
+ * and `at`, the store's time of the reservation.
  */
 export interface ReservationMarks {
   v: number[];
+  at: number;
+}
+
+/**
+ * Settles are accepted for this long after the reservation, and a settled reservation is remembered
+ * for as long, so a settle is applied at most once: a duplicate inside the window finds the marker, a
+ * late one is refused by its age. Two hours: longer than any request may last (the request timeout is
+ * at most one hour), so a legitimate settle is never refused.
+ */
+export const SETTLE_WINDOW_MS = 2 * 3_600_000;
+
+/** The store time of a reservation, or undefined if it was not made by a store that records it. */
+export function reservedAt(r: Reservation): number | undefined {
+  const at = (r.meta as Partial<ReservationMarks> | undefined)?.at;
+  return typeof at === 'number' ? at : undefined;
 }
 
 export const NOT_CHARGED = -1;

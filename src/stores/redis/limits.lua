@@ -8,9 +8,10 @@
 --                returns { ok, bucketIndex (0-based, -1 if ok), retryAfterMs (-1 = never), now,
 --                          then per bucket: remaining, resetMs, mark }
 --                mark: -1 not charged (shadow that would deny), the slot for windows, 0 otherwise.
---   's' settle   KEYS = bucket keys .. marker key; ARGV = op, n, K, markerTtlMs, then per bucket:
---                alg, limit, burst, windowMs, mark, delta (actual - reserved, units)
---                returns { 1, now }, or { 0, now } if this reservation was already settled
+--   's' settle   KEYS = bucket keys .. marker key; ARGV = op, n, K, settleWindowMs, reservedAt, then
+--                per bucket: alg, limit, burst, windowMs, mark, delta (actual - reserved, units)
+--                returns { 1, now }, or { 0, now } if this reservation was already settled or is
+--                older than the settle window (reservedAt 0: unknown age, not checked)
 --   'l' release  KEYS = lease keys; ARGV = op, requestId. Returns { leases removed, now }.
 --
 -- State: GCRA  string "a:f:d" (TAT = a + f/d ms), expiring when the allowance is full again.
@@ -299,9 +300,11 @@ end
 if op == 's' then
   local n = tonumber(ARGV[2])
   local K = tonumber(ARGV[3])
+  local at = tonumber(ARGV[5])
+  if at > 0 and now - at >= tonumber(ARGV[4]) then return { 0, now } end
   if not redis.call('SET', KEYS[n + 1], '1', 'NX', 'PX', ARGV[4]) then return { 0, now } end
   for i = 1, n do
-    local base = 4 + (i - 1) * 6
+    local base = 5 + (i - 1) * 6
     local alg, N, W = ARGV[base + 1], tonumber(ARGV[base + 2]), tonumber(ARGV[base + 4])
     local mark, delta = tonumber(ARGV[base + 5]), tonumber(ARGV[base + 6])
     local key = KEYS[i]

@@ -8,12 +8,14 @@
  *     N + B + (t − s)·N/W (the GCRA bound: the allowance plus what refilled);
  *  3. windows: at each admission, the usage booked in the preceding W is at most the limit;
  *  4. leases: live leases never exceed the cap;
- *  5. settle is applied once per reservation (a second settle changes nothing), and what remains
+ *  5. settle is applied once per reservation (the first that changes something, if it comes within
+ *     SETTLE_WINDOW_MS; later ones change nothing), and what remains
  *     after settles equals the model's remaining;
  *  6. a denied request charges nothing anywhere.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { SETTLE_WINDOW_MS } from '../../../src/core/limits/buckets.js';
 import type { LimitBucket, Reservation } from '../../../src/core/ports.js';
 import { MemoryLimitStore } from '../../../src/stores/memory-limit-store.js';
 import { type BucketModel, LeaseModel, modelFor, TokenBucketModel, WindowModel } from './models.js';
@@ -194,11 +196,16 @@ describe('limit accuracy (memory store, fake clock, reference models)', () => {
               const marks = (h.res.meta as { v: number[] }).v;
               const actual = buckets.map((b, i) => scaled(b, op.actual[i]!));
               await store.settle(h.res, actual);
-              if (!h.settled) {
+              // The first settle that changes something is applied; later ones are ignored.
+              const deltas = buckets.map((b, i) =>
+                b.algorithm === 'lease' || marks[i] === -1 ? 0 : actual[i]! - h.res.costs[i]!,
+              );
+              // Settles come at most SETTLE_WINDOW_MS after the reservation; later ones are refused.
+              const late = now - (h.res.meta as { at: number }).at >= SETTLE_WINDOW_MS;
+              if (!h.settled && !late && deltas.some((d) => d !== 0)) {
                 h.settled = true;
-                buckets.forEach((b, i) => {
-                  if (b.algorithm === 'lease' || marks[i] === -1) return;
-                  models[i]!.settle(actual[i]! - h.res.costs[i]!, h.res.requestId, now);
+                deltas.forEach((d, i) => {
+                  models[i]!.settle(d, h.res.requestId, now);
                 });
               }
             } else {
