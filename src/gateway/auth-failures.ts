@@ -138,11 +138,11 @@ export class AuthFailureLimiter {
       ['ip', this.ips],
       ['key', this.keys],
     ] as const) {
+      // Insertion order is window-start order: stop at the first window still open.
       for (const [subject, w] of map) {
-        if (now >= w.start + window) {
-          map.delete(subject);
-          this.summarise(kind, subject, w, window);
-        }
+        if (now < w.start + window) break;
+        map.delete(subject);
+        this.summarise(kind, subject, w, window);
       }
     }
   }
@@ -199,21 +199,16 @@ export class AuthFailureLimiter {
       w = undefined;
     }
     if (!w) {
-      if (map.size >= this.maxTracked) this.makeRoom(map, kind, now, window);
+      if (map.size >= this.maxTracked) this.makeRoom(map, kind, window);
       w = { start: now, failures: 0, refused: 0 };
       map.set(subject, w);
     }
     w.failures++;
   }
 
-  private makeRoom(map: Map<string, Window>, kind: 'ip' | 'key', now: number, window: number): void {
-    for (const [subject, w] of map) {
-      if (now >= w.start + window) {
-        map.delete(subject);
-        this.summarise(kind, subject, w, window);
-      }
-    }
-    // Still full of live windows: drop the oldest (insertion order is window-start order).
+  private makeRoom(map: Map<string, Window>, kind: 'ip' | 'key', window: number): void {
+    // Insertion order is window-start order: ended windows are at the front, and the first live
+    // one is the oldest. O(1) amortised, so a flood of new addresses stays cheap when the table is full.
     while (map.size >= this.maxTracked) {
       const [subject, w] = map.entries().next().value as [string, Window];
       map.delete(subject);
