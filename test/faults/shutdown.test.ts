@@ -1,0 +1,160 @@
+/**
+ * Graceful shutdown of a real `sluice serve` process with streams open:
+ *   1. SIGTERM: no new connections, open streams run to their end, exit 0, and every request has
+ *      exactly one usage row and one audit event.
+ *   2. The deadline passes first: open streams end with a well-formed SLUICE_SHUTTING_DOWN event.
+ *   3. A second SIGTERM ends open streams at once the same way.
+ */
+import { Agent } from 'undici';
+import { describe, expect, it } from 'vitest';
+import { createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from '../e2e/harness.js';
+import { countBy, isWireError, readRecords, sleep, sseData } from './support.js';
+
+async function start(tokenDelay: string, deadline: string): Promise<{ s: SluiceProcess; key: string }> {
+  const dir = tempDir('sluice-shutdown-');
+  const config = writeConfig(
+    dir,
+    `upstreams: [{ name: local, kind: mock, tokenDelay: ${tokenDelay}, replyWords: 30 }]
+models: [{ match: "*", upstream: local }]
+tiers: { default: {} }
+shutdown: { deadline: ${deadline} }
+`,
+  );
+  const s = await startSluice({ config, dataDir: dir });
+  const { key } = await createKey(s);
+  return { s, key };
+}
+
+interface OpenStream {
+  id: string;
+  /** The whole body, once the stream ended; rejects if the connection broke. */
+  text: Promise<string>;
+}
+
+/** Opens a chat stream and waits for its first bytes (so it is truly in flight). */
+async function openStream(
+  s: SluiceProcess,
+  key: string,
+  format: 'openai' | 'anthropic',
+): Promise<OpenStream> {
+  const anthropic = format === 'anthropic';
+  const r = await fetch(`${s.url}${anthropic ? '/v1/messages' : '/v1/chat/completions'}`, {
+    method: 'POST',
+    headers: {
+      ...(anthropic ? { 'x-api-key': key } : { authorization: `Bearer ${key}` }),
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({
+      model: anthropic ? 'demo-claude' : 'demo-model',
+      stream: true,
+      max_tokens: 100,
+      messages: [{ role: 'user', content: 'tell me a story' }],
+    }),
+  });
+  expect(r.status).toBe(200);
+  const reader = r.body!.getReader();
+  const first = await reader.read();
+  const dec = new TextDecoder();
+  const text = (async () => {
+    let t = dec.decode(first.value, { stream: true });
+    for (;;) {
+      const c = await reader.read();
+      if (c.done) return t + dec.decode();
+      t += dec.decode(c.value, { stream: true });
+    }
+  })();
+  text.catch(() => {});
+  return { id: r.headers.get('x-request-id')!, text };
+}
+
+function expectOneRecordEach(dataDir: string, ids: string[]) {
+  const rec = readRecords(dataDir);
+  const usage = countBy(rec.usage);
+  const audit = countBy(rec.audit);
+  for (const id of ids) {
+    expect(usage.get(id), `usage rows of ${id}`).toBe(1);
+    expect(audit.get(id), `audit events of ${id}`).toBe(1);
+  }
+}
+
+describe('graceful shutdown', () => {
+  it('SIGTERM: stops accepting, finishes open streams, flushes, exits 0', async () => {
+    const { s, key } = await start('25ms', '30s');
+    const streams = await Promise.all(
+      ['openai', 'anthropic', 'openai', 'anthropic', 'openai', 'openai'].map((f) =>
+        openStream(s, key, f as 'openai' | 'anthropic'),
+      ),
+    );
+    const t0 = Date.now();
+    s.proc.kill('SIGTERM');
+    await sleep(300);
+    // 1. A new connection is not accepted (the listener is closed).
+    const fresh = new Agent();
+    const refused = await fetch(`${s.url}/healthz`, { dispatcher: fresh }).then(
+      (r) => `status ${r.status}`,
+      (e: Error & { cause?: { code?: string } }) => e.cause?.code ?? e.message,
+    );
+    expect(refused).toBe('ECONNREFUSED');
+    await fresh.close();
+    // 2. Every open stream runs to its normal end.
+    const bodies = await Promise.all(streams.map((x) => x.text));
+    for (const [i, b] of bodies.entries()) {
+      if (i % 2 === 1 && i < 4) expect(b).toContain('event: message_stop');
+      else expect(b.trimEnd().endsWith('data: [DONE]')).toBe(true);
+      expect(b).not.toContain('SLUICE_SHUTTING_DOWN');
+    }
+    // 3. Exit 0, long before the deadline.
+    expect(await s.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    // 4. Flushed: one usage row and one audit event per request.
+    expectOneRecordEach(
+      s.dataDir,
+      streams.map((x) => x.id),
+    );
+  });
+
+  it('the deadline ends streams still open with a well-formed error event, then exits 0', async () => {
+    const { s, key } = await start('150ms', '1s');
+    const streams = await Promise.all(
+      (['openai', 'anthropic', 'openai'] as const).map((f) => openStream(s, key, f)),
+    );
+    const t0 = Date.now();
+    s.proc.kill('SIGTERM');
+    const bodies = await Promise.all(streams.map((x) => x.text));
+    const ended = Date.now() - t0;
+    expect(ended).toBeGreaterThanOrEqual(900);
+    expect(ended).toBeLessThan(3000); // 30 words at 150 ms would take 4.5 s
+    for (const [i, b] of bodies.entries()) {
+      const events = sseData(b);
+      const last = JSON.parse(events.at(-1)!);
+      const format = i === 1 ? 'anthropic' : 'openai';
+      expect(isWireError(format, last), b.slice(-300)).toBe(true);
+      expect(JSON.stringify(last)).toContain('SLUICE_SHUTTING_DOWN');
+      if (format === 'anthropic') expect(b).toMatch(/event: error\ndata: [^\n]+\n\n$/);
+    }
+    expect(await s.exited).toBe(0);
+    expectOneRecordEach(
+      s.dataDir,
+      streams.map((x) => x.id),
+    );
+  });
+
+  it('a second SIGTERM ends open streams at once with the error event, then exits 0', async () => {
+    const { s, key } = await start('150ms', '60s');
+    const streams = await Promise.all((['openai', 'anthropic'] as const).map((f) => openStream(s, key, f)));
+    const t0 = Date.now();
+    s.proc.kill('SIGTERM');
+    await sleep(300);
+    s.proc.kill('SIGTERM');
+    const bodies = await Promise.all(streams.map((x) => x.text));
+    expect(Date.now() - t0).toBeLessThan(3000);
+    for (const b of bodies) expect(b).toContain('SLUICE_SHUTTING_DOWN');
+    expect(await s.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(s.output()).toContain('second SIGTERM');
+    expectOneRecordEach(
+      s.dataDir,
+      streams.map((x) => x.id),
+    );
+  });
+});
