@@ -9,11 +9,12 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
-import { createAdmin, hashAdminToken } from './admin/app.js';
+import { createAdmin, guard, hashAdminToken } from './admin/app.js';
 import { registerAuditRoutes } from './admin/audit-routes.js';
 import { KeyService } from './admin/key-service.js';
 import { registerPolicyRoutes } from './admin/policy-routes.js';
 import { PolicyService } from './admin/policy-service.js';
+import { review } from './admin/review.js';
 import { TokenService } from './auth/tokens.js';
 import { parseConfig } from './config/load.js';
 import { type ConfigSource, withDataDir } from './config/resolve.js';
@@ -38,7 +39,7 @@ import { crossingAlert, LimitWatch } from './observability/limit-watch.js';
 import { createMetrics, registerMetricsRoute } from './observability/metrics.js';
 import { createUpstream } from './providers/index.js';
 import { UsageWriter } from './stores/usage-writer.js';
-import { accessPolicyFor, limitPolicyFor } from './wiring/policy.js';
+import { accessPolicyFor, ContextLoader, limitPolicyFor } from './wiring/policy.js';
 import { openStores, type Stores } from './wiring/stores.js';
 
 export interface ServeOptions {
@@ -61,7 +62,7 @@ export interface RunningSluice {
   runtime: () => Runtime;
   stores: Stores;
   /** Applies a new policy source (already validated) to this instance. */
-  reload(source: string, version: number | null): void;
+  reload(source: string, version: number | null): Promise<void>;
   /** Stops accepting, drains in-flight requests up to the deadline, flushes usage and audit. */
   close(deadlineMs?: number): Promise<void>;
   /** Ends open streams now with an error event (second signal). */
@@ -96,8 +97,12 @@ export function makeLogger(level: SluiceConfig['log']['level'], fd: 1 | 2 = 1): 
   );
 }
 
-export function buildRuntime(cfg: SluiceConfig, version: number | null, dataDir: string): Runtime {
-  return compileRuntime(cfg, version, { limits: limitPolicyFor, access: (c) => accessPolicyFor(c, dataDir) });
+export async function buildRuntime(
+  cfg: SluiceConfig,
+  version: number | null,
+  context: ContextLoader,
+): Promise<Runtime> {
+  return compileRuntime(cfg, version, limitPolicyFor(cfg), accessPolicyFor(cfg, await context.load(cfg)));
 }
 
 export async function serve(opts: ServeOptions): Promise<RunningSluice> {
@@ -130,7 +135,8 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     });
     version = v.version;
   }
-  let runtime = buildRuntime(cfg, version, dataDir);
+  const context = ContextLoader.forFile(opts.source.file);
+  let runtime = await buildRuntime(cfg, version, context);
 
   const upstreams = new Map<string, Upstream>();
   for (const u of cfg.upstreams) upstreams.set(u.name, createUpstream(u, { clock }));
@@ -185,6 +191,29 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     }
   }, 500);
   degradedCheck.unref();
+  // Last-used time and IP per key, written in one batch every few seconds (never a write per request).
+  const touched = new Map<string, { id: string; at: number; ip: string | null }>();
+  const flushTouches = async () => {
+    if (touched.size === 0) return;
+    const batch = [...touched.values()];
+    touched.clear();
+    await stores.control
+      .touchKeys(batch)
+      .catch((err: Error) => logger.warn({ err: err.message }, 'last-used update failed'));
+  };
+  const touchTimer = setInterval(() => void flushTouches(), 5000);
+  touchTimer.unref();
+  // Audit retention: prune hourly, recorded as a signed checkpoint.
+  const retention = cfg.audit.retention;
+  const pruneTimer = retention
+    ? setInterval(() => {
+        const now = clock.now();
+        void stores.auditStore
+          .prune(now - retention, now)
+          .catch((err: Error) => logger.warn({ err: err.message }, 'audit prune failed'));
+      }, 3_600_000)
+    : undefined;
+  pruneTimer?.unref();
   const forceEnd = new AbortController();
   const adminTokenFile = await bootstrapAdmin(stores.control, stores.pepper, dataDir, clock);
   const gateway = createGateway({
@@ -196,6 +225,9 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     }),
     tokens: jwt,
     observe: (o) => metrics.observe(o),
+    touch: (id, ip, at) => {
+      if (touched.size < 100_000) touched.set(id, { id, at, ip });
+    },
     onLimitStates: (p, buckets, states) => {
       const crossed = limitWatch.crossings(buckets, states);
       for (const c of crossed) alerts.notify(crossingAlert(c, { tenantId: p.tenantId, keyId: p.keyId }));
@@ -226,6 +258,11 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       (app) => registerAlertsRoute(app, alerts),
       (app, d) => registerPolicyRoutes(app, d, policies),
       (app, d) => registerAuditRoutes(app, d, stores),
+      (app) =>
+        app.get('/admin/v1/review', { preHandler: guard('read') }, async (request) => {
+          const days = Number.parseInt((request.query as { days?: string }).days ?? '30', 10) || 30;
+          return { days, data: await review(stores.control, stores.sql, runtime.cfg, days, clock.now()) };
+        }),
     ],
   });
   let closing = false;
@@ -246,7 +283,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     if (!pv) return;
     try {
       const next = withDataDir(parseConfig(pv.source, `policy v${v}`), dataDir);
-      runtime = buildRuntime(next, v, dataDir);
+      runtime = await buildRuntime(next, v, context);
       cfg = next;
       logger.info({ version: v }, 'policy reloaded');
     } catch (err) {
@@ -297,9 +334,9 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     urls,
     runtime: () => runtime,
     stores,
-    reload(source, v) {
+    async reload(source, v) {
       const next = withDataDir(parseConfig(source, v ? `policy v${v}` : 'policy'), dataDir);
-      runtime = buildRuntime(next, v, dataDir);
+      runtime = await buildRuntime(next, v, context);
       cfg = next;
     },
     async close(deadlineMs = cfg.shutdown.deadline) {
@@ -307,6 +344,8 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       clearInterval(poll);
       clearInterval(rotation);
       clearInterval(degradedCheck);
+      clearInterval(touchTimer);
+      clearInterval(pruneTimer);
       watcher?.close();
       const timer = setTimeout(() => {
         forceEnd.abort();
@@ -317,6 +356,8 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       clearTimeout(timer);
       await usage.close().catch((err) => logger.error({ err: err.message }, 'usage flush failed'));
       await alerts.close().catch(() => {});
+      await flushTouches();
+      context.close();
       for (const u of upstreams.values()) await u.close().catch(() => {});
       await stores.close();
     },

@@ -5,6 +5,7 @@ import { registerAudit } from './audit.js';
 import { registerConfig } from './config.js';
 import { registerKeys } from './keys.js';
 import { registerPolicy } from './policy.js';
+import { registerReview } from './review.js';
 import { registerServe } from './serve.js';
 
 /** Raised by commands to exit with a message and a status, without a stack trace. */
@@ -27,6 +28,7 @@ export async function main(argv: string[]): Promise<void> {
   registerConfig(program);
   registerPolicy(program);
   registerAudit(program);
+  registerReview(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

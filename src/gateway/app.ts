@@ -66,6 +66,8 @@ export interface GatewayDeps {
   forceEnd?: AbortSignal;
   /** Counts failed authentications per client IP; returns a refusal when an IP is over its budget. */
   authFailures?: { check(ip: string): Refusal | null; fail(ip: string): void };
+  /** Records that a key was used (batched into one write by the caller; never on the request path). */
+  touch?: (keyId: string, ip: string, at: number) => void;
   /** Sees every reservation's bucket states (allowed or denied): limit-crossing alerts, utilisation metrics. */
   onLimitStates?: (p: Principal, buckets: LimitBucket[], states: BucketState[]) => void;
 }
@@ -273,6 +275,7 @@ interface RecordInput {
   reason: string;
   status: number;
   ip: string;
+  country?: string | null;
   states?: BucketState[];
   details?: Record<string, unknown>;
   usage?: Usage;
@@ -298,6 +301,7 @@ function record(
     };
   }
   if (r.usage) details = { ...details, usage: r.usage, usd: r.usd };
+  if (p) deps.touch?.(p.keyId, r.ip, now);
   deps.audit.emit({
     at: now,
     requestId: request.id,
@@ -305,7 +309,7 @@ function record(
     tenantId: p?.tenantId ?? null,
     projectId: p?.projectId ?? null,
     clientIp: r.ip,
-    country: null,
+    country: r.country ?? null,
     userAgent: (request.headers['user-agent'] as string | undefined)?.slice(0, 256) ?? null,
     action: r.action,
     model: r.model,
@@ -495,15 +499,19 @@ async function forward(
     request.socket.remoteAddress ?? '',
     request.headers['x-forwarded-for'] as string | undefined,
   );
+  const estimate = rt.limits.estimate(call.endpoint, call.body);
+  const country = rt.access.country(ip);
   const facts: RequestFacts = {
     action: call.action,
     model: call.model,
     ip,
-    country: null,
+    country,
     endUser: endUserOf(request, call.body),
     now,
+    endpoint: call.endpoint,
+    tokenEstimate: estimate.inputTokens + estimate.outputTokens,
   };
-  const base = { action: call.action, model: call.model, ip };
+  const base = { action: call.action, model: call.model, ip, country };
 
   // 1. Authorize: scopes, models, context rules.
   const authz = rt.access.authorize(principal, facts);
@@ -561,7 +569,6 @@ async function forward(
 
   // 2. Limits: every applicable bucket reserved in one store operation.
   const buckets = rt.limits.bucketsFor(principal, facts);
-  const estimate = rt.limits.estimate(call.endpoint, call.body);
   const costs = rt.limits.costsFor(buckets, call.model, estimate);
   let reservation: Reservation | undefined;
   let states: BucketState[] = [];

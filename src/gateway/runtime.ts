@@ -16,6 +16,9 @@ export interface RequestFacts {
   country: string | null;
   endUser: string | null;
   now: number;
+  /** Endpoint name and estimated tokens, for Cedar context. */
+  endpoint?: string;
+  tokenEstimate?: number;
 }
 
 export interface CostEstimate {
@@ -51,6 +54,8 @@ export interface AccessPolicy {
   authorize(p: Principal, f: RequestFacts): { refusal: Refusal | null; shadow: string[] };
   modelAllowed(p: Principal, model: string): boolean;
   clientIp(remoteAddress: string, forwardedFor: string | undefined): string;
+  /** ISO country of an address when a geo database is configured, else null. */
+  country(ip: string): string | null;
 }
 
 export interface Runtime {
@@ -65,13 +70,8 @@ export interface Runtime {
 export function compileRuntime(
   cfg: SluiceConfig,
   version: number | null,
-  parts: { limits: (cfg: SluiceConfig) => LimitPolicy; access: (cfg: SluiceConfig) => AccessPolicy },
+  limits: LimitPolicy,
+  access: AccessPolicy,
 ): Runtime {
-  return {
-    cfg,
-    version,
-    route: compileModelRoutes(cfg),
-    limits: parts.limits(cfg),
-    access: parts.access(cfg),
-  };
+  return { cfg, version, route: compileModelRoutes(cfg), limits, access };
 }

@@ -154,6 +154,26 @@ describe('management plane', () => {
     expect(r.stderr).toMatch(/sluice\.yaml:1/);
   });
 
+  it('least-privilege review suggests the narrower grant actually used', async () => {
+    await new Promise((r) => setTimeout(r, 600)); // usage rows are written in batches
+    const r = await admin('/admin/v1/review?days=7');
+    expect(r.status).toBe(200);
+    const { data } = await r.json();
+    const mine = data.filter((f: { key: string }) => f.key === key.split('-')[2]);
+    expect(mine.map((f: { kind: string }) => f.kind).sort()).toEqual(
+      ['no-expiry', 'unused-scopes', 'unused-models'].sort(),
+    );
+    expect(mine.find((f: { kind: string }) => f.kind === 'unused-scopes').suggest.scopes).toEqual([
+      'chat.create',
+    ]);
+    expect(mine.find((f: { kind: string }) => f.kind === 'unused-models').suggest.models).toEqual([
+      'demo-model',
+    ]);
+    const c = await cli(['review', '--days', '7', '--data-dir', s.dataDir]);
+    expect(c.code).toBe(0);
+    expect(c.stdout).toContain('suggest --scopes chat.create');
+  });
+
   it('metrics are exposed to admins', async () => {
     const r = await admin('/metrics');
     expect(r.status).toBe(200);
