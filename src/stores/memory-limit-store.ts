@@ -13,7 +13,6 @@ import {
   bucketUnits,
   marksOf,
   NOT_CHARGED,
-  reservedAt,
   SETTLE_WINDOW_MS,
   settleDelta,
   toBucketState,
@@ -103,7 +102,8 @@ export class MemoryLimitStore implements LimitStore {
   private readonly maxKeys: number;
   /** Insertion order; scans for eviction start at the oldest. */
   private readonly entries = new Map<string, Entry>();
-  private readonly settled = new Map<string, number>();
+  /** Open reservations (request id → expiry), in time order: see SETTLE_WINDOW_MS. */
+  private readonly open = new Map<string, number>();
   private lastFullSweep = Number.NEGATIVE_INFINITY;
 
   constructor(opts: MemoryLimitStoreOptions = {}) {
@@ -165,29 +165,34 @@ export class MemoryLimitStore implements LimitStore {
       marks[i] = this.charge(b, c, requestId, now);
       states[i] = c.cost > 0 ? this.stateAfterCharge(b, c, now) : toBucketState(b, c.remaining, c.resetMs);
     }
+    this.openReservation(requestId, now);
     const reservation: Reservation = {
       requestId,
       buckets,
       costs: costs.slice(0, n),
-      meta: { v: marks, at: now },
+      meta: { v: marks },
     };
     return { ok: true, reservation, states, shadowDenied };
   }
 
   async settle(reservation: Reservation, actualCosts: number[]): Promise<void> {
     const now = this.clock.now();
-    if (this.settled.has(reservation.requestId)) return;
-    const at = reservedAt(reservation);
-    // Too late to tell whether it was settled already (see SETTLE_WINDOW_MS): ignored, never doubled.
-    if (at !== undefined && now - at >= SETTLE_WINDOW_MS) return;
+    // No open record: settled already, too late, or not made here. Ignored: never applied twice.
+    const expiry = this.open.get(reservation.requestId);
+    if (expiry === undefined) return;
+    if (expiry <= now) {
+      this.open.delete(reservation.requestId);
+      return;
+    }
     const marks = marksOf(reservation);
     const { buckets } = reservation;
     const deltas = buckets.map((b, i) =>
       b.algorithm === 'lease' || marks?.[i] === NOT_CHARGED ? 0 : settleDelta(reservation, actualCosts, i),
     );
-    // A settle that changes nothing is not recorded (the Redis store makes no call for it either), so
-    // the first settle that changes something is the one applied.
+    // A settle that changes nothing leaves the record open (the Redis store makes no call for it
+    // either): the first settle that changes something is the one applied.
     if (deltas.every((d) => d === 0)) return;
+    this.open.delete(reservation.requestId);
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i]!;
       const mark = marks ? marks[i]! : 0;
@@ -216,7 +221,6 @@ export class MemoryLimitStore implements LimitStore {
         if (e.s.sum <= 0) this.entries.delete(b.key);
       }
     }
-    this.rememberSettled(reservation.requestId, now);
   }
 
   async release(reservation: Reservation): Promise<void> {
@@ -238,7 +242,7 @@ export class MemoryLimitStore implements LimitStore {
 
   async close(): Promise<void> {
     this.entries.clear();
-    this.settled.clear();
+    this.open.clear();
   }
 
   private check(b: LimitBucket, amount: number, requestId: string, now: number): Check {
@@ -427,12 +431,13 @@ export class MemoryLimitStore implements LimitStore {
     return this.entries.size <= target;
   }
 
-  private rememberSettled(requestId: string, now: number): void {
-    // Markers are inserted in time order with one TTL, so the oldest are at the front.
-    for (const [id, exp] of this.settled) {
-      if (exp > now && this.settled.size < this.maxKeys) break;
-      this.settled.delete(id);
+  /** Records an open reservation; expired records (and, past maxKeys, the oldest) are dropped first. */
+  private openReservation(requestId: string, now: number): void {
+    // Inserted in time order with one TTL, so the oldest are at the front.
+    for (const [id, exp] of this.open) {
+      if (exp > now && this.open.size < this.maxKeys) break;
+      this.open.delete(id);
     }
-    this.settled.set(requestId, now + SETTLE_WINDOW_MS);
+    this.open.set(requestId, now + SETTLE_WINDOW_MS);
   }
 }

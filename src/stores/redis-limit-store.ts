@@ -29,7 +29,6 @@ import {
   bucketUnits,
   marksOf,
   NOT_CHARGED,
-  reservedAt,
   SETTLE_WINDOW_MS,
   settleDelta,
   toBucketState,
@@ -154,7 +153,7 @@ export class RedisLimitStore implements LimitStore {
     if (n === 0)
       return {
         ok: true,
-        reservation: { requestId, buckets, costs: [], meta: { v: [], at: 0 } },
+        reservation: { requestId, buckets, costs: [], meta: { v: [] } },
         states: [],
         shadowDenied: [],
       };
@@ -163,10 +162,11 @@ export class RedisLimitStore implements LimitStore {
     );
     const cached = this.cachedDenial(buckets, cost);
     if (cached) return cached;
-    const out = await this.script(
-      buckets.map((b) => this.prefix + b.key),
-      this.argsFor('r', requestId, buckets, cost),
-    );
+    const keys = buckets.map((b) => this.prefix + b.key);
+    keys.push(this.recordKey(buckets, requestId));
+    const args = this.argsFor('r', requestId, buckets, cost);
+    args.push(SETTLE_WINDOW_MS);
+    const out = await this.script(keys, args);
     const ok = out[0] === 1;
     const states: BucketState[] = new Array(n);
     const marks: number[] = new Array(n);
@@ -184,7 +184,7 @@ export class RedisLimitStore implements LimitStore {
     for (let i = 0; i < n; i++) if (marks[i] === NOT_CHARGED) shadowDenied.push(buckets[i]!.id);
     return {
       ok: true,
-      reservation: { requestId, buckets, costs: costs.slice(0, n), meta: { v: marks, at: out[3]! } },
+      reservation: { requestId, buckets, costs: costs.slice(0, n), meta: { v: marks } },
       states,
       shadowDenied,
     };
@@ -193,14 +193,7 @@ export class RedisLimitStore implements LimitStore {
   async settle(reservation: Reservation, actualCosts: number[]): Promise<void> {
     const { buckets } = reservation;
     const marks = marksOf(reservation);
-    // The script refuses a settle older than the window (0: a foreign reservation, no age check).
-    const args: (string | number)[] = [
-      's',
-      buckets.length,
-      WINDOW_SLOTS,
-      SETTLE_WINDOW_MS,
-      reservedAt(reservation) ?? 0,
-    ];
+    const args: (string | number)[] = ['s', buckets.length, WINDOW_SLOTS];
     let changes = 0;
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i]!;
@@ -215,7 +208,7 @@ export class RedisLimitStore implements LimitStore {
     }
     if (changes === 0) return;
     const keys = buckets.map((b) => this.prefix + b.key);
-    keys.push(`${this.prefix}${hashTag(buckets[0]!.key)}:settled:${reservation.requestId}`);
+    keys.push(this.recordKey(buckets, reservation.requestId));
     await this.script(keys, args);
   }
 
@@ -241,6 +234,11 @@ export class RedisLimitStore implements LimitStore {
 
   async close(): Promise<void> {
     this.denied.clear();
+  }
+
+  /** The open-reservation record (see SETTLE_WINDOW_MS), in the hash slot of the first bucket. */
+  private recordKey(buckets: readonly LimitBucket[], requestId: string): string {
+    return `${this.prefix}${hashTag(buckets[0]!.key)}:open:${requestId}`;
   }
 
   private argsFor(

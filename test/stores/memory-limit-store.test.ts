@@ -78,7 +78,7 @@ describe('MemoryLimitStore (fake clock)', () => {
     expect((await s.reserve({ buckets: [b], costs: [1], requestId: 'z' })).ok).toBe(true);
   });
 
-  it('a settle more than SETTLE_WINDOW_MS after its reservation is ignored (it could be a duplicate)', async () => {
+  it('settles are accepted up to SETTLE_WINDOW_MS after the reservation, and applied once', async () => {
     const clock = fakeClock();
     const s = new MemoryLimitStore({ clock });
     const day: LimitBucket = {
@@ -89,14 +89,16 @@ describe('MemoryLimitStore (fake clock)', () => {
       limit: 1000,
       windowMs: 86_400_000,
     };
-    const r = await s.reserve({ buckets: [day], costs: [100], requestId: 'old' });
-    if (!r.ok) throw new Error('denied');
-    clock.t += SETTLE_WINDOW_MS;
-    await s.settle(r.reservation, [900]);
-    expect((await s.peek([day]))[0]!.remaining).toBe(900);
-    clock.t -= 1; // one millisecond earlier it would have counted
-    await s.settle(r.reservation, [900]);
-    expect((await s.peek([day]))[0]!.remaining).toBe(100);
+    const a = await s.reserve({ buckets: [day], costs: [100], requestId: 'a' });
+    const b = await s.reserve({ buckets: [day], costs: [100], requestId: 'b' });
+    if (!a.ok || !b.ok) throw new Error('denied');
+    clock.t += SETTLE_WINDOW_MS - 1;
+    await s.settle(a.reservation, [300]); // in time: 200 more
+    await s.settle(a.reservation, [900]); // a duplicate: ignored
+    expect((await s.peek([day]))[0]!.remaining).toBe(600);
+    clock.t += 1;
+    await s.settle(b.reservation, [900]); // too late to know it is not a duplicate: ignored
+    expect((await s.peek([day]))[0]!.remaining).toBe(600);
   });
 
   it('evicts only states at rest, so eviction never gives a key back an allowance it had used', async () => {

@@ -36,27 +36,22 @@ export function toBucketState(b: LimitBucket, remainingUnits: number, resetMs: n
 
 /**
  * `Reservation.meta` of the memory and Redis stores: per bucket, -1 when the bucket was not charged
- * (a shadow limit that would have denied), the slot the cost was booked in for windows, 0 otherwise;
- * and `at`, the store's time of the reservation.
+ * (a shadow limit that would have denied), the slot the cost was booked in for windows, 0 otherwise.
  */
 export interface ReservationMarks {
   v: number[];
-  at: number;
 }
 
 /**
- * Settles are accepted for this long after the reservation, and a settled reservation is remembered
- * for as long, so a settle is applied at most once: a duplicate inside the window finds the marker, a
- * late one is refused by its age. Two hours: longer than any request may last (the request timeout is
- * at most one hour), so a legitimate settle is never refused.
+ * Settle is applied at most once per reservation. Each admitted reservation leaves an OPEN record in
+ * its store (memory map, or a Redis key beside its buckets); the first settle that changes something
+ * consumes it, and a settle that finds no record (a duplicate, or one later than this window) changes
+ * nothing. A settle with nothing to change leaves the record for a later one. Records live only
+ * while requests are in flight, so they cost little; this window is the backstop for reservations
+ * never settled. Two hours: longer than any request may last (the request timeout is at most one
+ * hour), so a legitimate settle is never refused.
  */
 export const SETTLE_WINDOW_MS = 2 * 3_600_000;
-
-/** The store time of a reservation, or undefined if it was not made by a store that records it. */
-export function reservedAt(r: Reservation): number | undefined {
-  const at = (r.meta as Partial<ReservationMarks> | undefined)?.at;
-  return typeof at === 'number' ? at : undefined;
-}
 
 export const NOT_CHARGED = -1;
 

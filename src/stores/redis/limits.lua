@@ -3,15 +3,17 @@
 -- see those files for the rules). Time comes from the server (TIME), never from the caller.
 --
 -- ARGV[1] = op:
---   'r' reserve  KEYS = bucket keys; ARGV = op, requestId, n, K, then per bucket:
+--   'r' reserve  KEYS = bucket keys [.. open-record key]; ARGV = op, requestId, n, K, then per bucket:
 --                alg ('g'|'w'|'l'), limit, burst, windowMs, shadow (0|1), cost     (integer units)
+--                [, settleWindowMs]. With a record key, an admitted request leaves an open record
+--                (PX settleWindowMs) that its first effective settle consumes. peek passes none.
 --                returns { ok, bucketIndex (0-based, -1 if ok), retryAfterMs (-1 = never), now,
 --                          then per bucket: remaining, resetMs, mark }
 --                mark: -1 not charged (shadow that would deny), the slot for windows, 0 otherwise.
---   's' settle   KEYS = bucket keys .. marker key; ARGV = op, n, K, settleWindowMs, reservedAt, then
---                per bucket: alg, limit, burst, windowMs, mark, delta (actual - reserved, units)
---                returns { 1, now }, or { 0, now } if this reservation was already settled or is
---                older than the settle window (reservedAt 0: unknown age, not checked)
+--   's' settle   KEYS = bucket keys .. open-record key; ARGV = op, n, K, then per bucket:
+--                alg, limit, burst, windowMs, mark, delta (actual - reserved, units)
+--                returns { 1, now }, or { 0, now } when the record is gone (settled already, or
+--                later than the settle window): nothing is applied twice
 --   'l' release  KEYS = lease keys; ARGV = op, requestId. Returns { leases removed, now }.
 --
 -- State: GCRA  string "a:f:d" (TAT = a + f/d ms), expiring when the allowance is full again.
@@ -249,6 +251,9 @@ if op == 'r' then
 
   local out = { 0, -1, 0, now }
   if deny_at < 0 then out[1] = 1 else out[2] = deny_at - 1; out[3] = deny_wait end
+  if deny_at < 0 and KEYS[n + 1] then
+    redis.call('SET', KEYS[n + 1], '1', 'PX', ARGV[4 + n * 6 + 1])
+  end
   for i = 1, n do
     local ck = checks[i]
     local key = KEYS[i]
@@ -300,11 +305,9 @@ end
 if op == 's' then
   local n = tonumber(ARGV[2])
   local K = tonumber(ARGV[3])
-  local at = tonumber(ARGV[5])
-  if at > 0 and now - at >= tonumber(ARGV[4]) then return { 0, now } end
-  if not redis.call('SET', KEYS[n + 1], '1', 'NX', 'PX', ARGV[4]) then return { 0, now } end
+  if redis.call('DEL', KEYS[n + 1]) == 0 then return { 0, now } end
   for i = 1, n do
-    local base = 5 + (i - 1) * 6
+    local base = 3 + (i - 1) * 6
     local alg, N, W = ARGV[base + 1], tonumber(ARGV[base + 2]), tonumber(ARGV[base + 4])
     local mark, delta = tonumber(ARGV[base + 5]), tonumber(ARGV[base + 6])
     local key = KEYS[i]

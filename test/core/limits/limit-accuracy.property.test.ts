@@ -153,7 +153,7 @@ describe('limit accuracy (memory store, fake clock, reference models)', () => {
           const clock = { now: () => now };
           const store = new MemoryLimitStore({ clock });
           const models: BucketModel[] = buckets.map((b) => modelFor(b, now));
-          const held: { res: Reservation; settled: boolean }[] = [];
+          const held: { res: Reservation; settled: boolean; at: number }[] = [];
           let rid = 0;
           for (const op of ops) {
             if (op.t === 'advance') {
@@ -189,7 +189,7 @@ describe('limit accuracy (memory store, fake clock, reference models)', () => {
                 else shadowDenied.push(buckets[i]!.id);
               });
               expect(r.shadowDenied).toEqual(shadowDenied);
-              held.push({ res: r.reservation, settled: false });
+              held.push({ res: r.reservation, settled: false, at: now });
             } else if (op.t === 'settle') {
               if (held.length === 0) continue;
               const h = held[op.which % held.length]!;
@@ -201,7 +201,7 @@ describe('limit accuracy (memory store, fake clock, reference models)', () => {
                 b.algorithm === 'lease' || marks[i] === -1 ? 0 : actual[i]! - h.res.costs[i]!,
               );
               // Settles come at most SETTLE_WINDOW_MS after the reservation; later ones are refused.
-              const late = now - (h.res.meta as { at: number }).at >= SETTLE_WINDOW_MS;
+              const late = now - h.at >= SETTLE_WINDOW_MS;
               if (!h.settled && !late && deltas.some((d) => d !== 0)) {
                 h.settled = true;
                 deltas.forEach((d, i) => {
