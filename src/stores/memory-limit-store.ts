@@ -6,7 +6,9 @@
  * i.e. identical to an absent one (GCRA allowance full, window empty, no live lease), so eviction can
  * never hand a key a fresh allowance it did not already have. When every stored state is active and a
  * request needs a new one, `reserve` throws {@link LimitStoreFullError} (a store failure: the caller
- * applies `onStoreFailure`), and requests on keys already stored keep working.
+ * applies `onStoreFailure`), and requests on keys already stored keep working. Open reservations
+ * (see SETTLE_WINDOW_MS) are bounded by `maxKeys` too: past it, the oldest are forgotten and their
+ * settles ignored (a lost refund errs on the safe side).
  */
 import {
   type BucketUnits,

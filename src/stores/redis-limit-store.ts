@@ -3,8 +3,14 @@
  * bucket of the request, all or none (`redis/limits.lua`, same arithmetic as `src/core/limits/`),
  * with time from the server's `TIME`, so instances with skewed clocks agree. The script is called
  * with EVALSHA and sent again (EVAL, which also caches it) when Redis answers NOSCRIPT, e.g. after a
- * restart or SCRIPT FLUSH. Settle and release are one call each; neither is made when there is
- * nothing to change.
+ * restart or SCRIPT FLUSH (Redis 5 or later: scripts must replicate by effects to call TIME). Settle
+ * and release are one call each; neither is made when there is nothing to change. An admitted
+ * reserve also leaves a small open-reservation record that the first effective settle deletes, so a
+ * settle is never applied twice (see SETTLE_WINDOW_MS).
+ *
+ * Keys: `<prefix><bucket key>` (GCRA: a string, expiring when the allowance is full again; window: a
+ * hash of slot counters, expiring one window after its newest slot; lease: a sorted set, expiring
+ * with the newest lease) and `<prefix><hash tag>:open:<request id>`.
  *
  * Local deny cache: when Redis denies a request, the bound bucket is remembered on this instance
  * until the time it said the request would fit (at most `denyCacheMaxMs`), so a client hammering an
