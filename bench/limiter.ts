@@ -3,9 +3,12 @@
  * money window, concurrency), Sluice's stores side by side with rate-limiter-flexible doing the same
  * 4 limits on the same store, in the same run, with ~50 operations in flight.
  *
- * One operation = the decision for one request plus releasing its concurrency slot:
- *   sluice:  store.reserve(4 buckets, all or none) + store.release()      (Redis: 2 script calls)
- *   rlf:     consume() on 4 limiters in parallel + reward() on concurrency  (Redis: 5 calls; not atomic,
+ * One operation = one request's whole limit lifecycle, as the gateway runs it: the decision, then
+ * replacing the estimate by the actual usage (500 tokens reserved, 120 used; $0.0012 reserved,
+ * $0.0003 used), then freeing the concurrency slot:
+ *   sluice:  reserve(4 buckets, all or none) + settle() + release()         (Redis: 3 script calls)
+ *   rlf:     consume() on the 4 limiters in parallel, then reward() the token and money refunds and
+ *            the concurrency slot in parallel                                (Redis: 7 calls; not atomic,
  *            and a refusal by one limiter still charges the others)
  * Limits are high enough that every request is admitted (the common, most expensive path), spread over
  * 1,000 keys.
@@ -108,10 +111,12 @@ async function drive(
 
 function sluiceOp(store: LimitStore, buckets: LimitBucket[][]): (i: number) => Promise<void> {
   const costs = [1, 500, 0.0012, 1];
+  const actual = [1, 120, 0.0003, 1];
   let seq = 0;
   return async (i) => {
     const r = await store.reserve({ buckets: buckets[i % KEYS]!, costs, requestId: `q${++seq}` });
     if (!r.ok) throw new Error(`unexpected deny on ${r.bucketIndex}`);
+    await store.settle(r.reservation, actual);
     await store.release(r.reservation);
   };
 }
@@ -131,7 +136,7 @@ function rlfOp(rpm: RlfLike, tpm: RlfLike, daily: RlfLike, inflight: RlfLike): (
       daily.consume(key, 1200),
       inflight.consume(key, 1),
     ]);
-    await inflight.reward(key, 1);
+    await Promise.all([tpm.reward(key, 380), daily.reward(key, 900), inflight.reward(key, 1)]);
   };
 }
 
