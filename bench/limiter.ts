@@ -41,6 +41,7 @@ export interface LimiterBenchCase {
   impl: 'sluice' | 'rate-limiter-flexible';
   ops: number;
   ms: number;
+  /** Requests per second, each decided, settled and released (see the module comment). */
   decisionsPerSec: number;
   /** Mean latency of one operation under this concurrency. */
   meanUs: number;
@@ -242,7 +243,7 @@ function printTable(r: LimiterBenchResult): void {
   const line = (cells: string[]) =>
     cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
   console.log(
-    `limiter: 4 limits per request (rpm, tpm, daily usd, concurrency), ${r.concurrency} in flight, ${r.durationMs} ms per case`,
+    `limiter: 4 limits per request (rpm, tpm, daily usd, concurrency); one op = decide + settle + release; ${r.concurrency} in flight, ${r.durationMs} ms per case`,
   );
   console.log(line(head));
   for (const row of rows) console.log(line(row));
