@@ -422,7 +422,7 @@ async function main() {
         });
         if (!results.memory.perEndUserLimitEnforced) {
           notes.push(
-            `memory run: the per-end-user limit was not enforced (repeat ${results.memory.repeatStatus}, fresh ${results.memory.freshStatus}); buckets may not have been created`,
+            `memory run: could not confirm one bucket per end user (ratelimit header for a new user: ${results.memory.fresh.header}; for a seen one: ${results.memory.seen.header})`,
           );
         }
       } catch (err) {

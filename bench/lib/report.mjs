@@ -183,12 +183,17 @@ export function renderReport(results) {
           ['state', 'VmRSS MiB'],
           [
             ['idle after start', f(me.idleKiB / 1024, 1)],
-            [`after ${f(me.keys)} distinct limited keys`, f(me.afterKiB / 1024, 1)],
-            ['bytes per key (difference / keys)', f(me.bytesPerKey, 0)],
+            [`after ${f(me.keys)} requests from one end user`, f(me.sameUserKiB / 1024, 1)],
+            [
+              `after ${f(me.keys)} more from ${f(me.keys)} distinct end users (one bucket each)`,
+              f(me.afterKiB / 1024, 1),
+            ],
+            ['bytes per limited key (difference of the last two / keys)', f(me.bytesPerKey, 0)],
           ],
         ),
       );
-      if (me.non2xx) parts.push(`\n(${f(me.non2xx)} non-2xx responses while filling)`);
+      if (me.non2xx || me.errors)
+        parts.push(`\n(${f(me.non2xx)} non-2xx responses, ${f(me.errors)} errors while filling)`);
     }
   }
 
@@ -282,7 +287,7 @@ function headline(results) {
   const me = results.memory;
   if (me && !me.skipped) {
     out.push(
-      `memory: ${f(me.idleKiB / 1024, 1)} MiB idle, ${f(me.afterKiB / 1024, 1)} MiB after ${f(me.keys)} limited keys (${f(me.bytesPerKey)} B per key)`,
+      `memory: ${f(me.idleKiB / 1024, 1)} MiB idle, ${f(me.sameUserKiB / 1024, 1)} MiB after ${f(me.keys)} requests from one end user, ${f(me.afterKiB / 1024, 1)} MiB after ${f(me.keys)} more from distinct end users: ${f(me.bytesPerKey)} B per limited key`,
     );
   }
   return out;
