@@ -5,7 +5,7 @@
  *   3. nothing is double-counted or invented (each usage row and audit event belongs to one request sent);
  *   4. `sluice audit verify` accepts the chain, which continues across the crash.
  */
-import { Agent } from 'undici';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli, createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from '../e2e/harness.js';
 import { countBy, readRecords, sleep } from './support.js';
@@ -30,7 +30,7 @@ function load(url: string, key: string, workers: number, stop: { now: boolean })
       // The client names each request (x-request-id), so even a request whose answer was lost is known.
       const id = `crash-${w}-${i}`;
       try {
-        const r = await fetch(`${url}/v1/chat/completions`, {
+        const r = await undiciFetch(`${url}/v1/chat/completions`, {
           method: 'POST',
           dispatcher: agent,
           headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'x-request-id': id },

@@ -5,7 +5,7 @@
  *   2. The deadline passes first: open streams end with a well-formed SLUICE_SHUTTING_DOWN event.
  *   3. A second SIGTERM ends open streams at once the same way.
  */
-import { Agent } from 'undici';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from '../e2e/harness.js';
 import { countBy, isWireError, readRecords, sleep, sseData } from './support.js';
@@ -90,7 +90,7 @@ describe('graceful shutdown', () => {
     await sleep(300);
     // 1. A new connection is not accepted (the listener is closed).
     const fresh = new Agent();
-    const refused = await fetch(`${s.url}/healthz`, { dispatcher: fresh }).then(
+    const refused = await undiciFetch(`${s.url}/healthz`, { dispatcher: fresh }).then(
       (r) => `status ${r.status}`,
       (e: Error & { cause?: { code?: string } }) => e.cause?.code ?? e.message,
     );

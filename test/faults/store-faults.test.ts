@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
-import { Agent } from 'undici';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from '../e2e/harness.js';
 import { freePort, type PrivateRedis, privateRedis } from '../stores/limit-redis-server.js';
@@ -38,7 +38,7 @@ function load(url: string, key: string, workers: number, stop: { now: boolean },
       const id = `${prefix}-${w}-${i}`;
       const t0 = performance.now();
       try {
-        const r = await fetch(`${url}/v1/chat/completions`, {
+        const r = await undiciFetch(`${url}/v1/chat/completions`, {
           method: 'POST',
           dispatcher: agent,
           headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'x-request-id': id },
