@@ -26,6 +26,8 @@ export function cleanupTemp() {
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
   tempDirs.clear();
 }
+// Also on Ctrl-C and on a crash: procs.mjs exits the process, and 'exit' handlers run synchronously.
+process.on('exit', cleanupTemp);
 
 /** Generous limits: the throughput runs measure overhead, never a 429. */
 export const GENEROUS_LIMITS = [
