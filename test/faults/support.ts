@@ -181,7 +181,7 @@ export function countBy<T extends { request_id: string | null }>(rows: T[]): Map
 
 /** An undici dispatcher whose connections leave from `localAddress` (127.0.0.x: another client IP). */
 export function agentFrom(localAddress: string, connections = 8): Agent {
-  return new Agent({ connect: { localAddress }, connections, keepAliveTimeout: 10_000 });
+  return new Agent({ localAddress, connections, keepAliveTimeout: 10_000 });
 }
 
 /** Parses an SSE body into its events' data fields (comments and empty blocks dropped). */
