@@ -14,6 +14,28 @@ import {
   isUniqueViolation,
   type SqlDatabase,
 } from './db.js';
+import { sqliteBatchInsert } from './sqlite-batch.js';
+
+const AUDIT_COLUMNS = [
+  'instance',
+  'seq',
+  'at',
+  'request_id',
+  'key_id',
+  'tenant_id',
+  'project_id',
+  'client_ip',
+  'country',
+  'user_agent',
+  'action',
+  'model',
+  'decision',
+  'reason',
+  'policy_version',
+  'details',
+  'prev_hash',
+  'hash',
+] as const;
 
 function eventToRow(e: AuditEvent): AuditEventsTable {
   return {
@@ -133,6 +155,27 @@ export class SqlAuditStore implements AuditCheckpointStore {
     if (events.length === 0 && !checkpoint) return;
     const rows = events.map(eventToRow);
     try {
+      const raw = this.sql.sqlite;
+      if (raw) {
+        // One transaction, one cached statement per table: the hot path of the audit writer.
+        raw.transaction(() => {
+          if (rows.length)
+            sqliteBatchInsert(
+              raw,
+              'audit_events',
+              AUDIT_COLUMNS,
+            )(rows as unknown as Record<string, unknown>[]);
+          if (checkpoint) {
+            const cp = checkpointToRow(checkpoint);
+            sqliteBatchInsert(
+              raw,
+              'audit_checkpoints',
+              Object.keys(cp),
+            )([cp as unknown as Record<string, unknown>]);
+          }
+        })();
+        return;
+      }
       await this.db.transaction().execute(async (tx) => {
         for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
           if (i > 0) await yieldToLoop();

@@ -138,6 +138,11 @@ export type SqlDialectName = 'sqlite' | 'postgres';
 export interface SqlDatabase {
   db: Kysely<SluiceDb>;
   dialect: SqlDialectName;
+  /**
+   * The raw better-sqlite3 connection (SQLite only), for the hot batched writers: a cached prepared
+   * statement run N times in one transaction costs a fraction of Kysely compiling a multi-row INSERT.
+   */
+  sqlite?: Database.Database;
   migrate(): Promise<void>;
   close(): Promise<void>;
 }
@@ -170,7 +175,10 @@ const pgTypes = {
  * connections of one process on one file could block the event loop waiting for each other.
  * Handles opened on the same file share the connection; it closes with the last handle.
  */
-const sqliteShared = new Map<string, { db: Kysely<SluiceDb>; refs: number; migrated?: Promise<void> }>();
+const sqliteShared = new Map<
+  string,
+  { db: Kysely<SluiceDb>; refs: number; migrated?: Promise<void>; raw: Database.Database }
+>();
 
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<SqlDatabase> {
   const handle = opts.url !== undefined && opts.url !== '' ? openPostgres(opts.url, opts) : openSqlite(opts);
@@ -215,7 +223,11 @@ function openSqlite(opts: OpenDatabaseOptions): SqlDatabase {
     sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
     // NORMAL is durable against a process crash (kill -9) in WAL mode; only power loss can lose the last commits.
     sqlite.pragma('synchronous = NORMAL');
-    shared = { db: new Kysely<SluiceDb>({ dialect: new SqliteDialect({ database: sqlite }) }), refs: 0 };
+    shared = {
+      db: new Kysely<SluiceDb>({ dialect: new SqliteDialect({ database: sqlite }) }),
+      refs: 0,
+      raw: sqlite,
+    };
     sqliteShared.set(file, shared);
   }
   const entry = shared;
@@ -224,6 +236,7 @@ function openSqlite(opts: OpenDatabaseOptions): SqlDatabase {
   return {
     db: entry.db,
     dialect: 'sqlite',
+    sqlite: entry.raw,
     migrate: () => {
       // Once per connection; a failed attempt may be retried.
       entry.migrated ??= migrateSqlite(entry.db).catch((err) => {

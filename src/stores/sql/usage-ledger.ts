@@ -5,6 +5,7 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { UsageLedger, UsageQuery, UsageRecord, UsageRow } from '../../core/ports.js';
 import type { SqlDatabase } from './db.js';
+import { sqliteBatchInsert } from './sqlite-batch.js';
 
 const BUCKET_MS = { hour: 3_600_000, day: 86_400_000 } as const;
 
@@ -41,6 +42,11 @@ export class SqlUsageLedger implements UsageLedger {
       status: Math.round(r.status),
       latency_ms: r.latencyMs,
     }));
+    const raw = this.sql.sqlite;
+    if (raw) {
+      sqliteBatchInsert(raw, 'usage', Object.keys(values[0]!), 'ON CONFLICT (request_id) DO NOTHING')(values);
+      return;
+    }
     await this.sql.db.transaction().execute(async (tx) => {
       for (let i = 0; i < values.length; i += INSERT_CHUNK) {
         await tx
