@@ -165,8 +165,10 @@ export function createGateway(deps: GatewayDeps): FastifyInstance {
       refuse(known ? 'SLUICE_METHOD_NOT_ALLOWED' : 'SLUICE_NOT_FOUND'),
     );
   });
-  app.addHook('onSend', async (request, reply) => {
+  // Synchronous hook: an async onSend would cost a promise on every response.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -294,7 +296,8 @@ function record(
 ): void {
   const now = deps.clock.now();
   let details: Record<string, unknown> | null = r.details ?? null;
-  if (r.states && r.states.length > 0) {
+  // Limit states matter when they decided (throttled) or came close; an ordinary allow carries usage only.
+  if (r.states && r.states.length > 0 && (r.decision !== 'allowed' || r.states.some((s) => s.remaining < s.limit * 0.2))) {
     details = {
       ...details,
       limits: r.states.map((s) => ({ id: s.id, per: s.per, limit: s.limit, remaining: s.remaining })),
