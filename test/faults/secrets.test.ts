@@ -160,9 +160,10 @@ describe('secrets hygiene', () => {
     const out = s.output();
     expect(out).toContain('upstream call failed'); // errors were logged: there was something to leak into
     const db = new Database(join(s.dataDir, 'sluice.db'), { readonly: true });
-    const tables = (['audit_events', 'usage'] as const).map(
-      (t) => [t, JSON.stringify(db.prepare(`select * from ${t}`).all())] as const,
-    );
+    const tables = (['audit_events', 'usage'] as const).map((t): [string, string] => [
+      t,
+      JSON.stringify(db.prepare(`select * from ${t}`).all()),
+    ]);
     db.close();
     const corpus: [string, string][] = [['process output', out], ['metrics', metrics], ...tables];
     expect(tables[0]![1].length).toBeGreaterThan(1000);
