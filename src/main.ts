@@ -29,6 +29,7 @@ import {
   type Upstream,
   type UsageLedger,
 } from './core/ports.js';
+import { Admission } from './gateway/admission.js';
 import { createGateway } from './gateway/app.js';
 import { KeyAuthenticator } from './gateway/auth.js';
 import { AuthFailureLimiter, summaryAuditEvent } from './gateway/auth-failures.js';
@@ -216,7 +217,21 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   pruneTimer?.unref();
   const forceEnd = new AbortController();
   const adminTokenFile = await bootstrapAdmin(stores.control, stores.pepper, dataDir, clock);
+  // Upstream capacity, fair share, queueing and upstream feedback around the limit store. With a
+  // shared store, demand seen here stands for 1/expectedInstances of the whole.
+  const admission = new Admission({
+    store: stores.limits,
+    clock,
+    demandScale: cfg.limits.store === 'redis' ? cfg.limits.expectedInstances : 1,
+    shutdown: forceEnd.signal,
+    onFeedback: (upstream, e) =>
+      logger.warn(
+        { upstream, reason: e.reason, factor: e.factor, derived: e.derived, capacity: e.capacity },
+        'upstream pushed back: capacity lowered',
+      ),
+  });
   const gateway = createGateway({
+    admission,
     forceEnd: forceEnd.signal,
     authFailures: new AuthFailureLimiter({
       budget: () => runtime.cfg.hardening.authFailures,

@@ -25,6 +25,7 @@ import type {
   UsageRecord,
 } from '../core/ports.js';
 import { UpstreamError } from '../core/ports.js';
+import type { Admission } from './admission.js';
 import { isRefusal, type KeyAuthenticator, type Principal } from './auth.js';
 import {
   capConnections,
@@ -70,6 +71,8 @@ export interface GatewayDeps {
   touch?: (keyId: string, ip: string, at: number) => void;
   /** Sees every reservation's bucket states (allowed or denied): limit-crossing alerts, utilisation metrics. */
   onLimitStates?: (p: Principal, buckets: LimitBucket[], states: BucketState[]) => void;
+  /** Upstream capacity and fair share, queueing (tier `queue`), upstream feedback; without it, plain reserves. */
+  admission?: Admission;
 }
 
 export interface Outcome {
@@ -297,7 +300,11 @@ function record(
   const now = deps.clock.now();
   let details: Record<string, unknown> | null = r.details ?? null;
   // Limit states matter when they decided (throttled) or came close; an ordinary allow carries usage only.
-  if (r.states && r.states.length > 0 && (r.decision !== 'allowed' || r.states.some((s) => s.remaining < s.limit * 0.2))) {
+  if (
+    r.states &&
+    r.states.length > 0 &&
+    (r.decision !== 'allowed' || r.states.some((s) => s.remaining < s.limit * 0.2))
+  ) {
     details = {
       ...details,
       limits: r.states.map((s) => ({ id: s.id, per: s.per, limit: s.limit, remaining: s.remaining })),
@@ -570,42 +577,92 @@ async function forward(
     return;
   }
 
-  // 2. Limits: every applicable bucket reserved in one store operation.
-  const buckets = rt.limits.bucketsFor(principal, facts);
-  const costs = rt.limits.costsFor(buckets, call.model, estimate);
+  // 2. Limits: every applicable bucket reserved in one store operation. With an admission controller
+  // the upstream's capacity and the tenant's fair share of it join that one reserve, and a tier with a
+  // queue waits for its retry time instead of being refused (src/gateway/admission.ts).
+  let buckets = rt.limits.bucketsFor(principal, facts);
+  let costs = rt.limits.costsFor(buckets, call.model, estimate);
+  const own = buckets.length;
+  const admission = deps.admission;
+  const declared = admission ? rt.cfg.upstreams.find((u) => u.name === upstream.name)?.capacity : undefined;
   let reservation: Reservation | undefined;
   let states: BucketState[] = [];
-  if (buckets.length > 0) {
-    let result: Awaited<ReturnType<LimitStore['reserve']>>;
+  if (buckets.length > 0 || admission) {
+    let result: Awaited<ReturnType<LimitStore['reserve']>> | undefined;
+    let waitedMs = 0;
+    const gone = new AbortController();
+    const onGone = () => {
+      if (!reply.raw.writableFinished) gone.abort();
+    };
     try {
-      result = await deps.limits.reserve({ buckets, costs, requestId: request.id });
+      if (admission) {
+        reply.raw.on('close', onGone);
+        const adm = await admission.admit({
+          buckets,
+          costs,
+          requestId: request.id,
+          tenantId: principal.tenantId,
+          weight: tier?.weight ?? 1,
+          maxWaitMs: tier?.queue?.maxWait,
+          upstream: upstream.name,
+          capacity: declared,
+          tokens: estimate.inputTokens + estimate.outputTokens,
+          signal: gone.signal,
+        });
+        waitedMs = adm.waitedMs;
+        if (!adm.ok && adm.aborted) {
+          // The client left while waiting for its turn: nothing was reserved, nobody to answer.
+          record(deps, request, rt, principal, {
+            ...base,
+            decision: 'throttled',
+            reason: 'client_closed',
+            status: 499,
+            details: { waitedMs },
+          });
+          return;
+        }
+        buckets = adm.buckets;
+        costs = adm.costs;
+        if (!adm.ok) result = adm.denial;
+        else if (adm.reservation)
+          result = { ok: true, reservation: adm.reservation, states: adm.states, shadowDenied: [] };
+      } else result = await deps.limits.reserve({ buckets, costs, requestId: request.id });
     } catch (err) {
       deps.logger.error({ err: (err as Error).message, reqId: request.id }, 'limit store failed');
       const r = refuse('SLUICE_STORE_UNAVAILABLE', undefined, { headers: { 'retry-after': '1' } });
       record(deps, request, rt, principal, { ...base, decision: 'error', reason: r.code, status: 503 });
       sendRefusal(reply, format, r);
       return;
+    } finally {
+      reply.raw.off('close', onGone);
     }
-    states = result.states;
-    deps.onLimitStates?.(principal, buckets, states);
-    if (!result.ok) {
-      const r = rt.limits.denialFor(result, buckets, costs, format, deps.clock.now());
-      record(deps, request, rt, principal, {
-        ...base,
-        decision: 'throttled',
-        reason: r.code,
-        status: ERRORS[r.code].status,
-        states,
-        details: {
-          limit: buckets[result.bucketIndex]?.id,
-          retryAfterMs: Number.isFinite(result.retryAfterMs) ? result.retryAfterMs : null,
-        },
-      });
-      sendRefusal(reply, format, r);
-      return;
+    if (result) {
+      states = result.states;
+      // Watchers see the caller's own limits; the upstream's capacity buckets are not theirs.
+      if (own < buckets.length) deps.onLimitStates?.(principal, buckets.slice(0, own), states.slice(0, own));
+      else deps.onLimitStates?.(principal, buckets, states);
+      if (!result.ok) {
+        const r = rt.limits.denialFor(result, buckets, costs, format, deps.clock.now());
+        record(deps, request, rt, principal, {
+          ...base,
+          decision: 'throttled',
+          reason: r.code,
+          status: ERRORS[r.code].status,
+          states,
+          details: {
+            limit: buckets[result.bucketIndex]?.id,
+            retryAfterMs: Number.isFinite(result.retryAfterMs) ? result.retryAfterMs : null,
+            ...(waitedMs > 0 ? { waitedMs } : {}),
+          },
+        });
+        sendRefusal(reply, format, r);
+        return;
+      }
+      reservation = result.reservation;
+      // Capacity buckets show in the headers of the denial they cause, not on every answer.
+      if (own < states.length) states = states.slice(0, own);
+      reply.headers(rt.limits.headersFor(states, format, deps.clock.now()));
     }
-    reservation = result.reservation;
-    reply.headers(rt.limits.headersFor(states, format, deps.clock.now()));
   }
 
   // 3. Forward. A client that goes away aborts the upstream call.
@@ -666,6 +723,8 @@ async function forward(
     if (!ac.signal.aborted) sendRefusal(reply, format, refuse(code));
     return;
   }
+  // Upstream feedback: a 429 or a nearly spent upstream allowance lowers the capacity handed out.
+  admission?.observe(upstream.name, declared, res, started);
 
   const ok = res.status < 400;
   reply.code(res.status);
