@@ -17,7 +17,13 @@ import {
   STATUS_CODES,
 } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  HookHandlerDoneFunction,
+} from 'fastify';
 import type { SluiceConfig } from '../config/schema.js';
 import { type CidrMatcher, compileCidrs, parseIp } from '../core/authz/cidr.js';
 import { ERRORS, type ErrorCode, refuse } from '../core/errors.js';
@@ -52,6 +58,7 @@ export function listenerOptions(h: Hardening): {
   requestTimeout: number;
   keepAliveTimeout: number;
   clientErrorHandler: (err: Error, socket: Socket) => void;
+  frameworkErrors: (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => void;
 } {
   const headersTimeout = Math.min(h.headersTimeout, h.requestTimeout);
   return {
@@ -68,7 +75,20 @@ export function listenerOptions(h: Hardening): {
     requestTimeout: h.requestTimeout,
     keepAliveTimeout: h.keepAliveTimeout,
     clientErrorHandler,
+    frameworkErrors,
   };
+}
+
+/**
+ * Errors Fastify raises before routing (a target it cannot decode, a path parameter over
+ * `maxParamLength`): answered from the catalogue instead of Fastify's own JSON shape.
+ */
+export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const r =
+    err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? refuse('SLUICE_NOT_FOUND')
+      : refuse('SLUICE_BAD_REQUEST', 'the request target is not a valid URL');
+  sendRefusal(reply, wireFormatOf(request.url), r);
 }
 
 /** A complete HTTP/1.1 error response (JSON body, connection closed) for raw sockets. */
@@ -88,7 +108,7 @@ export function rawErrorResponse(code: ErrorCode, format: WireFormat): string {
 function targetOf(raw: Buffer | undefined): string | undefined {
   if (!raw || raw.length === 0) return undefined;
   const line = raw.subarray(0, Math.min(raw.length, 256)).toString('latin1');
-  const m = /^[A-Z]{1,16} (\S+)/.exec(line);
+  const m = /^[!-~]{1,32} +(\S+)/.exec(line);
   return m?.[1];
 }
 

@@ -206,7 +206,7 @@ export function isWireError(format: 'openai' | 'anthropic', body: unknown): bool
       b.type === 'error' &&
       typeof b.error?.type === 'string' &&
       typeof b.error?.message === 'string' &&
-      /\(SLUICE_[A-Z_]+\)$/.test(b.error.message)
+      /\(SLUICE_[A-Z0-9_]+\)$/.test(b.error.message)
     );
   }
   const e = b.error;
