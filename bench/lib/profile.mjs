@@ -31,6 +31,7 @@ export function pipelineStage(name) {
     [/^sluice providers\//, 'forward + upstream parsing (providers)'],
     [/^sluice (core\/audit|stores\/(sql\/)?audit)/, 'record: audit'],
     [/^sluice (stores\/(sql\/)?usage|stores\/usage)/, 'record: usage ledger'],
+    [/^sluice stores\/sql\/(sqlite-batch|db)/, 'record: SQLite batch writes (audit + usage)'],
     [/^sluice (gateway\/metrics|.*metrics)/, 'record: metrics'],
     [/^sluice gateway\//, 'pipeline glue (gateway)'],
     [/^sluice /, 'other Sluice code'],
