@@ -725,6 +725,10 @@ async function forward(
   }
   // Upstream feedback: a 429 or a nearly spent upstream allowance lowers the capacity handed out.
   admission?.observe(upstream.name, declared, res, started);
+  // A request the upstream refused with 429 still used its capacity: the failed call's refund leaves
+  // the capacity buckets charged (a reservation's settle applies actual minus reserved, so 0 keeps them).
+  if (res.status === 429 && reservation && own < reservation.costs.length)
+    reservation = { ...reservation, costs: reservation.costs.map((c, i) => (i < own ? c : 0)) };
 
   const ok = res.status < 400;
   reply.code(res.status);
