@@ -197,8 +197,15 @@ export function sseData(text: string): string[] {
   return out;
 }
 
-/** True when `body` is an error in the caller's wire format. */
-export function isWireError(format: 'openai' | 'anthropic', body: unknown): boolean {
+/**
+ * True when `body` is an error in the caller's wire format. Sluice's own Anthropic errors end their
+ * message with `(SLUICE_CODE)`; `anthropicCode: false` accepts any Anthropic-shaped error.
+ */
+export function isWireError(
+  format: 'openai' | 'anthropic',
+  body: unknown,
+  opts: { anthropicCode?: boolean } = {},
+): boolean {
   const b = body as Record<string, any> | null;
   if (!b || typeof b !== 'object') return false;
   if (format === 'anthropic') {
@@ -206,7 +213,7 @@ export function isWireError(format: 'openai' | 'anthropic', body: unknown): bool
       b.type === 'error' &&
       typeof b.error?.type === 'string' &&
       typeof b.error?.message === 'string' &&
-      /\(SLUICE_[A-Z0-9_]+\)$/.test(b.error.message)
+      (opts.anthropicCode === false || /\(SLUICE_[A-Z0-9_]+\)$/.test(b.error.message))
     );
   }
   const e = b.error;
