@@ -68,7 +68,14 @@ export function hardenJsonParser(app: FastifyInstance, h: SluiceConfig['hardenin
   });
 }
 
-const isPosInt = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v > 0;
+/**
+ * 2^31 - 1: no model takes or produces more tokens or choices than this; a larger value is a
+ * mistake or an attack on the cost estimate, refused as a bad request rather than priced.
+ */
+export const MAX_COUNT = 2 ** 31 - 1;
+
+const isPosInt = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= MAX_COUNT;
+const isObject = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Checks the fields Sluice reads; returns the model and stream flag, or a refusal naming the bad field. */
 export function checkBody(endpoint: Endpoint, body: unknown): { model: string; stream: boolean } | Refusal {
@@ -87,8 +94,14 @@ export function checkBody(endpoint: Endpoint, body: unknown): { model: string; s
   }
   for (const f of ['max_tokens', 'max_completion_tokens', 'max_output_tokens', 'n'] as const) {
     if (b[f] !== undefined && b[f] !== null && !isPosInt(b[f])) {
-      return refuse('SLUICE_BAD_REQUEST', `"${f}" must be a positive integer`, { param: f });
+      return refuse('SLUICE_BAD_REQUEST', `"${f}" must be a positive integer of at most ${MAX_COUNT}`, {
+        param: f,
+      });
     }
+  }
+  // Sluice adds `include_usage` to it: anything but an object would be mangled on the way up.
+  if (b.stream_options !== undefined && b.stream_options !== null && !isObject(b.stream_options)) {
+    return refuse('SLUICE_BAD_REQUEST', '"stream_options" must be an object', { param: 'stream_options' });
   }
   switch (endpoint) {
     case 'chat':
@@ -96,7 +109,7 @@ export function checkBody(endpoint: Endpoint, body: unknown): { model: string; s
         return refuse('SLUICE_BAD_REQUEST', '"messages" must be a non-empty array', { param: 'messages' });
       }
       for (const m of b.messages) {
-        if (m === null || typeof m !== 'object' || typeof (m as { role?: unknown }).role !== 'string') {
+        if (!isObject(m) || typeof (m as { role?: unknown }).role !== 'string') {
           return refuse('SLUICE_BAD_REQUEST', 'each message needs a "role"', { param: 'messages' });
         }
       }
@@ -104,6 +117,11 @@ export function checkBody(endpoint: Endpoint, body: unknown): { model: string; s
     case 'messages':
       if (!Array.isArray(b.messages) || b.messages.length === 0) {
         return refuse('SLUICE_BAD_REQUEST', '"messages" must be a non-empty array', { param: 'messages' });
+      }
+      for (const m of b.messages) {
+        if (!isObject(m) || typeof (m as { role?: unknown }).role !== 'string') {
+          return refuse('SLUICE_BAD_REQUEST', 'each message needs a "role"', { param: 'messages' });
+        }
       }
       if (!isPosInt(b.max_tokens))
         return refuse('SLUICE_BAD_REQUEST', '"max_tokens" is required', { param: 'max_tokens' });

@@ -74,16 +74,14 @@ const openaiEvent = fc.oneof(
   },
   {
     weight: 1,
-    arbitrary: fc
-      .tuple(num, num)
-      .map(([p, c]) =>
-        ev({
-          id: 'c',
-          object: 'chat.completion.chunk',
-          choices: [],
-          usage: { prompt_tokens: p, completion_tokens: c },
-        }),
-      ),
+    arbitrary: fc.tuple(num, num).map(([p, c]) =>
+      ev({
+        id: 'c',
+        object: 'chat.completion.chunk',
+        choices: [],
+        usage: { prompt_tokens: p, completion_tokens: c },
+      }),
+    ),
   },
   { weight: 1, arbitrary: fc.constant('data: [DONE]\n\n') },
 );
