@@ -456,28 +456,21 @@ describe.each(DIALECTS)('ControlStore contract ($name)', ({ make }) => {
       ]);
     });
 
-    it('is idempotent per request id', async () => {
-      const r = row({ at: base + 5 * D, keyId: 'kdup' });
-      await ledger.record([r]);
-      await ledger.record([r, { ...r, inputTokens: 999 }]);
-      const rows = await ledger.query({
-        groupBy: 'key',
-        bucket: 'day',
+    it('a batch is all or none: a batch that fails leaves nothing behind', async () => {
+      const good = row({ at: base + 5 * D, keyId: 'katomic' });
+      // A row that violates NOT NULL fails the whole transaction.
+      const bad = { ...row({ at: base + 5 * D + 1, keyId: 'katomic' }), model: null as unknown as string };
+      await expect(ledger.record([good, bad])).rejects.toThrow();
+      const q = {
+        groupBy: 'key' as const,
+        bucket: 'day' as const,
         since: base + 5 * D,
         until: base + 6 * D,
-        keyId: 'kdup',
-      });
-      expect(rows).toEqual([
-        {
-          group: 'kdup',
-          bucketStart: base + 5 * D,
-          requests: 1,
-          inputTokens: 10,
-          outputTokens: 5,
-          images: 0,
-          usd: 0.25,
-        },
-      ]);
+        keyId: 'katomic',
+      };
+      expect(await ledger.query(q)).toEqual([]);
+      await ledger.record([good]);
+      expect((await ledger.query(q))[0]).toMatchObject({ group: 'katomic', requests: 1, inputTokens: 10 });
       await ledger.record([]);
     });
 

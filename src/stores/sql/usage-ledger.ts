@@ -23,7 +23,7 @@ const INSERT_CHUNK = 500;
 export class SqlUsageLedger implements UsageLedger {
   constructor(readonly sql: SqlDatabase) {}
 
-  /** Stores all rows in one transaction. Idempotent per `requestId`: a row already recorded is kept as is. */
+  /** Stores all rows in one transaction (all or none), appended: one row per call of `record` per request. */
   async record(rows: UsageRecord[]): Promise<void> {
     if (rows.length === 0) return;
     const values = rows.map((r) => ({
@@ -44,7 +44,7 @@ export class SqlUsageLedger implements UsageLedger {
     }));
     const raw = this.sql.sqlite;
     if (raw) {
-      sqliteBatchInsert(raw, 'usage', Object.keys(values[0]!), 'ON CONFLICT (request_id) DO NOTHING')(values);
+      sqliteBatchInsert(raw, 'usage', Object.keys(values[0]!))(values);
       return;
     }
     await this.sql.db.transaction().execute(async (tx) => {
@@ -52,7 +52,6 @@ export class SqlUsageLedger implements UsageLedger {
         await tx
           .insertInto('usage')
           .values(values.slice(i, i + INSERT_CHUNK))
-          .onConflict((oc) => oc.column('request_id').doNothing())
           .execute();
       }
     });

@@ -42,7 +42,11 @@ describe('openDatabase', () => {
       const applied = await sql<{ name: string }>`select name from sluice_migration order by name`.execute(
         handles[0]!.db,
       );
-      expect(applied.rows.map((r) => r.name)).toEqual(['0001_control', '0002_usage_audit']);
+      expect(applied.rows.map((r) => r.name)).toEqual([
+        '0001_control',
+        '0002_usage_audit',
+        '0003_usage_append',
+      ]);
       await handles[1]!.db
         .insertInto('tenants')
         .values({ id: 't', name: 'n', tier: null, created_at: 1, deleted_at: null })
