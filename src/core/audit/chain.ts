@@ -43,10 +43,9 @@ export function canonicalEvent(e: HashedEvent, detailsJson?: string): string {
 
 /** SHA-256 hex over `prevHash`, a newline, and the canonical JSON of the event's other fields. */
 export function hashEvent(prevHash: string, event: HashedEvent, detailsJson?: string): string {
+  // One update: each call crosses into C++ and re-encodes its string.
   return createHash('sha256')
-    .update(prevHash)
-    .update('\n')
-    .update(canonicalEvent(event, detailsJson))
+    .update(`${prevHash}\n${canonicalEvent(event, detailsJson)}`)
     .digest('hex');
 }
 
