@@ -30,6 +30,7 @@ import { isRefusal, type KeyAuthenticator, type Principal } from './auth.js';
 import {
   capConnections,
   closeAuthFailures,
+  isStoreUnavailable,
   keyOutcome,
   listenerOptions,
   requestGate,
@@ -156,8 +157,15 @@ export function createGateway(deps: GatewayDeps): FastifyInstance {
                 ? 'SLUICE_BAD_JSON'
                 : err.statusCode && err.statusCode >= 400 && err.statusCode < 500
                   ? 'SLUICE_BAD_REQUEST'
-                  : 'SLUICE_INTERNAL';
+                  : isStoreUnavailable(err)
+                    ? 'SLUICE_STORE_UNAVAILABLE'
+                    : 'SLUICE_INTERNAL';
     if (code === 'SLUICE_INTERNAL') deps.logger.error({ err, reqId: request.id }, 'unhandled error');
+    if (code === 'SLUICE_STORE_UNAVAILABLE') {
+      // A store outage, not a bug: a short log line, and the caller is told when to retry.
+      deps.logger.error({ err: err.message, reqId: request.id }, 'store unavailable');
+      return sendRefusal(reply, format, refuse(code, undefined, { headers: { 'retry-after': '1' } }));
+    }
     return sendRefusal(reply, format, refuse(code));
   });
   app.setNotFoundHandler((request, reply) => {
@@ -590,13 +598,17 @@ async function forward(
   if (buckets.length > 0 || admission) {
     let result: Awaited<ReturnType<LimitStore['reserve']>> | undefined;
     let waitedMs = 0;
-    const gone = new AbortController();
+    let gone: AbortController | undefined;
     const onGone = () => {
-      if (!reply.raw.writableFinished) gone.abort();
+      if (!reply.raw.writableFinished) gone?.abort();
     };
     try {
       if (admission) {
-        reply.raw.on('close', onGone);
+        // Only a request that may wait needs to hear that its client left.
+        if (tier?.queue !== undefined) {
+          gone = new AbortController();
+          reply.raw.on('close', onGone);
+        }
         const adm = await admission.admit({
           buckets,
           costs,
@@ -607,7 +619,7 @@ async function forward(
           upstream: upstream.name,
           capacity: declared,
           tokens: estimate.inputTokens + estimate.outputTokens,
-          signal: gone.signal,
+          signal: gone?.signal,
         });
         waitedMs = adm.waitedMs;
         if (!adm.ok && adm.aborted) {
@@ -634,7 +646,7 @@ async function forward(
       sendRefusal(reply, format, r);
       return;
     } finally {
-      reply.raw.off('close', onGone);
+      if (gone) reply.raw.off('close', onGone);
     }
     if (result) {
       states = result.states;

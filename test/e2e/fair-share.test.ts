@@ -4,7 +4,7 @@
  * turned into Sluice's own 429 with a retry time, and a tier queue that delays instead of refusing.
  * Run `node scripts/build.mjs` first.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from './harness.js';
@@ -59,6 +59,9 @@ tiers:
     limits: [{ id: rps, requests: 2, window: 1s }]
   impatient:
     limits: [{ id: rps, requests: 2, window: 1s }]
+  slow-queue:
+    queue: { maxWait: 5s }
+    limits: [{ id: slow, requests: 1, window: 2s }]
 `,
     ),
   });
@@ -211,5 +214,43 @@ describe('waiting instead of refusing', () => {
     expect(slowest).toBeGreaterThanOrEqual(1400);
     expect(slowest).toBeLessThan(2000 + 500);
     expect(i.map((x) => x.status).sort()).toEqual([200, 200, 429, 429, 429]);
+  });
+
+  it('a client that goes away while waiting leaves the queue: the one behind it is served in its place', async () => {
+    const k = await createKey(s, [], 'tenant-leave', 'slow-queue');
+    // 1. One request takes the allowance (one per 2 s); two more queue behind it, in order.
+    expect((await chat(k.key, 'demo-model')).status).toBe(200);
+    const t0 = Date.now();
+    // A plain socket of its own (undici's fetch, once aborted, leaves a spare connection open that
+    // would hold up the server's graceful close).
+    let leaverSocketClosed = false;
+    const leaver = httpRequest(`${s.url}/v1/chat/completions`, {
+      method: 'POST',
+      agent: false,
+      headers: { authorization: `Bearer ${k.key}`, 'content-type': 'application/json' },
+    });
+    const left = new Promise<string>((resolve) => {
+      leaver.on('response', (res) => resolve(`answered ${res.statusCode}`));
+      leaver.on('error', () => resolve('aborted'));
+      leaver.on('close', () => {
+        leaverSocketClosed = true;
+        resolve('aborted');
+      });
+    });
+    leaver.end(JSON.stringify({ model: 'demo-model', messages: [{ role: 'user', content: 'hi' }] }));
+    await sleep(100);
+    const stayed = chat(k.key, 'demo-model').then(async (r) => {
+      await r.arrayBuffer();
+      return { status: r.status, ms: Date.now() - t0 };
+    });
+    // 2. The first in line leaves; the second gets the slot that refills at 2 s, not the one at 4 s.
+    await sleep(400);
+    leaver.destroy();
+    expect(await left).toBe('aborted');
+    expect(leaverSocketClosed).toBe(true);
+    const r = await stayed;
+    console.log(`queue leave: the request behind was served after ${r.ms} ms`);
+    expect(r.status).toBe(200);
+    expect(r.ms).toBeLessThan(3000);
   });
 });
