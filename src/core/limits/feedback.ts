@@ -102,7 +102,8 @@ export class UpstreamFeedback {
 
   /**
    * An upstream response. `admittedAt`: when its request was admitted (see "one decrease per
-   * episode"). Returns what changed, or null when nothing did.
+   * episode"). Returns what changed, or null when nothing did (a signal at the floor only restarts
+   * recovery).
    */
   response(
     status: number,
@@ -124,13 +125,13 @@ export class UpstreamFeedback {
       this.changedAt = now;
       derived = true;
     }
-    const factor = Math.max(
-      this.floor,
-      this.factorAt(now, hasDeclared) * (throttled ? this.decrease : this.lowDecrease),
-    );
+    const before = this.factorAt(now, hasDeclared);
+    const factor = Math.max(this.floor, before * (throttled ? this.decrease : this.lowDecrease));
     this.f0 = factor;
     this.changedAt = now;
     this.lastDecrease = now;
+    // Already at the floor: recovery starts over, but there is nothing new to report.
+    if (!derived && factor >= before) return null;
     return {
       reason: throttled ? 'upstream-429' : 'upstream-low',
       factor,

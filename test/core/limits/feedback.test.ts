@@ -31,6 +31,16 @@ describe('upstream feedback (fake clock)', () => {
     expect(fb.response(429, {}, T0 + 200, declared, T0 + 300)!.factor).toBeCloseTo(0.25);
   });
 
+  it('at the floor a 429 reports nothing new but holds recovery back', () => {
+    const fb = new UpstreamFeedback({ floor: 0.25, decrease: 0.5, recoverStep: 0.1, recoverEveryMs: 1000 });
+    expect(fb.response(429, {}, T0 - 1, declared, T0)!.factor).toBeCloseTo(0.5);
+    expect(fb.response(429, {}, T0 + 1, declared, T0 + 2)!.factor).toBeCloseTo(0.25);
+    expect(fb.response(429, {}, T0 + 900, declared, T0 + 900)).toBeNull();
+    // Recovery counts from the last 429, not from when the floor was reached.
+    expect(fb.factor(T0 + 1800, declared)).toBeCloseTo(0.25);
+    expect(fb.factor(T0 + 1900, declared)).toBeCloseTo(0.35);
+  });
+
   it('never goes below the floor, however many 429s', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 1, max: 2000 }), { minLength: 1, maxLength: 60 }), (gaps) => {
