@@ -355,6 +355,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       cfg = next;
     },
     async close(deadlineMs = cfg.shutdown.deadline) {
+      const startedAt = Date.now();
       closing = true;
       clearInterval(poll);
       clearInterval(rotation);
@@ -369,12 +370,34 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       timer.unref();
       await Promise.allSettled([gateway.close(), admin.close()]);
       clearTimeout(timer);
-      await usage.close().catch((err) => logger.error({ err: err.message }, 'usage flush failed'));
-      await alerts.close().catch(() => {});
-      await flushTouches();
-      context.close();
-      for (const u of upstreams.values()) await u.close().catch(() => {});
-      await stores.close();
+      // Flushing gets what is left of the deadline, at least 5 s: a store that never comes back
+      // must not hold the process forever. What is still unwritten then is reported loudly.
+      const flushBudget = Math.max(5000, deadlineMs - (Date.now() - startedAt));
+      const flushing = (async () => {
+        await usage.close().catch((err) => logger.error({ err: err.message }, 'usage flush failed'));
+        await alerts.close().catch(() => {});
+        await flushTouches();
+        context.close();
+        for (const u of upstreams.values()) await u.close().catch(() => {});
+        await stores.close();
+      })();
+      const flushed = flushing.then(() => false);
+      flushed.catch(() => {}); // a failure after the deadline was already reported below
+      let flushTimer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        flushed,
+        new Promise<boolean>((r) => {
+          flushTimer = setTimeout(() => r(true), flushBudget);
+        }),
+      ]);
+      clearTimeout(flushTimer);
+      if (timedOut) {
+        const unwritten = { audit: stores.audit.stats().queued, usage: usage.stats().buffered };
+        logger.error(unwritten, 'shutdown: the stores did not take the last records in time');
+        throw new Error(
+          `records not flushed within ${flushBudget} ms (audit ${unwritten.audit}, usage ${unwritten.usage})`,
+        );
+      }
     },
   };
 }

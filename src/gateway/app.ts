@@ -30,6 +30,14 @@ import { isRefusal, type KeyAuthenticator, type Principal } from './auth.js';
 import {
   capConnections,
   closeAuthFailures,
+  keyOutcome,
+  listenerOptions,
+  requestGate,
+  startDrain,
+} from './hardening.js';
+import {
+  capConnections,
+  closeAuthFailures,
   isStoreUnavailable,
   keyOutcome,
   listenerOptions,
