@@ -6,6 +6,7 @@ import { AuthFailureLimiter } from '../../src/gateway/auth-failures.js';
 import {
   capConnections,
   clientErrorHandler,
+  isStoreUnavailable,
   keyOutcome,
   listenerOptions,
   MAX_HEADER_COUNT,
@@ -251,5 +252,48 @@ describe('the request gate', () => {
     const other = await open('127.0.0.3');
     expect(await other.closedEarly).toBe(false);
     for (const c of [...hog, other]) c.socket.destroy();
+  });
+});
+
+describe('isStoreUnavailable', () => {
+  const err = (code: string, message = 'x') => Object.assign(new Error(message), { code });
+  it.each([
+    ['a refused connection', err('ECONNREFUSED')],
+    ['SQLite busy', err('SQLITE_BUSY', 'database is locked')],
+    ['SQLite busy (extended code)', err('SQLITE_BUSY_SNAPSHOT')],
+    ['PostgreSQL: the database is gone', err('3D000', 'database "x" does not exist')],
+    ['PostgreSQL: terminated by an administrator', err('57P01')],
+    ['PostgreSQL: connection exception class', err('08006')],
+    ['pg: connection terminated', new Error('Connection terminated unexpectedly')],
+    ['a wrapped cause', Object.assign(new Error('query failed'), { cause: err('ECONNRESET') })],
+    ['an AggregateError of connects', Object.assign(new AggregateError([err('ECONNREFUSED')], 'all failed'))],
+  ])('recognises %s', (_name, e) => {
+    expect(isStoreUnavailable(e)).toBe(true);
+  });
+  it.each([
+    ['a programming error', new TypeError('x is not a function')],
+    ['a constraint violation', err('23505', 'duplicate key value')],
+    ['SQLite constraint', err('SQLITE_CONSTRAINT_PRIMARYKEY')],
+    ['not an error', 'ECONNREFUSED'],
+  ])('does not mistake %s for an outage', (_name, e) => {
+    expect(isStoreUnavailable(e)).toBe(false);
+  });
+});
+
+describe('frameworkErrors', () => {
+  it('a target Fastify cannot decode, and an over-long path parameter, come back from the catalogue', async () => {
+    const a = Fastify({ ...listenerOptions(hardening()), maxParamLength: 10 });
+    a.get('/v1/tasks/:name', async () => ({ ok: true }));
+    a.get('/v1/messages/x', async () => ({ ok: true }));
+    const bad = await a.inject({ method: 'GET', url: '/v1/messages/%C0%AF' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({
+      type: 'error',
+      error: { message: expect.stringContaining('SLUICE_BAD_REQUEST') },
+    });
+    const long = await a.inject({ method: 'GET', url: `/v1/tasks/${'x'.repeat(50)}` });
+    expect(long.statusCode).toBe(404);
+    expect(long.json().error.code).toBe('SLUICE_NOT_FOUND');
+    await a.close();
   });
 });
