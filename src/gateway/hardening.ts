@@ -6,8 +6,8 @@
  * large, header or request timeout, unparseable HTTP) are written as well-formed JSON responses
  * from the error catalogue too.
  *
- * `createGateway` spreads `listenerOptions(h)` into its Fastify options and registers the hooks
- * below; nothing here listens.
+ * `createGateway` spreads `listenerOptions(h)` into its Fastify options, registers the hooks
+ * below, and maps store outages (`isStoreUnavailable`) to 503; nothing here listens.
  */
 import {
   type IncomingMessage,
@@ -39,8 +39,8 @@ export const MAX_HEADER_COUNT = 100;
 
 /**
  * One client address may hold at most this share of `maxConnections` (and never fewer than
- * `MIN_CONNECTIONS_PER_IP`), so one slow-loris host cannot take every slot. Trusted proxies are
- * exempt: they carry many clients.
+ * `MIN_CONNECTIONS_PER_IP`), so one slow-loris host cannot take every slot. Trusted proxies (as
+ * configured at start) are exempt: they carry many clients.
  */
 export const CONNECTION_SHARE_PER_IP = 0.1;
 export const MIN_CONNECTIONS_PER_IP = 8;
@@ -50,8 +50,10 @@ const DRAIN_SWEEP_MS = 100;
 
 /**
  * The Fastify server options that bound what a client can hold: header bytes, time to send the
- * headers and the whole request, keep-alive idle time, and the handler for refusals Node emits.
- * Node requires `headersTimeout <= requestTimeout`; the smaller wins.
+ * headers and the whole request, keep-alive idle time; and the handlers for refusals Node
+ * (`clientErrorHandler`) and Fastify's router (`frameworkErrors`) produce. Node requires
+ * `headersTimeout <= requestTimeout`; the smaller wins. Read once at creation (a listener cannot
+ * change them live).
  */
 export function listenerOptions(h: Hardening): {
   http: ServerOptions;
