@@ -3,9 +3,8 @@
  * Nothing else in Sluice constructs stores or upstreams.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { type FSWatcher, mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
+import { readFileSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -39,6 +38,7 @@ import { AlertEngine, registerAlertsRoute } from './observability/alerts.js';
 import { crossingAlert, LimitWatch } from './observability/limit-watch.js';
 import { createMetrics, registerMetricsRoute } from './observability/metrics.js';
 import { createUpstream } from './providers/index.js';
+import { ensureDataDir } from './stores/data-dir.js';
 import { UsageWriter } from './stores/usage-writer.js';
 import { accessPolicyFor, ContextLoader, limitPolicyFor } from './wiring/policy.js';
 import { openStores, type Stores } from './wiring/stores.js';
@@ -111,12 +111,10 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? makeLogger(cfg.log.level);
   const dataDir = cfg.storage.dataDir;
-  mkdirSync(dataDir, { recursive: true });
-  const instanceId =
-    opts.instanceId ??
-    `${hostname()}-${createHash('sha256').update(join(process.cwd(), dataDir)).digest('hex').slice(0, 8)}-${newId('i').slice(2, 10)}`;
-
-  const stores = await openStores(cfg, { clock, logger, instanceId });
+  // 0700: the data dir holds the pepper, keys and the database.
+  ensureDataDir(dataDir);
+  // A stable audit instance id (`SLUICE_INSTANCE` or `<dataDir>/instance-id`) so the chain resumes after a restart.
+  const stores = await openStores(cfg, { clock, logger, instanceId: opts.instanceId });
   // The running policy version: the file given (stored as a new version when it changed), else the stored one.
   const stored = await stores.control.latestPolicyVersion();
   let version: number | null;
@@ -140,7 +138,26 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   let runtime = await buildRuntime(cfg, version, context);
 
   const upstreams = new Map<string, Upstream>();
-  for (const u of cfg.upstreams) upstreams.set(u.name, createUpstream(u, { clock }));
+  const upstreamConfigs = new Map<string, string>();
+  /** Builds upstreams a policy adds or changes; removed or replaced ones close after in-flight calls had time to end. */
+  const syncUpstreams = (next: SluiceConfig) => {
+    const names = new Set(next.upstreams.map((u) => u.name));
+    for (const u of next.upstreams) {
+      const json = JSON.stringify(u);
+      if (upstreamConfigs.get(u.name) === json) continue;
+      const old = upstreams.get(u.name);
+      upstreams.set(u.name, createUpstream(u, { clock }));
+      upstreamConfigs.set(u.name, json);
+      if (old) setTimeout(() => void old.close().catch(() => {}), 600_000).unref();
+    }
+    for (const [name, u] of upstreams) {
+      if (names.has(name)) continue;
+      upstreams.delete(name);
+      upstreamConfigs.delete(name);
+      setTimeout(() => void u.close().catch(() => {}), 600_000).unref();
+    }
+  };
+  syncUpstreams(cfg);
 
   const auth = new KeyAuthenticator({ control: stores.control, pepper: stores.pepper, clock });
   const tokens = await TokenService.fromConfig(cfg, clock);
@@ -299,6 +316,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     try {
       const next = withDataDir(parseConfig(pv.source, `policy v${v}`), dataDir);
       runtime = await buildRuntime(next, v, context);
+      syncUpstreams(next);
       cfg = next;
       logger.info({ version: v }, 'policy reloaded');
     } catch (err) {
@@ -320,17 +338,17 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     );
   }, 2000);
   poll.unref();
-  let watcher: FSWatcher | undefined;
+  // Polls the file by name (every 500 ms): an editor's atomic save or a ConfigMap update replaces the
+  // file, which a watcher on the old inode would never see again.
+  let watched: string | undefined;
   if (opts.watch && opts.source.file) {
     const file = opts.source.file;
-    let pending: NodeJS.Timeout | undefined;
-    watcher = watch(file, () => {
-      clearTimeout(pending);
-      pending = setTimeout(() => {
-        void applyFile(file).catch((err: Error) =>
-          logger.error({ file, err: err.message }, 'policy file refused; the running version stays'),
-        );
-      }, 100);
+    watched = file;
+    watchFile(file, { interval: 500 }, (cur, prev) => {
+      if (cur.mtimeMs === prev.mtimeMs && cur.size === prev.size && cur.ino === prev.ino) return;
+      void applyFile(file).catch((err: Error) =>
+        logger.error({ file, err: err.message }, 'policy file refused; the running version stays'),
+      );
     });
   }
   const applyFile = async (file: string) => {
@@ -362,7 +380,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       clearInterval(degradedCheck);
       clearInterval(touchTimer);
       clearInterval(pruneTimer);
-      watcher?.close();
+      if (watched) unwatchFile(watched);
       const timer = setTimeout(() => {
         forceEnd.abort();
         setTimeout(() => gateway.server.closeAllConnections?.(), 500).unref();

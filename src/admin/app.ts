@@ -88,7 +88,7 @@ export function auditAdmin(
     decision: 'admin',
     reason: status < 400 ? 'ok' : `http_${status}`,
     policyVersion: deps.policyVersion(),
-    details: { ...details, admin: request.admin?.name ?? null, role: request.admin?.role ?? null },
+    details: { ...details, by: request.admin?.name ?? null, byRole: request.admin?.role ?? null },
   });
 }
 
@@ -167,6 +167,20 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
     const user = await deps.control.getAdminUserByTokenHash(hashAdminToken(deps.pepper, token));
     if (!user || user.disabledAt) return sendAdminError(reply, refuse('SLUICE_ADMIN_UNAUTHORIZED'));
     request.admin = user;
+  });
+
+  // A role refusal is itself an admin event: who tried what.
+  app.addHook('onResponse', (request, reply, done) => {
+    if (reply.statusCode === 403 && request.admin) {
+      auditAdmin(
+        deps,
+        request,
+        'refused',
+        { method: request.method, route: request.routeOptions.url ?? null },
+        403,
+      );
+    }
+    done();
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

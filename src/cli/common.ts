@@ -26,7 +26,7 @@ export async function openForCommand(opts: CommonOptions): Promise<{ source: Con
   const stores = await openStores(source.config, {
     clock: systemClock,
     logger,
-    instanceId: `cli-${process.pid}`,
+    instanceSuffix: 'cli',
     limits: false,
   });
   return { source, stores };
@@ -34,4 +34,24 @@ export async function openForCommand(opts: CommonOptions): Promise<{ source: Con
 
 export function printJson(v: unknown): void {
   process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+}
+
+/** Records a one-shot command in the audit trail (decision `admin`), flushed when the stores close. */
+export function auditCommand(stores: Stores, op: string, details: Record<string, unknown>): void {
+  stores.audit.emit({
+    at: Date.now(),
+    requestId: null,
+    keyId: (details.key as string | undefined) ?? null,
+    tenantId: (details.tenant as string | undefined) ?? null,
+    projectId: null,
+    clientIp: null,
+    country: null,
+    userAgent: `sluice-cli (${process.env.USER ?? 'unknown'})`,
+    action: `cli.${op}`,
+    model: null,
+    decision: 'admin',
+    reason: 'ok',
+    policyVersion: null,
+    details,
+  });
 }

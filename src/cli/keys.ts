@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { KeyService, KeyServiceError, publicKeyView } from '../admin/key-service.js';
 import { systemClock } from '../core/ports.js';
-import { type CommonOptions, openForCommand, printJson, withCommon } from './common.js';
+import { auditCommand, type CommonOptions, openForCommand, printJson, withCommon } from './common.js';
 import { CliExit } from './index.js';
 
 const list = (v: string) =>
@@ -13,14 +13,17 @@ const list = (v: string) =>
 
 async function withKeys<T>(
   opts: CommonOptions,
-  fn: (svc: KeyService, notify: (id: string) => Promise<void>) => Promise<T>,
+  fn: (svc: KeyService, notify: (id: string, op: string, tenant?: string) => Promise<void>) => Promise<T>,
 ): Promise<T> {
   const { source, stores } = await openForCommand(opts);
   try {
     const svc = new KeyService(stores.control, stores.pepper, systemClock, () =>
       Object.keys(source.config.tiers),
     );
-    return await fn(svc, (id) => stores.invalidate(id));
+    return await fn(svc, (id, op, tenant) => {
+      auditCommand(stores, `keys.${op}`, { key: id, tenant: tenant ?? null });
+      return stores.invalidate(id);
+    });
   } catch (err) {
     if (err instanceof KeyServiceError) throw new CliExit(`sluice keys: ${err.message}`);
     throw err;
@@ -69,7 +72,7 @@ export function registerKeys(program: Command): void {
           denyIps: o.denyIp,
           dpop: o.dpop === 'required' || o.dpop === 'optional' ? o.dpop : null,
         });
-        await notify(record.id);
+        await notify(record.id, 'create', record.tenantId);
         if (o.json)
           printJson({
             id: record.id,
@@ -131,7 +134,7 @@ export function registerKeys(program: Command): void {
     async (id: string, o) => {
       await withKeys(o, async (svc, notify) => {
         const rec = await svc.revoke(id);
-        await notify(id);
+        await notify(id, 'revoke');
         process.stdout.write(`Revoked key ${rec.id}\n`);
       });
     },
@@ -145,7 +148,7 @@ export function registerKeys(program: Command): void {
     .action(async (id: string, o) => {
       await withKeys(o, async (svc, notify) => {
         const r = await svc.enrollTotp(id);
-        await notify(id);
+        await notify(id, 'totp');
         if (o.json) printJson(r);
         else
           process.stdout.write(
@@ -163,7 +166,7 @@ export function registerKeys(program: Command): void {
     .action(async (id: string, o) => {
       await withKeys(o, async (svc, notify) => {
         const { record, key } = await svc.rotate(id, o.grace);
-        await notify(id);
+        await notify(id, 'rotate');
         const graceEnds = publicKeyView(record).rotationGraceEndsAt;
         if (o.json) printJson({ id: record.id, key, graceEndsAt: graceEnds });
         else

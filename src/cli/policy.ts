@@ -5,14 +5,19 @@ import type { Command } from 'commander';
 import { PolicyService, PolicyServiceError } from '../admin/policy-service.js';
 import { formatChanges } from '../config/diff.js';
 import { systemClock } from '../core/ports.js';
-import { type CommonOptions, openForCommand, printJson, withCommon } from './common.js';
+import { auditCommand, type CommonOptions, openForCommand, printJson, withCommon } from './common.js';
 import { CliExit } from './index.js';
 
 async function withPolicy<T>(opts: CommonOptions, fn: (svc: PolicyService) => Promise<T>): Promise<T> {
   // The file argument is the policy to apply, not the config to run with: open the stores of the data dir.
   const { stores } = await openForCommand({ dataDir: opts.dataDir, config: opts.config });
   try {
-    return await fn(new PolicyService(stores.control, systemClock, (v) => stores.publishPolicy(v)));
+    return await fn(
+      new PolicyService(stores.control, systemClock, (v) => {
+        auditCommand(stores, 'policy.version', { version: v });
+        return stores.publishPolicy(v);
+      }),
+    );
   } catch (err) {
     if (err instanceof PolicyServiceError) throw new CliExit(`sluice policy: ${err.message}`);
     throw err;

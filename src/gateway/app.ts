@@ -30,14 +30,6 @@ import { isRefusal, type KeyAuthenticator, type Principal } from './auth.js';
 import {
   capConnections,
   closeAuthFailures,
-  keyOutcome,
-  listenerOptions,
-  requestGate,
-  startDrain,
-} from './hardening.js';
-import {
-  capConnections,
-  closeAuthFailures,
   isStoreUnavailable,
   keyOutcome,
   listenerOptions,
@@ -230,6 +222,8 @@ export async function authenticate(
   reply: FastifyReply,
   format: WireFormat,
   rt: Runtime,
+  /** True at the token endpoint: a key whose tier says `dpop: required` may still be exchanged there. */
+  exchange = false,
 ): Promise<Principal | undefined> {
   const ip = rt.access.clientIp(
     request.socket.remoteAddress ?? '',
@@ -263,6 +257,18 @@ export async function authenticate(
       scheme,
     });
   } else result = refuse('SLUICE_INVALID_KEY');
+  // A key bound to DPoP is only good for minting bound tokens, never as a bearer credential itself.
+  if (
+    !exchange &&
+    !isRefusal(result) &&
+    result.via === 'key' &&
+    (result.record.dpop === 'required' || rt.cfg.tiers[result.tier]?.dpop === 'required')
+  ) {
+    result = refuse(
+      'SLUICE_DPOP_INVALID',
+      'this key requires DPoP-bound tokens: exchange it at POST /sluice/v1/token with a DPoP proof',
+    );
+  }
   if (isRefusal(result)) {
     deps.authFailures?.fail(ip);
     if (result.code === 'SLUICE_STEP_UP_REQUIRED' || result.code === 'SLUICE_INVALID_TOKEN') {
@@ -756,7 +762,9 @@ async function forward(
   const finish = (usage: Usage) => {
     reply.raw.off('close', onClose);
     const usd = rt.limits.usdFor(call.model, usage);
-    if (reservation) void settle(deps, rt, reservation, buckets, call.model, usage, !ok);
+    // An upstream failure (5xx) is refunded whole; a 4xx the caller caused still counts as a request
+    // (tokens settle to what was produced), or invalid requests could be sent without limit.
+    if (reservation) void settle(deps, rt, reservation, buckets, call.model, usage, res.status >= 500);
     deps.usage.record({
       requestId: request.id,
       at: deps.clock.now(),
@@ -940,8 +948,9 @@ async function me(deps: GatewayDeps, request: FastifyRequest, reply: FastifyRepl
       per: s.per,
       kind: s.kind,
       limit: s.limit,
-      used: Math.max(0, s.limit - s.remaining),
-      remaining: s.remaining,
+      // Money is shown to the micro-dollar; everything else counts whole units.
+      used: round(s.kind, Math.max(0, s.limit - s.remaining)),
+      remaining: round(s.kind, s.remaining),
       resetMs: s.resetMs,
       resetAt: new Date(deps.clock.now() + s.resetMs).toISOString(),
       window: s.windowMs,
@@ -949,6 +958,10 @@ async function me(deps: GatewayDeps, request: FastifyRequest, reply: FastifyRepl
       actions: undefined,
     })),
   });
+}
+
+function round(kind: string, v: number): number {
+  return kind === 'usd' ? Math.round(v * 1e6) / 1e6 : Math.round(v);
 }
 
 export function refusalStatus(r: Refusal): number {

@@ -102,7 +102,7 @@ export function tokenRoutes(
     });
     app.post('/sluice/v1/token', async (request, reply) => {
       const rt = deps.runtime();
-      const principal = await authenticate(deps, request, reply, 'openai', rt);
+      const principal = await authenticate(deps, request, reply, 'openai', rt, true);
       if (!principal) return reply;
       if (principal.via !== 'key') {
         return sendRefusal(reply, 'openai', refuse('SLUICE_BAD_REQUEST', 'exchange an API key, not a token'));

@@ -102,6 +102,7 @@ export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let deadline = performance.now() + ms;
     let rearms = 0;
+    let settled = false;
     let timer: NodeJS.Timeout;
     const onFire = () => {
       const now = performance.now();
@@ -112,16 +113,22 @@ export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
         timer.unref?.();
         return;
       }
-      reject(new LimitCallTimeoutError(ms));
+      // One more I/O pass first: a reply already in the socket is read in the poll phase, which runs
+      // after timers; setImmediate runs after that phase.
+      setImmediate(() => {
+        if (!settled) reject(new LimitCallTimeoutError(ms));
+      });
     };
     timer = setTimeout(onFire, ms);
     timer.unref?.();
     p.then(
       (v) => {
+        settled = true;
         clearTimeout(timer);
         resolve(v);
       },
       (e) => {
+        settled = true;
         clearTimeout(timer);
         reject(e);
       },

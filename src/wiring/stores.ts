@@ -53,6 +53,8 @@ export interface OpenStoresOptions {
   instanceId?: string;
   /** Open the limit store (false for one-shot CLI commands). */
   limits?: boolean;
+  /** Appended to the data dir's instance id (e.g. `cli`): a separate chain for one-shot commands. */
+  instanceSuffix?: string;
 }
 
 const CHANNEL = 'sluice:events';
@@ -216,7 +218,11 @@ export async function openStores(cfg: SluiceConfig, opts: OpenStoresOptions): Pr
         .catch((err: Error) => opts.logger.error({ err: err.message }, 'audit flush failed at close'));
       await (audit as { close?: () => Promise<void> }).close?.().catch(() => {});
       await limits.close().catch(() => {});
-      for (const c of clients) await c.quit().catch(() => c.disconnect());
+      // QUIT waits for pending replies; an unreachable Redis must not hang a one-shot command.
+      for (const c of clients) {
+        await Promise.race([c.quit().catch(() => {}), new Promise((r) => setTimeout(r, 500).unref())]);
+        c.disconnect();
+      }
       await sql.close();
       claim.release();
     },

@@ -117,6 +117,14 @@ describe('DPoP (RFC 9449)', () => {
     const plain = await token(key);
     expect(plain.status).toBe(401);
     expect((await plain.json()).error.code).toBe('SLUICE_DPOP_INVALID');
+    // The key itself is no bearer credential on the data plane.
+    const direct = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(chat),
+    });
+    expect(direct.status).toBe(401);
+    expect((await direct.json()).error.code).toBe('SLUICE_DPOP_INVALID');
 
     const tokenUrl = `${s.url}/sluice/v1/token`;
     const r = await token(key, {}, { dpop: await dpopProof(keys, 'POST', tokenUrl) });

@@ -179,7 +179,8 @@ describe('ResilientLimitStore (scripted remote)', () => {
   });
 
   it('a remote that does not answer within the timeout counts as down', async () => {
-    vi.useFakeTimers();
+    // setImmediate stays real: the timeout gives the poll phase one pass before it gives up.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const hanging: LimitStore = {
       reserve: () => new Promise(() => {}),
       settle: () => new Promise(() => {}),
@@ -192,6 +193,7 @@ describe('ResilientLimitStore (scripted remote)', () => {
     await vi.advanceTimersByTimeAsync(49);
     expect(store.degraded()).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
+    await new Promise((resolve) => setImmediate(resolve));
     const r = await pending;
     expect(r.ok).toBe(true);
     expect(store.degraded()).toBe(true);
