@@ -161,7 +161,10 @@ describe('containment', () => {
       `[containment] wrong-key flood (8 conns, ${statuses[429]! + statuses[401]!} requests in 2 s): normal caller before ${summary(before.lat)}; during ${summary(during.lat)}`,
     );
     // Audited in aggregate: one event per failed attempt within the budget, none per refusal.
-    const auth = readRecords(s.dataDir).audit.filter((e) => e.client_ip === '127.0.0.3');
+    const auth = await waitFor(() => {
+      const rows = readRecords(s.dataDir).audit.filter((e) => e.client_ip === '127.0.0.3');
+      return rows.length >= PER_IP ? rows : undefined;
+    });
     expect(auth).toHaveLength(PER_IP);
   });
 

@@ -167,17 +167,21 @@ describe('upstream faults', () => {
   });
 
   it('nothing lost or double-counted: one audit event per request sent, usage only for answers', async () => {
+    // hang and reset produced nothing; the two broken streams and the healthy call did.
+    const answered = sent.slice(2);
     const rec = (await waitFor(() => {
       const x = readRecords(s.dataDir);
       const a = countBy(x.audit);
-      return sent.every((id) => a.has(id)) ? x : undefined;
+      const u = countBy(x.usage);
+      return sent.every((id) => a.has(id)) && answered.every((id) => u.has(id)) ? x : undefined;
     }))!;
+    expect(rec).toBeDefined();
     const audit = countBy(rec.audit);
     const usage = countBy(rec.usage);
     for (const id of sent) expect(audit.get(id)).toBe(1);
     expect([...usage.values()].every((n) => n === 1)).toBe(true);
-    // hang and reset produced nothing; two broken streams and the healthy call did.
-    expect(sent.filter((id) => usage.has(id))).toHaveLength(3);
+    expect(sent.filter((id) => usage.has(id))).toEqual(answered);
+    expect(answered).toHaveLength(3);
     expect(rec.usage.every((u) => u.key_id === keyId)).toBe(true);
   });
 
