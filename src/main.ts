@@ -247,7 +247,10 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
         'upstream pushed back: capacity lowered',
       ),
   });
+  const tlsOf = (t: { cert: string; key: string } | undefined) =>
+    t ? { cert: readFileSync(t.cert), key: readFileSync(t.key) } : undefined;
   const gateway = createGateway({
+    tls: tlsOf(cfg.server.tls),
     admission,
     forceEnd: forceEnd.signal,
     authFailures: new AuthFailureLimiter({
@@ -276,6 +279,8 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     health: () => ({ ready: !closing, degraded: stores.degraded() }),
   });
   const admin = createAdmin({
+    tls: tlsOf(cfg.admin.tls),
+    hardening: cfg.hardening,
     control: stores.control,
     keys,
     usage: stores.usage,
@@ -305,7 +310,8 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   const url = (app: FastifyInstance, h: string) => {
     const a = app.server.address() as AddressInfo;
     const shown = h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h;
-    return `http://${shown.includes(':') ? `[${shown}]` : shown}:${a.port}`;
+    const scheme = (app === gateway ? cfg.server.tls : cfg.admin.tls) ? 'https' : 'http';
+    return `${scheme}://${shown.includes(':') ? `[${shown}]` : shown}:${a.port}`;
   };
   const urls = { gateway: url(gateway, host), admin: url(admin, cfg.admin.host) };
 
@@ -361,7 +367,10 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
 
   return {
     adminTokenFile,
-    forceClose: () => forceEnd.abort(),
+    forceClose: () => {
+      forceEnd.abort();
+      setTimeout(() => gateway.server.closeAllConnections?.(), 500).unref();
+    },
     gateway,
     admin,
     urls,

@@ -7,9 +7,12 @@ import { createHmac, randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { newTotpSecret, otpauthUrl } from '../auth/totp.js';
+import type { SluiceConfig } from '../config/schema.js';
 import { ERRORS, type ErrorCode, openAIErrorBody, type Refusal, refuse } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { AdminRole, AdminUser, AuditSink, Clock, ControlStore, UsageLedger } from '../core/ports.js';
+import { withTls } from '../gateway/app.js';
+import { isStoreUnavailable, listenerOptions } from '../gateway/hardening.js';
 import { type KeyService, KeyServiceError, publicKeyView } from './key-service.js';
 import { stepUpOk } from './step-up.js';
 
@@ -27,6 +30,10 @@ export interface AdminDeps {
   plugins?: ((app: FastifyInstance, deps: AdminDeps) => void)[];
   /** Current policy version, for audit events. */
   policyVersion: () => number | null;
+  /** Listener limits (header size, timeouts) as on the data plane. */
+  hardening?: SluiceConfig['hardening'];
+  /** Serve HTTPS (`admin.tls`). */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 declare module 'fastify' {
@@ -123,7 +130,16 @@ const optStr = (v: unknown): string | null | undefined => {
 };
 
 export function createAdmin(deps: AdminDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 2 * 1024 * 1024, trustProxy: false });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 2 * 1024 * 1024,
+    trustProxy: false,
+    ...(deps.hardening
+      ? withTls(listenerOptions(deps.hardening), deps.tls)
+      : deps.tls
+        ? { https: deps.tls }
+        : {}),
+  });
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, request, reply) => {
     if (err instanceof KeyServiceError) return keyError(reply, err);
@@ -136,8 +152,7 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
           ? 'SLUICE_BAD_JSON'
           : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
             ? 'SLUICE_UNSUPPORTED_MEDIA_TYPE'
-            : (err as { storeUnavailable?: boolean }).storeUnavailable ||
-                /ECONNREFUSED|SQLITE_BUSY|database is locked|Connection terminated/i.test(err.message)
+            : (err as { storeUnavailable?: boolean }).storeUnavailable || isStoreUnavailable(err)
               ? 'SLUICE_STORE_UNAVAILABLE'
               : err.statusCode && err.statusCode < 500
                 ? 'SLUICE_BAD_REQUEST'

@@ -64,6 +64,8 @@ export interface GatewayDeps {
   plugins?: ((app: FastifyInstance, deps: GatewayDeps) => void)[];
   /** Called with each request's outcome, for metrics. */
   observe?: (o: Outcome) => void;
+  /** Serve HTTPS with this certificate and key (`server.tls`); HTTP/1.1 keep-alive as with plain HTTP. */
+  tls?: { cert: Buffer; key: Buffer };
   /** Aborted on a forced shutdown (second SIGTERM or deadline): open streams end with an error event. */
   forceEnd?: AbortSignal;
   /** Counts failed authentications per client IP; returns a refusal when an IP is over its budget. */
@@ -131,7 +133,7 @@ export function createGateway(deps: GatewayDeps): FastifyInstance {
     return503OnClosing: false,
     forceCloseConnections: false,
     routerOptions: { ignoreTrailingSlash: true },
-    ...listenerOptions(initial.hardening),
+    ...withTls(listenerOptions(initial.hardening), deps.tls),
   });
   hardenJsonParser(app, initial.hardening);
   app.addHook('onReady', capConnections(initial.hardening, initial.trustedProxies));
@@ -697,6 +699,9 @@ async function forward(
     if (!reply.raw.writableFinished) ac.abort();
   };
   reply.raw.on('close', onClose);
+  // A forced shutdown (deadline or second signal) also ends a call still waiting for upstream headers.
+  const onForceEnd = () => ac.abort();
+  deps.forceEnd?.addEventListener('abort', onForceEnd, { once: true });
   const headers: Record<string, string> = { 'x-request-id': request.id };
   for (const h of FORWARD_HEADERS) {
     const v = request.headers[h];
@@ -727,8 +732,11 @@ async function forward(
         { inputTokens: 0, outputTokens: 0, images: 0 },
         true,
       );
-    const code: ErrorCode =
-      err instanceof UpstreamError
+    deps.forceEnd?.removeEventListener('abort', onForceEnd);
+    const shuttingDown = deps.forceEnd?.aborted === true && !reply.raw.destroyed;
+    const code: ErrorCode = shuttingDown
+      ? 'SLUICE_SHUTTING_DOWN'
+      : err instanceof UpstreamError
         ? err.kind === 'timeout'
           ? 'SLUICE_UPSTREAM_TIMEOUT'
           : err.kind === 'circuit-open'
@@ -746,7 +754,7 @@ async function forward(
       status: ERRORS[code].status,
       upstream: upstream.name,
     });
-    if (!ac.signal.aborted) sendRefusal(reply, format, refuse(code));
+    if (!ac.signal.aborted || shuttingDown) sendRefusal(reply, format, refuse(code));
     return;
   }
   // Upstream feedback: a 429 or a nearly spent upstream allowance lowers the capacity handed out.
@@ -756,6 +764,7 @@ async function forward(
   if (res.status === 429 && reservation && own < reservation.costs.length)
     reservation = { ...reservation, costs: reservation.costs.map((c, i) => (i < own ? c : 0)) };
 
+  deps.forceEnd?.removeEventListener('abort', onForceEnd);
   const ok = res.status < 400;
   reply.code(res.status);
   reply.headers(res.headers);
@@ -962,6 +971,16 @@ async function me(deps: GatewayDeps, request: FastifyRequest, reply: FastifyRepl
 
 function round(kind: string, v: number): number {
   return kind === 'usd' ? Math.round(v * 1e6) / 1e6 : Math.round(v);
+}
+
+/** Listener options with TLS: Fastify takes the Node server options under `https` instead of `http`. */
+export function withTls<T extends { http: object }>(
+  opts: T,
+  tls: { cert: Buffer; key: Buffer } | undefined,
+): T {
+  if (!tls) return opts;
+  const { http, ...rest } = opts;
+  return { ...rest, https: { ...http, cert: tls.cert, key: tls.key } } as unknown as T;
 }
 
 export function refusalStatus(r: Refusal): number {

@@ -228,8 +228,15 @@ export function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | un
 }
 
 /** Non-negative integer out of an unknown field, or undefined. */
+/**
+ * A token or image count from an upstream's usage report. Values above 2^31-1 are treated as missing
+ * (the estimate applies): no real answer is that large, and trusting one would write absurd usage and
+ * settle a key into a debt it never leaves.
+ */
 export function count(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : undefined;
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 2_147_483_647
+    ? Math.round(v)
+    : undefined;
 }
 
 /** What a provider does with the events of one stream. */

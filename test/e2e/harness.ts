@@ -65,8 +65,8 @@ export async function startSluice(
   const urls = await new Promise<{ url: string; adminUrl: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`sluice did not start:\n${out}`)), 20_000);
     const check = () => {
-      const g = /data plane listening on (http:\/\/\S+)/.exec(out);
-      const a = /management plane listening on (http:\/\/\S+)/.exec(out);
+      const g = /data plane listening on (https?:\/\/\S+)/.exec(out);
+      const a = /management plane listening on (https?:\/\/\S+)/.exec(out);
       if (g && a) {
         clearTimeout(timer);
         resolve({ url: g[1]!, adminUrl: a[1]! });

@@ -97,10 +97,10 @@ shutdown: { deadline: 2s }
     expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
   });
 
-  // Known bug (src/admin/app.ts setErrorHandler): the store-error test is a message regex that
-  // misses PostgreSQL's codes (3D000 database gone, 57P01 terminated), so the management plane
-  // answers 500 SLUICE_INTERNAL. `isStoreUnavailable` in src/gateway/hardening.ts classifies them.
-  it.fails('management plane: 503 SLUICE_STORE_UNAVAILABLE', async () => {
+  // Regression (src/admin/app.ts setErrorHandler): the store-error test was a message regex that
+  // missed PostgreSQL's codes (3D000 database gone, 57P01 terminated): the management plane answered
+  // 500 SLUICE_INTERNAL. It now uses `isStoreUnavailable` from src/gateway/hardening.ts.
+  it('regression: management plane: 503 SLUICE_STORE_UNAVAILABLE', async () => {
     const a = await admin('/admin/v1/keys');
     const ab = await a.json();
     expect(a.status, JSON.stringify(ab)).toBe(503);

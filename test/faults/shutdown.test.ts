@@ -158,11 +158,10 @@ describe('graceful shutdown', () => {
     );
   });
 
-  // Known bug (src/gateway/app.ts `forward`): the upstream call's signal ignores `deps.forceEnd`, so a
-  // request still waiting for upstream headers when the deadline passes is cut by
-  // closeAllConnections (the client sees a socket reset, the audit says SLUICE_UPSTREAM_ERROR)
-  // instead of answering 503 SLUICE_SHUTTING_DOWN. Flip to `it` once fixed.
-  it.fails('a request still waiting for the upstream at the deadline gets 503 SLUICE_SHUTTING_DOWN', async () => {
+  // Regression (src/gateway/app.ts `forward`): the upstream call's signal ignored `deps.forceEnd`, so a
+  // request still waiting for upstream headers when the deadline passed was cut by
+  // closeAllConnections (the client saw a socket reset, the audit said SLUICE_UPSTREAM_ERROR).
+  it('regression: a request still waiting for the upstream at the deadline gets 503 SLUICE_SHUTTING_DOWN', async () => {
     const stub = await startFaultStub();
     const dir = tempDir('sluice-shutdown-');
     const config = writeConfig(

@@ -185,11 +185,10 @@ describe('upstream faults', () => {
     expect(rec.usage.every((u) => u.key_id === keyId)).toBe(true);
   });
 
-  // Known bug (src/providers/http-upstream.ts `count`): upstream-reported usage is trusted without
-  // a bound, so one answer claiming 1e300 prompt tokens writes 1e300 into the ledger and settles the
-  // key's token limit into a debt it never leaves (Retry-After ~6e296 s). Flip to `it` once usage
-  // is capped.
-  it.fails('an absurd usage report from the upstream does not lock the key out', async () => {
+  // Regression (src/providers/http-upstream.ts `count`): upstream-reported usage was trusted without
+  // a bound, so one answer claiming 1e300 prompt tokens wrote 1e300 into the ledger and settled the
+  // key's token limit into a debt it never left (Retry-After ~6e296 s).
+  it('regression: an absurd usage report from the upstream does not lock the key out', async () => {
     const k = await createKey(s);
     stub.scripts.set('absurd', {
       status: 200,

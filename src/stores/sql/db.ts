@@ -220,7 +220,7 @@ function openSqlite(opts: OpenDatabaseOptions): SqlDatabase {
   if (!shared) {
     const sqlite = new Database(file);
     sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+    sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 250))}`);
     // NORMAL is durable against a process crash (kill -9) in WAL mode; only power loss can lose the last commits.
     sqlite.pragma('synchronous = NORMAL');
     shared = {
