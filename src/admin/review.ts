@@ -36,7 +36,10 @@ export async function review(
   const used = new Map<string, { actions: Set<string>; models: Set<string> }>();
   for (const r of rows) {
     let u = used.get(r.key_id);
-    if (!u) used.set(r.key_id, (u = { actions: new Set(), models: new Set() }));
+    if (!u) {
+      u = { actions: new Set(), models: new Set() };
+      used.set(r.key_id, u);
+    }
     u.actions.add(r.action);
     u.models.add(r.model);
   }

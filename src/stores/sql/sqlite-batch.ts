@@ -15,7 +15,10 @@ export function sqliteBatchInsert(
   suffix = '',
 ): Insert {
   let perDb = cache.get(db);
-  if (!perDb) cache.set(db, (perDb = new Map()));
+  if (!perDb) {
+    perDb = new Map();
+    cache.set(db, perDb);
+  }
   const id = `${table}|${columns.join(',')}|${suffix}`;
   let fn = perDb.get(id);
   if (!fn) {
