@@ -311,6 +311,7 @@ interface RecordInput {
   usd?: number;
   upstream?: string;
   upstreamMs?: number;
+  stageMs?: Record<string, number>;
 }
 
 /** Audit and metrics for one decision. Never throws; never blocks. */
@@ -363,6 +364,7 @@ function record(
     usd: r.usd,
     upstream: r.upstream,
     upstreamMs: r.upstreamMs,
+    stageMs: r.stageMs,
   });
 }
 
@@ -383,6 +385,9 @@ interface CallPlan {
   model: string;
   body: Record<string, unknown>;
   stream: boolean;
+  /** performance.now() when the handler started and the time authentication took, for stage metrics. */
+  t0?: number;
+  authMs?: number;
 }
 
 async function modelCall(
@@ -394,9 +399,11 @@ async function modelCall(
   const format: WireFormat = endpoint === 'messages' ? 'anthropic' : 'openai';
   const rt = deps.runtime();
   const body = request.body as Record<string, unknown> | null;
+  const t0 = performance.now();
   const checked = checkBody(endpoint, body);
   const principal = await authenticate(deps, request, reply, format, rt);
   if (!principal) return;
+  const authMs = performance.now() - t0;
   if (isRefusal(checked)) {
     const ip = rt.access.clientIp(
       request.socket.remoteAddress ?? '',
@@ -419,6 +426,8 @@ async function modelCall(
     model: checked.model,
     body: body!,
     stream: checked.stream,
+    t0,
+    authMs,
   });
 }
 
@@ -548,7 +557,9 @@ async function forward(
   const base = { action: call.action, model: call.model, ip, country };
 
   // 1. Authorize: scopes, models, context rules.
+  const tAuthz = performance.now();
   const authz = rt.access.authorize(principal, facts);
+  const authorizeMs = performance.now() - tAuthz;
   if (authz.refusal) {
     record(deps, request, rt, principal, {
       ...base,
@@ -693,6 +704,8 @@ async function forward(
     }
   }
 
+  const limitMs = performance.now() - tAuthz - authorizeMs;
+
   // 3. Forward. A client that goes away aborts the upstream call.
   const ac = new AbortController();
   const onClose = () => {
@@ -710,6 +723,7 @@ async function forward(
   const upstreamBody =
     route.upstreamModel === call.model ? call.body : { ...call.body, model: route.upstreamModel };
   const started = deps.clock.now();
+  const tUp = performance.now();
   let res: UpstreamResponse;
   try {
     res = await upstream.call({
@@ -765,6 +779,15 @@ async function forward(
     reservation = { ...reservation, costs: reservation.costs.map((c, i) => (i < own ? c : 0)) };
 
   deps.forceEnd?.removeEventListener('abort', onForceEnd);
+  const upstreamHeadersMs = performance.now() - tUp;
+  // Time Sluice itself added before the upstream call (parse to forward), by stage.
+  const stageMs: Record<string, number> = {
+    auth: call.authMs ?? 0,
+    authorize: authorizeMs,
+    limit: limitMs,
+    upstream_headers: upstreamHeadersMs,
+    gateway: call.t0 !== undefined ? tUp - call.t0 : 0,
+  };
   const ok = res.status < 400;
   reply.code(res.status);
   reply.headers(res.headers);
@@ -800,6 +823,7 @@ async function forward(
       usd,
       upstream: upstream.name,
       upstreamMs: deps.clock.now() - started,
+      stageMs,
       details: authz.shadow.length ? { shadow: authz.shadow } : undefined,
     });
   };

@@ -20,7 +20,7 @@ describe('openDatabase', () => {
     const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(h.db);
     expect(mode.rows[0]?.journal_mode).toBe('wal');
     const busy = await sql<{ timeout: number }>`pragma busy_timeout`.execute(h.db);
-    expect(busy.rows[0]?.timeout).toBe(5000);
+    expect(busy.rows[0]?.timeout).toBe(250);
     expect(await h.db.selectFrom('tenants').selectAll().execute()).toEqual([]);
     await h.close();
     await h.close(); // idempotent
