@@ -119,7 +119,15 @@ declare module 'fastify' {
   }
 }
 
+/** Upstream calls still waiting for headers, per gateway: a forced shutdown aborts them. */
+const waitingSets = new WeakMap<GatewayDeps, Set<AbortController>>();
+
 export function createGateway(deps: GatewayDeps): FastifyInstance {
+  const waiting = new Set<AbortController>();
+  waitingSets.set(deps, waiting);
+  deps.forceEnd?.addEventListener('abort', () => {
+    for (const ac of waiting) ac.abort();
+  });
   const initial = deps.runtime().cfg;
   const app = Fastify({
     logger: false,
@@ -713,8 +721,10 @@ async function forward(
   };
   reply.raw.on('close', onClose);
   // A forced shutdown (deadline or second signal) also ends a call still waiting for upstream headers.
-  const onForceEnd = () => ac.abort();
-  deps.forceEnd?.addEventListener('abort', onForceEnd, { once: true });
+  const waitingOnUpstream = waitingSets.get(deps) ?? new Set<AbortController>();
+  // (A Set, not a listener per request: an EventTarget listener costs more than the whole add/delete.)
+  if (deps.forceEnd?.aborted) ac.abort();
+  waitingOnUpstream.add(ac);
   const headers: Record<string, string> = { 'x-request-id': request.id };
   for (const h of FORWARD_HEADERS) {
     const v = request.headers[h];
@@ -746,7 +756,7 @@ async function forward(
         { inputTokens: 0, outputTokens: 0, images: 0 },
         true,
       );
-    deps.forceEnd?.removeEventListener('abort', onForceEnd);
+    waitingOnUpstream.delete(ac);
     const shuttingDown = deps.forceEnd?.aborted === true && !reply.raw.destroyed;
     const code: ErrorCode = shuttingDown
       ? 'SLUICE_SHUTTING_DOWN'
@@ -778,7 +788,7 @@ async function forward(
   if (res.status === 429 && reservation && own < reservation.costs.length)
     reservation = { ...reservation, costs: reservation.costs.map((c, i) => (i < own ? c : 0)) };
 
-  deps.forceEnd?.removeEventListener('abort', onForceEnd);
+  waitingOnUpstream.delete(ac);
   const upstreamHeadersMs = performance.now() - tUp;
   // Time Sluice itself added before the upstream call (parse to forward), by stage.
   const stageMs: Record<string, number> = {

@@ -201,20 +201,29 @@ export function toUpstreamError(err: unknown, upstream: string): UpstreamError {
 }
 
 /** Reads a whole response body, refusing more than `max` bytes. Destroys the body on any failure. */
-export async function readBody(body: Readable, upstream: string, max = MAX_RESPONSE_BYTES): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body) {
-      size += (chunk as Buffer).length;
-      if (size > max) throw new UpstreamError('protocol', `${upstream}: response larger than ${max} bytes`);
-      chunks.push(chunk as Buffer);
-    }
-  } catch (err) {
-    body.destroy();
-    throw err;
-  }
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+export function readBody(body: Readable, upstream: string, max = MAX_RESPONSE_BYTES): Promise<Buffer> {
+  // Events rather than `for await`: the async iterator costs more than the rest of this on every response.
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        body.destroy();
+        reject(new UpstreamError('protocol', `${upstream}: response larger than ${max} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    body.once('error', (err) => {
+      body.destroy();
+      reject(err);
+    });
+    body.once('close', () => {
+      if (!body.readableEnded) reject(new UpstreamError('reset', `${upstream}: response ended early`));
+    });
+  });
 }
 
 /** Reads a JSON object out of bytes, or undefined when it is not one. */

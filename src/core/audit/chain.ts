@@ -113,7 +113,9 @@ export class AuditChain {
     const at = Number(input.at);
     const pv =
       input.policyVersion === null || input.policyVersion === undefined ? NaN : Number(input.policyVersion);
-    const body: HashedEvent = {
+    // One object per event: built as the final event, prevHash and hash filled in below (the hash
+    // covers only the fields canonicalEvent lists, never these two).
+    const body: AuditEvent = {
       seq: this.#seq + 1,
       instance: this.instance,
       at: Number.isFinite(at) ? Math.floor(at) : 0,
@@ -130,6 +132,8 @@ export class AuditChain {
       reason: text(input.reason),
       policyVersion: Number.isFinite(pv) ? Math.trunc(pv) : null,
       details: null,
+      prevHash: '',
+      hash: '',
     };
     const details = detailsOf(input.details);
     body.details = details.value;
@@ -137,6 +141,8 @@ export class AuditChain {
     const hash = hashEvent(prevHash, body, details.json);
     this.#seq = body.seq;
     this.#hash = hash;
-    return { ...body, prevHash, hash };
+    body.prevHash = prevHash;
+    body.hash = hash;
+    return body;
   }
 }
