@@ -179,10 +179,22 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   });
   // Applied here at once, and on every other instance through Redis (or their 2 s poll).
   let applyLocal: (v: number) => Promise<void> = async () => {};
-  const policies = new PolicyService(stores.control, clock, async (v) => {
-    await stores.publishPolicy(v);
-    await applyLocal(v);
-  });
+  const policies = new PolicyService(
+    stores.control,
+    clock,
+    async (v) => {
+      await stores.publishPolicy(v);
+      await applyLocal(v);
+    },
+    async (next) => {
+      const probe = ContextLoader.forFile(opts.source.file);
+      try {
+        await probe.load(next);
+      } finally {
+        probe.close();
+      }
+    },
+  );
   const keys = new KeyService(stores.control, stores.pepper, clock, () => Object.keys(runtime.cfg.tiers));
 
   const metrics = createMetrics({ auditStats: () => stores.audit.stats() });

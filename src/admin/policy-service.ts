@@ -5,8 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { diffPolicies, type PolicyChange } from '../config/diff.js';
-import { parseConfig } from '../config/load.js';
+import { ConfigError, parseConfig } from '../config/load.js';
 import { DEFAULT_SOURCE } from '../config/resolve.js';
+import type { SluiceConfig } from '../config/schema.js';
 import type { Clock, ControlStore, PolicyVersion } from '../core/ports.js';
 
 export class PolicyService {
@@ -15,6 +16,8 @@ export class PolicyService {
     private readonly clock: Clock,
     /** Tells every instance a new version is current (Redis pub/sub when configured). */
     private readonly publish: (version: number) => void | Promise<void>,
+    /** Loads what the policy names (Cedar file, reputation lists, geo database); throws to refuse it. */
+    private readonly validateContext?: (cfg: SluiceConfig) => Promise<void>,
   ) {}
 
   async running(): Promise<PolicyVersion | undefined> {
@@ -24,6 +27,14 @@ export class PolicyService {
   /** Changes `source` would make to the running version (validates `source` first; throws ConfigError). */
   async diff(source: string, file = 'policy'): Promise<{ from: number | null; changes: PolicyChange[] }> {
     const next = parseConfig(source, file);
+    if (this.validateContext) {
+      try {
+        await this.validateContext(next);
+      } catch (err) {
+        const e = err as Error & { errors?: string[] };
+        throw new ConfigError(`${file}: ${e.errors ? `Cedar policies: ${e.errors.join('; ')}` : e.message}`);
+      }
+    }
     const cur = await this.running();
     const prev = parseConfig(
       cur?.source ?? DEFAULT_SOURCE,

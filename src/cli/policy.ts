@@ -1,10 +1,12 @@
 /** `sluice policy diff|apply|rollback|history`: policy as code against the stored versions. */
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { PolicyService, PolicyServiceError } from '../admin/policy-service.js';
 import { formatChanges } from '../config/diff.js';
 import { systemClock } from '../core/ports.js';
+import { ContextLoader } from '../wiring/policy.js';
 import { auditCommand, type CommonOptions, openForCommand, printJson, withCommon } from './common.js';
 import { CliExit } from './index.js';
 
@@ -13,10 +15,23 @@ async function withPolicy<T>(opts: CommonOptions, fn: (svc: PolicyService) => Pr
   const { stores } = await openForCommand({ dataDir: opts.dataDir, config: opts.config });
   try {
     return await fn(
-      new PolicyService(stores.control, systemClock, (v) => {
-        auditCommand(stores, 'policy.version', { version: v });
-        return stores.publishPolicy(v);
-      }),
+      new PolicyService(
+        stores.control,
+        systemClock,
+        (v) => {
+          auditCommand(stores, 'policy.version', { version: v });
+          return stores.publishPolicy(v);
+        },
+        // Relative paths in the policy (Cedar, reputation lists, geo) resolve beside the file given.
+        async (next) => {
+          const probe = ContextLoader.forFile(opts.config ? resolve(opts.config) : null);
+          try {
+            await probe.load(next);
+          } finally {
+            probe.close();
+          }
+        },
+      ),
     );
   } catch (err) {
     if (err instanceof PolicyServiceError) throw new CliExit(`sluice policy: ${err.message}`);
