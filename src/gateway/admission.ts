@@ -74,6 +74,8 @@ export type AdmissionResult =
       costs: number[];
       states: BucketState[];
       waitedMs: number;
+      /** Shadow limits this request would have been refused by (never enforced). */
+      shadowDenied?: string[];
     }
   | {
       ok: false;
@@ -257,7 +259,14 @@ export class Admission {
     });
     if (r.ok) {
       up.feedback.admitted(1, req.tokens, this.clock.now());
-      return { ok: true, reservation: r.reservation, ...plan, states: r.states, waitedMs: 0 };
+      return {
+        ok: true,
+        reservation: r.reservation,
+        ...plan,
+        states: r.states,
+        waitedMs: 0,
+        shadowDenied: r.shadowDenied,
+      };
     }
     // Held by one of the caller's own limits: that is no demand on the upstream (yet).
     if (demanded && r.bucketIndex < req.buckets.length) {
@@ -512,6 +521,7 @@ export class Admission {
         ...plan,
         states: r.states,
         waitedMs: at - w.startedAt,
+        shadowDenied: r.shadowDenied,
       });
       return null;
     }

@@ -629,6 +629,7 @@ async function forward(
   const admission = deps.admission;
   const declared = admission ? rt.cfg.upstreams.find((u) => u.name === upstream.name)?.capacity : undefined;
   let reservation: Reservation | undefined;
+  let shadowLimits: string[] = [];
   let states: BucketState[] = [];
   if (buckets.length > 0 || admission) {
     let result: Awaited<ReturnType<LimitStore['reserve']>> | undefined;
@@ -672,7 +673,12 @@ async function forward(
         costs = adm.costs;
         if (!adm.ok) result = adm.denial;
         else if (adm.reservation)
-          result = { ok: true, reservation: adm.reservation, states: adm.states, shadowDenied: [] };
+          result = {
+            ok: true,
+            reservation: adm.reservation,
+            states: adm.states,
+            shadowDenied: adm.shadowDenied ?? [],
+          };
       } else result = await deps.limits.reserve({ buckets, costs, requestId: request.id });
     } catch (err) {
       deps.logger.error({ err: (err as Error).message, reqId: request.id }, 'limit store failed');
@@ -706,6 +712,7 @@ async function forward(
         return;
       }
       reservation = result.reservation;
+      shadowLimits = result.shadowDenied;
       // Capacity buckets show in the headers of the denial they cause, not on every answer.
       if (own < states.length) states = states.slice(0, own);
       reply.headers(rt.limits.headersFor(states, format, deps.clock.now()));
@@ -713,6 +720,13 @@ async function forward(
   }
 
   const limitMs = performance.now() - tAuthz - authorizeMs;
+  if (shadowLimits.length > 0) {
+    // Shadow limits never deny: their would-be refusals are logged here and audited with the request.
+    deps.logger.info(
+      { reqId: request.id, key: principal.keyId, limits: shadowLimits },
+      'shadow limit would have refused',
+    );
+  }
 
   // 3. Forward. A client that goes away aborts the upstream call.
   const ac = new AbortController();
@@ -834,7 +848,10 @@ async function forward(
       upstream: upstream.name,
       upstreamMs: deps.clock.now() - started,
       stageMs,
-      details: authz.shadow.length ? { shadow: authz.shadow } : undefined,
+      details:
+        authz.shadow.length || shadowLimits.length
+          ? { shadow: [...authz.shadow, ...shadowLimits.map((id) => `limit:${id}`)] }
+          : undefined,
     });
   };
   if (res.body instanceof Uint8Array) {

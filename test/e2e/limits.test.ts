@@ -2,6 +2,8 @@
  * Limits through the real HTTP path: headers in every family, the SDK backing off on them, the
  * self-service view, reservations settled from the stream's usage, budgets that can never succeed.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from './harness.js';
@@ -33,6 +35,9 @@ tiers:
   conc:
     limits:
       - { id: inflight, concurrent: 1 }
+  shadowy:
+    limits:
+      - { id: rps-shadow, requests: 1, window: 1m, mode: shadow }
 `,
     ),
   });
@@ -168,6 +173,33 @@ describe('limits over HTTP', () => {
       body: JSON.stringify(body),
     });
     expect(third.status).toBe(200);
+  });
+
+  it('a shadow limit never denies, and its would-be refusals are audited with the request', async () => {
+    const { key, id } = await createKey(s, [], 'acme', 'shadowy');
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(r.status).toBe(200);
+      // Shadow limits are not shown to the caller.
+      expect(r.headers.get('x-ratelimit-limit-requests')).toBeNull();
+    }
+    const token = readFileSync(join(s.dataDir, 'admin-token'), 'utf8').trim();
+    const exp = await (
+      await fetch(`${s.adminUrl}/admin/v1/audit/export`, { headers: { authorization: `Bearer ${token}` } })
+    ).text();
+    const mine = exp
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.keyId === id && e.decision === 'allowed');
+    expect(mine).toHaveLength(3);
+    expect(
+      mine.filter((e) => JSON.stringify(e.details?.shadow ?? []).includes('limit:rps-shadow')),
+    ).toHaveLength(2);
   });
 
   it('/sluice/v1/me lists every limit with usage, remaining and reset', async () => {
