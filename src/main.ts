@@ -371,7 +371,13 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   }
   const applyFile = async (file: string) => {
     const text = readFileSync(file, 'utf8');
-    parseConfig(text, file);
+    // The same checks as `policy apply`: the YAML, then the files it names; nothing is stored if either fails.
+    const probe = ContextLoader.forFile(file);
+    try {
+      await probe.load(parseConfig(text, file));
+    } finally {
+      probe.close();
+    }
     const v = await savePolicy(stores.control, text, 'serve --watch', `changed on disk: ${file}`, clock);
     stores.publishPolicy(v);
     await applyVersion(v);

@@ -19,6 +19,11 @@ export class CliExit extends Error {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `sluice audit export | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const program = new Command('sluice')
     .description('A gateway that protects generative-AI services from abuse')
     .version(process.env.npm_package_version ?? '0.1.0');

@@ -173,6 +173,33 @@ export function diffPolicies(a: SluiceConfig, b: SluiceConfig): PolicyChange[] {
   const ups = (c: SluiceConfig) =>
     c.upstreams.map((u) => `${u.name} (${u.kind}${'baseUrl' in u ? ` ${u.baseUrl}` : ''})`);
   diffList('upstreams', 'upstreams', ups(a), ups(b), out);
+  // Same name and address but other settings (credentials, headers, timeouts, capacity): named, never shown.
+  for (const u of b.upstreams) {
+    const was = a.upstreams.find(
+      (x) =>
+        x.name === u.name &&
+        ups({ upstreams: [x] } as SluiceConfig)[0] === ups({ upstreams: [u] } as SluiceConfig)[0],
+    );
+    if (was && JSON.stringify(was) !== JSON.stringify(u)) {
+      const fields = Object.keys({ ...was, ...u }).filter(
+        (k) =>
+          JSON.stringify((was as Record<string, unknown>)[k]) !==
+          JSON.stringify((u as Record<string, unknown>)[k]),
+      );
+      out.push({
+        kind: 'changed',
+        path: `upstreams.${u.name}`,
+        text: `upstream settings changed: ${fields.join(', ')}`,
+      });
+    }
+  }
+  if ((a.policies.cedar ?? null) !== (b.policies.cedar ?? null)) {
+    out.push({
+      kind: 'changed',
+      path: 'policies.cedar',
+      text: `Cedar policies: ${a.policies.cedar ?? '(none)'} -> ${b.policies.cedar ?? '(none)'}`,
+    });
+  }
   diffList('tasks', 'tasks', Object.keys(a.tasks), Object.keys(b.tasks), out);
   return out;
 }

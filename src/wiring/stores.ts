@@ -14,6 +14,7 @@ import type { AuditSink, Clock, ControlStore, LimitStore, UsageLedger } from '..
 import { AuditWriter } from '../stores/audit-writer.js';
 import {
   type AuditKey,
+  ensureDataDir,
   loadOrCreateAuditKey,
   loadOrCreateInstanceId,
   loadOrCreatePepper,
@@ -106,7 +107,7 @@ function safeUnlink(f: string): void {
 
 export async function openStores(cfg: SluiceConfig, opts: OpenStoresOptions): Promise<Stores> {
   const dataDir = cfg.storage.dataDir;
-  mkdirSync(dataDir, { recursive: true });
+  ensureDataDir(dataDir);
   const pepper = loadOrCreatePepper(dataDir);
   const auditKey = loadOrCreateAuditKey(dataDir);
   const signer = createCheckpointSigner(auditKey.privateKey);
@@ -114,9 +115,10 @@ export async function openStores(cfg: SluiceConfig, opts: OpenStoresOptions): Pr
   const control = new SqlControlStore(sql);
   const usage = new SqlUsageLedger(sql);
   const auditStore = new SqlAuditStore(sql, { signer });
+  const base = loadOrCreateInstanceId(dataDir);
   const claim = opts.instanceId
     ? { id: opts.instanceId, release: () => {} }
-    : claimInstance(dataDir, loadOrCreateInstanceId(dataDir));
+    : claimInstance(dataDir, opts.instanceSuffix ? `${base}-${opts.instanceSuffix}` : base);
   const instanceId = claim.id;
   const audit = new AuditWriter({
     store: auditStore,
