@@ -135,18 +135,23 @@ export function splitResponseHeaders(raw: Record<string, string | string[] | und
   const rateHeaders: Record<string, string> = {};
   // Headers named in `Connection` are hop-by-hop too.
   const connection = raw.connection;
-  const named = new Set(
-    (Array.isArray(connection) ? connection.join(',') : (connection ?? ''))
-      .split(',')
-      .map((s) => s.trim().toLowerCase())
-      .filter(Boolean),
-  );
-  for (const [k, v] of Object.entries(raw)) {
+  // Most answers name nothing beyond keep-alive/close: no set to build then.
+  const named =
+    connection === undefined || connection === ''
+      ? undefined
+      : new Set(
+          (Array.isArray(connection) ? connection.join(',') : connection)
+            .split(',')
+            .map((s) => s.trim().toLowerCase())
+            .filter(Boolean),
+        );
+  for (const k in raw) {
+    const v = raw[k];
     if (v === undefined) continue;
     const name = k.toLowerCase();
     const value = Array.isArray(v) ? v.join(', ') : v;
     if (isRateHeader(name)) rateHeaders[name] = value;
-    else if (!RESPONSE_DENY.has(name) && !named.has(name)) headers[name] = value;
+    else if (!RESPONSE_DENY.has(name) && !named?.has(name)) headers[name] = value;
   }
   return { headers, rateHeaders };
 }
@@ -333,4 +338,79 @@ export function relaySse(
     settle();
   });
   return { iterable, usage };
+}
+
+/** A whole (non-streaming) upstream answer. */
+export interface WholeResponse {
+  statusCode: number;
+  /** Header names lowercased; repeated headers as arrays (as `Pool.request` gives them). */
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/**
+ * Sends one request and reads its whole answer, refusing more than `max` bytes. Uses `pool.dispatch`
+ * with a handler that collects the body: no response stream object, which `pool.request` plus a
+ * Readable costs on every call. Errors as the `request` + `readBody` pair gave them: the raw error
+ * when `signal` aborted (its reason), otherwise an UpstreamError.
+ */
+export function requestWhole(
+  pool: Pool,
+  opts: { path: string; method: 'POST'; headers: Record<string, string>; body: string },
+  signal: AbortSignal,
+  upstream: string,
+  max = MAX_RESPONSE_BYTES,
+): Promise<WholeResponse> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<WholeResponse>((resolve, reject) => {
+    let controller: { abort(reason: Error): void } | undefined;
+    let done = false;
+    let statusCode = 0;
+    let headers: Record<string, string | string[] | undefined> = {};
+    let chunks: Buffer[] = [];
+    let size = 0;
+    const onAbort = (): void => controller?.abort(signal.reason);
+    const fail = (err: unknown): void => {
+      if (done) return;
+      done = true;
+      signal.removeEventListener('abort', onAbort);
+      reject(signal.aborted ? err : toUpstreamError(err, upstream));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    pool.dispatch(opts, {
+      onRequestStart(c) {
+        controller = c;
+        if (signal.aborted) c.abort(signal.reason);
+      },
+      onResponseStart(_c, status, h) {
+        statusCode = status;
+        headers = h as Record<string, string | string[] | undefined>;
+      },
+      onResponseData(c, chunk: Buffer) {
+        if (done) return;
+        size += chunk.length;
+        if (size > max) {
+          const err = new UpstreamError('protocol', `${upstream}: response larger than ${max} bytes`);
+          fail(err);
+          chunks = [];
+          c.abort(err);
+          return;
+        }
+        chunks.push(chunk);
+      },
+      onResponseEnd() {
+        if (done) return;
+        done = true;
+        signal.removeEventListener('abort', onAbort);
+        resolve({
+          statusCode,
+          headers,
+          body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size),
+        });
+      },
+      onResponseError(_c, err) {
+        fail(err);
+      },
+    });
+  });
 }

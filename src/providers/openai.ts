@@ -18,6 +18,7 @@ import {
   parseJsonObject,
   readBody,
   relaySse,
+  requestWhole,
   type StreamObserver,
   safeRequestHeaders,
   splitResponseHeaders,
@@ -179,7 +180,8 @@ export class OpenAIUpstream implements Upstream {
   ) {
     this.name = cfg.name;
     const url = new URL(cfg.baseUrl);
-    this.basePath = url.pathname;
+    // Trailing slashes dropped once here (what joinPath does), not on every call.
+    this.basePath = joinPath(url.pathname, '');
     this.pool = createPool(url.origin, cfg.timeouts);
   }
 
@@ -218,15 +220,17 @@ export class OpenAIUpstream implements Upstream {
     };
     if (this.cfg.apiKey) headers.authorization = `Bearer ${this.cfg.apiKey}`;
 
+    const requestOpts = {
+      path: this.basePath + path,
+      method: 'POST' as const,
+      headers,
+      body: JSON.stringify(body),
+    };
+    if (!req.stream) return this.callWhole(req, requestOpts);
+
     let res: Awaited<ReturnType<Pool['request']>>;
     try {
-      res = await this.pool.request({
-        path: joinPath(this.basePath, path),
-        method: 'POST',
-        headers,
-        body: JSON.stringify(body),
-        signal: req.signal,
-      });
+      res = await this.pool.request({ ...requestOpts, signal: req.signal });
     } catch (err) {
       if (req.signal.aborted) throw err;
       throw toUpstreamError(err, this.name);
@@ -234,7 +238,7 @@ export class OpenAIUpstream implements Upstream {
     const { headers: outHeaders, rateHeaders } = splitResponseHeaders(res.headers);
     const contentType = outHeaders['content-type'] ?? '';
     const ok = res.statusCode >= 200 && res.statusCode < 300;
-    if (req.stream && ok && contentType.includes('text/event-stream')) {
+    if (ok && contentType.includes('text/event-stream')) {
       const observer = new OpenAIStreamObserver(req.endpoint, req.body, stripUsageChunk);
       const { iterable, usage } = relaySse(res.body, req.signal, observer, this.name, this.opts.hooks);
       return { status: res.statusCode, headers: outHeaders, rateHeaders, body: iterable, usage };
@@ -246,17 +250,32 @@ export class OpenAIUpstream implements Upstream {
       if (req.signal.aborted) throw err;
       throw toUpstreamError(err, this.name);
     }
+    return this.wholeAnswer(req.endpoint, res.statusCode, outHeaders, rateHeaders, bytes);
+  }
+
+  /** A non-streaming call: the answer is collected whole by a dispatch handler. */
+  private async callWhole(
+    req: UpstreamRequest,
+    opts: { path: string; method: 'POST'; headers: Record<string, string>; body: string },
+  ): Promise<UpstreamResponse> {
+    const res = await requestWhole(this.pool, opts, req.signal, this.name);
+    const { headers: outHeaders, rateHeaders } = splitResponseHeaders(res.headers);
+    return this.wholeAnswer(req.endpoint, res.statusCode, outHeaders, rateHeaders, res.body);
+  }
+
+  private wholeAnswer(
+    endpoint: Endpoint,
+    status: number,
+    headers: Record<string, string>,
+    rateHeaders: Record<string, string>,
+    bytes: Buffer,
+  ): UpstreamResponse {
+    const ok = status >= 200 && status < 300;
     const usage =
-      ok && contentType.includes('json')
-        ? openaiUsageFromJson(req.endpoint, parseJsonObject(bytes))
+      ok && (headers['content-type'] ?? '').includes('json')
+        ? openaiUsageFromJson(endpoint, parseJsonObject(bytes))
         : { ...ZERO };
-    return {
-      status: res.statusCode,
-      headers: outHeaders,
-      rateHeaders,
-      body: bytes,
-      usage: Promise.resolve(usage),
-    };
+    return { status, headers, rateHeaders, body: bytes, usage: Promise.resolve(usage) };
   }
 
   async close(): Promise<void> {
