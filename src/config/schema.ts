@@ -129,6 +129,23 @@ const overrides = z
   )
   .default({});
 
+/** Per-upstream timeouts: connect, response headers, and the whole body (streams included). */
+const upstreamTimeouts = z
+  .strictObject({
+    connect: duration(1, 600_000).default(5000),
+    headers: duration(1, 600_000).default(60_000),
+    body: duration(1, 3_600_000).default(300_000),
+  })
+  .prefault({});
+
+/** An upstream's own capacity, shared fairly among tenants when demand exceeds it. */
+const upstreamCapacity = z
+  .strictObject({
+    tokensPerMinute: z.number().positive().optional(),
+    requestsPerMinute: z.number().positive().optional(),
+  })
+  .optional();
+
 export const UpstreamSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     name: z.string(),
@@ -136,19 +153,8 @@ export const UpstreamSchema = z.discriminatedUnion('kind', [
     baseUrl: z.url(),
     apiKey: z.string().optional(),
     headers: z.record(z.string(), z.string()).optional(),
-    timeouts: z
-      .strictObject({
-        connect: duration(1, 600_000).default(5000),
-        headers: duration(1, 600_000).default(60_000),
-        body: duration(1, 3_600_000).default(300_000),
-      })
-      .prefault({}),
-    capacity: z
-      .strictObject({
-        tokensPerMinute: z.number().positive().optional(),
-        requestsPerMinute: z.number().positive().optional(),
-      })
-      .optional(),
+    timeouts: upstreamTimeouts,
+    capacity: upstreamCapacity,
   }),
   z.strictObject({
     name: z.string(),
@@ -157,19 +163,8 @@ export const UpstreamSchema = z.discriminatedUnion('kind', [
     apiKey: z.string().optional(),
     version: z.string().default('2023-06-01'),
     headers: z.record(z.string(), z.string()).optional(),
-    timeouts: z
-      .strictObject({
-        connect: duration(1, 600_000).default(5000),
-        headers: duration(1, 600_000).default(60_000),
-        body: duration(1, 3_600_000).default(300_000),
-      })
-      .prefault({}),
-    capacity: z
-      .strictObject({
-        tokensPerMinute: z.number().positive().optional(),
-        requestsPerMinute: z.number().positive().optional(),
-      })
-      .optional(),
+    timeouts: upstreamTimeouts,
+    capacity: upstreamCapacity,
   }),
   z.strictObject({
     name: z.string(),
@@ -178,12 +173,7 @@ export const UpstreamSchema = z.discriminatedUnion('kind', [
     tokenDelay: duration(0, 10_000).default(0),
     /** Words in each generated answer. */
     replyWords: z.number().int().min(1).max(10_000).default(12),
-    capacity: z
-      .strictObject({
-        tokensPerMinute: z.number().positive().optional(),
-        requestsPerMinute: z.number().positive().optional(),
-      })
-      .optional(),
+    capacity: upstreamCapacity,
   }),
 ]);
 export type UpstreamConfig = z.infer<typeof UpstreamSchema>;

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { ENDPOINT_ACTIONS } from '../core/authz/actions.js';
 import { ERRORS, type ErrorCode, type Refusal, refuse } from '../core/errors.js';
 import type {
   AuditDecision,
@@ -92,14 +93,7 @@ export interface Outcome {
   upstreamMs?: number;
 }
 
-const ACTIONS: Record<Endpoint, string> = {
-  chat: 'chat.create',
-  completions: 'completions.create',
-  embeddings: 'embeddings.create',
-  images: 'images.generate',
-  responses: 'responses.create',
-  messages: 'messages.create',
-};
+const ACTIONS: Record<Endpoint, string> = ENDPOINT_ACTIONS;
 
 const ENDPOINT_PATHS: [Endpoint, string][] = [
   ['chat', '/v1/chat/completions'],
