@@ -970,15 +970,33 @@ async function me(deps: GatewayDeps, request: FastifyRequest, reply: FastifyRepl
     request.socket.remoteAddress ?? '',
     request.headers['x-forwarded-for'] as string | undefined,
   );
-  const facts: RequestFacts = {
-    action: '*',
-    model: null,
-    ip,
-    country: null,
-    endUser: null,
-    now: deps.clock.now(),
-  };
-  const buckets = rt.limits.bucketsFor(principal, facts);
+  // Every limit that can apply to this key: each action, with no model and with a sample name for every
+  // model the routes, upstreams and limits mention (`gpt-4*` is sampled as `gpt-4`), deduplicated.
+  const actions = [...Object.values(ENDPOINT_ACTIONS), ...Object.keys(rt.cfg.tasks).map((t) => `tasks.${t}`)];
+  const models = new Set<string | null>([null]);
+  for (const m of rt.cfg.models) models.add(m.match.replaceAll('*', '') || null);
+  for (const u of deps.upstreams.values()) for (const m of u.advertisedModels()) models.add(m.id);
+  const limitLists = [
+    ...Object.values(rt.cfg.tiers).map((t) => t.limits),
+    ...[rt.cfg.tenants, rt.cfg.projects, rt.cfg.keys].flatMap((o) =>
+      Object.values(o).map((x) => x.limits ?? []),
+    ),
+  ];
+  for (const list of limitLists)
+    for (const l of list) for (const m of l.models ?? []) models.add(m.replaceAll('*', '') || null);
+  const seen = new Set<string>();
+  const buckets: LimitBucket[] = [];
+  const now = deps.clock.now();
+  for (const action of actions) {
+    for (const model of models) {
+      const facts: RequestFacts = { action, model, ip, country: null, endUser: null, now };
+      for (const b of rt.limits.bucketsFor(principal, facts)) {
+        if (seen.has(b.key)) continue;
+        seen.add(b.key);
+        buckets.push(b);
+      }
+    }
+  }
   let states: BucketState[] = [];
   try {
     states = buckets.length ? await deps.limits.peek(buckets) : [];

@@ -35,6 +35,11 @@ tiers:
   conc:
     limits:
       - { id: inflight, concurrent: 1 }
+  narrow:
+    limits:
+      - { id: rpm, requests: 100, window: 1m }
+      - { id: img, images: 10, window: 1h, actions: [images.generate] }
+      - { id: gpt4, tokens: 10000, window: 1m, models: ["gpt-4*"] }
   shadowy:
     limits:
       - { id: rps-shadow, requests: 1, window: 1m, mode: shadow }
@@ -200,6 +205,19 @@ describe('limits over HTTP', () => {
     expect(
       mine.filter((e) => JSON.stringify(e.details?.shadow ?? []).includes('limit:rps-shadow')),
     ).toHaveLength(2);
+  });
+
+  it('/sluice/v1/me also lists limits narrowed to an action or a model', async () => {
+    const { key } = await createKey(s, [], 'acme', 'narrow');
+    const r = await (
+      await fetch(`${s.url}/sluice/v1/me`, { headers: { authorization: `Bearer ${key}` } })
+    ).json();
+    expect(r.limits.map((l: { id: string }) => l.id).sort()).toEqual(['gpt4', 'img', 'rpm']);
+    expect(r.limits.find((l: { id: string }) => l.id === 'img')).toMatchObject({
+      kind: 'images',
+      limit: 10,
+      remaining: 10,
+    });
   });
 
   it('/sluice/v1/me lists every limit with usage, remaining and reset', async () => {
