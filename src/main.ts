@@ -62,8 +62,6 @@ export interface RunningSluice {
   urls: { gateway: string; admin: string };
   runtime: () => Runtime;
   stores: Stores;
-  /** Applies a new policy source (already validated) to this instance. */
-  reload(source: string, version: number | null): Promise<void>;
   /** Stops accepting, drains in-flight requests up to the deadline, flushes usage and audit. */
   close(deadlineMs?: number): Promise<void>;
   /** Ends open streams now with an error event (second signal). */
@@ -369,18 +367,10 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       );
     });
   }
+  // The same path as `policy apply`: validation (YAML and the files it names), a new version only
+  // when the text changed, every instance told, this one reloaded.
   const applyFile = async (file: string) => {
-    const text = readFileSync(file, 'utf8');
-    // The same checks as `policy apply`: the YAML, then the files it names; nothing is stored if either fails.
-    const probe = ContextLoader.forFile(file);
-    try {
-      await probe.load(parseConfig(text, file));
-    } finally {
-      probe.close();
-    }
-    const v = await savePolicy(stores.control, text, 'serve --watch', `changed on disk: ${file}`, clock);
-    stores.publishPolicy(v);
-    await applyVersion(v);
+    await policies.apply(readFileSync(file, 'utf8'), 'serve --watch', `changed on disk: ${file}`, file);
   };
 
   return {
@@ -394,11 +384,6 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     urls,
     runtime: () => runtime,
     stores,
-    async reload(source, v) {
-      const next = withDataDir(parseConfig(source, v ? `policy v${v}` : 'policy'), dataDir);
-      runtime = await buildRuntime(next, v, context);
-      cfg = next;
-    },
     async close(deadlineMs = cfg.shutdown.deadline) {
       const startedAt = Date.now();
       closing = true;
@@ -445,21 +430,6 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       }
     },
   };
-}
-
-/** Stores a policy source as a new version unless it equals the latest; returns the version now current. */
-export async function savePolicy(
-  control: ControlStore,
-  source: string,
-  author: string,
-  message: string,
-  clock: Clock,
-): Promise<number> {
-  const hash = createHash('sha256').update(source).digest('hex');
-  const latest = await control.latestPolicyVersion();
-  if (latest && latest.hash === hash) return latest.version;
-  const v = await control.savePolicyVersion({ hash, source, author, message, createdAt: clock.now() });
-  return v.version;
 }
 
 /** On the first start, creates the `admin` user and writes its token once to `<dataDir>/admin-token` (0600). */

@@ -455,7 +455,3 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
   for (const p of deps.plugins ?? []) p(app, deps);
   return app;
 }
-
-export function adminErrorStatus(code: ErrorCode): number {
-  return ERRORS[code].status;
-}

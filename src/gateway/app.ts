@@ -28,6 +28,7 @@ import type {
 import { UpstreamError } from '../core/ports.js';
 import type { Admission } from './admission.js';
 import { isRefusal, type KeyAuthenticator, type Principal } from './auth.js';
+import { clientIpOf } from './client-ip.js';
 import {
   capConnections,
   closeAuthFailures,
@@ -106,12 +107,6 @@ const ENDPOINT_PATHS: [Endpoint, string][] = [
 
 /** Caller headers worth forwarding upstream; everything else (credentials included) stays here. */
 const FORWARD_HEADERS = ['anthropic-version', 'anthropic-beta', 'openai-beta'];
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    sluice?: { principal?: Principal; facts?: RequestFacts; action?: string; model?: string | null };
-  }
-}
 
 /** Upstream calls still waiting for headers, per gateway: a forced shutdown aborts them. */
 const waitingSets = new WeakMap<GatewayDeps, Set<AbortController>>();
@@ -229,10 +224,7 @@ export async function authenticate(
   /** True at the token endpoint: a key whose tier says `dpop: required` may still be exchanged there. */
   exchange = false,
 ): Promise<Principal | undefined> {
-  const ip = rt.access.clientIp(
-    request.socket.remoteAddress ?? '',
-    request.headers['x-forwarded-for'] as string | undefined,
-  );
+  const ip = clientIpOf(rt, request);
   const limited = deps.authFailures?.check(ip);
   if (limited) {
     sendRefusal(reply, format, limited);
@@ -407,10 +399,7 @@ async function modelCall(
   if (!principal) return;
   const authMs = performance.now() - t0;
   if (isRefusal(checked)) {
-    const ip = rt.access.clientIp(
-      request.socket.remoteAddress ?? '',
-      request.headers['x-forwarded-for'] as string | undefined,
-    );
+    const ip = clientIpOf(rt, request);
     record(deps, request, rt, principal, {
       action: ACTIONS[endpoint],
       model: null,
@@ -540,10 +529,7 @@ async function forward(
   call: CallPlan,
 ): Promise<void> {
   const now = deps.clock.now();
-  const ip = rt.access.clientIp(
-    request.socket.remoteAddress ?? '',
-    request.headers['x-forwarded-for'] as string | undefined,
-  );
+  const ip = clientIpOf(rt, request);
   const estimate = rt.limits.estimate(call.endpoint, call.body);
   const country = rt.access.country(ip);
   const facts: RequestFacts = {
@@ -929,10 +915,7 @@ async function listModels(deps: GatewayDeps, request: FastifyRequest, reply: Fas
   const rt = deps.runtime();
   const principal = await authenticate(deps, request, reply, 'openai', rt);
   if (!principal) return;
-  const ip = rt.access.clientIp(
-    request.socket.remoteAddress ?? '',
-    request.headers['x-forwarded-for'] as string | undefined,
-  );
+  const ip = clientIpOf(rt, request);
   const authz = rt.access.authorize(principal, {
     action: 'models.list',
     model: null,
@@ -966,10 +949,7 @@ async function me(deps: GatewayDeps, request: FastifyRequest, reply: FastifyRepl
   const rt = deps.runtime();
   const principal = await authenticate(deps, request, reply, 'openai', rt);
   if (!principal) return;
-  const ip = rt.access.clientIp(
-    request.socket.remoteAddress ?? '',
-    request.headers['x-forwarded-for'] as string | undefined,
-  );
+  const ip = clientIpOf(rt, request);
   // Every limit that can apply to this key: each action, with no model and with a sample name for every
   // model the routes, upstreams and limits mention (`gpt-4*` is sampled as `gpt-4`), deduplicated.
   const actions = [...Object.values(ENDPOINT_ACTIONS), ...Object.keys(rt.cfg.tasks).map((t) => `tasks.${t}`)];
@@ -1044,8 +1024,4 @@ export function withTls<T extends { http: object }>(
   if (!tls) return opts;
   const { http, ...rest } = opts;
   return { ...rest, https: { ...http, cert: tls.cert, key: tls.key } } as unknown as T;
-}
-
-export function refusalStatus(r: Refusal): number {
-  return ERRORS[r.code].status;
 }

@@ -30,6 +30,7 @@ import { ERRORS, type ErrorCode, refuse } from '../core/errors.js';
 import { parseKey } from '../core/keys/api-key.js';
 import type { GatewayDeps } from './app.js';
 import type { AuthFailureLimiter } from './auth-failures.js';
+import { clientIpOf } from './client-ip.js';
 import { errorBody, sendRefusal, type WireFormat, wireFormatOf } from './wire.js';
 
 type Hardening = SluiceConfig['hardening'];
@@ -271,10 +272,7 @@ export function requestGate(deps: Pick<GatewayDeps, 'authFailures' | 'runtime'>)
     if (gate && !isPublic(request.url)) {
       if (gate.watchingIps?.() !== false) {
         const rt = deps.runtime();
-        const ip = rt.access.clientIp(
-          request.socket.remoteAddress ?? '',
-          request.headers['x-forwarded-for'] as string | undefined,
-        );
+        const ip = clientIpOf(rt, request);
         const r = gate.check(ip);
         if (r) {
           sendRefusal(reply, format, r);

@@ -27,10 +27,6 @@ export interface CostEstimate {
   images: number;
 }
 
-export interface Denial {
-  refusal: Refusal;
-}
-
 /** What the gateway needs from the compiled limit plan. */
 export interface LimitPolicy {
   bucketsFor(p: Principal, f: RequestFacts): LimitBucket[];

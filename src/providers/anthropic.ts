@@ -18,6 +18,7 @@ import {
   parseJsonObject,
   readBody,
   relaySse,
+  requestWhole,
   type StreamObserver,
   safeRequestHeaders,
   splitResponseHeaders,
@@ -163,23 +164,23 @@ export class AnthropicUpstream implements Upstream {
     };
     if (this.cfg.apiKey) headers['x-api-key'] = this.cfg.apiKey;
 
+    const requestOpts = { path: this.path, method: 'POST' as const, headers, body: JSON.stringify(body) };
+    if (!req.stream) {
+      // Non-streaming: collected whole by a dispatch handler, as for OpenAI (no response stream object).
+      const whole = await requestWhole(this.pool, requestOpts, req.signal, this.name);
+      const split = splitResponseHeaders(whole.headers);
+      return this.wholeAnswer(whole.statusCode, split.headers, split.rateHeaders, whole.body);
+    }
     let res: Awaited<ReturnType<Pool['request']>>;
     try {
-      res = await this.pool.request({
-        path: this.path,
-        method: 'POST',
-        headers,
-        body: JSON.stringify(body),
-        signal: req.signal,
-      });
+      res = await this.pool.request({ ...requestOpts, signal: req.signal });
     } catch (err) {
       if (req.signal.aborted) throw err;
       throw toUpstreamError(err, this.name);
     }
     const { headers: outHeaders, rateHeaders } = splitResponseHeaders(res.headers);
     const contentType = outHeaders['content-type'] ?? '';
-    const ok = res.statusCode >= 200 && res.statusCode < 300;
-    if (req.stream && ok && contentType.includes('text/event-stream')) {
+    if (res.statusCode >= 200 && res.statusCode < 300 && contentType.includes('text/event-stream')) {
       const observer = new AnthropicStreamObserver(req.body);
       const { iterable, usage } = relaySse(res.body, req.signal, observer, this.name, this.opts.hooks);
       return { status: res.statusCode, headers: outHeaders, rateHeaders, body: iterable, usage };
@@ -191,17 +192,21 @@ export class AnthropicUpstream implements Upstream {
       if (req.signal.aborted) throw err;
       throw toUpstreamError(err, this.name);
     }
+    return this.wholeAnswer(res.statusCode, outHeaders, rateHeaders, bytes);
+  }
+
+  private wholeAnswer(
+    status: number,
+    headers: Record<string, string>,
+    rateHeaders: Record<string, string>,
+    bytes: Buffer,
+  ): UpstreamResponse {
+    const ok = status >= 200 && status < 300;
     const usage =
-      ok && contentType.includes('json')
+      ok && (headers['content-type'] ?? '').includes('json')
         ? anthropicUsageFromJson(parseJsonObject(bytes))
         : { inputTokens: 0, outputTokens: 0, images: 0 };
-    return {
-      status: res.statusCode,
-      headers: outHeaders,
-      rateHeaders,
-      body: bytes,
-      usage: Promise.resolve(usage),
-    };
+    return { status, headers, rateHeaders, body: bytes, usage: Promise.resolve(usage) };
   }
 
   async close(): Promise<void> {

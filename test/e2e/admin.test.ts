@@ -194,7 +194,6 @@ describe('management plane', () => {
       .split('\n')
       .map((l) => JSON.parse(l));
     const decisions = new Set(events.map((e) => e.decision));
-    expect(decisions).toEqual(expect.objectContaining({}));
     expect([...decisions]).toEqual(expect.arrayContaining(['allowed', 'throttled', 'admin']));
     expect(events.every((e) => typeof e.policyVersion === 'number' || e.policyVersion === null)).toBe(true);
     expect(events.find((e) => e.decision === 'throttled')).toMatchObject({

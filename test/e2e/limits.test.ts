@@ -16,8 +16,12 @@ beforeAll(async () => {
     dataDir: dir,
     config: writeConfig(
       dir,
-      `upstreams: [{ name: local, kind: mock, replyWords: 10 }]
-models: [{ match: "*", upstream: local }]
+      `upstreams:
+  - { name: local, kind: mock, replyWords: 10 }
+  - { name: slow, kind: mock, replyWords: 10, tokenDelay: 100ms }
+models:
+  - { match: "slow-*", upstream: slow }
+  - { match: "*", upstream: local }
 prices:
   "demo-*": { input: 1000000, output: 1000000 }
 tiers:
@@ -159,7 +163,8 @@ describe('limits over HTTP', () => {
     const slow = await fetch(`${s.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ ...body, stream: true }),
+      // 10 words 100 ms apart: the first request is still in flight when the second arrives.
+      body: JSON.stringify({ ...body, model: 'slow-model', stream: true }),
     });
     const reader = slow.body!.getReader();
     await reader.read();
@@ -168,8 +173,8 @@ describe('limits over HTTP', () => {
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
-    // The mock may have finished already (it streams fast); only an in-flight first request can block.
-    if (second.status === 429) expect((await second.json()).error.code).toBe('SLUICE_CONCURRENCY_LIMITED');
+    expect(second.status).toBe(429);
+    expect((await second.json()).error.code).toBe('SLUICE_CONCURRENCY_LIMITED');
     while (!(await reader.read()).done) {}
     await new Promise((r) => setTimeout(r, 50));
     const third = await fetch(`${s.url}/v1/chat/completions`, {

@@ -49,9 +49,3 @@ export function hashesEqual(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
   return timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
 }
-
-/** Display form that never reveals the secret: `sk-sluice-<id>-****`. */
-export function redactKey(presented: string): string {
-  const p = parseKey(presented);
-  return p ? `${KEY_PREFIX}${p.id}-****` : '****';
-}
