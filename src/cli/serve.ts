@@ -20,7 +20,11 @@ export function registerServe(program: Command): void {
           host: opts.host,
           watch: opts.watch,
         });
-        const tokenNote = s.adminTokenFile ? ` (admin token in ${s.adminTokenFile})` : '';
+        const tokenNote =
+          (s.adminTokenFile ? ` (admin token in ${s.adminTokenFile})` : '') +
+          (s.consolePasswordFile
+            ? `\nsluice: console at ${s.urls.admin}/console/ (sign-in in ${s.consolePasswordFile})`
+            : '');
         process.stdout.write(
           `sluice: data plane listening on ${s.urls.gateway}\n` +
             `sluice: management plane listening on ${s.urls.admin}${tokenNote}\n` +

@@ -312,6 +312,25 @@ export const ConfigSchema = z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .prefault({}),
+  /** Temporary exceptions developers request and operators approve (docs/portal.md). */
+  exceptions: z
+    .strictObject({
+      /** Longest duration a request may ask for or an operator may grant. */
+      maxDuration: duration(60_000, 90 * 86_400_000).default(14 * 86_400_000),
+      /** An unanswered request expires after this long. */
+      pendingTtl: duration(60_000, 30 * 86_400_000).default(7 * 86_400_000),
+      /** Approvals above either threshold need the approver's TOTP step-up. */
+      stepUpAbove: z
+        .strictObject({
+          duration: duration(60_000, 90 * 86_400_000).default(3 * 86_400_000),
+          /** A granted limit more than this many times the policy's limit of the same id. */
+          factor: z.number().positive().default(4),
+        })
+        .prefault({}),
+      /** Webhooks told of every request and decision (signed as alert webhooks are). */
+      webhooks: z.array(z.strictObject({ webhook: z.url(), secret: z.string().optional() })).default([]),
+    })
+    .prefault({}),
 });
 
 export type SluiceConfig = z.infer<typeof ConfigSchema>;
