@@ -7,6 +7,7 @@
  *   POST   /console/session  {username, password}  → cookie + {csrfToken, user, role}
  *   DELETE /console/session
  *   GET    /console/session  → who is signed in (or 401)
+ *   POST   /admin/v1/me/password  {password}  sets the caller's own console password (any role)
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -17,7 +18,7 @@ import { type Refusal, refuse } from '../core/errors.js';
 import type { AdminUser, AuditSink, Clock, ControlStore } from '../core/ports.js';
 import { cookieValue } from '../gateway/portal/routes.js';
 import type { SqlDatabase } from '../stores/sql/db.js';
-import { sendAdminError } from './app.js';
+import { type AdminDeps, auditAdmin, guard, sendAdminError } from './app.js';
 
 /** 8 hours: one working day at the console. */
 export const CONSOLE_SESSION_MS = 8 * 3_600_000;
@@ -122,7 +123,18 @@ export class ConsoleAuth {
     return user;
   };
 
-  routes = (app: FastifyInstance) => {
+  routes = (app: FastifyInstance, deps: AdminDeps) => {
+    app.post('/admin/v1/me/password', { preHandler: guard('read') }, async (request, reply) => {
+      const b = (request.body ?? {}) as { password?: unknown };
+      if (typeof b.password !== 'string' || b.password.length < 12 || b.password.length > 1024)
+        return sendAdminError(
+          reply,
+          refuse('SLUICE_BAD_REQUEST', '"password" must be 12 to 1024 characters'),
+        );
+      await this.setPassword(request.admin!, b.password);
+      auditAdmin(deps, request, 'users.password', { user: request.admin!.id });
+      return reply.code(204).send();
+    });
     app.post('/console/session', async (request, reply) => {
       const b = (request.body ?? {}) as { username?: unknown; password?: unknown };
       if (typeof b.username !== 'string' || typeof b.password !== 'string' || b.password.length > 1024)

@@ -382,7 +382,9 @@ function ExceptionsPage(props: { session: Session }) {
   const decide = async (id: string, op: 'approve' | 'deny' | 'revoke') => {
     setActionError(null);
     try {
-      await api(`/admin/v1/exceptions/${id}/${op}`, { method: 'POST', body: {}, headers: otpHeaders('exc-otp') });
+      const secs = (document.getElementById('exc-duration') as HTMLInputElement | null)?.value.trim();
+      const body = op === 'approve' && secs ? { duration: Number(secs) } : {};
+      await api(`/admin/v1/exceptions/${id}/${op}`, { method: 'POST', body, headers: otpHeaders('exc-otp') });
       reload();
     } catch (err) {
       setActionError(err);
@@ -391,7 +393,15 @@ function ExceptionsPage(props: { session: Session }) {
   return (
     <section aria-labelledby="exq-h">
       <h2 id="exq-h">Exception queue</h2>
-      {canDecide && <OtpField id="exc-otp" />}
+      {canDecide && (
+        <form class="inline" onSubmit={(e) => e.preventDefault()} aria-label="Approval options">
+          <label>
+            Grant for (seconds; empty: as asked)
+            <input id="exc-duration" type="number" min="1" step="1" inputMode="numeric" />
+          </label>
+          <OtpField id="exc-otp" />
+        </form>
+      )}
       <ErrorText error={actionError ?? error} />
       {data && (
         <table id="exception-queue">

@@ -141,7 +141,7 @@ function UsagePage() {
       <form class="inline" onSubmit={(e) => e.preventDefault()}>
         <label>
           Show
-          <select value={metric} onChange={(e) => setMetric(e.currentTarget.value as keyof UsagePoint)}>
+          <select name="metric" value={metric} onChange={(e) => setMetric(e.currentTarget.value as keyof UsagePoint)}>
             {METRICS.map(([m, t]) => (
               <option key={m} value={m}>
                 {t}
@@ -151,7 +151,7 @@ function UsagePage() {
         </label>
         <label>
           By
-          <select value={groupBy} onChange={(e) => setGroupBy(e.currentTarget.value)}>
+          <select name="groupBy" value={groupBy} onChange={(e) => setGroupBy(e.currentTarget.value)}>
             <option value="model">Model</option>
             <option value="endpoint">Endpoint</option>
             <option value="key">Key (every key of your tenant)</option>
@@ -159,14 +159,14 @@ function UsagePage() {
         </label>
         <label>
           Per
-          <select value={bucket} onChange={(e) => setBucket(e.currentTarget.value)}>
+          <select name="bucket" value={bucket} onChange={(e) => setBucket(e.currentTarget.value)}>
             <option value="day">Day</option>
             <option value="hour">Hour</option>
           </select>
         </label>
         <label>
           Period
-          <select value={days} onChange={(e) => setDays(e.currentTarget.value)}>
+          <select name="days" value={days} onChange={(e) => setDays(e.currentTarget.value)}>
             <option value="1">Last 24 hours</option>
             <option value="7">Last 7 days</option>
             <option value="30">Last 30 days</option>
@@ -406,7 +406,7 @@ function ExceptionsPage(props: { me: Me | null }) {
         </label>
         <label>
           Duration (hours)
-          <input name="hours" type="number" min="0.1" step="any" max={maxHours} required value="24" />
+          <input name="hours" type="number" min="0.001" step="any" max={maxHours} required value="24" />
         </label>
         <label>
           Justification

@@ -71,7 +71,10 @@ export function serveApp(app: FastifyInstance, prefix: '/portal' | '/console', d
     );
     return reply.type(TYPES[extname(name)] ?? 'application/octet-stream').send(body);
   };
-  app.get(prefix, (_req, reply) => reply.redirect(`${prefix}/`));
+  // With `ignoreTrailingSlash` (the data plane) `/portal/` lands here too: only the bare prefix redirects.
+  app.get(prefix, (req, reply) =>
+    req.url.split('?')[0] === prefix ? reply.redirect(`${prefix}/`) : send(reply, 'index.html'),
+  );
   app.get(`${prefix}/*`, (req, reply) => {
     const path = (req.params as { '*': string })['*'] ?? '';
     return send(reply, path === '' ? 'index.html' : path);

@@ -89,7 +89,7 @@ export async function createWebParts(o: {
     gatewayPlugin: portal,
     adminPlugin: (app, deps) => {
       registerExceptionRoutes(app, deps, exceptions);
-      consoleAuth.routes(app);
+      consoleAuth.routes(app, deps);
       serveApp(app, '/console', webDir('console'));
     },
     async close() {
