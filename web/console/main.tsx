@@ -367,6 +367,13 @@ interface Exception {
   expiresAt: string | null;
 }
 
+function durationText(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172_800) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86_400)} d`;
+}
+
 function grantText(g: Exception['requested']): string {
   return [
     ...g.limits.map((l) => `${l.id} → ${l.limit}`),
@@ -429,7 +436,7 @@ function ExceptionsPage(props: { session: Session }) {
                 </td>
                 <td>{x.status}</td>
                 <td>{grantText(x.granted ?? x.requested)}</td>
-                <td>{Math.round(x.duration / 60)} min</td>
+                <td>{durationText(x.duration)}</td>
                 <td>{x.justification}</td>
                 <td>{fmtTime(x.expiresAt)}</td>
                 {canDecide && (
