@@ -8,7 +8,7 @@
  *   POST /admin/v1/exceptions/:id/revoke   {note?}
  * The service audits every decision with the admin user's name.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { refuse } from '../core/errors.js';
 import { type ExceptionStatus, exceptionView } from '../core/exceptions/model.js';
 import { ExceptionError, type ExceptionService } from '../gateway/portal/exception-service.js';
@@ -79,20 +79,20 @@ export function registerExceptionRoutes(
     }
   });
 
-  for (const op of ['deny', 'revoke'] as const) {
-    app.post(`/admin/v1/exceptions/:id/${op}`, { preHandler: guard('keys') }, async (request, reply) => {
-      const id = (request.params as { id: string }).id;
-      const note = ((request.body ?? {}) as { note?: unknown }).note;
-      try {
-        const meta = { requestId: request.id, ip: request.ip };
-        const r =
-          op === 'deny'
-            ? await exceptions.deny(id, note, request.admin!.name, meta)
-            : await exceptions.revoke(id, note, request.admin!.name, meta);
-        return exceptionView(r, deps.clock.now());
-      } catch (err) {
-        return fail(reply, err);
-      }
-    });
-  }
+  const decision = (op: 'deny' | 'revoke') => async (request: FastifyRequest, reply: FastifyReply) => {
+    const id = (request.params as { id: string }).id;
+    const note = ((request.body ?? {}) as { note?: unknown }).note;
+    try {
+      const meta = { requestId: request.id, ip: request.ip };
+      const r =
+        op === 'deny'
+          ? await exceptions.deny(id, note, request.admin!.name, meta)
+          : await exceptions.revoke(id, note, request.admin!.name, meta);
+      return exceptionView(r, deps.clock.now());
+    } catch (err) {
+      return fail(reply, err);
+    }
+  };
+  app.post('/admin/v1/exceptions/:id/deny', { preHandler: guard('keys') }, decision('deny'));
+  app.post('/admin/v1/exceptions/:id/revoke', { preHandler: guard('keys') }, decision('revoke'));
 }
