@@ -282,7 +282,10 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       onSummary: (s) => stores.audit.emit(summaryAuditEvent(s, clock.now(), runtime.version)),
     }),
     tokens: jwt,
-    observe: (o) => metrics.observe(o),
+    observe: (o) => {
+      metrics.observe(o);
+      web.traffic.observe(o);
+    },
     touch: (id, ip, at) => {
       if (touched.size < 100_000) touched.set(id, { id, at, ip });
     },

@@ -352,6 +352,25 @@ describe('admin console', () => {
     await page.close();
   });
 
+  it('shows live traffic per tenant from the server-sent event stream', async () => {
+    const page = await browser.newPage();
+    await consoleSignIn(page);
+    await page.goto(`${s.adminUrl}/console/#/traffic`);
+    await page.getByText('Stream: live').waitFor();
+    // Requests made while the page listens show up in its per-tenant table within a tick or two.
+    expect(
+      (await fetch(`${s.url}/sluice/v1/me`, { headers: { authorization: `Bearer ${key.key}` } })).status,
+    ).toBe(200);
+    await chat();
+    await page
+      .getByRole('table', { name: /Traffic per tenant/ })
+      .getByRole('rowheader', { name: 'acme' })
+      .waitFor();
+    await a11y(page);
+    await shot(page, 'console-traffic');
+    await page.close();
+  });
+
   it("an auditor's console reads but offers no writes, and the API refuses them", async () => {
     const u = (await (
       await admin('/admin/v1/users', { method: 'POST', body: { name: 'audra', role: 'auditor' } })

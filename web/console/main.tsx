@@ -650,6 +650,91 @@ function CasesPage() {
   );
 }
 
+interface TrafficRow {
+  tenant: string;
+  requests: number;
+  allowed: number;
+  throttled: number;
+  refused: number;
+  errors: number;
+  inputTokens: number;
+  outputTokens: number;
+  usd: number;
+}
+
+/** Live traffic: the server-sent event stream of /admin/v1/traffic/stream, summed over the last minute. */
+function TrafficPage() {
+  const [rows, setRows] = useState<TrafficRow[]>([]);
+  const [state, setState] = useState('connecting…');
+  useEffect(() => {
+    const window: { at: number; tenants: TrafficRow[] }[] = [];
+    const es = new EventSource('/admin/v1/traffic/stream');
+    es.onopen = () => setState('live');
+    es.onerror = () => setState('reconnecting…');
+    es.onmessage = (e) => {
+      const ev = JSON.parse(e.data) as { at: number; tenants: TrafficRow[] };
+      window.push(ev);
+      while (window.length > 60) window.shift();
+      const sum = new Map<string, TrafficRow>();
+      for (const w of window)
+        for (const t of w.tenants) {
+          const r = sum.get(t.tenant) ?? { ...t, requests: 0, allowed: 0, throttled: 0, refused: 0, errors: 0, inputTokens: 0, outputTokens: 0, usd: 0 };
+          r.requests += t.requests;
+          r.allowed += t.allowed;
+          r.throttled += t.throttled;
+          r.refused += t.refused;
+          r.errors += t.errors;
+          r.inputTokens += t.inputTokens;
+          r.outputTokens += t.outputTokens;
+          r.usd += t.usd;
+          sum.set(t.tenant, r);
+        }
+      setRows([...sum.values()].sort((a, b) => b.requests - a.requests));
+    };
+    return () => es.close();
+  }, []);
+  return (
+    <section aria-labelledby="live-h">
+      <h2 id="live-h">Live traffic</h2>
+      <p role="status">
+        Stream: <strong>{state}</strong>. Figures are the last 60 seconds, per tenant.
+      </p>
+      <table id="traffic">
+        <caption>Traffic per tenant, last 60 seconds</caption>
+        <thead>
+          <tr>
+            <th scope="col">Tenant</th>
+            <th scope="col" class="num">Requests</th>
+            <th scope="col" class="num">Allowed</th>
+            <th scope="col" class="num">429</th>
+            <th scope="col" class="num">Refused</th>
+            <th scope="col" class="num">Errors</th>
+            <th scope="col" class="num">Tokens in / out</th>
+            <th scope="col" class="num">Spend (USD)</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr key={r.tenant}>
+              <th scope="row">{r.tenant}</th>
+              <td class="num">{r.requests}</td>
+              <td class="num">{r.allowed}</td>
+              <td class="num">{r.throttled}</td>
+              <td class="num">{r.refused}</td>
+              <td class="num">{r.errors}</td>
+              <td class="num">
+                {r.inputTokens} / {r.outputTokens}
+              </td>
+              <td class="num">{r.usd.toFixed(6)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {rows.length === 0 && <p class="muted">No requests in the last minute.</p>}
+    </section>
+  );
+}
+
 const TABS: [string, string][] = [
   ['keys', 'Tenants and keys'],
   ['policy', 'Policy'],
@@ -657,6 +742,7 @@ const TABS: [string, string][] = [
   ['cases', 'Cases'],
   ['audit', 'Audit'],
   ['alerts', 'Alerts'],
+  ['traffic', 'Live traffic'],
 ];
 
 function App() {
@@ -707,6 +793,7 @@ function App() {
         {route === 'cases' && <CasesPage />}
         {route === 'audit' && <AuditPage />}
         {route === 'alerts' && <AlertsPage />}
+        {route === 'traffic' && <TrafficPage />}
       </main>
     </>
   );

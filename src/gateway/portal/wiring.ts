@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AdminDeps } from '../../admin/app.js';
 import { ConsoleAuth } from '../../admin/console-auth.js';
+import { TrafficFeed } from '../../admin/console-traffic.js';
 import { registerExceptionRoutes } from '../../admin/exceptions-routes.js';
 import type { TokenService } from '../../auth/tokens.js';
 import type { SluiceConfig } from '../../config/schema.js';
@@ -30,6 +31,8 @@ const WEBHOOK_EVENTS = ['exception.requested', 'exception.decided'];
 export interface WebParts {
   exceptions: ExceptionService;
   consoleAuth: ConsoleAuth;
+  /** Live traffic per tenant for the console (feed it every request's outcome). */
+  traffic: TrafficFeed;
   /** Wraps the running Runtime with the exception overlay (for `GatewayDeps.runtime`). */
   overlay: (rt: Runtime) => Runtime;
   gatewayPlugin: (app: FastifyInstance, deps: GatewayDeps) => void;
@@ -73,6 +76,7 @@ export async function createWebParts(o: {
   });
   await exceptions.reload();
   exceptions.start();
+  const traffic = new TrafficFeed(() => clock.now());
   const consoleAuth = new ConsoleAuth(stores.sql, stores.control, clock, stores.audit);
   const consolePasswordFile = await consoleAuth.bootstrap(o.dataDir);
   const portal = portalRoutes({
@@ -84,16 +88,19 @@ export async function createWebParts(o: {
   return {
     exceptions,
     consoleAuth,
+    traffic,
     consolePasswordFile,
     overlay: exceptionRuntime(() => exceptions.overlay(), clock),
     gatewayPlugin: portal,
     adminPlugin: (app, deps) => {
       registerExceptionRoutes(app, deps, exceptions);
       consoleAuth.routes(app, deps);
+      traffic.routes(app, deps);
       serveApp(app, '/console', webDir('console'));
     },
     async close() {
       exceptions.stop();
+      traffic.close();
       await webhooks.close().catch(() => {});
     },
   };
