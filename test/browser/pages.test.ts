@@ -15,7 +15,8 @@ import { totpCode } from '../../src/auth/totp.js';
 import { createKey, ROOT, type SluiceProcess, startSluice, tempDir, writeConfig } from '../e2e/harness.js';
 import { focusOutline, launch, lowContrast, unlabelledControls } from './support.js';
 
-const IMAGES = join(ROOT, 'docs', 'images');
+// Screenshots refresh docs/images only when asked (SLUICE_SCREENSHOTS=1), so a test run leaves the tree clean.
+const IMAGES = process.env.SLUICE_SCREENSHOTS === '1' ? join(ROOT, 'docs', 'images') : tempDir('sluice-shots-');
 const policy = (rpd: number) => `upstreams: [{ name: local, kind: mock }]
 models: [{ match: "*", upstream: local }]
 prices:
