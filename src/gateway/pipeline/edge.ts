@@ -25,6 +25,44 @@ const MODEL_PATHS = new Set([
   '/v1/messages',
 ]);
 
+/**
+ * Lingering close, as nginx does it: a client still sending a body we refused (413 before reading
+ * it) must be able to read the answer. Closing at once resets the connection under its writes
+ * (the client sees EPIPE and, being told nothing, retries). So the answer goes out at once on a
+ * kept-alive connection and the rest of the body is read and discarded, up to these bounds; past
+ * either the connection is closed.
+ */
+export const LINGER_MAX_BYTES = 64 * 1024 * 1024;
+/** 10 s: a client sending at a modest 10 MB/s finishes a 64 MiB body within it. */
+export const LINGER_MAX_MS = 10_000;
+
+/** Reads and discards what is left of a request's body, within the bounds above. */
+function linger(request: FastifyRequest, reply: FastifyReply): void {
+  const req = request.raw;
+  if (req.complete) return;
+  // Fastify asked for `connection: close`; Node would then destroy the socket under the client's writes.
+  reply.removeHeader('connection');
+  const socket = req.socket;
+  let seen = 0;
+  const stop = () => {
+    req.off('data', onData);
+    socket.destroy();
+  };
+  const timer = setTimeout(stop, LINGER_MAX_MS);
+  timer.unref();
+  const onData = (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > LINGER_MAX_BYTES) {
+      clearTimeout(timer);
+      stop();
+    }
+  };
+  req.on('data', onData);
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
+  req.resume();
+}
+
 /** The key id a request presents (Bearer or `x-api-key`), unverified. */
 function presentedKeyId(request: FastifyRequest): string | null {
   const auth = request.headers.authorization;
@@ -74,6 +112,7 @@ export function registerEdge(app: FastifyInstance, deps: GatewayDeps): void {
         refuse(code, undefined, { decision: 'error', headers: { 'retry-after': '1' } }),
       );
     }
+    if (code === 'SLUICE_BODY_TOO_LARGE') linger(request, reply);
     const decision = ERRORS[code].status >= 500 ? 'error' : 'refused';
     return refuseAtEdge(deps, request, reply, refuse(code, err.publicDetail, { decision }));
   });
