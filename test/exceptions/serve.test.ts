@@ -208,6 +208,53 @@ describe('exceptions end to end', () => {
     expect(bad.status).toBe(401);
   });
 
+  it('console sign-in: scrypt password, HttpOnly session cookie, CSRF token on writes, audited', async () => {
+    const file = readFileSync(join(dir, 'console-password'), 'utf8');
+    const password = /password: (\S+)/.exec(file)![1]!;
+    const signIn = (pw: string) =>
+      fetch(`${s.urls.admin}/console/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password: pw }),
+      });
+    const wrong = await signIn('not the password');
+    expect(wrong.status).toBe(401);
+    expect(((await wrong.json()) as { error: { code: string } }).error.code).toBe(
+      'SLUICE_ADMIN_LOGIN_FAILED',
+    );
+    const ok = await signIn(password);
+    expect(ok.status).toBe(200);
+    const cookie = ok.headers.get('set-cookie') ?? '';
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Strict/);
+    const { csrfToken, role } = (await ok.json()) as { csrfToken: string; role: string };
+    expect(role).toBe('admin');
+    const jar = cookie.split(';')[0]!;
+    expect((await fetch(`${s.urls.admin}/admin/v1/keys`, { headers: { cookie: jar } })).status).toBe(200);
+    const post = (headers: Record<string, string>) =>
+      fetch(`${s.urls.admin}/admin/v1/tenants`, {
+        method: 'POST',
+        headers: { cookie: jar, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ id: 'made-in-console' }),
+      });
+    const noCsrf = await post({});
+    expect(noCsrf.status).toBe(403);
+    expect(((await noCsrf.json()) as { error: { code: string } }).error.code).toBe('SLUICE_CSRF_FAILED');
+    expect((await post({ 'x-csrf-token': csrfToken })).status).toBe(201);
+    // Signed out: the cookie no longer works.
+    await fetch(`${s.urls.admin}/console/session`, {
+      method: 'DELETE',
+      headers: { cookie: jar, 'x-csrf-token': csrfToken },
+    });
+    expect((await fetch(`${s.urls.admin}/admin/v1/keys`, { headers: { cookie: jar } })).status).toBe(401);
+    await s.stores.audit.flush();
+    const signins = (await s.stores.auditStore.read({ limit: 10_000 })).filter(
+      (e) => e.action === 'admin.console.signin',
+    );
+    expect(signins.map((e) => e.reason)).toEqual(['SLUICE_ADMIN_LOGIN_FAILED', 'ok']);
+    expect(JSON.stringify(signins)).not.toContain(password);
+  });
+
   it('usage is aggregated in SQL per tenant, by endpoint, model or key, per hour or day', async () => {
     const row = (tenantId: string, keyId: string, action: string, at: number, input: number) => ({
       requestId: `r-${tenantId}-${at}-${input}`,
