@@ -16,7 +16,8 @@ import { createKey, ROOT, type SluiceProcess, startSluice, tempDir, writeConfig 
 import { focusOutline, launch, lowContrast, unlabelledControls } from './support.js';
 
 // Screenshots refresh docs/images only when asked (SLUICE_SCREENSHOTS=1), so a test run leaves the tree clean.
-const IMAGES = process.env.SLUICE_SCREENSHOTS === '1' ? join(ROOT, 'docs', 'images') : tempDir('sluice-shots-');
+const IMAGES =
+  process.env.SLUICE_SCREENSHOTS === '1' ? join(ROOT, 'docs', 'images') : tempDir('sluice-shots-');
 const policy = (rpd: number) => `upstreams: [{ name: local, kind: mock }]
 models: [{ match: "*", upstream: local }]
 prices:
