@@ -6,7 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { AuditEventInput } from '../../src/core/ports.js';
-import { type ExceptionNotice, ExceptionService } from '../../src/gateway/portal/exception-service.js';
+import {
+  type ExceptionNotice,
+  ExceptionService,
+  MAX_PENDING_PER_TENANT,
+} from '../../src/gateway/portal/exception-service.js';
 import { SqlExceptionStore } from '../../src/stores/sql/exception-store.js';
 import { DIALECTS, type TestDatabase } from '../stores/sql/databases.js';
 
@@ -130,6 +134,13 @@ describe.each(DIALECTS)('exceptions on $name', ({ make }) => {
       expect.arrayContaining([first.id, lonely.id]),
     );
     expect(await svc.sweep()).toBe(0);
+    // 3. at most MAX_PENDING_PER_TENANT open requests per tenant
+    const flood = { models: ['m'], justification: 'one of very many requests', duration: 60 };
+    for (let i = 0; i < MAX_PENDING_PER_TENANT; i++)
+      await svc.request(flood, { tenantId: tenant, keyId: 'k4' });
+    await expect(svc.request(flood, { tenantId: tenant, keyId: 'k4' })).rejects.toMatchObject({
+      kind: 'state',
+    });
     await expect(svc.revoke(first.id, null, 'ann')).rejects.toMatchObject({ kind: 'state' });
   });
 });

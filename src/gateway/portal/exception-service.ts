@@ -31,6 +31,8 @@ import type { ExceptionFilter, SqlExceptionStore } from '../../stores/sql/except
 
 /** How often every instance re-reads approved exceptions (a revocation reaches it within this). */
 export const EXCEPTION_POLL_MS = 2000;
+/** Open requests a tenant may have at once: a key cannot flood the queue (or the webhooks). */
+export const MAX_PENDING_PER_TENANT = 20;
 /** How often lapsed records are written as `expired` (for lists and the audit trail only). */
 export const EXCEPTION_SWEEP_MS = 30_000;
 
@@ -144,6 +146,14 @@ export class ExceptionService {
     const id = `exc_${randomBytes(9).toString('base64url')}`;
     const r = newRequest(input, { id, ...who }, this.policy(), now);
     if (!r.ok) throw new ExceptionError('invalid', r.error);
+    const open = (
+      await this.opts.store.list({ tenantId: who.tenantId, status: 'pending', limit: 1000 })
+    ).filter((x) => statusAt(x, now) === 'pending');
+    if (open.length >= MAX_PENDING_PER_TENANT)
+      throw new ExceptionError(
+        'state',
+        `your tenant already has ${open.length} open requests; wait for a decision or let them lapse`,
+      );
     await this.opts.store.create(r.value);
     this.audit('exception.request', r.value, 'allowed', { by: who.keyId }, meta);
     this.opts.notify?.({
