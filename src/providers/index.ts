@@ -22,7 +22,8 @@ export interface CreateUpstreamOptions {
 /**
  * An Upstream behind a circuit breaker. `call` throws UpstreamError('circuit-open', beforeSend=true)
  * while the breaker is open; transport errors, 5xx answers and streams that break count as failures;
- * a client abort counts as neither. A connect error before anything was sent is retried once.
+ * a client abort counts as neither. A connect error before anything was sent is retried once, and
+ * the call counts once (its last attempt's outcome), so N failed calls open an N-failure breaker.
  */
 export class GuardedUpstream implements Upstream {
   readonly name: string;
@@ -54,7 +55,7 @@ export class GuardedUpstream implements Upstream {
     for (let attempt = 0; attempt < 2; attempt++) {
       const permit = this.breaker.acquire();
       if (!permit.ok) {
-        // A retry refused by a breaker the first attempt just opened reports the real cause.
+        // A retry refused by a breaker opened meanwhile (by another call) reports the real cause.
         if (first) throw first;
         throw new UpstreamError(
           'circuit-open',
@@ -76,11 +77,14 @@ export class GuardedUpstream implements Upstream {
           this.breaker.cancel(permit.probe);
           throw err;
         }
-        this.breaker.failure(permit.probe);
         if (attempt === 0 && err.kind === 'connect' && err.beforeSend) {
+          // The retry decides this call's one outcome: a call counts once toward the breaker's
+          // threshold however many attempts it took (docs/configuration.md: 5 failed calls open it).
+          this.breaker.cancel(permit.probe);
           first = err;
           continue;
         }
+        this.breaker.failure(permit.probe);
         throw err;
       }
     }
