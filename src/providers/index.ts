@@ -65,7 +65,8 @@ export class GuardedUpstream implements Upstream {
       }
       try {
         const res = await this.inner.call(req);
-        if (res.status >= 500) this.breaker.failure(permit.probe);
+        // A mapped error answer is judged by what the upstream said (a 401 behind a 502 is not an outage).
+        if ((res.upstreamStatus ?? res.status) >= 500) this.breaker.failure(permit.probe);
         else this.breaker.success(permit.probe);
         return res;
       } catch (err) {
