@@ -7,6 +7,7 @@
  * object here, so classification costs no second parse.
  */
 import type { StreamEvent, StreamFormat } from '../core/ports.js';
+import { closeable } from './closeable-stream.js';
 import type { SseEvent } from './sse.js';
 import { SseParser } from './sse.js';
 
@@ -305,4 +306,20 @@ export async function* sseBatches(
   } finally {
     await it.return?.();
   }
+}
+
+/**
+ * The event view of a produced SSE byte stream (the mock's): parsed only when iterated, through the
+ * same classifiers as relayed streams. `bytes` and the returned events share one stream: consume one.
+ * `onClose` runs when the events consumer stops early (before the parser reaches the source).
+ */
+export function eventsOf(
+  format: StreamFormat,
+  bytes: AsyncIterable<Uint8Array>,
+  onClose: () => void,
+): AsyncIterable<StreamEvent> {
+  return {
+    [Symbol.asyncIterator]: () =>
+      dualView(closeable(sseBatches(format, bytes), onClose)).events[Symbol.asyncIterator](),
+  };
 }
