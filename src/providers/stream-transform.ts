@@ -35,10 +35,11 @@ export interface EventTransform {
   /** Decides what happens to one text delta. */
   text(ev: TextEvent): TransformDecision;
   /**
-   * Releases text held back: called before every event that ends or interrupts text (finish,
-   * tool call, error, lifecycle events; not pings or comments) and when the stream ends.
+   * Releases text held back (or cuts, when the held text turns out to need it): called before every
+   * event that ends or interrupts text (finish, tool call, error, lifecycle events; not pings or
+   * comments) and when the stream ends.
    */
-  flush?(): HeldText[];
+  flush?(): HeldText[] | { action: 'cut'; reason: string };
 }
 
 export interface TransformOptions {
@@ -138,8 +139,21 @@ export async function* transformEvents(
     const k = `${ev.choice}:${ev.contentIndex}`;
     emitted.set(k, (emitted.get(k) ?? '') + text);
   };
-  const release = function* (): Generator<StreamEvent> {
-    for (const h of transform.flush?.() ?? []) {
+  /** Yields held text; returns true when the flush cut the stream (the cut ending was yielded). */
+  const release = function* (choice: number): Generator<StreamEvent, boolean> {
+    const held = transform.flush?.() ?? [];
+    if (!Array.isArray(held)) {
+      opts.onCut?.(held.reason);
+      yield {
+        kind: 'finish',
+        raw: renderCut(format, held.reason, state),
+        sse: 'cut',
+        choice,
+        reason: 'content_filter',
+      };
+      return true;
+    }
+    for (const h of held) {
       if (h.text.length === 0) continue;
       modified = true;
       note(h.template, h.text);
@@ -147,6 +161,7 @@ export async function* transformEvents(
       trackStream(format, state, out);
       yield out;
     }
+    return false;
   };
   for await (const ev of events) {
     if (ev.kind === 'text') {
@@ -176,12 +191,12 @@ export async function* transformEvents(
       yield out;
       continue;
     }
-    if (!passive(ev)) yield* release();
+    if (!passive(ev) && (yield* release('choice' in ev ? ev.choice : 0))) return;
     const out = modified && format === 'responses' ? patchResponsesDone(ev, emitted) : ev;
     trackStream(format, state, out);
     yield out;
   }
-  yield* release();
+  yield* release(0);
 }
 
 /** The bytes of an event stream (what the gateway writes): each event's raw bytes, as they come. */
@@ -198,14 +213,33 @@ export type ScanResult =
       text?: string;
       /**
        * Index (in the rewritten text) from which the tail could be the start of a match that more
-       * text would complete: that tail is held back (at most `maxHold` characters of it).
+       * text would complete, or a match that more text could extend (a greedy pattern reaching the
+       * end): that tail is held back (at most `maxHold` characters of it) and rescanned with the next delta.
        */
       holdFrom?: number;
     };
 
+/** What a scanner is told besides the text. */
+export interface ScanContext {
+  /** True when no more text follows on the channel (held text is being released): hold nothing. */
+  final: boolean;
+  /**
+   * Up to `maxHold` characters released just before `text` on this channel (already sent, cannot be
+   * changed): left context for word boundaries, so a scanner judges `text` as it sits in the answer.
+   */
+  before: string;
+}
+
 export interface TextScanner {
   /** Scans the text not yet released on one channel: held-back text followed by the new delta. */
-  scan(text: string): ScanResult;
+  scan(text: string, ctx: ScanContext): ScanResult;
+}
+
+/** One text channel's window: text held back, the event it came in, and the text released before it. */
+interface Channel {
+  template: TextEvent | undefined;
+  held: string;
+  before: string;
 }
 
 /**
@@ -215,13 +249,19 @@ export interface TextScanner {
  */
 export function slidingWindow(scanner: TextScanner, opts: { maxHold: number }): EventTransform {
   const maxHold = Math.max(0, Math.floor(opts.maxHold));
-  const channels = new Map<string, HeldText>();
+  const channels = new Map<string, Channel>();
+  const tail = (s: string) => (s.length > maxHold ? s.slice(s.length - maxHold) : s);
   return {
     text(ev: TextEvent): TransformDecision {
       const key = `${ev.choice}:${ev.contentIndex}`;
-      const held = channels.get(key)?.text ?? '';
+      let ch = channels.get(key);
+      if (!ch) {
+        ch = { template: undefined, held: '', before: '' };
+        channels.set(key, ch);
+      }
+      const held = ch.held;
       const s = held + ev.text;
-      const r = scanner.scan(s);
+      const r = scanner.scan(s, { final: false, before: ch.before });
       if (r.action === 'cut') return r;
       const out = r.text ?? s;
       const cut =
@@ -229,15 +269,26 @@ export function slidingWindow(scanner: TextScanner, opts: { maxHold: number }): 
           ? out.length
           : Math.max(0, Math.min(out.length, Math.max(r.holdFrom, out.length - maxHold)));
       const release = out.slice(0, cut);
-      const keep = out.slice(cut);
-      if (keep.length > 0) channels.set(key, { template: ev, text: keep });
-      else channels.delete(key);
+      ch.held = out.slice(cut);
+      ch.template = ev;
+      ch.before = tail(ch.before + release);
       if (held.length === 0 && release === ev.text) return KEEP;
       return { action: 'replace', text: release };
     },
-    flush(): HeldText[] {
-      const out = [...channels.values()];
-      channels.clear();
+    flush(): HeldText[] | { action: 'cut'; reason: string } {
+      const out: HeldText[] = [];
+      for (const ch of channels.values()) {
+        if (ch.held.length === 0 || !ch.template) continue;
+        const r = scanner.scan(ch.held, { final: true, before: ch.before });
+        if (r.action === 'cut') {
+          for (const c of channels.values()) c.held = '';
+          return r;
+        }
+        const text = r.text ?? ch.held;
+        out.push({ template: ch.template, text });
+        ch.before = tail(ch.before + text);
+        ch.held = '';
+      }
       return out;
     },
   };

@@ -4,6 +4,7 @@
  * go downstream before the next upstream chunk exists).
  */
 import type { ServerResponse } from 'node:http';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamSchema } from '../../src/config/schema.js';
 import type { StreamEvent, StreamFormat, UpstreamRequest } from '../../src/core/ports.js';
@@ -96,10 +97,23 @@ function controllable<T>() {
 
 /** A toy secret scanner: `sk-` + 20 or more alphanumerics is redacted; a tail that could start one is held. */
 const secretScanner: TextScanner = {
-  scan(s) {
-    const out = s.replace(/sk-[A-Za-z0-9]{20,}/g, '[REDACTED:key]');
-    const tail = /sk(?:-[A-Za-z0-9]*)?$/.exec(out);
-    return { action: 'pass', text: out, holdFrom: tail ? tail.index : undefined };
+  scan(s, { final, before }) {
+    // The released text before `s` is the left context that decides word boundaries.
+    const lead = before;
+    const full = lead + s;
+    // A match that reaches the end may still grow with the next delta: hold it, unredacted, whole.
+    const open = final ? null : /\bsk-[A-Za-z0-9]*$/.exec(full);
+    const doneEnd = open ? Math.max(open.index, lead.length) : full.length;
+    const out = full
+      .slice(0, doneEnd)
+      // A match that began in released text can only be redacted from here on.
+      .replace(/\bsk-[A-Za-z0-9]{20,}/g, (_m, at: number) =>
+        at >= lead.length ? '[REDACTED:key]' : `${full.slice(at, lead.length)}[REDACTED:key]`,
+      )
+      .slice(lead.length);
+    if (open) return { action: 'pass', text: out + full.slice(doneEnd), holdFrom: out.length };
+    const tail = final ? null : /\bsk?$/.exec(lead + out);
+    return { action: 'pass', text: out, holdFrom: tail ? Math.max(0, tail.index - lead.length) : undefined };
   },
 };
 
@@ -260,6 +274,46 @@ describe('transformEvents', () => {
     expect(events.at(-1)?.data).toBe('[DONE]');
     // The same ids and model as the upstream's chunks.
     expect(JSON.parse(events[0]!.data)).toMatchObject({ id: 'chatcmpl-1', model: 'gpt-x' });
+  });
+
+  it('property: for any text and any split into chunks, the output text is the whole text redacted', async () => {
+    const secret = 'sk-ABCDEFGHIJ0123456789xyz';
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({ unit: fc.constantFrom('a', 'b', ' ', 's', 'k', '-', '1', 'é'), maxLength: 40 }),
+        fc.string({ unit: fc.constantFrom('a', ' ', 's', 'k', '.'), maxLength: 40 }),
+        fc.array(fc.integer({ min: 0, max: 200 }), { maxLength: 8 }),
+        async (before, after, cutsAt) => {
+          const whole = `${before}${secret}${after}`;
+          const points = [...new Set(cutsAt.map((c) => c % (whole.length + 1)))].sort((a, b) => a - b);
+          const pieces: string[] = [];
+          let at = 0;
+          for (const p of [...points, whole.length]) {
+            if (p > at) pieces.push(whole.slice(at, p));
+            at = p;
+          }
+          const chunks = [...pieces.map((p) => chatChunk(p)), chatChunk('', 'stop'), 'data: [DONE]\n\n'];
+          const out = text(
+            await collect(
+              eventBytes(
+                transformEvents(
+                  'chat',
+                  chunksToEvents('chat', chunks),
+                  slidingWindow(secretScanner, { maxHold: 64 }),
+                ),
+              ),
+            ),
+          );
+          const content = parseSse(out)
+            .filter((e) => e.data !== '[DONE]')
+            .map((e) => JSON.parse(e.data).choices[0].delta.content ?? '')
+            .join('');
+          const expected = secretScanner.scan(whole, { final: true, before: '' });
+          expect(content).toBe(expected.action === 'pass' ? (expected.text ?? whole) : '');
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it('a window too small for the secret misses it (the bound is real)', async () => {
