@@ -118,3 +118,24 @@ export {
 } from './circuit-breaker.js';
 export { MOCK_MODELS, MockUpstream } from './mock.js';
 export { OpenAIUpstream } from './openai.js';
+export { classifyEvent, dualView, eventsOf, streamFormatOf } from './stream-events.js';
+export {
+  newStreamState,
+  renderCut,
+  renderText,
+  rewriteJsonText,
+  type StreamState,
+  type TextEvent,
+  trackStream,
+} from './stream-render.js';
+export {
+  type EventTransform,
+  eventBytes,
+  type ScanContext,
+  type ScanResult,
+  slidingWindow,
+  type TextScanner,
+  type TransformDecision,
+  transformEvents,
+} from './stream-transform.js';
+export { mappedErrorResponse, mapUpstreamError, redactCredentials } from './upstream-errors.js';
