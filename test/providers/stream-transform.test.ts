@@ -20,7 +20,7 @@ import {
   type TextScanner,
   transformEvents,
 } from '../../src/providers/stream-transform.js';
-import { type Stub, startStub } from './stub-server.js';
+import { gate, type Stub, startStub } from './stub-server.js';
 
 const FORMATS: StreamFormat[] = ['chat', 'completions', 'responses', 'messages'];
 const mock = new MockUpstream(UpstreamSchema.parse({ name: 'm', kind: 'mock', replyWords: 12 }) as never, {
@@ -220,6 +220,32 @@ describe('event view of streams', () => {
       expect(text(events.map((e) => e.raw))).toBe(chunks.join(''));
       expect(events.map((e) => e.kind)).toEqual(['text', 'text', 'finish', 'usage', 'other']);
       expect(await res.usage).toEqual({ inputTokens: 5, outputTokens: 2, images: 0 });
+      await u.close();
+    });
+
+    it('relayed events arrive as the upstream sends them: the first before the second is even written', async () => {
+      const second = gate();
+      stub.handler = async (_r, res: ServerResponse) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(chatChunk('first'));
+        await second.promise;
+        res.end(chatChunk('second'));
+      };
+      const cfg = UpstreamSchema.parse({
+        name: 'o',
+        kind: 'openai',
+        baseUrl: `${stub.origin}/v1`,
+        apiKey: 'k',
+      });
+      const u = new OpenAIUpstream(cfg as OpenAIUpstreamConfig);
+      const res = await u.call(mockReq('chat'));
+      const it = res.events![Symbol.asyncIterator]();
+      const a = await it.next();
+      expect(a.value).toMatchObject({ kind: 'text', text: 'first' });
+      second.open();
+      const b = await it.next();
+      expect(b.value).toMatchObject({ kind: 'text', text: 'second' });
+      expect((await it.next()).done).toBe(true);
       await u.close();
     });
   });
