@@ -35,6 +35,14 @@ export interface EventTransform {
   /** Decides what happens to one text delta. */
   text(ev: TextEvent): TransformDecision;
   /**
+   * Decides what happens to a tool-call delta (its id, name and argument fragment): keep it or cut
+   * the stream. Optional; tool calls are kept when absent. (Arguments are JSON fragments: a
+   * transform that needs them whole accumulates them per `index` itself.)
+   */
+  toolCall?(
+    ev: Extract<StreamEvent, { kind: 'tool-call' }>,
+  ): { action: 'keep' } | { action: 'cut'; reason: string };
+  /**
    * Releases text held back (or cuts, when the held text turns out to need it): called before every
    * event that ends or interrupts text (finish, tool call, error, lifecycle events; not pings or
    * comments) and when the stream ends.
@@ -192,6 +200,20 @@ export async function* transformEvents(
       continue;
     }
     if (!passive(ev) && (yield* release('choice' in ev ? ev.choice : 0))) return;
+    if (ev.kind === 'tool-call' && transform.toolCall) {
+      const d = transform.toolCall(ev);
+      if (d.action === 'cut') {
+        opts.onCut?.(d.reason);
+        yield {
+          kind: 'finish',
+          raw: renderCut(format, d.reason, state),
+          sse: 'cut',
+          choice: ev.choice,
+          reason: 'content_filter',
+        };
+        return;
+      }
+    }
     const out = modified && format === 'responses' ? patchResponsesDone(ev, emitted) : ev;
     trackStream(format, state, out);
     yield out;

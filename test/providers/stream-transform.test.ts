@@ -408,6 +408,54 @@ describe('transformEvents', () => {
     expect(out).not.toContain('forbidden');
   });
 
+  it('a tool call whose arguments the transform refuses cuts the stream (Anthropic: refusal ending)', async () => {
+    const sse = (type: string, data: Record<string, unknown>) =>
+      `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+    const chunks = [
+      sse('message_start', {
+        message: {
+          id: 'msg_1',
+          type: 'message',
+          role: 'assistant',
+          model: 'c',
+          content: [],
+          usage: { input_tokens: 3, output_tokens: 1 },
+        },
+      }),
+      sse('content_block_start', {
+        index: 0,
+        content_block: { type: 'tool_use', id: 'tu_1', name: 'run', input: {} },
+      }),
+      sse('content_block_delta', {
+        index: 0,
+        delta: { type: 'input_json_delta', partial_json: '{"cmd":"rm -rf /"}' },
+      }),
+      sse('content_block_stop', { index: 0 }),
+      sse('message_stop', {}),
+    ];
+    const seen: string[] = [];
+    const transform: EventTransform = {
+      text: () => ({ action: 'keep' }),
+      toolCall: (ev) => {
+        seen.push(`${ev.name ?? ''}|${ev.arguments}`);
+        return ev.arguments.includes('rm -rf') ? { action: 'cut', reason: 'tool: rm' } : { action: 'keep' };
+      },
+    };
+    const out = text(
+      await collect(eventBytes(transformEvents('messages', chunksToEvents('messages', chunks), transform))),
+    );
+    expect(seen).toEqual(['run|', '|{"cmd":"rm -rf /"}']);
+    expect(out).not.toContain('rm -rf');
+    expect(parseSse(out).map((e) => e.event)).toEqual([
+      'message_start',
+      'content_block_start',
+      'content_block_stop',
+      'message_delta',
+      'message_stop',
+    ]);
+    expect(JSON.parse(parseSse(out)[3]!.data).delta.stop_reason).toBe('refusal');
+  });
+
   it('Responses: redacted text is also patched into the .done and final events', async () => {
     const secret = 'sk-ZZZZZZZZZZZZZZZZZZZZZZZZ';
     const res = await mock.call(mockReq('responses', { input: `leak ${secret} now` }));
