@@ -3,8 +3,10 @@
  * caller mapped into Sluice's catalogue, in the caller's wire format, and neither the answer nor the
  * process output (logs) carries the upstream's credential or its body.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,6 +103,31 @@ describe('upstream error answers through the gateway', () => {
     expect(JSON.stringify(a)).not.toContain(UPSTREAM_SECRET);
     expect(s.output()).not.toContain(UPSTREAM_SECRET);
     expect(s.output()).not.toContain('Incorrect API key');
+  });
+
+  it("the audit event names the catalogue code the caller saw, not the upstream's status", async () => {
+    const id = `upstream-500-${Date.now()}`;
+    const r = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'x-request-id': id },
+      body: JSON.stringify(chat('boom-model')),
+    });
+    expect(r.status).toBe(502);
+    const token = readFileSync(join(s.dataDir, 'admin-token'), 'utf8').trim();
+    const event = async () => {
+      const exp = await (
+        await fetch(`${s.adminUrl}/admin/v1/audit/export`, { headers: { authorization: `Bearer ${token}` } })
+      ).text();
+      return exp
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .find((e) => e.requestId === id);
+    };
+    await expect.poll(event, { timeout: 10_000 }).toMatchObject({
+      decision: 'error',
+      reason: 'SLUICE_UPSTREAM_ERROR',
+    });
   });
 
   it('an upstream 500 is a 502 in the catalogue, its body not passed through', async () => {
