@@ -223,6 +223,8 @@ export const ConfigSchema = z.strictObject({
       expectedInstances: z.number().int().positive().default(1),
       maxKeys: z.number().int().positive().default(1_000_000),
       defaultOutputTokens: z.number().int().positive().default(4096),
+      /** Longer retry waits are sent with `x-should-retry: false` (docs/limits.md, "What clients do"). */
+      maxClientRetryWait: duration(0, 86_400_000).default(60_000),
     })
     .prefault({}),
   upstreams: z.array(UpstreamSchema).min(1),

@@ -108,8 +108,9 @@ export function accessPolicyFor(cfg: SluiceConfig, ctx: ContextServices): Access
 export function limitPolicyFor(cfg: SluiceConfig): LimitPolicy {
   const plan = compileLimitPlan(cfg);
   const estimateOpts = { defaultOutputTokens: cfg.limits.defaultOutputTokens };
-  const anthropic = { anthropic: true };
-  const openai = { anthropic: false };
+  const maxClientRetryWaitMs = cfg.limits.maxClientRetryWait;
+  const anthropic = { anthropic: true, maxClientRetryWaitMs };
+  const openai = { anthropic: false, maxClientRetryWaitMs };
   return {
     // The gateway's principal carries every field the plan keys on; facts carry the rest.
     bucketsFor: (p, f) =>
