@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Logger } from 'pino';
 import { ENDPOINT_ACTIONS } from '../core/authz/actions.js';
 import { ERRORS, type ErrorCode, type Refusal, refuse } from '../core/errors.js';
+import { applyTierMaxTokens } from '../core/limits/output-estimate.js';
 import type {
   AuditDecision,
   AuditSink,
@@ -530,7 +531,20 @@ async function forward(
 ): Promise<void> {
   const now = deps.clock.now();
   const ip = clientIpOf(rt, request);
-  const estimate = rt.limits.estimate(call.endpoint, call.body);
+  // Issue 15 (helper "clients"; move to the authorize stage): a tier's maxTokens in `clamp` mode lowers the
+  // forwarded value instead of refusing; the refusal for `refuse` mode stays below, after authorization.
+  const tierMax = applyTierMaxTokens(
+    call.endpoint,
+    call.body,
+    rt.cfg.tiers[principal.tier]?.maxTokens,
+    rt.cfg.tiers[principal.tier]?.maxTokensMode ?? 'refuse',
+  );
+  if (tierMax.kind === 'clamp') {
+    call = { ...call, body: { ...call.body, [tierMax.param]: tierMax.to } };
+    reply.header('x-sluice-max-tokens-clamped', `${tierMax.from}->${tierMax.to}`);
+  }
+  // Issue 15 (move to the limit stage): output is reserved from the key's observed outputs, capped by max_tokens.
+  const estimate = rt.limits.estimate(call.endpoint, call.body, principal.keyId);
   const country = rt.access.country(ip);
   const facts: RequestFacts = {
     action: call.action,
@@ -577,14 +591,11 @@ async function forward(
     return;
   }
   const tier = rt.cfg.tiers[principal.tier];
-  const maxTokens = (call.body.max_tokens ??
-    call.body.max_completion_tokens ??
-    call.body.max_output_tokens) as number | undefined;
-  if (tier?.maxTokens !== undefined && typeof maxTokens === 'number' && maxTokens > tier.maxTokens) {
+  if (tierMax.kind === 'refuse') {
     const r = refuse(
       'SLUICE_PARAM_OUT_OF_RANGE',
-      `max_tokens may be at most ${tier.maxTokens} on your tier`,
-      { param: 'max_tokens' },
+      `${tierMax.param} may be at most ${tierMax.max} on your tier`,
+      { param: tierMax.param },
     );
     record(deps, request, rt, principal, { ...base, decision: 'refused', reason: r.code, status: 400 });
     sendRefusal(reply, format, r);
@@ -798,6 +809,8 @@ async function forward(
   const finish = (usage: Usage) => {
     reply.raw.off('close', onClose);
     const usd = rt.limits.usdFor(call.model, usage);
+    // Issue 15 (move to the settle stage): complete answers teach the output-reservation sketch.
+    if (ok && !ac.signal.aborted) rt.limits.observeOutput?.(principal.keyId, call.model, usage.outputTokens);
     // An upstream failure (5xx) is refunded whole; a 4xx the caller caused still counts as a request
     // (tokens settle to what was produced), or invalid requests could be sent without limit.
     if (reservation) void settle(deps, rt, reservation, buckets, call.model, usage, res.status >= 500);
