@@ -64,6 +64,39 @@ function numOf(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
+/** Constraint names as the AI SDK's Anthropic provider writes them into `description` ("minimum: 1; max length: 5."). */
+const DESCRIBED: Record<string, string> = {
+  minimum: 'minimum',
+  maximum: 'maximum',
+  'exclusive minimum': 'exclusiveMinimum',
+  'exclusive maximum': 'exclusiveMaximum',
+  'multiple of': 'multipleOf',
+  'min length': 'minLength',
+  'max length': 'maxLength',
+  'min items': 'minItems',
+  'max items': 'maxItems',
+  'unique items': 'uniqueItems',
+};
+
+/**
+ * Constraints a provider moved into `description` because the vendor's schema dialect lacks them
+ * (a real model reads them there too), added back as keywords when the schema does not set them.
+ */
+function withDescribedConstraints(s: Schema): Schema {
+  if (typeof s.description !== 'string' || !s.description.includes(': ')) return s;
+  let out: Schema | undefined;
+  for (const part of s.description.replace(/\.$/, '').split('; ')) {
+    const m = /(?:^|\. )([a-z ]+): (.+)$/.exec(part.trim());
+    const key = m ? DESCRIBED[m[1]!] : undefined;
+    if (!m || !key || key in s) continue;
+    const v = key === 'uniqueItems' ? m[2] === 'true' : Number(m[2]);
+    if (typeof v === 'number' && !Number.isFinite(v)) continue;
+    out ??= { ...s };
+    out[key] = v;
+  }
+  return out ?? s;
+}
+
 class Generator {
   constructor(
     private readonly root: Schema,
@@ -109,7 +142,7 @@ class Generator {
   instance(schema: unknown, depth: number, name: string): Json {
     if (schema === true || schema === undefined) return name ? `${name} value` : 'value';
     if (!isObj(schema) || depth > MAX_DEPTH) return null;
-    const s = this.flatten(schema, depth);
+    const s = withDescribedConstraints(this.flatten(schema, depth));
     if ('const' in s) return s.const as Json;
     if (Array.isArray(s.enum) && s.enum.length > 0)
       return s.enum[Math.floor(this.rnd() * s.enum.length)] as Json;

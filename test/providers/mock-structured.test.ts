@@ -363,3 +363,25 @@ describe('mock with JSON output formats', () => {
     expect(structuredAnswer('completions', { prompt: 'x', tools: [] }, 'x', 'r')).toBeNull();
   });
 });
+
+describe('constraints moved into descriptions', () => {
+  it('reads "minimum: 1; maximum: 7." as the AI SDK Anthropic provider writes it', () => {
+    const wire = {
+      type: 'object',
+      properties: {
+        days: { type: 'integer', description: 'minimum: 1; maximum: 7.' },
+        code: { type: 'string', description: 'Country. min length: 3; max length: 3.' },
+      },
+      required: ['days', 'code'],
+    };
+    const strict = {
+      type: 'object',
+      properties: {
+        days: { type: 'integer', minimum: 1, maximum: 7 },
+        code: { type: 'string', minLength: 3, maxLength: 3 },
+      },
+      required: ['days', 'code'],
+    };
+    for (const seed of ['x', 'y', 'z', 'w']) expect(valid(strict, instanceOf(wire, seed))).toBe(true);
+  });
+});
