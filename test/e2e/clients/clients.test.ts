@@ -19,7 +19,7 @@ import { type ClientEnv, startClients } from './support.js';
 let env: ClientEnv;
 beforeAll(async () => {
   env = await startClients();
-}, 60_000);
+}, 120_000);
 afterAll(async () => {
   await env?.s.stop();
 });

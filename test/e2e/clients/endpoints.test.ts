@@ -68,7 +68,7 @@ tiers:
   );
   s = await startSluice({ dataDir: dir, config });
   key = (await createKey(s)).key;
-}, 60_000);
+}, 120_000);
 afterAll(async () => {
   await s?.stop();
   await new Promise<void>((r) => stub.close(() => r()));
@@ -105,11 +105,13 @@ describe('count_tokens', () => {
     expect(err.error.error.type).toBe('rate_limit_error');
     // Messages themselves are not counted against count-rpm.
     await c.messages.create({ ...body, max_tokens: 10 });
-  });
+  }, 90_000);
 
   it('is allowed to a key scoped to messages.create, refused to one scoped to chat only', async () => {
-    const msgs = await createKey(s, ['--scopes', 'messages.create']);
-    const chat = await createKey(s, ['--scopes', 'chat.create']);
+    const [msgs, chat] = await Promise.all([
+      createKey(s, ['--scopes', 'messages.create']),
+      createKey(s, ['--scopes', 'chat.create']),
+    ]);
     const body = { model: 'claude-demo', messages: [{ role: 'user' as const, content: 'hi' }] };
     const ok = await new Anthropic({ baseURL: s.url, apiKey: msgs.key, maxRetries: 0 }).messages.countTokens(
       body,
@@ -119,7 +121,7 @@ describe('count_tokens', () => {
       .countTokens(body)
       .catch((e) => e);
     expect(err).toBeInstanceOf(Anthropic.PermissionDeniedError);
-  });
+  }, 90_000);
 });
 
 describe('moderations and models/{id}', () => {
@@ -149,5 +151,5 @@ describe('moderations and models/{id}', () => {
     expect(err.error).toMatchObject({ code: 'SLUICE_UNKNOWN_MODEL' });
     const anon = await fetch(`${s.url}/v1/models/demo-model`);
     expect(anon.status).toBe(401);
-  });
+  }, 90_000);
 });

@@ -85,7 +85,7 @@ describe('40k TPM and ten concurrent SDK calls with default max_tokens', () => {
       .map((r) => String((r as PromiseRejectedResult).reason));
     expect(failed).toEqual([]);
     for (const r of results) expect((r as PromiseFulfilledResult<number>).value).toBe(200);
-  }, 60_000);
+  }, 120_000);
 
   it('the old rule (mode: declared) refuses some of the same calls', async () => {
     const env = await startClients(config('declared'));
@@ -94,7 +94,7 @@ describe('40k TPM and ten concurrent SDK calls with default max_tokens', () => {
     // A refused stream may reject or end with no text, depending on the client.
     const refused = results.filter((r) => r.status === 'rejected' || r.value !== 200);
     expect(refused.length).toBeGreaterThan(0);
-  }, 60_000);
+  }, 120_000);
 
   it('a tier maxTokens in clamp mode forwards the lower value and says so', async () => {
     const env = envs[0]!;
@@ -125,5 +125,5 @@ describe('40k TPM and ten concurrent SDK calls with default max_tokens', () => {
     });
     // The default tier sets no maxTokens: nothing is clamped there.
     expect(refused.headers.get('x-sluice-max-tokens-clamped')).toBeNull();
-  }, 60_000);
+  }, 120_000);
 });

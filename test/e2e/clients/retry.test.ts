@@ -32,7 +32,7 @@ tiers:
     });
     expect(r.status).toBe(200);
   }
-}, 60_000);
+}, 120_000);
 afterAll(async () => {
   await env?.s.stop();
 });
