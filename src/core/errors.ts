@@ -285,6 +285,21 @@ export const ERRORS = {
     anthropicType: 'invalid_request_error',
     message: 'The policy is invalid',
   },
+
+  // upstream errors mapped into the catalogue (src/providers/upstream-errors.ts): never the upstream's body
+  SLUICE_UPSTREAM_RATE_LIMITED: {
+    status: 429,
+    type: 'rate_limit_error',
+    anthropicType: 'rate_limit_error',
+    message: 'The upstream model service is rate limiting requests',
+  },
+  SLUICE_UPSTREAM_REJECTED: {
+    status: 400,
+    type: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    message: 'The upstream model service rejected the request',
+    retryable: false,
+  },
 } as const satisfies Record<string, ErrorDef>;
 
 export type ErrorCode = keyof typeof ERRORS;
