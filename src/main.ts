@@ -32,6 +32,7 @@ import { Admission } from './gateway/admission.js';
 import { createGateway } from './gateway/app.js';
 import { KeyAuthenticator } from './gateway/auth.js';
 import { AuthFailureLimiter, summaryAuditEvent } from './gateway/auth-failures.js';
+import { clientEndpoints } from './gateway/endpoints/index.js';
 import { createWebParts } from './gateway/portal/wiring.js';
 import { compileRuntime, type Runtime } from './gateway/runtime.js';
 import { JwtVerifier, tokenRoutes } from './gateway/tokens.js';
@@ -293,7 +294,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       const crossed = limitWatch.crossings(buckets, states);
       for (const c of crossed) alerts.notify(crossingAlert(c, { tenantId: p.tenantId, keyId: p.keyId }));
     },
-    plugins: [tokenRoutes(tokens, clock, dpopRequired), web.gatewayPlugin],
+    plugins: [tokenRoutes(tokens, clock, dpopRequired), web.gatewayPlugin, clientEndpoints],
     runtime: () => web.overlay(runtime),
     auth,
     limits: stores.limits,
