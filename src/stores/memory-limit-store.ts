@@ -57,6 +57,7 @@ import {
   type ReserveResult,
   systemClock,
 } from '../core/ports.js';
+import { claimTtlMs, hasOpenRecord, needsOpenRecord, storeMeta } from './settle-records.js';
 
 export interface MemoryLimitStoreOptions {
   /** Time source; tests pass a fake clock. Default: the system clock. */
@@ -167,34 +168,40 @@ export class MemoryLimitStore implements LimitStore {
       marks[i] = this.charge(b, c, requestId, now);
       states[i] = c.cost > 0 ? this.stateAfterCharge(b, c, now) : toBucketState(b, c.remaining, c.resetMs);
     }
-    this.openReservation(requestId, now);
+    const record = needsOpenRecord(buckets);
+    if (record) this.openReservation(requestId, now + SETTLE_WINDOW_MS, now);
     const reservation: Reservation = {
       requestId,
       buckets,
       costs: costs.slice(0, n),
-      meta: { v: marks },
+      meta: { v: marks, r: record ? 1 : 0 },
     };
     return { ok: true, reservation, states, shadowDenied };
   }
 
   async settle(reservation: Reservation, actualCosts: number[]): Promise<void> {
     const now = this.clock.now();
-    // No open record: settled already, too late, or not made here. Ignored: never applied twice.
-    const expiry = this.open.get(reservation.requestId);
-    if (expiry === undefined) return;
-    if (expiry <= now) {
-      this.open.delete(reservation.requestId);
-      return;
-    }
+    const meta = storeMeta(reservation);
+    if (meta?.done) return; // this very reservation was settled already
     const marks = marksOf(reservation);
     const { buckets } = reservation;
     const deltas = buckets.map((b, i) =>
       b.algorithm === 'lease' || marks?.[i] === NOT_CHARGED ? 0 : settleDelta(reservation, actualCosts, i),
     );
-    // A settle that changes nothing leaves the record open (the Redis store makes no call for it
-    // either): the first settle that changes something is the one applied.
-    if (deltas.every((d) => d === 0)) return;
-    this.open.delete(reservation.requestId);
+    const unchanged = deltas.every((d) => d === 0);
+    const expiry = this.open.get(reservation.requestId);
+    if (hasOpenRecord(reservation)) {
+      // No open record: settled already, too late, or not made here. Ignored: never applied twice.
+      if (expiry === undefined) return;
+      this.open.delete(reservation.requestId); // consumed, whether or not anything changes
+      if (expiry <= now || unchanged) return;
+    } else {
+      // Request counts only: nothing to do unless refunded; a refund claims the record (see settle-records).
+      if (unchanged) return;
+      if (expiry !== undefined && expiry > now) return; // a duplicate
+      this.openReservation(reservation.requestId, now + claimTtlMs(buckets), now);
+    }
+    if (meta) meta.done = 1;
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i]!;
       const mark = marks ? marks[i]! : 0;
@@ -433,13 +440,14 @@ export class MemoryLimitStore implements LimitStore {
     return this.entries.size <= target;
   }
 
-  /** Records an open reservation; expired records (and, past maxKeys, the oldest) are dropped first. */
-  private openReservation(requestId: string, now: number): void {
-    // Inserted in time order with one TTL, so the oldest are at the front.
+  /** Records an open reservation or refund claim; expired records (and, past maxKeys, the oldest) are dropped first. */
+  private openReservation(requestId: string, expiry: number, now: number): void {
+    // Inserted in time order, so the oldest are at the front (claims expire sooner than records: a
+    // claim behind a live record waits for it, still bounded by maxKeys).
     for (const [id, exp] of this.open) {
       if (exp > now && this.open.size < this.maxKeys) break;
       this.open.delete(id);
     }
-    this.open.set(requestId, now + SETTLE_WINDOW_MS);
+    this.open.set(requestId, expiry);
   }
 }

@@ -4,13 +4,17 @@
  * with time from the server's `TIME`, so instances with skewed clocks agree. The script is called
  * with EVALSHA and sent again (EVAL, which also caches it) when Redis answers NOSCRIPT, e.g. after a
  * restart or SCRIPT FLUSH (Redis 5 or later: scripts must replicate by effects to call TIME). Settle
- * and release are one call each; neither is made when there is nothing to change. An admitted
- * reserve also leaves a small open-reservation record that the first effective settle deletes, so a
- * settle is never applied twice (see SETTLE_WINDOW_MS).
+ * and release are one call each; neither is made when there is nothing to change. Settle is applied
+ * at most once (see `settle-records.ts`): a reservation with usage-settled buckets (tokens, money)
+ * leaves an open-reservation record that its settle always deletes; a requests-only reservation
+ * leaves none, and a refund claims one for at most the bucket's window.
  *
- * Keys: `<prefix><bucket key>` (GCRA: a string, expiring when the allowance is full again; window: a
- * hash of slot counters, expiring one window after its newest slot; lease: a sorted set, expiring
- * with the newest lease) and `<prefix><hash tag>:open:<request id>`.
+ * Bounded state (every key expires; nothing is left per request once it is settled):
+ * `<prefix><bucket key>` — GCRA: a string, expiring when the allowance is full again (at most
+ * window × (1 + burst/limit), plus the time to repay a debt); window: a hash of slot counters,
+ * expiring one window (+ one slot) after its newest slot; lease: a sorted set, expiring with the
+ * newest lease (lease TTL). `<prefix><hash tag>:open:<request id>` — the open record (until the
+ * settle, at most SETTLE_WINDOW_MS) or a refund claim (the longest window, at most SETTLE_WINDOW_MS).
  *
  * Local deny cache: when Redis denies a request, the bound bucket is remembered on this instance
  * until the time it said the request would fit (at most `denyCacheMaxMs`), so a client hammering an
@@ -51,6 +55,7 @@ import {
   type ReserveResult,
   systemClock,
 } from '../core/ports.js';
+import { claimTtlMs, hasOpenRecord, needsOpenRecord, type StoreMeta, storeMeta } from './settle-records.js';
 
 /** The script, read beside this module (the build copies it next to the compiled file). */
 export const LIMITS_LUA = readFileSync(new URL('./redis/limits.lua', import.meta.url), 'utf8');
@@ -195,9 +200,12 @@ export class RedisLimitStore implements LimitStore {
     const cached = this.cachedDenial(buckets, cost);
     if (cached) return cached;
     const keys = buckets.map((b) => this.prefix + b.key);
-    keys.push(this.recordKey(buckets, requestId));
     const args = this.argsFor('r', requestId, buckets, cost);
-    args.push(SETTLE_WINDOW_MS);
+    const record = needsOpenRecord(buckets);
+    if (record) {
+      keys.push(this.recordKey(buckets, requestId));
+      args.push(SETTLE_WINDOW_MS);
+    }
     const out = await this.script(keys, args);
     const ok = out[0] === 1;
     const states: BucketState[] = new Array(n);
@@ -216,7 +224,7 @@ export class RedisLimitStore implements LimitStore {
     for (let i = 0; i < n; i++) if (marks[i] === NOT_CHARGED) shadowDenied.push(buckets[i]!.id);
     return {
       ok: true,
-      reservation: { requestId, buckets, costs: costs.slice(0, n), meta: { v: marks } },
+      reservation: { requestId, buckets, costs: costs.slice(0, n), meta: { v: marks, r: record ? 1 : 0 } },
       states,
       shadowDenied,
     };
@@ -224,8 +232,11 @@ export class RedisLimitStore implements LimitStore {
 
   async settle(reservation: Reservation, actualCosts: number[]): Promise<void> {
     const { buckets } = reservation;
+    const meta = storeMeta(reservation);
+    if (meta?.done) return; // this very reservation was settled already
     const marks = marksOf(reservation);
-    const args: (string | number)[] = ['s', buckets.length, WINDOW_SLOTS];
+    const record = hasOpenRecord(reservation);
+    const args: (string | number)[] = [record ? 's' : 'c', buckets.length, WINDOW_SLOTS];
     let changes = 0;
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i]!;
@@ -238,10 +249,13 @@ export class RedisLimitStore implements LimitStore {
       if (delta < 0) this.denied.delete(this.prefix + b.key);
       args.push(ALG[b.algorithm], u.limit, u.burst, u.windowMs, mark, delta);
     }
-    if (changes === 0) return;
+    // With an open record the call is made even when nothing changes: it deletes the record.
+    if (changes === 0 && !record) return;
+    if (!record) args.push(claimTtlMs(buckets));
     const keys = buckets.map((b) => this.prefix + b.key);
     keys.push(this.recordKey(buckets, reservation.requestId));
     await this.script(keys, args);
+    if (meta) (meta as StoreMeta).done = 1;
   }
 
   async release(reservation: Reservation): Promise<void> {
