@@ -224,7 +224,12 @@ export class RedisLimitStore implements LimitStore {
     for (let i = 0; i < n; i++) if (marks[i] === NOT_CHARGED) shadowDenied.push(buckets[i]!.id);
     return {
       ok: true,
-      reservation: { requestId, buckets, costs: costs.slice(0, n), meta: { v: marks, r: record ? 1 : 0 } },
+      reservation: {
+        requestId,
+        buckets,
+        costs: costs.slice(0, n),
+        meta: { v: marks, r: record ? 1 : 0, at: out[3]! },
+      },
       states,
       shadowDenied,
     };
@@ -249,13 +254,15 @@ export class RedisLimitStore implements LimitStore {
       if (delta < 0) this.denied.delete(this.prefix + b.key);
       args.push(ALG[b.algorithm], u.limit, u.burst, u.windowMs, mark, delta);
     }
+    // The first settle is the one applied, whether or not it changes anything (see settle-records).
+    if (meta) (meta as StoreMeta).done = 1;
     // With an open record the call is made even when nothing changes: it deletes the record.
     if (changes === 0 && !record) return;
-    if (!record) args.push(claimTtlMs(buckets));
+    // A claim is refused past the settle window (server time of the reserve vs. now, both Redis TIME).
+    if (!record) args.push(claimTtlMs(buckets), meta?.at ?? 0, SETTLE_WINDOW_MS);
     const keys = buckets.map((b) => this.prefix + b.key);
     keys.push(this.recordKey(buckets, reservation.requestId));
     await this.script(keys, args);
-    if (meta) (meta as StoreMeta).done = 1;
   }
 
   async release(reservation: Reservation): Promise<void> {

@@ -10,7 +10,10 @@
  *   refunded whole. It gets NO record (requests-only traffic leaves nothing behind); a refund CLAIMS a
  *   record instead (set-if-absent), kept for {@link claimTtlMs}, so a duplicate refund is ignored.
  *
- * Duplicates of one settle on the same reservation object are also ignored locally (`done`).
+ * The FIRST settle of a reservation is the one applied, whether or not it changes anything (the
+ * gateway settles each reservation once); a settle later than SETTLE_WINDOW_MS is ignored. Every
+ * later settle of the same reservation object is ignored locally (`done`); a copy of a requests-only
+ * reservation settled elsewhere is stopped by the claim only if the first settle was a refund.
  */
 import { SETTLE_WINDOW_MS } from '../core/limits/buckets.js';
 import type { LimitBucket, Reservation } from '../core/ports.js';
@@ -23,6 +26,8 @@ export interface StoreMeta {
   r?: 0 | 1;
   /** Set once this reservation object has been settled. */
   done?: 1;
+  /** When it was reserved (the store's time: local clock, or Redis TIME): claims expire with the settle window. */
+  at?: number;
 }
 
 /** True when the bucket's actual cost may differ from its reserved cost other than by a whole refund. */

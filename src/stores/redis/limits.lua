@@ -15,8 +15,9 @@
 --                returns { 1, now }, or { 0, now } when the record is gone (settled already, or
 --                later than the settle window): nothing is applied twice
 --   'c' claim-settle, for reservations made without a record (request counts only: a refund):
---                as 's' with ARGV[.. + 1] = claimTtlMs; the record is SET NX PX claimTtlMs instead
---                of deleted, and { 0, now } when it exists already (a duplicate).
+--                as 's' with ARGV[.. + 1 .. + 3] = claimTtlMs, reservedAt, settleWindowMs; the
+--                record is SET NX PX claimTtlMs instead of deleted, and { 0, now } when it exists
+--                already (a duplicate) or the reservation is older than the settle window.
 --   'l' release  KEYS = lease keys; ARGV = op, requestId. Returns { leases removed, now }.
 --
 -- State: GCRA  string "a:f:d" (TAT = a + f/d ms), expiring when the allowance is full again.
@@ -310,8 +311,10 @@ if op == 's' or op == 'c' then
   local K = tonumber(ARGV[3])
   if op == 's' then
     if redis.call('DEL', KEYS[n + 1]) == 0 then return { 0, now } end
-  elseif not redis.call('SET', KEYS[n + 1], '1', 'NX', 'PX', ARGV[3 + n * 6 + 1]) then
-    return { 0, now }
+  else
+    local at, win = tonumber(ARGV[3 + n * 6 + 2]), tonumber(ARGV[3 + n * 6 + 3])
+    if at > 0 and now - at >= win then return { 0, now } end
+    if not redis.call('SET', KEYS[n + 1], '1', 'NX', 'PX', ARGV[3 + n * 6 + 1]) then return { 0, now } end
   end
   for i = 1, n do
     local base = 3 + (i - 1) * 6
