@@ -223,6 +223,10 @@ export const ConfigSchema = z.strictObject({
       expectedInstances: z.number().int().positive().default(1),
       maxKeys: z.number().int().positive().default(1_000_000),
       defaultOutputTokens: z.number().int().positive().default(4096),
+      /** Redis Cluster seed nodes (`redis://host:port`); implies `cluster: true`. */
+      urls: z.array(z.string()).min(1).optional(),
+      /** `url` (or `urls`) is a Redis Cluster: requests spanning hash slots are reserved per slot. */
+      cluster: z.boolean().default(false),
     })
     .prefault({}),
   upstreams: z.array(UpstreamSchema).min(1),

@@ -25,8 +25,9 @@
  * show the states seen when Redis denied.
  *
  * Redis Cluster: a request's key, project, tenant and end-user buckets share the `{t:<tenant>}` hash
- * tag; tier, ip and global buckets have their own tags, so a request that mixes them needs a
- * non-clustered Redis (the script call would be refused with CROSSSLOT).
+ * tag; tier, ip and global buckets have their own tags. This store sends all of a request's buckets
+ * in one script call (refused with CROSSSLOT on a cluster when they span slots); `ClusterLimitStore`
+ * (redis/cluster-limit-store.ts) splits such a request into one call per hash tag.
  *
  * Errors (connection, timeout, script errors) throw: the resilient store turns them into
  * `onStoreFailure`. Build the client with `limitRedisOptions()` so commands fail fast while Redis is
@@ -34,7 +35,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import {
   bucketUnits,
   marksOf,
@@ -64,8 +65,12 @@ const LIMITS_SHA = createHash('sha1').update(LIMITS_LUA).digest('hex');
 const ALG = { gcra: 'g', window: 'w', lease: 'l' } as const;
 
 export interface RedisLimitStoreOptions {
-  /** An ioredis client (see {@link limitRedisOptions}). The store never closes it. */
-  redis: Redis;
+  /**
+   * An ioredis client (see {@link limitRedisOptions}), or a Cluster client (see
+   * {@link limitClusterOptions}; use `ClusterLimitStore` so requests spanning slots work). The store
+   * never closes it.
+   */
+  redis: Redis | Cluster;
   /** Prepended to every key. Default `sluice:l:`. */
   prefix?: string;
   /** Each call fails after this long (0: no timeout here; the resilient store applies its own). */
@@ -85,6 +90,19 @@ export function limitRedisOptions(): RedisOptions {
     maxRetriesPerRequest: 0,
     connectTimeout: 2000,
     retryStrategy: (times) => Math.min(50 * times, 1000),
+  };
+}
+
+/** ioredis Cluster options for a limit store: the same fail-fast behaviour on every node. */
+export function limitClusterOptions(): ClusterOptions {
+  return {
+    enableOfflineQueue: false,
+    // A failover moves slots: follow MOVED/ASK and retry on a refreshed slot map, a few times only.
+    maxRedirections: 8,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
+    redisOptions: { maxRetriesPerRequest: 0, connectTimeout: 2000 },
   };
 }
 
@@ -150,7 +168,7 @@ interface DenyEntry {
 }
 
 export class RedisLimitStore implements LimitStore {
-  private readonly redis: Redis;
+  private readonly redis: Redis | Cluster;
   private readonly prefix: string;
   private readonly timeoutMs: number;
   private readonly clock: Clock;
@@ -385,7 +403,7 @@ export class RedisLimitStore implements LimitStore {
 }
 
 /** The `{...}` hash tag of a bucket key, or `{}`-less key itself when it has none. */
-function hashTag(key: string): string {
+export function hashTag(key: string): string {
   const m = /\{[^}]*\}/.exec(key);
   return m ? m[0] : `{${key}}`;
 }
