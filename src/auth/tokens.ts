@@ -358,12 +358,17 @@ export class TokenService {
           return;
         }
         if (await this.storage.rotate(latest ?? null, await this.newKey(latest), drop)) break;
-        // Lost a race with another instance: use its key.
+        // Lost a race with another instance: read its key (the loop then finds it current).
+        await this.load();
       }
       await this.load();
     })();
     try {
       await this.rotating;
+    } catch (err) {
+      // The key store is unreachable (e.g. the database restarts): keep signing and verifying with
+      // the keys already loaded; the next call tries again. With no key at all, there is nothing to use.
+      if (this.keys.length === 0) throw err;
     } finally {
       this.rotating = null;
     }

@@ -238,3 +238,48 @@ describe.each(backends)('shared replay guards: $name', ({ pair }) => {
     expect(results.filter(Boolean)).toHaveLength(1);
   });
 });
+
+describe('rotation races and store outages', () => {
+  it('two instances due for rotation at once end on one new key', async () => {
+    const db = DIALECTS[0]!.make();
+    try {
+      const clock = fakeClock();
+      const storage = () => db.open().then((h) => new SqlSigningKeyStore(h, PEPPER));
+      const a = await TokenService.open({ dataDir: await tempDir(), clock, storage: await storage() });
+      const b = await TokenService.open({ dataDir: await tempDir(), clock, storage: await storage() });
+      const first = a.currentKid();
+      clock.advance(7 * DAY);
+      await Promise.all([a.rotateIfDue(), b.rotateIfDue()]);
+      expect(a.currentKid()).not.toBe(first);
+      expect(b.currentKid()).toBe(a.currentKid());
+      expect(await (await storage()).count()).toBe(2);
+    } finally {
+      await db.cleanup();
+    }
+  });
+
+  it('with the key store unreachable, tokens are still minted and verified with the keys already loaded', async () => {
+    const clock = fakeClock();
+    const inner = new FileKeyStorage(join(await tempDir(), 'jwt-keys.json'));
+    let down = false;
+    const flaky = {
+      shared: true,
+      load: () => (down ? Promise.reject(new Error('connection refused')) : inner.load()),
+      rotate: (
+        p: Parameters<typeof inner.rotate>[0],
+        n: Parameters<typeof inner.rotate>[1],
+        d: readonly string[],
+      ) => (down ? Promise.reject(new Error('connection refused')) : inner.rotate(p, n, d)),
+      prune: (k: readonly string[]) =>
+        down ? Promise.reject(new Error('connection refused')) : inner.prune(k),
+    };
+    const svc = await TokenService.open({ dataDir: await tempDir(), clock, storage: flaky });
+    down = true;
+    clock.advance(7 * DAY); // due for rotation and a re-read: both fail
+    const m = await svc.mint({ keyId: 'k1', tenantId: 'acme' });
+    expect(claims(await svc.verify(m.token)).keyId).toBe('k1');
+    down = false;
+    clock.advance(MIN);
+    expect((await svc.mint({ keyId: 'k1', tenantId: 'acme' })).kid).not.toBe(m.kid); // rotates once back
+  });
+});
