@@ -14,7 +14,6 @@ import { KeyService } from './admin/key-service.js';
 import { registerPolicyRoutes } from './admin/policy-routes.js';
 import { PolicyService } from './admin/policy-service.js';
 import { review } from './admin/review.js';
-import { TokenService } from './auth/tokens.js';
 import { parseConfig } from './config/load.js';
 import { type ConfigSource, withDataDir } from './config/resolve.js';
 import type { SluiceConfig } from './config/schema.js';
@@ -40,6 +39,7 @@ import { AlertEngine, registerAlertsRoute } from './observability/alerts.js';
 import { crossingAlert, LimitWatch } from './observability/limit-watch.js';
 import { createMetrics, registerMetricsRoute } from './observability/metrics.js';
 import { createUpstream } from './providers/index.js';
+import { openCredentials } from './stores/credential-state.js';
 import { ensureDataDir } from './stores/data-dir.js';
 import { UsageWriter } from './stores/usage-writer.js';
 import { accessPolicyFor, ContextLoader, limitPolicyFor } from './wiring/policy.js';
@@ -162,7 +162,9 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   syncUpstreams(cfg);
 
   const auth = new KeyAuthenticator({ control: stores.control, pepper: stores.pepper, clock });
-  const tokens = await TokenService.fromConfig(cfg, clock);
+  // Signing keys in the control store, DPoP/TOTP replay marks in Redis (or the control store): shared by every instance.
+  const credentials = await openCredentials(cfg, { clock, sql: stores.sql, pepper: stores.pepper, logger });
+  const tokens = credentials.tokens;
   const dpopRequired = (tier: string, r: ApiKeyRecord) =>
     r.dpop === 'required' || runtime.cfg.tiers[tier]?.dpop === 'required';
   const jwt = new JwtVerifier(tokens, stores.control, clock, dpopRequired);
@@ -430,6 +432,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
         await flushTouches();
         context.close();
         for (const u of upstreams.values()) await u.close().catch(() => {});
+        await credentials.close().catch(() => {});
         await stores.close();
       })();
       const flushed = flushing.then(() => false);

@@ -236,6 +236,10 @@ export const ConfigSchema = z.strictObject({
           minSamples: z.number().int().positive().default(10),
         })
         .prefault({}),
+      /** Redis Cluster seed nodes (`redis://host:port`); implies `cluster: true`. */
+      urls: z.array(z.string()).min(1).optional(),
+      /** `url` (or `urls`) is a Redis Cluster: requests spanning hash slots are reserved per slot. */
+      cluster: z.boolean().default(false),
     })
     .prefault({}),
   upstreams: z.array(UpstreamSchema).min(1),

@@ -20,7 +20,8 @@ import {
   loadOrCreatePepper,
 } from '../stores/data-dir.js';
 import { MemoryLimitStore } from '../stores/memory-limit-store.js';
-import { limitRedisOptions, RedisLimitStore } from '../stores/redis-limit-store.js';
+import { ClusterLimitStore } from '../stores/redis/cluster-limit-store.js';
+import { limitClusterOptions, limitRedisOptions, RedisLimitStore } from '../stores/redis-limit-store.js';
 import { ResilientLimitStore } from '../stores/resilient-limit-store.js';
 import { SqlAuditStore } from '../stores/sql/audit-store.js';
 import { SqlControlStore } from '../stores/sql/control-store.js';
@@ -167,12 +168,19 @@ export async function openStores(cfg: SluiceConfig, opts: OpenStoresOptions): Pr
   if (opts.limits === false) limits = new MemoryLimitStore({ clock: opts.clock, maxKeys: 1000 });
   else if (cfg.limits.store === 'redis') {
     const url = cfg.limits.url ?? cfg.redis?.url;
-    if (!url) throw new Error('limits.store is redis but neither limits.url nor redis.url is set');
-    const redis = new Redis(url, limitRedisOptions());
+    const clustered = cfg.limits.cluster || cfg.limits.urls !== undefined;
+    if (!url && !cfg.limits.urls)
+      throw new Error('limits.store is redis but neither limits.url, limits.urls nor redis.url is set');
+    // A cluster (limits.urls, or cluster: true): one client follows the slot map; see ClusterLimitStore.
+    const redis = clustered
+      ? new Redis.Cluster(cfg.limits.urls ?? [url!], limitClusterOptions())
+      : new Redis(url!, limitRedisOptions());
     redis.on('error', (err) => opts.logger.debug({ err: err.message }, 'redis limit client error'));
-    clients.push(redis);
+    clients.push(redis as Redis);
     resilient = new ResilientLimitStore({
-      remote: new RedisLimitStore({ redis, clock: opts.clock }),
+      remote: clustered
+        ? new ClusterLimitStore({ redis, clock: opts.clock })
+        : new RedisLimitStore({ redis, clock: opts.clock }),
       onStoreFailure: cfg.limits.onStoreFailure,
       expectedInstances: cfg.limits.expectedInstances,
       timeoutMs: cfg.limits.timeout,

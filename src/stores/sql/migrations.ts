@@ -4,6 +4,7 @@
  * To extend: append a new entry with the next number; never edit a released one.
  */
 import type { Kysely, Migration } from 'kysely';
+import { m0006_signing_keys } from './signing-key-store.js';
 
 // Migrations are written against the schema as it was then, not the current SluiceDb.
 type AnyDb = Kysely<any>;
@@ -266,4 +267,5 @@ export const migrations: Record<string, Migration> = {
   '0002_usage_audit': m0002_usage_audit,
   '0003_usage_append': m0003_usage_append,
   '0005_exceptions': m0005_exceptions,
+  '0006_signing_keys': m0006_signing_keys,
 };

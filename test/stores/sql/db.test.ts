@@ -46,6 +46,7 @@ describe('openDatabase', () => {
         '0001_control',
         '0002_usage_audit',
         '0003_usage_append',
+        '0006_signing_keys',
       ]);
       await handles[1]!.db
         .insertInto('tenants')
