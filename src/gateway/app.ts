@@ -26,8 +26,9 @@ import type {
   UsageRecord,
 } from '../core/ports.js';
 import { UpstreamError } from '../core/ports.js';
+import { endAfter } from '../stores/journal.js';
 import type { Admission } from './admission.js';
-import { isRefusal, type KeyAuthenticator, type Principal } from './auth.js';
+import { isRefusal, type KeyAuthenticator, type KeyRefusal, type Principal } from './auth.js';
 import { clientIpOf } from './client-ip.js';
 import {
   capConnections,
@@ -62,6 +63,11 @@ export interface GatewayDeps {
   logger: Logger;
   /** Readiness and degradation, for /readyz. */
   health: () => { ready: boolean; degraded: string[] };
+  /**
+   * Resolves once every usage row and audit event recorded so far is durable (the local journal's
+   * group commit). Awaited before a model call's response ends: acknowledged means recorded.
+   */
+  recorded?: () => Promise<void>;
   /** Optional extra data-plane routes (tokens, JWKS) registered by other modules. */
   plugins?: ((app: FastifyInstance, deps: GatewayDeps) => void)[];
   /** Called with each request's outcome, for metrics. */
@@ -277,6 +283,9 @@ export async function authenticate(
       reason: result.code,
       status: ERRORS[result.code].status,
       ip,
+      // A revoked or expired key is named (issue 21): the refusal carries its id and tenant.
+      keyId: (result as KeyRefusal).keyId,
+      tenantId: (result as KeyRefusal).tenantId,
     });
     sendRefusal(reply, format, result);
     return undefined;
@@ -292,6 +301,9 @@ function wwwAuthenticate(r: Refusal): string {
 }
 
 interface RecordInput {
+  /** The key (and tenant) a refusal names when there is no principal (revoked, expired). */
+  keyId?: string;
+  tenantId?: string;
   action: string;
   model: string | null;
   decision: AuditDecision;
@@ -334,8 +346,8 @@ function record(
   deps.audit.emit({
     at: now,
     requestId: request.id,
-    keyId: p?.keyId ?? null,
-    tenantId: p?.tenantId ?? null,
+    keyId: p?.keyId ?? r.keyId ?? null,
+    tenantId: p?.tenantId ?? r.tenantId ?? null,
     projectId: p?.projectId ?? null,
     clientIp: r.ip,
     country: r.country ?? null,
@@ -834,15 +846,20 @@ async function forward(
           : undefined,
     });
   };
+  const finished = res.usage.then(finish, () => finish({ inputTokens: 0, outputTokens: 0, images: 0 }));
+  const recorded = deps.recorded;
   if (res.body instanceof Uint8Array) {
-    res.usage.then(finish, () => finish({ inputTokens: 0, outputTokens: 0, images: 0 }));
+    if (recorded) {
+      await finished;
+      await recorded();
+    }
     reply.send(Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength));
     return;
   }
-  res.usage.then(finish, () => finish({ inputTokens: 0, outputTokens: 0, images: 0 }));
   reply.header('cache-control', 'no-cache');
   reply.header('x-accel-buffering', 'no');
-  const body = deps.forceEnd ? guarded(res.body, deps.forceEnd, format, ac) : res.body;
+  const guardedBody = deps.forceEnd ? guarded(res.body, deps.forceEnd, format, ac) : res.body;
+  const body = recorded ? endAfter(guardedBody, () => finished.then(recorded)) : guardedBody;
   const stream = Readable.from(body, { objectMode: false, highWaterMark: 16 * 1024 });
   stream.on('error', (err) => {
     deps.logger.warn({ reqId: request.id, err: err.message }, 'stream to client failed');
