@@ -78,6 +78,23 @@ export interface OpenStoresOptions {
 const CONTROL_DOWN_MS = 3000;
 
 const CHANNEL = 'sluice:events';
+/** How long a publication waits for the Redis connection (a one-shot CLI has just opened it). */
+const PUBLISH_CONNECT_MS = 3000;
+
+/** Resolves true once `c` is ready (at once if it is), false after `ms`. */
+function whenReady(c: Redis, ms: number): Promise<boolean> {
+  if (c.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      c.off('ready', onReady);
+      resolve(ok);
+    };
+    const onReady = () => done(true);
+    const timer = setTimeout(() => done(false), ms);
+    c.on('ready', onReady);
+  });
+}
 
 /**
  * Claims an audit instance id. One process uses `<base>` (stable across restarts, so its chain resumes);
@@ -252,12 +269,28 @@ export async function openStores(cfg: SluiceConfig, opts: OpenStoresOptions): Pr
     limits = resilient;
   } else limits = new MemoryLimitStore({ clock: opts.clock, maxKeys: cfg.limits.maxKeys });
 
-  const publish = (msg: string) => {
-    if (!pub) return Promise.resolve();
-    return pub.publish(CHANNEL, msg).then(
-      () => undefined,
-      (err: Error) => opts.logger.warn({ err: err.message }, 'redis publish failed'),
-    );
+  // Regression (issue 21): the publisher has no offline queue, and a one-shot CLI published before
+  // its connection was up, so `sluice keys revoke` never reached the instances (the key kept working
+  // until their cache entry expired). A publication now waits for the connection (bounded) and
+  // resolves once Redis accepted it: by then Redis has handed it to every subscribed instance.
+  // Redis unreachable: the change is in the store, and instances pick it up from there within
+  // their key cache TTL (1 s) and policy poll (2 s); the log says so.
+  const publish = async (msg: string): Promise<void> => {
+    if (!pub) return;
+    const client = pub;
+    if (!(await whenReady(client, PUBLISH_CONNECT_MS))) {
+      opts.logger.warn(
+        { waitedMs: PUBLISH_CONNECT_MS },
+        'redis unreachable: change not published; instances see it on their next store read (within 2 s)',
+      );
+      return;
+    }
+    try {
+      const receivers = await client.publish(CHANNEL, msg);
+      opts.logger.debug({ receivers, msg }, 'published');
+    } catch (err) {
+      opts.logger.warn({ err: (err as Error).message }, 'redis publish failed');
+    }
   };
 
   return {

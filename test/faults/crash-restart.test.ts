@@ -147,5 +147,5 @@ audit: { flushEvery: 50ms }
     const v = await cli(['audit', 'verify', '--data-dir', dir, '--config', config]);
     expect(v.code, v.stdout + v.stderr).toBe(0);
     expect(v.stdout).toMatch(/^ok /m);
-  });
+  }, 90_000);
 });
