@@ -325,8 +325,8 @@ export const ConfigSchema = z.strictObject({
         .strictObject({
           /** Local write-ahead journal of usage rows and audit events (data dir `journal/`). */
           enabled: z.boolean().default(true),
-          /** fsync: durable against power loss; none: against a process crash only. */
-          sync: z.enum(['fsync', 'none']).default('fsync'),
+          /** none: durable against a process crash (kill -9); fsync: also against power loss (measured cost: docs/operations.md). */
+          sync: z.enum(['fsync', 'none']).default('none'),
           syncDelay: duration(0, 1000).default(2),
           syncBatch: z.number().int().positive().default(256),
         })

@@ -131,8 +131,14 @@ audit: { flushEvery: 20ms }
       await waitFor(() => out.filter((o) => o.status === 200).length > (c + 1) * 40, 20_000);
       await pgServer.kill();
       const t0 = Date.now();
-      // 2. It stays down while the load runs (keys verified before are served from the cache).
+      // 2. It stays down while the load runs (keys verified before are served from the cache), and
+      //    /readyz says the control store is degraded.
       await sleep(800);
+      const down = await waitFor(async () => {
+        const b = (await (await fetch(`${s.url}/readyz`)).json()) as { degraded: string[] };
+        return b.degraded.includes('control');
+      }, 10_000);
+      expect(down).toBe(true);
       // 3. It comes back; service (and the writers) resume on their own.
       await pgServer.start();
       expect(await resumed(s.url, key)).toBe(true);
