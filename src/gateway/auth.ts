@@ -52,8 +52,8 @@ interface CacheEntry {
   verifiedAt: number;
 }
 
-/** A refusal for a key that exists: it names the key (and tenant) so the audit event is not anonymous. */
-export type KeyRefusal = Refusal & { keyId?: string; tenantId?: string };
+/** A refusal for a key that exists: it names the key (`keyId`) so the audit event is not anonymous. */
+export type KeyRefusal = Refusal;
 
 export interface KeyAuthenticatorOptions {
   control: ControlStore;
@@ -125,14 +125,11 @@ export class KeyAuthenticator {
 
   private check(entry: CacheEntry, now: number): Principal | KeyRefusal {
     const r = entry.principal.record;
-    const who = { keyId: r.id, tenantId: r.tenantId };
-    if (r.revokedAt != null && r.revokedAt <= now) return { ...refuse('SLUICE_KEY_REVOKED'), ...who };
-    if (r.expiresAt != null && r.expiresAt <= now) return { ...refuse('SLUICE_KEY_EXPIRED'), ...who };
+    const who = { keyId: r.id };
+    if (r.revokedAt != null && r.revokedAt <= now) return refuse('SLUICE_KEY_REVOKED', undefined, who);
+    if (r.expiresAt != null && r.expiresAt <= now) return refuse('SLUICE_KEY_EXPIRED', undefined, who);
     if (entry.matched === 'previous' && (r.prevExpiresAt == null || r.prevExpiresAt <= now)) {
-      return {
-        ...refuse('SLUICE_KEY_EXPIRED', 'this secret was rotated and its grace period is over'),
-        ...who,
-      };
+      return refuse('SLUICE_KEY_EXPIRED', 'this secret was rotated and its grace period is over', who);
     }
     return entry.principal;
   }

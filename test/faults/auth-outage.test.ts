@@ -90,7 +90,7 @@ describe('KeyAuthenticator during a control-store outage', () => {
     await expect(f.auth.authenticate(c.key)).rejects.toMatchObject({ code: '57P01' });
   });
 
-  it('regression: SLUICE_KEY_REVOKED and SLUICE_KEY_EXPIRED refusals carry the key id', async () => {
+  it('regression: SLUICE_KEY_REVOKED and SLUICE_KEY_EXPIRED refusals carry the key id (for the audit event)', async () => {
     const f = fixture();
     const revoked = f.make({ revokedAt: 1 });
     const expired = f.make({ expiresAt: 1, tenantId: 'beta' });
