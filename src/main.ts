@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { Counter, Gauge } from 'prom-client';
 import { createAdmin, guard, hashAdminToken } from './admin/app.js';
 import { registerAuditRoutes } from './admin/audit-routes.js';
 import { KeyService } from './admin/key-service.js';
@@ -43,6 +44,7 @@ import { openCredentials } from './stores/credential-state.js';
 import { ensureDataDir } from './stores/data-dir.js';
 import { UsageWriter } from './stores/usage-writer.js';
 import { accessPolicyFor, ContextLoader, limitPolicyFor } from './wiring/policy.js';
+import { installProcessGuard } from './wiring/process-guard.js';
 import { openStores, type Stores } from './wiring/stores.js';
 
 export interface ServeOptions {
@@ -56,6 +58,11 @@ export interface ServeOptions {
   instanceId?: string;
   /** Reload the policy when the config file changes. */
   watch?: boolean;
+  /**
+   * Install the process guard (src/wiring/process-guard.ts): a dependency's uncaught error is logged
+   * and counted, the process stays up; any other uncaught error exits. `sluice serve` sets it.
+   */
+  guardProcess?: boolean;
 }
 
 export interface RunningSluice {
@@ -116,7 +123,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   // 0700: the data dir holds the pepper, keys and the database.
   ensureDataDir(dataDir);
   // A stable audit instance id (`SLUICE_INSTANCE` or `<dataDir>/instance-id`) so the chain resumes after a restart.
-  const stores = await openStores(cfg, { clock, logger, instanceId: opts.instanceId });
+  const stores = await openStores(cfg, { clock, logger, instanceId: opts.instanceId, journal: true });
   // The running policy version: the file given (stored as a new version when it changed), else the stored one.
   const stored = await stores.control.latestPolicyVersion();
   let version: number | null;
@@ -161,7 +168,13 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   };
   syncUpstreams(cfg);
 
-  const auth = new KeyAuthenticator({ control: stores.control, pepper: stores.pepper, clock });
+  const auth = new KeyAuthenticator({
+    control: stores.control,
+    pepper: stores.pepper,
+    clock,
+    graceMs: () => runtime.cfg.outage.keyGrace,
+    onStale: (err) => stores.controlFailed(err),
+  });
   // Signing keys in the control store, DPoP/TOTP replay marks in Redis (or the control store): shared by every instance.
   const credentials = await openCredentials(cfg, { clock, sql: stores.sql, pepper: stores.pepper, logger });
   const tokens = credentials.tokens;
@@ -179,7 +192,11 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   rotation.unref();
   const usage = new UsageWriter({
     ledger: stores.usage,
-    onError: (err) => logger.warn({ err: err.message }, 'usage write failed; will retry'),
+    journal: stores.journal,
+    onError: (err) => {
+      stores.controlFailed(err);
+      logger.warn({ err: err.message }, 'usage write failed; will retry');
+    },
   });
   // Applied here at once, and on every other instance through Redis (or their 2 s poll).
   let applyLocal: (v: number) => Promise<void> = async () => {};
@@ -202,6 +219,23 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   const keys = new KeyService(stores.control, stores.pepper, clock, () => Object.keys(runtime.cfg.tiers));
 
   const metrics = createMetrics({ auditStats: () => stores.audit.stats() });
+  const dependencyErrors = new Counter({
+    name: 'sluice_dependency_errors_total',
+    help: 'Errors of a dependency (database, Redis, socket) contained by the process guard instead of crashing',
+    labelNames: ['kind'],
+    registers: [metrics.registry],
+  });
+  new Gauge({
+    name: 'sluice_journal_pending_records',
+    help: 'Usage rows and audit events in the local journal not yet committed to the control store',
+    registers: [metrics.registry],
+    collect() {
+      this.set(stores.journal?.stats().pending ?? 0);
+    },
+  });
+  const removeGuard = opts.guardProcess
+    ? installProcessGuard({ log: logger, count: (kind) => dependencyErrors.inc({ kind }) })
+    : () => {};
   const alerts = new AlertEngine({
     config: () => runtime.cfg.alerts,
     clock,
@@ -211,8 +245,21 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   });
   const limitWatch = new LimitWatch();
   let wasDegraded = false;
+  let controlWasDown = false;
   const degradedCheck = setInterval(() => {
-    const d = stores.degraded().length > 0;
+    const all = stores.degraded();
+    const controlDown = all.includes('control');
+    if (controlDown !== controlWasDown) {
+      controlWasDown = controlDown;
+      metrics.setDegraded('control', controlDown);
+      if (controlDown)
+        alerts.notify({
+          type: 'degraded',
+          subject: 'control',
+          message: 'the control store is unreachable; usage and audit are spooled to the local journal',
+        });
+    }
+    const d = all.includes('limits');
     if (d !== wasDegraded) {
       wasDegraded = d;
       metrics.setDegraded('limits', d);
@@ -306,6 +353,9 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     clock,
     logger,
     health: () => ({ ready: !closing, degraded: stores.degraded() }),
+    // Acknowledged means recorded: a response ends only once its usage row and audit event are in
+    // the local journal (group commit, src/stores/journal.ts).
+    recorded: stores.journal ? () => stores.journal!.barrier() : undefined,
   });
   const admin = createAdmin({
     tls: tlsOf(cfg.admin.tls),
@@ -414,6 +464,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       clearInterval(degradedCheck);
       clearInterval(touchTimer);
       clearInterval(pruneTimer);
+      removeGuard();
       if (watched) unwatchFile(watched);
       const timer = setTimeout(() => {
         forceEnd.abort();

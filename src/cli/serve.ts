@@ -20,6 +20,7 @@ export function registerServe(program: Command): void {
           adminPort: opts.adminPort,
           host: opts.host,
           watch: opts.watch,
+          guardProcess: true,
         });
         const tokenNote =
           (s.adminTokenFile ? ` (admin token in ${s.adminTokenFile})` : '') +

@@ -315,6 +315,11 @@ export const ConfigSchema = z.strictObject({
         .default(16 * 1024),
       keepAliveTimeout: duration(100, 600_000).default(72_000),
       maxConnections: z.number().int().positive().default(10_000),
+      /** Connections one /24 (IPv4) or /64 (IPv6) may hold; default a quarter of maxConnections. */
+      maxConnectionsPerSubnet: z.number().int().positive().optional(),
+      /** Bytes per second a request body must average once `minBodyRateAfter` has passed (0: off). */
+      minBodyRate: z.number().int().min(0).default(1024),
+      minBodyRateAfter: duration(100, 600_000).default(10_000),
       authFailures: z
         .strictObject({
           perIp: z.number().int().positive().default(30),
@@ -346,6 +351,22 @@ export const ConfigSchema = z.strictObject({
         .prefault({}),
       /** Webhooks told of every request and decision (signed as alert webhooks are). */
       webhooks: z.array(z.strictObject({ webhook: z.url(), secret: z.string().optional() })).default([]),
+    })
+    .prefault({}),
+  outage: z
+    .strictObject({
+      /** How long a key verified before a control-store outage is still served during it. */
+      keyGrace: duration(0, 86_400_000).default(900_000),
+      journal: z
+        .strictObject({
+          /** Local write-ahead journal of usage rows and audit events (data dir `journal/`). */
+          enabled: z.boolean().default(true),
+          /** none: durable against a process crash (kill -9); fsync: also against power loss (measured cost: docs/operations.md). */
+          sync: z.enum(['fsync', 'none']).default('none'),
+          syncDelay: duration(0, 1000).default(2),
+          syncBatch: z.number().int().positive().default(256),
+        })
+        .prefault({}),
     })
     .prefault({}),
 });

@@ -42,6 +42,12 @@ export interface GatewayDeps {
   logger: Logger;
   /** Readiness and degradation, for /readyz. */
   health: () => { ready: boolean; degraded: string[] };
+  /**
+   * Resolves once every usage row and audit event recorded so far is durable (the local journal's
+   * group commit, src/stores/journal.ts). `respond` awaits it after the end stages and before a
+   * model call's response ends: acknowledged means recorded.
+   */
+  recorded?: () => Promise<void>;
   /** Optional extra data-plane routes (tokens, JWKS) registered by other modules. */
   plugins?: ((app: FastifyInstance, deps: GatewayDeps) => void)[];
   /** Called with each request's outcome, for metrics. */
