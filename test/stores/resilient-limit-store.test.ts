@@ -193,7 +193,13 @@ describe('ResilientLimitStore (scripted remote)', () => {
       peek: (b) => later(() => inner.peek(b))(),
       close: async () => {},
     };
-    return { remote, inner, answerAll: () => pending.splice(0).forEach((f) => f()) };
+    return {
+      remote,
+      inner,
+      answerAll: () => {
+        for (const f of pending.splice(0)) f();
+      },
+    };
   }
   const flushIo = () => new Promise((resolve) => setImmediate(resolve));
 
