@@ -21,10 +21,6 @@ export const BUILTIN_ACTIONS: readonly string[] = [...Object.values(ENDPOINT_ACT
 
 export type BuiltinAction = (typeof ENDPOINT_ACTIONS)[Endpoint] | typeof MODELS_LIST_ACTION;
 
-export function actionForEndpoint(endpoint: Endpoint): BuiltinAction {
-  return ENDPOINT_ACTIONS[endpoint];
-}
-
 /** `tasks.<name>` for a task endpoint. */
 export function taskAction(name: string): string {
   return `tasks.${name}`;
