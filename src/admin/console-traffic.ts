@@ -5,7 +5,7 @@
  * outcome hook feeds it (one Map update per request, no allocation when nobody listens).
  */
 import type { FastifyInstance } from 'fastify';
-import type { Outcome } from '../gateway/app.js';
+import type { Outcome } from '../core/outcome.js';
 import { type AdminDeps, auditAdmin, guard } from './app.js';
 
 /** 1 s: the console's refresh rate; per-second figures are what an operator watching an incident needs. */

@@ -11,7 +11,7 @@ import { ExceptionError, ExceptionService } from '../gateway/portal/exception-se
 import { EXCEPTIONS_CHANGED } from '../gateway/portal/wiring.js';
 import { SqlExceptionStore } from '../stores/sql/exception-store.js';
 import { type CommonOptions, openForCommand, printJson, withCommon } from './common.js';
-import { CliExit } from './index.js';
+import { CliExit } from './exit.js';
 
 const who = () => `cli:${process.env.USER ?? 'unknown'}`;
 const list = (v: string) =>

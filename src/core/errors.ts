@@ -407,11 +407,3 @@ export function anthropicErrorBody(r: Refusal): { type: 'error'; error: { type: 
   const def: ErrorDef = ERRORS[r.code];
   return { type: 'error', error: { type: def.anthropicType, message: `${publicMessage(r)} (${r.code})` } };
 }
-
-/** Thrown only across async boundaries that cannot return a value (e.g. inside Fastify hooks). */
-export class SluiceError extends Error {
-  constructor(readonly refusal: Refusal) {
-    super(publicMessage(refusal));
-    this.name = 'SluiceError';
-  }
-}

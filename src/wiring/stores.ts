@@ -265,6 +265,7 @@ export async function openStores(cfg: SluiceConfig, opts: OpenStoresOptions): Pr
       onStoreFailure: cfg.limits.onStoreFailure,
       expectedInstances: cfg.limits.expectedInstances,
       timeoutMs: cfg.limits.timeout,
+      isConnected: () => redis.status === 'ready',
       clock: opts.clock,
       onDegradedChange: (d, err) =>
         d

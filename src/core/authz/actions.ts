@@ -28,10 +28,6 @@ export const BUILTIN_ACTIONS: readonly string[] = [
 
 export type BuiltinAction = (typeof ENDPOINT_ACTIONS)[Endpoint] | typeof MODELS_LIST_ACTION;
 
-export function actionForEndpoint(endpoint: Endpoint): BuiltinAction {
-  return ENDPOINT_ACTIONS[endpoint];
-}
-
 /** `tasks.<name>` for a task endpoint. */
 export function taskAction(name: string): string {
   return `tasks.${name}`;

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Refusal } from '../../core/errors.js';
+import type { Outcome } from '../../core/outcome.js';
 import type {
   AuditDecision,
   AuditSink,
@@ -73,17 +74,4 @@ export interface GatewayDeps {
   onSettled?: (requestId: string) => void;
 }
 
-/** One request's outcome, for metrics. */
-export interface Outcome {
-  action: string;
-  decision: AuditDecision;
-  reason: string;
-  tenantId: string | null;
-  model: string | null;
-  status: number;
-  usage?: Usage;
-  usd?: number;
-  stageMs?: Record<string, number>;
-  upstream?: string;
-  upstreamMs?: number;
-}
+export type { Outcome };
