@@ -23,6 +23,8 @@ export interface Normalised {
   text: string;
   /** Decoded payloads found in the text (each already normalised), to be screened as well. */
   probes: string[];
+  /** What each probe was decoded from (`tag-chars`, `base64`, `hex`, `url`, `rot13`), index for index. */
+  probeKinds: string[];
   /** What was found: `tag-chars`, `zero-width`, `bidi`, `homoglyph`, `leet`, `spaced`, `base64`, `hex`, `url`, `rot13`. */
   signals: string[];
 }
@@ -234,6 +236,7 @@ function cleanText(s: string, signals: Set<string>): string {
 export function normalise(input: string): Normalised {
   const signals = new Set<string>();
   const probes: string[] = [];
+  const kinds: string[] = [];
   let s = input;
   if (TAG_RE.test(s)) {
     TAG_RE.lastIndex = 0;
@@ -243,7 +246,10 @@ export function normalise(input: string): Normalised {
       const cp = ch[0].codePointAt(0)! - 0xe0000;
       if (cp >= 0x20 && cp < 0x7f) hidden += String.fromCharCode(cp);
     }
-    if (hidden.trim().length > 0) probes.push(hidden);
+    if (hidden.trim().length > 0) {
+      probes.push(hidden);
+      kinds.push('tag-chars');
+    }
     s = s.replace(TAG_RE, '');
   }
   TAG_RE.lastIndex = 0;
@@ -260,6 +266,7 @@ export function normalise(input: string): Normalised {
       if (dec && readable(dec)) {
         signals.add('base64');
         probes.push(dec);
+        kinds.push('base64');
       }
     }
     for (const m of s.matchAll(HEX_RE)) {
@@ -268,6 +275,7 @@ export function normalise(input: string): Normalised {
       if (readable(dec)) {
         signals.add('hex');
         probes.push(dec);
+        kinds.push('hex');
       }
     }
   }
@@ -279,6 +287,7 @@ export function normalise(input: string): Normalised {
         if (dec !== m[0] && readable(dec)) {
           signals.add('url');
           probes.push(dec);
+          kinds.push('url');
         }
       } catch {
         // malformed escapes: not a payload
@@ -290,10 +299,13 @@ export function normalise(input: string): Normalised {
   if (hints >= 2 && probes.length < MAX_PROBES) {
     signals.add('rot13');
     probes.push(rot13(text));
+    kinds.push('rot13');
   }
+  const cleaned = probes.map((p) => cleanText(p, signals));
   return {
     text,
-    probes: probes.map((p) => cleanText(p, signals)).filter((p) => p.length > 0),
+    probes: cleaned.filter((p) => p.length > 0),
+    probeKinds: kinds.filter((_, i) => cleaned[i]!.length > 0),
     signals: [...signals],
   };
 }
