@@ -237,6 +237,15 @@ const hl = holdout.map((r) => r.y);
 const h = rates(hs, hl, 0.5);
 console.log(`\nwritten held-out set, final quantised model, default threshold 0.5:`);
 console.log(`  recall ${fmt(h.recall)} (${h.tp}/${h.pos})  FPR ${fmt(h.fpr)} (${h.fp}/${h.neg})  AUC ${fmt(auc(hs, hl))}`);
+console.log(
+  '  other thresholds: ' +
+    [0.3, 0.4, 0.6, 0.7, 0.8]
+      .map((t) => {
+        const r = rates(hs, hl, t);
+        return `${t}: recall ${fmt(r.recall)} FPR ${fmt(r.fpr)}`;
+      })
+      .join('; '),
+);
 const byLang = new Map();
 holdout.forEach((r, i) => {
   const s = byLang.get(r.lang) ?? { tp: 0, pos: 0, fp: 0, neg: 0 };

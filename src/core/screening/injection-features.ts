@@ -4,7 +4,7 @@
  *
  * Over the lower-cased, normalised text:
  *   - character n-grams of length 2 to 5, spaces and punctuation included (language-robust:
- *     Chinese, Japanese and Korean need no word splitting);
+ *     Chinese, Japanese and Korean need no word splitting), and single CJK / kana / hangul characters;
  *   - word unigrams and bigrams (a word is a run of letters and digits, any script).
  * Each feature is hashed (FNV-1a over UTF-16 code units, then a final mix) into `2^bits` buckets.
  * A text's feature vector is its bag of hashed features, scaled by `1/sqrt(count)`, so long and
@@ -39,6 +39,12 @@ export function forEachFeature(text: string, bits: number, visit: (bucket: numbe
   // Character n-grams over " " + s + " ".
   for (let i = -1; i < n; i++) {
     let h = FNV_OFFSET;
+    // Single CJK, kana and hangul characters carry meaning on their own (无视, 無視, 무시).
+    if (i >= 0 && s.charCodeAt(i) >= 0x2e80) {
+      const x = Math.imul(s.charCodeAt(i) ^ 0x7feb352d, 0x846ca68b);
+      visit((x ^ (x >>> 15)) & mask);
+      count++;
+    }
     for (let k = 0; k < 5; k++) {
       const j = i + k;
       const c = j < 0 || j >= n ? 32 : s.charCodeAt(j);
