@@ -16,7 +16,7 @@
 // Deterministic: a seeded PRNG orders everything, so two runs write the same file.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { featureList, FEATURE_BITS } from '../src/core/screening/injection-features.ts';
+import { FEATURE_BITS, featureList } from '../src/core/screening/injection-features.ts';
 import { normalise } from '../src/core/screening/normalise.ts';
 import {
   decodeInjectionModel,
@@ -72,7 +72,9 @@ for (const r of jsonl(join(shared, 'prompts_benign.jsonl')))
   rows.push({ text: r.text, y: 0, source: r.source.split(':')[0].split('@')[0], lang: 'en', set: 'shared' });
 const writtenDir = join(root, 'data', 'screening', 'src');
 const holdout = [];
-for (const f of readdirSync(writtenDir).filter((f) => f.endsWith('.txt')).sort()) {
+for (const f of readdirSync(writtenDir)
+  .filter((f) => f.endsWith('.txt'))
+  .sort()) {
   for (const line of readFileSync(join(writtenDir, f), 'utf8').split('\n')) {
     if (!line.trim() || line.startsWith('#')) continue;
     const [lab, lang, ...rest] = line.split('|');
@@ -84,8 +86,9 @@ for (const f of readdirSync(writtenDir).filter((f) => f.endsWith('.txt')).sort()
 }
 writeFileSync(
   join(root, 'data', 'screening', 'written-holdout.jsonl'),
-  holdout.map((r) => JSON.stringify({ text: r.text, label: r.y ? 'injection' : 'benign', lang: r.lang })).join('\n') +
-    '\n',
+  holdout
+    .map((r) => JSON.stringify({ text: r.text, label: r.y ? 'injection' : 'benign', lang: r.lang }))
+    .join('\n') + '\n',
 );
 console.log(
   `data: ${rows.length} training rows (${rows.filter((r) => r.y).length} injection), ` +
@@ -204,8 +207,12 @@ const cvShared = rates(
 );
 const fmt = (x) => x.toFixed(3);
 console.log(`\n${FOLDS}-fold cross-validation (out-of-fold scores, same scoring path as the gateway)`);
-console.log(`  AUC ${fmt(auc(oof, labels))}; threshold (margin) ${threshold.toFixed(3)} chosen for FPR <= ${TARGET_FPR}`);
-console.log(`  all training rows : recall ${fmt(cv.recall)} (${cv.tp}/${cv.pos})  FPR ${fmt(cv.fpr)} (${cv.fp}/${cv.neg})`);
+console.log(
+  `  AUC ${fmt(auc(oof, labels))}; threshold (margin) ${threshold.toFixed(3)} chosen for FPR <= ${TARGET_FPR}`,
+);
+console.log(
+  `  all training rows : recall ${fmt(cv.recall)} (${cv.tp}/${cv.pos})  FPR ${fmt(cv.fpr)} (${cv.fp}/${cv.neg})`,
+);
 console.log(
   `  shared data only  : recall ${fmt(cvShared.recall)} (${cvShared.tp}/${cvShared.pos})  FPR ${fmt(cvShared.fpr)} (${cvShared.fp}/${cvShared.neg})`,
 );
@@ -236,7 +243,9 @@ const hs = holdout.map((r) => scoreInjection(shipped, r.text).score);
 const hl = holdout.map((r) => r.y);
 const h = rates(hs, hl, 0.5);
 console.log(`\nwritten held-out set, final quantised model, default threshold 0.5:`);
-console.log(`  recall ${fmt(h.recall)} (${h.tp}/${h.pos})  FPR ${fmt(h.fpr)} (${h.fp}/${h.neg})  AUC ${fmt(auc(hs, hl))}`);
+console.log(
+  `  recall ${fmt(h.recall)} (${h.tp}/${h.pos})  FPR ${fmt(h.fpr)} (${h.fp}/${h.neg})  AUC ${fmt(auc(hs, hl))}`,
+);
 console.log(
   '  other thresholds: ' +
     [0.3, 0.4, 0.6, 0.7, 0.8]
@@ -267,7 +276,8 @@ console.log(
 );
 if (process.env.SHOW_MISSES === '1')
   holdout.forEach((r, i) => {
-    if ((hs[i] >= 0.5) !== (r.y === 1)) console.log(`  miss ${r.y ? 'FN' : 'FP'} ${hs[i].toFixed(2)} ${r.text.slice(0, 100)}`);
+    if (hs[i] >= 0.5 !== (r.y === 1))
+      console.log(`  miss ${r.y ? 'FN' : 'FP'} ${hs[i].toFixed(2)} ${r.text.slice(0, 100)}`);
   });
 file.meta.holdout = { recall: h.recall, fpr: h.fpr };
 const out = join(root, 'src', 'core', 'screening', 'model', 'injection-model.json');

@@ -31,7 +31,7 @@ export interface Normalised {
 
 const TAG_RE = /[\u{E0000}-\u{E007F}]/gu;
 const INVISIBLE_RE =
-  /\u200D|[\u200B\u200C\u2060\u2061\u2062\u2063\u2064\uFEFF\u180E\u00AD\u034F\u115F\u1160\u3164]/g;
+  /\u200D|\u034F|[\u200B\u200C\u2060\u2061\u2062\u2063\u2064\uFEFF\u180E\u00AD\u115F\u1160\u3164]/g;
 const BIDI_RE = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/g;
 
 /** Cyrillic and Greek letters that look like Latin ones (lower-case and upper-case). */
