@@ -16,7 +16,7 @@
 // Deterministic: a seeded PRNG orders everything, so two runs write the same file.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { FEATURE_BITS, featureList } from '../src/core/screening/injection-features.ts';
+import { FEATURE_BITS, featureList, LENGTH_PRIOR } from '../src/core/screening/injection-features.ts';
 import { normalise } from '../src/core/screening/normalise.ts';
 import {
   decodeInjectionModel,
@@ -119,7 +119,7 @@ function train(idx, seed) {
     shuffle(order, rnd);
     for (const i of order) {
       const x = feats[i];
-      const v = x.length > 0 ? 1 / Math.sqrt(x.length) : 0;
+      const v = 1 / Math.sqrt(x.length + LENGTH_PRIOR);
       let z = b;
       for (let k = 0; k < x.length; k++) z += w[x[k]] * v;
       const p = 1 / (1 + Math.exp(-z));

@@ -7,9 +7,16 @@
  *     Chinese, Japanese and Korean need no word splitting), and single CJK / kana / hangul characters;
  *   - word unigrams and bigrams (a word is a run of letters and digits, any script).
  * Each feature is hashed (FNV-1a over UTF-16 code units, then a final mix) into `2^bits` buckets.
- * A text's feature vector is its bag of hashed features, scaled by `1/sqrt(count)`, so long and
- * short texts score on the same footing.
+ * A text's feature vector is the SET of its hashed features (binary: repeating "1111 " twenty
+ * times adds nothing),  scaled by `1/sqrt(count + LENGTH_PRIOR)`,
+ * so long and short texts score on the same footing.
  */
+
+/**
+ * Smoothing of the length normalisation: a text's feature sum is scaled by `1/sqrt(count + N0)`,
+ * so a three-word text cannot swing far from the prior on a few n-grams.
+ */
+export const LENGTH_PRIOR = 40;
 
 /** 2^18 buckets: collisions cost under a point of recall here, and the weights stay under 1 MB. */
 export const FEATURE_BITS = 18;
@@ -83,9 +90,9 @@ export function forEachFeature(text: string, bits: number, visit: (bucket: numbe
   return count;
 }
 
-/** The features of `text` as bucket indices, for training. */
+/** The distinct features of `text` as bucket indices, for training. */
 export function featureList(text: string, bits = FEATURE_BITS): Int32Array {
-  const out: number[] = [];
-  forEachFeature(text, bits, (b) => out.push(b));
+  const out = new Set<number>();
+  forEachFeature(text, bits, (b) => out.add(b));
   return Int32Array.from(out);
 }

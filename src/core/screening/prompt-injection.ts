@@ -13,7 +13,7 @@
  * Pure: the model is passed in (`shippedInjectionModel()` in `injection-model.ts` decodes the one
  * in the package); no I/O, no clock.
  */
-import { FEATURE_BITS, forEachFeature } from './injection-features.js';
+import { FEATURE_BITS, forEachFeature, LENGTH_PRIOR } from './injection-features.js';
 import { normalise } from './normalise.js';
 
 /** The weights file as written by the training script (JSON, weights as base64 int16 LE). */
@@ -66,14 +66,31 @@ export function encodeInjectionModel(
   return { format: 'sluice-injection-v1', bits: m.bits, bias: m.bias, scale, weights: btoa(bin), meta };
 }
 
+/** Marks of the features already counted for the current text (binary features, no allocation). */
+const seenFor = new WeakMap<InjectionModel, { marks: Uint32Array; gen: number }>();
+
 /** The raw margin (log-odds) of one already-normalised text. */
 export function injectionMargin(model: InjectionModel, text: string): number {
   const w = model.weights;
+  let seen = seenFor.get(model);
+  if (!seen) {
+    seen = { marks: new Uint32Array(1 << model.bits), gen: 0 };
+    seenFor.set(model, seen);
+  }
+  if (++seen.gen === 0xffffffff) {
+    seen.marks.fill(0);
+    seen.gen = 1;
+  }
+  const { marks, gen } = seen;
   let sum = 0;
-  const count = forEachFeature(text, model.bits, (b) => {
+  let count = 0;
+  forEachFeature(text, model.bits, (b) => {
+    if (marks[b] === gen) return;
+    marks[b] = gen;
     sum += w[b]!;
+    count++;
   });
-  return count === 0 ? model.bias : model.bias + sum / Math.sqrt(count);
+  return model.bias + sum / Math.sqrt(count + LENGTH_PRIOR);
 }
 
 export interface InjectionScore {
