@@ -146,7 +146,9 @@ export function extractTexts(endpoint: ScreeningEndpoint, body: unknown): Screen
       const v = body[key];
       if (typeof v === 'string') out.push({ path: [key], role, text: v });
       else if (Array.isArray(v))
-        v.forEach((s, i) => typeof s === 'string' && out.push({ path: [key, i], role, text: s }));
+        v.forEach((s, i) => {
+          if (typeof s === 'string') out.push({ path: [key, i], role, text: s });
+        });
       break;
     }
     case 'responses': {
