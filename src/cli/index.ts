@@ -6,6 +6,7 @@ import { registerConfig } from './config.js';
 import { registerKeys } from './keys.js';
 import { registerPolicy } from './policy.js';
 import { registerReview } from './review.js';
+import { registerScreen } from './screen.js';
 import { registerServe } from './serve.js';
 
 /** Raised by commands to exit with a message and a status, without a stack trace. */
@@ -34,6 +35,7 @@ export async function main(argv: string[]): Promise<void> {
   registerPolicy(program);
   registerAudit(program);
   registerReview(program);
+  registerScreen(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {
