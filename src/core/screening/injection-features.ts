@@ -35,10 +35,15 @@ function isWordChar(c: number): boolean {
 }
 
 /**
- * Calls `visit(bucket)` for every feature of `text` (repeats included) and returns how many there
- * were. `text` should already be normalised; it is lower-cased here.
+ * Calls `visit(bucket, position)` for every feature of `text` (repeats included; `position` is
+ * where a character n-gram starts or where a word ends) and returns how many there were. `text`
+ * should already be normalised; it is lower-cased here.
  */
-export function forEachFeature(text: string, bits: number, visit: (bucket: number) => void): number {
+export function forEachFeature(
+  text: string,
+  bits: number,
+  visit: (bucket: number, position: number) => void,
+): number {
   const mask = (1 << bits) - 1;
   const s = text.toLowerCase();
   const n = s.length;
@@ -49,7 +54,7 @@ export function forEachFeature(text: string, bits: number, visit: (bucket: numbe
     // Single CJK, kana and hangul characters carry meaning on their own (无视, 無視, 무시).
     if (i >= 0 && s.charCodeAt(i) >= 0x2e80) {
       const x = Math.imul(s.charCodeAt(i) ^ 0x7feb352d, 0x846ca68b);
-      visit((x ^ (x >>> 15)) & mask);
+      visit((x ^ (x >>> 15)) & mask, i);
       count++;
     }
     for (let k = 0; k < 5; k++) {
@@ -58,7 +63,7 @@ export function forEachFeature(text: string, bits: number, visit: (bucket: numbe
       h = Math.imul(h ^ c, FNV_PRIME);
       if (k >= 1) {
         const x = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
-        visit((x ^ (x >>> 12)) & mask);
+        visit((x ^ (x >>> 12)) & mask, i < 0 ? 0 : i);
         count++;
       }
       if (j >= n) break;
@@ -75,11 +80,11 @@ export function forEachFeature(text: string, bits: number, visit: (bucket: numbe
       inWord = true;
     } else if (inWord) {
       const u = Math.imul(w ^ 0x5bd1e995, 0x27d4eb2d);
-      visit((u ^ (u >>> 13)) & mask);
+      visit((u ^ (u >>> 13)) & mask, i);
       count++;
       if (prev !== 0) {
         const b = Math.imul(Math.imul(prev, 0x9e3779b1) ^ w, 0x85ebca6b);
-        visit((b ^ (b >>> 16)) & mask);
+        visit((b ^ (b >>> 16)) & mask, i);
         count++;
       }
       prev = w;

@@ -114,6 +114,28 @@ const WORD_RE = /[\p{L}\p{M}\p{N}@$]+/gu;
 const LATIN_RE = /[A-Za-z]/;
 const MIXED_SCRIPT_RE = /[\u0370-\u03FF\u0400-\u052F\u0261]/;
 const LEET_WORD_RE = /^(?=.*[A-Za-z])(?=.*[013457@$])[A-Za-z013457@$]{4,}$/;
+const LEET_HINT_RE = /[A-Za-z][013457@$]|[013457@$][A-Za-z]/;
+const LEET_CANDIDATE_RE =
+  /(?<![A-Za-z013457@$])(?=[A-Za-z013457@$]*(?:[A-Za-z][013457@$]|[013457@$][A-Za-z]))[A-Za-z013457@$]+/g;
+
+/** A cheap scan for five single letters in a row separated by one space, dot, dash or underscore. */
+function hasSpacedLetters(s: string): boolean {
+  let run = 0;
+  for (let i = 1; i < s.length; i += 2) {
+    const sep = s.charCodeAt(i);
+    if (
+      (sep === 32 || sep === 46 || sep === 45 || sep === 95) &&
+      s.charCodeAt(i - 1) > 64 &&
+      (i + 1 >= s.length || s.charCodeAt(i + 1) > 64)
+    ) {
+      if (++run >= 5) return true;
+    } else {
+      run = 0;
+      i--; // re-align on the next character
+    }
+  }
+  return false;
+}
 
 function foldWord(w: string, signals: Set<string>): string {
   if (LATIN_RE.test(w) && MIXED_SCRIPT_RE.test(w)) {
@@ -139,7 +161,13 @@ function foldWord(w: string, signals: Set<string>): string {
 /** "i g n o r e  a l l" (six or more single letters separated by one space, dot, dash or underscore). */
 const SPACED_RE = /(?:^|(?<=\s))(?:\p{L}[ ._-]){5,}\p{L}(?=\s|$|[.,!?])/gu;
 
-const BASE64_RE = /[A-Za-z0-9+/_-]{16,}={0,2}/g;
+const BASE64_RE = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}/g;
+const BASE64_HINT_RE = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16}/;
+const HEX_HINT_RE = /(?<![0-9a-fA-F])[0-9a-fA-F]{16}/;
+const URL_ESCAPE_RE = /%[0-9a-fA-F]{2}/g;
+/** Words that only ROT13'd English has ("ignore", "instructions", "previous", "system", "prompt" ...). */
+const ROT13_RARE_RE =
+  /\b(?:vtaber|vafgehpgvbaf|cerivbhf|flfgrz|cebzcg|eriryny|sbetrg|cergraq|ehyrf|qvfertneq)\b/i;
 const HEX_RE = /\b(?:0x)?((?:[0-9a-fA-F]{2}){8,})\b/g;
 const URLENC_RE = /(?<=^|\s)[^\s%]*(?:%[0-9a-fA-F]{2}[^\s%]*){3,}/g;
 const ROT13_HINTS = new Set([
@@ -218,14 +246,19 @@ function cleanText(s: string, signals: Set<string>): string {
     s = s.replace(BIDI_RE, '');
   }
   s = s.normalize('NFKC');
-  s = s.replace(WORD_RE, (w) => foldWord(w, signals));
+  // Fold only the words that need it (most text has neither mixed scripts nor leet).
+  if (MIXED_SCRIPT_RE.test(s)) s = s.replace(WORD_RE, (w) => foldWord(w, signals));
+  else if (LEET_HINT_RE.test(s)) s = s.replace(LEET_CANDIDATE_RE, (w) => foldWord(w, signals));
   s = s.replace(/\s+/g, ' ').trim();
-  if (SPACED_RE.test(s)) {
+  if (hasSpacedLetters(s)) {
     SPACED_RE.lastIndex = 0;
-    signals.add('spaced');
-    s = s.replace(SPACED_RE, (m) => m.replace(/[ ._-]/g, ''));
+    if (SPACED_RE.test(s)) {
+      signals.add('spaced');
+      SPACED_RE.lastIndex = 0;
+      s = s.replace(SPACED_RE, (m) => m.replace(/[ ._-]/g, ''));
+    }
+    SPACED_RE.lastIndex = 0;
   }
-  SPACED_RE.lastIndex = 0;
   return s;
 }
 
@@ -257,29 +290,31 @@ export function normalise(input: string): Normalised {
 
   // Probes run on the text before whitespace collapsing changes nothing they need; use `s`.
   if (s.length >= 16) {
-    for (const m of s.matchAll(BASE64_RE)) {
-      if (probes.length >= MAX_PROBES) break;
-      const run = m[0];
-      // A base64 run has mixed case or digits; a long plain word does not.
-      if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
-      const dec = decodeBase64(run);
-      if (dec && readable(dec)) {
-        signals.add('base64');
-        probes.push(dec);
-        kinds.push('base64');
+    if (BASE64_HINT_RE.test(s))
+      for (const m of s.matchAll(BASE64_RE)) {
+        if (probes.length >= MAX_PROBES) break;
+        const run = m[0];
+        // A base64 run has mixed case or digits; a long plain word does not.
+        if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
+        const dec = decodeBase64(run);
+        if (dec && readable(dec)) {
+          signals.add('base64');
+          probes.push(dec);
+          kinds.push('base64');
+        }
       }
-    }
-    for (const m of s.matchAll(HEX_RE)) {
-      if (probes.length >= MAX_PROBES) break;
-      const dec = decodeHex(m[1]!);
-      if (readable(dec)) {
-        signals.add('hex');
-        probes.push(dec);
-        kinds.push('hex');
+    if (HEX_HINT_RE.test(s))
+      for (const m of s.matchAll(HEX_RE)) {
+        if (probes.length >= MAX_PROBES) break;
+        const dec = decodeHex(m[1]!);
+        if (readable(dec)) {
+          signals.add('hex');
+          probes.push(dec);
+          kinds.push('hex');
+        }
       }
-    }
   }
-  if (s.includes('%')) {
+  if (s.includes('%') && (s.match(URL_ESCAPE_RE)?.length ?? 0) >= 3) {
     for (const m of s.matchAll(URLENC_RE)) {
       if (probes.length >= MAX_PROBES) break;
       try {
@@ -295,7 +330,8 @@ export function normalise(input: string): Normalised {
     }
   }
   let hints = 0;
-  for (const w of text.toLowerCase().split(/[^a-z]+/)) if (ROT13_HINTS.has(w) && ++hints >= 2) break;
+  if (ROT13_RARE_RE.test(text))
+    for (const w of text.toLowerCase().split(/[^a-z]+/)) if (ROT13_HINTS.has(w) && ++hints >= 2) break;
   if (hints >= 2 && probes.length < MAX_PROBES) {
     signals.add('rot13');
     probes.push(rot13(text));

@@ -51,7 +51,8 @@ export interface OutputScreenerOptions {
   canaries?: readonly string[];
 }
 
-const CARRY = 256;
+/** Emitted text kept as context for the detectors (credential words before a value, phone words). */
+const CARRY = 128;
 const MAX_HOLD = 1024;
 const MAX_KEY_HOLD = 16 * 1024;
 
@@ -59,6 +60,13 @@ const KEY_PREFIX_RE = /^(?:sk|gh|gl|xo|ey|hf|np|AK|AS|AI|SG|sq|hv|ntn|dapi|glc|s
 const CREDENTIAL_CONTEXT_RE =
   /(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|key|bearer|auth)\W{0,3}\s*$/i;
 const GROUP_RE = /^[+(]?[0-9A-Z()+.-]{1,6}$/;
+
+const SUSPICIOUS_CHAR_RE = /[0-9@_=/+~:$%\\|#]|--|[a-z][A-Z]|[A-Z]{2}/;
+const SUSPICIOUS_WORD_RE = /bearer|passw|secret|token|api.?key|auth|private/i;
+
+function suspicious(s: string): boolean {
+  return SUSPICIOUS_CHAR_RE.test(s) || SUSPICIOUS_WORD_RE.test(s);
+}
 
 function isSpace(c: string): boolean {
   return c === ' ' || c === '\n' || c === '\t' || c === '\r';
@@ -203,9 +211,18 @@ export function createOutputScreener(
       pending = '';
       return { emit };
     }
+    let hold = holdFrom(final);
+    // Fast path: nothing held and nothing a detector could match (every secret and PII shape has a
+    // digit, a symbol, an upper-case pair or a credential word): send it without scanning.
+    if (hold === pending.length && deny.length === 0 && !suspicious(pending)) {
+      const emit = pending;
+      pending = '';
+      emittedTotal += emit.length;
+      carry = (carry + emit).slice(-CARRY);
+      return { emit };
+    }
     const off = carry.length;
     const window = carry + pending;
-    let hold = holdFrom(final);
     const hits = detect(window).filter((h) => h.end > off);
     const newly: OutputFound[] = [];
     const note = (h: Hit) => {

@@ -66,31 +66,93 @@ export function encodeInjectionModel(
   return { format: 'sluice-injection-v1', bits: m.bits, bias: m.bias, scale, weights: btoa(bin), meta };
 }
 
-/** Marks of the features already counted for the current text (binary features, no allocation). */
-const seenFor = new WeakMap<InjectionModel, { marks: Uint32Array; gen: number }>();
+/** Scratch state per model: feature marks (binary features without allocating) and per-position sums. */
+interface Scratch {
+  marks: Uint32Array;
+  gen: number;
+  sum: Float64Array;
+  cnt: Uint32Array;
+}
+const scratchFor = new WeakMap<InjectionModel, Scratch>();
+
+function scratch(model: InjectionModel, n: number): Scratch {
+  let s = scratchFor.get(model);
+  if (!s) {
+    s = {
+      marks: new Uint32Array(1 << model.bits),
+      gen: 0,
+      sum: new Float64Array(0),
+      cnt: new Uint32Array(0),
+    };
+    scratchFor.set(model, s);
+  }
+  if (s.sum.length < n + 1) {
+    s.sum = new Float64Array(Math.max(n + 1, s.sum.length * 2));
+    s.cnt = new Uint32Array(s.sum.length);
+  }
+  if (++s.gen === 0xffffffff) {
+    s.marks.fill(0);
+    s.gen = 1;
+  }
+  return s;
+}
 
 /** The raw margin (log-odds) of one already-normalised text. */
 export function injectionMargin(model: InjectionModel, text: string): number {
+  return injectionMargins(model, text).whole;
+}
+
+/**
+ * One pass over `text`: the whole-text margin and the best window margin. A feature counts once,
+ * at its first occurrence (binary features); a window's margin uses the features first seen inside
+ * it, so windows cost no second pass.
+ */
+export function injectionMargins(
+  model: InjectionModel,
+  text: string,
+): { whole: number; best: number; window?: { start: number; end: number } } {
   const w = model.weights;
-  let seen = seenFor.get(model);
-  if (!seen) {
-    seen = { marks: new Uint32Array(1 << model.bits), gen: 0 };
-    seenFor.set(model, seen);
+  const n = text.length;
+  const sc = scratch(model, n);
+  const { marks, gen, sum, cnt } = sc;
+  const useWindows = n > WINDOW_CHARS + WINDOW_STRIDE / 2;
+  if (useWindows) {
+    sum.fill(0, 0, n + 1);
+    cnt.fill(0, 0, n + 1);
   }
-  if (++seen.gen === 0xffffffff) {
-    seen.marks.fill(0);
-    seen.gen = 1;
-  }
-  const { marks, gen } = seen;
-  let sum = 0;
+  let total = 0;
   let count = 0;
-  forEachFeature(text, model.bits, (b) => {
+  forEachFeature(text, model.bits, (b, pos) => {
     if (marks[b] === gen) return;
     marks[b] = gen;
-    sum += w[b]!;
+    const x = w[b]!;
+    total += x;
     count++;
+    if (useWindows) {
+      sum[pos] += x;
+      cnt[pos]++;
+    }
   });
-  return model.bias + sum / Math.sqrt(count + LENGTH_PRIOR);
+  const whole = model.bias + total / Math.sqrt(count + LENGTH_PRIOR);
+  if (!useWindows) return { whole, best: whole };
+  let best = whole;
+  let window: { start: number; end: number } | undefined;
+  for (let start = 0; start < n - WINDOW_STRIDE / 2; start += WINDOW_STRIDE) {
+    const end = Math.min(n, start + WINDOW_CHARS);
+    let s = 0;
+    let c = 0;
+    for (let i = start; i < end; i++) {
+      s += sum[i]!;
+      c += cnt[i]!;
+    }
+    const m = model.bias + s / Math.sqrt(c + LENGTH_PRIOR);
+    if (m > best) {
+      best = m;
+      window = { start, end };
+    }
+    if (end === n) break;
+  }
+  return { whole, best, window };
 }
 
 export interface InjectionScore {
@@ -109,21 +171,10 @@ const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 /** Score a raw text (normalised here). */
 export function scoreInjection(model: InjectionModel, input: string): InjectionScore {
   const n = normalise(input);
-  let best = injectionMargin(model, n.text);
-  let source = 'text';
-  let window: InjectionScore['window'];
-  if (n.text.length > WINDOW_CHARS + WINDOW_STRIDE / 2) {
-    for (let start = 0; start < n.text.length - WINDOW_STRIDE / 2; start += WINDOW_STRIDE) {
-      const end = Math.min(n.text.length, start + WINDOW_CHARS);
-      const m = injectionMargin(model, n.text.slice(start, end));
-      if (m > best) {
-        best = m;
-        source = 'window';
-        window = { start, end };
-      }
-      if (end === n.text.length) break;
-    }
-  }
+  const m = injectionMargins(model, n.text);
+  let best = m.best;
+  let source = m.window ? 'window' : 'text';
+  let window = m.window;
   for (let i = 0; i < n.probes.length; i++) {
     const m = injectionMargin(model, n.probes[i]!);
     if (m > best) {
