@@ -89,7 +89,7 @@ describe('screenRequest', () => {
     expect(flagged.header).toMatch(/^flag; injection=(0\.\d\d|1\.00)$/);
     const blocked = screenRequest('chat', body, with_({ injection: { action: 'block' } }));
     expect(blocked.decision).toBe('block');
-    expect(blocked.refusal).toEqual({ code: 'SLUICE_CONTENT_BLOCKED', detail: 'injection' });
+    expect(blocked.refusal).toMatchObject({ code: 'SLUICE_CONTENT_BLOCKED', detail: 'injection' });
     expect(JSON.stringify(blocked.refusal)).not.toContain('Ignore');
   });
 
