@@ -68,7 +68,8 @@ export function encodeInjectionModel(
 
 /** Scratch state per model: feature marks (binary features without allocating) and per-position sums. */
 interface Scratch {
-  marks: Uint32Array;
+  /** Generation marks, one byte per bucket (64 KiB at 16 bits: stays in cache with the weights). */
+  marks: Uint8Array;
   gen: number;
   sum: Float64Array;
   cnt: Uint32Array;
@@ -90,7 +91,7 @@ function scratch(model: InjectionModel, n: number): Scratch {
     s.sum = new Float64Array(Math.max(n + 1, s.sum.length * 2));
     s.cnt = new Uint32Array(s.sum.length);
   }
-  if (++s.gen === 0xffffffff) {
+  if (++s.gen === 256) {
     s.marks.fill(0);
     s.gen = 1;
   }
