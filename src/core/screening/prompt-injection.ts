@@ -80,7 +80,7 @@ function scratch(model: InjectionModel, n: number): Scratch {
   let s = scratchFor.get(model);
   if (!s) {
     s = {
-      marks: new Uint32Array(1 << model.bits),
+      marks: new Uint8Array(1 << model.bits),
       gen: 0,
       sum: new Float64Array(0),
       cnt: new Uint32Array(0),
