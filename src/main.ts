@@ -32,6 +32,8 @@ import { Admission } from './gateway/admission.js';
 import { createGateway } from './gateway/app.js';
 import { KeyAuthenticator } from './gateway/auth.js';
 import { AuthFailureLimiter, summaryAuditEvent } from './gateway/auth-failures.js';
+import { clientEndpoints } from './gateway/endpoints/index.js';
+import { createWebParts } from './gateway/portal/wiring.js';
 import { compileRuntime, type Runtime } from './gateway/runtime.js';
 import { JwtVerifier, tokenRoutes } from './gateway/tokens.js';
 import { AlertEngine, registerAlertsRoute } from './observability/alerts.js';
@@ -68,6 +70,8 @@ export interface RunningSluice {
   forceClose(): void;
   /** Where the first admin token was written, when this start created it. */
   adminTokenFile: string | null;
+  /** Where the first console password was written, when this start created it. */
+  consolePasswordFile: string | null;
 }
 
 /** Structured logs (pino) to stdout (fd 1) for `serve`, stderr (fd 2) for one-shot commands. */
@@ -244,6 +248,16 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   pruneTimer?.unref();
   const forceEnd = new AbortController();
   const adminTokenFile = await bootstrapAdmin(stores.control, stores.pepper, dataDir, clock);
+  // Issue 13: exceptions (overlay on the running policy), the portal and the console's sign-in.
+  const web = await createWebParts({
+    stores,
+    tokens,
+    clock,
+    logger,
+    dataDir,
+    config: () => runtime.cfg,
+    policyVersion: () => runtime.version,
+  });
   // Upstream capacity, fair share, queueing and upstream feedback around the limit store. With a
   // shared store, demand seen here stands for 1/expectedInstances of the whole.
   const admission = new Admission({
@@ -269,7 +283,10 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       onSummary: (s) => stores.audit.emit(summaryAuditEvent(s, clock.now(), runtime.version)),
     }),
     tokens: jwt,
-    observe: (o) => metrics.observe(o),
+    observe: (o) => {
+      metrics.observe(o);
+      web.traffic.observe(o);
+    },
     touch: (id, ip, at) => {
       if (touched.size < 100_000) touched.set(id, { id, at, ip });
     },
@@ -277,8 +294,8 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       const crossed = limitWatch.crossings(buckets, states);
       for (const c of crossed) alerts.notify(crossingAlert(c, { tenantId: p.tenantId, keyId: p.keyId }));
     },
-    plugins: [tokenRoutes(tokens, clock, dpopRequired)],
-    runtime: () => runtime,
+    plugins: [tokenRoutes(tokens, clock, dpopRequired), web.gatewayPlugin, clientEndpoints],
+    runtime: () => web.overlay(runtime),
     auth,
     limits: stores.limits,
     upstreams,
@@ -300,11 +317,13 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     logger,
     invalidateKey: (id) => void stores.invalidate(id),
     policyVersion: () => runtime.version,
+    consoleSession: web.consoleAuth.resolve,
     plugins: [
       (app) => registerMetricsRoute(app, metrics),
       (app) => registerAlertsRoute(app, alerts),
       (app, d) => registerPolicyRoutes(app, d, policies),
       (app, d) => registerAuditRoutes(app, d, stores),
+      web.adminPlugin,
       (app) =>
         app.get('/admin/v1/review', { preHandler: guard('read') }, async (request) => {
           const days = Number.parseInt((request.query as { days?: string }).days ?? '30', 10) || 30;
@@ -375,6 +394,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
 
   return {
     adminTokenFile,
+    consolePasswordFile: web.consolePasswordFile,
     forceClose: () => {
       forceEnd.abort();
       setTimeout(() => gateway.server.closeAllConnections?.(), 500).unref();
@@ -406,6 +426,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       const flushing = (async () => {
         await usage.close().catch((err) => logger.error({ err: err.message }, 'usage flush failed'));
         await alerts.close().catch(() => {});
+        await web.close();
         await flushTouches();
         context.close();
         for (const u of upstreams.values()) await u.close().catch(() => {});

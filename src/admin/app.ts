@@ -34,6 +34,8 @@ export interface AdminDeps {
   hardening?: SluiceConfig['hardening'];
   /** Serve HTTPS (`admin.tls`). */
   tls?: { cert: Buffer; key: Buffer };
+  /** The console's session (cookie) as an admin user, a refusal (bad CSRF token), or undefined (none). */
+  consoleSession?: (request: FastifyRequest) => Promise<AdminUser | Refusal | undefined>;
 }
 
 declare module 'fastify' {
@@ -177,6 +179,13 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
     if (request.url === '/healthz' || request.url.startsWith('/console') || request.url === '/') return;
     const auth = request.headers.authorization;
     const token = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
+    // The console's session cookie (console-auth.ts) stands in for a token; writes need its CSRF token.
+    const viaSession = !auth && deps.consoleSession ? await deps.consoleSession(request) : undefined;
+    if (viaSession && 'code' in viaSession) return sendAdminError(reply, viaSession);
+    if (viaSession) {
+      request.admin = viaSession;
+      return;
+    }
     if (!token || token.startsWith('sk-sluice-'))
       return sendAdminError(reply, refuse('SLUICE_ADMIN_UNAUTHORIZED'));
     const user = await deps.control.getAdminUserByTokenHash(hashAdminToken(deps.pepper, token));

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { registerAudit } from './audit.js';
 import { registerConfig } from './config.js';
+import { registerExceptions } from './exceptions.js';
 import { registerKeys } from './keys.js';
 import { registerPolicy } from './policy.js';
 import { registerReview } from './review.js';
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<void> {
   registerPolicy(program);
   registerAudit(program);
   registerReview(program);
+  registerExceptions(program);
   registerScreen(program);
   try {
     await program.parseAsync(argv);

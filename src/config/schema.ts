@@ -167,6 +167,8 @@ export const TierSchema = z.strictObject({
   /** Bounds on request parameters for this tier. */
   maxTokens: z.number().int().positive().optional(),
   maxN: z.number().int().positive().default(8),
+  /** `refuse` a larger max_tokens (400), or `clamp` it: forward maxTokens and say so in x-sluice-max-tokens-clamped. */
+  maxTokensMode: z.enum(['refuse', 'clamp']).default('refuse'),
   screening: ScreeningOverrideSchema,
 });
 export type TierConfig = z.infer<typeof TierSchema>;
@@ -278,6 +280,17 @@ export const ConfigSchema = z.strictObject({
       expectedInstances: z.number().int().positive().default(1),
       maxKeys: z.number().int().positive().default(1_000_000),
       defaultOutputTokens: z.number().int().positive().default(4096),
+      /** Longer retry waits are sent with `x-should-retry: false` (docs/limits.md, "What clients do"). */
+      maxClientRetryWait: duration(0, 86_400_000).default(60_000),
+      /** How output tokens are reserved before the answer is known (core/limits/output-estimate.ts). */
+      outputReserve: z
+        .strictObject({
+          mode: z.enum(['estimate', 'declared']).default('estimate'),
+          percentile: z.number().gt(0).max(1).default(0.95),
+          initial: z.number().int().positive().default(1024),
+          minSamples: z.number().int().positive().default(10),
+        })
+        .prefault({}),
     })
     .prefault({}),
   upstreams: z.array(UpstreamSchema).min(1),
@@ -365,6 +378,25 @@ export const ConfigSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+  /** Temporary exceptions developers request and operators approve (docs/portal.md). */
+  exceptions: z
+    .strictObject({
+      /** Longest duration a request may ask for or an operator may grant. */
+      maxDuration: duration(60_000, 90 * 86_400_000).default(14 * 86_400_000),
+      /** An unanswered request expires after this long. */
+      pendingTtl: duration(60_000, 30 * 86_400_000).default(7 * 86_400_000),
+      /** Approvals above either threshold need the approver's TOTP step-up. */
+      stepUpAbove: z
+        .strictObject({
+          duration: duration(60_000, 90 * 86_400_000).default(3 * 86_400_000),
+          /** A granted limit more than this many times the policy's limit of the same id. */
+          factor: z.number().positive().default(4),
+        })
+        .prefault({}),
+      /** Webhooks told of every request and decision (signed as alert webhooks are). */
+      webhooks: z.array(z.strictObject({ webhook: z.url(), secret: z.string().optional() })).default([]),
     })
     .prefault({}),
   screening: ScreeningSchema,

@@ -142,6 +142,9 @@ interface DenyEntry {
   cost: number;
   at: number;
   states: Map<string, BucketState>;
+  /** The bucket's limit and burst when denied: a bucket raised since (policy, exception) asks Redis again. */
+  limit: number;
+  burst: number;
 }
 
 export class RedisLimitStore implements LimitStore {
@@ -321,6 +324,7 @@ export class RedisLimitStore implements LimitStore {
         this.denied.delete(key);
         continue;
       }
+      if (b.limit > e.limit || b.burst > e.burst) continue;
       if (cost[i]! >= e.cost && e.until - now > wait) {
         at = i;
         wait = e.until - now;
@@ -359,6 +363,8 @@ export class RedisLimitStore implements LimitStore {
       cost,
       at: now,
       states: byKey,
+      limit: b.limit,
+      burst: b.burst,
     });
   }
 }

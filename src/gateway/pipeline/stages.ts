@@ -12,12 +12,14 @@ import { forward } from './stages/forward.js';
 import { limit } from './stages/limit.js';
 import { describeKey } from './stages/me.js';
 import { authorizeListing, listModels } from './stages/models.js';
+import { observeOutput } from './stages/observe-output.js';
 import { parse } from './stages/parse.js';
 import { parseTask } from './stages/parse-task.js';
 import { record } from './stages/record.js';
 import { screenInput } from './stages/screen-input.js';
 import { screenOutput } from './stages/screen-output.js';
 import { settle } from './stages/settle.js';
+import { tierMaxTokens } from './stages/tier-max-tokens.js';
 
 export interface StageLists {
   /** The model endpoints (`/v1/chat/completions`, `/v1/messages`, ...). */
@@ -34,14 +36,14 @@ export interface StageLists {
 
 /** The stages after parsing that every model call goes through, up to the answer. */
 function callStages(): Stage[] {
-  return [contextChecks, authorize, screenInput, cache, limit, forward, screenOutput];
+  return [tierMaxTokens, contextChecks, authorize, screenInput, cache, limit, forward, screenOutput];
 }
 
 export function defaultStages(): StageLists {
   return {
     model: [authenticate, parse, ...callStages()],
     task: [authenticate, parseTask, ...callStages()],
-    end: [settle, record],
+    end: [settle, observeOutput, record],
     models: [authenticate, authorizeListing, listModels],
     me: [authenticate, describeKey],
   };

@@ -79,6 +79,14 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
     });
   }
   waiting.delete(ac);
+  if (res.refusal) {
+    // The provider already mapped the upstream's error answer into the catalogue (nothing of its
+    // body reaches the caller); the log keeps the upstream's own status and the redacted reason.
+    deps.logger.warn(
+      { reqId: ctx.id, upstream: upstream.name, status: res.upstreamStatus, err: res.refusal.internal },
+      'upstream answered with an error',
+    );
+  }
   // Upstream feedback: a 429 or a nearly spent upstream allowance lowers the capacity handed out.
   deps.admission?.observe(upstream.name, declaredCapacity(ctx), res, ctx.upstreamStarted);
   // A request the upstream refused with 429 still used its capacity: the failed call's refund leaves

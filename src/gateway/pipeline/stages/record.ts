@@ -40,7 +40,11 @@ export function record(ctx: RequestContext): undefined {
     ip: ctx.ip,
     country: ctx.country,
     decision: ok ? 'allowed' : 'error',
-    reason: ok ? (ctx.abort?.signal.aborted ? 'client_closed' : 'ok') : `upstream_${res.status}`,
+    reason: ok
+      ? ctx.abort?.signal.aborted
+        ? 'client_closed'
+        : 'ok'
+      : (res.refusal?.code ?? `upstream_${res.status}`),
     status: res.status,
     states: ctx.states,
     usage,
