@@ -8,6 +8,7 @@ import { CliExit } from './exit.js';
 import { registerKeys } from './keys.js';
 import { registerPolicy } from './policy.js';
 import { registerReview } from './review.js';
+import { registerScreen } from './screen.js';
 import { registerServe } from './serve.js';
 
 export { CliExit };
@@ -29,6 +30,7 @@ export async function main(argv: string[]): Promise<void> {
   registerAudit(program);
   registerReview(program);
   registerExceptions(program);
+  registerScreen(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -102,6 +102,59 @@ const ipRules = z
   })
   .optional();
 
+/** Content screening (issue 12). Full shape at the top level; a partial one per tier, tenant, project, key. */
+const screeningAction = z.enum(['off', 'flag', 'redact', 'block']);
+const screeningShape = {
+  injection: z.strictObject({
+    action: z.enum(['off', 'flag', 'block']).default('flag'),
+    /** Classifier score at or above which the action applies (0.5 = the cross-validated operating point). */
+    threshold: z.number().min(0).max(1).default(0.5),
+    shadow: z.boolean().default(false),
+    /** Per-role thresholds (user, system, developer, assistant, tool, document); others use `threshold`. */
+    roles: z.record(z.string(), z.number().min(0).max(1)).default({}),
+  }),
+  secrets: z.strictObject({ action: screeningAction.default('redact'), shadow: z.boolean().default(false) }),
+  pii: z.strictObject({
+    action: screeningAction.default('flag'),
+    kinds: z
+      .array(z.enum(['email', 'phone', 'card', 'iban', 'ssn', 'nino', 'ip']))
+      .default(['email', 'phone', 'card', 'iban', 'ssn', 'ip']),
+    shadow: z.boolean().default(false),
+  }),
+  output: z.strictObject({
+    secrets: screeningAction.default('redact'),
+    pii: screeningAction.default('off'),
+    /** Words or /regular expressions/ that cut an answer. */
+    deny: z.array(z.string()).default([]),
+  }),
+};
+export const ScreeningSchema = z
+  .strictObject({
+    injection: screeningShape.injection.prefault({}),
+    secrets: screeningShape.secrets.prefault({}),
+    pii: screeningShape.pii.prefault({}),
+    output: screeningShape.output.prefault({}),
+  })
+  .prefault({});
+export type ScreeningConfig = z.infer<typeof ScreeningSchema>;
+const partialOf = <T extends z.ZodRawShape>(o: z.ZodObject<T>) =>
+  z.strictObject(
+    Object.fromEntries(
+      Object.entries(o.shape).map(([k, v]) => [k, (v as any).removeDefault().optional()]),
+    ) as {
+      [K in keyof T]: z.ZodOptional<z.ZodType<z.output<T[K]>, z.input<T[K]>>>;
+    },
+  );
+export const ScreeningOverrideSchema = z
+  .strictObject({
+    injection: partialOf(screeningShape.injection).optional(),
+    secrets: partialOf(screeningShape.secrets).optional(),
+    pii: partialOf(screeningShape.pii).optional(),
+    output: partialOf(screeningShape.output).optional(),
+  })
+  .optional();
+export type ScreeningOverride = z.infer<typeof ScreeningOverrideSchema>;
+
 export const TierSchema = z.strictObject({
   scopes: z.array(z.string()).default(['*']),
   models: z.array(z.string()).default(['*']),
@@ -116,6 +169,7 @@ export const TierSchema = z.strictObject({
   maxN: z.number().int().positive().default(8),
   /** `refuse` a larger max_tokens (400), or `clamp` it: forward maxTokens and say so in x-sluice-max-tokens-clamped. */
   maxTokensMode: z.enum(['refuse', 'clamp']).default('refuse'),
+  screening: ScreeningOverrideSchema,
 });
 export type TierConfig = z.infer<typeof TierSchema>;
 
@@ -127,6 +181,7 @@ const overrides = z
       scopes: z.array(z.string()).optional(),
       models: z.array(z.string()).optional(),
       rules: ipRules,
+      screening: ScreeningOverrideSchema,
     }),
   )
   .default({});
@@ -369,6 +424,7 @@ export const ConfigSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  screening: ScreeningSchema,
 });
 
 export type SluiceConfig = z.infer<typeof ConfigSchema>;

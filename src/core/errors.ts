@@ -330,6 +330,13 @@ export const ERRORS = {
     message: 'The upstream model service rejected the request',
     retryable: false,
   },
+  SLUICE_CONTENT_BLOCKED: {
+    status: 400,
+    type: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    message: 'The request was blocked by content screening',
+    retryable: false,
+  },
 } as const satisfies Record<string, ErrorDef>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,11 +1,42 @@
 /**
- * Stage `screenInput`: the seam for input screening (prompt injection, secrets, PII in what the
- * caller sends). A no-op until a screening capability replaces or follows it in the stage list;
- * it may read `ctx.body` and refuse, or rewrite `ctx.body`.
+ * Stage `screenInput`: content screening of what the caller sends (issue 12). Every text a model
+ * will read (user turns, system and developer prompts, tool results, documents, Responses input
+ * items) goes through the injection classifier, the secret detector and the PII detector, with the
+ * principal's `screening:` settings (top level, then tier, tenant, project, key overrides).
+ *
+ *   - block  → 400 SLUICE_CONTENT_BLOCKED naming the detector (the scores and kinds go to the
+ *              audit event only, never the matched text);
+ *   - redact → `ctx.body` is replaced by the redacted copy before anything else sees it;
+ *   - flag   → forwarded unchanged.
+ * Whenever something was found, the answer carries `x-sluice-screening` (kinds and scores only).
  */
-import type { Refusal } from '../../../core/errors.js';
+import type { SluiceConfig } from '../../../config/schema.js';
+import { type Refusal, refuse } from '../../../core/errors.js';
+import { compileScreeningPolicy, type ScreeningPolicy } from '../../../core/screening/policy.js';
+import { screenRequest } from '../../../core/screening/request.js';
 import type { RequestContext } from '../context.js';
 
-export function screenInput(_ctx: RequestContext): Refusal | undefined {
+/** One compiled policy per config snapshot (a reload compiles anew). */
+const policies = new WeakMap<SluiceConfig, ScreeningPolicy>();
+
+function policyFor(cfg: SluiceConfig): ScreeningPolicy {
+  let p = policies.get(cfg);
+  if (!p) {
+    p = compileScreeningPolicy(cfg);
+    policies.set(cfg, p);
+  }
+  return p;
+}
+
+export function screenInput(ctx: RequestContext): Refusal | undefined {
+  if (!ctx.body || !ctx.endpoint || !ctx.principal) return undefined;
+  const settings = policyFor(ctx.rt.cfg).settingsFor(ctx.principal);
+  const r = screenRequest(ctx.endpoint, ctx.body, settings);
+  if (r.header) ctx.reply.header('x-sluice-screening', r.header);
+  if (r.decision === 'block' && r.refusal)
+    return refuse('SLUICE_CONTENT_BLOCKED', r.refusal.detail, {
+      internal: `screening: ${r.header ?? 'block'}`,
+    });
+  if (r.decision === 'redact' && r.redactedBody) ctx.body = r.redactedBody as Record<string, unknown>;
   return undefined;
 }

@@ -1,0 +1,69 @@
+// Screening cost per request: p50 / p99 per detector and with all detectors on, for a 4 kB
+// prompt (mixed prose, code, an e-mail address and a key), in one process.
+//   npx tsx bench/screening.mjs [--quick]
+// Prints a table and one line `BENCH_JSON <json>` (for bench/run.mjs to collect).
+
+import { shippedInjectionModel } from '../src/core/screening/injection-model.ts';
+import { normalise } from '../src/core/screening/normalise.ts';
+import { createOutputScreener } from '../src/core/screening/output.ts';
+import { detectPii } from '../src/core/screening/pii.ts';
+import { DEFAULT_SCREENING } from '../src/core/screening/policy.ts';
+import { scoreInjection } from '../src/core/screening/prompt-injection.ts';
+import { screenRequest } from '../src/core/screening/request.ts';
+import { detectSecrets } from '../src/core/screening/secrets.ts';
+
+const quick = process.argv.includes('--quick');
+const N = quick ? 500 : 5000;
+const parts = [
+  'Please review the following deployment notes and summarise the risks for the team.',
+  'The service reads its configuration from environment variables; the database URL and the cache host are set per region.',
+  '```python\ndef retry(fn, attempts=3):\n    for i in range(attempts):\n        try:\n            return fn()\n        except TimeoutError:\n            continue\n```',
+  'Contact the on-call engineer at oncall@example.com if the error rate goes above 2% for five minutes.',
+  'Les journaux montrent des délais de 250 ms au 99e centile; nous devons vérifier le pool de connexions.',
+  'Rollout happens in three waves: canary (5%), half (50%), and everyone, with a pause of 30 minutes between waves.',
+  'The old token ghp_R8aZk2Lq9Xw4Tn7Vb1Mc5Hd3Jf6Gs0Py2Ue8 was revoked yesterday and must not be reused.',
+];
+let prompt = '';
+for (let i = 0; prompt.length < 4096; i++) prompt += `${parts[i % parts.length]}\n\n`;
+prompt = prompt.slice(0, 4096);
+const body = {
+  model: 'm',
+  messages: [
+    { role: 'system', content: 'You are a careful reviewer.' },
+    { role: 'user', content: prompt },
+  ],
+};
+const model = shippedInjectionModel();
+
+function time(fn) {
+  for (let i = 0; i < Math.min(200, N); i++) fn();
+  const xs = new Float64Array(N);
+  for (let i = 0; i < N; i++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    xs[i] = Number(process.hrtime.bigint() - t0) / 1000;
+  }
+  xs.sort();
+  return { p50: xs[Math.floor(N * 0.5)], p99: xs[Math.floor(N * 0.99)] };
+}
+
+const deltas = prompt.match(/.{1,12}/gs);
+const results = {
+  normalise: time(() => normalise(prompt)),
+  injection: time(() => scoreInjection(model, prompt)),
+  secrets: time(() => detectSecrets(prompt)),
+  pii: time(() => detectPii(prompt)),
+  'all (screenRequest)': time(() => screenRequest('chat', body, DEFAULT_SCREENING)),
+  'output stream (12-char deltas)': time(() => {
+    const s = createOutputScreener(DEFAULT_SCREENING);
+    for (const d of deltas) s.push(d);
+    s.flush();
+  }),
+};
+console.log(`screening, ${prompt.length}-char prompt, ${N} runs each (µs)`);
+console.log('| detector | p50 µs | p99 µs |\n|---|---|---|');
+for (const [k, v] of Object.entries(results))
+  console.log(`| ${k} | ${v.p50.toFixed(1)} | ${v.p99.toFixed(1)} |`);
+console.log(
+  `BENCH_JSON ${JSON.stringify({ screening: { promptChars: prompt.length, runs: N, ...results } })}`,
+);

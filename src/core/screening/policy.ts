@@ -1,0 +1,100 @@
+/**
+ * Screening policy: the top-level `screening:` section, overridden field by field by the
+ * principal's tier, then tenant, then project, then key (the same order as limits and access
+ * rules). Lists (`pii.kinds`, `output.deny`) are replaced, not merged; `injection.roles` is merged
+ * key by key. Compiled once per config; resolution is cached per principal.
+ */
+import type { ScreeningConfig, ScreeningOverride, SluiceConfig } from '../../config/schema.js';
+
+export type ScreeningAction = 'off' | 'flag' | 'redact' | 'block';
+
+/** Resolved settings for one principal: what `screenRequest` and `createOutputScreener` take. */
+export interface ScreeningSettings {
+  injection: {
+    action: 'off' | 'flag' | 'block';
+    threshold: number;
+    shadow: boolean;
+    roles: Record<string, number>;
+  };
+  secrets: { action: ScreeningAction; shadow: boolean };
+  pii: { action: ScreeningAction; kinds: string[]; shadow: boolean };
+  output: { secrets: ScreeningAction; pii: ScreeningAction; deny: string[] };
+}
+
+/** The issue's defaults: what a config without `screening:` gets. */
+export const DEFAULT_SCREENING: ScreeningSettings = {
+  injection: { action: 'flag', threshold: 0.5, shadow: false, roles: {} },
+  secrets: { action: 'redact', shadow: false },
+  pii: { action: 'flag', kinds: ['email', 'phone', 'card', 'iban', 'ssn', 'ip'], shadow: false },
+  output: { secrets: 'redact', pii: 'off', deny: [] },
+};
+
+/** Apply one override layer (tier, tenant, project or key) to resolved settings; pure. */
+export function applyScreeningOverride(base: ScreeningSettings, o: ScreeningOverride): ScreeningSettings {
+  if (!o) return base;
+  const def = <T extends object>(x: T | undefined): Partial<T> =>
+    Object.fromEntries(Object.entries(x ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+  return {
+    injection: {
+      ...base.injection,
+      ...def(o.injection),
+      roles: { ...base.injection.roles, ...(o.injection?.roles ?? {}) },
+    } as ScreeningSettings['injection'],
+    secrets: { ...base.secrets, ...def(o.secrets) } as ScreeningSettings['secrets'],
+    pii: { ...base.pii, ...def(o.pii) } as ScreeningSettings['pii'],
+    output: { ...base.output, ...def(o.output) } as ScreeningSettings['output'],
+  };
+}
+
+export interface ScreeningPrincipal {
+  tier: string;
+  tenantId: string;
+  projectId: string | null;
+  keyId: string;
+}
+
+export interface ScreeningPolicy {
+  /** Settings for a principal: top level, then tier, tenant, project, key overrides. */
+  settingsFor(p: ScreeningPrincipal): ScreeningSettings;
+  /** The top-level settings (no principal: the CLI, tests). */
+  readonly base: ScreeningSettings;
+}
+
+/** 10 000 principals: the cache is a convenience, a miss costs a few object spreads. */
+const CACHE_SIZE = 10_000;
+
+export function settingsFromConfig(s: ScreeningConfig | undefined): ScreeningSettings {
+  if (!s) return DEFAULT_SCREENING;
+  return {
+    injection: { ...s.injection, roles: { ...s.injection.roles } },
+    secrets: { ...s.secrets },
+    pii: { ...s.pii, kinds: [...s.pii.kinds] },
+    output: { ...s.output, deny: [...s.output.deny] },
+  };
+}
+
+export function compileScreeningPolicy(cfg: SluiceConfig): ScreeningPolicy {
+  const base = settingsFromConfig(cfg.screening);
+  const cache = new Map<string, ScreeningSettings>();
+  return {
+    base,
+    settingsFor(p) {
+      const ck = `${p.tier}\u0000${p.tenantId}\u0000${p.projectId ?? ''}\u0000${p.keyId}`;
+      let s = cache.get(ck);
+      if (s) return s;
+      s = base;
+      s = applyScreeningOverride(s, cfg.tiers[p.tier]?.screening);
+      s = applyScreeningOverride(s, cfg.tenants[p.tenantId]?.screening);
+      if (p.projectId !== null) s = applyScreeningOverride(s, cfg.projects[p.projectId]?.screening);
+      s = applyScreeningOverride(s, cfg.keys[p.keyId]?.screening);
+      if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+      cache.set(ck, s);
+      return s;
+    },
+  };
+}
+
+/** The injection threshold for a message role. */
+export function thresholdFor(s: ScreeningSettings, role: string): number {
+  return s.injection.roles[role] ?? s.injection.threshold;
+}

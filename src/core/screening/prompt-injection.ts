@@ -1,0 +1,190 @@
+/**
+ * Prompt-injection / jailbreak detector: logistic regression over hashed character and word
+ * n-grams (see `injection-features.ts`), trained by `scripts/train-screening.mjs`.
+ *
+ * A text is normalised first (`normalise.ts`); the score is the highest of
+ *   - the whole normalised text,
+ *   - 800-character windows (stride 400) of a long text, so one injected paragraph inside a long
+ *     retrieved document or tool result is not diluted by the benign text around it,
+ *   - every decode probe (base64, hex, URL, ROT13, hidden tag characters).
+ * The shipped model's bias is shifted so that the threshold chosen by cross-validation sits at
+ * probability 0.5: the policy's default `threshold: 0.5` is that operating point.
+ *
+ * Pure: the model is passed in (`shippedInjectionModel()` in `injection-model.ts` decodes the one
+ * in the package); no I/O, no clock.
+ */
+import { FEATURE_BITS, forEachFeature, LENGTH_PRIOR } from './injection-features.js';
+import { normalise } from './normalise.js';
+
+/** The weights file as written by the training script (JSON, weights as base64 int16 LE). */
+export interface InjectionModelFile {
+  format: 'sluice-injection-v1';
+  bits: number;
+  bias: number;
+  /** weight = int16 * scale */
+  scale: number;
+  weights: string;
+  /** Training figures, for `docs/screening.md` and `sluice screen --version`-style reporting. */
+  meta?: Record<string, unknown>;
+}
+
+export interface InjectionModel {
+  bits: number;
+  bias: number;
+  weights: Float32Array;
+}
+
+export const WINDOW_CHARS = 800;
+export const WINDOW_STRIDE = 400;
+
+export function decodeInjectionModel(f: InjectionModelFile): InjectionModel {
+  if (f.format !== 'sluice-injection-v1') throw new Error(`unknown injection model format ${f.format}`);
+  const bin = atob(f.weights);
+  const n = 1 << f.bits;
+  if (bin.length !== n * 2) throw new Error(`injection model has ${bin.length / 2} weights, expected ${n}`);
+  const weights = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = bin.charCodeAt(2 * i) | (bin.charCodeAt(2 * i + 1) << 8);
+    weights[i] = ((u << 16) >> 16) * f.scale;
+  }
+  return { bits: f.bits, bias: f.bias, weights };
+}
+
+export function encodeInjectionModel(
+  m: { bits: number; bias: number; weights: ArrayLike<number> },
+  meta?: Record<string, unknown>,
+): InjectionModelFile {
+  let max = 0;
+  for (let i = 0; i < m.weights.length; i++) max = Math.max(max, Math.abs(m.weights[i]!));
+  const scale = max > 0 ? max / 32767 : 1;
+  let bin = '';
+  for (let i = 0; i < m.weights.length; i++) {
+    const q = Math.max(-32767, Math.min(32767, Math.round(m.weights[i]! / scale)));
+    const u = q & 0xffff;
+    bin += String.fromCharCode(u & 0xff, u >> 8);
+  }
+  return { format: 'sluice-injection-v1', bits: m.bits, bias: m.bias, scale, weights: btoa(bin), meta };
+}
+
+/** Scratch state per model: feature marks (binary features without allocating) and per-position sums. */
+interface Scratch {
+  /** Generation marks, one byte per bucket (64 KiB at 16 bits: stays in cache with the weights). */
+  marks: Uint8Array;
+  gen: number;
+  sum: Float64Array;
+  cnt: Uint32Array;
+}
+const scratchFor = new WeakMap<InjectionModel, Scratch>();
+
+function scratch(model: InjectionModel, n: number): Scratch {
+  let s = scratchFor.get(model);
+  if (!s) {
+    s = {
+      marks: new Uint8Array(1 << model.bits),
+      gen: 0,
+      sum: new Float64Array(0),
+      cnt: new Uint32Array(0),
+    };
+    scratchFor.set(model, s);
+  }
+  if (s.sum.length < n + 1) {
+    s.sum = new Float64Array(Math.max(n + 1, s.sum.length * 2));
+    s.cnt = new Uint32Array(s.sum.length);
+  }
+  if (++s.gen === 256) {
+    s.marks.fill(0);
+    s.gen = 1;
+  }
+  return s;
+}
+
+/** The raw margin (log-odds) of one already-normalised text. */
+export function injectionMargin(model: InjectionModel, text: string): number {
+  return injectionMargins(model, text).whole;
+}
+
+/**
+ * One pass over `text`: the whole-text margin and the best window margin. A feature counts once,
+ * at its first occurrence (binary features); a window's margin uses the features first seen inside
+ * it, so windows cost no second pass.
+ */
+export function injectionMargins(
+  model: InjectionModel,
+  text: string,
+): { whole: number; best: number; window?: { start: number; end: number } } {
+  const w = model.weights;
+  const n = text.length;
+  const sc = scratch(model, n);
+  const { marks, gen, sum, cnt } = sc;
+  const useWindows = n > WINDOW_CHARS + WINDOW_STRIDE / 2;
+  if (useWindows) {
+    sum.fill(0, 0, n + 1);
+    cnt.fill(0, 0, n + 1);
+  }
+  let total = 0;
+  let count = 0;
+  forEachFeature(text, model.bits, (b, pos) => {
+    if (marks[b] === gen) return;
+    marks[b] = gen;
+    const x = w[b]!;
+    total += x;
+    count++;
+    if (useWindows) {
+      sum[pos] += x;
+      cnt[pos]++;
+    }
+  });
+  const whole = model.bias + total / Math.sqrt(count + LENGTH_PRIOR);
+  if (!useWindows) return { whole, best: whole };
+  let best = whole;
+  let window: { start: number; end: number } | undefined;
+  for (let start = 0; start < n - WINDOW_STRIDE / 2; start += WINDOW_STRIDE) {
+    const end = Math.min(n, start + WINDOW_CHARS);
+    let s = 0;
+    let c = 0;
+    for (let i = start; i < end; i++) {
+      s += sum[i]!;
+      c += cnt[i]!;
+    }
+    const m = model.bias + s / Math.sqrt(c + LENGTH_PRIOR);
+    if (m > best) {
+      best = m;
+      window = { start, end };
+    }
+    if (end === n) break;
+  }
+  return { whole, best, window };
+}
+
+export interface InjectionScore {
+  /** Probability-like score in [0, 1]; 0.5 is the cross-validated operating point. */
+  score: number;
+  /** Where the highest score came from: `text`, `window`, or a probe signal such as `base64`. */
+  source: string;
+  /** Span (on the normalised text) of the window that scored highest, when it was a window. */
+  window?: { start: number; end: number };
+  /** Normalisation signals (zero-width, homoglyph, base64, ...). */
+  signals: string[];
+}
+
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+/** Score a raw text (normalised here). */
+export function scoreInjection(model: InjectionModel, input: string): InjectionScore {
+  const n = normalise(input);
+  const m = injectionMargins(model, n.text);
+  let best = m.best;
+  let source = m.window ? 'window' : 'text';
+  let window = m.window;
+  for (let i = 0; i < n.probes.length; i++) {
+    const m = injectionMargin(model, n.probes[i]!);
+    if (m > best) {
+      best = m;
+      source = n.probeKinds[i]!;
+      window = undefined;
+    }
+  }
+  return { score: sigmoid(best), source, window, signals: n.signals };
+}
+
+export { FEATURE_BITS };
