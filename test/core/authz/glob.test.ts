@@ -60,9 +60,12 @@ describe('scopes and actions', () => {
     expect(actionForRoute('POST', '/v1/tasks/summarize')).toBe('tasks.summarize');
     expect(actionForRoute('POST', '/v1/tasks/../admin')).toBeNull();
     expect(actionForRoute('GET', '/healthz')).toBeNull();
+    expect(actionForRoute('POST', '/v1/messages/count_tokens')).toBe('messages.count_tokens');
+    expect(actionForRoute('GET', '/v1/models/demo-model')).toBe('models.retrieve');
+    expect(actionForRoute('POST', '/v1/moderations')).toBe('moderations.create');
     expect(taskOfAction('tasks.summarize')).toBe('summarize');
     expect(taskOfAction('chat.create')).toBeNull();
     expect(knownActions(['summarize'])).toContain('tasks.summarize');
-    expect(knownActions([])).toHaveLength(7);
+    expect(knownActions([])).toHaveLength(10);
   });
 });
