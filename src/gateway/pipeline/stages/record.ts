@@ -59,7 +59,13 @@ export function record(ctx: RequestContext): undefined {
       upstream_headers: s.forward ?? 0,
       gateway: s.gateway ?? 0,
     },
-    details: shadow ? { shadow: [...ctx.shadow, ...ctx.shadowLimits.map((id) => `limit:${id}`)] } : undefined,
+    details:
+      shadow || ctx.screening
+        ? {
+            ...(shadow ? { shadow: [...ctx.shadow, ...ctx.shadowLimits.map((id) => `limit:${id}`)] } : {}),
+            ...(ctx.screening ? { screening: ctx.screening } : {}),
+          }
+        : undefined,
   });
   return undefined;
 }
