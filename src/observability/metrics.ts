@@ -6,7 +6,6 @@
  * secrets or key ids: tenant and model at most, each capped in distinct values (`other` past the
  * cap) so a caller cannot blow up the series count.
  */
-import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Outcome } from '../core/outcome.js';
 import { FastCounter, FastGauge, FastHistogram, LabelValues, type ValueCell } from './series.js';

@@ -8,14 +8,12 @@ import type { Logger } from 'pino';
 import type { Refusal } from '../../core/errors.js';
 import type { Outcome } from '../../core/outcome.js';
 import type {
-  AuditDecision,
   AuditSink,
   BucketState,
   Clock,
   LimitBucket,
   LimitStore,
   Upstream,
-  Usage,
   UsageRecord,
 } from '../../core/ports.js';
 import type { Admission } from '../admission.js';
