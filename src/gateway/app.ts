@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { AbuseHooks } from '../abuse/engine.js';
 import { ENDPOINT_ACTIONS } from '../core/authz/actions.js';
 import { ERRORS, type ErrorCode, type Refusal, refuse } from '../core/errors.js';
 import type {
@@ -26,6 +27,7 @@ import type {
   UsageRecord,
 } from '../core/ports.js';
 import { UpstreamError } from '../core/ports.js';
+import { lastUserText } from '../providers/prompt-text.js';
 import type { Admission } from './admission.js';
 import { isRefusal, type KeyAuthenticator, type Principal } from './auth.js';
 import { clientIpOf } from './client-ip.js';
@@ -78,6 +80,8 @@ export interface GatewayDeps {
   onLimitStates?: (p: Principal, buckets: LimitBucket[], states: BucketState[]) => void;
   /** Upstream capacity and fair share, queueing (tier `queue`), upstream feedback; without it, plain reserves. */
   admission?: Admission;
+  /** Abuse detection and quarantine (src/abuse/engine.ts): `check` in context checks, `observe` at record. */
+  abuse?: AbuseHooks;
 }
 
 export interface Outcome {
@@ -227,6 +231,12 @@ export async function authenticate(
   const ip = clientIpOf(rt, request);
   const limited = deps.authFailures?.check(ip);
   if (limited) {
+    // abuse hook: an address over its failure budget is still presenting credentials (stuffing).
+    deps.abuse?.authFailed({
+      ip,
+      presented: request.headers.authorization ?? (request.headers['x-api-key'] as string | undefined),
+      userAgent: (request.headers['user-agent'] as string | undefined) ?? null,
+    });
     sendRefusal(reply, format, limited);
     return undefined;
   }
@@ -267,6 +277,18 @@ export async function authenticate(
   }
   if (isRefusal(result)) {
     deps.authFailures?.fail(ip);
+    // abuse hook: failed credentials per IP range (credential stuffing).
+    if (
+      result.code === 'SLUICE_INVALID_KEY' ||
+      result.code === 'SLUICE_KEY_REVOKED' ||
+      result.code === 'SLUICE_KEY_EXPIRED' ||
+      result.code === 'SLUICE_MISSING_KEY'
+    )
+      deps.abuse?.authFailed({
+        ip,
+        presented,
+        userAgent: (request.headers['user-agent'] as string | undefined) ?? null,
+      });
     if (result.code === 'SLUICE_STEP_UP_REQUIRED' || result.code === 'SLUICE_INVALID_TOKEN') {
       result.headers = { ...result.headers, 'www-authenticate': wwwAuthenticate(result) };
     }
@@ -543,6 +565,24 @@ async function forward(
     tokenEstimate: estimate.inputTokens + estimate.outputTokens,
   };
   const base = { action: call.action, model: call.model, ip, country };
+
+  // abuse hook (context checks): a quarantined or throttled capability is refused here.
+  const paused = deps.abuse?.check({
+    keyId: principal.keyId,
+    tenantId: principal.tenantId,
+    ip,
+    action: call.action,
+  });
+  if (paused) {
+    record(deps, request, rt, principal, {
+      ...base,
+      decision: paused.code === 'SLUICE_QUARANTINED' ? 'refused' : 'throttled',
+      reason: paused.code,
+      status: ERRORS[paused.code].status,
+    });
+    sendRefusal(reply, format, paused);
+    return;
+  }
 
   // 1. Authorize: scopes, models, context rules.
   const tAuthz = performance.now();
@@ -833,6 +873,8 @@ async function forward(
           ? { shadow: [...authz.shadow, ...shadowLimits.map((id) => `limit:${id}`)] }
           : undefined,
     });
+    // abuse hook (record): the detectors see the answered call.
+    if (deps.abuse) observeAbuse(deps.abuse, request, principal, call, facts, usage, res.status);
   };
   if (res.body instanceof Uint8Array) {
     res.usage.then(finish, () => finish({ inputTokens: 0, outputTokens: 0, images: 0 }));
@@ -849,6 +891,56 @@ async function forward(
     ac.abort();
   });
   reply.send(stream);
+}
+
+/** Header names that say nothing about the client (ids, credentials, sizes) stay out of its fingerprint. */
+const NOT_FINGERPRINT = new Set([
+  'authorization',
+  'x-api-key',
+  'x-request-id',
+  'content-length',
+  'host',
+  'cookie',
+]);
+
+/** The facts the abuse detectors need about one answered call (prompt prefix only, never credentials). */
+function observeAbuse(
+  abuse: AbuseHooks,
+  request: FastifyRequest,
+  principal: Principal,
+  call: CallPlan,
+  facts: RequestFacts,
+  usage: Usage,
+  status: number,
+): void {
+  const raw = request.raw.rawHeaders;
+  const headerNames: string[] = [];
+  for (let i = 0; i < raw.length && headerNames.length < 32; i += 2) {
+    const n = raw[i]!.toLowerCase();
+    if (!NOT_FINGERPRINT.has(n)) headerNames.push(n);
+  }
+  const prompt =
+    call.endpoint === 'images'
+      ? typeof call.body.prompt === 'string'
+        ? call.body.prompt
+        : ''
+      : lastUserText(call.endpoint, call.body);
+  abuse.observe({
+    requestId: request.id,
+    keyId: principal.keyId,
+    tenantId: principal.tenantId,
+    ip: facts.ip,
+    userAgent: (request.headers['user-agent'] as string | undefined) ?? null,
+    headerNames,
+    endUser: facts.endUser,
+    action: call.action,
+    endpoint: call.action.startsWith('tasks.') ? 'tasks' : call.endpoint,
+    model: call.model,
+    prompt: prompt.length > 2000 ? prompt.slice(0, 2000) : prompt,
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
+    status,
+  });
 }
 
 /** Passes a stream through until a forced shutdown, which ends it with a well-formed error event. */
