@@ -95,8 +95,7 @@ const S_REASON = 1;
 const S_OUT = 2;
 const S_EU = 3;
 const S_EU_NEW = 4;
-const S_TPL_TOP = 5;
-const SERIES = 6;
+const SERIES = 5;
 
 const ENDPOINTS = ['chat', 'completions', 'embeddings', 'images', 'responses', 'messages', 'tasks'];
 const MIX_BINS = ENDPOINTS.length * 4 + 8;
@@ -591,7 +590,10 @@ export class AnomalyDetectors {
       const tenant = ts.keyTenant.get(key);
       if (!net || !tenant) continue;
       let set = perNet.get(net);
-      if (!set) perNet.set(net, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        perNet.set(net, set);
+      }
       set.add(tenant);
     }
     const members: string[] = [];
