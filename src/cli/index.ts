@@ -7,6 +7,7 @@ import { registerKeys } from './keys.js';
 import { registerPolicy } from './policy.js';
 import { registerReview } from './review.js';
 import { registerServe } from './serve.js';
+import { registerSimulate } from './simulate.js';
 
 /** Raised by commands to exit with a message and a status, without a stack trace. */
 export class CliExit extends Error {
@@ -34,6 +35,7 @@ export async function main(argv: string[]): Promise<void> {
   registerPolicy(program);
   registerAudit(program);
   registerReview(program);
+  registerSimulate(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {
