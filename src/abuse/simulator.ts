@@ -449,7 +449,10 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
         });
         if (a.requestId) {
           let list = perRequest.get(a.requestId);
-          if (!list) perRequest.set(a.requestId, (list = []));
+          if (!list) {
+            list = [];
+            perRequest.set(a.requestId, list);
+          }
           list.push({ action: a.action, detector: a.detector, case: a.caseId });
         }
       },
