@@ -372,7 +372,8 @@ export class AbuseEngine implements AbuseHooks {
     const subjects: { keyId?: string; tenantId?: string; net?: string; ip?: string }[] = members
       ? members.map((k) => ({ keyId: k }))
       : [f.subject];
-    const campaignKey = `${f.detector}|${members ? f.subject.net : subjectId(f.subject)}`;
+    // One case per detector, subject and strength: a flag that grows into a quarantine opens a new case.
+    const campaignKey = `${f.detector}|${members ? f.subject.net : subjectId(f.subject)}|${kind}`;
     const prior = this.seen.get(campaignKey);
     let c = prior && prior.until > now ? this.cases.get(prior.caseId) : undefined;
     if (c && (c.status === 'released' || c.status === 'expired')) {

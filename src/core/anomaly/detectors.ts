@@ -78,6 +78,11 @@ export interface Finding {
 export interface DetectorTuning {
   /** Multiplies every count threshold (2 = twice as much evidence needed). */
   sensitivity: number;
+  /** Caps on tracked subjects (oldest dropped first). */
+  maxKeys: number;
+  maxTenants: number;
+  maxNets: number;
+  maxTemplates: number;
 }
 
 const SLOT_MS = 10_000;
@@ -199,9 +204,16 @@ export class AnomalyDetectors {
   private readonly wideNets = new Map<string, NetState>();
   private readonly templates = new Map<number, TemplateState>();
   private readonly k: number;
+  private readonly caps: { keys: number; tenants: number; nets: number; templates: number };
 
   constructor(tuning: Partial<DetectorTuning> = {}) {
     this.k = tuning.sensitivity ?? 1;
+    this.caps = {
+      keys: tuning.maxKeys ?? MAX_KEYS,
+      tenants: tuning.maxTenants ?? MAX_TENANTS,
+      nets: tuning.maxNets ?? MAX_NETS,
+      templates: tuning.maxTemplates ?? MAX_TEMPLATES,
+    };
   }
 
   /** The hot path. Returns findings (usually none). */
@@ -246,7 +258,7 @@ export class AnomalyDetectors {
     if (!tenant) {
       tenant = { ...newRate(now), nextEval: 0 };
       this.tenants.set(o.tenantId, tenant);
-      capMap(this.tenants, MAX_TENANTS);
+      capMap(this.tenants, this.caps.tenants);
     }
     foldRate(tenant, now);
     tenant.ring.add(now, S_REQ, 1);
@@ -274,7 +286,7 @@ export class AnomalyDetectors {
           nextEval: 0,
         };
         this.templates.set(t, ts);
-        capMap(this.templates, MAX_TEMPLATES);
+        capMap(this.templates, this.caps.templates);
       }
       ts.keys.see(o.keyId, now);
       ts.tenants.see(o.tenantId, now);
@@ -390,7 +402,7 @@ export class AnomalyDetectors {
         lastAction: o.action,
       };
       this.keys.set(o.keyId, s);
-      capMap(this.keys, MAX_KEYS);
+      capMap(this.keys, this.caps.keys);
     }
     s.lastAction = o.action;
     return s;
@@ -413,7 +425,7 @@ export class AnomalyDetectors {
         nextFailEval: 0,
       };
       map.set(net, n);
-      capMap(map, MAX_NETS);
+      capMap(map, this.caps.nets);
     }
     return n;
   }
