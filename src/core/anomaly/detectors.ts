@@ -504,7 +504,9 @@ export class AnomalyDetectors {
     const r5 = s.ring.sum(now, S_REASON, 30);
     const out5 = s.ring.sum(now, S_OUT, 30);
     const meanOut = n5 > 0 ? out5 / n5 : 0;
-    if (n5 >= 15 * k && r5 / n5 >= 0.6 && meanOut >= 350) {
+    // The last minute must be busy too: a researcher's occasional long question is not a sweep.
+    const n1 = s.ring.sum(now, S_REQ, 6);
+    if (n5 >= 12 * k && n1 >= 12 * k && r5 / n5 >= 0.6 && meanOut >= 350) {
       let top = 0;
       for (const c of s.tpl.values()) if (c > top) top = c;
       for (const c of s.tplPrev.values()) if (c > top) top = c;
