@@ -392,7 +392,7 @@ export function evaluate(actors, report, decisions, requests) {
   }
   times.sort((x, y) => x - y);
   const p95 = times.length ? times[Math.min(times.length - 1, Math.ceil(times.length * 0.95) - 1)] : null;
-  return { abusive, caught, catchRate: abusive ? caught / abusive : 1, p95, legit, legitTouched, legitRate: legit ? legitTouched / legit : 0, missed, touchedLegit };
+  return { abusive, caught, catchRate: abusive ? caught / abusive : 1, p95, times, legit, legitTouched, legitRate: legit ? legitTouched / legit : 0, missed, touchedLegit };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

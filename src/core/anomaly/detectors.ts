@@ -246,8 +246,10 @@ export class AnomalyDetectors {
       key.tpl.set(f.template, c);
       if (key.tpl.size > 512) key.tpl.clear();
     }
-    const window = Math.floor(now / 15_000);
-    if (window !== key.mixWindow) this.closeMixWindow(key, window, now, findings);
+    // The recent mix closes after 15 s with enough requests to compare (or after 60 s regardless).
+    const mixAge = now - key.mixWindow;
+    if ((mixAge >= 15_000 && key.mixRecentN >= 8 * this.k) || mixAge >= 60_000)
+      this.closeMixWindow(key, now, now, findings);
     const [b1, b2] = mixBinOf(o, f);
     key.mixRecent[b1]! += 1;
     key.mixRecent[b2]! += 1;
@@ -397,7 +399,7 @@ export class AnomalyDetectors {
         mixBaseN: 0,
         mixRecent: new Float64Array(MIX_BINS),
         mixRecentN: 0,
-        mixWindow: Math.floor(now / 15_000),
+        mixWindow: now,
         nextEval: 0,
         lastAction: o.action,
       };
@@ -528,11 +530,17 @@ export class AnomalyDetectors {
   /** Style shift: the last 15 s of endpoint/model/length mix against the key's history. */
   private closeMixWindow(s: KeyState, window: number, now: number, out: Finding[]): void {
     const rn = s.mixRecentN;
-    if (rn >= 12 * this.k && s.mixBaseN >= 80 * this.k && window === s.mixWindow + 1) {
-      let tv = 0;
-      for (let i = 0; i < MIX_BINS; i++) tv += Math.abs(s.mixRecent[i]! / rn - s.mixBase[i]! / s.mixBaseN);
-      tv /= 4; // two histograms, each contributing a total-variation distance of at most 1
-      if (tv >= 0.6) {
+    if (rn >= 8 * this.k && s.mixBaseN >= 60 * this.k) {
+      // Total-variation distance of each histogram (endpoint x length class; model), the larger one.
+      let a = 0;
+      let b = 0;
+      for (let i = 0; i < MIX_BINS; i++) {
+        const d = Math.abs(s.mixRecent[i]! / rn - s.mixBase[i]! / s.mixBaseN);
+        if (i < ENDPOINTS.length * 4) a += d;
+        else b += d;
+      }
+      const tv = Math.max(a, b) / 2;
+      if (tv >= 0.7) {
         let bin = 0;
         for (let i = 0; i < MIX_BINS; i++)
           if (
