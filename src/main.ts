@@ -8,8 +8,10 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { AbuseEngine } from './abuse/engine.js';
 import { createAdmin, guard, hashAdminToken } from './admin/app.js';
 import { registerAuditRoutes } from './admin/audit-routes.js';
+import { registerCaseRoutes } from './admin/cases-routes.js';
 import { KeyService } from './admin/key-service.js';
 import { registerPolicyRoutes } from './admin/policy-routes.js';
 import { PolicyService } from './admin/policy-service.js';
@@ -204,6 +206,61 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     policyVersion: () => runtime.version,
   });
   const limitWatch = new LimitWatch();
+  // Abuse detection: cases are audited; a quarantine or throttle tells the partner through the
+  // `quarantine` alert (signed webhook). Unreviewed holds expire on a timer.
+  const abuse = new AbuseEngine({
+    clock,
+    config: cfg.abuse,
+    onCase: (c, transition) => {
+      stores.audit.emit({
+        at: clock.now(),
+        requestId: c.evidence.sampleRequests[0] ?? null,
+        keyId: c.subject.keyId ?? null,
+        tenantId: c.subject.tenantId ?? null,
+        projectId: null,
+        clientIp: c.subject.ip ?? null,
+        country: null,
+        userAgent: null,
+        action: `abuse.case.${transition}`,
+        model: null,
+        decision: 'system',
+        reason: c.detector,
+        policyVersion: runtime.version,
+        details: {
+          case: c.id,
+          kind: c.kind,
+          status: c.status,
+          capability: c.capability,
+          category: c.category,
+          score: c.score,
+          net: c.subject.net ?? null,
+          shadow: c.shadow,
+          relatedKeys: c.evidence.related.keys.slice(0, 50),
+        },
+      });
+      if (c.kind !== 'flag' && !c.shadow && (transition === 'open' || transition === 'release'))
+        alerts.notify({
+          type: 'quarantine',
+          tenantId: c.subject.tenantId ?? null,
+          keyId: c.subject.keyId ?? null,
+          subject: `${c.id}:${transition}`,
+          message:
+            transition === 'open'
+              ? `${c.capability === '*' ? 'all capabilities' : c.capability} paused pending review (case ${c.id})`
+              : `case ${c.id} released: ${c.capability === '*' ? 'all capabilities' : c.capability} restored`,
+          details: {
+            case: c.id,
+            kind: c.kind,
+            category: c.category,
+            capability: c.capability,
+            expiresAt: c.expiresAt,
+            relatedKeys: c.evidence.related.keys.slice(0, 50),
+          },
+        });
+    },
+  });
+  const abuseExpiry = setInterval(() => abuse.expire(), 10_000);
+  abuseExpiry.unref();
   let wasDegraded = false;
   const degradedCheck = setInterval(() => {
     const d = stores.degraded().length > 0;
@@ -278,6 +335,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       for (const c of crossed) alerts.notify(crossingAlert(c, { tenantId: p.tenantId, keyId: p.keyId }));
     },
     plugins: [tokenRoutes(tokens, clock, dpopRequired)],
+    abuse,
     runtime: () => runtime,
     auth,
     limits: stores.limits,
@@ -305,6 +363,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       (app) => registerAlertsRoute(app, alerts),
       (app, d) => registerPolicyRoutes(app, d, policies),
       (app, d) => registerAuditRoutes(app, d, stores),
+      (app, d) => registerCaseRoutes(app, d, () => abuse),
       (app) =>
         app.get('/admin/v1/review', { preHandler: guard('read') }, async (request) => {
           const days = Number.parseInt((request.query as { days?: string }).days ?? '30', 10) || 30;
@@ -332,6 +391,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     try {
       const next = withDataDir(parseConfig(pv.source, `policy v${v}`), dataDir);
       runtime = await buildRuntime(next, v, context);
+      abuse.configure(next.abuse);
       syncUpstreams(next);
       cfg = next;
       logger.info({ version: v }, 'policy reloaded');
@@ -391,6 +451,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       clearInterval(rotation);
       clearInterval(degradedCheck);
       clearInterval(touchTimer);
+      clearInterval(abuseExpiry);
       clearInterval(pruneTimer);
       if (watched) unwatchFile(watched);
       const timer = setTimeout(() => {

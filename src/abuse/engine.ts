@@ -83,6 +83,11 @@ export interface AbuseHooks {
   observe(o: Observation): void;
   /** After a failed authentication; `presented` is hashed at once and never kept. */
   authFailed(f: { ip: string; presented: string | undefined; userAgent: string | null }): void;
+  /** What is paused for this key and its tenant, in plain words (for `/sluice/v1/me`). */
+  pausedFor?(
+    keyId: string,
+    tenantId: string,
+  ): { capability: string; reason: string; caseId: string; until: string; appeal: string }[];
 }
 
 interface Hold {

@@ -1101,6 +1101,8 @@ async function me(deps: GatewayDeps, request: FastifyRequest, reply: FastifyRepl
       mode: buckets[i]?.shadow ? 'shadow' : 'enforce',
       actions: undefined,
     })),
+    // abuse hook: capabilities paused pending review, why in plain words, until when, how to appeal.
+    paused: deps.abuse?.pausedFor?.(principal.keyId, principal.tenantId) ?? [],
   });
 }
 

@@ -163,6 +163,7 @@ interface TemplateState {
   keyNet: Map<string, string>;
   keyTenant: Map<string, string>;
   nextEval: number;
+  lastKeys: number;
 }
 
 function newRate(now: number): Rate {
@@ -286,6 +287,7 @@ export class AnomalyDetectors {
           keyNet: new Map(),
           keyTenant: new Map(),
           nextEval: 0,
+          lastKeys: 0,
         };
         this.templates.set(t, ts);
         capMap(this.templates, this.caps.templates);
@@ -297,8 +299,10 @@ export class AnomalyDetectors {
       ts.keyTenant.set(o.keyId, o.tenantId);
       capMap(ts.keyNet, 512);
       capMap(ts.keyTenant, 512);
-      if (now >= ts.nextEval) {
+      // Evaluated every 2 s, and at once when a key joins: a lockstep round is over in seconds.
+      if (now >= ts.nextEval || ts.keys.size !== ts.lastKeys) {
         ts.nextEval = now + EVAL_EVERY_MS;
+        ts.lastKeys = ts.keys.size;
         this.evalTemplate(t, ts, o, now, findings);
       }
     }
