@@ -285,26 +285,77 @@ export const ERRORS = {
     anthropicType: 'invalid_request_error',
     message: 'The policy is invalid',
   },
+
+  // upstream errors mapped into the catalogue (src/providers/upstream-errors.ts): never the upstream's body
+  SLUICE_UPSTREAM_RATE_LIMITED: {
+    status: 429,
+    type: 'rate_limit_error',
+    anthropicType: 'rate_limit_error',
+    message: 'The upstream model service is rate limiting requests',
+  },
+  SLUICE_UPSTREAM_REJECTED: {
+    status: 400,
+    type: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    message: 'The upstream model service rejected the request',
+    retryable: false,
+  },
 } as const satisfies Record<string, ErrorDef>;
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/** How an audit event records a refusal: refused by policy, throttled by a limit, or an error. */
+export type RefusalDecision = 'refused' | 'throttled' | 'error';
+
 /**
  * A refusal as a value. Stages return it; only the edge turns it into HTTP.
- * `detail` is public (appended to the message); `internal` is for logs only.
+ * `kind` is the discriminant (a principal or any other object with a `code` is never a refusal).
+ * `detail`, `message` and `param` are public (sent to the caller); `internal`, `keyId`, `decision`,
+ * `audit` and `silent` are for the audit event and log only, never sent.
  */
 export interface Refusal {
+  /** Set by `refuse()`; literals built elsewhere may omit it (see `isRefusal`). */
+  readonly kind?: 'refusal';
   code: ErrorCode;
   detail?: string;
   /** Replaces the catalogue message whole (e.g. a limit denial that names the limit, usage and wait). */
   message?: string;
   param?: string;
   headers?: Record<string, string>;
+  /** Why a rule, Cedar or DPoP refused: audit event and log only. */
   internal?: string;
+  /** The key the refused credential belongs to, when known (a revoked or expired key). */
+  keyId?: string;
+  /** How the audit event records it; `refused` when absent. */
+  decision?: RefusalDecision;
+  /** Extra audit details (the limit that bound, the wait). Never sent to the caller. */
+  audit?: Record<string, unknown>;
+  /** Audited but not answered: the caller has gone (closed while queued or forwarded). */
+  silent?: { reason: string; status: number };
 }
 
-export function refuse(code: ErrorCode, detail?: string, extra?: Omit<Refusal, 'code' | 'detail'>): Refusal {
-  return { code, detail, ...extra };
+export function refuse(
+  code: ErrorCode,
+  detail?: string,
+  extra?: Omit<Refusal, 'kind' | 'code' | 'detail'>,
+): Refusal {
+  return { kind: 'refusal', code, detail, ...extra };
+}
+
+/**
+ * True for a Refusal value: by its discriminant, or (for a literal without one) a catalogue code on
+ * an object that is not a principal. A refusal may carry `keyId`, never `tenantId`.
+ */
+export function isRefusal(x: unknown): x is Refusal {
+  if (typeof x !== 'object' || x === null) return false;
+  const o = x as { kind?: unknown; code?: unknown };
+  if (o.kind === 'refusal') return true;
+  return typeof o.code === 'string' && o.code in ERRORS && !('tenantId' in x);
+}
+
+/** The HTTP status of a refusal, from the catalogue. */
+export function statusOf(r: Refusal): number {
+  return ERRORS[r.code].status;
 }
 
 export function publicMessage(r: Refusal): string {

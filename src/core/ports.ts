@@ -3,6 +3,8 @@
  * Every implementation of a port passes the same contract suite in `test/contracts/`.
  */
 
+import type { Refusal } from './errors.js';
+
 /** Milliseconds since the Unix epoch. Tests pass a fake clock; nothing in core reads Date.now(). */
 export interface Clock {
   now(): number;
@@ -369,7 +371,63 @@ export interface UpstreamResponse {
    * produced so far). Never rejects.
    */
   usage: Promise<Usage>;
+  /**
+   * Streamed answers of chat, completions, responses and messages: the same stream as `body`, parsed
+   * once into provider-neutral events as it arrives (each keeps its exact SSE bytes in `raw`, so
+   * `body` is `events` mapped to `raw`). Both views share one underlying stream: consume ONE of them.
+   * Absent for whole (non-streaming) answers and error answers.
+   */
+  events?: AsyncIterable<StreamEvent>;
+  /**
+   * Set when the upstream answered an error that was mapped into Sluice's catalogue (never passed
+   * through): `status`, `headers` and `body` already hold the mapped answer in the caller's wire
+   * format; the pipeline should audit it as this refusal (its `internal` is a redacted log excerpt).
+   */
+  refusal?: Refusal;
+  /** The status the upstream itself answered, when `refusal` is set (e.g. 401 behind a 502). */
+  upstreamStatus?: number;
 }
+
+/** The wire format of a stream: the endpoint whose SSE dialect it speaks. */
+export type StreamFormat = 'chat' | 'completions' | 'responses' | 'messages';
+
+/** Fields every stream event has. */
+export interface StreamEventBase {
+  /** The exact bytes of the SSE event this came from (up to and including its blank line). */
+  raw: Uint8Array;
+  /** The SSE `event:` name (`message` when none was given). */
+  sse: string;
+  /** The event's `data:` parsed as a JSON object, when it is one (not for `[DONE]` or pings). */
+  data?: Record<string, unknown>;
+}
+
+/**
+ * One event of a streamed answer, provider-neutral. `choice` is the choice index (chat, completions),
+ * the output index (responses) or 0 (messages); `contentIndex` is the content part (responses) or the
+ * content block (messages), else 0. `other` is anything else: role chunks, pings, lifecycle events.
+ */
+export type StreamEvent =
+  | (StreamEventBase & {
+      kind: 'text';
+      text: string;
+      choice: number;
+      contentIndex: number;
+      data: Record<string, unknown>;
+    })
+  | (StreamEventBase & {
+      kind: 'tool-call';
+      choice: number;
+      /** The tool call's index within the choice (chat) or its content block / output index. */
+      index: number;
+      id?: string;
+      name?: string;
+      /** A fragment of the JSON arguments ('' on the event that opens the call). */
+      arguments: string;
+    })
+  | (StreamEventBase & { kind: 'usage'; usage: Partial<Usage> })
+  | (StreamEventBase & { kind: 'finish'; choice: number; reason: string })
+  | (StreamEventBase & { kind: 'error'; message: string })
+  | (StreamEventBase & { kind: 'other' });
 
 /**
  * One configured upstream (openai, anthropic or mock). Throws UpstreamError for transport failures

@@ -28,9 +28,9 @@ import type { SluiceConfig } from '../config/schema.js';
 import { type CidrMatcher, compileCidrs, parseIp } from '../core/authz/cidr.js';
 import { ERRORS, type ErrorCode, refuse } from '../core/errors.js';
 import { parseKey } from '../core/keys/api-key.js';
-import type { GatewayDeps } from './app.js';
 import type { AuthFailureLimiter } from './auth-failures.js';
 import { clientIpOf } from './client-ip.js';
+import type { GatewayDeps } from './pipeline/deps.js';
 import { errorBody, sendRefusal, type WireFormat, wireFormatOf } from './wire.js';
 
 type Hardening = SluiceConfig['hardening'];
@@ -147,6 +147,11 @@ export function clientErrorHandler(err: Error & { code?: string; rawPacket?: Buf
 
 /** Servers whose Fastify app is closing: their gate refuses new requests with SLUICE_SHUTTING_DOWN. */
 const closing = new WeakSet<Server>();
+
+/** True once `startDrain` ran for this server (the app is closing). */
+export function isDraining(server: Server): boolean {
+  return closing.has(server);
+}
 
 interface PerIpConnections {
   counts: Map<string, number>;

@@ -11,13 +11,44 @@ import type { Endpoint } from '../core/ports.js';
 
 class BodyError extends Error {
   constructor(
-    readonly code: 'SLUICE_JSON_TOO_DEEP' | 'SLUICE_BAD_UTF8' | 'SLUICE_BAD_JSON',
+    readonly code: 'SLUICE_JSON_TOO_DEEP' | 'SLUICE_BAD_UTF8' | 'SLUICE_BAD_JSON' | 'SLUICE_BAD_REQUEST',
     message: string,
+    /** Appended to the public message (the error handler passes it on). */
+    readonly publicDetail?: string,
   ) {
     super(message);
   }
   readonly statusCode = 400;
 }
+
+/** Keys that reach an object's prototype when a body is merged or copied downstream. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * True when a parsed body has a `__proto__`, `constructor` or `prototype` key at any depth
+ * (prototype pollution in whatever merges the body later: an SDK, a plugin, the upstream).
+ * Iterative, like `checkShape`.
+ */
+export function hasForbiddenKey(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object') continue;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) if (typeof v[i] === 'object') stack.push(v[i]);
+      continue;
+    }
+    for (const k of Object.keys(v)) {
+      if (FORBIDDEN_KEYS.has(k)) return true;
+      const x = (v as Record<string, unknown>)[k];
+      if (typeof x === 'object') stack.push(x);
+    }
+  }
+  return false;
+}
+
+/** Cheap pre-check on the raw text: a forbidden key must spell one of these words, or use a `\u` escape. */
+const FORBIDDEN_TEXT = /__proto__|constructor|prototype|\\u/;
 
 /** Walks containers only; strings are checked by length. Iterative: a hostile depth cannot overflow the stack. */
 export function checkShape(
@@ -56,14 +87,25 @@ export function hardenJsonParser(app: FastifyInstance, h: SluiceConfig['hardenin
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
     if (body.length === 0) return done(new BodyError('SLUICE_BAD_JSON', 'empty body'), undefined);
     if (!isUtf8(body)) return done(new BodyError('SLUICE_BAD_UTF8', 'invalid utf-8'), undefined);
+    const text = body.toString('utf8');
     let parsed: unknown;
     try {
-      parsed = JSON.parse(body.toString('utf8'));
+      parsed = JSON.parse(text);
     } catch {
       return done(new BodyError('SLUICE_BAD_JSON', 'invalid json'), undefined);
     }
     if (!checkShape(parsed, limits))
       return done(new BodyError('SLUICE_JSON_TOO_DEEP', 'too deep'), undefined);
+    if (FORBIDDEN_TEXT.test(text) && hasForbiddenKey(parsed)) {
+      return done(
+        new BodyError(
+          'SLUICE_BAD_REQUEST',
+          'forbidden key',
+          'the body may not contain "__proto__", "constructor" or "prototype" keys',
+        ),
+        undefined,
+      );
+    }
     done(null, parsed);
   });
 }

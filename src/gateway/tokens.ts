@@ -7,10 +7,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { checkDpop, defaultReplayCache, verifyDpop } from '../auth/dpop.js';
 import { isTokenRefusal, type TokenService } from '../auth/tokens.js';
 import { defaultTotpGuard, verifyTotp } from '../auth/totp.js';
-import { type Refusal, refuse } from '../core/errors.js';
+import { isRefusal, type Refusal, refuse } from '../core/errors.js';
 import type { ApiKeyRecord, Clock, ControlStore } from '../core/ports.js';
-import { authenticate, type GatewayDeps, type TokenVerifier } from './app.js';
-import { isRefusal, type Principal, principalOf } from './auth.js';
+import { type Principal, principalOf } from './auth.js';
+import type { GatewayDeps, TokenVerifier } from './pipeline/deps.js';
+import { authenticateRequest as authenticate } from './pipeline/stages/authenticate.js';
 import { sendRefusal } from './wire.js';
 
 /** The URL as the client addressed it, for DPoP `htu`. */

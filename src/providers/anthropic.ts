@@ -8,7 +8,14 @@
 import type { Pool } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
 import { ERRORS } from '../core/errors.js';
-import type { Endpoint, Upstream, UpstreamRequest, UpstreamResponse, Usage } from '../core/ports.js';
+import type {
+  Endpoint,
+  StreamEvent,
+  Upstream,
+  UpstreamRequest,
+  UpstreamResponse,
+  Usage,
+} from '../core/ports.js';
 import { UpstreamError } from '../core/ports.js';
 import {
   count,
@@ -26,6 +33,8 @@ import {
 } from './http-upstream.js';
 import { estimateInputTokens } from './prompt-text.js';
 import type { SseEvent } from './sse.js';
+import { classifyEvent, parseData } from './stream-events.js';
+import { mappedErrorResponse } from './upstream-errors.js';
 
 export type AnthropicUpstreamConfig = Extract<UpstreamConfig, { kind: 'anthropic' }>;
 
@@ -71,16 +80,21 @@ export class AnthropicStreamObserver implements StreamObserver {
 
   constructor(private readonly requestBody: Record<string, unknown>) {}
 
-  onEvent(ev: SseEvent): boolean {
-    const type = ev.event;
-    if (type !== 'message_start' && type !== 'message_delta' && type !== 'content_block_delta') return true;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(ev.data);
-    } catch {
-      return true;
+  onEvent(ev: SseEvent | undefined, raw: Uint8Array): StreamEvent | undefined {
+    const type = ev?.event;
+    if (
+      !ev ||
+      (type !== 'message_start' &&
+        type !== 'message_delta' &&
+        type !== 'content_block_delta' &&
+        type !== 'content_block_start' &&
+        type !== 'error')
+    ) {
+      // Pings, stops and unknown events: nothing to read, so no parse.
+      return classifyEvent('messages', ev, raw, null);
     }
-    if (!isObject(obj)) return true;
+    const obj = parseData(ev);
+    if (!obj) return classifyEvent('messages', ev, raw, null);
     if (type === 'content_block_delta') {
       const d = obj.delta;
       if (isObject(d)) {
@@ -95,12 +109,12 @@ export class AnthropicStreamObserver implements StreamObserver {
         this.input = inputOf(u) ?? this.input;
         this.startOutput = count(u.output_tokens);
       }
-    } else if (isObject(obj.usage)) {
+    } else if (type === 'message_delta' && isObject(obj.usage)) {
       // message_delta: output is cumulative; newer API versions may restate input there too.
       this.output = count(obj.usage.output_tokens) ?? this.output;
       this.input = inputOf(obj.usage) ?? this.input;
     }
-    return true;
+    return classifyEvent('messages', ev, raw, obj);
   }
 
   usage(): Usage {
@@ -111,8 +125,13 @@ export class AnthropicStreamObserver implements StreamObserver {
     };
   }
 
-  errorEvent(err: UpstreamError): string {
-    return anthropicStreamError(err);
+  errorEvent(err: UpstreamError): StreamEvent {
+    return {
+      kind: 'error',
+      raw: Buffer.from(anthropicStreamError(err), 'utf8'),
+      sse: 'error',
+      message: err.message,
+    };
   }
 }
 
@@ -132,7 +151,11 @@ export class AnthropicUpstream implements Upstream {
     // Accept both `https://api.anthropic.com` and `https://host/v1` as the base URL.
     this.path = joinPath(url.pathname, /\/v1\/?$/.test(url.pathname) ? '/messages' : '/v1/messages');
     this.pool = createPool(url.origin, cfg.timeouts);
+    this.secrets = [cfg.apiKey ?? '', ...Object.values(cfg.headers ?? {})].filter((v) => v.length > 0);
   }
+
+  /** The upstream's configured credentials: redacted wherever an upstream error echoes them. */
+  private readonly secrets: string[];
 
   supports(endpoint: Endpoint): boolean {
     return endpoint === 'messages';
@@ -182,8 +205,14 @@ export class AnthropicUpstream implements Upstream {
     const contentType = outHeaders['content-type'] ?? '';
     if (res.statusCode >= 200 && res.statusCode < 300 && contentType.includes('text/event-stream')) {
       const observer = new AnthropicStreamObserver(req.body);
-      const { iterable, usage } = relaySse(res.body, req.signal, observer, this.name, this.opts.hooks);
-      return { status: res.statusCode, headers: outHeaders, rateHeaders, body: iterable, usage };
+      const { iterable, events, usage } = relaySse(
+        res.body,
+        req.signal,
+        observer,
+        this.name,
+        this.opts.hooks,
+      );
+      return { status: res.statusCode, headers: outHeaders, rateHeaders, body: iterable, events, usage };
     }
     let bytes: Buffer;
     try {
@@ -202,10 +231,19 @@ export class AnthropicUpstream implements Upstream {
     bytes: Buffer,
   ): UpstreamResponse {
     const ok = status >= 200 && status < 300;
-    const usage =
-      ok && (headers['content-type'] ?? '').includes('json')
-        ? anthropicUsageFromJson(parseJsonObject(bytes))
-        : { inputTokens: 0, outputTokens: 0, images: 0 };
+    if (!ok) {
+      // Never passed through: mapped into the catalogue, credentials redacted.
+      return mappedErrorResponse('messages', {
+        status,
+        rateHeaders,
+        body: bytes,
+        upstream: this.name,
+        secrets: this.secrets,
+      });
+    }
+    const usage = (headers['content-type'] ?? '').includes('json')
+      ? anthropicUsageFromJson(parseJsonObject(bytes))
+      : { inputTokens: 0, outputTokens: 0, images: 0 };
     return { status, headers, rateHeaders, body: bytes, usage: Promise.resolve(usage) };
   }
 

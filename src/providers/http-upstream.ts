@@ -5,10 +5,11 @@
  */
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
-import type { Usage } from '../core/ports.js';
+import type { StreamEvent, Usage } from '../core/ports.js';
 import { UpstreamError } from '../core/ports.js';
 import { closeable } from './closeable-stream.js';
 import { type SseEvent, SseParser } from './sse.js';
+import { dualView } from './stream-events.js';
 
 /** Timeouts in milliseconds, as `UpstreamConfig.timeouts` holds them after parsing. */
 export interface UpstreamTimeouts {
@@ -255,19 +256,25 @@ export function count(v: unknown): number | undefined {
 
 /** What a provider does with the events of one stream. */
 export interface StreamObserver {
-  /** Called for every dispatched event; returning false drops the event's bytes from what the caller gets. */
-  onEvent(ev: SseEvent): boolean;
+  /**
+   * Called for every SSE block (`ev` undefined for comment-only blocks) with its exact bytes; reads
+   * usage and returns the block as a provider-neutral event, or undefined to drop its bytes from
+   * what the caller gets. The block's JSON is parsed once, here.
+   */
+  onEvent(ev: SseEvent | undefined, raw: Uint8Array): StreamEvent | undefined;
   /** Usage so far; called once when the stream ends, breaks or is aborted. */
   usage(): Usage;
   /** A complete SSE error event in the caller's wire format, appended when the stream breaks. */
-  errorEvent(err: UpstreamError): string;
+  errorEvent(err: UpstreamError): StreamEvent;
 }
 
 /**
- * Relays an upstream SSE body: the returned iterable yields whole SSE blocks as they complete (so
- * a stream that breaks can always be ended with a well-formed error event), pulling from the
- * upstream only as fast as the consumer reads. `usage` resolves when the stream ends, breaks, the
- * consumer stops reading, or `signal` aborts; it never rejects.
+ * Relays an upstream SSE body: the stream is parsed as it arrives into whole SSE blocks (so a stream
+ * that breaks can always be ended with a well-formed error event), each classified once into a
+ * provider-neutral event. `events` yields them; `body` yields their raw bytes, one write per upstream
+ * chunk (both views share the stream: consume one). It pulls from the upstream only as fast as the
+ * consumer reads. `usage` resolves when the stream ends, breaks, the consumer stops reading, or
+ * `signal` aborts; it never rejects.
  */
 export function relaySse(
   body: Readable,
@@ -275,7 +282,7 @@ export function relaySse(
   observer: StreamObserver,
   upstream: string,
   hooks: ProviderHooks | undefined,
-): { iterable: AsyncIterable<Uint8Array>; usage: Promise<Usage> } {
+): { iterable: AsyncIterable<Uint8Array>; events: AsyncIterable<StreamEvent>; usage: Promise<Usage> } {
   let resolveUsage!: (u: Usage) => void;
   const usage = new Promise<Usage>((r) => {
     resolveUsage = r;
@@ -303,7 +310,7 @@ export function relaySse(
   // Set when the consumer stops reading: the body is destroyed on purpose, not broken.
   let stopped = false;
 
-  async function* relay(): AsyncGenerator<Uint8Array> {
+  async function* relay(): AsyncGenerator<StreamEvent[]> {
     const parser = new SseParser();
     try {
       for await (const chunk of body) {
@@ -312,32 +319,38 @@ export function relaySse(
           throw new UpstreamError('protocol', `${upstream}: SSE event larger than ${MAX_EVENT_BYTES} bytes`);
         }
         if (blocks.length === 0) continue;
-        const out: Uint8Array[] = [];
-        for (const b of blocks) if (!b.event || observer.onEvent(b.event)) out.push(b.raw);
-        if (out.length === 1) yield out[0];
-        else if (out.length > 1) yield Buffer.concat(out);
+        const out: StreamEvent[] = [];
+        for (const b of blocks) {
+          const ev = observer.onEvent(b.event, b.raw);
+          if (ev) out.push(ev);
+        }
+        if (out.length > 0) yield out;
       }
       const last = parser.end();
-      if (last && (!last.event || observer.onEvent(last.event))) yield last.raw;
+      if (last) {
+        const ev = observer.onEvent(last.event, last.raw);
+        if (ev) yield [ev];
+      }
     } catch (err) {
       if (!signal.aborted && !stopped) {
         const ue = toUpstreamError(err, upstream);
         hooks?.onStreamFailure?.(ue);
         // Usage first: the error event is the last thing the caller reads.
         settle();
-        yield Buffer.from(observer.errorEvent(ue), 'utf8');
+        yield [observer.errorEvent(ue)];
       }
     } finally {
       if (!body.destroyed) body.destroy();
       settle();
     }
   }
-  const iterable = closeable(relay(), () => {
+  const batches = closeable(relay(), () => {
     stopped = true;
     body.destroy();
     settle();
   });
-  return { iterable, usage };
+  const { body: iterable, events } = dualView(batches);
+  return { iterable, events, usage };
 }
 
 /** A whole (non-streaming) upstream answer. */

@@ -22,7 +22,8 @@ export interface CreateUpstreamOptions {
 /**
  * An Upstream behind a circuit breaker. `call` throws UpstreamError('circuit-open', beforeSend=true)
  * while the breaker is open; transport errors, 5xx answers and streams that break count as failures;
- * a client abort counts as neither. A connect error before anything was sent is retried once.
+ * a client abort counts as neither. A connect error before anything was sent is retried once, and
+ * the call counts once (its last attempt's outcome), so N failed calls open an N-failure breaker.
  */
 export class GuardedUpstream implements Upstream {
   readonly name: string;
@@ -54,7 +55,7 @@ export class GuardedUpstream implements Upstream {
     for (let attempt = 0; attempt < 2; attempt++) {
       const permit = this.breaker.acquire();
       if (!permit.ok) {
-        // A retry refused by a breaker the first attempt just opened reports the real cause.
+        // A retry refused by a breaker opened meanwhile (by another call) reports the real cause.
         if (first) throw first;
         throw new UpstreamError(
           'circuit-open',
@@ -64,7 +65,8 @@ export class GuardedUpstream implements Upstream {
       }
       try {
         const res = await this.inner.call(req);
-        if (res.status >= 500) this.breaker.failure(permit.probe);
+        // A mapped error answer is judged by what the upstream said (a 401 behind a 502 is not an outage).
+        if ((res.upstreamStatus ?? res.status) >= 500) this.breaker.failure(permit.probe);
         else this.breaker.success(permit.probe);
         return res;
       } catch (err) {
@@ -76,11 +78,14 @@ export class GuardedUpstream implements Upstream {
           this.breaker.cancel(permit.probe);
           throw err;
         }
-        this.breaker.failure(permit.probe);
         if (attempt === 0 && err.kind === 'connect' && err.beforeSend) {
+          // The retry decides this call's one outcome: a call counts once toward the breaker's
+          // threshold however many attempts it took (docs/configuration.md: 5 failed calls open it).
+          this.breaker.cancel(permit.probe);
           first = err;
           continue;
         }
+        this.breaker.failure(permit.probe);
         throw err;
       }
     }
@@ -113,3 +118,24 @@ export {
 } from './circuit-breaker.js';
 export { MOCK_MODELS, MockUpstream } from './mock.js';
 export { OpenAIUpstream } from './openai.js';
+export { classifyEvent, dualView, eventsOf, streamFormatOf } from './stream-events.js';
+export {
+  newStreamState,
+  renderCut,
+  renderText,
+  rewriteJsonText,
+  type StreamState,
+  type TextEvent,
+  trackStream,
+} from './stream-render.js';
+export {
+  type EventTransform,
+  eventBytes,
+  type ScanContext,
+  type ScanResult,
+  slidingWindow,
+  type TextScanner,
+  type TransformDecision,
+  transformEvents,
+} from './stream-transform.js';
+export { mappedErrorResponse, mapUpstreamError, redactCredentials } from './upstream-errors.js';

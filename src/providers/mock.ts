@@ -11,6 +11,7 @@ import type { UpstreamConfig } from '../config/schema.js';
 import type { Endpoint, Upstream, UpstreamRequest, UpstreamResponse, Usage } from '../core/ports.js';
 import { closeable } from './closeable-stream.js';
 import { estimateInputTokens, lastUserText } from './prompt-text.js';
+import { eventsOf, streamFormatOf } from './stream-events.js';
 
 export type MockUpstreamConfig = Extract<UpstreamConfig, { kind: 'mock' }>;
 
@@ -315,7 +316,11 @@ export class MockUpstream implements Upstream {
       }
     }
     const body = closeable(run(), () => stop.abort());
-    return { status: 200, headers, rateHeaders: {}, body, usage };
+    // The event view parses the same bytes through the same classifiers as a relayed stream; the
+    // byte view stays as cheap as before (the gateway reads one or the other).
+    const format = streamFormatOf(plan.endpoint);
+    const events = format ? eventsOf(format, body, () => stop.abort()) : undefined;
+    return { status: 200, headers, rateHeaders: {}, body, usage, ...(events ? { events } : {}) };
   }
 }
 

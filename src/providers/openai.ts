@@ -8,7 +8,14 @@
 import type { Pool } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
 import { ERRORS } from '../core/errors.js';
-import type { Endpoint, Upstream, UpstreamRequest, UpstreamResponse, Usage } from '../core/ports.js';
+import type {
+  Endpoint,
+  StreamEvent,
+  Upstream,
+  UpstreamRequest,
+  UpstreamResponse,
+  Usage,
+} from '../core/ports.js';
 import { UpstreamError } from '../core/ports.js';
 import {
   count,
@@ -26,6 +33,8 @@ import {
 } from './http-upstream.js';
 import { estimateInputTokens } from './prompt-text.js';
 import type { SseEvent } from './sse.js';
+import { classifyEvent, parseData } from './stream-events.js';
+import { mappedErrorResponse } from './upstream-errors.js';
 
 export type OpenAIUpstreamConfig = Extract<UpstreamConfig, { kind: 'openai' }>;
 
@@ -117,36 +126,33 @@ export class OpenAIStreamObserver implements StreamObserver {
     private readonly stripUsageChunk: boolean,
   ) {}
 
-  onEvent(ev: SseEvent): boolean {
-    const data = ev.data;
-    if (data.length === 0 || data === '[DONE]' || data.charCodeAt(0) !== 0x7b /* '{' */) return true;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(data);
-    } catch {
-      return true;
-    }
-    if (!isObject(obj)) return true;
+  onEvent(ev: SseEvent | undefined, raw: Uint8Array): StreamEvent | undefined {
+    const format = this.endpoint === 'chat' || this.endpoint === 'completions' ? this.endpoint : 'responses';
+    if (!ev) return classifyEvent(format, ev, raw, null);
+    // One parse per event: usage is read here and the same object is classified.
+    const obj = parseData(ev);
+    if (!obj) return classifyEvent(format, ev, raw, null);
     if (this.endpoint === 'responses') {
       const type = obj.type;
-      if (typeof type !== 'string') return true;
-      if (type.endsWith('.delta') && typeof obj.delta === 'string') this.chars += obj.delta.length;
-      else if (
-        (type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') &&
-        isObject(obj.response) &&
-        isObject(obj.response.usage)
-      ) {
-        this.take(obj.response.usage);
+      if (typeof type === 'string') {
+        if (type.endsWith('.delta') && typeof obj.delta === 'string') this.chars += obj.delta.length;
+        else if (
+          (type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') &&
+          isObject(obj.response) &&
+          isObject(obj.response.usage)
+        ) {
+          this.take(obj.response.usage);
+        }
       }
-      return true;
+      return classifyEvent(format, ev, raw, obj);
     }
     const choices = obj.choices;
     if (Array.isArray(choices)) this.chars += chunkChars(this.endpoint, choices);
     if (isObject(obj.usage)) {
       this.take(obj.usage);
-      if (this.stripUsageChunk && Array.isArray(choices) && choices.length === 0) return false;
+      if (this.stripUsageChunk && Array.isArray(choices) && choices.length === 0) return undefined;
     }
-    return true;
+    return classifyEvent(format, ev, raw, obj);
   }
 
   private take(u: Record<string, unknown>): void {
@@ -162,8 +168,14 @@ export class OpenAIStreamObserver implements StreamObserver {
     };
   }
 
-  errorEvent(err: UpstreamError): string {
-    return openaiStreamError(this.endpoint, err);
+  errorEvent(err: UpstreamError): StreamEvent {
+    const text = openaiStreamError(this.endpoint, err);
+    return {
+      kind: 'error',
+      raw: Buffer.from(text, 'utf8'),
+      sse: this.endpoint === 'responses' ? 'error' : 'message',
+      message: err.message,
+    };
   }
 }
 
@@ -183,7 +195,11 @@ export class OpenAIUpstream implements Upstream {
     // Trailing slashes dropped once here (what joinPath does), not on every call.
     this.basePath = joinPath(url.pathname, '');
     this.pool = createPool(url.origin, cfg.timeouts);
+    this.secrets = [cfg.apiKey ?? '', ...Object.values(cfg.headers ?? {})].filter((v) => v.length > 0);
   }
+
+  /** The upstream's configured credentials: redacted wherever an upstream error echoes them. */
+  private readonly secrets: string[];
 
   supports(endpoint: Endpoint): boolean {
     return OPENAI_PATHS[endpoint] !== undefined;
@@ -240,8 +256,14 @@ export class OpenAIUpstream implements Upstream {
     const ok = res.statusCode >= 200 && res.statusCode < 300;
     if (ok && contentType.includes('text/event-stream')) {
       const observer = new OpenAIStreamObserver(req.endpoint, req.body, stripUsageChunk);
-      const { iterable, usage } = relaySse(res.body, req.signal, observer, this.name, this.opts.hooks);
-      return { status: res.statusCode, headers: outHeaders, rateHeaders, body: iterable, usage };
+      const { iterable, events, usage } = relaySse(
+        res.body,
+        req.signal,
+        observer,
+        this.name,
+        this.opts.hooks,
+      );
+      return { status: res.statusCode, headers: outHeaders, rateHeaders, body: iterable, events, usage };
     }
     let bytes: Buffer;
     try {
@@ -271,10 +293,19 @@ export class OpenAIUpstream implements Upstream {
     bytes: Buffer,
   ): UpstreamResponse {
     const ok = status >= 200 && status < 300;
-    const usage =
-      ok && (headers['content-type'] ?? '').includes('json')
-        ? openaiUsageFromJson(endpoint, parseJsonObject(bytes))
-        : { ...ZERO };
+    if (!ok) {
+      // Never passed through: mapped into the catalogue, credentials redacted.
+      return mappedErrorResponse(endpoint, {
+        status,
+        rateHeaders,
+        body: bytes,
+        upstream: this.name,
+        secrets: this.secrets,
+      });
+    }
+    const usage = (headers['content-type'] ?? '').includes('json')
+      ? openaiUsageFromJson(endpoint, parseJsonObject(bytes))
+      : { ...ZERO };
     return { status, headers, rateHeaders, body: bytes, usage: Promise.resolve(usage) };
   }
 

@@ -167,7 +167,8 @@ describe('upstream feedback', () => {
     upstreamHits = [];
     const t0 = Date.now();
     const answers = await flood(k.key, 'busy-model', 4, t0 + 3000, 100);
-    const fromUpstream = answers.filter((x) => x.code === 'rate_limit_exceeded');
+    // The upstream's own 429 reaches the caller mapped into the catalogue (never its body).
+    const fromUpstream = answers.filter((x) => x.code === 'SLUICE_UPSTREAM_RATE_LIMITED');
     const own = answers.filter((x) => x.code === 'SLUICE_RATE_LIMITED');
     const firstOwn = own.length ? Math.min(...own.map((x) => x.at)) - t0 : -1;
     const lateHits = upstreamHits.filter((t) => t >= t0 + 2000).length;

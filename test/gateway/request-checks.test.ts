@@ -117,11 +117,24 @@ describe('the JSON parser', () => {
     expect(r.json().code).toBe(code);
   });
 
-  it('parses valid JSON, escaped lone surrogates included, and keeps __proto__ as data', async () => {
-    const r = await post('{"a":"\\ud800","__proto__":{"x":1}}');
+  it('parses valid JSON, escaped lone surrogates included', async () => {
+    const r = await post('{"a":"\\ud800","b":"a constructor has a prototype"}');
     expect(r.statusCode).toBe(200);
     const body = r.json().body;
     expect(body.a).toBe('\ud800');
+  });
+
+  // Issue 10: a body with prototype keys used to be forwarded; now it is refused (and nothing is polluted).
+  it('refuses __proto__, constructor and prototype keys at any depth', async () => {
+    for (const raw of [
+      '{"__proto__":{"x":1}}',
+      '{"a":[{"constructor":{"prototype":{"x":1}}}]}',
+      '{"\\u005f_proto__":1}',
+    ]) {
+      const r = await post(raw);
+      expect(r.statusCode).toBe(400);
+      expect(r.json().code).toBe('SLUICE_BAD_REQUEST');
+    }
     expect(({} as Record<string, unknown>).x).toBeUndefined();
   });
 

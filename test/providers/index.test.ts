@@ -58,6 +58,16 @@ describe('GuardedUpstream', () => {
     expect(inner.calls).toBe(2);
   });
 
+  it('a call whose connect retry also fails counts as one failure', async () => {
+    const inner = scripted([connectErr(), connectErr(), connectErr(), connectErr()]);
+    const g = new GuardedUpstream(inner, new CircuitBreaker(fakeClock(), { failureThreshold: 2 }));
+    await expect(g.call(req())).rejects.toMatchObject({ kind: 'connect' });
+    expect(g.breakerState()).toBe('closed');
+    await expect(g.call(req())).rejects.toMatchObject({ kind: 'connect' });
+    expect(g.breakerState()).toBe('open');
+    expect(inner.calls).toBe(4);
+  });
+
   it('retries only once', async () => {
     const inner = scripted([connectErr(), connectErr(), 200]);
     const g = new GuardedUpstream(inner, new CircuitBreaker(fakeClock()));
@@ -122,15 +132,19 @@ describe('createUpstream', () => {
     await a.close();
   });
 
-  it('an unreachable upstream opens the circuit (each call tried twice)', async () => {
+  it('an unreachable upstream opens the circuit after the documented 5 failed calls, not 3 (the connect retry counts once)', async () => {
     const clock = fakeClock();
     const cfg = UpstreamSchema.parse({
       name: 'dead',
       kind: 'openai',
       baseUrl: `http://127.0.0.1:${await closedPort()}/v1`,
     });
-    const u = createUpstream(cfg, { clock, breaker: { failureThreshold: 4 } }) as GuardedUpstream;
-    await expect(u.call(req())).rejects.toMatchObject({ kind: 'connect' });
+    // Default breaker: docs/configuration.md says 5 consecutive failures open it.
+    const u = createUpstream(cfg, { clock }) as GuardedUpstream;
+    for (let i = 1; i <= 4; i++) {
+      await expect(u.call(req())).rejects.toMatchObject({ kind: 'connect' });
+      expect({ call: i, state: u.breakerState() }).toEqual({ call: i, state: 'closed' });
+    }
     await expect(u.call(req())).rejects.toMatchObject({ kind: 'connect' });
     expect(u.breakerState()).toBe('open');
     await expect(u.call(req())).rejects.toMatchObject({ kind: 'circuit-open' });

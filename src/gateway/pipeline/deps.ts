@@ -1,0 +1,86 @@
+/**
+ * What the data plane is built from. `main.ts` fills it; `createGateway(deps)` reads it. Kept apart
+ * from `app.ts` so the stages, the hardening hooks and other modules can name it without an import
+ * cycle through the app factory.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { AbuseHooks } from '../../abuse/engine.js';
+import type { Refusal } from '../../core/errors.js';
+import type {
+  AuditDecision,
+  AuditSink,
+  BucketState,
+  Clock,
+  LimitBucket,
+  LimitStore,
+  Upstream,
+  Usage,
+  UsageRecord,
+} from '../../core/ports.js';
+import type { Admission } from '../admission.js';
+import type { KeyAuthenticator, Principal } from '../auth.js';
+import type { Runtime } from '../runtime.js';
+import type { StageLists } from './stages.js';
+
+export interface TokenVerifier {
+  /** Verifies a JWT access token presented on the data plane; resolves to a principal or a refusal. */
+  verify(
+    token: string,
+    req: { method: string; url: string; dpop: string | undefined; scheme: string },
+  ): Promise<Principal | Refusal>;
+}
+
+export interface GatewayDeps {
+  runtime: () => Runtime;
+  auth: Pick<KeyAuthenticator, 'authenticate'>;
+  tokens?: TokenVerifier;
+  limits: LimitStore;
+  upstreams: Map<string, Upstream>;
+  audit: AuditSink;
+  usage: { record(r: UsageRecord): void };
+  clock: Clock;
+  logger: Logger;
+  /** Readiness and degradation, for /readyz. */
+  health: () => { ready: boolean; degraded: string[] };
+  /** Optional extra data-plane routes (tokens, JWKS) registered by other modules. */
+  plugins?: ((app: FastifyInstance, deps: GatewayDeps) => void)[];
+  /** Called with each request's outcome, for metrics. */
+  observe?: (o: Outcome) => void;
+  /** Serve HTTPS with this certificate and key (`server.tls`); HTTP/1.1 keep-alive as with plain HTTP. */
+  tls?: { cert: Buffer; key: Buffer };
+  /** Aborted on a forced shutdown (second SIGTERM or deadline): open streams end with an error event. */
+  forceEnd?: AbortSignal;
+  /** Counts failed authentications per client IP; returns a refusal when an IP is over its budget. */
+  authFailures?: { check(ip: string): Refusal | null; fail(ip: string): void };
+  /** Records that a key was used (batched into one write by the caller; never on the request path). */
+  touch?: (keyId: string, ip: string, at: number) => void;
+  /** Sees every reservation's bucket states (allowed or denied): limit-crossing alerts, utilisation metrics. */
+  onLimitStates?: (p: Principal, buckets: LimitBucket[], states: BucketState[]) => void;
+  /** Upstream capacity and fair share, queueing (tier `queue`), upstream feedback; without it, plain reserves. */
+  admission?: Admission;
+  /**
+   * Changes the stage lists before the routes are built: a capability (or a test) inserts its stage
+   * with one line, e.g. `(s) => { s.model.splice(s.model.indexOf(screenInput), 0, myStage); }`.
+   */
+  stages?: (lists: StageLists) => void;
+  /** Called once per request after its settle and record stages ran (or its refusal was audited). */
+  onSettled?: (requestId: string) => void;
+  /** Abuse detection and quarantine (src/abuse/engine.ts): stages `quarantine` and `observe-abuse`. */
+  abuse?: AbuseHooks;
+}
+
+/** One request's outcome, for metrics. */
+export interface Outcome {
+  action: string;
+  decision: AuditDecision;
+  reason: string;
+  tenantId: string | null;
+  model: string | null;
+  status: number;
+  usage?: Usage;
+  usd?: number;
+  stageMs?: Record<string, number>;
+  upstream?: string;
+  upstreamMs?: number;
+}

@@ -1,0 +1,72 @@
+/**
+ * Sends the upstream's answer (as `screen-output` left it) and runs the end stages when it has
+ * ended: a byte body at once, a stream chunk by chunk as it arrives (no buffering). A forced
+ * shutdown ends an open stream with a well-formed error event in the caller's format.
+ */
+import { Readable } from 'node:stream';
+import { refuse } from '../../core/errors.js';
+import type { Usage } from '../../core/ports.js';
+import { sseErrorEvent, type WireFormat } from '../wire.js';
+import type { RequestContext } from './context.js';
+import { endRequest } from './runner.js';
+
+const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, images: 0 };
+
+export function respond(ctx: RequestContext): void {
+  const { deps, reply } = ctx;
+  const res = ctx.response!;
+  ctx.replied = true;
+  reply.code(res.status);
+  reply.headers(res.headers);
+  const finish = (usage: Usage) => {
+    ctx.detach?.();
+    ctx.usage = usage;
+    void endRequest(ctx);
+  };
+  res.usage.then(finish, () => finish(NO_USAGE));
+  if (res.body instanceof Uint8Array) {
+    reply.send(Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength));
+    return;
+  }
+  reply.header('cache-control', 'no-cache');
+  reply.header('x-accel-buffering', 'no');
+  const ac = ctx.abort ?? new AbortController();
+  const body = deps.forceEnd ? guarded(res.body, deps.forceEnd, ctx.format, ac) : res.body;
+  const stream = Readable.from(body, { objectMode: false, highWaterMark: 16 * 1024 });
+  stream.on('error', (err) => {
+    deps.logger.warn({ reqId: ctx.id, err: err.message }, 'stream to client failed');
+    ac.abort();
+  });
+  reply.send(stream);
+}
+
+/** Passes a stream through until a forced shutdown, which ends it with a well-formed error event. */
+async function* guarded(
+  src: AsyncIterable<Uint8Array>,
+  kill: AbortSignal,
+  format: WireFormat,
+  upstream: AbortController,
+): AsyncGenerator<Uint8Array> {
+  const it = src[Symbol.asyncIterator]();
+  let onKill: () => void = () => {};
+  const killed = new Promise<'kill'>((resolve) => {
+    onKill = () => resolve('kill');
+    if (kill.aborted) onKill();
+    else kill.addEventListener('abort', onKill, { once: true });
+  });
+  try {
+    for (;;) {
+      const n = await Promise.race([it.next(), killed]);
+      if (n === 'kill') {
+        upstream.abort();
+        yield Buffer.from(sseErrorEvent(format, refuse('SLUICE_SHUTTING_DOWN')));
+        return;
+      }
+      if (n.done) return;
+      yield n.value;
+    }
+  } finally {
+    kill.removeEventListener('abort', onKill);
+    void it.return?.();
+  }
+}

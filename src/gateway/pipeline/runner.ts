@@ -1,0 +1,104 @@
+/**
+ * Runs a request through its stages. Each stage returns nothing to go on or a Refusal to stop; the
+ * runner times every stage into `ctx.stageMs`, and on a refusal makes exactly one audit call and one
+ * reply in the caller's wire format. A stage that throws is mapped through the one error table
+ * (a store outage is a 503, anything else a 500) and audited the same way.
+ */
+import { ERRORS, type Refusal, refuse } from '../../core/errors.js';
+import { sendRefusal } from '../wire.js';
+import { recordDecision } from './audit-event.js';
+import type { RequestContext } from './context.js';
+import { codeForError } from './error-table.js';
+
+/** One step of the request path. Named functions: the name keys `ctx.stageMs`. */
+export type Stage = (ctx: RequestContext) => Refusal | undefined | Promise<Refusal | undefined>;
+
+/** The action recorded for a refusal before a principal exists (no key, a bad or revoked key). */
+const AUTH_ACTION = 'auth';
+
+/**
+ * Runs `stages` in order until one refuses (audited and answered here) or the request has been
+ * answered. Never throws. What is left to send (`ctx.response`, `ctx.answer`) is the caller's.
+ */
+export async function runStages(ctx: RequestContext, stages: readonly Stage[]): Promise<void> {
+  for (const stage of stages) {
+    const t = performance.now();
+    let r: Refusal | undefined;
+    try {
+      const out = stage(ctx);
+      r = out instanceof Promise ? await out : out;
+    } catch (err) {
+      r = refusalForError(ctx, err);
+    }
+    ctx.stageMs[stage.name] = performance.now() - t;
+    if (r) {
+      refuseRequest(ctx, r);
+      return;
+    }
+    if (ctx.replied) return;
+  }
+}
+
+/** The end of a call: runs the end stages (settle, record) once the answer or stream has ended. */
+export async function endRequest(ctx: RequestContext): Promise<void> {
+  try {
+    for (const stage of ctx.end) {
+      const t = performance.now();
+      try {
+        const out = stage(ctx);
+        if (out instanceof Promise) await out;
+      } catch (err) {
+        ctx.deps.logger.warn(
+          { err: (err as Error).message, reqId: ctx.id, stage: stage.name },
+          'end stage failed',
+        );
+      }
+      ctx.stageMs[stage.name] = performance.now() - t;
+    }
+  } finally {
+    if (ctx.pending.length > 0) await Promise.allSettled(ctx.pending);
+    finish(ctx);
+  }
+}
+
+/** One audit call and one reply (none when the caller has gone) for a refusal. */
+export function refuseRequest(ctx: RequestContext, r: Refusal): void {
+  const status = r.silent?.status ?? ERRORS[r.code].status;
+  if (r.internal) ctx.deps.logger.info({ reqId: ctx.id, code: r.code, why: r.internal }, 'refused');
+  let details = r.audit;
+  if (r.internal) details = { ...details, internal: r.internal };
+  recordDecision(ctx.deps, ctx.request, ctx.rt.version, ctx.principal, {
+    action: ctx.principal ? ctx.action : AUTH_ACTION,
+    model: ctx.principal ? ctx.model : null,
+    decision: r.decision ?? 'refused',
+    reason: r.silent?.reason ?? r.code,
+    status,
+    ip: ctx.ip,
+    country: ctx.country,
+    keyId: r.keyId ?? null,
+    states: r.decision === 'throttled' ? ctx.states : undefined,
+    details,
+    upstream: r.decision === 'error' ? ctx.upstream?.name : undefined,
+  });
+  // A silent refusal (the caller has gone) is handled all the same: nothing else is sent.
+  if (!r.silent && !ctx.replied) sendRefusal(ctx.reply, ctx.format, r);
+  ctx.replied = true;
+  finish(ctx);
+}
+
+/** Marks the request done: resolves `ctx.done` and tells `onSettled`. */
+export function finish(ctx: RequestContext): void {
+  ctx.settled();
+  ctx.deps.onSettled?.(ctx.id);
+}
+
+/** A stage threw: a store outage is a 503 with a retry time, anything else a logged 500. */
+function refusalForError(ctx: RequestContext, err: unknown): Refusal {
+  const code = codeForError(err);
+  if (code === 'SLUICE_STORE_UNAVAILABLE') {
+    ctx.deps.logger.error({ err: (err as Error).message, reqId: ctx.id }, 'store unavailable');
+    return refuse(code, undefined, { decision: 'error', headers: { 'retry-after': '1' } });
+  }
+  if (code === 'SLUICE_INTERNAL') ctx.deps.logger.error({ err, reqId: ctx.id }, 'unhandled error');
+  return refuse(code, undefined, { decision: 'error' });
+}

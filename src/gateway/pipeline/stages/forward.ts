@@ -1,0 +1,113 @@
+/**
+ * Stage `forward`: the upstream call. A client that goes away, or a forced shutdown, aborts it.
+ * Writes `ctx.response`, `ctx.abort`, `ctx.upstreamStarted`, and the stage timings the metrics
+ * report. An upstream failure refunds the reservation and refuses in the catalogue (502/504/503),
+ * audited as an error; nothing is sent to a client that already left.
+ */
+import { type ErrorCode, type Refusal, refuse } from '../../../core/errors.js';
+import { UpstreamError, type UpstreamResponse } from '../../../core/ports.js';
+import type { RequestContext } from '../context.js';
+import type { GatewayDeps } from '../deps.js';
+import { declaredCapacity } from './limit.js';
+import { settleReservation } from './settle.js';
+
+/** Caller headers worth forwarding upstream; everything else (credentials included) stays here. */
+const FORWARD_HEADERS = ['anthropic-version', 'anthropic-beta', 'openai-beta'];
+
+/** Upstream calls still waiting for headers, per gateway: a forced shutdown aborts them. */
+const waitingSets = new WeakMap<GatewayDeps, Set<AbortController>>();
+
+/** Called once per gateway: a forced shutdown aborts every call still waiting for upstream headers. */
+export function trackWaiting(deps: GatewayDeps): void {
+  const waiting = new Set<AbortController>();
+  waitingSets.set(deps, waiting);
+  deps.forceEnd?.addEventListener('abort', () => {
+    for (const ac of waiting) ac.abort();
+  });
+}
+
+export async function forward(ctx: RequestContext): Promise<Refusal | undefined> {
+  if (ctx.response) return undefined; // answered by an earlier stage (a cache hit)
+  const { deps, request, reply } = ctx;
+  const upstream = ctx.upstream!;
+  const route = ctx.route!;
+  const ac = new AbortController();
+  ctx.abort = ac;
+  const onClose = () => {
+    if (!reply.raw.writableFinished) ac.abort();
+  };
+  reply.raw.on('close', onClose);
+  // A Set, not a listener per request: an EventTarget listener costs more than the whole add/delete.
+  const waiting = waitingSets.get(deps) ?? new Set<AbortController>();
+  if (deps.forceEnd?.aborted) ac.abort();
+  waiting.add(ac);
+  const headers: Record<string, string> = { 'x-request-id': ctx.id };
+  for (const h of FORWARD_HEADERS) {
+    const v = request.headers[h];
+    if (typeof v === 'string') headers[h] = v;
+  }
+  const body = ctx.body!;
+  const upstreamBody = route.upstreamModel === ctx.model ? body : { ...body, model: route.upstreamModel };
+  ctx.upstreamStarted = deps.clock.now();
+  const tUp = performance.now();
+  let res: UpstreamResponse;
+  try {
+    res = await upstream.call({
+      endpoint: ctx.endpoint!,
+      body: upstreamBody,
+      stream: ctx.stream,
+      signal: ac.signal,
+      requestId: ctx.id,
+      headers,
+    });
+  } catch (err) {
+    reply.raw.off('close', onClose);
+    waiting.delete(ac);
+    // Nothing was produced: refund everything.
+    if (ctx.reservation)
+      void settleReservation(ctx, ctx.reservation, { inputTokens: 0, outputTokens: 0, images: 0 }, true);
+    const shuttingDown = deps.forceEnd?.aborted === true && !reply.raw.destroyed;
+    const code = shuttingDown ? 'SLUICE_SHUTTING_DOWN' : upstreamErrorCode(err);
+    deps.logger.warn(
+      { reqId: ctx.id, upstream: upstream.name, err: (err as Error).message },
+      'upstream call failed',
+    );
+    const gone = ac.signal.aborted && !shuttingDown;
+    return refuse(code, undefined, {
+      decision: 'error',
+      ...(gone ? { silent: { reason: code, status: 502 } } : {}),
+    });
+  }
+  waiting.delete(ac);
+  if (res.refusal) {
+    // The provider already mapped the upstream's error answer into the catalogue (nothing of its
+    // body reaches the caller); the log keeps the upstream's own status and the redacted reason.
+    deps.logger.warn(
+      { reqId: ctx.id, upstream: upstream.name, status: res.upstreamStatus, err: res.refusal.internal },
+      'upstream answered with an error',
+    );
+  }
+  // Upstream feedback: a 429 or a nearly spent upstream allowance lowers the capacity handed out.
+  deps.admission?.observe(upstream.name, declaredCapacity(ctx), res, ctx.upstreamStarted);
+  // A request the upstream refused with 429 still used its capacity: the failed call's refund leaves
+  // the capacity buckets charged (a reservation's settle applies actual minus reserved, so 0 keeps them).
+  const own = ctx.ownBuckets;
+  if (res.status === 429 && ctx.reservation && own < ctx.reservation.costs.length) {
+    const r = ctx.reservation;
+    ctx.reservation = { ...r, costs: r.costs.map((c, i) => (i < own ? c : 0)) };
+  }
+  // Time Sluice itself added before the upstream call (parse to forward), for the metrics.
+  ctx.stageMs.gateway = tUp - ctx.t0;
+  ctx.response = res;
+  // Until the answer ends, a client that leaves still aborts the upstream call.
+  ctx.detach = () => reply.raw.off('close', onClose);
+  return undefined;
+}
+
+/** The catalogue code for a failed upstream call. */
+function upstreamErrorCode(err: unknown): ErrorCode {
+  if (!(err instanceof UpstreamError)) return 'SLUICE_UPSTREAM_ERROR';
+  if (err.kind === 'timeout') return 'SLUICE_UPSTREAM_TIMEOUT';
+  if (err.kind === 'circuit-open') return 'SLUICE_UPSTREAM_UNAVAILABLE';
+  return 'SLUICE_UPSTREAM_ERROR';
+}

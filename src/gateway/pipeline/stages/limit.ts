@@ -1,0 +1,119 @@
+/**
+ * Stage `limit`: every applicable bucket reserved in one store operation. With an admission
+ * controller the upstream's capacity and the tenant's fair share of it join that one reserve, and a
+ * tier with a queue waits for its retry time instead of being refused (src/gateway/admission.ts).
+ * Writes `ctx.buckets`, `ctx.costs`, `ctx.ownBuckets`, `ctx.reservation`, `ctx.states`,
+ * `ctx.shadowLimits`, and the rate-limit headers of the answer.
+ */
+import { type Refusal, refuse } from '../../../core/errors.js';
+import type { LimitStore } from '../../../core/ports.js';
+import type { RequestContext } from '../context.js';
+
+type ReserveResult = Awaited<ReturnType<LimitStore['reserve']>>;
+
+export async function limit(ctx: RequestContext): Promise<Refusal | undefined> {
+  const { deps, rt, reply } = ctx;
+  const principal = ctx.principal!;
+  const upstream = ctx.upstream!;
+  const buckets = rt.limits.bucketsFor(principal, ctx.facts!);
+  ctx.buckets = buckets;
+  ctx.costs = rt.limits.costsFor(buckets, ctx.model!, ctx.estimate!);
+  ctx.ownBuckets = buckets.length;
+  const admission = deps.admission;
+  if (buckets.length === 0 && !admission) return undefined;
+  const tier = rt.cfg.tiers[principal.tier];
+  let result: ReserveResult | undefined;
+  let waitedMs = 0;
+  let gone: AbortController | undefined;
+  const onGone = () => {
+    if (!reply.raw.writableFinished) gone?.abort();
+  };
+  try {
+    if (admission) {
+      // Only a request that may wait needs to hear that its client left.
+      if (tier?.queue !== undefined) {
+        gone = new AbortController();
+        reply.raw.on('close', onGone);
+      }
+      const estimate = ctx.estimate!;
+      const adm = await admission.admit({
+        buckets,
+        costs: ctx.costs,
+        requestId: ctx.id,
+        tenantId: principal.tenantId,
+        weight: tier?.weight ?? 1,
+        maxWaitMs: tier?.queue?.maxWait,
+        upstream: upstream.name,
+        capacity: declaredCapacity(ctx),
+        tokens: estimate.inputTokens + estimate.outputTokens,
+        signal: gone?.signal,
+      });
+      waitedMs = adm.waitedMs;
+      if (!adm.ok && adm.aborted) {
+        // The client left while waiting for its turn: nothing was reserved, nobody to answer.
+        return refuse('SLUICE_RATE_LIMITED', undefined, {
+          decision: 'throttled',
+          silent: { reason: 'client_closed', status: 499 },
+          audit: { waitedMs },
+        });
+      }
+      ctx.buckets = adm.buckets;
+      ctx.costs = adm.costs;
+      if (!adm.ok) result = adm.denial;
+      else if (adm.reservation)
+        result = {
+          ok: true,
+          reservation: adm.reservation,
+          states: adm.states,
+          shadowDenied: adm.shadowDenied ?? [],
+        };
+    } else result = await deps.limits.reserve({ buckets, costs: ctx.costs, requestId: ctx.id });
+  } catch (err) {
+    deps.logger.error({ err: (err as Error).message, reqId: ctx.id }, 'limit store failed');
+    return refuse('SLUICE_STORE_UNAVAILABLE', undefined, {
+      decision: 'error',
+      headers: { 'retry-after': '1' },
+    });
+  } finally {
+    if (gone) reply.raw.off('close', onGone);
+  }
+  if (!result) return undefined;
+  const own = ctx.ownBuckets;
+  const all = ctx.buckets;
+  ctx.states = result.states;
+  // Watchers see the caller's own limits; the upstream's capacity buckets are not theirs.
+  if (own < all.length) deps.onLimitStates?.(principal, all.slice(0, own), result.states.slice(0, own));
+  else deps.onLimitStates?.(principal, all, result.states);
+  if (!result.ok) {
+    const r = rt.limits.denialFor(result, all, ctx.costs, ctx.format, deps.clock.now());
+    return {
+      ...r,
+      decision: 'throttled',
+      audit: {
+        limit: all[result.bucketIndex]?.id,
+        retryAfterMs: Number.isFinite(result.retryAfterMs) ? result.retryAfterMs : null,
+        ...(waitedMs > 0 ? { waitedMs } : {}),
+      },
+    };
+  }
+  ctx.reservation = result.reservation;
+  ctx.shadowLimits = result.shadowDenied;
+  // Capacity buckets show in the headers of the denial they cause, not on every answer.
+  if (own < ctx.states.length) ctx.states = ctx.states.slice(0, own);
+  reply.headers(rt.limits.headersFor(ctx.states, ctx.format, deps.clock.now()));
+  if (ctx.shadowLimits.length > 0) {
+    // Shadow limits never deny: their would-be refusals are logged here and audited with the request.
+    deps.logger.info(
+      { reqId: ctx.id, key: principal.keyId, limits: ctx.shadowLimits },
+      'shadow limit would have refused',
+    );
+  }
+  return undefined;
+}
+
+/** The upstream's declared capacity, when an admission controller is in use. */
+export function declaredCapacity(ctx: RequestContext) {
+  if (!ctx.deps.admission) return undefined;
+  const name = ctx.upstream?.name;
+  return ctx.rt.cfg.upstreams.find((u) => u.name === name)?.capacity;
+}

@@ -1,0 +1,65 @@
+/**
+ * Stage `record` (runs when the answer or stream has ended): the usage row, the audit event, the
+ * metrics outcome and the key's last use. Detectors that watch finished calls plug in after it.
+ */
+
+import { recordDecision } from '../audit-event.js';
+import type { RequestContext } from '../context.js';
+
+export function record(ctx: RequestContext): undefined {
+  const { deps } = ctx;
+  const res = ctx.response!;
+  const principal = ctx.principal!;
+  const usage = ctx.usage ?? { inputTokens: 0, outputTokens: 0, images: 0 };
+  const model = ctx.model!;
+  const usd = ctx.rt.limits.usdFor(model, usage);
+  const now = deps.clock.now();
+  const upstream = ctx.upstream?.name ?? '';
+  deps.usage.record({
+    requestId: ctx.id,
+    at: now,
+    keyId: principal.keyId,
+    tenantId: principal.tenantId,
+    projectId: principal.projectId,
+    model,
+    action: ctx.action,
+    upstream,
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
+    images: usage.images,
+    usd,
+    status: res.status,
+    latencyMs: now - ctx.upstreamStarted,
+  });
+  const ok = res.status < 400;
+  const s = ctx.stageMs;
+  const shadow = ctx.shadow.length || ctx.shadowLimits.length;
+  recordDecision(deps, ctx.request, ctx.rt.version, principal, {
+    action: ctx.action,
+    model,
+    ip: ctx.ip,
+    country: ctx.country,
+    decision: ok ? 'allowed' : 'error',
+    reason: ok
+      ? ctx.abort?.signal.aborted
+        ? 'client_closed'
+        : 'ok'
+      : (res.refusal?.code ?? `upstream_${res.status}`),
+    status: res.status,
+    states: ctx.states,
+    usage,
+    usd,
+    upstream,
+    upstreamMs: now - ctx.upstreamStarted,
+    // The metric's stage names: time Sluice added before forwarding, then the upstream's headers.
+    stageMs: {
+      auth: s.authenticate ?? 0,
+      authorize: (s.contextChecks ?? 0) + (s.authorize ?? 0),
+      limit: s.limit ?? 0,
+      upstream_headers: s.forward ?? 0,
+      gateway: s.gateway ?? 0,
+    },
+    details: shadow ? { shadow: [...ctx.shadow, ...ctx.shadowLimits.map((id) => `limit:${id}`)] } : undefined,
+  });
+  return undefined;
+}

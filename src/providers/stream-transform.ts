@@ -1,0 +1,317 @@
+/**
+ * Transforms over a provider-neutral event stream: the engine of the `screen-output` stage.
+ *
+ * `transformEvents` passes every event on as it arrives; a transform sees each text delta and
+ * keeps it (its original bytes go out untouched), replaces its text (re-rendered in the stream's
+ * wire format with the same ids), or cuts the stream (a well-formed ending in the caller's format,
+ * then the upstream is released). Nothing is buffered unless a transform holds text back.
+ *
+ * `slidingWindow` turns a text scanner into such a transform, matching patterns split across
+ * chunks: it holds back at most `maxHold` characters per text channel, and only when the scanner
+ * says the tail could be the start of a match.
+ */
+import type { StreamEvent, StreamFormat } from '../core/ports.js';
+import {
+  newStreamState,
+  renderCut,
+  renderText,
+  type StreamState,
+  type TextEvent,
+  trackStream,
+} from './stream-render.js';
+
+export type TransformDecision =
+  | { action: 'keep' }
+  | { action: 'replace'; text: string }
+  | { action: 'cut'; reason: string };
+
+/** Text held back by a transform, to be released now with `template`'s ids. */
+export interface HeldText {
+  template: TextEvent;
+  text: string;
+}
+
+export interface EventTransform {
+  /** Decides what happens to one text delta. */
+  text(ev: TextEvent): TransformDecision;
+  /**
+   * Decides what happens to a tool-call delta (its id, name and argument fragment): keep it or cut
+   * the stream. Optional; tool calls are kept when absent. (Arguments are JSON fragments: a
+   * transform that needs them whole accumulates them per `index` itself.)
+   */
+  toolCall?(
+    ev: Extract<StreamEvent, { kind: 'tool-call' }>,
+  ): { action: 'keep' } | { action: 'cut'; reason: string };
+  /**
+   * Releases text held back (or cuts, when the held text turns out to need it): called before every
+   * event that ends or interrupts text (finish, tool call, error, lifecycle events; not pings or
+   * comments) and when the stream ends.
+   */
+  flush?(): HeldText[] | { action: 'cut'; reason: string };
+}
+
+export interface TransformOptions {
+  /** Called once when the stream is cut (to audit it). */
+  onCut?(reason: string): void;
+}
+
+const KEEP: TransformDecision = { action: 'keep' };
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** True when a chat/completions chunk also finishes its choice (its bytes cannot be dropped). */
+function finishes(ev: TextEvent): boolean {
+  const c = Array.isArray(ev.data.choices) ? ev.data.choices[0] : undefined;
+  return isObject(c) && typeof c.finish_reason === 'string';
+}
+
+/** Events that neither end nor interrupt text: held text stays held across them. */
+function passive(ev: StreamEvent): boolean {
+  return ev.kind === 'other' && (ev.sse === '' || ev.sse === 'ping');
+}
+
+function textEvent(format: StreamFormat, template: TextEvent, text: string): TextEvent {
+  const raw = renderText(format, template, text);
+  return { ...template, raw, text };
+}
+
+/** Responses repeat the whole text in their `.done` and final events: patch it to what went out. */
+function patchResponsesDone(ev: StreamEvent, emitted: Map<string, string>): StreamEvent {
+  const d = ev.data;
+  if (!d || typeof d.type !== 'string') return ev;
+  const key = (o: unknown, c: unknown) => `${typeof o === 'number' ? o : 0}:${typeof c === 'number' ? c : 0}`;
+  const textOf = (o: unknown, c: unknown): string | undefined => emitted.get(key(o, c));
+  let out: Record<string, unknown> | undefined;
+  const patchItem = (item: unknown, outputIndex: unknown): unknown => {
+    if (!isObject(item) || !Array.isArray(item.content)) return item;
+    return {
+      ...item,
+      content: item.content.map((part, ci) => {
+        const t = textOf(outputIndex, ci);
+        return isObject(part) && part.type === 'output_text' && t !== undefined ? { ...part, text: t } : part;
+      }),
+    };
+  };
+  switch (d.type) {
+    case 'response.output_text.done': {
+      const t = textOf(d.output_index, d.content_index);
+      if (t !== undefined) out = { ...d, text: t };
+      break;
+    }
+    case 'response.content_part.done': {
+      const t = textOf(d.output_index, d.content_index);
+      if (t !== undefined && isObject(d.part)) out = { ...d, part: { ...d.part, text: t } };
+      break;
+    }
+    case 'response.output_item.done':
+      out = { ...d, item: patchItem(d.item, d.output_index) };
+      break;
+    case 'response.completed':
+    case 'response.incomplete':
+    case 'response.failed':
+      if (isObject(d.response) && Array.isArray(d.response.output)) {
+        const output = d.response.output.map((item, oi) => patchItem(item, oi));
+        out = { ...d, response: { ...d.response, output } };
+        if (typeof d.response.output_text === 'string') {
+          (out.response as Record<string, unknown>).output_text = [...emitted.values()].join('');
+        }
+      }
+      break;
+    default:
+      break;
+  }
+  if (!out) return ev;
+  const raw = Buffer.from(`event: ${ev.sse}\ndata: ${JSON.stringify(out)}\n\n`, 'utf8');
+  return { ...ev, raw, data: out } as StreamEvent;
+}
+
+/**
+ * Applies `transform` to a `format` stream. Unmodified events are yielded as the same objects (same
+ * raw bytes), each as soon as it arrives. On a cut, held text is dropped, the cut ending is yielded
+ * as one `finish` event, and the source is closed (which releases the upstream).
+ */
+export async function* transformEvents(
+  format: StreamFormat,
+  events: AsyncIterable<StreamEvent>,
+  transform: EventTransform,
+  opts: TransformOptions = {},
+): AsyncGenerator<StreamEvent> {
+  const state: StreamState = newStreamState();
+  // Responses only: the text that went out per output/content index, once anything was modified.
+  const emitted = new Map<string, string>();
+  let modified = false;
+  const note = (ev: TextEvent, text: string): void => {
+    if (format !== 'responses') return;
+    const k = `${ev.choice}:${ev.contentIndex}`;
+    emitted.set(k, (emitted.get(k) ?? '') + text);
+  };
+  /** Yields held text; returns true when the flush cut the stream (the cut ending was yielded). */
+  const release = function* (choice: number): Generator<StreamEvent, boolean> {
+    const held = transform.flush?.() ?? [];
+    if (!Array.isArray(held)) {
+      opts.onCut?.(held.reason);
+      yield {
+        kind: 'finish',
+        raw: renderCut(format, held.reason, state),
+        sse: 'cut',
+        choice,
+        reason: 'content_filter',
+      };
+      return true;
+    }
+    for (const h of held) {
+      if (h.text.length === 0) continue;
+      modified = true;
+      note(h.template, h.text);
+      const out = textEvent(format, h.template, h.text);
+      trackStream(format, state, out);
+      yield out;
+    }
+    return false;
+  };
+  for await (const ev of events) {
+    if (ev.kind === 'text') {
+      const d = transform.text(ev);
+      if (d.action === 'cut') {
+        opts.onCut?.(d.reason);
+        yield {
+          kind: 'finish',
+          raw: renderCut(format, d.reason, state),
+          sse: 'cut',
+          choice: ev.choice,
+          reason: 'content_filter',
+        };
+        return;
+      }
+      if (d.action === 'keep') {
+        note(ev, ev.text);
+        trackStream(format, state, ev);
+        yield ev;
+        continue;
+      }
+      modified = true;
+      note(ev, d.text);
+      if (d.text.length === 0 && !finishes(ev)) continue;
+      const out = textEvent(format, ev, d.text);
+      trackStream(format, state, out);
+      yield out;
+      continue;
+    }
+    if (!passive(ev) && (yield* release('choice' in ev ? ev.choice : 0))) return;
+    if (ev.kind === 'tool-call' && transform.toolCall) {
+      const d = transform.toolCall(ev);
+      if (d.action === 'cut') {
+        opts.onCut?.(d.reason);
+        yield {
+          kind: 'finish',
+          raw: renderCut(format, d.reason, state),
+          sse: 'cut',
+          choice: ev.choice,
+          reason: 'content_filter',
+        };
+        return;
+      }
+    }
+    const out = modified && format === 'responses' ? patchResponsesDone(ev, emitted) : ev;
+    trackStream(format, state, out);
+    yield out;
+  }
+  yield* release(0);
+}
+
+/** The bytes of an event stream (what the gateway writes): each event's raw bytes, as they come. */
+export async function* eventBytes(events: AsyncIterable<StreamEvent>): AsyncGenerator<Uint8Array> {
+  for await (const ev of events) yield ev.raw;
+}
+
+/** What a scanner decides about the unreleased text of one channel. */
+export type ScanResult =
+  | { action: 'cut'; reason: string }
+  | {
+      action: 'pass';
+      /** The text rewritten (e.g. redacted); omitted when unchanged. */
+      text?: string;
+      /**
+       * Index (in the rewritten text) from which the tail could be the start of a match that more
+       * text would complete, or a match that more text could extend (a greedy pattern reaching the
+       * end): that tail is held back (at most `maxHold` characters of it) and rescanned with the next delta.
+       */
+      holdFrom?: number;
+    };
+
+/** What a scanner is told besides the text. */
+export interface ScanContext {
+  /** True when no more text follows on the channel (held text is being released): hold nothing. */
+  final: boolean;
+  /**
+   * Up to `maxHold` characters released just before `text` on this channel (already sent, cannot be
+   * changed): left context for word boundaries, so a scanner judges `text` as it sits in the answer.
+   */
+  before: string;
+}
+
+export interface TextScanner {
+  /** Scans the text not yet released on one channel: held-back text followed by the new delta. */
+  scan(text: string, ctx: ScanContext): ScanResult;
+}
+
+/** One text channel's window: text held back, the event it came in, and the text released before it. */
+interface Channel {
+  template: TextEvent | undefined;
+  held: string;
+  before: string;
+}
+
+/**
+ * A transform that runs `scanner` over each text channel (choice and content index) with a sliding
+ * window: held-back text is rescanned together with the next delta, so a pattern split across any
+ * number of chunks, up to `maxHold` characters long, is seen whole.
+ */
+export function slidingWindow(scanner: TextScanner, opts: { maxHold: number }): EventTransform {
+  const maxHold = Math.max(0, Math.floor(opts.maxHold));
+  const channels = new Map<string, Channel>();
+  const tail = (s: string) => (s.length > maxHold ? s.slice(s.length - maxHold) : s);
+  return {
+    text(ev: TextEvent): TransformDecision {
+      const key = `${ev.choice}:${ev.contentIndex}`;
+      let ch = channels.get(key);
+      if (!ch) {
+        ch = { template: undefined, held: '', before: '' };
+        channels.set(key, ch);
+      }
+      const held = ch.held;
+      const s = held + ev.text;
+      const r = scanner.scan(s, { final: false, before: ch.before });
+      if (r.action === 'cut') return r;
+      const out = r.text ?? s;
+      const cut =
+        r.holdFrom === undefined
+          ? out.length
+          : Math.max(0, Math.min(out.length, Math.max(r.holdFrom, out.length - maxHold)));
+      const release = out.slice(0, cut);
+      ch.held = out.slice(cut);
+      ch.template = ev;
+      ch.before = tail(ch.before + release);
+      if (held.length === 0 && release === ev.text) return KEEP;
+      return { action: 'replace', text: release };
+    },
+    flush(): HeldText[] | { action: 'cut'; reason: string } {
+      const out: HeldText[] = [];
+      for (const ch of channels.values()) {
+        if (ch.held.length === 0 || !ch.template) continue;
+        const r = scanner.scan(ch.held, { final: true, before: ch.before });
+        if (r.action === 'cut') {
+          for (const c of channels.values()) c.held = '';
+          return r;
+        }
+        const text = r.text ?? ch.held;
+        out.push({ template: ch.template, text });
+        ch.before = tail(ch.before + text);
+        ch.held = '';
+      }
+      return out;
+    },
+  };
+}
