@@ -589,13 +589,27 @@ export class AnomalyDetectors {
       const ft = ts.countSeenSince(since);
       if (ft < 4 * this.k) continue;
       const keys = n.fpKeys.get(fp)?.membersSeenSince(since, 500) ?? [];
+      // The capability the fingerprint's keys mostly use (not whichever request happened to trigger).
+      const votes = new Map<string, number>();
+      let capability = o.action;
+      let best = 0;
+      for (const k of keys) {
+        const a = this.keys.get(k)?.lastAction;
+        if (!a) continue;
+        const v = (votes.get(a) ?? 0) + 1;
+        votes.set(a, v);
+        if (v > best) {
+          best = v;
+          capability = a;
+        }
+      }
       out.push({
         detector: 'client-fingerprint',
         category: 'automated-abuse',
         score: Math.min(1, 0.5 + ft / 20),
         suggest: ft >= 6 * this.k ? 'quarantine' : 'flag',
         subject: { net: n.net },
-        capability: o.action,
+        capability,
         reason: `one client fingerprint used by ${keys.length} keys of ${ft} tenants from ${n.net} in 10 min`,
         related: { keys, ips: n.ips.membersSeenSince(since, 50), tenants: ts.membersSeenSince(since, 100) },
         signals: { tenants: ft, keys: keys.length },
