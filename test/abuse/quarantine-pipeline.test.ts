@@ -20,13 +20,17 @@ describe('quarantine in the request path', () => {
       max_tokens: 50,
     });
     let t = 0;
+    const tick = (dt: number) => {
+      t += dt;
+      return t;
+    };
     // 1. Four lockstep rounds: group a on /v1/chat/completions, group b on /v1/messages, two proxies each.
     for (let round = 0; round < 4; round++) {
       for (const [i, k] of keys('a').entries())
         lines.push(
           JSON.stringify({
             type: 'request',
-            t: (t += 0.05),
+            t: tick(0.05),
             key: k,
             ip: i % 2 ? '192.0.2.10' : '192.0.2.77',
             path: '/v1/chat/completions',
@@ -37,7 +41,7 @@ describe('quarantine in the request path', () => {
         lines.push(
           JSON.stringify({
             type: 'request',
-            t: (t += 0.05),
+            t: tick(0.05),
             key: k,
             ip: i % 2 ? '198.51.100.10' : '198.51.100.77',
             path: '/v1/messages',
@@ -52,7 +56,7 @@ describe('quarantine in the request path', () => {
     lines.push(
       JSON.stringify({
         type: 'request',
-        t: (t += 1),
+        t: tick(1),
         key: 'a3',
         ip: '192.0.2.10',
         path: '/v1/chat/completions',
@@ -62,7 +66,7 @@ describe('quarantine in the request path', () => {
     lines.push(
       JSON.stringify({
         type: 'request',
-        t: (t += 1),
+        t: tick(1),
         key: 'a3',
         ip: '192.0.2.10',
         path: '/v1/embeddings',
@@ -72,7 +76,7 @@ describe('quarantine in the request path', () => {
     lines.push(
       JSON.stringify({
         type: 'request',
-        t: (t += 1),
+        t: tick(1),
         key: 'b5',
         ip: '198.51.100.10',
         path: '/v1/messages',
@@ -83,7 +87,7 @@ describe('quarantine in the request path', () => {
     lines.push(
       JSON.stringify({
         type: 'request',
-        t: (t += 1),
+        t: tick(1),
         key: 'b5',
         ip: '198.51.100.10',
         path: '/v1/chat/completions',
