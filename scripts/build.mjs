@@ -31,6 +31,17 @@ await build({
 for (const f of files.filter((f) => !f.endsWith('.ts'))) {
   cpSync(f, join(out, f.slice(src.length)));
 }
+// The portal and the console (web/): built with Vite only when their sources changed, then copied
+// into dist/web/ where the planes serve them from.
+try {
+  const { buildWeb } = await import('../web/build.mjs');
+  await buildWeb();
+} catch (err) {
+  if (!existsSync(join(root, 'web', 'dist', 'portal', 'index.html'))) throw err;
+  console.warn(`build: web pages not rebuilt (${err.message}); using the last build`);
+}
+for (const app of ['portal', 'console'])
+  cpSync(join(root, 'web', 'dist', app), join(out, 'web', app), { recursive: true });
 if (!existsSync(join(out, 'cli', 'index.js'))) {
   console.error('build: dist/cli/index.js missing');
   process.exit(1);

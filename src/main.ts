@@ -8,15 +8,16 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { Counter, Gauge } from 'prom-client';
 import { AbuseEngine } from './abuse/engine.js';
 import { createAdmin, guard, hashAdminToken } from './admin/app.js';
 import { registerAuditRoutes } from './admin/audit-routes.js';
 import { registerCaseRoutes } from './admin/cases-routes.js';
 import { KeyService } from './admin/key-service.js';
+import { registerAlertsRoute, registerMetricsRoute } from './admin/observability-routes.js';
 import { registerPolicyRoutes } from './admin/policy-routes.js';
 import { PolicyService } from './admin/policy-service.js';
 import { review } from './admin/review.js';
-import { TokenService } from './auth/tokens.js';
 import { parseConfig } from './config/load.js';
 import { type ConfigSource, withDataDir } from './config/resolve.js';
 import type { SluiceConfig } from './config/schema.js';
@@ -34,15 +35,19 @@ import { Admission } from './gateway/admission.js';
 import { createGateway } from './gateway/app.js';
 import { KeyAuthenticator } from './gateway/auth.js';
 import { AuthFailureLimiter, summaryAuditEvent } from './gateway/auth-failures.js';
+import { clientEndpoints } from './gateway/endpoints/index.js';
+import { createWebParts } from './gateway/portal/wiring.js';
 import { compileRuntime, type Runtime } from './gateway/runtime.js';
 import { JwtVerifier, tokenRoutes } from './gateway/tokens.js';
-import { AlertEngine, registerAlertsRoute } from './observability/alerts.js';
+import { AlertEngine } from './observability/alerts.js';
 import { crossingAlert, LimitWatch } from './observability/limit-watch.js';
-import { createMetrics, registerMetricsRoute } from './observability/metrics.js';
+import { createMetrics } from './observability/metrics.js';
 import { createUpstream } from './providers/index.js';
+import { openCredentials } from './stores/credential-state.js';
 import { ensureDataDir } from './stores/data-dir.js';
 import { UsageWriter } from './stores/usage-writer.js';
 import { accessPolicyFor, ContextLoader, limitPolicyFor } from './wiring/policy.js';
+import { installProcessGuard } from './wiring/process-guard.js';
 import { openStores, type Stores } from './wiring/stores.js';
 
 export interface ServeOptions {
@@ -56,6 +61,11 @@ export interface ServeOptions {
   instanceId?: string;
   /** Reload the policy when the config file changes. */
   watch?: boolean;
+  /**
+   * Install the process guard (src/wiring/process-guard.ts): a dependency's uncaught error is logged
+   * and counted, the process stays up; any other uncaught error exits. `sluice serve` sets it.
+   */
+  guardProcess?: boolean;
 }
 
 export interface RunningSluice {
@@ -70,6 +80,8 @@ export interface RunningSluice {
   forceClose(): void;
   /** Where the first admin token was written, when this start created it. */
   adminTokenFile: string | null;
+  /** Where the first console password was written, when this start created it. */
+  consolePasswordFile: string | null;
 }
 
 /** Structured logs (pino) to stdout (fd 1) for `serve`, stderr (fd 2) for one-shot commands. */
@@ -114,7 +126,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   // 0700: the data dir holds the pepper, keys and the database.
   ensureDataDir(dataDir);
   // A stable audit instance id (`SLUICE_INSTANCE` or `<dataDir>/instance-id`) so the chain resumes after a restart.
-  const stores = await openStores(cfg, { clock, logger, instanceId: opts.instanceId });
+  const stores = await openStores(cfg, { clock, logger, instanceId: opts.instanceId, journal: true });
   // The running policy version: the file given (stored as a new version when it changed), else the stored one.
   const stored = await stores.control.latestPolicyVersion();
   let version: number | null;
@@ -159,8 +171,16 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   };
   syncUpstreams(cfg);
 
-  const auth = new KeyAuthenticator({ control: stores.control, pepper: stores.pepper, clock });
-  const tokens = await TokenService.fromConfig(cfg, clock);
+  const auth = new KeyAuthenticator({
+    control: stores.control,
+    pepper: stores.pepper,
+    clock,
+    graceMs: () => runtime.cfg.outage.keyGrace,
+    onStale: (err) => stores.controlFailed(err),
+  });
+  // Signing keys in the control store, DPoP/TOTP replay marks in Redis (or the control store): shared by every instance.
+  const credentials = await openCredentials(cfg, { clock, sql: stores.sql, pepper: stores.pepper, logger });
+  const tokens = credentials.tokens;
   const dpopRequired = (tier: string, r: ApiKeyRecord) =>
     r.dpop === 'required' || runtime.cfg.tiers[tier]?.dpop === 'required';
   const jwt = new JwtVerifier(tokens, stores.control, clock, dpopRequired);
@@ -175,7 +195,11 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   rotation.unref();
   const usage = new UsageWriter({
     ledger: stores.usage,
-    onError: (err) => logger.warn({ err: err.message }, 'usage write failed; will retry'),
+    journal: stores.journal,
+    onError: (err) => {
+      stores.controlFailed(err);
+      logger.warn({ err: err.message }, 'usage write failed; will retry');
+    },
   });
   // Applied here at once, and on every other instance through Redis (or their 2 s poll).
   let applyLocal: (v: number) => Promise<void> = async () => {};
@@ -198,6 +222,23 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   const keys = new KeyService(stores.control, stores.pepper, clock, () => Object.keys(runtime.cfg.tiers));
 
   const metrics = createMetrics({ auditStats: () => stores.audit.stats() });
+  const dependencyErrors = new Counter({
+    name: 'sluice_dependency_errors_total',
+    help: 'Errors of a dependency (database, Redis, socket) contained by the process guard instead of crashing',
+    labelNames: ['kind'],
+    registers: [metrics.registry],
+  });
+  new Gauge({
+    name: 'sluice_journal_pending_records',
+    help: 'Usage rows and audit events in the local journal not yet committed to the control store',
+    registers: [metrics.registry],
+    collect() {
+      this.set(stores.journal?.stats().pending ?? 0);
+    },
+  });
+  const removeGuard = opts.guardProcess
+    ? installProcessGuard({ log: logger, count: (kind) => dependencyErrors.inc({ kind }) })
+    : () => {};
   const alerts = new AlertEngine({
     config: () => runtime.cfg.alerts,
     clock,
@@ -262,8 +303,21 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   const abuseExpiry = setInterval(() => abuse.expire(), 10_000);
   abuseExpiry.unref();
   let wasDegraded = false;
+  let controlWasDown = false;
   const degradedCheck = setInterval(() => {
-    const d = stores.degraded().length > 0;
+    const all = stores.degraded();
+    const controlDown = all.includes('control');
+    if (controlDown !== controlWasDown) {
+      controlWasDown = controlDown;
+      metrics.setDegraded('control', controlDown);
+      if (controlDown)
+        alerts.notify({
+          type: 'degraded',
+          subject: 'control',
+          message: 'the control store is unreachable; usage and audit are spooled to the local journal',
+        });
+    }
+    const d = all.includes('limits');
     if (d !== wasDegraded) {
       wasDegraded = d;
       metrics.setDegraded('limits', d);
@@ -301,6 +355,16 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   pruneTimer?.unref();
   const forceEnd = new AbortController();
   const adminTokenFile = await bootstrapAdmin(stores.control, stores.pepper, dataDir, clock);
+  // Issue 13: exceptions (overlay on the running policy), the portal and the console's sign-in.
+  const web = await createWebParts({
+    stores,
+    tokens,
+    clock,
+    logger,
+    dataDir,
+    config: () => runtime.cfg,
+    policyVersion: () => runtime.version,
+  });
   // Upstream capacity, fair share, queueing and upstream feedback around the limit store. With a
   // shared store, demand seen here stands for 1/expectedInstances of the whole.
   const admission = new Admission({
@@ -326,7 +390,10 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       onSummary: (s) => stores.audit.emit(summaryAuditEvent(s, clock.now(), runtime.version)),
     }),
     tokens: jwt,
-    observe: (o) => metrics.observe(o),
+    observe: (o) => {
+      metrics.observe(o);
+      web.traffic.observe(o);
+    },
     touch: (id, ip, at) => {
       if (touched.size < 100_000) touched.set(id, { id, at, ip });
     },
@@ -334,9 +401,9 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       const crossed = limitWatch.crossings(buckets, states);
       for (const c of crossed) alerts.notify(crossingAlert(c, { tenantId: p.tenantId, keyId: p.keyId }));
     },
-    plugins: [tokenRoutes(tokens, clock, dpopRequired)],
+    plugins: [tokenRoutes(tokens, clock, dpopRequired), web.gatewayPlugin, clientEndpoints],
+    runtime: () => web.overlay(runtime),
     abuse,
-    runtime: () => runtime,
     auth,
     limits: stores.limits,
     upstreams,
@@ -345,6 +412,9 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     clock,
     logger,
     health: () => ({ ready: !closing, degraded: stores.degraded() }),
+    // Acknowledged means recorded: a response ends only once its usage row and audit event are in
+    // the local journal (group commit, src/stores/journal.ts).
+    recorded: stores.journal ? () => stores.journal!.barrier() : undefined,
   });
   const admin = createAdmin({
     tls: tlsOf(cfg.admin.tls),
@@ -358,12 +428,14 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     logger,
     invalidateKey: (id) => void stores.invalidate(id),
     policyVersion: () => runtime.version,
+    consoleSession: web.consoleAuth.resolve,
     plugins: [
       (app) => registerMetricsRoute(app, metrics),
       (app) => registerAlertsRoute(app, alerts),
       (app, d) => registerPolicyRoutes(app, d, policies),
       (app, d) => registerAuditRoutes(app, d, stores),
       (app, d) => registerCaseRoutes(app, d, () => abuse),
+      web.adminPlugin,
       (app) =>
         app.get('/admin/v1/review', { preHandler: guard('read') }, async (request) => {
           const days = Number.parseInt((request.query as { days?: string }).days ?? '30', 10) || 30;
@@ -435,6 +507,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
 
   return {
     adminTokenFile,
+    consolePasswordFile: web.consolePasswordFile,
     forceClose: () => {
       forceEnd.abort();
       setTimeout(() => gateway.server.closeAllConnections?.(), 500).unref();
@@ -453,6 +526,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       clearInterval(touchTimer);
       clearInterval(abuseExpiry);
       clearInterval(pruneTimer);
+      removeGuard();
       if (watched) unwatchFile(watched);
       const timer = setTimeout(() => {
         forceEnd.abort();
@@ -467,9 +541,11 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       const flushing = (async () => {
         await usage.close().catch((err) => logger.error({ err: err.message }, 'usage flush failed'));
         await alerts.close().catch(() => {});
+        await web.close();
         await flushTouches();
         context.close();
         for (const u of upstreams.values()) await u.close().catch(() => {});
+        await credentials.close().catch(() => {});
         await stores.close();
       })();
       const flushed = flushing.then(() => false);

@@ -12,7 +12,9 @@ import { ERRORS, type ErrorCode, openAIErrorBody, type Refusal, refuse } from '.
 import { newId } from '../core/ids.js';
 import type { AdminRole, AdminUser, AuditSink, Clock, ControlStore, UsageLedger } from '../core/ports.js';
 import { withTls } from '../gateway/app.js';
-import { isStoreUnavailable, listenerOptions } from '../gateway/hardening.js';
+import { listenerOptions } from '../gateway/hardening.js';
+import { isStoreUnavailable } from '../stores/store-errors.js';
+import { guard, sendAdminError } from './guard.js';
 import { type KeyService, KeyServiceError, publicKeyView } from './key-service.js';
 import { stepUpOk } from './step-up.js';
 
@@ -34,6 +36,8 @@ export interface AdminDeps {
   hardening?: SluiceConfig['hardening'];
   /** Serve HTTPS (`admin.tls`). */
   tls?: { cert: Buffer; key: Buffer };
+  /** The console's session (cookie) as an admin user, a refusal (bad CSRF token), or undefined (none). */
+  consoleSession?: (request: FastifyRequest) => Promise<AdminUser | Refusal | undefined>;
 }
 
 declare module 'fastify' {
@@ -47,32 +51,7 @@ export function hashAdminToken(pepper: Buffer, token: string): string {
 }
 
 /** Which roles may call a route: admin can do everything; operator manages keys; auditor reads. */
-export type Permission = 'read' | 'keys' | 'admin';
-const ALLOWED: Record<Permission, AdminRole[]> = {
-  read: ['admin', 'operator', 'auditor'],
-  keys: ['admin', 'operator'],
-  admin: ['admin'],
-};
-
-export function sendAdminError(reply: FastifyReply, r: Refusal): FastifyReply {
-  return reply.code(ERRORS[r.code].status).send(openAIErrorBody(r));
-}
-
-/** Declares a route's permission; the preHandler checks it after authentication. */
-export function guard(perm: Permission) {
-  return async (request: FastifyRequest, reply: FastifyReply) => {
-    const u = request.admin;
-    if (!u) return sendAdminError(reply, refuse('SLUICE_ADMIN_UNAUTHORIZED'));
-    if (!ALLOWED[perm].includes(u.role))
-      return sendAdminError(
-        reply,
-        refuse(
-          'SLUICE_ADMIN_FORBIDDEN',
-          `role "${u.role}" cannot ${perm === 'read' ? 'read this' : 'do this'}`,
-        ),
-      );
-  };
-}
+export { guard, type Permission, sendAdminError } from './guard.js';
 
 export function auditAdmin(
   deps: AdminDeps,
@@ -177,6 +156,13 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
     if (request.url === '/healthz' || request.url.startsWith('/console') || request.url === '/') return;
     const auth = request.headers.authorization;
     const token = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
+    // The console's session cookie (console-auth.ts) stands in for a token; writes need its CSRF token.
+    const viaSession = !auth && deps.consoleSession ? await deps.consoleSession(request) : undefined;
+    if (viaSession && 'code' in viaSession) return sendAdminError(reply, viaSession);
+    if (viaSession) {
+      request.admin = viaSession;
+      return;
+    }
     if (!token || token.startsWith('sk-sluice-'))
       return sendAdminError(reply, refuse('SLUICE_ADMIN_UNAUTHORIZED'));
     const user = await deps.control.getAdminUserByTokenHash(hashAdminToken(deps.pepper, token));

@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { defaultTotpGuard, verifyTotp } from '../auth/totp.js';
 import { refuse } from '../core/errors.js';
 import type { Clock } from '../core/ports.js';
-import { sendAdminError } from './app.js';
+import { sendAdminError } from './guard.js';
 
 const HEADER =
   'Bearer error="insufficient_user_authentication", error_description="send a fresh TOTP code in x-sluice-otp"';

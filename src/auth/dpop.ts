@@ -47,8 +47,25 @@ export class MemoryReplayCache implements ReplayCache {
   }
 }
 
-/** The replay cache used when the caller passes none (one per process). */
-export const defaultReplayCache = new MemoryReplayCache();
+/**
+ * The process's replay cache, used when a caller passes none (and passed explicitly by the gateway).
+ * In memory until {@link useSharedReplayCache} points it at a cache every instance shares (Redis
+ * `SET NX PX`, or the control store), so a proof accepted by one instance is refused by all.
+ */
+class DefaultReplayCache implements ReplayCache {
+  readonly memory = new MemoryReplayCache();
+  shared: ReplayCache | null = null;
+  remember(key: string, expiresAt: number, now: number): boolean | Promise<boolean> {
+    return (this.shared ?? this.memory).remember(key, expiresAt, now);
+  }
+}
+
+export const defaultReplayCache = new DefaultReplayCache();
+
+/** Sets (or, with null, clears) the shared cache behind {@link defaultReplayCache}. */
+export function useSharedReplayCache(cache: ReplayCache | null): void {
+  defaultReplayCache.shared = cache;
+}
 
 export interface DpopCheck {
   /** The request's method, e.g. `POST`. */
@@ -106,7 +123,8 @@ export function jwkThumbprint(jwk: JWK): Promise<string> {
 
 /**
  * Verifies a proof and returns the thumbprint of its key (to bind a new token at the token endpoint),
- * or a SLUICE_DPOP_INVALID refusal whose `internal` says which check failed. Never throws. The proof's
+ * or a SLUICE_DPOP_INVALID refusal whose `internal` says which check failed (SLUICE_STORE_UNAVAILABLE
+ * when a shared replay cache cannot answer). Never throws. The proof's
  * `jti` is recorded only when every other check passed, so garbage cannot fill the replay cache.
  */
 export async function checkDpop(
@@ -161,7 +179,15 @@ export async function checkDpop(
   }
   if (c.jkt != null && jkt !== c.jkt) return bad('proof key is not the key the token is bound to');
   const replay = c.replay ?? defaultReplayCache;
-  const fresh = await replay.remember(`${jkt}:${jti}`, iat * 1000 + maxAge + maxFuture, c.now);
+  let fresh: boolean;
+  try {
+    fresh = await replay.remember(`${jkt}:${jti}`, iat * 1000 + maxAge + maxFuture, c.now);
+  } catch (e) {
+    // A shared cache that cannot answer: refuse (a replay must never pass), as a store outage, not a bad proof.
+    return refuse('SLUICE_STORE_UNAVAILABLE', undefined, {
+      internal: `DPoP replay cache: ${e instanceof Error ? e.message : String(e)}`,
+    });
+  }
   if (!fresh) return bad('replayed jti');
   return { jkt };
 }

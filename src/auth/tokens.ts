@@ -1,17 +1,21 @@
 /**
  * Short-lived access tokens (RFC 9068-style JWTs, `typ: at+jwt`) minted in exchange for an API key.
  *
- * Signing keys (EdDSA/Ed25519 by default, or ES256) live in `<dataDir>/jwt-keys.json` (mode 0600).
- * The newest key signs; a key is rotated after `rotateEveryMs`, and retired keys stay in the JWKS and
- * keep verifying until every token they could have signed has expired (`retiredAt + maxTtl`), then
- * they are dropped. Time always comes from the Clock.
+ * Signing keys (EdDSA/Ed25519 by default, or ES256) live in a {@link SigningKeyStorage}: the control
+ * store when one is given (`SqlSigningKeyStore`: every instance sharing the database signs and
+ * verifies with the same keys, private parts sealed with a key derived from the shared pepper), else
+ * `<dataDir>/jwt-keys.json` (mode 0600). The newest key signs; a key is rotated after
+ * `rotateEveryMs` (one instance wins a concurrent rotation: the others adopt its key), and retired
+ * keys stay in the JWKS and keep verifying until every token they could have signed has expired
+ * (`retiredAt + maxTtl`), then they are dropped. A token signed with a key this instance has not
+ * seen yet makes it re-read the storage (at most once a second). Time always comes from the Clock.
  *
  * Scopes in a token can only narrow: the gateway passes them as `Principal.tokenScopes`, and the access
  * policy intersects them with every other layer, so a token never grants more than its key has now.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   type CryptoKey,
   exportJWK,
@@ -30,6 +34,8 @@ export type TokenAlg = 'EdDSA' | 'ES256';
 
 export interface TokenServiceOptions {
   dataDir: string;
+  /** Where the keys live; default the key file in `dataDir`. */
+  storage?: SigningKeyStorage;
   alg?: TokenAlg;
   issuer?: string;
   /** Audience when a mint names none, and the audience `verify` expects when the caller names none. */
@@ -81,18 +87,87 @@ export interface TokenClaims {
   kid: string;
 }
 
-interface StoredKey {
+/** One signing key as stored. `generation` orders keys: each rotation adds the next one. */
+export interface StoredKey {
   kid: string;
   alg: TokenAlg;
+  generation: number;
   createdAt: number;
   retiredAt: number | null;
   privateJwk: JWK;
   publicJwk: JWK;
 }
 
+/**
+ * Persistence of signing keys, shared by every instance that should sign and verify alike.
+ * `rotate` is the only write: it adds `next` (generation `prev.generation + 1`, or 1), retires `prev`
+ * at `next.createdAt` and deletes `drop`, atomically; it resolves false, changing nothing, when
+ * another writer already added that generation (the caller reloads and uses the winner's key).
+ */
+export interface SigningKeyStorage {
+  /** Every stored key, in any order. */
+  load(): Promise<StoredKey[]>;
+  rotate(prev: StoredKey | null, next: StoredKey, drop: readonly string[]): Promise<boolean>;
+  /** Deletes keys by id (expired retired keys). */
+  prune(kids: readonly string[]): Promise<void>;
+  /** True when other processes may change the keys at any time (re-read periodically). */
+  readonly shared: boolean;
+}
+
 interface KeyFile {
   version: 1;
   keys: StoredKey[];
+}
+
+/** The key file in a data dir (one instance, or several instances on one shared directory). */
+export class FileKeyStorage implements SigningKeyStorage {
+  readonly shared = false;
+  constructor(readonly file: string) {}
+
+  async load(): Promise<StoredKey[]> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    const data = JSON.parse(text) as KeyFile;
+    // Files written before generations existed: their order is the generation.
+    return [...data.keys]
+      .sort((a, b) => a.createdAt - b.createdAt)
+      .map((k, i) => ({ ...k, generation: k.generation ?? i + 1 }));
+  }
+
+  async rotate(prev: StoredKey | null, next: StoredKey, drop: readonly string[]): Promise<boolean> {
+    const keys = await this.load();
+    const latest = keys.reduce<StoredKey | null>((m, k) => (!m || k.generation > m.generation ? k : m), null);
+    if ((latest?.kid ?? null) !== (prev?.kid ?? null)) return false;
+    const out = keys
+      .filter((k) => !drop.includes(k.kid))
+      .map((k) =>
+        prev && k.kid === prev.kid && k.retiredAt === null ? { ...k, retiredAt: next.createdAt } : k,
+      );
+    out.push(next);
+    await this.write(out);
+    return true;
+  }
+
+  async prune(kids: readonly string[]): Promise<void> {
+    if (kids.length === 0) return;
+    const keys = await this.load();
+    await this.write(keys.filter((k) => !kids.includes(k.kid)));
+  }
+
+  private async write(keys: StoredKey[]): Promise<void> {
+    await mkdir(dirname(this.file), { recursive: true });
+    const data: KeyFile = { version: 1, keys };
+    // Write-then-rename so a crash never leaves half a key file; the file holds private keys: 0600.
+    const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600 });
+    await chmod(tmp, 0o600);
+    await rename(tmp, this.file);
+  }
 }
 
 interface LiveKey extends StoredKey {
@@ -125,8 +200,10 @@ export class TokenService {
   private readonly rotateEveryMs: number;
   private readonly skewMs: number;
   private readonly clock: Clock;
-  private readonly file: string;
+  private readonly storage: SigningKeyStorage;
   private lastReloadAt = Number.NEGATIVE_INFINITY;
+  /** Last re-read caused by an unknown `kid` (bounded to one a second: garbage kids cost nothing). */
+  private lastMissReloadAt = Number.NEGATIVE_INFINITY;
   private rotating: Promise<void> | null = null;
 
   private constructor(opts: TokenServiceOptions) {
@@ -137,10 +214,10 @@ export class TokenService {
     this.rotateEveryMs = opts.rotateEveryMs ?? 7 * 86_400_000;
     this.skewMs = opts.clockSkewMs ?? 5_000;
     this.clock = opts.clock ?? systemClock;
-    this.file = join(opts.dataDir, FILE);
+    this.storage = opts.storage ?? new FileKeyStorage(join(opts.dataDir, FILE));
   }
 
-  /** Opens (or creates) the key file and makes sure a current signing key exists. */
+  /** Opens (or creates) the key storage and makes sure a current signing key exists. */
   static async open(opts: TokenServiceOptions): Promise<TokenService> {
     const s = new TokenService(opts);
     await mkdir(opts.dataDir, { recursive: true });
@@ -149,8 +226,10 @@ export class TokenService {
     return s;
   }
 
-  static fromConfig(cfg: SluiceConfig, clock?: Clock): Promise<TokenService> {
+  /** From the config; with `storage` (the control store's, see `openCredentials`) keys are shared. */
+  static fromConfig(cfg: SluiceConfig, clock?: Clock, storage?: SigningKeyStorage): Promise<TokenService> {
     return TokenService.open({
+      storage,
       dataDir: cfg.storage.dataDir,
       alg: cfg.tokens.alg,
       issuer: cfg.tokens.issuer,
@@ -250,28 +329,46 @@ export class TokenService {
     }
   }
 
-  /** Rotates when the current key is older than `rotateEveryMs`; prunes keys whose tokens have all expired. */
+  /**
+   * Rotates when the current key is older than `rotateEveryMs`; prunes keys whose tokens have all
+   * expired. With shared storage it also re-reads the keys (at most every 30 s), so the JWKS lists
+   * keys other instances added: call it on a timer.
+   */
   async rotateIfDue(): Promise<boolean> {
     const now = this.clock.now();
     const cur = this.keys.at(-1);
     const due = cur === undefined || now - cur.createdAt >= this.rotateEveryMs;
     const prunable = this.keys.some((k) => this.expired(k, now));
-    if (!due && !prunable) return false;
+    const stale = this.storage.shared && now - this.lastReloadAt >= 30_000;
+    if (!due && !prunable && !stale) return false;
     if (this.rotating) {
       await this.rotating;
       return due;
     }
     this.rotating = (async () => {
-      // Re-read first: another process on this data dir may already have rotated.
+      // Re-read first: another instance may already have rotated.
       await this.load();
-      const latest = this.keys.at(-1);
-      if (latest === undefined || this.clock.now() - latest.createdAt >= this.rotateEveryMs)
-        await this.addKey();
-      else this.keys = this.keys.filter((k) => !this.expired(k, this.clock.now()));
-      await this.save();
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const latest = this.keys.at(-1);
+        const t = this.clock.now();
+        const drop = this.keys.filter((k) => this.expired(k, t)).map((k) => k.kid);
+        if (latest !== undefined && t - latest.createdAt < this.rotateEveryMs) {
+          if (drop.length > 0) await this.storage.prune(drop);
+          if (drop.length > 0) await this.load();
+          return;
+        }
+        if (await this.storage.rotate(latest ?? null, await this.newKey(latest), drop)) break;
+        // Lost a race with another instance: read its key (the loop then finds it current).
+        await this.load();
+      }
+      await this.load();
     })();
     try {
       await this.rotating;
+    } catch (err) {
+      // The key store is unreachable (e.g. the database restarts): keep signing and verifying with
+      // the keys already loaded; the next call tries again. With no key at all, there is nothing to use.
+      if (this.keys.length === 0) throw err;
     } finally {
       this.rotating = null;
     }
@@ -281,8 +378,12 @@ export class TokenService {
   /** Forces a new signing key now (e.g. after a suspected leak the operator also revokes the old one). */
   async rotate(): Promise<void> {
     await this.load();
-    await this.addKey();
-    await this.save();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const latest = this.keys.at(-1) ?? null;
+      if (await this.storage.rotate(latest, await this.newKey(latest ?? undefined), [])) break;
+      await this.load();
+    }
+    await this.load();
   }
 
   private current(): LiveKey {
@@ -296,46 +397,37 @@ export class TokenService {
     return k.retiredAt !== null && now > k.retiredAt + this.ttlMs + this.skewMs;
   }
 
-  private async addKey(): Promise<void> {
+  /** A fresh key pair, the successor of `prev`. */
+  private async newKey(prev: StoredKey | undefined): Promise<StoredKey> {
     const now = this.clock.now();
     const kp = await generateKeyPair(this.alg, { extractable: true });
     const kid = `${now.toString(36)}-${randomBytes(6).toString('base64url')}`;
     const publicJwk: JWK = { ...(await exportJWK(kp.publicKey)), kid, alg: this.alg, use: 'sig' };
     const privateJwk: JWK = { ...(await exportJWK(kp.privateKey)), kid, alg: this.alg };
-    const prev = this.keys.at(-1);
-    if (prev && prev.retiredAt === null) prev.retiredAt = now;
-    this.keys = this.keys.filter((k) => !this.expired(k, now));
-    this.keys.push({
+    return {
       kid,
       alg: this.alg,
+      generation: (prev?.generation ?? 0) + 1,
       createdAt: now,
       retiredAt: null,
       privateJwk,
       publicJwk,
-      signKey: kp.privateKey,
-      verifyKey: kp.publicKey,
-    });
+    };
   }
 
   private async maybeReload(): Promise<void> {
     const now = this.clock.now();
-    if (now - this.lastReloadAt < 1_000) return;
-    this.lastReloadAt = now;
+    if (now - this.lastMissReloadAt < 1_000) return;
+    this.lastMissReloadAt = now;
     await this.load();
   }
 
   private async load(): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw e;
-    }
-    const data = JSON.parse(text) as KeyFile;
+    const stored = await this.storage.load();
+    this.lastReloadAt = this.clock.now();
     const known = new Map(this.keys.map((k) => [k.kid, k]));
     const out: LiveKey[] = [];
-    for (const k of data.keys) {
+    for (const k of stored) {
       const live = known.get(k.kid);
       if (live) {
         live.retiredAt = k.retiredAt ?? live.retiredAt;
@@ -348,30 +440,13 @@ export class TokenService {
         verifyKey: (await importJWK(k.publicJwk, k.alg)) as CryptoKey,
       });
     }
-    this.keys = out.sort((a, b) => a.createdAt - b.createdAt);
+    // The newest generation signs; keys of older generations only verify.
+    this.keys = out.sort((a, b) => a.generation - b.generation || a.createdAt - b.createdAt);
   }
 
-  private async save(): Promise<void> {
-    const data: KeyFile = {
-      version: 1,
-      keys: this.keys.map(({ kid, alg, createdAt, retiredAt, privateJwk, publicJwk }) => ({
-        kid,
-        alg,
-        createdAt,
-        retiredAt,
-        privateJwk,
-        publicJwk,
-      })),
-    };
-    // Write-then-rename so a crash never leaves half a key file; the file holds private keys: 0600.
-    const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600 });
-    await chmod(tmp, 0o600);
-    await rename(tmp, this.file);
-  }
-
-  /** File mode of the key file (for tests and `sluice doctor`). */
-  async fileMode(): Promise<number> {
-    return (await stat(this.file)).mode & 0o777;
+  /** File mode of the key file (for tests and `sluice doctor`); null when keys are not in a file. */
+  async fileMode(): Promise<number | null> {
+    if (!(this.storage instanceof FileKeyStorage)) return null;
+    return (await stat(this.storage.file)).mode & 0o777;
   }
 }

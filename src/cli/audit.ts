@@ -4,7 +4,7 @@ import { parseDuration } from '../config/schema.js';
 import { verifyAudit } from '../core/audit/verify-audit.js';
 import { loadAuditPublicKey } from '../stores/data-dir.js';
 import { type CommonOptions, openForCommand, printJson, withCommon } from './common.js';
-import { CliExit } from './index.js';
+import { CliExit } from './exit.js';
 
 function timeArg(v: string | undefined, now: number): number | undefined {
   if (v === undefined) return undefined;

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { configJsonSchema, loadConfigFile } from '../config/load.js';
 import { ContextLoader } from '../wiring/policy.js';
-import { CliExit } from './index.js';
+import { CliExit } from './exit.js';
 
 export function registerConfig(program: Command): void {
   const config = program.command('config').description('validate the policy file, or print its JSON Schema');

@@ -3,21 +3,15 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { registerAudit } from './audit.js';
 import { registerConfig } from './config.js';
+import { registerExceptions } from './exceptions.js';
+import { CliExit } from './exit.js';
 import { registerKeys } from './keys.js';
 import { registerPolicy } from './policy.js';
 import { registerReview } from './review.js';
 import { registerServe } from './serve.js';
 import { registerSimulate } from './simulate.js';
 
-/** Raised by commands to exit with a message and a status, without a stack trace. */
-export class CliExit extends Error {
-  constructor(
-    message: string,
-    readonly code = 1,
-  ) {
-    super(message);
-  }
-}
+export { CliExit };
 
 export async function main(argv: string[]): Promise<void> {
   // `sluice audit export | head` closes the pipe early: that is the reader's choice, not an error.
@@ -35,6 +29,7 @@ export async function main(argv: string[]): Promise<void> {
   registerPolicy(program);
   registerAudit(program);
   registerReview(program);
+  registerExceptions(program);
   registerSimulate(program);
   try {
     await program.parseAsync(argv);

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { KeyService, KeyServiceError, publicKeyView } from '../admin/key-service.js';
 import { systemClock } from '../core/ports.js';
 import { auditCommand, type CommonOptions, openForCommand, printJson, withCommon } from './common.js';
-import { CliExit } from './index.js';
+import { CliExit } from './exit.js';
 
 const list = (v: string) =>
   v

@@ -8,7 +8,7 @@ import { formatChanges } from '../config/diff.js';
 import { systemClock } from '../core/ports.js';
 import { ContextLoader } from '../wiring/policy.js';
 import { auditCommand, type CommonOptions, openForCommand, printJson, withCommon } from './common.js';
-import { CliExit } from './index.js';
+import { CliExit } from './exit.js';
 
 async function withPolicy<T>(opts: CommonOptions, fn: (svc: PolicyService) => Promise<T>): Promise<T> {
   // The file argument is the policy to apply, not the config to run with: open the stores of the data dir.

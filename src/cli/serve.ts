@@ -1,4 +1,5 @@
 /** `sluice serve`: both planes, until SIGTERM/SIGINT; the first signal drains, a second one forces. */
+import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
 import { resolveConfig } from '../config/resolve.js';
 import { serve } from '../main.js';
@@ -19,10 +20,17 @@ export function registerServe(program: Command): void {
           adminPort: opts.adminPort,
           host: opts.host,
           watch: opts.watch,
+          guardProcess: true,
         });
-        const tokenNote = s.adminTokenFile ? ` (admin token in ${s.adminTokenFile})` : '';
+        const tokenNote =
+          (s.adminTokenFile ? ` (admin token in ${s.adminTokenFile})` : '') +
+          (s.consolePasswordFile
+            ? `\nsluice: console at ${s.urls.admin}/console/ (sign-in in ${s.consolePasswordFile})`
+            : '');
+        const bound = s.gateway.server.address() as AddressInfo;
+        const mockOnly = s.runtime().cfg.upstreams.every((u) => u.kind === 'mock');
         process.stdout.write(
-          `sluice: data plane listening on ${s.urls.gateway}\n` +
+          dataPlaneBanner(s.urls.gateway, bound.address, bound.port, mockOnly) +
             `sluice: management plane listening on ${s.urls.admin}${tokenNote}\n` +
             `sluice: policy ${source.file ?? 'built-in default'} (version ${s.runtime().version}), data in ${s.runtime().cfg.storage.dataDir}\n`,
         );
@@ -47,4 +55,27 @@ export function registerServe(program: Command): void {
         process.on('SIGINT', () => stop('SIGINT'));
       },
     );
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address === '::ffff:127.0.0.1';
+}
+
+/**
+ * The data-plane banner: the address actually bound (a wildcard is named as such, with the URL to use
+ * from this machine), and a one-line warning when only the built-in mock answers and the listener is
+ * reachable beyond loopback (anyone on the network could spend its keys' quota on canned answers).
+ * The first URL of the first line stays a connectable one for local callers and tests.
+ */
+export function dataPlaneBanner(localUrl: string, address: string, port: number, mockOnly: boolean): string {
+  const scheme = localUrl.startsWith('https:') ? 'https' : 'http';
+  const shown = address.includes(':') ? `[${address}]` : address;
+  const wildcard = address === '0.0.0.0' || address === '::';
+  const boundUrl = `${scheme}://${shown}:${port}`;
+  let out = wildcard
+    ? `sluice: data plane listening on ${boundUrl} (all interfaces; from this machine: ${localUrl})\n`
+    : `sluice: data plane listening on ${boundUrl}\n`;
+  if (mockOnly && !isLoopback(address))
+    out += `sluice: warning: only the built-in mock upstream is configured and the data plane is reachable beyond this machine (${address}); use --host 127.0.0.1 to keep it local\n`;
+  return out;
 }

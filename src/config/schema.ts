@@ -115,6 +115,8 @@ export const TierSchema = z.strictObject({
   /** Bounds on request parameters for this tier. */
   maxTokens: z.number().int().positive().optional(),
   maxN: z.number().int().positive().default(8),
+  /** `refuse` a larger max_tokens (400), or `clamp` it: forward maxTokens and say so in x-sluice-max-tokens-clamped. */
+  maxTokensMode: z.enum(['refuse', 'clamp']).default('refuse'),
 });
 export type TierConfig = z.infer<typeof TierSchema>;
 
@@ -224,6 +226,21 @@ export const ConfigSchema = z.strictObject({
       expectedInstances: z.number().int().positive().default(1),
       maxKeys: z.number().int().positive().default(1_000_000),
       defaultOutputTokens: z.number().int().positive().default(4096),
+      /** Longer retry waits are sent with `x-should-retry: false` (docs/limits.md, "What clients do"). */
+      maxClientRetryWait: duration(0, 86_400_000).default(60_000),
+      /** How output tokens are reserved before the answer is known (core/limits/output-estimate.ts). */
+      outputReserve: z
+        .strictObject({
+          mode: z.enum(['estimate', 'declared']).default('estimate'),
+          percentile: z.number().gt(0).max(1).default(0.95),
+          initial: z.number().int().positive().default(1024),
+          minSamples: z.number().int().positive().default(10),
+        })
+        .prefault({}),
+      /** Redis Cluster seed nodes (`redis://host:port`); implies `cluster: true`. */
+      urls: z.array(z.string()).min(1).optional(),
+      /** `url` (or `urls`) is a Redis Cluster: requests spanning hash slots are reserved per slot. */
+      cluster: z.boolean().default(false),
     })
     .prefault({}),
   upstreams: z.array(UpstreamSchema).min(1),
@@ -299,6 +316,11 @@ export const ConfigSchema = z.strictObject({
         .default(16 * 1024),
       keepAliveTimeout: duration(100, 600_000).default(72_000),
       maxConnections: z.number().int().positive().default(10_000),
+      /** Connections one /24 (IPv4) or /64 (IPv6) may hold; default a quarter of maxConnections. */
+      maxConnectionsPerSubnet: z.number().int().positive().optional(),
+      /** Bytes per second a request body must average once `minBodyRateAfter` has passed (0: off). */
+      minBodyRate: z.number().int().min(0).default(1024),
+      minBodyRateAfter: duration(100, 600_000).default(10_000),
       authFailures: z
         .strictObject({
           perIp: z.number().int().positive().default(30),
@@ -311,6 +333,41 @@ export const ConfigSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+  /** Temporary exceptions developers request and operators approve (docs/portal.md). */
+  exceptions: z
+    .strictObject({
+      /** Longest duration a request may ask for or an operator may grant. */
+      maxDuration: duration(60_000, 90 * 86_400_000).default(14 * 86_400_000),
+      /** An unanswered request expires after this long. */
+      pendingTtl: duration(60_000, 30 * 86_400_000).default(7 * 86_400_000),
+      /** Approvals above either threshold need the approver's TOTP step-up. */
+      stepUpAbove: z
+        .strictObject({
+          duration: duration(60_000, 90 * 86_400_000).default(3 * 86_400_000),
+          /** A granted limit more than this many times the policy's limit of the same id. */
+          factor: z.number().positive().default(4),
+        })
+        .prefault({}),
+      /** Webhooks told of every request and decision (signed as alert webhooks are). */
+      webhooks: z.array(z.strictObject({ webhook: z.url(), secret: z.string().optional() })).default([]),
+    })
+    .prefault({}),
+  outage: z
+    .strictObject({
+      /** How long a key verified before a control-store outage is still served during it. */
+      keyGrace: duration(0, 86_400_000).default(900_000),
+      journal: z
+        .strictObject({
+          /** Local write-ahead journal of usage rows and audit events (data dir `journal/`). */
+          enabled: z.boolean().default(true),
+          /** none: durable against a process crash (kill -9); fsync: also against power loss (measured cost: docs/operations.md). */
+          sync: z.enum(['fsync', 'none']).default('none'),
+          syncDelay: duration(0, 1000).default(2),
+          syncBatch: z.number().int().positive().default(256),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** Abuse detection, quarantine and review (src/abuse/policy.ts; docs/abuse.md). */

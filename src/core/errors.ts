@@ -285,6 +285,36 @@ export const ERRORS = {
     anthropicType: 'invalid_request_error',
     message: 'The policy is invalid',
   },
+  SLUICE_EXCEPTION_INVALID: {
+    status: 400,
+    type: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    message: 'The exception request is invalid',
+  },
+  SLUICE_EXCEPTION_STATE: {
+    status: 409,
+    type: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    message: 'The exception is not in a state that allows this',
+  },
+  SLUICE_SESSION_INVALID: {
+    status: 401,
+    type: 'authentication_error',
+    anthropicType: 'authentication_error',
+    message: 'The session is missing, expired or was signed out',
+  },
+  SLUICE_CSRF_FAILED: {
+    status: 403,
+    type: 'permission_error',
+    anthropicType: 'permission_error',
+    message: 'Missing or wrong CSRF token for this session',
+  },
+  SLUICE_ADMIN_LOGIN_FAILED: {
+    status: 401,
+    type: 'authentication_error',
+    anthropicType: 'authentication_error',
+    message: 'Wrong username or password',
+  },
 
   // upstream errors mapped into the catalogue (src/providers/upstream-errors.ts): never the upstream's body
   SLUICE_UPSTREAM_RATE_LIMITED: {
@@ -376,12 +406,4 @@ export function openAIErrorBody(r: Refusal): {
 export function anthropicErrorBody(r: Refusal): { type: 'error'; error: { type: string; message: string } } {
   const def: ErrorDef = ERRORS[r.code];
   return { type: 'error', error: { type: def.anthropicType, message: `${publicMessage(r)} (${r.code})` } };
-}
-
-/** Thrown only across async boundaries that cannot return a value (e.g. inside Fastify hooks). */
-export class SluiceError extends Error {
-  constructor(readonly refusal: Refusal) {
-    super(publicMessage(refusal));
-    this.name = 'SluiceError';
-  }
 }

@@ -4,13 +4,9 @@
  * answers fed back into the capacity handed out.
  *
  *  - Capacity and fair share (`upstreams[].capacity`): two GCRA buckets per capacity dimension join
- *    the request's own buckets in its ONE reserve (all or none): `upstream:<name>` (everyone on that
- *    upstream; key `{u:<name>}:upstream:g:<r|t>`) at the capacity, and `fair-share:<name>` (the
- *    tenant; key `{t:<tenant>}:fair-share:<name>:g:<r|t>`) at the tenant's share, computed by
- *    weighted water-filling over recent demand (`src/core/limits/fair-share.ts`). The token
- *    dimensions add `:tokens` to the ids. Each bucket holds about `burstMs` of its rate, so neither
- *    the upstream nor a share is handed out in bursts; a request larger than that is still admitted
- *    once its bucket has drained (its burst is raised to its cost).
+ *    the request's own buckets in its ONE reserve (all or none), planned by the pure
+ *    `src/core/limits/capacity.ts` at the capacity and at the tenant's share, computed by weighted
+ *    water-filling over recent demand (`src/core/limits/fair-share.ts`).
  *  - Feedback (`src/core/limits/feedback.ts`): an upstream 429, or its remaining allowance below 5%,
  *    cuts the capacity handed out for it; quiet time restores it step by step. An upstream with no
  *    declared capacity gets one derived from the rate admitted to it when the first 429 arrives.
@@ -19,24 +15,27 @@
  *    requests are served in priority order: higher tier weight first, first come first served within
  *    a weight; among requests held by the same bucket, the first to fail holds back the rest until
  *    its new retry time (no thundering herd). At most `maxWaiters` wait; a client that goes away
- *    leaves the queue. Requests arriving meanwhile try at once (they are not ordered behind waiters).
+ *    leaves the queue (timing and heap: `wait-queue.ts`). Requests arriving meanwhile try at once (they are not ordered behind waiters).
  *
  * Demand is local to this instance (scaled by `demandScale`); the buckets live in the limit store, so
  * with Redis the upstream's capacity is shared by every instance.
  */
+
+import { type PlannedBuckets as Planned, planCapacity } from '../core/limits/capacity.js';
 import { type Capacity, FairShare, type FairShareOptions } from '../core/limits/fair-share.js';
 import { type FeedbackEvent, type FeedbackOptions, UpstreamFeedback } from '../core/limits/feedback.js';
-import { keyPart } from '../core/limits/plan.js';
 import {
   type BucketState,
   type Clock,
-  type CostKind,
   type LimitBucket,
   type LimitStore,
   type Reservation,
   type ReserveResult,
   systemClock,
 } from '../core/ports.js';
+import { realTimers, type Timers, WaitQueue } from './wait-queue.js';
+
+export type { Timers };
 
 /** A denied reserve (the store's deny value). */
 export type DeniedReserve = Extract<ReserveResult, { ok: false }>;
@@ -87,21 +86,6 @@ export type AdmissionResult =
     }
   | { ok: false; aborted: true; waitedMs: number };
 
-/** Timer functions (tests pass a fake scheduler). */
-export interface Timers {
-  set(fn: () => void, ms: number): unknown;
-  clear(handle: unknown): void;
-}
-
-const realTimers: Timers = {
-  set(fn, ms) {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return t;
-  },
-  clear: (h) => clearTimeout(h as NodeJS.Timeout),
-};
-
 export interface AdmissionOptions {
   store: LimitStore;
   clock?: Clock;
@@ -138,11 +122,6 @@ interface UpstreamState {
   feedback: UpstreamFeedback;
 }
 
-interface Planned {
-  buckets: LimitBucket[];
-  costs: number[];
-}
-
 interface Waiter {
   req: AdmissionRequest;
   seq: number;
@@ -161,30 +140,6 @@ interface Waiter {
   onAbort?: () => void;
 }
 
-/** GCRA bucket for `perMinute` units holding about `burstMs` of them; a cost above that raises its burst. */
-function rateBucket(
-  id: string,
-  key: string,
-  kind: CostKind,
-  per: string,
-  perMinute: number,
-  burstMs: number,
-  cost: number,
-): LimitBucket {
-  const depth = Math.max(1, Math.round((perMinute * burstMs) / 60_000));
-  return {
-    id,
-    key,
-    kind,
-    algorithm: 'gcra',
-    limit: depth,
-    burst: Math.max(0, Math.ceil(cost) - depth),
-    windowMs: Math.max(1, Math.round((depth * 60_000) / perMinute)),
-    shadow: false,
-    per,
-  };
-}
-
 export class Admission {
   private readonly store: LimitStore;
   private readonly clock: Clock;
@@ -196,11 +151,9 @@ export class Admission {
   private readonly feedbackOpts: FeedbackOptions;
   private readonly onFeedback?: (upstream: string, e: FeedbackEvent) => void;
   private readonly upstreams = new Map<string, UpstreamState>();
-  private readonly heap: Waiter[] = [];
+  private readonly queue: WaitQueue<Waiter>;
   private live = 0;
   private seq = 0;
-  private timer: unknown = null;
-  private timerAt = Number.POSITIVE_INFINITY;
   private closed = false;
   private readonly counters = {
     queued: 0,
@@ -220,6 +173,11 @@ export class Admission {
     this.fairOpts = { ...opts.fairShare, demandScale: opts.fairShare?.demandScale ?? opts.demandScale };
     this.feedbackOpts = opts.feedback ?? {};
     this.onFeedback = opts.onFeedback;
+    this.queue = new WaitQueue<Waiter>(
+      this.timers,
+      () => this.clock.now(),
+      (due) => this.runDue(due),
+    );
     if (opts.shutdown) {
       if (opts.shutdown.aborted) this.closed = true;
       else opts.shutdown.addEventListener('abort', () => this.close(), { once: true });
@@ -320,10 +278,7 @@ export class Admission {
   /** Refuses every waiting request now (with its last denial) and refuses to queue more. */
   close(): void {
     this.closed = true;
-    if (this.timer !== null) this.timers.clear(this.timer);
-    this.timer = null;
-    this.timerAt = Number.POSITIVE_INFINITY;
-    for (const w of this.heap.splice(0)) if (!w.done) this.finish(w, this.denied(w));
+    for (const w of this.queue.drain()) if (!w.done) this.finish(w, this.denied(w));
   }
 
   private upstream(name: string): UpstreamState {
@@ -337,49 +292,8 @@ export class Admission {
 
   /** The request's own buckets, then the capacity and share buckets of its upstream. */
   private plan(req: AdmissionRequest, up: UpstreamState, cap: Capacity | undefined, now: number): Planned {
-    const own = req.buckets as LimitBucket[];
-    const costs = req.costs as number[];
-    if (!cap) return { buckets: own, costs };
-    const share = up.fair.share(req.tenantId, req.weight, cap, now);
-    const buckets = own.slice();
-    const out = costs.slice(0, own.length);
-    const u = keyPart(req.upstream);
-    const t = keyPart(req.tenantId);
-    const add = (dim: 'r' | 't', total: number | undefined, mine: number | undefined) => {
-      if (total === undefined || !(total > 0)) return;
-      const kind: CostKind = dim === 'r' ? 'requests' : 'tokens';
-      const cost = dim === 'r' ? 1 : req.tokens;
-      const suffix = dim === 'r' ? '' : ':tokens';
-      buckets.push(
-        rateBucket(
-          `upstream:${req.upstream}${suffix}`,
-          `{u:${u}}:upstream:g:${dim}`,
-          kind,
-          'upstream',
-          total,
-          this.burstMs,
-          cost,
-        ),
-      );
-      out.push(cost);
-      if (mine !== undefined && mine > 0) {
-        buckets.push(
-          rateBucket(
-            `fair-share:${req.upstream}${suffix}`,
-            `{t:${t}}:fair-share:${u}:g:${dim}`,
-            kind,
-            'tenant',
-            Math.min(total, mine),
-            this.burstMs,
-            cost,
-          ),
-        );
-        out.push(cost);
-      }
-    };
-    add('r', cap.requestsPerMinute, share.requestsPerMinute);
-    add('t', cap.tokensPerMinute, share.tokensPerMinute);
-    return { buckets, costs: out };
+    if (!cap) return { buckets: req.buckets as LimitBucket[], costs: req.costs as number[] };
+    return planCapacity(req, cap, up.fair.share(req.tenantId, req.weight, cap, now), this.burstMs);
   }
 
   private mayWait(req: AdmissionRequest, r: DeniedReserve, startedAt: number, now: number): boolean {
@@ -456,15 +370,8 @@ export class Admission {
 
   // ------------------------------------------------------------------ the queue
 
-  private fire(): void {
-    this.timer = null;
-    this.timerAt = Number.POSITIVE_INFINITY;
-    const now = this.clock.now();
-    const due: Waiter[] = [];
-    while (this.heap.length > 0 && this.heap[0]!.wakeAt <= now) {
-      const w = this.pop()!;
-      if (!w.done) due.push(w);
-    }
+  /** Waiters due: highest weight first, first come first served; grouped by the bucket that held them. */
+  private runDue(due: Waiter[]): void {
     due.sort((a, b) => b.req.weight - a.req.weight || a.seq - b.seq);
     const groups = new Map<string, Waiter[]>();
     for (const w of due) {
@@ -473,7 +380,6 @@ export class Admission {
       else groups.set(w.blockKey, [w]);
     }
     for (const [key, g] of groups) void this.runGroup(key, g);
-    this.arm();
   }
 
   /** Waiters held by one bucket, in priority order: once one is refused, the rest wait for its new time. */
@@ -550,62 +456,8 @@ export class Admission {
     } catch {}
   }
 
-  private arm(): void {
-    while (this.heap.length > 0 && this.heap[0]!.done) this.pop();
-    const top = this.heap[0];
-    if (!top) {
-      if (this.timer !== null) this.timers.clear(this.timer);
-      this.timer = null;
-      this.timerAt = Number.POSITIVE_INFINITY;
-      return;
-    }
-    if (this.timer !== null && this.timerAt <= top.wakeAt) return;
-    if (this.timer !== null) this.timers.clear(this.timer);
-    this.timerAt = top.wakeAt;
-    this.timer = this.timers.set(() => this.fire(), Math.max(1, top.wakeAt - this.clock.now()));
-  }
-
-  // Binary min-heap on wakeAt (a helper beside its only user).
   private push(w: Waiter): void {
-    if (this.closed) {
-      this.finish(w, this.denied(w));
-      return;
-    }
-    const h = this.heap;
-    h.push(w);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (h[p]!.wakeAt <= w.wakeAt) break;
-      h[i] = h[p]!;
-      i = p;
-    }
-    h[i] = w;
-    this.arm();
-  }
-
-  private pop(): Waiter | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        let mv = last.wakeAt;
-        if (l < h.length && h[l]!.wakeAt < mv) {
-          m = l;
-          mv = h[l]!.wakeAt;
-        }
-        if (r < h.length && h[r]!.wakeAt < mv) m = r;
-        if (m === i) break;
-        h[i] = h[m]!;
-        i = m;
-      }
-      h[i] = last;
-    }
-    return top;
+    if (this.closed) this.finish(w, this.denied(w));
+    else this.queue.push(w);
   }
 }

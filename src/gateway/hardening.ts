@@ -25,7 +25,7 @@ import type {
   HookHandlerDoneFunction,
 } from 'fastify';
 import type { SluiceConfig } from '../config/schema.js';
-import { type CidrMatcher, compileCidrs, parseIp } from '../core/authz/cidr.js';
+import { type CidrMatcher, compileCidrs, type ParsedIp, parseIp } from '../core/authz/cidr.js';
 import { ERRORS, type ErrorCode, refuse } from '../core/errors.js';
 import { parseKey } from '../core/keys/api-key.js';
 import type { AuthFailureLimiter } from './auth-failures.js';
@@ -45,6 +45,19 @@ export const MAX_HEADER_COUNT = 100;
  */
 export const CONNECTION_SHARE_PER_IP = 0.1;
 export const MIN_CONNECTIONS_PER_IP = 8;
+
+/**
+ * Addresses in one /24 (IPv4) or /64 (IPv6) share one cap (`hardening.maxConnectionsPerSubnet`,
+ * default this share of `maxConnections`): one host usually holds a whole /64 and often many
+ * addresses of a /24, so a per-address cap alone does not stop it (issue 21: ten addresses took
+ * every slot).
+ */
+export const CONNECTION_SHARE_PER_SUBNET = 0.25;
+
+/** The /24 (IPv4) or /64 (IPv6) an address belongs to, as a map key. */
+export function subnetOf(ip: ParsedIp): string {
+  return typeof ip === 'number' ? `4:${ip >>> 8}` : `6:${ip[0]}:${ip[1]}`;
+}
 
 /** Drain pass period while closing: sockets that become idle after their last response close at once. */
 const DRAIN_SWEEP_MS = 100;
@@ -155,7 +168,61 @@ export function isDraining(server: Server): boolean {
 
 interface PerIpConnections {
   counts: Map<string, number>;
+  subnets: Map<string, number>;
   trusted: CidrMatcher;
+}
+
+const bump = (m: Map<string, number>, k: string, d: number) => {
+  const n = (m.get(k) ?? 0) + d;
+  if (n <= 0) m.delete(k);
+  else m.set(k, n);
+};
+
+/**
+ * Minimum body rate: a request whose body arrives slower than `minBodyRate` bytes/s on average, once
+ * `minBodyRateAfter` has passed since its headers, is answered 408 SLUICE_REQUEST_TIMEOUT and its
+ * connection closed (`requestTimeout` alone let a trickle of 1 byte/s hold a slot for 5 minutes).
+ * One sweep timer for all connections; a request is tracked only while its body is being received.
+ */
+function enforceBodyRate(server: Server, h: Hardening): void {
+  if (h.minBodyRate <= 0) return;
+  const receiving = new Map<IncomingMessage, { socket: Socket; since: number; bytes0: number }>();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const hasBody =
+      req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    if (!hasBody || req.complete) return;
+    receiving.set(req, { socket: req.socket, since: performance.now(), bytes0: req.socket.bytesRead });
+    const done = () => receiving.delete(req);
+    req.once('end', done);
+    req.once('close', done);
+    res.once('finish', done);
+  });
+  const period = Math.max(50, Math.min(1000, Math.floor(h.minBodyRateAfter / 4)));
+  const sweep = setInterval(() => {
+    const now = performance.now();
+    for (const [req, r] of receiving) {
+      const elapsed = now - r.since;
+      if (elapsed < h.minBodyRateAfter) continue;
+      if (req.complete) {
+        receiving.delete(req);
+        continue;
+      }
+      const rate = ((r.socket.bytesRead - r.bytes0) * 1000) / elapsed;
+      if (rate >= h.minBodyRate) continue;
+      receiving.delete(req);
+      const res = (r.socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+      if (r.socket.writable && !res?.headersSent) {
+        try {
+          r.socket.write(rawErrorResponse('SLUICE_REQUEST_TIMEOUT', wireFormatOf(req.url ?? '/')));
+        } catch {
+          // The peer is gone.
+        }
+      }
+      r.socket.destroy();
+    }
+  }, period);
+  sweep.unref();
+  server.once('close', () => clearInterval(sweep));
 }
 
 /**
@@ -169,8 +236,12 @@ export function capConnections(h: Hardening, trustedProxies: readonly string[]) 
     server.maxConnections = h.maxConnections;
     server.maxHeadersCount = MAX_HEADER_COUNT + 1;
     const perIp = Math.max(MIN_CONNECTIONS_PER_IP, Math.floor(h.maxConnections * CONNECTION_SHARE_PER_IP));
+    const perSubnet =
+      h.maxConnectionsPerSubnet ??
+      Math.max(perIp, Math.floor(h.maxConnections * CONNECTION_SHARE_PER_SUBNET));
     const state: PerIpConnections = {
       counts: new Map(),
+      subnets: new Map(),
       trusted: compileCidrs(trustedProxies, { lenient: true }),
     };
     // Before Node's own listener: a socket over the cap is dropped before any parser is attached.
@@ -178,18 +249,19 @@ export function capConnections(h: Hardening, trustedProxies: readonly string[]) 
       const addr = socket.remoteAddress ?? '';
       const parsed = parseIp(addr);
       if (parsed !== null && state.trusted.size > 0 && state.trusted.hasParsed(parsed)) return;
-      const n = (state.counts.get(addr) ?? 0) + 1;
-      if (n > perIp) {
+      const net = parsed === null ? `?${addr}` : subnetOf(parsed);
+      if ((state.counts.get(addr) ?? 0) + 1 > perIp || (state.subnets.get(net) ?? 0) + 1 > perSubnet) {
         socket.destroy();
         return;
       }
-      state.counts.set(addr, n);
+      bump(state.counts, addr, 1);
+      bump(state.subnets, net, 1);
       socket.once('close', () => {
-        const left = (state.counts.get(addr) ?? 1) - 1;
-        if (left <= 0) state.counts.delete(addr);
-        else state.counts.set(addr, left);
+        bump(state.counts, addr, -1);
+        bump(state.subnets, net, -1);
       });
     });
+    enforceBodyRate(server, h);
     server.on('connect', (req: IncomingMessage, socket: Socket) => {
       if (socket.writable)
         socket.write(rawErrorResponse('SLUICE_METHOD_NOT_ALLOWED', wireFormatOf(req.url ?? '/')));
@@ -326,51 +398,5 @@ export function closeAuthFailures(deps: Pick<GatewayDeps, 'authFailures'>) {
   };
 }
 
-/**
- * Error codes that mean a backing store cannot be reached or is locked, not that the request was
- * wrong: socket errors, SQLite busy/locked/I/O, and PostgreSQL connection exceptions (class 08),
- * operator intervention (57P01-57P03), a missing database (3D000) and too many connections (53300).
- */
-const STORE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'SQLITE_BUSY',
-  'SQLITE_LOCKED',
-  'SQLITE_IOERR',
-  'SQLITE_CANTOPEN',
-  'SQLITE_FULL',
-  'SQLITE_READONLY',
-  '57P01',
-  '57P02',
-  '57P03',
-  '3D000',
-  '53300',
-]);
-const STORE_MESSAGES =
-  /Connection terminated|connection timeout|timeout exceeded when trying to connect|database is locked|Client was closed|Client has encountered a connection error/i;
-
-/**
- * True when `err` (or its cause) says a backing store is unavailable: the data plane answers 503
- * SLUICE_STORE_UNAVAILABLE with `Retry-After` rather than 500.
- */
-export function isStoreUnavailable(err: unknown, depth = 0): boolean {
-  if (!err || typeof err !== 'object' || depth > 4) return false;
-  const e = err as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
-  if (typeof e.code === 'string') {
-    if (
-      STORE_CODES.has(e.code) ||
-      /^SQLITE_(BUSY|LOCKED|IOERR)/.test(e.code) ||
-      /^08[0-9A-Z]{3}$/.test(e.code)
-    )
-      return true;
-  }
-  if (typeof e.message === 'string' && STORE_MESSAGES.test(e.message)) return true;
-  if (Array.isArray(e.errors) && e.errors.some((x) => isStoreUnavailable(x, depth + 1))) return true;
-  return isStoreUnavailable(e.cause, depth + 1);
-}
+/** Moved to src/stores/store-errors.ts; re-exported for existing importers. */
+export { isStoreUnavailable } from '../stores/store-errors.js';

@@ -42,7 +42,10 @@ export interface LimitPolicy {
     now: number,
   ): Refusal;
   usdFor(model: string, usage: { inputTokens: number; outputTokens: number; images: number }): number;
-  estimate(endpoint: string, body: Record<string, unknown>): CostEstimate;
+  /** `keyId`: whose observed outputs size the output reservation (issue 15, core/limits/output-estimate.ts). */
+  estimate(endpoint: string, body: Record<string, unknown>, keyId?: string): CostEstimate;
+  /** Feeds an answer's actual output tokens to the output-reservation sketch (called at settle). */
+  observeOutput?(keyId: string, model: string, outputTokens: number): void;
 }
 
 /** What the gateway needs from the compiled access policy. */

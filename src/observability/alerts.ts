@@ -12,7 +12,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { guard, sendAdminError } from '../admin/app.js';
 import type { SluiceConfig } from '../config/schema.js';
 import { refuse } from '../core/errors.js';
 import type { AuditSink, Clock } from '../core/ports.js';
@@ -419,25 +418,4 @@ export class AlertEngine {
       this.seen.delete(k);
     }
   }
-}
-
-/**
- * GET /admin/v1/alerts?limit=&type=&tenant= : the recent alerts, newest first, with their
- * deliveries. Any admin role may read it.
- */
-export function registerAlertsRoute(app: FastifyInstance, engine: Pick<AlertEngine, 'list'>): void {
-  app.get('/admin/v1/alerts', { preHandler: guard('read') }, async (request, reply) => {
-    const q = request.query as { limit?: string; type?: string; tenant?: string };
-    const n = Number(q.limit);
-    const limit = Number.isInteger(n) && n > 0 ? Math.min(n, 1000) : 100;
-    if (q.type && !(ALERT_TYPES as readonly string[]).includes(q.type)) {
-      return sendAdminError(
-        reply,
-        refuse('SLUICE_BAD_REQUEST', `type must be one of ${ALERT_TYPES.join(', ')}`),
-      );
-    }
-    return {
-      data: engine.list({ limit, type: q.type as AlertType | undefined, tenantId: q.tenant || undefined }),
-    };
-  });
 }

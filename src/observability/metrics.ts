@@ -8,8 +8,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { guard } from '../admin/app.js';
-import type { Outcome } from '../gateway/app.js';
+import type { Outcome } from '../core/outcome.js';
 import { FastCounter, FastGauge, FastHistogram, LabelValues, type ValueCell } from './series.js';
 
 /** Seconds. Stages cost microseconds to a few milliseconds; the tail shows up to a second. */
@@ -252,16 +251,4 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     upstreamError,
     text: () => registry.metrics(),
   };
-}
-
-/**
- * Serves GET /metrics (Prometheus text format) on the management plane. The admin app's onRequest
- * hook authenticates every request; any admin role may read metrics (`guard('read')`, which also
- * refuses a request no hook authenticated).
- */
-export function registerMetricsRoute(app: FastifyInstance, metrics: Pick<Metrics, 'registry'>): void {
-  app.get('/metrics', { preHandler: guard('read') }, async (_request, reply) => {
-    const body = await metrics.registry.metrics();
-    return reply.header('content-type', metrics.registry.contentType).send(body);
-  });
 }

@@ -10,6 +10,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { UpstreamConfig } from '../config/schema.js';
 import type { Endpoint, Upstream, UpstreamRequest, UpstreamResponse, Usage } from '../core/ports.js';
 import { closeable } from './closeable-stream.js';
+import {
+  structuredAnswer,
+  type ToolAnswerPlan,
+  tokenPieces,
+  toolAnswerPieces,
+  toolAnswerWhole,
+} from './mock-structured.js';
 import { estimateInputTokens, lastUserText } from './prompt-text.js';
 import { eventsOf, streamFormatOf } from './stream-events.js';
 
@@ -135,6 +142,10 @@ interface Plan {
   /** True when max tokens cut the reply short. */
   truncated: boolean;
   body: Record<string, unknown>;
+  /** `words` are token pieces of a JSON answer, joined with nothing (mock-structured.ts). */
+  joined?: boolean;
+  /** The answer is this tool call instead of text (mock-structured.ts). */
+  tool?: ToolAnswerPlan;
 }
 
 /** The built-in upstream. `now` gives `created` timestamps (defaults to the wall clock). */
@@ -191,9 +202,13 @@ export class MockUpstream implements Upstream {
     }
 
     const cap = maxTokens(endpoint, body);
-    const reply = this.cfg.replyWords;
+    // Tools and JSON output formats get a schema-valid tool call or JSON text (mock-structured.ts).
+    const prompt = lastUserText(endpoint, body);
+    const structured = structuredAnswer(endpoint, body, prompt, req.requestId);
+    const jsonPieces = structured?.kind === 'json' ? await tokenPieces(structured.text) : undefined;
+    const reply = jsonPieces ? jsonPieces.length : this.cfg.replyWords;
     const limit = cap === undefined ? reply : Math.max(0, Math.min(reply, cap));
-    const words = mockReplyWords(lastUserText(endpoint, body), limit);
+    const words = jsonPieces ? jsonPieces.slice(0, limit) : mockReplyWords(prompt, limit);
     const choices = endpoint === 'chat' || endpoint === 'completions' ? clampInt(body.n, 1, 16, 1) : 1;
     const plan: Plan = {
       endpoint,
@@ -205,9 +220,21 @@ export class MockUpstream implements Upstream {
       choices,
       truncated: limit < reply,
       body,
+      joined: jsonPieces !== undefined,
     };
+    if (structured?.kind === 'tool') {
+      const pieces = await tokenPieces(structured.call.arguments);
+      plan.tool = { endpoint, id, model, created, input: plan.input, call: structured.call, pieces, body };
+      plan.words = pieces;
+      plan.choices = 1;
+      plan.truncated = false;
+    }
     if (!req.stream) {
-      const usage: Usage = { inputTokens: plan.input, outputTokens: words.length * choices, images: 0 };
+      const usage: Usage = {
+        inputTokens: plan.input,
+        outputTokens: plan.words.length * plan.choices,
+        images: 0,
+      };
       return done(200, jsonHeaders(requestIdHeader), whole(plan), usage);
     }
     return this.stream(plan, req.signal, {
@@ -397,7 +424,7 @@ function responseObject(
   plan: Plan,
   status: 'in_progress' | 'completed' | 'incomplete',
 ): Record<string, unknown> {
-  const text = plan.words.join(' ');
+  const text = textOf(plan);
   const finished = status !== 'in_progress';
   const b = plan.body;
   return {
@@ -437,7 +464,8 @@ function responseObject(
 
 /** The non-streaming answer, per endpoint. */
 function whole(plan: Plan): unknown {
-  const text = plan.words.join(' ');
+  if (plan.tool) return toolAnswerWhole(plan.tool);
+  const text = textOf(plan);
   const output = plan.words.length * plan.choices;
   switch (plan.endpoint) {
     case 'chat':
@@ -487,9 +515,13 @@ function whole(plan: Plan): unknown {
   }
 }
 
-/** Each word as it is streamed: a leading space on all but the first. */
-function deltas(words: string[]): string[] {
-  return words.map((w, i) => (i === 0 ? w : ` ${w}`));
+/** Each word as it is streamed: a leading space on all but the first (token pieces as they are). */
+function deltas(plan: Plan): string[] {
+  return plan.joined ? plan.words : plan.words.map((w, i) => (i === 0 ? w : ` ${w}`));
+}
+
+function textOf(plan: Plan): string {
+  return plan.words.join(plan.joined ? '' : ' ');
 }
 
 /** The SSE pieces of a streamed answer, in the order the real API sends them. */
@@ -498,6 +530,7 @@ function pieces(plan: Plan): Piece[] {
   const push = (p: Piece): void => {
     out.push(p);
   };
+  if (plan.tool) return toolAnswerPieces(plan.tool);
   switch (plan.endpoint) {
     case 'chat':
       chatPieces(plan, push);
@@ -542,7 +575,7 @@ function chatPieces(plan: Plan, emit: (p: Piece) => void): void {
   const prefix = `data: ${JSON.stringify(head).slice(0, -1)},"choices":[{"index":`;
   const chunk = (index: number, delta: string, finish: string | null) =>
     `${prefix}${index},"delta":${delta},"logprobs":null,"finish_reason":${finishJson(finish)}}]}\n\n`;
-  const parts = deltas(plan.words);
+  const parts = deltas(plan);
   for (let index = 0; index < plan.choices; index++) {
     emit({ sse: chunk(index, '{"role":"assistant","content":"","refusal":null}', null) });
     for (const content of parts)
@@ -563,7 +596,7 @@ function completionPieces(plan: Plan, emit: (p: Piece) => void): void {
   const suffix = `,"system_fingerprint":"fp_sluice_mock"${withUsage ? ',"usage":null' : ''}}\n\n`;
   const chunk = (index: number, text: string, finish: string | null) =>
     `${prefix}${JSON.stringify(text)},"index":${index},"logprobs":null,"finish_reason":${finishJson(finish)}}]${suffix}`;
-  const parts = deltas(plan.words);
+  const parts = deltas(plan);
   for (let index = 0; index < plan.choices; index++) {
     for (const text of parts) emit({ sse: chunk(index, text, null), token: true });
     emit({ sse: chunk(index, '', plan.truncated ? 'length' : 'stop') });
@@ -587,7 +620,7 @@ function responsesPieces(plan: Plan, emit: (p: Piece) => void): void {
   const ev = (type: string, fields: Record<string, unknown>) =>
     sse({ type, ...fields, sequence_number: seq++ }, type);
   const itemId = `msg_${plan.id}`;
-  const text = plan.words.join(' ');
+  const text = textOf(plan);
   const final = responseObject(plan, plan.truncated ? 'incomplete' : 'completed');
   const part = { type: 'output_text', text: '', annotations: [] };
   emit({ sse: ev('response.created', { response: responseObject(plan, 'in_progress') }) });
@@ -601,7 +634,7 @@ function responsesPieces(plan: Plan, emit: (p: Piece) => void): void {
   emit({
     sse: ev('response.content_part.added', { item_id: itemId, output_index: 0, content_index: 0, part }),
   });
-  for (const delta of deltas(plan.words)) {
+  for (const delta of deltas(plan)) {
     emit({
       sse: ev('response.output_text.delta', {
         item_id: itemId,
@@ -656,7 +689,7 @@ function messagesPieces(plan: Plan, emit: (p: Piece) => void): void {
     ),
   });
   emit({ sse: sse({ type: 'ping' }, 'ping') });
-  for (const text of deltas(plan.words)) {
+  for (const text of deltas(plan)) {
     emit({
       sse: `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":${JSON.stringify(text)}}}\n\n`,
       token: true,

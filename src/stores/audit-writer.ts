@@ -6,6 +6,12 @@
  * Nothing is dropped silently: when the queue is full, events are counted as overflowed, reported
  * through `onOverflow`, and an `audit.overflow` event carrying the count is written into the chain
  * as soon as there is room. A failing store keeps its batch queued and is retried with backoff.
+ *
+ * With a `journal`, each event is chained as it is emitted (once the chain has resumed) and appended
+ * to the local journal; the gateway awaits the journal's group commit before ending a response, so
+ * an acknowledged request's event survives a kill -9 and a control-store outage, and is written back
+ * later with its original seq and hash (the chain stays intact). Committed batches are acknowledged
+ * to the journal, which then drops them.
  */
 import type { AuditChain } from '../core/audit/chain.js';
 import {
@@ -31,8 +37,16 @@ export interface AuditOverflowInfo {
   recorded: boolean;
 }
 
+/** The part of the local journal (src/stores/journal.ts) the writer uses. */
+export interface AuditJournal {
+  append(kind: 'a', event: AuditEvent): void;
+  ack(kind: 'a', n: number): void;
+}
+
 export interface AuditWriterOptions {
   store: AuditCheckpointStore;
+  /** Local write-ahead journal: events are chained at emit and journaled (see above). */
+  journal?: AuditJournal;
   /** The instance's chain; the writer resumes it from `store.head(chain.instance)` before writing. */
   chain: AuditChain;
   signer: CheckpointSigner;
@@ -94,6 +108,12 @@ export class AuditWriter implements AuditSink {
   #ready: Promise<void> | undefined;
   #failures = 0;
   #closed = false;
+  /** The chain resumed from the store: events may be chained at emit (journal mode). */
+  #resumed = false;
+  /** Chain at emit (journal mode); switched off for good after a seq conflict. */
+  #chainAtEmit = true;
+  /** After a seq conflict, queued events chained at emit are chained again from the new head. */
+  #rechain = false;
 
   constructor(opts: AuditWriterOptions) {
     if (opts.queueSize < 2 || opts.batchSize < 1)
@@ -119,7 +139,7 @@ export class AuditWriter implements AuditSink {
         this.#drop();
         return;
       }
-      this.#queue.push(event);
+      this.#queue.push(this.#journaled(event));
       this.#enqueued++;
       this.#schedule();
     } catch {
@@ -162,6 +182,15 @@ export class AuditWriter implements AuditSink {
 
   // --- queue -----------------------------------------------------------------------------------
 
+  /** Journal mode, chain resumed: chains the event now and journals it; otherwise returns it as is. */
+  #journaled(input: AuditEventInput): AuditEventInput {
+    const j = this.#o.journal;
+    if (!j || !this.#resumed || !this.#chainAtEmit) return input;
+    const ev = this.#o.chain.next(input);
+    j.append('a', ev);
+    return ev;
+  }
+
   #size(): number {
     return this.#queue.length - this.#qHead + (this.#inflight?.inputs.length ?? 0);
   }
@@ -182,22 +211,24 @@ export class AuditWriter implements AuditSink {
 
   #pushMarker(): void {
     const dropped = this.#pending;
-    this.#queue.push({
-      at: this.#clock.now(),
-      requestId: null,
-      keyId: null,
-      tenantId: null,
-      projectId: null,
-      clientIp: null,
-      country: null,
-      userAgent: null,
-      action: 'audit.overflow',
-      model: null,
-      decision: 'system',
-      reason: 'audit.overflow',
-      policyVersion: null,
-      details: { dropped, firstAt: this.#pendingFirstAt, lastAt: this.#pendingLastAt },
-    });
+    this.#queue.push(
+      this.#journaled({
+        at: this.#clock.now(),
+        requestId: null,
+        keyId: null,
+        tenantId: null,
+        projectId: null,
+        clientIp: null,
+        country: null,
+        userAgent: null,
+        action: 'audit.overflow',
+        model: null,
+        decision: 'system',
+        reason: 'audit.overflow',
+        policyVersion: null,
+        details: { dropped, firstAt: this.#pendingFirstAt, lastAt: this.#pendingLastAt },
+      }),
+    );
     this.#enqueued++;
     this.#markers++;
     this.#pending = 0;
@@ -290,6 +321,9 @@ export class AuditWriter implements AuditSink {
         await this.#backoff();
         if ((err as { code?: unknown } | null)?.code === 'CONFLICT') {
           // Another writer took these seqs (two processes with one instance id): continue after its head.
+          // Events already chained at emit are chained again (their journaled copies are superseded).
+          this.#chainAtEmit = false;
+          this.#rechain = true;
           await this.#resumeOnce().catch((e) => this.#report(e));
           this.#inflight = await this.#chainBatch(batch.inputs);
         }
@@ -297,6 +331,7 @@ export class AuditWriter implements AuditSink {
       }
       this.#failures = 0;
       this.#inflight = undefined;
+      this.#o.journal?.ack('a', batch.events.length);
       this.#done += batch.inputs.length;
       this.#written += batch.events.length;
       this.#wake();
@@ -309,7 +344,10 @@ export class AuditWriter implements AuditSink {
     const events: AuditEvent[] = [];
     for (let i = 0; i < inputs.length; i++) {
       if (i > 0 && i % CHAIN_SLICE === 0) await yieldToLoop();
-      events.push(chain.next(inputs[i]!));
+      const input = inputs[i]!;
+      // Chained (and journaled) at emit: kept as it is, unless a conflict moved the chain.
+      if (!this.#rechain && 'hash' in input && 'seq' in input) events.push(input as AuditEvent);
+      else events.push(chain.next(input));
     }
     const last = events[events.length - 1]!;
     const checkpoint = makeCheckpoint(signer, {
@@ -337,6 +375,9 @@ export class AuditWriter implements AuditSink {
       try {
         await this.#resumeOnce();
         this.#failures = 0;
+        // Events emitted before the chain resumed are chained in their batch; chaining at emit starts
+        // only on an empty queue, so the queue's order stays the chain's order.
+        if (this.#size() === 0) this.#resumed = true;
         return;
       } catch (err) {
         this.#report(err);

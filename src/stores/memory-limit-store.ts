@@ -6,9 +6,16 @@
  * i.e. identical to an absent one (GCRA allowance full, window empty, no live lease), so eviction can
  * never hand a key a fresh allowance it did not already have. When every stored state is active and a
  * request needs a new one, `reserve` throws {@link LimitStoreFullError} (a store failure: the caller
- * applies `onStoreFailure`), and requests on keys already stored keep working. Open reservations
- * (see SETTLE_WINDOW_MS) are bounded by `maxKeys` too: past it, the oldest are forgotten and their
- * settles ignored (a lost refund errs on the safe side).
+ * applies `onStoreFailure`), and requests on keys already stored keep working. A settle that must
+ * create a state to carry a debt (its bucket refilled and was dropped meanwhile) may use a headroom of
+ * 1% above `maxKeys` (at least 1,024), so a debt is not forgotten because new keys filled the store;
+ * only past that headroom is it dropped (counted in `stats().droppedDebts`). Open reservations (see
+ * SETTLE_WINDOW_MS) are bounded by `maxKeys` too: past it, the oldest are forgotten and their settles
+ * ignored (a lost refund errs on the safe side).
+ *
+ * Memory: a GCRA state (the common per-key rate limit) is packed into three Float64Array columns and
+ * the key map holds only its row number (a small integer, stored inline), about 130 B per key all in
+ * (the key string itself included); window and lease states are objects (a few per tenant).
  */
 import {
   type BucketUnits,
@@ -57,6 +64,7 @@ import {
   type ReserveResult,
   systemClock,
 } from '../core/ports.js';
+import { claimTtlMs, hasOpenRecord, needsOpenRecord, storeMeta } from './settle-records.js';
 
 export interface MemoryLimitStoreOptions {
   /** Time source; tests pass a fake clock. Default: the system clock. */
@@ -79,10 +87,63 @@ const EVICT_SCAN = 64;
 /** A full pass over every entry is O(n): allow one per second of clock at most. */
 const FULL_SWEEP_EVERY_MS = 1000;
 
-type Entry =
-  | { t: 'gcra'; s: GcraState | undefined }
-  | { t: 'window'; s: WindowState }
-  | { t: 'lease'; s: LeaseState };
+/** A GCRA state is its row in the packed columns (a number); windows and leases are objects. */
+type Entry = number | { t: 'window'; s: WindowState } | { t: 'lease'; s: LeaseState };
+
+function algorithmOf(e: Entry): 'gcra' | 'window' | 'lease' {
+  return typeof e === 'number' ? 'gcra' : e.t;
+}
+
+/**
+ * GCRA states in columns: row i is (a, f, d) of GcraState; a = -Infinity marks a row at rest.
+ * Rows are reused through a free list; the columns grow by doubling.
+ */
+class GcraColumns {
+  a = new Float64Array(1024);
+  f = new Float64Array(1024);
+  d = new Float64Array(1024);
+  private used = 0;
+  private free: number[] = [];
+
+  alloc(): number {
+    const r = this.free.pop();
+    if (r !== undefined) return r;
+    if (this.used === this.a.length) {
+      const grow = (x: Float64Array) => {
+        const y = new Float64Array(x.length * 2);
+        y.set(x);
+        return y;
+      };
+      this.a = grow(this.a);
+      this.f = grow(this.f);
+      this.d = grow(this.d);
+    }
+    return this.used++;
+  }
+
+  release(row: number): void {
+    this.free.push(row);
+  }
+
+  get(row: number): GcraState | undefined {
+    const a = this.a[row]!;
+    return a === Number.NEGATIVE_INFINITY ? undefined : { a, f: this.f[row]!, d: this.d[row]! };
+  }
+
+  set(row: number, s: GcraState | undefined): void {
+    this.a[row] = s ? s.a : Number.NEGATIVE_INFINITY;
+    this.f[row] = s ? s.f : 0;
+    this.d[row] = s ? s.d : 1;
+  }
+
+  clear(): void {
+    this.a = new Float64Array(1024);
+    this.f = new Float64Array(1024);
+    this.d = new Float64Array(1024);
+    this.used = 0;
+    this.free = [];
+  }
+}
 
 /** One bucket's decision, computed before anything is charged. */
 interface Check {
@@ -102,8 +163,12 @@ interface Check {
 export class MemoryLimitStore implements LimitStore {
   private readonly clock: Clock;
   private readonly maxKeys: number;
+  /** Extra states a settle may create to carry a debt: see the header. */
+  private readonly debtHeadroom: number;
   /** Insertion order; scans for eviction start at the oldest. */
   private readonly entries = new Map<string, Entry>();
+  private readonly gcra = new GcraColumns();
+  private droppedDebts = 0;
   /** Open reservations (request id → expiry), in time order: see SETTLE_WINDOW_MS. */
   private readonly open = new Map<string, number>();
   private lastFullSweep = Number.NEGATIVE_INFINITY;
@@ -111,6 +176,18 @@ export class MemoryLimitStore implements LimitStore {
   constructor(opts: MemoryLimitStoreOptions = {}) {
     this.clock = opts.clock ?? systemClock;
     this.maxKeys = Math.max(1, opts.maxKeys ?? 1_000_000);
+    this.debtHeadroom = Math.max(1024, Math.ceil(this.maxKeys / 100));
+  }
+
+  /** Debts that could not be kept (the store was full beyond its headroom). */
+  stats(): { size: number; droppedDebts: number } {
+    return { size: this.entries.size, droppedDebts: this.droppedDebts };
+  }
+
+  /** Drops a key's state, returning a GCRA row to the free list. */
+  private drop(key: string, e: Entry): void {
+    this.entries.delete(key);
+    if (typeof e === 'number') this.gcra.release(e);
   }
 
   /** Bucket states held right now (for metrics and tests). */
@@ -163,38 +240,50 @@ export class MemoryLimitStore implements LimitStore {
         states[i] = toBucketState(b, c.remaining, c.resetMs);
         continue;
       }
-      if (evicted && c.entry && this.entries.get(b.key) !== c.entry) this.entries.set(b.key, c.entry);
+      if (evicted && c.entry !== undefined && this.entries.get(b.key) !== c.entry) {
+        // A GCRA row at rest is the same as no state (and its row may be reused): start afresh.
+        if (typeof c.entry === 'number') c.entry = undefined;
+        else this.entries.set(b.key, c.entry);
+      }
       marks[i] = this.charge(b, c, requestId, now);
       states[i] = c.cost > 0 ? this.stateAfterCharge(b, c, now) : toBucketState(b, c.remaining, c.resetMs);
     }
-    this.openReservation(requestId, now);
+    const record = needsOpenRecord(buckets);
+    if (record) this.openReservation(requestId, now + SETTLE_WINDOW_MS, now);
     const reservation: Reservation = {
       requestId,
       buckets,
       costs: costs.slice(0, n),
-      meta: { v: marks },
+      meta: { v: marks, r: record ? 1 : 0, at: now },
     };
     return { ok: true, reservation, states, shadowDenied };
   }
 
   async settle(reservation: Reservation, actualCosts: number[]): Promise<void> {
     const now = this.clock.now();
-    // No open record: settled already, too late, or not made here. Ignored: never applied twice.
-    const expiry = this.open.get(reservation.requestId);
-    if (expiry === undefined) return;
-    if (expiry <= now) {
-      this.open.delete(reservation.requestId);
-      return;
-    }
+    const meta = storeMeta(reservation);
+    if (meta?.done) return; // this very reservation was settled already
     const marks = marksOf(reservation);
     const { buckets } = reservation;
     const deltas = buckets.map((b, i) =>
       b.algorithm === 'lease' || marks?.[i] === NOT_CHARGED ? 0 : settleDelta(reservation, actualCosts, i),
     );
-    // A settle that changes nothing leaves the record open (the Redis store makes no call for it
-    // either): the first settle that changes something is the one applied.
-    if (deltas.every((d) => d === 0)) return;
-    this.open.delete(reservation.requestId);
+    const unchanged = deltas.every((d) => d === 0);
+    const expiry = this.open.get(reservation.requestId);
+    // The first settle is the one applied, whether or not it changes anything (see settle-records).
+    if (meta) meta.done = 1;
+    if (hasOpenRecord(reservation)) {
+      // No open record: settled already, too late, or not made here. Ignored: never applied twice.
+      if (expiry === undefined) return;
+      this.open.delete(reservation.requestId); // consumed, whether or not anything changes
+      if (expiry <= now || unchanged) return;
+    } else {
+      // Request counts only: nothing to do unless refunded; a refund claims the record.
+      if (unchanged) return;
+      if (meta?.at !== undefined && now - meta.at >= SETTLE_WINDOW_MS) return; // too late
+      if (expiry !== undefined && expiry > now) return; // a duplicate
+      this.openReservation(reservation.requestId, now + claimTtlMs(buckets), now);
+    }
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i]!;
       const mark = marks ? marks[i]! : 0;
@@ -202,20 +291,25 @@ export class MemoryLimitStore implements LimitStore {
       if (delta === 0) continue;
       const u = bucketUnits(b);
       let e = this.entries.get(b.key);
-      if (!e || e.t !== b.algorithm) {
+      if (e === undefined || algorithmOf(e) !== b.algorithm) {
         // A missing state is a full allowance: a refund changes nothing, an overrun starts a debt.
         if (delta < 0) continue;
-        if (!this.tryMakeRoom(1, now)) continue; // debt dropped rather than a settle that throws
-        e =
-          b.algorithm === 'gcra'
-            ? { t: 'gcra', s: undefined }
-            : { t: 'window', s: newWindowState(u.windowMs, now) };
+        if (!this.tryMakeRoom(1, now, this.debtHeadroom)) {
+          this.droppedDebts++; // only past the headroom: a settle never throws
+          continue;
+        }
+        if (e !== undefined) this.drop(b.key, e);
+        if (b.algorithm === 'gcra') {
+          e = this.gcra.alloc();
+          this.gcra.set(e, undefined);
+        } else e = { t: 'window', s: newWindowState(u.windowMs, now) };
         this.entries.set(b.key, e);
       }
-      if (e.t === 'gcra') {
-        const ahead = gcraSettle(u, gcraAhead(e.s, u.limit, now), delta);
-        e.s = gcraStateFor(ahead, u.limit, now);
-        if (!e.s) this.entries.delete(b.key);
+      if (typeof e === 'number') {
+        const ahead = gcraSettle(u, gcraAhead(this.gcra.get(e), u.limit, now), delta);
+        const next = gcraStateFor(ahead, u.limit, now);
+        if (next) this.gcra.set(e, next);
+        else this.drop(b.key, e);
       } else if (e.t === 'window') {
         windowAdvance(e.s, u.windowMs, now);
         // Without marks (a foreign reservation) the slot is unknown: refunds are skipped, overruns booked.
@@ -231,7 +325,7 @@ export class MemoryLimitStore implements LimitStore {
       const b = reservation.buckets[i]!;
       if (b.algorithm !== 'lease' || marks?.[i] === NOT_CHARGED) continue;
       const e = this.entries.get(b.key);
-      if (e?.t !== 'lease') continue;
+      if (typeof e !== 'object' || e.t !== 'lease') continue;
       // An empty lease set is at rest: eviction may take it, but keeping it spares a re-allocation.
       e.s.leases.delete(reservation.requestId);
     }
@@ -244,6 +338,7 @@ export class MemoryLimitStore implements LimitStore {
 
   async close(): Promise<void> {
     this.entries.clear();
+    this.gcra.clear();
     this.open.clear();
   }
 
@@ -253,8 +348,8 @@ export class MemoryLimitStore implements LimitStore {
     const e = this.entries.get(b.key);
     switch (b.algorithm) {
       case 'gcra': {
-        const entry = e?.t === 'gcra' ? e : undefined;
-        const ahead = entry ? gcraAhead(entry.s, u.limit, now) : 0;
+        const entry = typeof e === 'number' ? e : undefined;
+        const ahead = entry !== undefined ? gcraAhead(this.gcra.get(entry), u.limit, now) : 0;
         const d = gcraCheck(u, ahead, cost);
         return {
           ok: d.ok,
@@ -268,7 +363,7 @@ export class MemoryLimitStore implements LimitStore {
         };
       }
       case 'window': {
-        if (e?.t !== 'window') {
+        if (typeof e !== 'object' || e.t !== 'window') {
           const d = cost > u.limit ? Number.POSITIVE_INFINITY : 0;
           return {
             ok: d === 0,
@@ -295,7 +390,7 @@ export class MemoryLimitStore implements LimitStore {
         };
       }
       case 'lease': {
-        if (e?.t !== 'lease') {
+        if (typeof e !== 'object' || e.t !== 'lease') {
           const ok = cost <= 0 || u.limit >= 1;
           return {
             ok,
@@ -335,15 +430,18 @@ export class MemoryLimitStore implements LimitStore {
     switch (b.algorithm) {
       case 'gcra': {
         const s = gcraStateFor(c.ahead, u.limit, now);
-        if (e?.t === 'gcra') e.s = s;
+        if (typeof e === 'number') this.gcra.set(e, s);
         else {
-          c.entry = { t: 'gcra', s };
-          this.entries.set(b.key, c.entry);
+          if (e !== undefined) this.drop(b.key, e); // another algorithm's state under this key
+          const row = this.gcra.alloc();
+          this.gcra.set(row, s);
+          c.entry = row;
+          this.entries.set(b.key, row);
         }
         return 0;
       }
       case 'window': {
-        if (e?.t !== 'window') {
+        if (typeof e !== 'object' || e.t !== 'window') {
           e = { t: 'window', s: newWindowState(u.windowMs, now) };
           this.entries.set(b.key, e);
           c.entry = e;
@@ -351,7 +449,7 @@ export class MemoryLimitStore implements LimitStore {
         return windowCharge(e.s, c.cost, now);
       }
       case 'lease': {
-        if (e?.t !== 'lease') {
+        if (typeof e !== 'object' || e.t !== 'lease') {
           e = { t: 'lease', s: { leases: new Map() } };
           this.entries.set(b.key, e);
           c.entry = e;
@@ -366,9 +464,8 @@ export class MemoryLimitStore implements LimitStore {
   private stateAfterCharge(b: LimitBucket, c: Check, now: number): BucketState {
     const u = c.units;
     const e = c.entry!;
+    if (typeof e === 'number') return toBucketState(b, gcraRemaining(u, c.ahead), gcraResetMs(u, c.ahead));
     switch (e.t) {
-      case 'gcra':
-        return toBucketState(b, gcraRemaining(u, c.ahead), gcraResetMs(u, c.ahead));
       case 'window':
         return toBucketState(b, windowRemaining(e.s, u.limit), windowResetMs(e.s, now));
       case 'lease':
@@ -378,12 +475,12 @@ export class MemoryLimitStore implements LimitStore {
 
   /** The state of a bucket from its stored entry. */
   private stateOf(b: LimitBucket, u: BucketUnits, e: Entry | undefined, now: number): BucketState {
-    if (!e || e.t !== b.algorithm) return toBucketState(b, u.limit + u.burst, 0);
+    if (e === undefined || algorithmOf(e) !== b.algorithm) return toBucketState(b, u.limit + u.burst, 0);
+    if (typeof e === 'number') {
+      const ahead = gcraAhead(this.gcra.get(e), u.limit, now);
+      return toBucketState(b, gcraRemaining(u, ahead), gcraResetMs(u, ahead));
+    }
     switch (e.t) {
-      case 'gcra': {
-        const ahead = gcraAhead(e.s, u.limit, now);
-        return toBucketState(b, gcraRemaining(u, ahead), gcraResetMs(u, ahead));
-      }
       case 'window':
         windowAdvance(e.s, u.windowMs, now);
         return toBucketState(b, windowRemaining(e.s, u.limit), windowResetMs(e.s, now));
@@ -395,9 +492,11 @@ export class MemoryLimitStore implements LimitStore {
 
   /** True when the entry is indistinguishable from an absent one, so dropping it changes nothing. */
   private atRest(e: Entry, now: number): boolean {
+    if (typeof e === 'number') {
+      const a = this.gcra.a[e]!;
+      return a < now || (a === now && this.gcra.f[e] === 0);
+    }
     switch (e.t) {
-      case 'gcra':
-        return !e.s || e.s.a < now || (e.s.a === now && e.s.f === 0);
       case 'window':
         // Advance with the entry's own slot length: the window length is not known here.
         windowAdvance(e.s, e.s.g * WINDOW_SLOTS, now);
@@ -417,8 +516,8 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   /** Evicts at-rest states until `needed` new ones fit. Active states are moved to the back, never dropped. */
-  private tryMakeRoom(needed: number, now: number): boolean {
-    const target = this.maxKeys - needed;
+  private tryMakeRoom(needed: number, now: number, headroom = 0): boolean {
+    const target = this.maxKeys + headroom - needed;
     if (this.entries.size <= target) return true;
     let budget = EVICT_SCAN * needed;
     if (now - this.lastFullSweep >= FULL_SWEEP_EVERY_MS) budget = Math.max(budget, this.entries.size);
@@ -426,20 +525,24 @@ export class MemoryLimitStore implements LimitStore {
     for (const [key, e] of this.entries) {
       if (this.entries.size <= target || scanned >= budget) break;
       scanned++;
-      this.entries.delete(key);
-      if (!this.atRest(e, now)) this.entries.set(key, e);
+      if (this.atRest(e, now)) this.drop(key, e);
+      else {
+        this.entries.delete(key);
+        this.entries.set(key, e);
+      }
     }
     if (scanned > EVICT_SCAN * needed) this.lastFullSweep = now;
     return this.entries.size <= target;
   }
 
-  /** Records an open reservation; expired records (and, past maxKeys, the oldest) are dropped first. */
-  private openReservation(requestId: string, now: number): void {
-    // Inserted in time order with one TTL, so the oldest are at the front.
+  /** Records an open reservation or refund claim; expired records (and, past maxKeys, the oldest) are dropped first. */
+  private openReservation(requestId: string, expiry: number, now: number): void {
+    // Inserted in time order, so the oldest are at the front (claims expire sooner than records: a
+    // claim behind a live record waits for it, still bounded by maxKeys).
     for (const [id, exp] of this.open) {
       if (exp > now && this.open.size < this.maxKeys) break;
       this.open.delete(id);
     }
-    this.open.set(requestId, now + SETTLE_WINDOW_MS);
+    this.open.set(requestId, expiry);
   }
 }

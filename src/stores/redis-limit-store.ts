@@ -4,13 +4,17 @@
  * with time from the server's `TIME`, so instances with skewed clocks agree. The script is called
  * with EVALSHA and sent again (EVAL, which also caches it) when Redis answers NOSCRIPT, e.g. after a
  * restart or SCRIPT FLUSH (Redis 5 or later: scripts must replicate by effects to call TIME). Settle
- * and release are one call each; neither is made when there is nothing to change. An admitted
- * reserve also leaves a small open-reservation record that the first effective settle deletes, so a
- * settle is never applied twice (see SETTLE_WINDOW_MS).
+ * and release are one call each; neither is made when there is nothing to change. Settle is applied
+ * at most once (see `settle-records.ts`): a reservation with usage-settled buckets (tokens, money)
+ * leaves an open-reservation record that its settle always deletes; a requests-only reservation
+ * leaves none, and a refund claims one for at most the bucket's window.
  *
- * Keys: `<prefix><bucket key>` (GCRA: a string, expiring when the allowance is full again; window: a
- * hash of slot counters, expiring one window after its newest slot; lease: a sorted set, expiring
- * with the newest lease) and `<prefix><hash tag>:open:<request id>`.
+ * Bounded state (every key expires; nothing is left per request once it is settled):
+ * `<prefix><bucket key>` — GCRA: a string, expiring when the allowance is full again (at most
+ * window × (1 + burst/limit), plus the time to repay a debt); window: a hash of slot counters,
+ * expiring one window (+ one slot) after its newest slot; lease: a sorted set, expiring with the
+ * newest lease (lease TTL). `<prefix><hash tag>:open:<request id>` — the open record (until the
+ * settle, at most SETTLE_WINDOW_MS) or a refund claim (the longest window, at most SETTLE_WINDOW_MS).
  *
  * Local deny cache: when Redis denies a request, the bound bucket is remembered on this instance
  * until the time it said the request would fit (at most `denyCacheMaxMs`), so a client hammering an
@@ -21,8 +25,9 @@
  * show the states seen when Redis denied.
  *
  * Redis Cluster: a request's key, project, tenant and end-user buckets share the `{t:<tenant>}` hash
- * tag; tier, ip and global buckets have their own tags, so a request that mixes them needs a
- * non-clustered Redis (the script call would be refused with CROSSSLOT).
+ * tag; tier, ip and global buckets have their own tags. This store sends all of a request's buckets
+ * in one script call (refused with CROSSSLOT on a cluster when they span slots); `ClusterLimitStore`
+ * (redis/cluster-limit-store.ts) splits such a request into one call per hash tag.
  *
  * Errors (connection, timeout, script errors) throw: the resilient store turns them into
  * `onStoreFailure`. Build the client with `limitRedisOptions()` so commands fail fast while Redis is
@@ -30,7 +35,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import {
   bucketUnits,
   marksOf,
@@ -51,6 +56,7 @@ import {
   type ReserveResult,
   systemClock,
 } from '../core/ports.js';
+import { claimTtlMs, hasOpenRecord, needsOpenRecord, type StoreMeta, storeMeta } from './settle-records.js';
 
 /** The script, read beside this module (the build copies it next to the compiled file). */
 export const LIMITS_LUA = readFileSync(new URL('./redis/limits.lua', import.meta.url), 'utf8');
@@ -59,8 +65,12 @@ const LIMITS_SHA = createHash('sha1').update(LIMITS_LUA).digest('hex');
 const ALG = { gcra: 'g', window: 'w', lease: 'l' } as const;
 
 export interface RedisLimitStoreOptions {
-  /** An ioredis client (see {@link limitRedisOptions}). The store never closes it. */
-  redis: Redis;
+  /**
+   * An ioredis client (see {@link limitRedisOptions}), or a Cluster client (see
+   * {@link limitClusterOptions}; use `ClusterLimitStore` so requests spanning slots work). The store
+   * never closes it.
+   */
+  redis: Redis | Cluster;
   /** Prepended to every key. Default `sluice:l:`. */
   prefix?: string;
   /** Each call fails after this long (0: no timeout here; the resilient store applies its own). */
@@ -80,6 +90,19 @@ export function limitRedisOptions(): RedisOptions {
     maxRetriesPerRequest: 0,
     connectTimeout: 2000,
     retryStrategy: (times) => Math.min(50 * times, 1000),
+  };
+}
+
+/** ioredis Cluster options for a limit store: the same fail-fast behaviour on every node. */
+export function limitClusterOptions(): ClusterOptions {
+  return {
+    enableOfflineQueue: false,
+    // A failover moves slots: follow MOVED/ASK and retry on a refreshed slot map, a few times only.
+    maxRedirections: 8,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
+    redisOptions: { maxRetriesPerRequest: 0, connectTimeout: 2000 },
   };
 }
 
@@ -142,10 +165,13 @@ interface DenyEntry {
   cost: number;
   at: number;
   states: Map<string, BucketState>;
+  /** The bucket's limit and burst when denied: a bucket raised since (policy, exception) asks Redis again. */
+  limit: number;
+  burst: number;
 }
 
 export class RedisLimitStore implements LimitStore {
-  private readonly redis: Redis;
+  private readonly redis: Redis | Cluster;
   private readonly prefix: string;
   private readonly timeoutMs: number;
   private readonly clock: Clock;
@@ -195,9 +221,12 @@ export class RedisLimitStore implements LimitStore {
     const cached = this.cachedDenial(buckets, cost);
     if (cached) return cached;
     const keys = buckets.map((b) => this.prefix + b.key);
-    keys.push(this.recordKey(buckets, requestId));
     const args = this.argsFor('r', requestId, buckets, cost);
-    args.push(SETTLE_WINDOW_MS);
+    const record = needsOpenRecord(buckets);
+    if (record) {
+      keys.push(this.recordKey(buckets, requestId));
+      args.push(SETTLE_WINDOW_MS);
+    }
     const out = await this.script(keys, args);
     const ok = out[0] === 1;
     const states: BucketState[] = new Array(n);
@@ -216,7 +245,12 @@ export class RedisLimitStore implements LimitStore {
     for (let i = 0; i < n; i++) if (marks[i] === NOT_CHARGED) shadowDenied.push(buckets[i]!.id);
     return {
       ok: true,
-      reservation: { requestId, buckets, costs: costs.slice(0, n), meta: { v: marks } },
+      reservation: {
+        requestId,
+        buckets,
+        costs: costs.slice(0, n),
+        meta: { v: marks, r: record ? 1 : 0, at: out[3]! },
+      },
       states,
       shadowDenied,
     };
@@ -224,8 +258,11 @@ export class RedisLimitStore implements LimitStore {
 
   async settle(reservation: Reservation, actualCosts: number[]): Promise<void> {
     const { buckets } = reservation;
+    const meta = storeMeta(reservation);
+    if (meta?.done) return; // this very reservation was settled already
     const marks = marksOf(reservation);
-    const args: (string | number)[] = ['s', buckets.length, WINDOW_SLOTS];
+    const record = hasOpenRecord(reservation);
+    const args: (string | number)[] = [record ? 's' : 'c', buckets.length, WINDOW_SLOTS];
     let changes = 0;
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i]!;
@@ -238,7 +275,12 @@ export class RedisLimitStore implements LimitStore {
       if (delta < 0) this.denied.delete(this.prefix + b.key);
       args.push(ALG[b.algorithm], u.limit, u.burst, u.windowMs, mark, delta);
     }
-    if (changes === 0) return;
+    // The first settle is the one applied, whether or not it changes anything (see settle-records).
+    if (meta) (meta as StoreMeta).done = 1;
+    // With an open record the call is made even when nothing changes: it deletes the record.
+    if (changes === 0 && !record) return;
+    // A claim is refused past the settle window (server time of the reserve vs. now, both Redis TIME).
+    if (!record) args.push(claimTtlMs(buckets), meta?.at ?? 0, SETTLE_WINDOW_MS);
     const keys = buckets.map((b) => this.prefix + b.key);
     keys.push(this.recordKey(buckets, reservation.requestId));
     await this.script(keys, args);
@@ -321,6 +363,7 @@ export class RedisLimitStore implements LimitStore {
         this.denied.delete(key);
         continue;
       }
+      if (b.limit > e.limit || b.burst > e.burst) continue;
       if (cost[i]! >= e.cost && e.until - now > wait) {
         at = i;
         wait = e.until - now;
@@ -359,12 +402,14 @@ export class RedisLimitStore implements LimitStore {
       cost,
       at: now,
       states: byKey,
+      limit: b.limit,
+      burst: b.burst,
     });
   }
 }
 
 /** The `{...}` hash tag of a bucket key, or `{}`-less key itself when it has none. */
-function hashTag(key: string): string {
+export function hashTag(key: string): string {
   const m = /\{[^}]*\}/.exec(key);
   return m ? m[0] : `{${key}}`;
 }

@@ -1,7 +1,19 @@
 /**
- * Degraded mode for a remote LimitStore (Redis). Every call goes to the remote store with a timeout
- * (cfg.limits.timeout, default 50 ms). When a call fails or times out the store turns DEGRADED and,
- * until a probe finds the remote healthy again, each bucket follows its `onStoreFailure`:
+ * Degraded mode for a remote LimitStore (Redis). A slow store is not a down store:
+ *
+ *  - The store turns DEGRADED only when the remote is KNOWN unreachable: its connection is not up
+ *    (`isConnected()`, for ioredis `status === 'ready'`) or a call failed with a connection error while
+ *    it was down. Without `isConnected`, any failure except a timeout counts as unreachable.
+ *  - A call that takes longer than `timeoutMs` (cfg.limits.timeout, default 50 ms) on a LIVE
+ *    connection is slow, not down: it keeps waiting for the real answer, up to `slowCallMaxMs`
+ *    (default 2 s; both bounds count only time this process was responsive, see `withTimeout`). If
+ *    the answer comes, it is used. If not, or the call failed on a live connection (a script error),
+ *    THAT request is refused as store-unavailable (503 SLUICE_STORE_UNAVAILABLE with Retry-After,
+ *    `closedRetryAfterMs`) whatever its `onStoreFailure`, and the store stays on the remote. So a busy
+ *    instance, or a busy Redis, never answers from a local share and never over-admits.
+ *
+ * While degraded, until a probe finds the remote healthy again, each bucket follows its
+ * `onStoreFailure`:
  *   open    admitted, not counted;
  *   closed  denied: the result carries `storeUnavailable: true` (→ SLUICE_STORE_UNAVAILABLE) and a
  *           short `retryAfterMs`;
@@ -10,14 +22,15 @@
  * Shadow buckets never deny, so `closed` treats them as `open`.
  *
  * Recovery is automatic: while degraded a probe (the remote's `ping()`, else a `peek`) runs every
- * `probeIntervalMs`; the first success returns to the remote store. Remote state is then authoritative
- * again: usage counted locally during the outage is not copied back (if Redis restarted empty, its
- * buckets start full).
+ * `probeIntervalMs`; the first success (with the connection up) returns to the remote store. Remote
+ * state is then authoritative again: usage counted locally during the outage is not copied back (if
+ * Redis restarted empty, its buckets start full).
  *
  * Reservations remember where they were made: settles and releases of local reservations go to the
  * local store; those of remote ones go to the remote store and are dropped (counted in `stats()`) if
  * it fails — a lost refund only errs on the safe side, a lost lease expires with its TTL. A remote
- * call that times out may still land later; its reservation is then simply never settled (conservative).
+ * call abandoned after `slowCallMaxMs` may still land later; its reservation is then simply never
+ * settled (conservative: it counts, it is never handed out twice).
  */
 import { toBucketState } from '../core/limits/buckets.js';
 import type { PlannedBucket, StoreFailureMode } from '../core/limits/plan.js';
@@ -32,7 +45,7 @@ import {
   systemClock,
 } from '../core/ports.js';
 import { MemoryLimitStore } from './memory-limit-store.js';
-import { withTimeout } from './redis-limit-store.js';
+import { LimitCallTimeoutError, withTimeout } from './redis-limit-store.js';
 
 /** A remote store; `ping` (RedisLimitStore has one) makes recovery probes cheap. */
 export type RemoteLimitStore = LimitStore & { ping?(): Promise<void> };
@@ -43,8 +56,15 @@ export interface ResilientLimitStoreOptions {
   onStoreFailure?: StoreFailureMode;
   /** Instances sharing the remote store; the local fallback gets 1/expectedInstances of each limit. Default 1. */
   expectedInstances?: number;
-  /** Per remote call. Default 50 ms. */
+  /** Per remote call: after this long the connection is checked. Default 50 ms. */
   timeoutMs?: number;
+  /**
+   * Whether the remote's connection is up now (ioredis: `() => redis.status === 'ready'`). A call that
+   * fails or times out while it says true is slow, not down. Without it: any failure but a timeout is down.
+   */
+  isConnected?: () => boolean;
+  /** How long a call that outlived `timeoutMs` on a live connection waits for its answer. Default 2000 ms. */
+  slowCallMaxMs?: number;
   /** Probe period while degraded. Default 1000 ms. */
   probeIntervalMs?: number;
   /** `retryAfterMs` of a `closed` denial. Default 1000 ms. */
@@ -79,6 +99,10 @@ export interface ResilientStats {
   openAdmits: number;
   closedDenials: number;
   droppedSettles: number;
+  /** Calls that outlived `timeoutMs` on a live connection (answered late, or refused). */
+  slowCalls: number;
+  /** Requests refused as store-unavailable because their call failed on a live connection. */
+  slowDenials: number;
 }
 
 export class ResilientLimitStore implements LimitStore {
@@ -87,6 +111,8 @@ export class ResilientLimitStore implements LimitStore {
   private readonly mode: StoreFailureMode;
   private readonly instances: number;
   private readonly timeoutMs: number;
+  private readonly slowMaxMs: number;
+  private readonly isConnected?: () => boolean;
   private readonly probeMs: number;
   private readonly closedRetryMs: number;
   private readonly clock: Clock;
@@ -103,6 +129,8 @@ export class ResilientLimitStore implements LimitStore {
     openAdmits: 0,
     closedDenials: 0,
     droppedSettles: 0,
+    slowCalls: 0,
+    slowDenials: 0,
   };
 
   constructor(opts: ResilientLimitStoreOptions) {
@@ -110,6 +138,8 @@ export class ResilientLimitStore implements LimitStore {
     this.mode = opts.onStoreFailure ?? 'local';
     this.instances = Math.max(1, opts.expectedInstances ?? 1);
     this.timeoutMs = opts.timeoutMs ?? 50;
+    this.slowMaxMs = Math.max(this.timeoutMs, opts.slowCallMaxMs ?? 2000);
+    this.isConnected = opts.isConnected;
     this.probeMs = opts.probeIntervalMs ?? 1000;
     this.closedRetryMs = opts.closedRetryAfterMs ?? 1000;
     this.clock = opts.clock ?? systemClock;
@@ -127,13 +157,16 @@ export class ResilientLimitStore implements LimitStore {
   }
 
   async reserve(input: ReserveInput): Promise<ReserveResult> {
+    if (!this.isDegraded && this.isConnected && !this.isConnected())
+      this.fail(new Error('limit store not connected'));
     if (!this.isDegraded) {
       try {
-        const r = await withTimeout(this.remote.reserve(input), this.timeoutMs);
+        const r = await this.call(this.remote.reserve(input));
         if (!r.ok) return r;
         const meta: RemoteMeta = { src: 'r', inner: r.reservation.meta };
         return { ...r, reservation: { ...r.reservation, meta } };
       } catch (err) {
+        if (!this.unreachable(err)) return this.refuseSlow(input);
         this.fail(err);
       }
     }
@@ -149,13 +182,10 @@ export class ResilientLimitStore implements LimitStore {
       );
     } else if (meta?.src === 'r') {
       try {
-        await withTimeout(
-          this.remote.settle({ ...reservation, meta: meta.inner }, actualCosts),
-          this.timeoutMs,
-        );
+        await this.call(this.remote.settle({ ...reservation, meta: meta.inner }, actualCosts));
       } catch (err) {
         this.counters.droppedSettles++;
-        this.fail(err);
+        if (this.unreachable(err)) this.fail(err);
       }
     }
   }
@@ -166,10 +196,10 @@ export class ResilientLimitStore implements LimitStore {
       await this.local.release(this.localReservation(reservation, meta));
     } else if (meta?.src === 'r') {
       try {
-        await withTimeout(this.remote.release({ ...reservation, meta: meta.inner }), this.timeoutMs);
+        await this.call(this.remote.release({ ...reservation, meta: meta.inner }));
       } catch (err) {
         this.counters.droppedSettles++;
-        this.fail(err);
+        if (this.unreachable(err)) this.fail(err);
       }
     }
   }
@@ -178,8 +208,9 @@ export class ResilientLimitStore implements LimitStore {
   async peek(buckets: LimitBucket[]): Promise<BucketState[]> {
     if (!this.isDegraded) {
       try {
-        return await withTimeout(this.remote.peek(buckets), this.timeoutMs);
+        return await this.call(this.remote.peek(buckets));
       } catch (err) {
+        if (!this.unreachable(err)) throw err;
         this.fail(err);
       }
     }
@@ -196,6 +227,44 @@ export class ResilientLimitStore implements LimitStore {
     this.closed = true;
     this.stopProbe();
     await this.local.close();
+  }
+
+  /**
+   * One remote call: its answer within `timeoutMs`; past that, while the connection is up, its answer
+   * within `slowCallMaxMs`. Rejects with the call's error or a LimitCallTimeoutError.
+   */
+  private async call<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await withTimeout(p, this.timeoutMs);
+    } catch (err) {
+      if (!(err instanceof LimitCallTimeoutError) || this.unreachable(err)) throw err;
+      this.counters.slowCalls++;
+      return await withTimeout(p, this.slowMaxMs - this.timeoutMs);
+    }
+  }
+
+  /** Whether a failed call means the remote is unreachable (degraded mode) rather than slow or erring. */
+  private unreachable(err: unknown): boolean {
+    if (this.isConnected) return !this.isConnected();
+    return !(err instanceof LimitCallTimeoutError);
+  }
+
+  /** A request whose call failed on a live connection: refused as store-unavailable, never admitted uncounted. */
+  private refuseSlow(input: ReserveInput): ReserveResult {
+    const { buckets } = input;
+    const at = buckets.findIndex((b) => !b.shadow);
+    if (at < 0) return this.fallback(input, 'open');
+    this.counters.slowDenials++;
+    const deny: StoreUnavailableDenial = {
+      ok: false,
+      bucketIndex: at,
+      retryAfterMs: this.closedRetryMs,
+      states: buckets.map((b) =>
+        b.shadow ? toBucketState(b, b.limit + b.burst, 0) : toBucketState(b, 0, this.closedRetryMs),
+      ),
+      storeUnavailable: true,
+    };
+    return deny;
   }
 
   private modeOf(b: LimitBucket): StoreFailureMode {
@@ -225,14 +294,14 @@ export class ResilientLimitStore implements LimitStore {
     };
   }
 
-  private fallback(input: ReserveInput): ReserveResult {
+  private fallback(input: ReserveInput, force?: StoreFailureMode): ReserveResult {
     const { buckets, costs, requestId } = input;
     const n = buckets.length;
     const idx: number[] = [];
     let closedAt = -1;
     for (let i = 0; i < n; i++) {
       const b = buckets[i]!;
-      const m = this.modeOf(b);
+      const m = force ?? this.modeOf(b);
       if (m === 'local') idx.push(i);
       else if (m === 'closed' && !b.shadow && closedAt < 0) closedAt = i;
     }
@@ -311,6 +380,7 @@ export class ResilientLimitStore implements LimitStore {
     if (this.probing || this.closed) return false;
     this.probing = true;
     try {
+      if (this.isConnected && !this.isConnected()) return false;
       const check = this.remote.ping ? this.remote.ping() : this.remote.peek([]).then(() => undefined);
       await withTimeout(check, Math.max(this.timeoutMs, 250));
       this.recover();

@@ -1,6 +1,7 @@
 /**
  * Batches usage records off the request path: `record` is O(1); rows are written to the ledger in
  * one transaction per batch. A failed write keeps the rows and retries; `flush` drains everything.
+ * With a `journal`, every row is also in the local journal from `record` on (see src/stores/journal.ts).
  */
 import type { UsageLedger, UsageRecord } from '../core/ports.js';
 
@@ -11,6 +12,10 @@ export interface UsageWriterOptions {
   /** Upper bound on buffered rows; past it the oldest are written first and new ones still accepted, overflow counted. */
   maxBuffered?: number;
   onError?: (err: Error) => void;
+  /** Called after a batch was written following one or more failures (the store is back). */
+  onRecovered?: () => void;
+  /** Local write-ahead journal: each row is journaled when recorded and acknowledged once written. */
+  journal?: { append(kind: 'u', row: UsageRecord): void; ack(kind: 'u', n: number): void };
 }
 
 export class UsageWriter {
@@ -19,6 +24,7 @@ export class UsageWriter {
   private writing: Promise<void> | undefined;
   private written = 0;
   private overflowed = 0;
+  private failing = false;
 
   constructor(private readonly opts: UsageWriterOptions) {
     this.timer = setInterval(() => void this.drain(), opts.flushEveryMs ?? 250);
@@ -30,6 +36,7 @@ export class UsageWriter {
       this.overflowed++;
       return;
     }
+    this.opts.journal?.append('u', r);
     this.buf.push(r);
     if (this.buf.length >= (this.opts.batchSize ?? 1000)) void this.drain();
   }
@@ -43,9 +50,15 @@ export class UsageWriter {
       .then(
         () => {
           this.written += batch.length;
+          this.opts.journal?.ack('u', batch.length);
+          if (this.failing) {
+            this.failing = false;
+            this.opts.onRecovered?.();
+          }
         },
         (err: Error) => {
           this.buf.unshift(...batch);
+          this.failing = true;
           this.opts.onError?.(err);
         },
       )
@@ -65,8 +78,13 @@ export class UsageWriter {
     if (this.buf.length > 0) throw new Error(`usage: ${this.buf.length} rows could not be written`);
   }
 
-  stats(): { buffered: number; written: number; overflowed: number } {
-    return { buffered: this.buf.length, written: this.written, overflowed: this.overflowed };
+  stats(): { buffered: number; written: number; overflowed: number; failing: boolean } {
+    return {
+      buffered: this.buf.length,
+      written: this.written,
+      overflowed: this.overflowed,
+      failing: this.failing,
+    };
   }
 
   async close(): Promise<void> {

@@ -12,6 +12,7 @@ import { clientIp, compileCidrs } from '../core/authz/cidr.js';
 import { compileAccessPolicy, type ShadowDenial } from '../core/authz/policy.js';
 import { estimateRequest } from '../core/limits/estimate.js';
 import { denialOf, rateLimitHeaders } from '../core/limits/headers.js';
+import { OutputSketch } from '../core/limits/output-estimate.js';
 import { compileLimitPlan } from '../core/limits/plan.js';
 import type { LimitBucket } from '../core/ports.js';
 import type { AccessPolicy, LimitPolicy } from '../gateway/runtime.js';
@@ -105,11 +106,23 @@ export function accessPolicyFor(cfg: SluiceConfig, ctx: ContextServices): Access
   };
 }
 
-export function limitPolicyFor(cfg: SluiceConfig): LimitPolicy {
+/**
+ * Observed outputs per key and model, for output reservations. One per process, kept across policy
+ * reloads (a reload must not forget what was learned); bounded by its own key cap.
+ */
+const outputSketch = new OutputSketch();
+
+/** Marks an estimate made for a reservation (not actual usage): its token costs may be clipped. */
+const RESERVE = Symbol('reserve');
+
+export function limitPolicyFor(cfg: SluiceConfig, sketch: OutputSketch = outputSketch): LimitPolicy {
   const plan = compileLimitPlan(cfg);
-  const estimateOpts = { defaultOutputTokens: cfg.limits.defaultOutputTokens };
-  const anthropic = { anthropic: true };
-  const openai = { anthropic: false };
+  const outputReserve = cfg.limits.outputReserve;
+  const estimating = outputReserve.mode === 'estimate';
+  const estimateOpts = { defaultOutputTokens: cfg.limits.defaultOutputTokens, outputReserve };
+  const maxClientRetryWaitMs = cfg.limits.maxClientRetryWait;
+  const anthropic = { anthropic: true, maxClientRetryWaitMs };
+  const openai = { anthropic: false, maxClientRetryWaitMs };
   return {
     // The gateway's principal carries every field the plan keys on; facts carry the rest.
     bucketsFor: (p, f) =>
@@ -123,7 +136,20 @@ export function limitPolicyFor(cfg: SluiceConfig): LimitPolicy {
         action: f.action,
         model: f.model,
       }) as unknown as LimitBucket[],
-    costsFor: (buckets, model, est) => plan.costsFor(buckets, { ...est, usd: plan.usdFor(model, est) }),
+    costsFor: (buckets, model, est) => {
+      const costs = plan.costsFor(buckets, { ...est, usd: plan.usdFor(model, est) });
+      // An estimated output never makes a request "never fit": a token cost above a bucket's capacity is
+      // clipped to it when the input alone fits (the answer settles as debt). Actual usage is never clipped.
+      if (estimating && (est as { [RESERVE]?: true })[RESERVE]) {
+        for (let i = 0; i < buckets.length; i++) {
+          const b = buckets[i]!;
+          const cap = b.limit + b.burst;
+          if (b.kind === 'tokens' && est.inputTokens <= cap) costs[i] = Math.min(costs[i]!, cap);
+          else if (b.kind === 'outputTokens') costs[i] = Math.min(costs[i]!, cap);
+        }
+      }
+      return costs;
+    },
     headersFor: (states, format, now) =>
       rateLimitHeaders(states, now, format === 'anthropic' ? anthropic : openai),
     denialFor: (result, buckets, costs, format, now) => {
@@ -131,6 +157,12 @@ export function limitPolicyFor(cfg: SluiceConfig): LimitPolicy {
       return { ...d.refusal, message: d.message };
     },
     usdFor: (model, usage) => plan.usdFor(model, usage),
-    estimate: (endpoint, body) => estimateRequest(endpoint, body, estimateOpts),
+    estimate: (endpoint, body, keyId) => {
+      const model = typeof body.model === 'string' ? body.model : '';
+      const observedOutput = estimating && keyId ? sketch.estimate(keyId, model, outputReserve) : undefined;
+      const est = estimateRequest(endpoint, body, { ...estimateOpts, observedOutput });
+      return Object.assign(est, { [RESERVE]: true as const });
+    },
+    observeOutput: (keyId, model, outputTokens) => sketch.observe(keyId, model, outputTokens),
   };
 }

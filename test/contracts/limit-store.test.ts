@@ -9,7 +9,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LimitBucket, LimitStore, ReserveResult } from '../../src/core/ports.js';
 import { MemoryLimitStore } from '../../src/stores/memory-limit-store.js';
-import { RedisLimitStore } from '../../src/stores/redis-limit-store.js';
+import { limitRedisOptions, RedisLimitStore } from '../../src/stores/redis-limit-store.js';
+import { ResilientLimitStore } from '../../src/stores/resilient-limit-store.js';
 
 /** Slack for real time passing between two calls on a loaded 2-core machine. */
 const SLACK_MS = 500;
@@ -273,6 +274,27 @@ limitStoreContract('redis', async () => {
   return {
     store,
     done: async () => {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    },
+  };
+});
+
+// The store `sluice serve` builds for `limits: { store: redis }`, with production settings: the
+// ioredis options of limitRedisOptions(), the default timeouts, the connection check, local fallback.
+limitStoreContract('resilient (redis, production settings)', async () => {
+  const redis = new Redis({ host: '127.0.0.1', port: 6379, ...limitRedisOptions(), lazyConnect: true });
+  await redis.connect();
+  const prefix = `sluice-test:${randomBytes(6).toString('hex')}:`;
+  const store = new ResilientLimitStore({
+    remote: new RedisLimitStore({ redis, prefix }),
+    isConnected: () => redis.status === 'ready',
+  });
+  return {
+    store,
+    done: async () => {
+      expect(store.degraded()).toBe(false);
       const keys = await redis.keys(`${prefix}*`);
       if (keys.length > 0) await redis.del(...keys);
       redis.disconnect();

@@ -1,6 +1,7 @@
 /**
  * Three `sluice serve` processes sharing one Redis behave as one limiter: 600 concurrent requests on
- * one key against `requests: 50, window: 1m` admit exactly 50. Killing Redis under load fails no
+ * one key against `requests: 50, window: 1m` admit exactly 50, ten bursts in a row (a fresh key each),
+ * with the defaults (`limits.timeout` 50 ms, no `expectedInstances`). Killing Redis under load fails no
  * request with a 5xx and every instance reports itself degraded; when Redis returns, every instance
  * is ready again without a restart and limits are shared through Redis again.
  *
@@ -8,18 +9,21 @@
  * data dir holding the same keys: created in one with a fixed SLUICE_PEPPER, then copied.
  * Run `node scripts/build.mjs` first.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type PrivateRedis, privateRedis } from '../stores/limit-redis-server.js';
-import { cli, type SluiceProcess, startSluice, tempDir, writeConfig } from './harness.js';
+import { type SluiceProcess, startSluice, tempDir, writeConfig } from './harness.js';
 
 const env = { SLUICE_PEPPER: randomBytes(32).toString('hex') };
 let redis: PrivateRedis;
-let nodes: SluiceProcess[] = [];
+const nodes: SluiceProcess[] = [];
+/** Bursts in a row, each on its own key (keys[0..RUNS-1]); keys[RUNS], keys[RUNS+1] for the outage test. */
+const RUNS = 10;
 const keys: { id: string; key: string }[] = [];
 
 beforeAll(async () => {
@@ -38,33 +42,31 @@ tiers:
       - { id: rpm, requests: 50, window: 1m }
 `,
   );
-  for (let i = 0; i < 3; i++) {
-    const r = await cli(
-      [
-        'keys',
-        'create',
-        '--tenant',
-        'acme',
-        '--tier',
-        'default',
-        '--json',
-        '--data-dir',
-        first,
-        '--config',
-        config,
-      ],
-      { env },
-    );
-    if (r.code !== 0) throw new Error(`keys create failed: ${r.stderr}`);
-    keys.push(JSON.parse(r.stdout));
+  // The keys, through one instance's admin API (one process start instead of a CLI run per key).
+  const maker = await startSluice({ config, dataDir: first, env });
+  try {
+    const token = readFileSync(join(first, 'admin-token'), 'utf8').trim();
+    for (let i = 0; i < RUNS + 2; i++) {
+      const r = await fetch(`${maker.adminUrl}/admin/v1/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ tenant: 'acme', tier: 'default' }),
+      });
+      if (r.status !== 201) throw new Error(`key create failed: ${r.status} ${await r.text()}`);
+      const k = (await r.json()) as { id: string; key: string };
+      keys.push({ id: k.id, key: k.key });
+    }
+  } finally {
+    await maker.stop();
   }
   // The same keys in every data dir: copy the database (the pepper comes from SLUICE_PEPPER).
   const dirs = [first, tempDir('sluice-cluster-'), tempDir('sluice-cluster-')];
   for (const d of dirs.slice(1))
     for (const f of ['sluice.db', 'sluice.db-wal', 'sluice.db-shm'])
       if (existsSync(join(first, f))) copyFileSync(join(first, f), join(d, f));
-  nodes = await Promise.all(dirs.map((dataDir) => startSluice({ config, dataDir, env })));
-}, 60_000);
+  // One after another: three cold starts at once on a loaded 2-core machine can pass the harness's 20 s.
+  for (const dataDir of dirs) nodes.push(await startSluice({ config, dataDir, env }));
+}, 180_000);
 
 afterAll(async () => {
   await agent.close();
@@ -125,21 +127,36 @@ async function burst(key: string, n: number): Promise<{ counts: Map<number, numb
 
 describe('three instances on one Redis', () => {
   // Regression: with the default `limits.timeout` of 50 ms, this burst (three instances and the client
-  // on a 2-core machine) used to lag each event loop past 50 ms; the resilient store took a slow answer
-  // from a healthy Redis for an outage, went degraded, and each local fallback admitted its own 50
-  // (100 to 199 admitted were seen). The timeout now ignores event-loop lag; the default is kept here.
-  it('600 concurrent requests on one key against 50 per minute admit exactly 50', async () => {
-    await warm(keys[0]!.key);
-    const { counts, ms } = await burst(keys[0]!.key, 600);
-    console.log(`cluster burst: ${JSON.stringify([...counts])} in ${ms} ms`);
-    // GCRA refills one request every 1.2 s: exactly 50 while the burst ends within that (the usual
-    // case), and one more per 1.2 s the burst took beyond it.
-    const refills = Math.floor(ms / 1200);
-    expect(counts.get(200)).toBeGreaterThanOrEqual(50);
-    expect(counts.get(200)).toBeLessThanOrEqual(50 + refills);
-    expect((counts.get(200) ?? 0) + (counts.get(429) ?? 0)).toBe(600);
+  // on a 2-core machine) used to lag each event loop or Redis past 50 ms; the resilient store took a
+  // slow answer from a healthy Redis for an outage, went degraded, and each local fallback admitted its
+  // own 50 (54, 66, up to 199 admitted were seen). Now only a connection known down degrades; a slow
+  // call waits for Redis's answer. Ten bursts in a row, every one exact.
+  it(`600 concurrent requests on one key against 50 per minute admit exactly 50, ${RUNS} times in a row`, async () => {
+    const runs: { admitted: number; refused: number; other: number; ms: number }[] = [];
+    // SLUICE_TEST_BUSY_LOOPS=2: that many `node -e 'for(;;){}'` compete for the cores during the bursts.
+    const busy = Array.from({ length: Number(process.env.SLUICE_TEST_BUSY_LOOPS ?? 0) }, () =>
+      spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }),
+    );
+    try {
+      for (let run = 0; run < RUNS; run++) {
+        await warm(keys[run]!.key);
+        const { counts, ms } = await burst(keys[run]!.key, 600);
+        const admitted = counts.get(200) ?? 0;
+        const refused = counts.get(429) ?? 0;
+        runs.push({ admitted, refused, other: 600 - admitted - refused, ms });
+        console.log(`cluster burst ${run + 1}/${RUNS}: ${JSON.stringify([...counts])} in ${ms} ms`);
+        // GCRA refills one request every 1.2 s: exactly 50 while the burst ends within that (the usual
+        // case), and one more per 1.2 s the burst took beyond it.
+        expect(admitted).toBeGreaterThanOrEqual(50);
+        expect(admitted).toBeLessThanOrEqual(50 + Math.floor(ms / 1200));
+        expect(admitted + refused).toBe(600);
+      }
+    } finally {
+      for (const b of busy) b.kill('SIGKILL');
+    }
+    console.log(`cluster bursts admitted: ${JSON.stringify(runs.map((r) => r.admitted))}`);
     expect(nodes.map((n) => n.output().includes('degraded mode'))).toEqual([false, false, false]);
-  });
+  }, 240_000);
 
   it('Redis killed under load: no 5xx, every instance degraded; Redis back: ready again and limits shared through Redis', async () => {
     // 1. Load on every instance, Redis killed half a second in.
@@ -149,7 +166,7 @@ describe('three instances on one Redis', () => {
       nodes.flatMap((n) =>
         Array.from({ length: 3 }, async () => {
           while (running) {
-            statuses.push(await chat(n, keys[1]!.key));
+            statuses.push(await chat(n, keys[RUNS]!.key));
             await new Promise((r) => setTimeout(r, 10));
           }
         }),
@@ -189,15 +206,15 @@ describe('three instances on one Redis', () => {
 
     // 4. Limits are shared through Redis again: a fresh key admits exactly 50 across the three
     //    (each local fallback would admit 50 on its own), and its bucket is in Redis.
-    await warm(keys[2]!.key);
-    const { counts, ms } = await burst(keys[2]!.key, 300);
+    await warm(keys[RUNS + 1]!.key);
+    const { counts, ms } = await burst(keys[RUNS + 1]!.key, 300);
     console.log(`cluster after recovery: ${JSON.stringify([...counts])} in ${ms} ms`);
     expect(counts.get(200)).toBeGreaterThanOrEqual(50);
     expect(counts.get(200)).toBeLessThanOrEqual(50 + Math.floor(ms / 1200));
     const client = new Redis({ port: redis.port, host: '127.0.0.1', lazyConnect: true });
     try {
       await client.connect();
-      expect(await client.exists(`sluice:l:{t:acme}:rpm:g:k:${keys[2]!.id}`)).toBe(1);
+      expect(await client.exists(`sluice:l:{t:acme}:rpm:g:k:${keys[RUNS + 1]!.id}`)).toBe(1);
     } finally {
       client.disconnect();
     }

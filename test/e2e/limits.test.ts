@@ -131,10 +131,12 @@ describe('limits over HTTP', () => {
 
   it('a request larger than the limit can never succeed: insufficient_quota with x-should-retry false', async () => {
     const { key } = await createKey(s, [], 'acme', 'tokens');
+    // Its input alone is over the 1000-token limit (a large max_tokens alone no longer is: issue 15).
+    const big = { ...body, messages: [{ role: 'user' as const, content: 'word '.repeat(1000) }] };
     const r = await fetch(`${s.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ ...body, max_tokens: 5000 }),
+      body: JSON.stringify({ ...big, max_tokens: 5000 }),
     });
     expect(r.status).toBe(429);
     expect(r.headers.get('x-should-retry')).toBe('false');
@@ -142,10 +144,17 @@ describe('limits over HTTP', () => {
     expect(err).toMatchObject({ type: 'insufficient_quota', code: 'SLUICE_QUOTA_EXCEEDED' });
     const client = new OpenAI({ apiKey: key, baseURL: `${s.url}/v1`, maxRetries: 3 });
     const t0 = Date.now();
-    await expect(client.chat.completions.create({ ...body, max_tokens: 5000 })).rejects.toBeInstanceOf(
+    await expect(client.chat.completions.create({ ...big, max_tokens: 5000 })).rejects.toBeInstanceOf(
       OpenAI.RateLimitError,
     );
     expect(Date.now() - t0).toBeLessThan(1500); // no retries were attempted
+  });
+
+  it('a large max_tokens alone is admitted: output is reserved from an estimate and settled (issue 15)', async () => {
+    const { key } = await createKey(s, [], 'acme', 'tokens');
+    const client = new OpenAI({ apiKey: key, baseURL: `${s.url}/v1`, maxRetries: 0 });
+    const r = await client.chat.completions.create({ ...body, max_tokens: 5000 });
+    expect(r.usage!.completion_tokens).toBe(10);
   });
 
   it('a money budget per tenant runs out and answers insufficient_quota', async () => {

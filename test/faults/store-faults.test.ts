@@ -135,7 +135,7 @@ tiers: { default: { limits: [{ id: rpm, requests: 1000000, window: 1m }] } }
       return outcomes.every((o) => a.get(o.id) === 1 && u.get(o.id) === 1) ? r : undefined;
     });
     expect(rec).toBeDefined();
-  });
+  }, 60_000);
 
   it('SQLite write-locked by another process: data plane answers, management plane 503, nothing lost', async () => {
     const dir = tempDir('sluice-dblock-');

@@ -227,3 +227,83 @@ export function isWireError(
     Object.keys(e).sort().join() === 'code,message,param,type'
   );
 }
+
+/**
+ * A private PostgreSQL server for fault tests: initdb'd in a temp dir the `postgres` user owns,
+ * on its own port, started and stopped with pg_ctl as that user. `kill()` SIGKILLs the postmaster
+ * and its backends (by pid: only this server's processes), as a crash or a failover would.
+ */
+export interface PrivatePostgres {
+  port: number;
+  url(db?: string): string;
+  start(): Promise<void>;
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function privatePostgres(port: number): Promise<PrivatePostgres> {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, chownSync, readFileSync, readdirSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const bin = join('/usr/lib/postgresql', readdirSync('/usr/lib/postgresql').sort().pop()!, 'bin');
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-pg-'));
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  chownSync(dir, uid, gid);
+  const data = join(dir, 'data');
+  const asPostgres = (cmd: string) => execFileSync('su', ['postgres', '-c', cmd], { stdio: 'pipe' });
+  asPostgres(`${bin}/initdb -D ${data} -A trust -U postgres --no-sync >/dev/null`);
+  const pidOf = () => {
+    try {
+      return Number.parseInt(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]!, 10);
+    } catch {
+      return 0;
+    }
+  };
+  const childrenOf = (pid: number): number[] => {
+    try {
+      return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)])
+        .toString()
+        .split('\n')
+        .map((s) => Number.parseInt(s.trim(), 10))
+        .filter((n) => n > 0);
+    } catch {
+      return [];
+    }
+  };
+  const gone = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  const pg: PrivatePostgres = {
+    port,
+    url: (db = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${db}`,
+    async start() {
+      asPostgres(
+        `${bin}/pg_ctl -D ${data} -l ${dir}/log -w -o "-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null`,
+      );
+    },
+    async kill() {
+      const pid = pidOf();
+      if (!pid) return;
+      const all = [pid, ...childrenOf(pid)];
+      for (const p of all) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {}
+      }
+      await waitFor(() => all.every(gone), 10_000);
+    },
+    async stop() {
+      try {
+        asPostgres(`${bin}/pg_ctl -D ${data} -m immediate stop >/dev/null`);
+      } catch {}
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return pg;
+}

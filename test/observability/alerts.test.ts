@@ -4,13 +4,13 @@ import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { registerAlertsRoute } from '../../src/admin/observability-routes.js';
 import type { AuditEventInput, AuditSink } from '../../src/core/ports.js';
 import {
   AlertEngine,
   type AlertEngineOptions,
   type AlertEvent,
   type AlertWebhook,
-  registerAlertsRoute,
   signAlertBody,
   verifyAlertSignature,
 } from '../../src/observability/alerts.js';

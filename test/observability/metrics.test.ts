@@ -1,7 +1,8 @@
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import type { Outcome } from '../../src/gateway/app.js';
-import { createMetrics, registerMetricsRoute } from '../../src/observability/metrics.js';
+import { registerMetricsRoute } from '../../src/admin/observability-routes.js';
+import type { Outcome } from '../../src/core/outcome.js';
+import { createMetrics } from '../../src/observability/metrics.js';
 
 const allowed = (over: Partial<Outcome> = {}): Outcome => ({
   action: 'chat.create',

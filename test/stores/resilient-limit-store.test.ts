@@ -178,26 +178,122 @@ describe('ResilientLimitStore (scripted remote)', () => {
     expect(r.ok && (r.reservation.meta as { src: string }).src).toBe('r');
   });
 
-  it('a remote that does not answer within the timeout counts as down', async () => {
-    // setImmediate stays real: the timeout gives the poll phase one pass before it gives up.
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    const hanging: LimitStore = {
-      reserve: () => new Promise(() => {}),
-      settle: () => new Promise(() => {}),
-      release: () => new Promise(() => {}),
-      peek: () => new Promise(() => {}),
+  /** A remote whose calls wait until the test answers them. */
+  function manualRemote() {
+    const inner = new MemoryLimitStore({ clock });
+    const pending: (() => void)[] = [];
+    const later =
+      <T>(f: () => Promise<T>) =>
+      (): Promise<T> =>
+        new Promise<T>((resolve, reject) => pending.push(() => f().then(resolve, reject)));
+    const remote: LimitStore = {
+      reserve: (i) => later(() => inner.reserve(i))(),
+      settle: (r, a) => later(() => inner.settle(r, a))(),
+      release: (r) => later(() => inner.release(r))(),
+      peek: (b) => later(() => inner.peek(b))(),
       close: async () => {},
     };
-    store = new ResilientLimitStore({ remote: hanging, clock, timeoutMs: 50 });
-    const pending = store.reserve({ buckets: [bucket('rpm', 'local')], costs: [1], requestId: 't1' });
-    await vi.advanceTimersByTimeAsync(49);
+    return {
+      remote,
+      inner,
+      answerAll: () => {
+        for (const f of pending.splice(0)) f();
+      },
+    };
+  }
+  const flushIo = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('a call slower than the timeout on a live connection waits for the real answer (no degraded mode)', async () => {
+    // setImmediate stays real: the timeout gives the poll phase one pass before it gives up.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const { remote, inner, answerAll } = manualRemote();
+    store = new ResilientLimitStore({ remote, clock, timeoutMs: 50, isConnected: () => true });
+    const b = bucket('rpm', 'local', { limit: 1 });
+    const first = store.reserve({ buckets: [b], costs: [1], requestId: 's1' });
+    await vi.advanceTimersByTimeAsync(300);
+    await flushIo();
     expect(store.degraded()).toBe(false);
+    answerAll();
+    const r = await first;
+    expect(r.ok && (r.reservation.meta as { src: string }).src).toBe('r');
+    expect((await inner.peek([b]))[0]!.remaining).toBe(0);
+    // The next one is denied by the remote's real state, not admitted from a local share.
+    const second = store.reserve({ buckets: [b], costs: [1], requestId: 's2' });
+    await vi.advanceTimersByTimeAsync(300);
+    answerAll();
+    const d = await second;
+    expect(d.ok).toBe(false);
+    expect((d as { storeUnavailable?: boolean }).storeUnavailable).toBeUndefined();
+    expect(store.stats()).toMatchObject({ degraded: false, slowCalls: 2, localReserves: 0 });
+  });
+
+  it('a call with no answer within slowCallMaxMs on a live connection is refused as store-unavailable, never admitted', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const { remote } = manualRemote();
+    store = new ResilientLimitStore({
+      remote,
+      clock,
+      timeoutMs: 50,
+      slowCallMaxMs: 1000,
+      isConnected: () => true,
+      onStoreFailure: 'open',
+    });
+    const b = bucket('rpm', 'local');
+    const pending = store.reserve({ buckets: [b], costs: [1], requestId: 'h1' });
+    await vi.advanceTimersByTimeAsync(999);
+    await flushIo();
+    let settled = false;
+    void pending.then(() => {
+      settled = true;
+    });
+    await flushIo();
+    expect(settled).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
-    await new Promise((resolve) => setImmediate(resolve));
+    await flushIo();
     const r = await pending;
-    expect(r.ok).toBe(true);
+    expect(r.ok).toBe(false);
+    if (r.ok) throw new Error('admitted');
+    expect(r).toMatchObject({ storeUnavailable: true, retryAfterMs: 1000 });
+    expect(denialOf(r, [b], [1], now)).toMatchObject({ code: 'SLUICE_STORE_UNAVAILABLE' });
+    expect(store.stats()).toMatchObject({ degraded: false, slowDenials: 1, openAdmits: 0 });
+  });
+
+  it('a call that errs on a live connection refuses that request only; a timeout with the connection down degrades', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    let up = true;
+    const erring: LimitStore = {
+      reserve: async () => {
+        throw new Error('ERR script error');
+      },
+      settle: async () => {},
+      release: async () => {},
+      peek: async () => [],
+      close: async () => {},
+    };
+    store = new ResilientLimitStore({ remote: erring, clock, isConnected: () => up });
+    const r = await store.reserve({ buckets: [bucket('rpm', 'local')], costs: [1], requestId: 'e1' });
+    expect(r.ok).toBe(false);
+    expect(store.degraded()).toBe(false);
+    await store.close();
+
+    const { remote } = manualRemote();
+    store = new ResilientLimitStore({ remote, clock, timeoutMs: 50, isConnected: () => up });
+    const pending = store.reserve({ buckets: [bucket('rpm', 'local')], costs: [1], requestId: 'e2' });
+    up = false; // the connection drops while the call is out
+    await vi.advanceTimersByTimeAsync(50);
+    await flushIo();
+    const local = await pending;
+    expect(local.ok && (local.reservation.meta as { src: string }).src).toBe('l');
     expect(store.degraded()).toBe(true);
-    expect(store.stats().remoteFailures).toBe(1);
+  });
+
+  it('a connection known down degrades at once, without waiting for a timeout', async () => {
+    const { remote } = manualRemote();
+    store = new ResilientLimitStore({ remote, clock, isConnected: () => false });
+    const r = await store.reserve({ buckets: [bucket('rpm', 'local')], costs: [1], requestId: 'd1' });
+    expect(r.ok && (r.reservation.meta as { src: string }).src).toBe('l');
+    expect(store.degraded()).toBe(true);
+    expect(await store.probe()).toBe(false); // still not connected: no recovery
   });
 });
 

@@ -16,14 +16,17 @@ export const ENDPOINT_ACTIONS = {
 
 export const MODELS_LIST_ACTION = 'models.list';
 
+/** Actions of the endpoints that are not forwarded model calls (src/gateway/endpoints/). */
+export const AUX_ACTIONS = ['messages.count_tokens', 'models.retrieve', 'moderations.create'] as const;
+
 /** The built-in actions (task actions `tasks.<name>` come from the policy's `tasks`). */
-export const BUILTIN_ACTIONS: readonly string[] = [...Object.values(ENDPOINT_ACTIONS), MODELS_LIST_ACTION];
+export const BUILTIN_ACTIONS: readonly string[] = [
+  ...Object.values(ENDPOINT_ACTIONS),
+  ...AUX_ACTIONS,
+  MODELS_LIST_ACTION,
+];
 
 export type BuiltinAction = (typeof ENDPOINT_ACTIONS)[Endpoint] | typeof MODELS_LIST_ACTION;
-
-export function actionForEndpoint(endpoint: Endpoint): BuiltinAction {
-  return ENDPOINT_ACTIONS[endpoint];
-}
 
 /** `tasks.<name>` for a task endpoint. */
 export function taskAction(name: string): string {
@@ -35,7 +38,7 @@ export function taskOfAction(action: string): string | null {
   return action.startsWith('tasks.') && action.length > 6 ? action.slice(6) : null;
 }
 
-const ROUTES: Record<string, BuiltinAction> = {
+const ROUTES: Record<string, string> = {
   'POST /v1/chat/completions': 'chat.create',
   'POST /v1/completions': 'completions.create',
   'POST /v1/embeddings': 'embeddings.create',
@@ -43,6 +46,8 @@ const ROUTES: Record<string, BuiltinAction> = {
   'POST /v1/responses': 'responses.create',
   'POST /v1/messages': 'messages.create',
   'GET /v1/models': 'models.list',
+  'POST /v1/messages/count_tokens': 'messages.count_tokens',
+  'POST /v1/moderations': 'moderations.create',
 };
 
 /**
@@ -54,6 +59,7 @@ export function actionForRoute(method: string, path: string): string | null {
   const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
   const hit = ROUTES[`${method.toUpperCase()} ${p}`];
   if (hit) return hit;
+  if (method.toUpperCase() === 'GET' && p.startsWith('/v1/models/')) return 'models.retrieve';
   if (method.toUpperCase() === 'POST' && p.startsWith('/v1/tasks/')) {
     const name = p.slice('/v1/tasks/'.length);
     if (/^[a-z0-9_-]+$/.test(name)) return taskAction(name);

@@ -44,6 +44,8 @@ export interface Principal {
   dpop?: 'required' | 'optional' | null;
   /** Changes whenever the key record changes (updatedAt or a counter); lets the compiled form be reused. */
   version?: number | string | null;
+  /** Scopes and models an active exception adds on top of every layer (core/exceptions); a token's own narrowing still applies. */
+  exceptionGrant?: { scopes: StringMatcher; models: StringMatcher } | null;
 }
 
 /** One request to decide. `ip` is the client address (after `clientIp`); `now` is ms since the epoch. */
@@ -468,14 +470,18 @@ export function compileAccessPolicy(cfg: SluiceConfig, deps: AccessPolicyDeps = 
 
   const scopeOk = (c: CompiledPrincipal, p: Principal, action: string): boolean => {
     const s = c.scopes;
-    for (let i = 0; i < s.length; i++) if (!s[i]!(action)) return false;
+    for (let i = 0; i < s.length; i++)
+      if (!s[i]!(action)) {
+        if (p.exceptionGrant?.scopes(action)) break;
+        return false;
+      }
     if (p.tokenScopes != null && !tokenScopes(p.tokenScopes)(action)) return false;
     return true;
   };
 
-  const modelOk = (c: CompiledPrincipal, model: string): boolean => {
+  const modelOk = (c: CompiledPrincipal, model: string, p?: Principal): boolean => {
     const m = c.models;
-    for (let i = 0; i < m.length; i++) if (!m[i]!(model)) return false;
+    for (let i = 0; i < m.length; i++) if (!m[i]!(model)) return p?.exceptionGrant?.models(model) === true;
     return true;
   };
 
@@ -497,7 +503,7 @@ export function compileAccessPolicy(cfg: SluiceConfig, deps: AccessPolicyDeps = 
       }
     }
     if (!scopeOk(c, p, req.action)) return refuse('SLUICE_SCOPE_DENIED', `missing scope "${req.action}"`);
-    if (req.model !== null && !modelOk(c, req.model)) {
+    if (req.model !== null && !modelOk(c, req.model, p)) {
       // Only the caller's own requested name is echoed (truncated); never the patterns it was checked against.
       const shown = req.model.length > 200 ? `${req.model.slice(0, 200)}...` : req.model;
       return refuse('SLUICE_MODEL_DENIED', `"${shown}"`, { param: 'model' });
@@ -516,7 +522,7 @@ export function compileAccessPolicy(cfg: SluiceConfig, deps: AccessPolicyDeps = 
     },
     modelAllowed(p, model) {
       const c = compiled(p);
-      return !c.unknownTier && modelOk(c, model);
+      return !c.unknownTier && modelOk(c, model, p);
     },
     actionAllowed(p, action) {
       const c = compiled(p);

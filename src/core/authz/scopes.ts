@@ -16,8 +16,3 @@ export function isValidScope(scope: string): boolean {
 export function compileScopes(scopes: readonly string[]): StringMatcher {
   return compileGlobs(scopes);
 }
-
-/** True when some scope in `scopes` grants `action`. Compiles on each call: for tests and tools, not the hot path. */
-export function scopeGrants(scopes: readonly string[], action: string): boolean {
-  return compileScopes(scopes)(action);
-}

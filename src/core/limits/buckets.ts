@@ -43,13 +43,13 @@ export interface ReservationMarks {
 }
 
 /**
- * Settle is applied at most once per reservation. Each admitted reservation leaves an OPEN record in
- * its store (memory map, or a Redis key beside its buckets); the first settle that changes something
- * consumes it, and a settle that finds no record (a duplicate, or one later than this window) changes
- * nothing. A settle with nothing to change leaves the record for a later one. Records live only
- * while requests are in flight, so they cost little; this window is the backstop for reservations
- * never settled. Two hours: longer than any request may last (the request timeout is at most one
- * hour), so a legitimate settle is never refused.
+ * Settle is applied at most once per reservation: the first settle consumes it, whether or not it
+ * changes anything, and a settle that finds no record (a duplicate, or one later than this window)
+ * changes nothing. Reservations whose actual cost may differ from the estimate leave an OPEN record
+ * in their store (memory map, or a Redis key beside its buckets) that the settle deletes; request
+ * counts leave none (see `src/stores/settle-records.ts`). Records live only while requests are in
+ * flight; this window is the backstop for reservations never settled. Two hours: longer than any
+ * request may last (the request timeout is at most one hour), so a legitimate settle is never refused.
  */
 export const SETTLE_WINDOW_MS = 2 * 3_600_000;
 

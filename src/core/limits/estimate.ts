@@ -14,6 +14,7 @@
  * times the number of choices (`n`, `best_of`); embeddings and image generation produce no tokens.
  * Images: `n` (default 1) on image generation, else 0.
  */
+import { type OutputReserveOptions, outputReservation } from './output-estimate.js';
 import type { UsageAmounts } from './plan.js';
 
 /** Per message: role and separators cost a few tokens in every chat format. */
@@ -24,8 +25,12 @@ export const IMAGE_INPUT_TOKENS = 1600;
 const MAX_DEPTH = 64;
 
 export interface EstimateOptions {
-  /** Output reserved when the request sets no maximum (cfg.limits.defaultOutputTokens). */
+  /** Output reserved when the request sets no maximum (cfg.limits.defaultOutputTokens), in `declared` mode. */
   defaultOutputTokens: number;
+  /** How output is reserved (output-estimate.ts); without it, the declared maximum. */
+  outputReserve?: OutputReserveOptions;
+  /** The observed output percentile for this key and model (OutputSketch.estimate), when known. */
+  observedOutput?: number;
 }
 
 const TEXT_FIELDS = [
@@ -101,11 +106,13 @@ export function estimateRequest(
   const inputTokens = estimateInputTokens(body);
   if (endpoint === 'embeddings') return { inputTokens, outputTokens: 0, images: 0 };
   if (endpoint === 'images') return { inputTokens, outputTokens: 0, images: positiveInt(body.n) ?? 1 };
-  const max =
+  const declared =
     positiveInt(body.max_tokens) ??
     positiveInt(body.max_completion_tokens) ??
-    positiveInt(body.max_output_tokens) ??
-    opts.defaultOutputTokens;
+    positiveInt(body.max_output_tokens);
+  const max = opts.outputReserve
+    ? outputReservation(declared, opts.defaultOutputTokens, opts.observedOutput, opts.outputReserve)
+    : (declared ?? opts.defaultOutputTokens);
   const choices = Math.max(positiveInt(body.n) ?? 1, positiveInt(body.best_of) ?? 1);
   return { inputTokens, outputTokens: max * choices, images: 0 };
 }

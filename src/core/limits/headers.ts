@@ -39,7 +39,17 @@ export interface LimitDenial {
 export interface HeaderOptions {
   /** Add Anthropic's `anthropic-ratelimit-*` family (for `/v1/messages`). */
   anthropic?: boolean;
+  /**
+   * The longest wait a client should sleep through (`limits.maxClientRetryWait`, default
+   * {@link DEFAULT_MAX_CLIENT_RETRY_WAIT_MS}). A rate-limit denial whose window reopens later says so
+   * in its message and carries `x-should-retry: false`, so SDKs that sleep whatever `retry-after-ms`
+   * says (openai, @anthropic-ai/sdk: no cap) fail fast instead of hanging for an hour.
+   */
+  maxClientRetryWaitMs?: number;
 }
+
+/** 60 s: the AI SDK and LangChain already refuse to sleep longer than this on their own. */
+export const DEFAULT_MAX_CLIENT_RETRY_WAIT_MS = 60_000;
 
 /** Go's `time.Duration` string for whole milliseconds: `0s`, `20ms`, `1.5s`, `6m0s`, `1h2m3s`. */
 export function goDuration(ms: number): string {
@@ -187,13 +197,22 @@ export function denialOf(
     code = 'SLUICE_RATE_LIMITED';
     message = `Rate limit reached for ${scope}: limit ${limitText}, used ${amount(b.kind, used)}, requested ${amount(b.kind, cost)}; try again in ${goDuration(wait)}`;
   }
+  // Too long to wait for: the caller is told when the window reopens, and SDKs are told not to sleep.
+  const tooLong =
+    finite &&
+    (code === 'SLUICE_RATE_LIMITED' || code === 'SLUICE_CONCURRENCY_LIMITED') &&
+    wait > (opts.maxClientRetryWaitMs ?? DEFAULT_MAX_CLIENT_RETRY_WAIT_MS);
+  if (tooLong) {
+    const at = rfc3339After(now, wait);
+    message = `${message.slice(0, message.lastIndexOf('; try again in '))}; the window reopens in ${goDuration(wait)} (at ${at}), longer than a client should wait: not retrying`;
+  }
   const headers = rateLimitHeaders(result.states, now, opts);
   if (finite) {
     headers['retry-after'] = String(Math.max(1, Math.ceil(wait / 1000)));
     headers['retry-after-ms'] = String(Math.max(1, Math.ceil(wait)));
   }
   const retryable = (ERRORS[code] as { retryable?: boolean }).retryable !== false;
-  if (!retryable) headers['x-should-retry'] = 'false';
+  if (!retryable || tooLong) headers['x-should-retry'] = 'false';
   const detail = message.slice(message.indexOf(' for ') + 5);
   return { code, message, headers, refusal: { code, detail, headers } };
 }

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AbuseHooks } from '../../abuse/engine.js';
 import type { Refusal } from '../../core/errors.js';
+import type { Outcome } from '../../core/outcome.js';
 import type {
   AuditDecision,
   AuditSink,
@@ -43,6 +44,12 @@ export interface GatewayDeps {
   logger: Logger;
   /** Readiness and degradation, for /readyz. */
   health: () => { ready: boolean; degraded: string[] };
+  /**
+   * Resolves once every usage row and audit event recorded so far is durable (the local journal's
+   * group commit, src/stores/journal.ts). `respond` awaits it after the end stages and before a
+   * model call's response ends: acknowledged means recorded.
+   */
+  recorded?: () => Promise<void>;
   /** Optional extra data-plane routes (tokens, JWKS) registered by other modules. */
   plugins?: ((app: FastifyInstance, deps: GatewayDeps) => void)[];
   /** Called with each request's outcome, for metrics. */
@@ -70,17 +77,4 @@ export interface GatewayDeps {
   abuse?: AbuseHooks;
 }
 
-/** One request's outcome, for metrics. */
-export interface Outcome {
-  action: string;
-  decision: AuditDecision;
-  reason: string;
-  tenantId: string | null;
-  model: string | null;
-  status: number;
-  usage?: Usage;
-  usd?: number;
-  stageMs?: Record<string, number>;
-  upstream?: string;
-  upstreamMs?: number;
-}
+export type { Outcome };

@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, type Refusal, refuse } from '../../core/errors.js';
 import { parseKey } from '../../core/keys/api-key.js';
 import { clientIpOf } from '../client-ip.js';
+import { notFoundFor } from '../endpoints/not-found.js';
 import { isDraining } from '../hardening.js';
 import { sendRefusal, wireFormatOf } from '../wire.js';
 import { recordDecision } from './audit-event.js';
@@ -117,12 +118,11 @@ export function registerEdge(app: FastifyInstance, deps: GatewayDeps): void {
     return refuseAtEdge(deps, request, reply, refuse(code, err.publicDetail, { decision }));
   });
   app.setNotFoundHandler((request, reply) => {
-    const known = MODEL_PATHS.has(request.url.split('?')[0]!);
-    return sendRefusal(
-      reply,
-      wireFormatOf(request.url),
-      refuse(known ? 'SLUICE_METHOD_NOT_ALLOWED' : 'SLUICE_NOT_FOUND'),
-    );
+    if (MODEL_PATHS.has(request.url.split('?')[0]!))
+      return sendRefusal(reply, wireFormatOf(request.url), refuse('SLUICE_METHOD_NOT_ALLOWED'));
+    // In the format of the vendor the path belongs to, with a hint for a doubled or missing /v1.
+    const nf = notFoundFor(request.method, request.url);
+    return sendRefusal(reply, nf.format, nf.refusal);
   });
   // First onRequest hook: every answer carries the request id, the drain refusal included.
   app.addHook('onRequest', function edgeGate(this: FastifyInstance, request, reply, done) {

@@ -3,7 +3,7 @@
  * codes. Statuses come from the catalogue; nothing here picks an HTTP status itself.
  */
 import { ERRORS, type ErrorCode } from '../../core/errors.js';
-import { isStoreUnavailable } from '../hardening.js';
+import { isStoreUnavailable } from '../../stores/store-errors.js';
 
 /** Error `code` -> catalogue code, for errors raised before or around the stages. */
 const BY_CODE: Readonly<Record<string, ErrorCode>> = {

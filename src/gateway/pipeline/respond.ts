@@ -6,6 +6,7 @@
 import { Readable } from 'node:stream';
 import { refuse } from '../../core/errors.js';
 import type { Usage } from '../../core/ports.js';
+import { endAfter } from '../../stores/journal.js';
 import { sseErrorEvent, type WireFormat } from '../wire.js';
 import type { RequestContext } from './context.js';
 import { endRequest } from './runner.js';
@@ -21,17 +22,27 @@ export function respond(ctx: RequestContext): void {
   const finish = (usage: Usage) => {
     ctx.detach?.();
     ctx.usage = usage;
-    void endRequest(ctx);
+    return endRequest(ctx);
   };
-  res.usage.then(finish, () => finish(NO_USAGE));
+  const ended = res.usage.then(finish, () => finish(NO_USAGE));
+  // Acknowledged means recorded (issue 21): with a journal, the answer's last byte leaves only once
+  // the end stages have recorded the call and the journal has it on disk.
+  const recorded = deps.recorded;
   if (res.body instanceof Uint8Array) {
-    reply.send(Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength));
+    const bytes = Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength);
+    if (recorded) {
+      const send = () => void reply.send(bytes);
+      ended.then(recorded).then(send, send);
+      return;
+    }
+    reply.send(bytes);
     return;
   }
   reply.header('cache-control', 'no-cache');
   reply.header('x-accel-buffering', 'no');
   const ac = ctx.abort ?? new AbortController();
-  const body = deps.forceEnd ? guarded(res.body, deps.forceEnd, ctx.format, ac) : res.body;
+  const passed = deps.forceEnd ? guarded(res.body, deps.forceEnd, ctx.format, ac) : res.body;
+  const body = recorded ? endAfter(passed, () => ended.then(recorded)) : passed;
   const stream = Readable.from(body, { objectMode: false, highWaterMark: 16 * 1024 });
   stream.on('error', (err) => {
     deps.logger.warn({ reqId: ctx.id, err: err.message }, 'stream to client failed');

@@ -13,6 +13,7 @@ import { limit } from './stages/limit.js';
 import { describeKey } from './stages/me.js';
 import { authorizeListing, listModels } from './stages/models.js';
 import { observeAbuse } from './stages/observe-abuse.js';
+import { observeOutput } from './stages/observe-output.js';
 import { parse } from './stages/parse.js';
 import { parseTask } from './stages/parse-task.js';
 import { quarantine } from './stages/quarantine.js';
@@ -20,6 +21,7 @@ import { record } from './stages/record.js';
 import { screenInput } from './stages/screen-input.js';
 import { screenOutput } from './stages/screen-output.js';
 import { settle } from './stages/settle.js';
+import { tierMaxTokens } from './stages/tier-max-tokens.js';
 
 export interface StageLists {
   /** The model endpoints (`/v1/chat/completions`, `/v1/messages`, ...). */
@@ -36,14 +38,24 @@ export interface StageLists {
 
 /** The stages after parsing that every model call goes through, up to the answer. */
 function callStages(): Stage[] {
-  return [contextChecks, quarantine, authorize, screenInput, cache, limit, forward, screenOutput];
+  return [
+    tierMaxTokens,
+    contextChecks,
+    quarantine,
+    authorize,
+    screenInput,
+    cache,
+    limit,
+    forward,
+    screenOutput,
+  ];
 }
 
 export function defaultStages(): StageLists {
   return {
     model: [authenticate, parse, ...callStages()],
     task: [authenticate, parseTask, ...callStages()],
-    end: [settle, record, observeAbuse],
+    end: [settle, observeOutput, record, observeAbuse],
     models: [authenticate, authorizeListing, listModels],
     me: [authenticate, describeKey],
   };

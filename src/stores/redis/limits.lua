@@ -14,6 +14,10 @@
 --                alg, limit, burst, windowMs, mark, delta (actual - reserved, units)
 --                returns { 1, now }, or { 0, now } when the record is gone (settled already, or
 --                later than the settle window): nothing is applied twice
+--   'c' claim-settle, for reservations made without a record (request counts only: a refund):
+--                as 's' with ARGV[.. + 1 .. + 3] = claimTtlMs, reservedAt, settleWindowMs; the
+--                record is SET NX PX claimTtlMs instead of deleted, and { 0, now } when it exists
+--                already (a duplicate) or the reservation is older than the settle window.
 --   'l' release  KEYS = lease keys; ARGV = op, requestId. Returns { leases removed, now }.
 --
 -- State: GCRA  string "a:f:d" (TAT = a + f/d ms), expiring when the allowance is full again.
@@ -302,10 +306,16 @@ if op == 'r' then
 end
 
 ---------------------------------------------------------------- settle
-if op == 's' then
+if op == 's' or op == 'c' then
   local n = tonumber(ARGV[2])
   local K = tonumber(ARGV[3])
-  if redis.call('DEL', KEYS[n + 1]) == 0 then return { 0, now } end
+  if op == 's' then
+    if redis.call('DEL', KEYS[n + 1]) == 0 then return { 0, now } end
+  else
+    local at, win = tonumber(ARGV[3 + n * 6 + 2]), tonumber(ARGV[3 + n * 6 + 3])
+    if at > 0 and now - at >= win then return { 0, now } end
+    if not redis.call('SET', KEYS[n + 1], '1', 'NX', 'PX', ARGV[3 + n * 6 + 1]) then return { 0, now } end
+  end
   for i = 1, n do
     local base = 3 + (i - 1) * 6
     local alg, N, W = ARGV[base + 1], tonumber(ARGV[base + 2]), tonumber(ARGV[base + 4])

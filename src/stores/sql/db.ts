@@ -155,8 +155,13 @@ export interface OpenDatabaseOptions {
   migrate?: boolean;
   /** PostgreSQL pool size (default 10). */
   poolSize?: number;
-  /** SQLite busy timeout when another process holds the write lock (default 5000 ms). */
+  /** SQLite busy timeout when another process holds the write lock (default 250 ms). */
   busyTimeoutMs?: number;
+  /**
+   * Connection-level errors no query is waiting for (PostgreSQL restarted: 57P01 "terminating
+   * connection due to unexpected postmaster exit"). Without a listener they would crash the process.
+   */
+  onConnectionError?: (err: Error) => void;
 }
 
 // int8 (20) and numeric (1700) arrive as strings from pg by default; every bigint Sluice stores is an
@@ -198,8 +203,16 @@ function openPostgres(url: string, opts: OpenDatabaseOptions): SqlDatabase {
     throw new Error('database.url must start with postgres:// (leave it out to use SQLite in the data dir)');
   }
   const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10, types: pgTypes });
-  // An idle client's error (server restart) must not crash the process; the next query reconnects.
-  pool.on('error', () => {});
+  // A client's connection-level error (server restart, 57P01) must never crash the process, whether
+  // the client is idle in the pool (pg-pool's own listener forwards to 'error' on the pool) or checked
+  // out by Kysely between two statements of a transaction (pg-pool removes its listener then, so
+  // every client gets a permanent one of ours). The failed client is discarded; the next query
+  // opens a new connection.
+  const report = (err: Error) => opts.onConnectionError?.(err);
+  pool.on('error', report);
+  pool.on('connect', (client) => {
+    client.on('error', report);
+  });
   const db = new Kysely<SluiceDb>({ dialect: new PostgresDialect({ pool }) });
   let closed: Promise<void> | undefined;
   return {

@@ -4,6 +4,7 @@
  * To extend: append a new entry with the next number; never edit a released one.
  */
 import type { Kysely, Migration } from 'kysely';
+import { m0006_signing_keys } from './signing-key-store.js';
 
 // Migrations are written against the schema as it was then, not the current SluiceDb.
 type AnyDb = Kysely<any>;
@@ -218,9 +219,53 @@ const m0003_usage_append: Migration = {
   },
 };
 
+/** Exception requests (issue 13), and admin users' console passwords (scrypt), beside admin_users. */
+const m0005_exceptions: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('exceptions')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('key_id', 'text')
+      .addColumn('requested_by', 'text', (c) => c.notNull())
+      .addColumn('justification', 'text', (c) => c.notNull())
+      .addColumn('requested', 'text', (c) => c.notNull())
+      .addColumn('granted', 'text')
+      .addColumn('duration_ms', 'bigint', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('request_expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('decided_at', 'bigint')
+      .addColumn('decided_by', 'text')
+      .addColumn('note', 'text')
+      .addColumn('expires_at', 'bigint')
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('exceptions_tenant')
+      .on('exceptions')
+      .columns(['tenant_id', 'created_at'])
+      .execute();
+    await db.schema
+      .createIndex('exceptions_status')
+      .on('exceptions')
+      .columns(['status', 'expires_at'])
+      .execute();
+    await db.schema
+      .createTable('admin_passwords')
+      .addColumn('user_id', 'text', (c) => c.primaryKey())
+      .addColumn('username', 'text', (c) => c.notNull().unique())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+  },
+};
+
 /** Every migration, by name; names sort in the order they apply. */
 export const migrations: Record<string, Migration> = {
   '0001_control': m0001_control,
   '0002_usage_audit': m0002_usage_audit,
   '0003_usage_append': m0003_usage_append,
+  '0005_exceptions': m0005_exceptions,
+  '0006_signing_keys': m0006_signing_keys,
 };

@@ -189,4 +189,35 @@ describe('denialOf', () => {
     );
     expect(d.headers['retry-after']).toBe('1');
   });
+
+  it('a wait longer than a client should sleep: x-should-retry false and when the window reopens (issue 15)', () => {
+    const buckets = [
+      bucket({ id: 'rph', kind: 'requests', algorithm: 'window', limit: 5, windowMs: 3_600_000 }),
+    ];
+    const states = [
+      state({ id: 'rph', kind: 'requests', limit: 5, remaining: 0, resetMs: 3_590_000, windowMs: 3_600_000 }),
+    ];
+    const d = denialOf({ bucketIndex: 0, retryAfterMs: 3_590_000, states }, buckets, [1], NOW);
+    expect(d.code).toBe('SLUICE_RATE_LIMITED');
+    expect(d.headers['x-should-retry']).toBe('false');
+    // The true wait is still advertised, for clients that schedule instead of sleeping.
+    expect(d.headers['retry-after']).toBe('3590');
+    expect(d.headers['retry-after-ms']).toBe('3590000');
+    expect(d.message).toBe(
+      'Rate limit reached for rph (per key): limit 5, used 5, requested 1; the window reopens in 59m50s (at 2025-01-02T04:03:55Z), longer than a client should wait: not retrying',
+    );
+  });
+
+  it('the client wait cap is policy-settable, and a wait at the cap is still retried', () => {
+    const buckets = [bucket({ id: 'rpm', kind: 'requests', limit: 5 })];
+    const states = [state({ id: 'rpm', kind: 'requests', limit: 5, remaining: 0 })];
+    const at = denialOf({ bucketIndex: 0, retryAfterMs: 60_000, states }, buckets, [1], NOW);
+    expect(at.headers['x-should-retry']).toBeUndefined();
+    expect(at.message).toMatch(/try again in 1m0s$/);
+    const over = denialOf({ bucketIndex: 0, retryAfterMs: 10_001, states }, buckets, [1], NOW, {
+      maxClientRetryWaitMs: 10_000,
+    });
+    expect(over.headers['x-should-retry']).toBe('false');
+    expect(over.refusal.headers?.['x-should-retry']).toBe('false');
+  });
 });

@@ -8,8 +8,8 @@
  *     N + B + (t − s)·N/W (the GCRA bound: the allowance plus what refilled);
  *  3. windows: at each admission, the usage booked in the preceding W is at most the limit;
  *  4. leases: live leases never exceed the cap;
- *  5. settle is applied once per reservation (the first that changes something, if it comes within
- *     SETTLE_WINDOW_MS; later ones change nothing), and what remains
+ *  5. settle is applied once per reservation (the first one, if it comes within SETTLE_WINDOW_MS;
+ *     later ones change nothing, so nothing is left behind per request), and what remains
  *     after settles equals the model's remaining;
  *  6. a denied request charges nothing anywhere.
  */
@@ -196,14 +196,15 @@ describe('limit accuracy (memory store, fake clock, reference models)', () => {
               const marks = (h.res.meta as { v: number[] }).v;
               const actual = buckets.map((b, i) => scaled(b, op.actual[i]!));
               await store.settle(h.res, actual);
-              // The first settle that changes something is applied; later ones are ignored.
+              // The first settle is applied (whether or not it changes something); later ones are ignored.
               const deltas = buckets.map((b, i) =>
                 b.algorithm === 'lease' || marks[i] === -1 ? 0 : actual[i]! - h.res.costs[i]!,
               );
               // Settles come at most SETTLE_WINDOW_MS after the reservation; later ones are refused.
               const late = now - h.at >= SETTLE_WINDOW_MS;
-              if (!h.settled && !late && deltas.some((d) => d !== 0)) {
-                h.settled = true;
+              const first = !h.settled;
+              h.settled = true;
+              if (first && !late) {
                 deltas.forEach((d, i) => {
                   models[i]!.settle(d, h.res.requestId, now);
                 });

@@ -12,7 +12,8 @@ import type { RequestContext } from '../context.js';
 
 export function contextChecks(ctx: RequestContext): Refusal | undefined {
   const body = ctx.body ?? {};
-  const estimate = ctx.rt.limits.estimate(ctx.endpoint ?? 'chat', body);
+  // The key's observed outputs size the output reservation (core/limits/output-estimate.ts).
+  const estimate = ctx.rt.limits.estimate(ctx.endpoint ?? 'chat', body, ctx.principal?.keyId);
   ctx.estimate = estimate;
   ctx.country = ctx.rt.access.country(ctx.ip);
   ctx.facts = {

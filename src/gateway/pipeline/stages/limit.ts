@@ -25,14 +25,16 @@ export async function limit(ctx: RequestContext): Promise<Refusal | undefined> {
   let result: ReserveResult | undefined;
   let waitedMs = 0;
   let gone: AbortController | undefined;
-  const onGone = () => {
-    if (!reply.raw.writableFinished) gone?.abort();
-  };
+  let onGone: (() => void) | undefined;
   try {
     if (admission) {
-      // Only a request that may wait needs to hear that its client left.
+      // Only a request that may wait needs to hear that its client left (no closure otherwise).
       if (tier?.queue !== undefined) {
-        gone = new AbortController();
+        const ac = new AbortController();
+        gone = ac;
+        onGone = () => {
+          if (!reply.raw.writableFinished) ac.abort();
+        };
         reply.raw.on('close', onGone);
       }
       const estimate = ctx.estimate!;
@@ -75,7 +77,7 @@ export async function limit(ctx: RequestContext): Promise<Refusal | undefined> {
       headers: { 'retry-after': '1' },
     });
   } finally {
-    if (gone) reply.raw.off('close', onGone);
+    if (onGone) reply.raw.off('close', onGone);
   }
   if (!result) return undefined;
   const own = ctx.ownBuckets;

@@ -1,0 +1,414 @@
+/**
+ * The portal and the console in a real browser (Debian's Chromium, headless, via playwright-core)
+ * against a real `sluice serve` process: sign-in, the Limits table matching /sluice/v1/me, a usage
+ * chart drawn from 100,000 ledger rows, an exception requested in the portal and approved in the
+ * console that lifts a 429 and then ends by itself, rotate-and-show-once, policy apply and
+ * rollback, the auditor's read-only console, accessibility checks, and screenshots for the docs.
+ * Needs `node scripts/build.mjs` first (npm's pretest runs it).
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { totpCode } from '../../src/auth/totp.js';
+import { createKey, ROOT, type SluiceProcess, startSluice, tempDir, writeConfig } from '../e2e/harness.js';
+import { focusOutline, launch, lowContrast, unlabelledControls } from './support.js';
+
+// Screenshots refresh docs/images only when asked (SLUICE_SCREENSHOTS=1), so a test run leaves the tree clean.
+const IMAGES =
+  process.env.SLUICE_SCREENSHOTS === '1' ? join(ROOT, 'docs', 'images') : tempDir('sluice-shots-');
+const policy = (rpd: number) => `upstreams: [{ name: local, kind: mock }]
+models: [{ match: "*", upstream: local }]
+prices:
+  demo-model: { input: 0.5, output: 1.5, image: 0 }
+  gpt-4o-mini: { input: 0.15, output: 0.6, image: 0 }
+tiers:
+  default:
+    limits:
+      - { id: rpd, requests: ${rpd}, window: 1d }
+      - { id: tpm, tokens: 100000, window: 1m }
+`;
+
+let s: SluiceProcess;
+let browser: Browser;
+let key: { id: string; key: string };
+let adminToken: string;
+let consolePassword: string;
+const loadTimes: Record<string, number> = {};
+
+const chat = (k = key.key) =>
+  fetch(`${s.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${k}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'demo-model', messages: [{ role: 'user', content: 'hello' }] }),
+  });
+const admin = (path: string, init: { method?: string; body?: unknown; token?: string } = {}) =>
+  fetch(`${s.adminUrl}${path}`, {
+    method: init.method ?? 'GET',
+    headers: {
+      authorization: `Bearer ${init.token ?? adminToken}`,
+      ...(init.body ? { 'content-type': 'application/json' } : {}),
+    },
+    body: init.body ? JSON.stringify(init.body) : undefined,
+  });
+
+/** 100,000 usage rows over 30 days, three keys, three models, chat and embeddings. */
+function seedUsage(dataDir: string, keyId: string): void {
+  const db = new Database(join(dataDir, 'sluice.db'));
+  db.pragma('busy_timeout = 10000');
+  const ins = db.prepare(
+    `insert into usage (request_id, at, key_id, tenant_id, project_id, model, action, upstream, input_tokens,
+     output_tokens, images, usd, status, latency_ms) values (?, ?, ?, 'acme', null, ?, ?, 'local', ?, ?, 0, ?, 200, 12)`,
+  );
+  const now = Date.now();
+  const keys = [keyId, 'kSeedTwo0001', 'kSeedThree01'];
+  const models = ['demo-model', 'gpt-4o-mini', 'demo-embed'];
+  db.transaction(() => {
+    for (let i = 0; i < 100_000; i++) {
+      const model = models[i % 3]!;
+      const embed = model === 'demo-embed';
+      const input = embed ? 20 + (i % 40) : 200 + (i % 900);
+      const output = embed ? 0 : 50 + (i % 300);
+      const at = now - 30 * 86_400_000 + Math.floor((i / 100_000) * 30 * 86_400_000);
+      ins.run(
+        `seed-${i}`,
+        at,
+        keys[i % 3],
+        model,
+        embed ? 'embeddings.create' : 'chat.create',
+        input,
+        output,
+        (input + output) * 1e-6,
+      );
+    }
+  })();
+  db.close();
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(IMAGES, `${name}.png`), fullPage: true });
+}
+
+async function a11y(page: Page): Promise<void> {
+  expect(await unlabelledControls(page)).toEqual([]);
+  expect(await lowContrast(page)).toEqual([]);
+}
+
+beforeAll(async () => {
+  if (!existsSync(join(ROOT, 'dist', 'web', 'portal', 'index.html')))
+    throw new Error('dist/web is missing: run `node scripts/build.mjs` first');
+  mkdirSync(IMAGES, { recursive: true });
+  const dir = tempDir('sluice-browser-');
+  s = await startSluice({ config: writeConfig(dir, policy(2)), dataDir: dir });
+  key = await createKey(s);
+  adminToken = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
+  consolePassword = /password: (\S+)/.exec(readFileSync(join(dir, 'console-password'), 'utf8'))![1]!;
+  seedUsage(dir, key.id);
+  browser = await launch();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await s?.stop();
+});
+
+async function portalSignIn(page: Page): Promise<void> {
+  await page.goto(`${s.url}/portal/`);
+  await page.getByLabel('API key').fill(key.key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('navigation', { name: 'Portal sections' }).waitFor();
+}
+
+async function consoleSignIn(page: Page, user = 'admin', password = consolePassword): Promise<void> {
+  await page.goto(`${s.adminUrl}/console/`);
+  await page.getByLabel('Username').fill(user);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('navigation', { name: 'Console sections' }).waitFor();
+}
+
+describe('developer portal', () => {
+  it('signs in with the keyboard; the key is not kept in the page, storage or a readable cookie', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${s.url}/portal/`);
+    await a11y(page);
+    await shot(page, 'portal-signin');
+    // 1. keyboard only: Tab to the field, type, Tab to the button (visible focus), Enter
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => (document.activeElement as HTMLInputElement).name)).toBe('apiKey');
+    await page.keyboard.type(key.key);
+    await page.keyboard.press('Tab');
+    const focus = await focusOutline(page);
+    expect(focus.tag).toBe('BUTTON');
+    expect(focus.style).not.toBe('none');
+    expect(focus.width).toBeGreaterThanOrEqual(2);
+    await page.keyboard.press('Enter');
+    await page.getByRole('navigation', { name: 'Portal sections' }).waitFor();
+    // 2. nothing script-readable holds the key
+    const stored = await page.evaluate(() => ({
+      cookie: document.cookie,
+      local: JSON.stringify(localStorage),
+      session: JSON.stringify(sessionStorage),
+      html: document.documentElement.outerHTML,
+    }));
+    for (const v of Object.values(stored)) expect(v).not.toContain(key.key);
+    const cookies = await page.context().cookies();
+    expect(cookies.find((c) => c.name === 'sluice_portal')).toMatchObject({
+      httpOnly: true,
+      sameSite: 'Strict',
+    });
+    // 3. the page came with a strict CSP
+    const r = await fetch(`${s.url}/portal/`);
+    expect(r.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(await r.text()).not.toMatch(/<script(?![^>]*\bsrc=)/);
+    await page.close();
+  });
+
+  it('the Limits table matches /sluice/v1/me', async () => {
+    const page = await browser.newPage();
+    await portalSignIn(page);
+    await page.goto(`${s.url}/portal/#/limits`);
+    const table = page.getByRole('table', { name: 'Limits' });
+    await table.waitFor();
+    const me = (await (
+      await fetch(`${s.url}/sluice/v1/me`, { headers: { authorization: `Bearer ${key.key}` } })
+    ).json()) as {
+      limits: { id: string; limit: number; remaining: number; kind: string }[];
+    };
+    const rows = await table
+      .locator('tbody tr')
+      .evaluateAll((trs) =>
+        trs.map((tr) => Array.from(tr.querySelectorAll('th, td')).map((c) => (c.textContent ?? '').trim())),
+      );
+    const num = (t: string) => Number(t.replace(/,/g, ''));
+    expect(rows.map((r) => ({ id: r[0], kind: r[2], limit: num(r[4]!), remaining: num(r[6]!) }))).toEqual(
+      me.limits.map((l) => ({ id: l.id, kind: l.kind, limit: l.limit, remaining: l.remaining })),
+    );
+    expect(rows.length).toBeGreaterThanOrEqual(2);
+    await a11y(page);
+    await shot(page, 'portal-limits');
+    await page.close();
+  });
+
+  it('draws the usage chart from aggregated queries over 100,000 rows (load time measured)', async () => {
+    const page = await browser.newPage();
+    await portalSignIn(page);
+    // 1. cold: navigation to the chart drawn (session check, /me, the aggregated query, uPlot)
+    let t0 = performance.now();
+    await page.goto(`${s.url}/portal/#/usage`);
+    await page.waitForFunction(
+      () => Number(document.querySelector('.chart')?.getAttribute('data-points')) >= 30,
+    );
+    loadTimes['day-by-model-cold'] = Math.round(performance.now() - t0);
+    // 2. warm: the same page reloaded (bundle cached)
+    t0 = performance.now();
+    await page.reload();
+    await page.waitForFunction(
+      () => Number(document.querySelector('.chart')?.getAttribute('data-points')) >= 30,
+    );
+    loadTimes['day-by-model-warm'] = Math.round(performance.now() - t0);
+    // 3. hourly, by key: 30 days × 24 hours on the chart
+    t0 = performance.now();
+    await page.locator('select[name=groupBy]').selectOption('key');
+    await page.locator('select[name=bucket]').selectOption('hour');
+    await page.waitForFunction(
+      () => Number(document.querySelector('.chart')?.getAttribute('data-points')) > 24 * 29,
+    );
+    loadTimes['hour-by-key-switch'] = Math.round(performance.now() - t0);
+    // Several keys of the tenant on one chart: one series per key (uPlot's legend lists them).
+    const legend = await page.locator('.u-legend .u-series').count();
+    expect(legend).toBeGreaterThanOrEqual(1 + 3);
+    const totals = page.getByRole('table', { name: 'Totals by key' });
+    expect(await totals.locator('tbody tr').count()).toBeGreaterThanOrEqual(3);
+    const api = await page.evaluate(async () => {
+      const t = performance.now();
+      const body = await (await fetch('/sluice/v1/usage?groupBy=key&bucket=hour&days=30')).text();
+      const ms = performance.now() - t;
+      const t2 = performance.now();
+      await (await fetch('/sluice/v1/usage?groupBy=model&bucket=day&days=30')).text();
+      return { bytes: body.length, hourlyMs: Math.round(ms), dailyMs: Math.round(performance.now() - t2) };
+    });
+    loadTimes.hourlyJsonBytes = api.bytes;
+    loadTimes.apiHourByKeyMs = api.hourlyMs;
+    loadTimes.apiDayByModelMs = api.dailyMs;
+    console.log(`portal usage with 100,000 rows: ${JSON.stringify(loadTimes)}`);
+    await a11y(page);
+    await shot(page, 'portal-usage');
+    await page.goto(`${s.url}/portal/#/recommendations`);
+    await page.getByRole('heading', { name: 'Batch your embeddings' }).waitFor();
+    await shot(page, 'portal-recommendations');
+    await page.close();
+  }, 120_000);
+});
+
+describe('exceptions from the portal to the console', () => {
+  it('a requested and approved exception lifts the 429, then ends by itself', async () => {
+    // 1. the daily limit binds
+    expect((await chat()).status).toBe(200);
+    expect((await chat()).status).toBe(200);
+    expect((await chat()).status).toBe(429);
+    // 2. the developer asks in the portal
+    const dev = await browser.newPage();
+    await portalSignIn(dev);
+    await dev.goto(`${s.url}/portal/#/refusals`);
+    await dev.getByRole('table', { name: /Refused requests/ }).waitFor();
+    await shot(dev, 'portal-refusals');
+    await dev.goto(`${s.url}/portal/#/exceptions`);
+    await dev.getByLabel('Limit to raise').selectOption('rpd');
+    await dev.getByLabel('New amount per window').fill('8');
+    await dev.getByLabel('Duration (hours)').fill('24');
+    await dev.getByLabel('Justification').fill('Launch-day demo needs a few more calls');
+    await dev.getByRole('button', { name: 'Request exception' }).click();
+    const status = dev.getByRole('status');
+    await status.waitFor();
+    const id = /exc_\S+/.exec((await status.textContent()) ?? '')![0];
+    await a11y(dev);
+    await shot(dev, 'portal-exceptions');
+    expect((await chat()).status).toBe(429);
+    // 3. the operator approves it in the console, narrowed to 15 seconds
+    const ops = await browser.newPage();
+    await consoleSignIn(ops);
+    await ops.goto(`${s.adminUrl}/console/#/exceptions`);
+    await ops.getByLabel('Grant for (seconds; empty: as asked)').fill('15');
+    await ops.getByRole('button', { name: `Approve ${id}` }).click();
+    await ops.getByRole('button', { name: `Revoke ${id}` }).waitFor();
+    await a11y(ops);
+    await shot(ops, 'console-exceptions');
+    // 4. lifted at once
+    expect((await chat()).status).toBe(200);
+    // 5. nobody undoes it: it ends at its expiry and the policy's limit binds again
+    await expect
+      .poll(
+        async () =>
+          (
+            (await (
+              await fetch(`${s.url}/sluice/v1/exceptions/${id}`, {
+                headers: { authorization: `Bearer ${key.key}` },
+              })
+            ).json()) as { status: string }
+          ).status,
+        { timeout: 60_000, interval: 500 },
+      )
+      .toBe('expired');
+    expect((await chat()).status).toBe(429);
+    await dev.close();
+    await ops.close();
+  }, 120_000);
+});
+
+describe('admin console', () => {
+  it('rotates a key and shows the new secret once', async () => {
+    const page = await browser.newPage();
+    await consoleSignIn(page);
+    await page.goto(`${s.adminUrl}/console/#/keys`);
+    await page.getByRole('button', { name: `Rotate key ${key.id}` }).click();
+    const secret = ((await page.locator('#show-once-secret').textContent()) ?? '').trim();
+    expect(secret).toMatch(/^sk-sluice-/);
+    expect(secret).not.toBe(key.key);
+    await a11y(page);
+    await shot(page, 'console-keys');
+    expect(
+      (await fetch(`${s.url}/sluice/v1/me`, { headers: { authorization: `Bearer ${secret}` } })).status,
+    ).toBe(200);
+    await page.getByRole('button', { name: 'I have copied it' }).click();
+    await page.reload();
+    await page.getByRole('table', { name: /Keys/ }).waitFor();
+    expect(await page.content()).not.toContain(secret);
+    key = { id: key.id, key: secret };
+    await page.close();
+  });
+
+  it('applies a policy change and rolls it back with a TOTP step-up', async () => {
+    const enrolled = (await (await admin('/admin/v1/me/totp', { method: 'POST' })).json()) as {
+      secret: string;
+    };
+    const page = await browser.newPage();
+    await consoleSignIn(page);
+    await page.goto(`${s.adminUrl}/console/#/policy`);
+    const source = page.getByLabel('Policy source (YAML)');
+    await expect.poll(async () => source.inputValue()).toContain('requests: 2');
+    await source.fill(policy(50));
+    await page.getByRole('button', { name: 'Diff against running' }).click();
+    await page.locator('pre.diff').waitFor();
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByRole('status').filter({ hasText: 'Applied' }).waitFor();
+    const applied = (await (await admin('/admin/v1/policy')).json()) as { version: number; source: string };
+    expect(applied.source).toContain('requests: 50');
+    await page.getByLabel('Roll back to version').selectOption(String(applied.version - 1));
+    await page.getByLabel('One-time code (TOTP, when required)').fill(totpCode(enrolled.secret, Date.now()));
+    await page.getByRole('button', { name: 'Roll back' }).click();
+    await page.getByRole('status').filter({ hasText: 'Rolled back' }).waitFor();
+    const after = (await (await admin('/admin/v1/policy')).json()) as { version: number; source: string };
+    expect(after.version).toBe(applied.version + 1);
+    expect(after.source).toContain('requests: 2');
+    await a11y(page);
+    await shot(page, 'console-policy');
+    for (const tab of ['audit', 'alerts', 'cases']) {
+      await page.goto(`${s.adminUrl}/console/#/${tab}`);
+      await page.getByRole('heading', { level: 2 }).waitFor();
+      if (tab === 'audit') await page.getByText(/Chain verification: (intact|FAILED)/).waitFor();
+      await a11y(page);
+      await shot(page, `console-${tab}`);
+    }
+    await page.close();
+  });
+
+  it('shows live traffic per tenant from the server-sent event stream', async () => {
+    const page = await browser.newPage();
+    await consoleSignIn(page);
+    await page.goto(`${s.adminUrl}/console/#/traffic`);
+    await page.getByText('Stream: live').waitFor();
+    // Requests made while the page listens show up in its per-tenant table within a tick or two.
+    expect(
+      (await fetch(`${s.url}/sluice/v1/me`, { headers: { authorization: `Bearer ${key.key}` } })).status,
+    ).toBe(200);
+    await chat();
+    await page
+      .getByRole('table', { name: /Traffic per tenant/ })
+      .getByRole('rowheader', { name: 'acme' })
+      .waitFor();
+    await a11y(page);
+    await shot(page, 'console-traffic');
+    await page.close();
+  });
+
+  it("an auditor's console reads but offers no writes, and the API refuses them", async () => {
+    const u = (await (
+      await admin('/admin/v1/users', { method: 'POST', body: { name: 'audra', role: 'auditor' } })
+    ).json()) as {
+      token: string;
+    };
+    expect(
+      (
+        await admin('/admin/v1/me/password', {
+          method: 'POST',
+          body: { password: 'correct horse battery' },
+          token: u.token,
+        })
+      ).status,
+    ).toBe(204);
+    const page = await browser.newPage();
+    await consoleSignIn(page, 'audra', 'correct horse battery');
+    await page.goto(`${s.adminUrl}/console/#/keys`);
+    await page.getByRole('table', { name: /Keys/ }).waitFor();
+    expect(await page.getByRole('button', { name: 'Create key' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: /Rotate key/ }).count()).toBe(0);
+    const status = await page.evaluate(async () => {
+      const s = await (await fetch('/console/session')).json();
+      const r = await fetch(`/admin/v1/keys/${'x'}/revoke`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-csrf-token': s.csrfToken },
+        body: '{}',
+      });
+      return r.status;
+    });
+    expect(status).toBe(403);
+    // A write without the CSRF token is refused before the role is even looked at.
+    const noCsrf = await page.evaluate(
+      async () => (await fetch('/admin/v1/keys/x/revoke', { method: 'POST' })).status,
+    );
+    expect(noCsrf).toBe(403);
+    await page.close();
+  });
+});

@@ -1,0 +1,159 @@
+/**
+ * A private Redis Cluster for tests: `redis-server --cluster-enabled yes` on free ports in a temp
+ * dir (3 masters, optionally one replica each), joined with `redis-cli --cluster create`, killed and
+ * removed at the end. Never touches the shared Redis.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { freePort } from './limit-redis-server.js';
+
+const run = promisify(execFile);
+
+export interface PrivateCluster {
+  ports: number[];
+  nodes: { host: string; port: number }[];
+  /** Promotes the replica of the master serving `key` (CLUSTER FAILOVER) and waits until it is master. */
+  failover(key: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function waitFor(cond: () => Promise<boolean>, what: string, tries = 400): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await cond().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export async function startCluster(replicas: 0 | 1 = 0): Promise<PrivateCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-cluster-'));
+  const count = 3 * (1 + replicas);
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) ports.push(await freePort());
+  const procs: ChildProcess[] = ports.map((port) =>
+    spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        `nodes-${port}.conf`,
+        '--cluster-node-timeout',
+        '2000',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+      ],
+      { stdio: 'ignore', cwd: dir },
+    ),
+  );
+  const ping = async (port: number) => {
+    const c = new Redis({
+      port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      return (await c.ping()) === 'PONG';
+    } finally {
+      c.disconnect();
+    }
+  };
+  for (const p of ports) await waitFor(() => ping(p), `redis-server on ${p}`);
+  await run('redis-cli', [
+    '--cluster',
+    'create',
+    ...ports.map((p) => `127.0.0.1:${p}`),
+    '--cluster-replicas',
+    String(replicas),
+    '--cluster-yes',
+  ]);
+  const info = async (port: number, cmd: string[]) => {
+    const c = new Redis({
+      port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      return String(await c.call(cmd[0]!, ...cmd.slice(1)));
+    } finally {
+      c.disconnect();
+    }
+  };
+  for (const p of ports)
+    await waitFor(
+      async () => (await info(p, ['CLUSTER', 'INFO'])).includes('cluster_state:ok'),
+      `cluster ok on ${p}`,
+    );
+  if (replicas > 0) {
+    // Every replica has synced with its master.
+    for (const p of ports)
+      await waitFor(async () => {
+        const r = await info(p, ['INFO', 'replication']);
+        return r.includes('role:master') || r.includes('master_link_status:up');
+      }, `replica sync on ${p}`);
+  }
+  return {
+    ports,
+    nodes: ports.map((port) => ({ host: '127.0.0.1', port })),
+    async failover(key: string) {
+      const slot = Number(await info(ports[0]!, ['CLUSTER', 'KEYSLOT', key]));
+      // The master owning the slot, then one of its replicas.
+      const slots = JSON.parse(
+        JSON.stringify(
+          await (async () => {
+            const c = new Redis({ port: ports[0]!, host: '127.0.0.1' });
+            try {
+              return await c.call('CLUSTER', 'SLOTS');
+            } finally {
+              c.disconnect();
+            }
+          })(),
+        ),
+      ) as [number, number, [string, number, string], ...[string, number, string][]][];
+      const range = slots.find(([lo, hi]) => slot >= lo && slot <= hi);
+      if (!range || range.length < 4) throw new Error('no replica for the slot');
+      const replicaPort = range[3]![1];
+      await info(replicaPort, ['CLUSTER', 'FAILOVER']);
+      await waitFor(
+        async () => (await info(replicaPort, ['INFO', 'replication'])).includes('role:master'),
+        'failover',
+      );
+      for (const p of ports)
+        await waitFor(
+          async () => (await info(p, ['CLUSTER', 'INFO'])).includes('cluster_state:ok'),
+          `cluster ok on ${p}`,
+        );
+    },
+    async stop() {
+      await Promise.all(
+        procs.map((p) => {
+          if (p.exitCode !== null) return Promise.resolve();
+          const exited = new Promise((r) => p.once('exit', r));
+          p.kill('SIGKILL');
+          return exited;
+        }),
+      );
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
