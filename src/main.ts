@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
+import { AbuseEngine } from './abuse/engine.js';
 import { createAdmin, guard, hashAdminToken } from './admin/app.js';
 import { registerAuditRoutes } from './admin/audit-routes.js';
+import { registerCaseRoutes } from './admin/cases-routes.js';
 import { KeyService } from './admin/key-service.js';
 import { registerAlertsRoute, registerMetricsRoute } from './admin/observability-routes.js';
 import { registerPolicyRoutes } from './admin/policy-routes.js';
@@ -245,6 +247,61 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     policyVersion: () => runtime.version,
   });
   const limitWatch = new LimitWatch();
+  // Abuse detection: cases are audited; a quarantine or throttle tells the partner through the
+  // `quarantine` alert (signed webhook). Unreviewed holds expire on a timer.
+  const abuse = new AbuseEngine({
+    clock,
+    config: cfg.abuse,
+    onCase: (c, transition) => {
+      stores.audit.emit({
+        at: clock.now(),
+        requestId: c.evidence.sampleRequests[0] ?? null,
+        keyId: c.subject.keyId ?? null,
+        tenantId: c.subject.tenantId ?? null,
+        projectId: null,
+        clientIp: c.subject.ip ?? null,
+        country: null,
+        userAgent: null,
+        action: `abuse.case.${transition}`,
+        model: null,
+        decision: 'system',
+        reason: c.detector,
+        policyVersion: runtime.version,
+        details: {
+          case: c.id,
+          kind: c.kind,
+          status: c.status,
+          capability: c.capability,
+          category: c.category,
+          score: c.score,
+          net: c.subject.net ?? null,
+          shadow: c.shadow,
+          relatedKeys: c.evidence.related.keys.slice(0, 50),
+        },
+      });
+      if (c.kind !== 'flag' && !c.shadow && (transition === 'open' || transition === 'release'))
+        alerts.notify({
+          type: 'quarantine',
+          tenantId: c.subject.tenantId ?? null,
+          keyId: c.subject.keyId ?? null,
+          subject: `${c.id}:${transition}`,
+          message:
+            transition === 'open'
+              ? `${c.capability === '*' ? 'all capabilities' : c.capability} paused pending review (case ${c.id})`
+              : `case ${c.id} released: ${c.capability === '*' ? 'all capabilities' : c.capability} restored`,
+          details: {
+            case: c.id,
+            kind: c.kind,
+            category: c.category,
+            capability: c.capability,
+            expiresAt: c.expiresAt,
+            relatedKeys: c.evidence.related.keys.slice(0, 50),
+          },
+        });
+    },
+  });
+  const abuseExpiry = setInterval(() => abuse.expire(), 10_000);
+  abuseExpiry.unref();
   let wasDegraded = false;
   let controlWasDown = false;
   const degradedCheck = setInterval(() => {
@@ -346,6 +403,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     },
     plugins: [tokenRoutes(tokens, clock, dpopRequired), web.gatewayPlugin, clientEndpoints],
     runtime: () => web.overlay(runtime),
+    abuse,
     auth,
     limits: stores.limits,
     upstreams,
@@ -376,6 +434,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       (app) => registerAlertsRoute(app, alerts),
       (app, d) => registerPolicyRoutes(app, d, policies),
       (app, d) => registerAuditRoutes(app, d, stores),
+      (app, d) => registerCaseRoutes(app, d, () => abuse),
       web.adminPlugin,
       (app) =>
         app.get('/admin/v1/review', { preHandler: guard('read') }, async (request) => {
@@ -404,6 +463,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     try {
       const next = withDataDir(parseConfig(pv.source, `policy v${v}`), dataDir);
       runtime = await buildRuntime(next, v, context);
+      abuse.configure(next.abuse);
       syncUpstreams(next);
       cfg = next;
       logger.info({ version: v }, 'policy reloaded');
@@ -464,6 +524,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       clearInterval(rotation);
       clearInterval(degradedCheck);
       clearInterval(touchTimer);
+      clearInterval(abuseExpiry);
       clearInterval(pruneTimer);
       removeGuard();
       if (watched) unwatchFile(watched);

@@ -3,6 +3,7 @@
  * `sluice config schema` exports it as JSON Schema for editors.
  */
 import { z } from 'zod';
+import { AbuseSchema } from '../abuse/policy.js';
 
 /** `30s`, `1m`, `1h`, `1d`, `500ms`: durations as written in the policy file, in milliseconds. */
 export function parseDuration(s: string): number | undefined {
@@ -425,6 +426,8 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   screening: ScreeningSchema,
+  /** Abuse detection, quarantine and review (src/abuse/policy.ts; docs/abuse.md). */
+  abuse: AbuseSchema,
 });
 
 export type SluiceConfig = z.infer<typeof ConfigSchema>;

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { AbuseHooks } from '../../abuse/engine.js';
 import type { Refusal } from '../../core/errors.js';
 import type { Outcome } from '../../core/outcome.js';
 import type {
@@ -70,6 +71,8 @@ export interface GatewayDeps {
   stages?: (lists: StageLists) => void;
   /** Called once per request after its settle and record stages ran (or its refusal was audited). */
   onSettled?: (requestId: string) => void;
+  /** Abuse detection and quarantine (src/abuse/engine.ts): stages `quarantine` and `observe-abuse`. */
+  abuse?: AbuseHooks;
 }
 
 export type { Outcome };
