@@ -38,6 +38,7 @@ import { AlertEngine, registerAlertsRoute } from './observability/alerts.js';
 import { crossingAlert, LimitWatch } from './observability/limit-watch.js';
 import { createMetrics, registerMetricsRoute } from './observability/metrics.js';
 import { createUpstream } from './providers/index.js';
+import { createCacheStore } from './stores/cache/index.js';
 import { ensureDataDir } from './stores/data-dir.js';
 import { UsageWriter } from './stores/usage-writer.js';
 import { accessPolicyFor, ContextLoader, limitPolicyFor } from './wiring/policy.js';
@@ -259,7 +260,11 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   });
   const tlsOf = (t: { cert: string; key: string } | undefined) =>
     t ? { cert: readFileSync(t.cert), key: readFileSync(t.key) } : undefined;
+  // The response cache's store (built even when disabled, so a policy reload can turn it on; cheap).
+  const responseCache = createCacheStore(cfg, { clock, logger });
   const gateway = createGateway({
+    cache: responseCache.store,
+    onCache: (_tenant, what, saved, bytes) => metrics.cache(what, saved, bytes),
     tls: tlsOf(cfg.server.tls),
     admission,
     forceEnd: forceEnd.signal,
@@ -410,6 +415,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
         context.close();
         for (const u of upstreams.values()) await u.close().catch(() => {});
         await stores.close();
+        await responseCache.close();
       })();
       const flushed = flushing.then(() => false);
       flushed.catch(() => {}); // a failure after the deadline was already reported below

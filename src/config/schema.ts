@@ -312,6 +312,35 @@ export const ConfigSchema = z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .prefault({}),
+  cache: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** How long an answer is served from the cache: a duration string (500ms, 30s, 5m, 1h, 1d), in ms once parsed. */
+      ttl: duration(1000, 30 * 86_400_000).default(300_000),
+      /** Memory store: total bytes held (LRU eviction past it). */
+      maxBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024 * 1024),
+      /** An answer bigger than this (bytes) is not stored. */
+      maxEntryBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(1024 * 1024),
+      store: z.enum(['memory', 'redis']).default('memory'),
+      /** Redis for store: redis (else redis.url). */
+      url: z.string().optional(),
+      prefix: z.string().min(1).default('sluice:cache:'),
+      /** Only these tiers / tenants use the cache (absent: all). */
+      tiers: z.array(z.string()).optional(),
+      tenants: z.array(z.string()).optional(),
+      /** Cache requests that declare tools too (default false: tools may have side effects). */
+      tools: z.boolean().default(false),
+    })
+    .prefault({})
+    .describe('Exact-match response cache (docs/cache.md)'),
 });
 
 export type SluiceConfig = z.infer<typeof ConfigSchema>;

@@ -87,6 +87,17 @@ export interface RequestContext {
   settled: () => void;
   /** True once a reply (refusal or answer) was handed to Fastify. */
   replied: boolean;
+  /** Set by `cache` when the cache is on and the request is cacheable: its key, and whether it was a hit. */
+  cache: CacheState | null;
+}
+
+/** A cacheable request's cache outcome (stages/cache.ts). */
+export interface CacheState {
+  key: string;
+  hit: boolean;
+  /** A hit: the stored entry's age (ms) and the upstream tokens it saved. */
+  ageMs: number;
+  savedTokens: number;
 }
 
 export function newContext(
@@ -147,5 +158,6 @@ export function newContext(
     done,
     settled,
     replied: false,
+    cache: null,
   };
 }

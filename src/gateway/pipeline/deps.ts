@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { ResponseCacheStore } from '../../core/cache/entry.js';
 import type { Refusal } from '../../core/errors.js';
 import type {
   AuditDecision,
@@ -65,6 +66,10 @@ export interface GatewayDeps {
   stages?: (lists: StageLists) => void;
   /** Called once per request after its settle and record stages ran (or its refusal was audited). */
   onSettled?: (requestId: string) => void;
+  /** The response cache's store (policy `cache:`); without it the `cache` stage does nothing. */
+  cache?: ResponseCacheStore;
+  /** Cache outcomes for metrics: a hit (upstream tokens saved, bytes served), a miss, an answer stored (bytes). */
+  onCache?: (tenantId: string, what: 'hit' | 'miss' | 'stored', savedTokens: number, bytes: number) => void;
 }
 
 /** One request's outcome, for metrics. */
