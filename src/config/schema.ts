@@ -341,6 +341,25 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({})
     .describe('Exact-match response cache (docs/cache.md)'),
+  tracing: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** OTLP/HTTP JSON traces endpoint, e.g. http://collector:4318/v1/traces. */
+      endpoint: z.url().optional(),
+      /** Headers sent with each export (e.g. an API key of the tracing backend); never logged. */
+      headers: z.record(z.string(), z.string()).default({}),
+      /** Fraction of requests traced when the caller sent no traceparent (0..1). */
+      sampleRatio: z.number().min(0).max(1).default(1),
+      batchSize: z.number().int().positive().default(512),
+      flushEvery: duration(10, 60_000).default(1000),
+      serviceName: z.string().min(1).default('sluice'),
+    })
+    .prefault({})
+    .refine((t) => !t.enabled || t.endpoint !== undefined, {
+      message: 'tracing.enabled needs tracing.endpoint',
+      path: ['endpoint'],
+    })
+    .describe('OpenTelemetry traces over OTLP/HTTP JSON (docs/tracing.md)'),
 });
 
 export type SluiceConfig = z.infer<typeof ConfigSchema>;

@@ -12,6 +12,7 @@ import type {
   UpstreamResponse,
   Usage,
 } from '../../core/ports.js';
+import type { RequestTrace } from '../../observability/tracing.js';
 import type { Principal } from '../auth.js';
 import type { ModelRoute } from '../model-routes.js';
 import type { CostEstimate, RequestFacts, Runtime } from '../runtime.js';
@@ -89,6 +90,8 @@ export interface RequestContext {
   replied: boolean;
   /** Set by `cache` when the cache is on and the request is cacheable: its key, and whether it was a hit. */
   cache: CacheState | null;
+  /** The request's trace when tracing is on and it is sampled (observability/tracing.ts). */
+  trace: RequestTrace | null;
 }
 
 /** A cacheable request's cache outcome (stages/cache.ts). */
@@ -159,5 +162,6 @@ export function newContext(
     settled,
     replied: false,
     cache: null,
+    trace: null,
   };
 }

@@ -18,6 +18,7 @@ import type {
   Usage,
   UsageRecord,
 } from '../../core/ports.js';
+import type { Tracer } from '../../observability/tracing.js';
 import type { Admission } from '../admission.js';
 import type { KeyAuthenticator, Principal } from '../auth.js';
 import type { Runtime } from '../runtime.js';
@@ -70,6 +71,8 @@ export interface GatewayDeps {
   cache?: ResponseCacheStore;
   /** Cache outcomes for metrics: a hit (upstream tokens saved, bytes served), a miss, an answer stored (bytes). */
   onCache?: (tenantId: string, what: 'hit' | 'miss' | 'stored', savedTokens: number, bytes: number) => void;
+  /** OpenTelemetry traces (policy `tracing:`); absent when tracing is off. */
+  tracer?: Tracer;
 }
 
 /** One request's outcome, for metrics. */
