@@ -2,7 +2,8 @@
 // process with the memory cache on, in front of a loopback stub model that answers after a
 // fixed delay (default 20 ms, like a fast model). Drives N sequential misses (distinct prompts)
 // then N hits (one prompt repeated), and prints latency (p50/p99, ms) and the gateway's CPU per
-// request (µs, from /proc/<pid>/stat) for each, as a markdown table and a JSON line.
+// request (µs, from /proc/<pid>/stat) for each, as a markdown table and a JSON line. With
+// `--tracing` every request is also traced to a loopback OTLP sink (compare with a run without).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
@@ -14,6 +15,8 @@ const { values: args } = parseArgs({
   options: {
     requests: { type: 'string', default: '300' },
     'upstream-ms': { type: 'string', default: '20' },
+    // Also trace every request to a loopback OTLP sink: compare with a run without it.
+    tracing: { type: 'boolean', default: false },
   },
 });
 const N = Number(args.requests);
@@ -43,6 +46,19 @@ const configFile = writeConfig(dir, { upstreamUrl, store: { store: 'memory' } })
 // The bench config helper writes JSON (which is YAML); add the cache section.
 const cfg = JSON.parse(readFileSync(configFile, 'utf8'));
 cfg.cache = { enabled: true, ttl: '1h' };
+let exported = 0;
+if (args.tracing) {
+  const sink = createServer((req, res) => {
+    req.on('data', () => {});
+    req.on('end', () => {
+      exported++;
+      res.end('{}');
+    });
+  });
+  await new Promise((r) => sink.listen(0, '127.0.0.1', r));
+  sink.unref();
+  cfg.tracing = { enabled: true, endpoint: `http://127.0.0.1:${sink.address().port}/v1/traces` };
+}
 writeFileSync(configFile, JSON.stringify(cfg, null, 2));
 const dataDir = join(dir, 'data');
 const { key } = createKey({ dataDir, configFile });
@@ -87,8 +103,12 @@ try {
     console.log(
       `| ${r.label} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.cpuMicrosPerRequest.toFixed(0)} | ${JSON.stringify(r.outcomes)} |`,
     );
-  console.log(`\nupstream calls: ${upstreamCalls - calls0}`);
-  console.log(JSON.stringify({ bench: 'cache', upstreamMs: DELAY, requests: N, rows }));
+  console.log(
+    `\nupstream calls: ${upstreamCalls - calls0}; tracing ${args.tracing ? `on (${exported} exports)` : 'off'}`,
+  );
+  console.log(
+    JSON.stringify({ bench: 'cache', tracing: args.tracing, upstreamMs: DELAY, requests: N, rows }),
+  );
 } finally {
   await killAll();
   stub.close();
