@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisCacheStore } from '../../src/stores/cache/redis-cache-store.js';
+import { auth, BASE_YAML, harness } from '../gateway/pipeline/support.js';
 
 const prefix = `test:cache:${randomUUID()}:`;
 let redis: Redis;
@@ -42,5 +43,26 @@ describe('RedisCacheStore', () => {
     expect(await redis.exists(`${prefix}big`)).toBe(0);
     await redis.set(`${prefix}junk`, 'not json', 'PX', 30_000);
     expect(await s.get('junk')).toBeNull();
+  });
+
+  it('serves the gateway: a streamed answer stored in Redis is replayed on the next identical request', async () => {
+    const h = harness({ yaml: `${BASE_YAML}\ncache: { enabled: true, ttl: 1m }\n` });
+    h.deps.cache = new RedisCacheStore({ redis, prefix, maxEntryBytes: 1 << 20 });
+    const payload = {
+      model: 'mock-chat',
+      temperature: 0,
+      stream: true,
+      messages: [{ role: 'user', content: 'r' }],
+    };
+    const send = async () => {
+      const res = await h.app.inject({ method: 'POST', url: '/v1/chat/completions', headers: auth, payload });
+      await h.settled(res.headers['x-request-id'] as string);
+      return res;
+    };
+    const a = await send();
+    const b = await send();
+    expect([a.headers['x-sluice-cache'], b.headers['x-sluice-cache']]).toEqual(['miss', 'hit']);
+    expect(b.body).toBe(a.body);
+    expect((await redis.keys(`${prefix}*`)).length).toBeGreaterThanOrEqual(2);
   });
 });
