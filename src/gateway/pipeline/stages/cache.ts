@@ -51,7 +51,10 @@ export async function cache(ctx: RequestContext): Promise<Refusal | undefined> {
     entry = await store.get(key);
   } catch (err) {
     // A cache outage is a miss, never a failed request.
-    ctx.deps.logger.warn({ reqId: ctx.id, err: (err as Error).message }, 'cache read failed');
+    ctx.deps.logger.warn(
+      { reqId: ctx.id, traceId: ctx.trace?.traceId, err: (err as Error).message },
+      'cache read failed',
+    );
   }
   const now = ctx.deps.clock.now();
   const ageMs = entry ? now - entry.storedAt : 0;
@@ -105,7 +108,11 @@ export function storeWhenEnded(ctx: RequestContext, res: UpstreamResponse): Upst
   const put = (entry: CacheEntry) =>
     store.set(state.key, entry, rt.cfg.cache.ttl).then(
       () => deps.onCache?.(ctx.principal!.tenantId, 'stored', 0, entryBytes(entry)),
-      (err: Error) => deps.logger.warn({ reqId: ctx.id, err: err.message }, 'cache write failed'),
+      (err: Error) =>
+        deps.logger.warn(
+          { reqId: ctx.id, traceId: ctx.trace?.traceId, err: err.message },
+          'cache write failed',
+        ),
     );
   const body = res.body;
   if (body instanceof Uint8Array) {
