@@ -67,7 +67,8 @@ export function decodeEntry(text: string): CacheEntry | null {
   } catch {
     return null;
   }
-  if (!o || o.v !== 1 || typeof o.s !== 'number' || typeof o.ct !== 'string' || typeof o.at !== 'number')
+  if (typeof o !== 'object' || o === null) return null;
+  if (o.v !== 1 || typeof o.s !== 'number' || typeof o.ct !== 'string' || typeof o.at !== 'number')
     return null;
   if (!Array.isArray(o.u) || o.u.length !== 3) return null;
   if (typeof o.b !== 'string' && !Array.isArray(o.c)) return null;

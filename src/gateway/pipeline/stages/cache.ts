@@ -59,19 +59,20 @@ export async function cache(ctx: RequestContext): Promise<Refusal | undefined> {
   const now = ctx.deps.clock.now();
   const ageMs = entry ? now - entry.storedAt : 0;
   // The TTL is checked again here: a policy that shortened it applies to entries already stored.
-  if (!entry || entry.status !== 200 || ageMs < 0 || ageMs >= policy.ttl) {
+  const fresh = entry !== null && entry.status === 200 && ageMs >= 0 && ageMs < policy.ttl ? entry : null;
+  if (!fresh) {
     ctx.cache = { key, hit: false, ageMs: 0, savedTokens: 0 };
     ctx.reply.header('x-sluice-cache', 'miss');
     ctx.deps.onCache?.(p.tenantId, 'miss', 0, 0);
     return undefined;
   }
-  const saved = entry.usage.inputTokens + entry.usage.outputTokens;
+  const saved = fresh.usage.inputTokens + fresh.usage.outputTokens;
   ctx.cache = { key, hit: true, ageMs, savedTokens: saved };
   // Limits: one request, no tokens (docs/cache.md); `limit` skips the upstream's capacity for a hit.
   ctx.estimate = { inputTokens: 0, outputTokens: 0, images: 0 };
   ctx.upstreamStarted = now;
-  ctx.response = replay(entry, ageMs);
-  ctx.deps.onCache?.(p.tenantId, 'hit', saved, entryBytes(entry));
+  ctx.response = replay(fresh, ageMs);
+  ctx.deps.onCache?.(p.tenantId, 'hit', saved, entryBytes(fresh));
   return undefined;
 }
 
