@@ -42,7 +42,9 @@ import { JwtVerifier, tokenRoutes } from './gateway/tokens.js';
 import { AlertEngine } from './observability/alerts.js';
 import { crossingAlert, LimitWatch } from './observability/limit-watch.js';
 import { createMetrics } from './observability/metrics.js';
+import { Tracer } from './observability/tracing.js';
 import { createUpstream } from './providers/index.js';
+import { createCacheStore } from './stores/cache/index.js';
 import { openCredentials } from './stores/credential-state.js';
 import { ensureDataDir } from './stores/data-dir.js';
 import { UsageWriter } from './stores/usage-writer.js';
@@ -380,7 +382,14 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   });
   const tlsOf = (t: { cert: string; key: string } | undefined) =>
     t ? { cert: readFileSync(t.cert), key: readFileSync(t.key) } : undefined;
+  // The response cache's store (built even when disabled, so a policy reload can turn it on; cheap).
+  const responseCache = createCacheStore(cfg, { clock, logger });
+  // Traces (policy `tracing:`, read at start): absent when off, so the request path pays nothing.
+  const tracer = cfg.tracing.enabled ? new Tracer(cfg.tracing, logger) : undefined;
   const gateway = createGateway({
+    cache: responseCache.store,
+    tracer,
+    onCache: (_tenant, what, saved, bytes) => metrics.cache(what, saved, bytes),
     tls: tlsOf(cfg.server.tls),
     admission,
     forceEnd: forceEnd.signal,
@@ -547,6 +556,8 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
         for (const u of upstreams.values()) await u.close().catch(() => {});
         await credentials.close().catch(() => {});
         await stores.close();
+        await responseCache.close();
+        await tracer?.close();
       })();
       const flushed = flushing.then(() => false);
       flushed.catch(() => {}); // a failure after the deadline was already reported below

@@ -428,6 +428,54 @@ export const ConfigSchema = z.strictObject({
   screening: ScreeningSchema,
   /** Abuse detection, quarantine and review (src/abuse/policy.ts; docs/abuse.md). */
   abuse: AbuseSchema,
+  cache: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** How long an answer is served from the cache: a duration string (500ms, 30s, 5m, 1h, 1d), in ms once parsed. */
+      ttl: duration(1000, 30 * 86_400_000).default(300_000),
+      /** Memory store: total bytes held (LRU eviction past it). */
+      maxBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024 * 1024),
+      /** An answer bigger than this (bytes) is not stored. */
+      maxEntryBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(1024 * 1024),
+      store: z.enum(['memory', 'redis']).default('memory'),
+      /** Redis for store: redis (else redis.url). */
+      url: z.string().optional(),
+      prefix: z.string().min(1).default('sluice:cache:'),
+      /** Only these tiers / tenants use the cache (absent: all). */
+      tiers: z.array(z.string()).optional(),
+      tenants: z.array(z.string()).optional(),
+      /** Cache requests that declare tools too (default false: tools may have side effects). */
+      tools: z.boolean().default(false),
+    })
+    .prefault({})
+    .describe('Exact-match response cache (docs/cache.md)'),
+  tracing: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** OTLP/HTTP JSON traces endpoint, e.g. http://collector:4318/v1/traces. */
+      endpoint: z.url().optional(),
+      /** Headers sent with each export (e.g. an API key of the tracing backend); never logged. */
+      headers: z.record(z.string(), z.string()).default({}),
+      /** Fraction of requests traced when the caller sent no traceparent (0..1). */
+      sampleRatio: z.number().min(0).max(1).default(1),
+      batchSize: z.number().int().positive().default(512),
+      flushEvery: duration(10, 60_000).default(1000),
+      serviceName: z.string().min(1).default('sluice'),
+    })
+    .prefault({})
+    .refine((t) => !t.enabled || t.endpoint !== undefined, {
+      message: 'tracing.enabled needs tracing.endpoint',
+      path: ['endpoint'],
+    })
+    .describe('OpenTelemetry traces over OTLP/HTTP JSON (docs/tracing.md)'),
 });
 
 export type SluiceConfig = z.infer<typeof ConfigSchema>;
