@@ -8,6 +8,7 @@ import { authenticate } from './stages/authenticate.js';
 import { authorize } from './stages/authorize.js';
 import { cache } from './stages/cache.js';
 import { contextChecks } from './stages/context-checks.js';
+import { deprecations } from './stages/deprecations.js';
 import { forward } from './stages/forward.js';
 import { limit } from './stages/limit.js';
 import { describeKey } from './stages/me.js';
@@ -34,7 +35,7 @@ export interface StageLists {
 
 /** The stages after parsing that every model call goes through, up to the answer. */
 function callStages(): Stage[] {
-  return [contextChecks, authorize, screenInput, cache, limit, forward, screenOutput];
+  return [contextChecks, authorize, deprecations, screenInput, cache, limit, forward, screenOutput];
 }
 
 export function defaultStages(): StageLists {
