@@ -31,7 +31,10 @@ import { accessPolicyFor, ContextLoader, limitPolicyFor } from '../wiring/policy
 import { auditCommand, type CommonOptions, openForCommand, printJson, withCommon } from './common.js';
 import { CliExit } from './index.js';
 
-async function withPolicy<T>(opts: CommonOptions, fn: (svc: PolicyService) => Promise<T>): Promise<T> {
+async function withPolicy<T>(
+  opts: CommonOptions,
+  fn: (svc: PolicyService, stores: Awaited<ReturnType<typeof openForCommand>>['stores']) => Promise<T>,
+): Promise<T> {
   // The file argument is the policy to apply, not the config to run with: open the stores of the data dir.
   const { stores } = await openForCommand({ dataDir: opts.dataDir, config: opts.config });
   try {
@@ -53,6 +56,7 @@ async function withPolicy<T>(opts: CommonOptions, fn: (svc: PolicyService) => Pr
           }
         },
       ),
+      stores,
     );
   } catch (err) {
     if (err instanceof PolicyServiceError) throw new CliExit(`sluice policy: ${err.message}`);
@@ -87,8 +91,32 @@ export function registerPolicy(program: Command): void {
   )
     .option('-m, --message <text>', 'why', '')
     .option('--author <name>', 'who', userInfo().username)
+    .option('--tests <files...>', 'decision tests to run first (default: policy-tests/*.yaml beside <file>)')
+    .option('--force', 'apply even when a decision test fails (audited)')
     .action(async (file: string, o) => {
-      await withPolicy({ dataDir: o.dataDir, config: o.config ?? file }, async (svc) => {
+      // Decision tests run before anything is stored; a failure refuses the apply unless --force.
+      const given: string[] = o.tests ?? [];
+      const hasDefault = existsSync(join(dirname(resolve(file)), 'policy-tests'));
+      const results = given.length > 0 || hasDefault ? await runPolicyTests(file, given) : [];
+      const failed = results.filter((r) => !r.passed);
+      if (failed.length > 0) {
+        process.stderr.write(formatResults(failed));
+        if (!o.force)
+          throw new CliExit(
+            `sluice policy: ${failed.length} decision test(s) failed; not applied (use --force to apply anyway)`,
+          );
+      }
+      await withPolicy({ dataDir: o.dataDir, config: o.config ?? file }, async (svc, stores) => {
+        if (failed.length > 0) {
+          auditCommand(stores, 'policy.apply_forced', {
+            file,
+            author: o.author,
+            failedTests: failed.map((r) => `${r.file} > ${r.name}`),
+          });
+          process.stderr.write(
+            `applying despite ${failed.length} failed decision test(s) (--force, audited)\n`,
+          );
+        } else if (results.length > 0) process.stdout.write(`${results.length} decision test(s) passed\n`);
         const r = await svc.apply(read(file), o.author, o.message || `apply ${file}`, file);
         if (r.unchanged) process.stdout.write(`${file} is already the running version (${r.version})\n`);
         else process.stdout.write(`${formatChanges(r.changes)}applied ${file} as version ${r.version}\n`);

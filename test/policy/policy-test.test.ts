@@ -153,4 +153,29 @@ cases:
     const json = JSON.parse(fail.stdout) as { name: string; passed: boolean }[];
     expect(json.filter((r) => !r.passed).map((r) => r.name)).toEqual(['wrong']);
   });
+
+  it('policy apply refuses when a decision test fails; --force applies and audits the override', () => {
+    const data = join(dir, 'data');
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(
+      bad,
+      'cases:\n  - { name: wrong, principal: { tier: free }, request: { model: big-1 }, expect: allow }\n',
+    );
+    const run = (...args: string[]) => spawnSync('node', ['bin/sluice.js', ...args], { encoding: 'utf8' });
+    const refused = run('policy', 'apply', policyFile, '--data-dir', data, '--tests', bad);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('FAIL  ');
+    expect(refused.stderr).toContain('1 decision test(s) failed; not applied');
+    expect(run('policy', 'history', '--data-dir', data, '--json').stdout.trim()).toBe('[]');
+    const forced = run('policy', 'apply', policyFile, '--data-dir', data, '--tests', bad, '--force');
+    expect(forced.status).toBe(0);
+    expect(forced.stdout).toContain('applied');
+    expect(JSON.parse(run('policy', 'history', '--data-dir', data, '--json').stdout)).toHaveLength(1);
+    const events = run('audit', 'export', '--data-dir', data)
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { action: string; details: { failedTests?: string[] } });
+    const override = events.find((e) => e.action === 'cli.policy.apply_forced');
+    expect(override?.details.failedTests).toEqual([`${bad} > wrong`]);
+  });
 });
