@@ -9,9 +9,11 @@ import { formatChanges } from '../config/diff.js';
 import { parseConfig } from '../config/load.js';
 import { resolveConfig } from '../config/resolve.js';
 import type { SluiceConfig } from '../config/schema.js';
+import { parseDuration } from '../config/schema.js';
 import { actionForRoute, ENDPOINT_ACTIONS } from '../core/authz/actions.js';
 import { DeprecationTable, isSunset, sunsetDetail } from '../core/deprecations.js';
 import { publicMessage, type Refusal, refuse, statusOf } from '../core/errors.js';
+import { formatImpact, type RecordedCall, replayImpact } from '../core/policy-test/impact.js';
 import {
   CaseError,
   type CaseResult,
@@ -23,7 +25,7 @@ import {
   runCase,
 } from '../core/policy-test/runner.js';
 import type { Endpoint } from '../core/ports.js';
-import { systemClock } from '../core/ports.js';
+import { type AuditEvent, systemClock } from '../core/ports.js';
 import { principalOf } from '../gateway/auth.js';
 import { compileRuntime, type Runtime } from '../gateway/runtime.js';
 import { MemoryLimitStore } from '../stores/memory-limit-store.js';
@@ -145,6 +147,73 @@ export function registerPolicy(program: Command): void {
       if (o.json) printJson(results);
       else process.stdout.write(formatResults(results));
       if (results.some((r) => !r.passed)) process.exitCode = 1;
+    });
+  withCommon(
+    policy
+      .command('impact <candidate>')
+      .description(
+        'replay the recorded calls of a period against <candidate>: what it would refuse or allow',
+      ),
+  )
+    .option('--since <when>', 'ISO date or a duration back from now', '24h')
+    .option('--json', 'print JSON')
+    .action(async (candidate: string, o) => {
+      const now = Date.now();
+      const back = parseDuration(o.since);
+      const since = back !== undefined ? now - back : Date.parse(o.since);
+      if (Number.isNaN(since)) throw new CliExit(`"${o.since}" is neither a date nor a duration such as 24h`);
+      const { rt } = await runtimeForPolicy(candidate);
+      const { stores } = await openForCommand({ dataDir: o.dataDir, config: o.config });
+      try {
+        const events: AuditEvent[] = [];
+        for (const instance of await stores.auditStore.instances()) {
+          let afterSeq = 0;
+          for (;;) {
+            const page = await stores.auditStore.read({ instance, since, afterSeq, limit: 5000 });
+            events.push(...page);
+            if (page.length < 5000) break;
+            afterSeq = page[page.length - 1]!.seq;
+          }
+        }
+        const calls: RecordedCall[] = events
+          .filter(
+            (e) => e.keyId && e.tenantId && e.model && e.decision !== 'admin' && e.decision !== 'system',
+          )
+          .map((e) => ({
+            at: e.at,
+            keyId: e.keyId!,
+            tenantId: e.tenantId!,
+            action: e.action,
+            model: e.model!,
+            ip: e.clientIp,
+            country: e.country,
+            decision: e.decision,
+            reason: e.reason,
+            inputTokens: (e.details?.usage as { inputTokens?: number } | undefined)?.inputTokens,
+          }));
+        const keys = new Map<string, Awaited<ReturnType<typeof stores.control.getKey>>>();
+        for (const id of new Set(calls.map((c) => c.keyId))) keys.set(id, await stores.control.getKey(id));
+        const report = await replayImpact(
+          calls,
+          (id) => {
+            const k = keys.get(id);
+            if (!k || k.revokedAt) return undefined;
+            return {
+              tenant: k.tenantId,
+              tier: k.tier,
+              project: k.projectId ?? undefined,
+              key: k.id,
+              scopes: k.scopes ?? undefined,
+              models: k.models ?? undefined,
+            };
+          },
+          policyEvaluator(rt),
+        );
+        if (o.json) printJson(report);
+        else process.stdout.write(formatImpact(report));
+      } finally {
+        await stores.close();
+      }
     });
   withCommon(policy.command('history').description('list stored policy versions'))
     .option('--json', 'print JSON')
