@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
+import { AbuseEngine } from './abuse/engine.js';
 import { createAdmin, guard, hashAdminToken } from './admin/app.js';
 import { registerAuditRoutes } from './admin/audit-routes.js';
+import { registerCaseRoutes } from './admin/cases-routes.js';
 import { KeyService } from './admin/key-service.js';
 import { registerAlertsRoute, registerMetricsRoute } from './admin/observability-routes.js';
 import { registerPolicyRoutes } from './admin/policy-routes.js';
@@ -40,7 +42,9 @@ import { JwtVerifier, tokenRoutes } from './gateway/tokens.js';
 import { AlertEngine } from './observability/alerts.js';
 import { crossingAlert, LimitWatch } from './observability/limit-watch.js';
 import { createMetrics } from './observability/metrics.js';
+import { Tracer } from './observability/tracing.js';
 import { createUpstream } from './providers/index.js';
+import { createCacheStore } from './stores/cache/index.js';
 import { openCredentials } from './stores/credential-state.js';
 import { ensureDataDir } from './stores/data-dir.js';
 import { UsageWriter } from './stores/usage-writer.js';
@@ -245,6 +249,61 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     policyVersion: () => runtime.version,
   });
   const limitWatch = new LimitWatch();
+  // Abuse detection: cases are audited; a quarantine or throttle tells the partner through the
+  // `quarantine` alert (signed webhook). Unreviewed holds expire on a timer.
+  const abuse = new AbuseEngine({
+    clock,
+    config: cfg.abuse,
+    onCase: (c, transition) => {
+      stores.audit.emit({
+        at: clock.now(),
+        requestId: c.evidence.sampleRequests[0] ?? null,
+        keyId: c.subject.keyId ?? null,
+        tenantId: c.subject.tenantId ?? null,
+        projectId: null,
+        clientIp: c.subject.ip ?? null,
+        country: null,
+        userAgent: null,
+        action: `abuse.case.${transition}`,
+        model: null,
+        decision: 'system',
+        reason: c.detector,
+        policyVersion: runtime.version,
+        details: {
+          case: c.id,
+          kind: c.kind,
+          status: c.status,
+          capability: c.capability,
+          category: c.category,
+          score: c.score,
+          net: c.subject.net ?? null,
+          shadow: c.shadow,
+          relatedKeys: c.evidence.related.keys.slice(0, 50),
+        },
+      });
+      if (c.kind !== 'flag' && !c.shadow && (transition === 'open' || transition === 'release'))
+        alerts.notify({
+          type: 'quarantine',
+          tenantId: c.subject.tenantId ?? null,
+          keyId: c.subject.keyId ?? null,
+          subject: `${c.id}:${transition}`,
+          message:
+            transition === 'open'
+              ? `${c.capability === '*' ? 'all capabilities' : c.capability} paused pending review (case ${c.id})`
+              : `case ${c.id} released: ${c.capability === '*' ? 'all capabilities' : c.capability} restored`,
+          details: {
+            case: c.id,
+            kind: c.kind,
+            category: c.category,
+            capability: c.capability,
+            expiresAt: c.expiresAt,
+            relatedKeys: c.evidence.related.keys.slice(0, 50),
+          },
+        });
+    },
+  });
+  const abuseExpiry = setInterval(() => abuse.expire(), 10_000);
+  abuseExpiry.unref();
   let wasDegraded = false;
   let controlWasDown = false;
   const degradedCheck = setInterval(() => {
@@ -323,7 +382,14 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   });
   const tlsOf = (t: { cert: string; key: string } | undefined) =>
     t ? { cert: readFileSync(t.cert), key: readFileSync(t.key) } : undefined;
+  // The response cache's store (built even when disabled, so a policy reload can turn it on; cheap).
+  const responseCache = createCacheStore(cfg, { clock, logger });
+  // Traces (policy `tracing:`, read at start): absent when off, so the request path pays nothing.
+  const tracer = cfg.tracing.enabled ? new Tracer(cfg.tracing, logger) : undefined;
   const gateway = createGateway({
+    cache: responseCache.store,
+    tracer,
+    onCache: (_tenant, what, saved, bytes) => metrics.cache(what, saved, bytes),
     tls: tlsOf(cfg.server.tls),
     admission,
     forceEnd: forceEnd.signal,
@@ -346,6 +412,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     },
     plugins: [tokenRoutes(tokens, clock, dpopRequired), web.gatewayPlugin, clientEndpoints],
     runtime: () => web.overlay(runtime),
+    abuse,
     auth,
     limits: stores.limits,
     upstreams,
@@ -376,6 +443,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       (app) => registerAlertsRoute(app, alerts),
       (app, d) => registerPolicyRoutes(app, d, policies),
       (app, d) => registerAuditRoutes(app, d, stores),
+      (app, d) => registerCaseRoutes(app, d, () => abuse),
       web.adminPlugin,
       (app) =>
         app.get('/admin/v1/review', { preHandler: guard('read') }, async (request) => {
@@ -404,6 +472,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     try {
       const next = withDataDir(parseConfig(pv.source, `policy v${v}`), dataDir);
       runtime = await buildRuntime(next, v, context);
+      abuse.configure(next.abuse);
       syncUpstreams(next);
       cfg = next;
       logger.info({ version: v }, 'policy reloaded');
@@ -464,6 +533,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       clearInterval(rotation);
       clearInterval(degradedCheck);
       clearInterval(touchTimer);
+      clearInterval(abuseExpiry);
       clearInterval(pruneTimer);
       removeGuard();
       if (watched) unwatchFile(watched);
@@ -486,6 +556,8 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
         for (const u of upstreams.values()) await u.close().catch(() => {});
         await credentials.close().catch(() => {});
         await stores.close();
+        await responseCache.close();
+        await tracer?.close();
       })();
       const flushed = flushing.then(() => false);
       flushed.catch(() => {}); // a failure after the deadline was already reported below

@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Logger } from 'pino';
 import { newTotpSecret, otpauthUrl } from '../auth/totp.js';
 import type { SluiceConfig } from '../config/schema.js';
-import { ERRORS, type ErrorCode, openAIErrorBody, type Refusal, refuse } from '../core/errors.js';
+import { type ErrorCode, type Refusal, refuse } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { AdminRole, AdminUser, AuditSink, Clock, ControlStore, UsageLedger } from '../core/ports.js';
 import { withTls } from '../gateway/app.js';
@@ -354,7 +354,7 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
     const id = (request.params as { id: string }).id;
     if (!(await deps.control.getTenant(id)))
       return sendAdminError(reply, refuse('SLUICE_ADMIN_NOT_FOUND', `no tenant "${id}"`));
-    if (!stepUpOk(request, reply, deps.clock)) return reply;
+    if (!(await stepUpOk(request, reply, deps.clock))) return reply;
     const revoked = await revokeAll(id);
     auditAdmin(deps, request, 'tenants.revoke-all', { tenant: id, revoked });
     return { tenant: id, revoked };
@@ -363,7 +363,7 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
     const id = (request.params as { id: string }).id;
     if (!(await deps.control.getTenant(id)))
       return sendAdminError(reply, refuse('SLUICE_ADMIN_NOT_FOUND', `no tenant "${id}"`));
-    if (!stepUpOk(request, reply, deps.clock)) return reply;
+    if (!(await stepUpOk(request, reply, deps.clock))) return reply;
     const revoked = await revokeAll(id);
     await deps.control.deleteTenant(id, deps.clock.now());
     auditAdmin(deps, request, 'tenants.delete', { tenant: id, revoked });
@@ -411,7 +411,7 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
   app.post('/admin/v1/me/totp', { preHandler: guard('read') }, async (request, reply) => {
     const u = request.admin!;
     // Replacing an enrolled factor needs the current one, or a stolen token could reset it.
-    if (u.totpSecret && !stepUpOk(request, reply, deps.clock)) return reply;
+    if (u.totpSecret && !(await stepUpOk(request, reply, deps.clock))) return reply;
     const secret = newTotpSecret();
     await deps.control.updateAdminUser(u.id, { totpSecret: secret });
     auditAdmin(deps, request, 'users.totp.enroll', { user: u.id });

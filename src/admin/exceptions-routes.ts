@@ -66,7 +66,7 @@ export function registerExceptionRoutes(
     try {
       let steppedUp = false;
       if (await exceptions.approvalNeedsStepUp(id, body)) {
-        if (!stepUpOk(request, reply, deps.clock)) return reply;
+        if (!(await stepUpOk(request, reply, deps.clock))) return reply;
         steppedUp = true;
       }
       const r = await exceptions.approve(id, body, request.admin!.name, steppedUp, {

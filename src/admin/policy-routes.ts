@@ -66,7 +66,7 @@ export function registerPolicyRoutes(app: FastifyInstance, deps: AdminDeps, poli
     }
   });
   app.post('/admin/v1/policy/rollback', { preHandler: guard('admin') }, async (request, reply) => {
-    if (!stepUpOk(request, reply, deps.clock)) return reply;
+    if (!(await stepUpOk(request, reply, deps.clock))) return reply;
     const b = (request.body ?? {}) as { version?: unknown };
     try {
       const r = await policies.rollback(

@@ -3,7 +3,7 @@
  * admin user must have a TOTP factor enrolled and send a fresh code in `x-sluice-otp`.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { defaultTotpGuard, verifyTotp } from '../auth/totp.js';
+import { verifyTotpShared } from '../auth/totp.js';
 import { refuse } from '../core/errors.js';
 import type { Clock } from '../core/ports.js';
 import { sendAdminError } from './guard.js';
@@ -12,7 +12,8 @@ const HEADER =
   'Bearer error="insufficient_user_authentication", error_description="send a fresh TOTP code in x-sluice-otp"';
 
 /** Returns true when the request carries a valid fresh second factor; otherwise answers 401 and returns false. */
-export function stepUpOk(request: FastifyRequest, reply: FastifyReply, clock: Clock): boolean {
+/** Shared by every instance: a code accepted here is refused as a replay on the others (auth/totp.ts). */
+export async function stepUpOk(request: FastifyRequest, reply: FastifyReply, clock: Clock): Promise<boolean> {
   const u = request.admin;
   const code = request.headers['x-sluice-otp'];
   if (!u?.totpSecret) {
@@ -23,8 +24,7 @@ export function stepUpOk(request: FastifyRequest, reply: FastifyReply, clock: Cl
     );
     return false;
   }
-  const r = verifyTotp(u.totpSecret, typeof code === 'string' ? code : undefined, clock.now(), {
-    guard: defaultTotpGuard,
+  const r = await verifyTotpShared(u.totpSecret, typeof code === 'string' ? code : undefined, clock.now(), {
     subject: `admin:${u.id}`,
   });
   if (!r.ok) {

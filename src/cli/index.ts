@@ -10,6 +10,7 @@ import { registerPolicy } from './policy.js';
 import { registerReview } from './review.js';
 import { registerScreen } from './screen.js';
 import { registerServe } from './serve.js';
+import { registerSimulate } from './simulate.js';
 
 export { CliExit };
 
@@ -31,6 +32,7 @@ export async function main(argv: string[]): Promise<void> {
   registerReview(program);
   registerExceptions(program);
   registerScreen(program);
+  registerSimulate(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

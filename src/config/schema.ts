@@ -3,6 +3,7 @@
  * `sluice config schema` exports it as JSON Schema for editors.
  */
 import { z } from 'zod';
+import { AbuseSchema } from '../abuse/policy.js';
 
 /** `30s`, `1m`, `1h`, `1d`, `500ms`: durations as written in the policy file, in milliseconds. */
 export function parseDuration(s: string): number | undefined {
@@ -29,6 +30,19 @@ const duration = (min: number, max: number) =>
       }
       return ms;
     });
+
+/** A date or date-time (`2026-06-30`, `2026-06-30T12:00:00Z`) as epoch milliseconds. */
+const instant = z
+  .union([z.string(), z.date()])
+  .describe('A date such as 2026-06-30 or 2026-06-30T12:00:00Z (UTC)')
+  .transform((v, ctx) => {
+    const ms = v instanceof Date ? v.getTime() : /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : Number.NaN;
+    if (Number.isNaN(ms)) {
+      ctx.addIssue({ code: 'custom', message: `"${String(v)}" is not a date (use e.g. 2026-06-30)` });
+      return z.NEVER;
+    }
+    return ms;
+  });
 
 const listen = (port: number, host: string) =>
   z
@@ -425,6 +439,79 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   screening: ScreeningSchema,
+  /** Abuse detection, quarantine and review (src/abuse/policy.ts; docs/abuse.md). */
+  abuse: AbuseSchema,
+  cache: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** How long an answer is served from the cache: a duration string (500ms, 30s, 5m, 1h, 1d), in ms once parsed. */
+      ttl: duration(1000, 30 * 86_400_000).default(300_000),
+      /** Memory store: total bytes held (LRU eviction past it). */
+      maxBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024 * 1024),
+      /** An answer bigger than this (bytes) is not stored. */
+      maxEntryBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(1024 * 1024),
+      store: z.enum(['memory', 'redis']).default('memory'),
+      /** Redis for store: redis (else redis.url). */
+      url: z.string().optional(),
+      prefix: z.string().min(1).default('sluice:cache:'),
+      /** Only these tiers / tenants use the cache (absent: all). */
+      tiers: z.array(z.string()).optional(),
+      tenants: z.array(z.string()).optional(),
+      /** Cache requests that declare tools too (default false: tools may have side effects). */
+      tools: z.boolean().default(false),
+    })
+    .prefault({})
+    .describe('Exact-match response cache (docs/cache.md)'),
+  tracing: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** OTLP/HTTP JSON traces endpoint, e.g. http://collector:4318/v1/traces. */
+      endpoint: z.url().optional(),
+      /** Headers sent with each export (e.g. an API key of the tracing backend); never logged. */
+      headers: z.record(z.string(), z.string()).default({}),
+      /** Fraction of requests traced when the caller sent no traceparent (0..1). */
+      sampleRatio: z.number().min(0).max(1).default(1),
+      batchSize: z.number().int().positive().default(512),
+      flushEvery: duration(10, 60_000).default(1000),
+      serviceName: z.string().min(1).default('sluice'),
+    })
+    .prefault({})
+    .refine((t) => !t.enabled || t.endpoint !== undefined, {
+      message: 'tracing.enabled needs tracing.endpoint',
+      path: ['endpoint'],
+    })
+    .describe('OpenTelemetry traces over OTLP/HTTP JSON (docs/tracing.md)'),
+  /** Deprecation timelines: headers before the sunset, 410 SLUICE_SUNSET after (docs/policy-lifecycle.md). */
+  deprecations: z
+    .array(
+      z
+        .strictObject({
+          match: z
+            .strictObject({
+              model: z.string().min(1).optional(),
+              route: z.string().min(1).optional(),
+              action: z.string().min(1).optional(),
+              key: z.string().min(1).optional(),
+            })
+            .refine((m) => Object.values(m).filter((v) => v !== undefined).length === 1, {
+              message: 'match names exactly one of model, route, action, key',
+            }),
+          announced: instant,
+          sunset: instant,
+          replacement: z.string().optional(),
+          link: z.url().optional(),
+        })
+        .refine((d) => d.announced <= d.sunset, { message: 'announced must not be after sunset' }),
+    )
+    .default([]),
 });
 
 export type SluiceConfig = z.infer<typeof ConfigSchema>;

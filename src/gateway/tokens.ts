@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { checkDpop, defaultReplayCache, verifyDpop } from '../auth/dpop.js';
 import { isTokenRefusal, type TokenService } from '../auth/tokens.js';
-import { defaultTotpGuard, verifyTotp } from '../auth/totp.js';
+import { verifyTotpShared } from '../auth/totp.js';
 import { isRefusal, type Refusal, refuse } from '../core/errors.js';
 import type { ApiKeyRecord, Clock, ControlStore } from '../core/ports.js';
 import { type Principal, principalOf } from './auth.js';
@@ -154,8 +154,8 @@ export function tokenRoutes(
         const secret = principal.record.totpSecret;
         if (!secret)
           return sendRefusal(reply, 'openai', stepUpRefusal('this key has no second factor enrolled'));
-        const r = verifyTotp(secret, typeof b.otp === 'string' ? b.otp : String(b.otp), now, {
-          guard: defaultTotpGuard,
+        // The replay guard is shared by every instance (Redis, else the control store).
+        const r = await verifyTotpShared(secret, typeof b.otp === 'string' ? b.otp : String(b.otp), now, {
           subject: principal.keyId,
         });
         if (!r.ok) return sendRefusal(reply, 'openai', stepUpRefusal(`one-time code ${r.reason}`));

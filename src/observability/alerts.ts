@@ -10,10 +10,8 @@
  * Webhook URLs often carry a token in their path, so records and audit events show only the origin.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { SluiceConfig } from '../config/schema.js';
-import { refuse } from '../core/errors.js';
 import type { AuditSink, Clock } from '../core/ports.js';
 
 export const ALERT_TYPES = ['limit.80', 'limit.100', 'degraded', 'audit.overflow', 'quarantine'] as const;

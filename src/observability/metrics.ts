@@ -6,7 +6,6 @@
  * secrets or key ids: tenant and model at most, each capped in distinct values (`other` past the
  * cap) so a caller cannot blow up the series count.
  */
-import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Outcome } from '../core/outcome.js';
 import { FastCounter, FastGauge, FastHistogram, LabelValues, type ValueCell } from './series.js';
@@ -56,6 +55,12 @@ export interface Metrics {
   setLimitUtilisation(tenant: string | null, limitId: string, ratio: number): void;
   /** An upstream failure that does not reach `observe` (e.g. a retried attempt, a breaker trip). */
   upstreamError(upstream: string, kind: string): void;
+  /**
+   * A response-cache outcome: `sluice_cache_requests_total{outcome=hit|miss}`, on a hit the upstream
+   * tokens it saved (`sluice_cache_tokens_saved_total`) and bytes served, on a store the bytes stored
+   * (`sluice_cache_bytes_total{op=served|stored}`).
+   */
+  cache(what: 'hit' | 'miss' | 'stored', savedTokens: number, bytes: number): void;
   /** The Prometheus text exposition (what GET /metrics returns). */
   text(): Promise<string>;
 }
@@ -132,6 +137,21 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     'tenant',
     'model',
   ]).registerIn(registry);
+  const cacheRequests = new FastCounter(
+    'sluice_cache_requests_total',
+    'Cacheable requests by outcome (hit or miss).',
+    ['outcome'],
+  ).registerIn(registry);
+  const cacheTokensSaved = new FastCounter(
+    'sluice_cache_tokens_saved_total',
+    'Upstream tokens (input + output) that cache hits did not spend.',
+    [],
+  ).registerIn(registry);
+  const cacheBytes = new FastCounter(
+    'sluice_cache_bytes_total',
+    'Bytes served from the cache and stored into it.',
+    ['op'],
+  ).registerIn(registry);
   const limitUtilisation = new FastGauge(
     'sluice_limit_utilisation',
     'Used fraction of a limit (1 = exhausted), by tenant and limit id.',
@@ -249,6 +269,17 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       if (Number.isFinite(ratio)) limitUtilisation.at2(tenants.of(tenant), limits.of(limitId)).value = ratio;
     },
     upstreamError,
+    cache(what, savedTokens, bytes) {
+      if (what === 'stored') {
+        if (bytes > 0) cacheBytes.at1('stored').value += bytes;
+        return;
+      }
+      cacheRequests.at1(what).value++;
+      if (what === 'hit') {
+        if (savedTokens > 0) cacheTokensSaved.at0().value += savedTokens;
+        if (bytes > 0) cacheBytes.at1('served').value += bytes;
+      }
+    },
     text: () => registry.metrics(),
   };
 }

@@ -8,7 +8,8 @@ import { request } from 'node:http';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from './harness.js';
+import { totpCode } from '../../src/auth/totp.js';
+import { cli, createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from './harness.js';
 
 const dbName = `sluice_e2e_cred_${randomBytes(4).toString('hex')}`;
 const admin = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
@@ -146,5 +147,29 @@ describe('credentials shared by two instances with their own data dirs', () => {
     const replay = await call(b, proof);
     expect(replay.status).toBe(401);
     expect(JSON.parse(replay.body).error.code).toBe('SLUICE_DPOP_INVALID');
+  });
+
+  it('a TOTP code accepted by instance A is refused by instance B (one shared replay guard)', async () => {
+    const k = await createKey({ dataDir: a.dataDir, configFile });
+    const enrolled = JSON.parse(
+      (await cli(['keys', 'totp', k.id, '--json', '--data-dir', a.dataDir, '--config', configFile], { env }))
+        .stdout,
+    ) as { secret: string };
+    const code = totpCode(enrolled.secret, Date.now());
+    const mint = (s: SluiceProcess) =>
+      post(
+        s,
+        '/sluice/v1/token',
+        new URL(s.url).host,
+        { authorization: `Bearer ${k.key}` },
+        JSON.stringify({ otp: code }),
+      );
+    const onA = await mint(a);
+    expect(onA.status).toBe(200);
+    expect(JSON.parse(onA.body).step_up).toBe(true);
+    // 1. The same code on the other instance is a replay, not a second step-up.
+    const onB = await mint(b);
+    expect(onB.status).toBe(401);
+    expect(onB.body).toContain('replayed');
   });
 });

@@ -63,7 +63,7 @@ export function forEachFeature(
       h = Math.imul(h ^ c, FNV_PRIME);
       if (k >= 1) {
         const x = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
-        visit((x ^ (x >>> 12)) & mask, i < 0 ? 0 : i);
+        visit((x ^ (x >>> 12)) & mask, Math.max(i, 0));
         count++;
       }
       if (j >= n) break;

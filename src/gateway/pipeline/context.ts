@@ -12,6 +12,7 @@ import type {
   UpstreamResponse,
   Usage,
 } from '../../core/ports.js';
+import type { RequestTrace } from '../../observability/tracing.js';
 import type { Principal } from '../auth.js';
 import type { ModelRoute } from '../model-routes.js';
 import type { CostEstimate, RequestFacts, Runtime } from '../runtime.js';
@@ -92,6 +93,19 @@ export interface RequestContext {
   settled: () => void;
   /** True once a reply (refusal or answer) was handed to Fastify. */
   replied: boolean;
+  /** Set by `cache` when the cache is on and the request is cacheable: its key, and whether it was a hit. */
+  cache: CacheState | null;
+  /** The request's trace when tracing is on and it is sampled (observability/tracing.ts). */
+  trace: RequestTrace | null;
+}
+
+/** A cacheable request's cache outcome (stages/cache.ts). */
+export interface CacheState {
+  key: string;
+  hit: boolean;
+  /** A hit: the stored entry's age (ms) and the upstream tokens it saved. */
+  ageMs: number;
+  savedTokens: number;
 }
 
 export function newContext(
@@ -153,5 +167,7 @@ export function newContext(
     done,
     settled,
     replied: false,
+    cache: null,
+    trace: null,
   };
 }

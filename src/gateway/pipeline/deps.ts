@@ -5,19 +5,20 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { AbuseHooks } from '../../abuse/engine.js';
+import type { ResponseCacheStore } from '../../core/cache/entry.js';
 import type { Refusal } from '../../core/errors.js';
 import type { Outcome } from '../../core/outcome.js';
 import type {
-  AuditDecision,
   AuditSink,
   BucketState,
   Clock,
   LimitBucket,
   LimitStore,
   Upstream,
-  Usage,
   UsageRecord,
 } from '../../core/ports.js';
+import type { Tracer } from '../../observability/tracing.js';
 import type { Admission } from '../admission.js';
 import type { KeyAuthenticator, Principal } from '../auth.js';
 import type { Runtime } from '../runtime.js';
@@ -72,6 +73,14 @@ export interface GatewayDeps {
   stages?: (lists: StageLists) => void;
   /** Called once per request after its settle and record stages ran (or its refusal was audited). */
   onSettled?: (requestId: string) => void;
+  /** Abuse detection and quarantine (src/abuse/engine.ts): stages `quarantine` and `observe-abuse`. */
+  abuse?: AbuseHooks;
+  /** The response cache's store (policy `cache:`); without it the `cache` stage does nothing. */
+  cache?: ResponseCacheStore;
+  /** Cache outcomes for metrics: a hit (upstream tokens saved, bytes served), a miss, an answer stored (bytes). */
+  onCache?: (tenantId: string, what: 'hit' | 'miss' | 'stored', savedTokens: number, bytes: number) => void;
+  /** OpenTelemetry traces (policy `tracing:`); absent when tracing is off. */
+  tracer?: Tracer;
 }
 
 export type { Outcome };

@@ -10,12 +10,13 @@ import { endAfter } from '../../stores/journal.js';
 import { sseErrorEvent, type WireFormat } from '../wire.js';
 import type { RequestContext } from './context.js';
 import { endRequest } from './runner.js';
+import { storeWhenEnded } from './stages/cache.js';
 
 const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, images: 0 };
 
 export function respond(ctx: RequestContext): void {
   const { deps, reply } = ctx;
-  const res = ctx.response!;
+  const res = ctx.cache && !ctx.cache.hit ? storeWhenEnded(ctx, ctx.response!) : ctx.response!;
   ctx.replied = true;
   reply.code(res.status);
   reply.headers(res.headers);

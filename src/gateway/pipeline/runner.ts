@@ -9,6 +9,7 @@ import { sendRefusal } from '../wire.js';
 import { recordDecision } from './audit-event.js';
 import type { RequestContext } from './context.js';
 import { codeForError } from './error-table.js';
+import { endTrace } from './trace.js';
 
 /** One step of the request path. Named functions: the name keys `ctx.stageMs`. */
 export type Stage = (ctx: RequestContext) => Refusal | undefined | Promise<Refusal | undefined>;
@@ -21,6 +22,8 @@ const AUTH_ACTION = 'auth';
  * answered. Never throws. What is left to send (`ctx.response`, `ctx.answer`) is the caller's.
  */
 export async function runStages(ctx: RequestContext, stages: readonly Stage[]): Promise<void> {
+  const tracer = ctx.deps.tracer;
+  if (tracer) ctx.trace = tracer.start(ctx.request.headers.traceparent, ctx.t0);
   for (const stage of stages) {
     const t = performance.now();
     let r: Refusal | undefined;
@@ -31,6 +34,7 @@ export async function runStages(ctx: RequestContext, stages: readonly Stage[]): 
       r = refusalForError(ctx, err);
     }
     ctx.stageMs[stage.name] = performance.now() - t;
+    if (ctx.trace) ctx.trace.span(stage.name, t, t + ctx.stageMs[stage.name]!);
     if (r) {
       refuseRequest(ctx, r);
       return;
@@ -54,6 +58,7 @@ export async function endRequest(ctx: RequestContext): Promise<void> {
         );
       }
       ctx.stageMs[stage.name] = performance.now() - t;
+      if (ctx.trace) ctx.trace.span(stage.name, t, t + ctx.stageMs[stage.name]!);
     }
   } finally {
     if (ctx.pending.length > 0) await Promise.allSettled(ctx.pending);
@@ -64,7 +69,20 @@ export async function endRequest(ctx: RequestContext): Promise<void> {
 /** One audit call and one reply (none when the caller has gone) for a refusal. */
 export function refuseRequest(ctx: RequestContext, r: Refusal): void {
   const status = r.silent?.status ?? ERRORS[r.code].status;
-  if (r.internal) ctx.deps.logger.info({ reqId: ctx.id, code: r.code, why: r.internal }, 'refused');
+  if (r.internal)
+    ctx.deps.logger.info(
+      { reqId: ctx.id, traceId: ctx.trace?.traceId, code: r.code, why: r.internal },
+      'refused',
+    );
+  if (ctx.trace) {
+    const a = ctx.trace.attrs;
+    a['sluice.decision'] = r.decision ?? 'refused';
+    a['sluice.reason'] = r.silent?.reason ?? r.code;
+    a['http.response.status_code'] = status;
+    const bound = r.audit?.limit;
+    if (typeof bound === 'string') a['sluice.limit'] = bound;
+    if (status >= 500) ctx.trace.error = true;
+  }
   let details = r.audit;
   if (r.internal) details = { ...details, internal: r.internal };
   recordDecision(ctx.deps, ctx.request, ctx.rt.version, ctx.principal, {
@@ -88,6 +106,7 @@ export function refuseRequest(ctx: RequestContext, r: Refusal): void {
 
 /** Marks the request done: resolves `ctx.done` and tells `onSettled`. */
 export function finish(ctx: RequestContext): void {
+  if (ctx.trace) endTrace(ctx);
   ctx.settled();
   ctx.deps.onSettled?.(ctx.id);
 }

@@ -8,13 +8,16 @@ import { authenticate } from './stages/authenticate.js';
 import { authorize } from './stages/authorize.js';
 import { cache } from './stages/cache.js';
 import { contextChecks } from './stages/context-checks.js';
+import { deprecations } from './stages/deprecations.js';
 import { forward } from './stages/forward.js';
 import { limit } from './stages/limit.js';
 import { describeKey } from './stages/me.js';
 import { authorizeListing, listModels } from './stages/models.js';
+import { observeAbuse } from './stages/observe-abuse.js';
 import { observeOutput } from './stages/observe-output.js';
 import { parse } from './stages/parse.js';
 import { parseTask } from './stages/parse-task.js';
+import { quarantine } from './stages/quarantine.js';
 import { record } from './stages/record.js';
 import { screenInput } from './stages/screen-input.js';
 import { screenOutput } from './stages/screen-output.js';
@@ -36,14 +39,25 @@ export interface StageLists {
 
 /** The stages after parsing that every model call goes through, up to the answer. */
 function callStages(): Stage[] {
-  return [tierMaxTokens, contextChecks, authorize, screenInput, cache, limit, forward, screenOutput];
+  return [
+    tierMaxTokens,
+    contextChecks,
+    quarantine,
+    authorize,
+    deprecations,
+    screenInput,
+    cache,
+    limit,
+    forward,
+    screenOutput,
+  ];
 }
 
 export function defaultStages(): StageLists {
   return {
     model: [authenticate, parse, ...callStages()],
     task: [authenticate, parseTask, ...callStages()],
-    end: [settle, observeOutput, record],
+    end: [settle, observeOutput, record, observeAbuse],
     models: [authenticate, authorizeListing, listModels],
     me: [authenticate, describeKey],
   };

@@ -17,7 +17,15 @@ import { runStages } from '../runner.js';
 export async function authenticate(ctx: RequestContext): Promise<Refusal | undefined> {
   const { deps, request, rt } = ctx;
   const limited = deps.authFailures?.check(ctx.ip);
-  if (limited) return limited;
+  if (limited) {
+    // abuse hook: an address over its failure budget is still presenting credentials (stuffing).
+    deps.abuse?.authFailed({
+      ip: ctx.ip,
+      presented: request.headers.authorization ?? (request.headers['x-api-key'] as string | undefined),
+      userAgent: (request.headers['user-agent'] as string | undefined) ?? null,
+    });
+    return limited;
+  }
   const auth = request.headers.authorization;
   let presented: string | undefined;
   let scheme = 'bearer';
@@ -56,6 +64,18 @@ export async function authenticate(ctx: RequestContext): Promise<Refusal | undef
   }
   if (isRefusal(result)) {
     deps.authFailures?.fail(ctx.ip);
+    // abuse hook: failed credentials per IP range (credential stuffing); the credential is hashed there.
+    if (
+      result.code === 'SLUICE_INVALID_KEY' ||
+      result.code === 'SLUICE_KEY_REVOKED' ||
+      result.code === 'SLUICE_KEY_EXPIRED' ||
+      result.code === 'SLUICE_MISSING_KEY'
+    )
+      deps.abuse?.authFailed({
+        ip: ctx.ip,
+        presented,
+        userAgent: (request.headers['user-agent'] as string | undefined) ?? null,
+      });
     if (result.code === 'SLUICE_STEP_UP_REQUIRED' || result.code === 'SLUICE_INVALID_TOKEN') {
       result.headers = { ...result.headers, 'www-authenticate': wwwAuthenticate(result) };
     }

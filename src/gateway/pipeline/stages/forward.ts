@@ -12,7 +12,7 @@ import { declaredCapacity } from './limit.js';
 import { settleReservation } from './settle.js';
 
 /** Caller headers worth forwarding upstream; everything else (credentials included) stays here. */
-const FORWARD_HEADERS = ['anthropic-version', 'anthropic-beta', 'openai-beta'];
+const FORWARD_HEADERS = ['anthropic-version', 'anthropic-beta', 'openai-beta', 'traceparent', 'tracestate'];
 
 /** Upstream calls still waiting for headers, per gateway: a forced shutdown aborts them. */
 const waitingSets = new WeakMap<GatewayDeps, Set<AbortController>>();
@@ -46,6 +46,8 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
     const v = request.headers[h];
     if (typeof v === 'string') headers[h] = v;
   }
+  // A traced request: the upstream's parent is our upstream-call span (else the caller's traceparent as sent).
+  if (ctx.trace) headers.traceparent = ctx.trace.traceparent();
   const body = ctx.body!;
   const upstreamBody = route.upstreamModel === ctx.model ? body : { ...body, model: route.upstreamModel };
   ctx.upstreamStarted = deps.clock.now();
@@ -69,7 +71,7 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
     const shuttingDown = deps.forceEnd?.aborted === true && !reply.raw.destroyed;
     const code = shuttingDown ? 'SLUICE_SHUTTING_DOWN' : upstreamErrorCode(err);
     deps.logger.warn(
-      { reqId: ctx.id, upstream: upstream.name, err: (err as Error).message },
+      { reqId: ctx.id, traceId: ctx.trace?.traceId, upstream: upstream.name, err: (err as Error).message },
       'upstream call failed',
     );
     const gone = ac.signal.aborted && !shuttingDown;

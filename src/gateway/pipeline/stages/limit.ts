@@ -19,7 +19,7 @@ export async function limit(ctx: RequestContext): Promise<Refusal | undefined> {
   ctx.buckets = buckets;
   ctx.costs = rt.limits.costsFor(buckets, ctx.model!, ctx.estimate!);
   ctx.ownBuckets = buckets.length;
-  const admission = deps.admission;
+  const admission = ctx.cache?.hit ? undefined : deps.admission; // a cache hit uses no upstream capacity
   if (buckets.length === 0 && !admission) return undefined;
   const tier = rt.cfg.tiers[principal.tier];
   let result: ReserveResult | undefined;

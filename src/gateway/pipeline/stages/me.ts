@@ -71,6 +71,8 @@ export async function describeKey(ctx: RequestContext): Promise<Refusal | undefi
       mode: buckets[i]?.shadow ? 'shadow' : 'enforce',
       actions: undefined,
     })),
+    // Capabilities paused pending review: what, why in plain words, until when, how to appeal.
+    paused: deps.abuse?.pausedFor?.(principal.keyId, principal.tenantId) ?? [],
   };
   return undefined;
 }

@@ -14,7 +14,9 @@ export function record(ctx: RequestContext): undefined {
   const model = ctx.model!;
   const usd = ctx.rt.limits.usdFor(model, usage);
   const now = deps.clock.now();
-  const upstream = ctx.upstream?.name ?? '';
+  const hit = ctx.cache?.hit === true;
+  // A cache hit is recorded with upstream `cache` (no upstream call, no tokens) and audited as `cache_hit`.
+  const upstream = hit ? 'cache' : (ctx.upstream?.name ?? '');
   deps.usage.record({
     requestId: ctx.id,
     at: now,
@@ -43,7 +45,9 @@ export function record(ctx: RequestContext): undefined {
     reason: ok
       ? ctx.abort?.signal.aborted
         ? 'client_closed'
-        : 'ok'
+        : hit
+          ? 'cache_hit'
+          : 'ok'
       : (res.refusal?.code ?? `upstream_${res.status}`),
     status: res.status,
     states: ctx.states,
@@ -59,13 +63,26 @@ export function record(ctx: RequestContext): undefined {
       upstream_headers: s.forward ?? 0,
       gateway: s.gateway ?? 0,
     },
-    details:
+    details: cacheDetails(
+      ctx,
       shadow || ctx.screening
         ? {
             ...(shadow ? { shadow: [...ctx.shadow, ...ctx.shadowLimits.map((id) => `limit:${id}`)] } : {}),
             ...(ctx.screening ? { screening: ctx.screening } : {}),
           }
         : undefined,
+    ),
   });
   return undefined;
+}
+
+/** The audit details of a cacheable call: `cache: hit|miss`, a hit's age and the upstream tokens it saved. */
+function cacheDetails(
+  ctx: RequestContext,
+  details: Record<string, unknown> | undefined,
+): Record<string, unknown> | undefined {
+  const c = ctx.cache;
+  if (!c) return details;
+  const cache = c.hit ? { cache: 'hit', ageMs: c.ageMs, savedTokens: c.savedTokens } : { cache: 'miss' };
+  return { ...details, ...cache };
 }

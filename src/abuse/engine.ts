@@ -1,0 +1,507 @@
+/**
+ * The abuse engine: owns the detectors' state, applies the policy's `abuse:` section to their
+ * findings, keeps the quarantine and throttle sets and the cases, and answers the request path's
+ * two hooks (`check` before a call is authorized, `observe` once it was answered).
+ *
+ * Everything runs in-process on the caller's clock. Cases are handed to `onCase` (persistence,
+ * audit, webhook) and every action to `onAction` (the simulation's report, metrics).
+ */
+import {
+  AnomalyDetectors,
+  type Category,
+  type DetectorName,
+  type Finding,
+  type Observation,
+} from '../core/anomaly/detectors.js';
+import { fnv, netOf, wideNetOf } from '../core/anomaly/text.js';
+import { type Refusal, refuse } from '../core/errors.js';
+import type { Clock } from '../core/ports.js';
+import { type AbuseConfig, AbuseSchema, detectorConfig } from './policy.js';
+
+export type ActionKind = 'flag' | 'throttle' | 'quarantine' | 'release' | 'notify';
+
+/** One action the engine took, in the subject's own ids (key ids, tenant ids, IPs). */
+export interface AbuseAction {
+  at: number;
+  action: ActionKind;
+  keyId?: string;
+  tenantId?: string;
+  ip?: string;
+  net?: string;
+  capability?: string;
+  detector: DetectorName | 'review';
+  score: number;
+  reason: string;
+  category: Category | 'review';
+  related?: { keys: string[]; ips: string[] };
+  /** 'review' (until released) or the expiry time (ms). */
+  until?: 'review' | number;
+  caseId: string;
+  /** The request whose observation triggered it, if any. */
+  requestId?: string;
+  shadow?: boolean;
+}
+
+export type CaseStatus = 'open' | 'confirmed' | 'released' | 'expired';
+
+/** A case for review: a flag, a throttle or a quarantine, with its evidence. */
+export interface AbuseCase {
+  id: string;
+  kind: 'flag' | 'throttle' | 'quarantine';
+  status: CaseStatus;
+  detector: DetectorName;
+  category: Category;
+  score: number;
+  reason: string;
+  capability: string;
+  subject: { keyId?: string; tenantId?: string; net?: string; ip?: string };
+  evidence: {
+    signals: Record<string, number | string>;
+    sampleRequests: string[];
+    related: { keys: string[]; ips: string[]; tenants: string[] };
+  };
+  createdAt: number;
+  updatedAt: number;
+  expiresAt: number | null;
+  shadow: boolean;
+  notes: { at: number; by: string; text: string }[];
+}
+
+/** Facts `check` needs: who is calling what, from where. */
+export interface CheckFacts {
+  keyId: string;
+  tenantId: string;
+  ip: string;
+  action: string;
+}
+
+/** What the gateway calls. Both hooks never throw and never block. */
+export interface AbuseHooks {
+  /** After authentication (context checks): a Refusal when the capability is paused or throttled. */
+  check(f: CheckFacts): Refusal | null;
+  /** At record time, for every answered model call. */
+  observe(o: Observation): void;
+  /** After a failed authentication; `presented` is hashed at once and never kept. */
+  authFailed(f: { ip: string; presented: string | undefined; userAgent: string | null }): void;
+  /** What is paused for this key and its tenant, in plain words (for `/sluice/v1/me`). */
+  pausedFor?(
+    keyId: string,
+    tenantId: string,
+  ): { capability: string; reason: string; caseId: string; until: string; appeal: string }[];
+}
+
+interface Hold {
+  caseId: string;
+  kind: 'throttle' | 'quarantine';
+  capability: string;
+  category: Category;
+  since: number;
+  until: number;
+  /** Throttle: a token bucket (tokens, last refill). */
+  tokens: number;
+  refilled: number;
+}
+
+export interface AbuseEngineOptions {
+  clock: Clock;
+  config?: AbuseConfig;
+  onAction?: (a: AbuseAction) => void;
+  /** A case was opened or changed (persist it, audit it, tell the partner). */
+  onCase?: (c: AbuseCase, transition: string) => void;
+}
+
+const CATEGORY_TEXT: Record<Category, string> = {
+  'unusual-volume': 'unusual request volume',
+  'unusual-usage': 'an unusual change in usage',
+  'shared-credential': 'signs that this key is used by others',
+  'automated-abuse': 'automated abuse across accounts',
+  'credential-abuse': 'many failed sign-ins from your network',
+  'model-extraction': 'systematic extraction of model outputs',
+};
+
+const MAX_CASES = 100_000;
+const FLAG_REPEAT_MS = 3_600_000;
+
+export class AbuseEngine implements AbuseHooks {
+  private cfg: AbuseConfig;
+  private detectors: AnomalyDetectors;
+  private readonly holds = new Map<string, Hold[]>();
+  private readonly cases = new Map<string, AbuseCase>();
+  /** detector|subject -> until when a repeat finding is folded into the existing case. */
+  private readonly seen = new Map<string, { caseId: string; until: number }>();
+  /** IPs already told about (per stuffing case), so each attacking address gets one action line. */
+  private readonly toldIps = new Map<string, Set<string>>();
+  private exempt: Set<string>;
+  private seq = 0;
+
+  constructor(private readonly opts: AbuseEngineOptions) {
+    this.cfg = opts.config ?? AbuseSchema.parse({});
+    this.detectors = new AnomalyDetectors({ sensitivity: this.cfg.sensitivity });
+    this.exempt = new Set(this.cfg.exemptTenants);
+  }
+
+  /** A new policy: thresholds and modes change; detector state and open cases stay. */
+  configure(cfg: AbuseConfig): void {
+    if (cfg.sensitivity !== this.cfg.sensitivity)
+      this.detectors = new AnomalyDetectors({ sensitivity: cfg.sensitivity });
+    this.cfg = cfg;
+    this.exempt = new Set(cfg.exemptTenants);
+  }
+
+  check(f: CheckFacts): Refusal | null {
+    if (!this.cfg.enabled || this.holds.size === 0) return null;
+    const now = this.opts.clock.now();
+    return (
+      this.holdFor(`k:${f.keyId}`, f.action, now) ??
+      this.holdFor(`t:${f.tenantId}`, f.action, now) ??
+      this.netHold(f, netOf(f.ip), now) ??
+      this.netHold(f, wideNetOf(f.ip), now)
+    );
+  }
+
+  observe(o: Observation): void {
+    if (!this.cfg.enabled) return;
+    const now = this.opts.clock.now();
+    const findings = this.detectors.observe(o, now);
+    for (const f of findings) this.apply(f, now, o.requestId);
+  }
+
+  authFailed(a: { ip: string; presented: string | undefined; userAgent: string | null }): void {
+    if (!this.cfg.enabled) return;
+    const now = this.opts.clock.now();
+    const credential = a.presented ? fnv(a.presented) || 1 : 0;
+    const findings = this.detectors.authFailed({ ip: a.ip, credential, userAgent: a.userAgent }, now);
+    for (const f of findings) this.apply(f, now);
+    // Addresses joining a range already under a stuffing quarantine each get their own action line.
+    const net = netOf(a.ip);
+    for (const h of this.holds.get(`n:${net}`) ?? []) {
+      if (h.until <= now) continue;
+      const told = this.toldIps.get(h.caseId);
+      if (!told || told.has(a.ip) || told.size > 10_000) continue;
+      told.add(a.ip);
+      const c = this.cases.get(h.caseId);
+      if (c)
+        this.emit({
+          at: now,
+          action: 'quarantine',
+          ip: a.ip,
+          net,
+          capability: h.capability,
+          detector: c.detector,
+          score: c.score,
+          reason: c.reason,
+          category: c.category,
+          until: h.until,
+          caseId: c.id,
+        });
+    }
+  }
+
+  getCase(id: string): AbuseCase | undefined {
+    return this.cases.get(id);
+  }
+
+  listCases(filter: { status?: CaseStatus; tenantId?: string } = {}): AbuseCase[] {
+    const out: AbuseCase[] = [];
+    for (const c of this.cases.values()) {
+      if (filter.status && c.status !== filter.status) continue;
+      if (filter.tenantId && c.subject.tenantId !== filter.tenantId) continue;
+      out.push(c);
+    }
+    return out;
+  }
+
+  /** What is paused for a key (and its tenant), in plain words: for `/sluice/v1/me`. */
+  pausedFor(
+    keyId: string,
+    tenantId: string,
+  ): { capability: string; reason: string; caseId: string; until: string; appeal: string }[] {
+    const now = this.opts.clock.now();
+    const out: { capability: string; reason: string; caseId: string; until: string; appeal: string }[] = [];
+    for (const id of [`k:${keyId}`, `t:${tenantId}`]) {
+      for (const h of this.holds.get(id) ?? []) {
+        if (h.until <= now) continue;
+        out.push({
+          capability: h.capability === '*' ? 'all capabilities' : h.capability,
+          reason: CATEGORY_TEXT[h.category],
+          caseId: h.caseId,
+          until: new Date(h.until).toISOString(),
+          appeal: this.cfg.appeal,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Ends a quarantine or throttle (review). Idempotent; false if there is no such case. */
+  release(caseId: string, by: string, note?: string): boolean {
+    const c = this.cases.get(caseId);
+    if (!c) return false;
+    if (c.status === 'released' || c.status === 'expired') return true;
+    this.dropHolds(caseId);
+    const now = this.opts.clock.now();
+    c.status = 'released';
+    c.updatedAt = now;
+    if (note) c.notes.push({ at: now, by, text: note });
+    this.emit({
+      at: now,
+      action: 'release',
+      ...c.subject,
+      capability: c.capability,
+      detector: 'review',
+      score: 0,
+      reason: note ?? `released by ${by}`,
+      category: 'review',
+      caseId,
+    });
+    this.opts.onCase?.(c, 'release');
+    return true;
+  }
+
+  /** Moves a case's expiry (a quarantine or throttle lasts until then). */
+  extend(caseId: string, until: number, by: string): boolean {
+    const c = this.cases.get(caseId);
+    if (!c || c.status === 'released' || c.status === 'expired') return false;
+    c.expiresAt = until;
+    c.updatedAt = this.opts.clock.now();
+    c.notes.push({ at: c.updatedAt, by, text: `extended until ${new Date(until).toISOString()}` });
+    for (const list of this.holds.values()) for (const h of list) if (h.caseId === caseId) h.until = until;
+    this.opts.onCase?.(c, 'extend');
+    return true;
+  }
+
+  /** A reviewer agrees: the case stays in force (until its expiry, or indefinitely with `until`). */
+  confirm(caseId: string, by: string, until?: number): boolean {
+    const c = this.cases.get(caseId);
+    if (!c || c.status === 'released' || c.status === 'expired') return false;
+    c.status = 'confirmed';
+    c.updatedAt = this.opts.clock.now();
+    c.notes.push({ at: c.updatedAt, by, text: 'confirmed' });
+    if (until !== undefined) return this.extend(caseId, until, by);
+    this.opts.onCase?.(c, 'confirm');
+    return true;
+  }
+
+  note(caseId: string, by: string, text: string): boolean {
+    const c = this.cases.get(caseId);
+    if (!c) return false;
+    c.updatedAt = this.opts.clock.now();
+    c.notes.push({ at: c.updatedAt, by, text: text.slice(0, 2000) });
+    this.opts.onCase?.(c, 'note');
+    return true;
+  }
+
+  /** Ends holds past their expiry (called lazily by `check`, and by a timer in the server). */
+  expire(): void {
+    const now = this.opts.clock.now();
+    for (const [subject, list] of this.holds) {
+      const keep = list.filter((h) => h.until > now);
+      for (const h of list) {
+        if (h.until > now) continue;
+        const c = this.cases.get(h.caseId);
+        if (c && (c.status === 'open' || c.status === 'confirmed')) {
+          c.status = 'expired';
+          c.updatedAt = now;
+          this.emit({
+            at: now,
+            action: 'release',
+            ...c.subject,
+            capability: c.capability,
+            detector: 'review',
+            score: 0,
+            reason: 'expired without review',
+            category: 'review',
+            caseId: c.id,
+          });
+          this.opts.onCase?.(c, 'expire');
+        }
+      }
+      if (keep.length === 0) this.holds.delete(subject);
+      else this.holds.set(subject, keep);
+    }
+  }
+
+  /** A range under a stuffing quarantine: keys already in use before the quarantine keep working. */
+  private netHold(f: CheckFacts, net: string, now: number): Refusal | null {
+    if (!net) return null;
+    const list = this.holds.get(`n:${net}`);
+    if (!list) return null;
+    const since = Math.min(...list.map((h) => h.since));
+    if (this.detectors.keyKnownBefore(f.keyId, since)) return null;
+    return this.holdFor(`n:${net}`, f.action, now);
+  }
+
+  private holdFor(subject: string, action: string, now: number): Refusal | null {
+    const list = this.holds.get(subject);
+    if (!list) return null;
+    for (const h of list) {
+      if (h.capability !== '*' && h.capability !== action) continue;
+      if (h.until <= now) {
+        this.expire();
+        return this.holdFor(subject, action, now);
+      }
+      if (h.kind === 'quarantine') {
+        const what = h.capability === '*' ? 'all capabilities' : h.capability;
+        return refuse('SLUICE_QUARANTINED', undefined, {
+          message: `${what} is paused pending review because of ${CATEGORY_TEXT[h.category]} (case ${h.caseId}). To appeal, ${this.cfg.appeal}.`,
+        });
+      }
+      // Throttle: a token bucket of `throttleRps` with a burst of 5.
+      const rps = this.cfg.throttleRps;
+      h.tokens = Math.min(5, h.tokens + ((now - h.refilled) / 1000) * rps);
+      h.refilled = now;
+      if (h.tokens >= 1) {
+        h.tokens -= 1;
+        continue;
+      }
+      const wait = Math.ceil(((1 - h.tokens) / rps) * 1000);
+      return refuse('SLUICE_RATE_LIMITED', `throttled pending review (case ${h.caseId})`, {
+        headers: { 'retry-after': String(Math.ceil(wait / 1000)), 'retry-after-ms': String(wait) },
+      });
+    }
+    return null;
+  }
+
+  private apply(f: Finding, now: number, requestId?: string): void {
+    const dc = detectorConfig(this.cfg, f.detector);
+    if (!dc.enabled || f.score < dc.minScore) return;
+    if (f.subject.tenantId && this.exempt.has(f.subject.tenantId)) return;
+    let kind: 'flag' | 'throttle' | 'quarantine' = dc.action === 'auto' ? f.suggest : dc.action;
+    const shadow = dc.mode === 'shadow';
+    if (shadow) kind = 'flag';
+    // A campaign names its member keys: each becomes a subject of its own (one case for the campaign).
+    const members =
+      (f.detector === 'template-campaign' || f.detector === 'client-fingerprint') && f.related.keys.length > 0
+        ? f.related.keys
+        : null;
+    const subjects: { keyId?: string; tenantId?: string; net?: string; ip?: string }[] = members
+      ? members.map((k) => ({ keyId: k }))
+      : [f.subject];
+    // One case per detector, subject and strength: a flag that grows into a quarantine opens a new case.
+    const campaignKey = `${f.detector}|${members ? f.subject.net : subjectId(f.subject)}|${kind}`;
+    const prior = this.seen.get(campaignKey);
+    let c = prior && prior.until > now ? this.cases.get(prior.caseId) : undefined;
+    if (c && (c.status === 'released' || c.status === 'expired')) {
+      // Released by a person: the same evidence does not re-open it for an hour.
+      if (c.updatedAt + FLAG_REPEAT_MS > now) return;
+      c = undefined;
+    }
+    const fresh = !c;
+    if (!c) {
+      c = this.openCase(f, kind, now, shadow, requestId);
+      this.seen.set(campaignKey, { caseId: c.id, until: now + FLAG_REPEAT_MS });
+      if (f.detector === 'credential-stuffing') this.toldIps.set(c.id, new Set(f.related.ips));
+    } else {
+      if (requestId && c.evidence.sampleRequests.length < 20) c.evidence.sampleRequests.push(requestId);
+      for (const k of f.related.keys)
+        if (!c.evidence.related.keys.includes(k) && c.evidence.related.keys.length < 1000)
+          c.evidence.related.keys.push(k);
+    }
+    for (const s of subjects) {
+      const sid = subjectId(s);
+      const memberKey = `${c.id}|${sid}`;
+      if (!fresh && this.seen.has(memberKey)) continue;
+      this.seen.set(memberKey, { caseId: c.id, until: now + (c.expiresAt ?? now + FLAG_REPEAT_MS) });
+      if (kind !== 'flag' && c.expiresAt !== null) {
+        const h: Hold = {
+          caseId: c.id,
+          kind,
+          capability: f.capability,
+          category: f.category,
+          since: now,
+          until: c.expiresAt,
+          tokens: 5,
+          refilled: now,
+        };
+        const list = this.holds.get(sid);
+        if (list) list.push(h);
+        else this.holds.set(sid, [h]);
+      }
+      this.emit({
+        at: now,
+        action: kind,
+        ...s,
+        capability: f.capability,
+        detector: f.detector,
+        score: f.score,
+        reason: f.reason,
+        category: f.category,
+        related: { keys: f.related.keys.slice(0, 50), ips: f.related.ips.slice(0, 50) },
+        until: kind === 'flag' ? undefined : kind === 'quarantine' ? 'review' : (c.expiresAt ?? undefined),
+        caseId: c.id,
+        requestId,
+        shadow: shadow || undefined,
+      });
+    }
+    this.pruneSeen(now);
+  }
+
+  private openCase(
+    f: Finding,
+    kind: 'flag' | 'throttle' | 'quarantine',
+    now: number,
+    shadow: boolean,
+    requestId?: string,
+  ): AbuseCase {
+    const id = `case_${now.toString(36)}${(++this.seq).toString(36).padStart(4, '0')}`;
+    const c: AbuseCase = {
+      id,
+      kind,
+      status: 'open',
+      detector: f.detector,
+      category: f.category,
+      score: Math.round(f.score * 100) / 100,
+      reason: f.reason,
+      capability: f.capability,
+      subject: f.subject,
+      evidence: {
+        signals: f.signals,
+        sampleRequests: requestId ? [requestId] : [],
+        related: { keys: [...f.related.keys], ips: [...f.related.ips], tenants: [...f.related.tenants] },
+      },
+      createdAt: now,
+      updatedAt: now,
+      expiresAt:
+        kind === 'quarantine'
+          ? now + this.cfg.quarantineFor
+          : kind === 'throttle'
+            ? now + this.cfg.throttleFor
+            : null,
+      shadow,
+      notes: [],
+    };
+    this.cases.set(id, c);
+    if (this.cases.size > MAX_CASES) {
+      // Oldest closed cases go first; the store keeps them for good.
+      for (const [cid, old] of this.cases) {
+        if (old.status === 'released' || old.status === 'expired' || old.kind === 'flag') {
+          this.cases.delete(cid);
+          break;
+        }
+      }
+    }
+    this.opts.onCase?.(c, 'open');
+    return c;
+  }
+
+  private emit(a: AbuseAction): void {
+    this.opts.onAction?.(a);
+  }
+
+  private pruneSeen(now: number): void {
+    if (this.seen.size < 200_000) return;
+    for (const [k, v] of this.seen) if (v.until <= now) this.seen.delete(k);
+  }
+
+  private dropHolds(caseId: string): void {
+    for (const [subject, list] of this.holds) {
+      const keep = list.filter((h) => h.caseId !== caseId);
+      if (keep.length === 0) this.holds.delete(subject);
+      else if (keep.length !== list.length) this.holds.set(subject, keep);
+    }
+  }
+}
+
+function subjectId(s: { keyId?: string; tenantId?: string; net?: string; ip?: string }): string {
+  return s.keyId ? `k:${s.keyId}` : s.tenantId ? `t:${s.tenantId}` : `n:${s.net ?? s.ip ?? '?'}`;
+}

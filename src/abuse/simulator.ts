@@ -1,0 +1,609 @@
+/**
+ * The simulation behind `sluice simulate`: the real gateway (createGateway) on a virtual clock,
+ * driven by `app.inject()`, with a discrete-event loop over virtual timers so that requests in
+ * flight together overlap in virtual time. The interface is fixed by SIMULATION.md.
+ *
+ * Determinism: requests are dispatched one at a time in trace order; each runs until it answers
+ * or parks on a virtual timer (the upstream's latency), and timers fire in (due, sequence) order
+ * before the next request whose `t` is later. Nothing reads the wall clock except the summary.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { KeyService, KeyServiceError } from '../admin/key-service.js';
+import type { ConfigSource } from '../config/resolve.js';
+import type { SluiceConfig } from '../config/schema.js';
+import type { Clock, Upstream, UpstreamRequest, UpstreamResponse } from '../core/ports.js';
+import { createGateway } from '../gateway/app.js';
+import { KeyAuthenticator } from '../gateway/auth.js';
+import { AuthFailureLimiter } from '../gateway/auth-failures.js';
+import { buildRuntime } from '../main.js';
+import { createUpstream } from '../providers/index.js';
+import { ContextLoader } from '../wiring/policy.js';
+import { openStores } from '../wiring/stores.js';
+import { type AbuseAction, AbuseEngine } from './engine.js';
+
+/** A malformed trace: the message names the line and the field. */
+export class TraceError extends Error {}
+
+export interface TraceKey {
+  line: number;
+  name: string;
+  tenant: string;
+  tier: string;
+  project?: string;
+  expires?: string | number;
+  scopes?: string[];
+  models?: string[];
+}
+
+export interface TraceRequest {
+  line: number;
+  t: number;
+  key?: string;
+  authorization?: string;
+  ip: string;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: unknown;
+  latencyMs: number;
+  outputTokens?: number;
+  status?: number;
+}
+
+export interface Trace {
+  keys: TraceKey[];
+  requests: TraceRequest[];
+}
+
+const IP = /^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F:.]+$/;
+
+/** Parses and validates a JSONL trace (SIMULATION.md). Throws TraceError naming the line and field. */
+export function parseTrace(text: string): Trace {
+  const keys: TraceKey[] = [];
+  const requests: TraceRequest[] = [];
+  const names = new Set<string>();
+  let lastT = Number.NEGATIVE_INFINITY;
+  let lineNo = 0;
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    lineNo++;
+    const raw = text.slice(start, end).trim();
+    start = end + 1;
+    if (raw.length === 0) {
+      if (end >= text.length) break;
+      continue;
+    }
+    let o: Record<string, unknown>;
+    try {
+      o = JSON.parse(raw);
+    } catch {
+      throw new TraceError(`line ${lineNo}: not valid JSON`);
+    }
+    if (!o || typeof o !== 'object' || Array.isArray(o))
+      throw new TraceError(`line ${lineNo}: not a JSON object`);
+    const bad = (field: string, why: string) => new TraceError(`line ${lineNo}: field "${field}" ${why}`);
+    const str = (field: string, required: boolean): string | undefined => {
+      const v = o[field];
+      if (v === undefined && !required) return undefined;
+      if (typeof v !== 'string' || v.length === 0) throw bad(field, 'must be a non-empty string');
+      return v;
+    };
+    if (o.type === 'key') {
+      const name = str('name', true)!;
+      if (names.has(name)) throw bad('name', `declares key "${name}" twice`);
+      names.add(name);
+      const list = (field: string) => {
+        const v = o[field];
+        if (v === undefined) return undefined;
+        if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+          throw bad(field, 'must be a list of strings');
+        return v as string[];
+      };
+      const expires = o.expires;
+      if (expires !== undefined && typeof expires !== 'string' && typeof expires !== 'number')
+        throw bad('expires', 'must be a duration or a timestamp');
+      keys.push({
+        line: lineNo,
+        name,
+        tenant: str('tenant', true)!,
+        tier: str('tier', true)!,
+        project: str('project', false),
+        expires: expires as string | number | undefined,
+        scopes: list('scopes'),
+        models: list('models'),
+      });
+    } else if (o.type === 'request') {
+      const t = o.t;
+      if (typeof t !== 'number' || !Number.isFinite(t) || t < 0)
+        throw bad('t', 'must be a number of seconds >= 0');
+      if (t < lastT) throw bad('t', `goes back in time (${t} after ${lastT})`);
+      lastT = t;
+      const key = str('key', false);
+      const authorization = o.authorization;
+      if (authorization !== undefined && typeof authorization !== 'string')
+        throw bad('authorization', 'must be a string');
+      if (key === undefined && authorization === undefined)
+        throw bad('key', 'or "authorization" is required');
+      const ip = str('ip', true)!;
+      if (!IP.test(ip)) throw bad('ip', 'must be an IPv4 or IPv6 address');
+      const path = str('path', true)!;
+      if (!path.startsWith('/')) throw bad('path', 'must start with /');
+      const method =
+        str('method', false)?.toUpperCase() ??
+        (path === '/v1/models' || path === '/sluice/v1/me' ? 'GET' : 'POST');
+      const headers: Record<string, string> = {};
+      if (o.headers !== undefined) {
+        if (!o.headers || typeof o.headers !== 'object' || Array.isArray(o.headers))
+          throw bad('headers', 'must be an object of strings');
+        for (const [k, v] of Object.entries(o.headers as Record<string, unknown>)) {
+          if (typeof v !== 'string') throw bad(`headers.${k}`, 'must be a string');
+          headers[k.toLowerCase()] = v;
+        }
+      }
+      let latencyMs = 0;
+      let outputTokens: number | undefined;
+      let status: number | undefined;
+      if (o.upstream !== undefined) {
+        const u = o.upstream as Record<string, unknown>;
+        if (!u || typeof u !== 'object' || Array.isArray(u)) throw bad('upstream', 'must be an object');
+        if (u.latencyMs !== undefined) {
+          if (typeof u.latencyMs !== 'number' || !(u.latencyMs >= 0))
+            throw bad('upstream.latencyMs', 'must be a number >= 0');
+          latencyMs = u.latencyMs;
+        }
+        if (u.outputTokens !== undefined) {
+          if (!Number.isInteger(u.outputTokens) || (u.outputTokens as number) < 0)
+            throw bad('upstream.outputTokens', 'must be an integer >= 0');
+          outputTokens = u.outputTokens as number;
+        }
+        if (u.status !== undefined) {
+          if (!Number.isInteger(u.status) || (u.status as number) < 100 || (u.status as number) > 599)
+            throw bad('upstream.status', 'must be an HTTP status');
+          status = u.status as number;
+        }
+      }
+      requests.push({
+        line: lineNo,
+        t,
+        key,
+        authorization: authorization as string | undefined,
+        ip,
+        method,
+        path,
+        headers,
+        body: o.body,
+        latencyMs,
+        outputTokens,
+        status,
+      });
+    } else {
+      throw bad('type', `must be "key" or "request" (got ${JSON.stringify(o.type)?.slice(0, 40)})`);
+    }
+  }
+  for (const r of requests)
+    if (r.key !== undefined && !names.has(r.key))
+      throw new TraceError(`line ${r.line}: field "key" names undeclared key "${r.key.slice(0, 64)}"`);
+  return { keys, requests };
+}
+
+export interface SimulationOptions {
+  trace: Trace;
+  traceName: string;
+  source: ConfigSource;
+  /** Use this data dir instead of a fresh temporary one. */
+  dataDir?: string;
+  seed: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ReportAction {
+  t: number;
+  action: AbuseAction['action'];
+  key?: string;
+  tenant?: string;
+  ip?: string;
+  capability?: string;
+  detector: string;
+  score: number;
+  reason: string;
+  related?: { keys: string[]; ips: string[] };
+  until?: 'review' | number;
+  case: string;
+  mode?: 'shadow';
+}
+
+export interface SimulationReport {
+  trace: string;
+  seed: number;
+  requests: number;
+  virtualSeconds: number;
+  byStatus: Record<string, number>;
+  byCode: Record<string, number>;
+  actions: ReportAction[];
+}
+
+export interface SimulationResult {
+  report: SimulationReport;
+  /** One JSON line per trace request, in trace order. */
+  decisions: string[];
+  summary: string;
+  wallSeconds: number;
+}
+
+/** The virtual epoch: trace time 0 is this instant (fixed, so runs are reproducible). */
+export const SIM_EPOCH = Date.UTC(2026, 0, 1);
+
+interface Timer {
+  due: number;
+  seq: number;
+  fire: () => void;
+}
+
+/** A binary min-heap of virtual timers ordered by (due, seq). */
+class TimerHeap {
+  private readonly a: Timer[] = [];
+  get size(): number {
+    return this.a.length;
+  }
+  peek(): Timer | undefined {
+    return this.a[0];
+  }
+  push(t: Timer): void {
+    const a = this.a;
+    a.push(t);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (less(a[p]!, a[i]!)) break;
+      [a[p], a[i]] = [a[i]!, a[p]!];
+      i = p;
+    }
+  }
+  pop(): Timer | undefined {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && less(a[l]!, a[m]!)) m = l;
+        if (r < a.length && less(a[r]!, a[m]!)) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i]!, a[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+function less(x: Timer, y: Timer): boolean {
+  return x.due < y.due || (x.due === y.due && x.seq < y.seq);
+}
+
+/** The mock upstream as the trace describes it: virtual latency, given output tokens or status. */
+class SimUpstream implements Upstream {
+  readonly name: string;
+  readonly kind: Upstream['kind'];
+  constructor(
+    private readonly inner: Upstream,
+    private readonly specOf: (requestId: string) => TraceRequest | undefined,
+    private readonly sleep: (ms: number) => Promise<void>,
+  ) {
+    this.name = inner.name;
+    this.kind = inner.kind;
+  }
+  supports(e: UpstreamRequest['endpoint']): boolean {
+    return this.inner.supports(e);
+  }
+  advertisedModels(): { id: string; endpoints: UpstreamRequest['endpoint'][] }[] {
+    return this.inner.advertisedModels();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+  async call(req: UpstreamRequest): Promise<UpstreamResponse> {
+    const spec = this.specOf(req.requestId);
+    // Streams arrive whole at the end of the latency (their chunks are not spread in virtual time).
+    if (spec && spec.latencyMs > 0) await this.sleep(spec.latencyMs);
+    if (spec?.status !== undefined && spec.status >= 400) {
+      const body = Buffer.from(
+        JSON.stringify({
+          error: { message: `upstream answered ${spec.status}`, type: 'upstream_error', code: null },
+        }),
+      );
+      return {
+        status: spec.status,
+        headers: { 'content-type': 'application/json' },
+        rateHeaders: {},
+        body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
+        usage: Promise.resolve({ inputTokens: 0, outputTokens: 0, images: 0 }),
+      };
+    }
+    const res = await this.inner.call(req);
+    const out = spec?.outputTokens;
+    if (out === undefined) return res;
+    return { ...res, usage: res.usage.then((u) => ({ ...u, outputTokens: out })) };
+  }
+}
+
+const CODE_IN_MESSAGE = /\((SLUICE_[A-Z0-9_]+)\)$/;
+
+function codeOf(status: number, body: string): string | null {
+  if (status < 400) return null;
+  try {
+    const j = JSON.parse(body) as { error?: { code?: unknown; message?: unknown } };
+    if (typeof j.error?.code === 'string' && j.error.code.startsWith('SLUICE_')) return j.error.code;
+    if (typeof j.error?.message === 'string') return CODE_IN_MESSAGE.exec(j.error.message)?.[1] ?? null;
+  } catch {}
+  return null;
+}
+
+function simConfig(cfg: SluiceConfig, dataDir: string): SluiceConfig {
+  return {
+    ...cfg,
+    storage: { ...cfg.storage, dataDir },
+    // Memory limits and the embedded store, whatever the policy says: the run must touch nothing shared.
+    database: undefined,
+    redis: undefined,
+    limits: { ...cfg.limits, store: 'memory' },
+    // Every upstream becomes the mock (no network), answering at once: latency is virtual.
+    upstreams: cfg.upstreams.map((u) =>
+      u.kind === 'mock'
+        ? { ...u, tokenDelay: 0 }
+        : { name: u.name, kind: 'mock' as const, tokenDelay: 0, replyWords: 12, capacity: u.capacity },
+    ),
+    alerts: [],
+    log: { level: 'silent' },
+  };
+}
+
+export async function runSimulation(opts: SimulationOptions): Promise<SimulationResult> {
+  const wallStart = performance.now();
+  const { trace } = opts;
+  const tmp = opts.dataDir ? null : mkdtempSync(join(tmpdir(), 'sluice-sim-'));
+  const dataDir = opts.dataDir ?? tmp!;
+  const cfg = simConfig(opts.source.config, dataDir);
+  const firstT = trace.requests[0]?.t ?? 0;
+  let vnow = SIM_EPOCH + firstT * 1000;
+  const clock: Clock = { now: () => vnow };
+  const logger = pino({ level: 'silent' });
+  const stores = await openStores(cfg, { clock, logger, instanceId: 'simulate' });
+  try {
+    // 1. Keys declared in the trace.
+    const keysSvc = new KeyService(stores.control, stores.pepper, clock, () => Object.keys(cfg.tiers));
+    const secrets = new Map<string, string>();
+    const keyNames = new Map<string, string>();
+    const keyTenants = new Map<string, string>();
+    for (const k of trace.keys) {
+      try {
+        const { record, key } = await keysSvc.create({
+          tenant: k.tenant,
+          tier: k.tier,
+          project: k.project ?? null,
+          name: k.name.slice(0, 200),
+          expires: k.expires ?? null,
+          scopes: k.scopes ?? null,
+          models: k.models ?? null,
+        });
+        secrets.set(k.name, key);
+        keyNames.set(record.id, k.name);
+        keyTenants.set(k.name, k.tenant);
+      } catch (err) {
+        if (err instanceof KeyServiceError)
+          throw new TraceError(`line ${k.line}: key "${k.name}": ${err.message}`);
+        throw err;
+      }
+    }
+
+    // 2. The gateway, as `serve` builds it, on the virtual clock.
+    const runtime = await buildRuntime(cfg, 1, ContextLoader.forFile(opts.source.file));
+    const heap = new TimerHeap();
+    let seq = 0;
+    let parkCurrent: (() => void) | null = null;
+    let lastTimer: Timer | undefined;
+    const sleep = (ms: number) =>
+      new Promise<void>((resolve) => {
+        lastTimer = { due: vnow + ms, seq: seq++, fire: resolve };
+        heap.push(lastTimer);
+        parkCurrent?.();
+      });
+    const byId = new Map<string, TraceRequest>();
+    const upstreams = new Map<string, Upstream>();
+    for (const u of cfg.upstreams)
+      upstreams.set(u.name, new SimUpstream(createUpstream(u, { clock }), (id) => byId.get(id), sleep));
+    const actions: ReportAction[] = [];
+    const perRequest = new Map<string, { action: string; detector: string; case: string }[]>();
+    const nameOf = (id: string) => keyNames.get(id) ?? id;
+    const abuse = new AbuseEngine({
+      clock,
+      config: cfg.abuse,
+      onAction: (a) => {
+        const key = a.keyId ? nameOf(a.keyId) : undefined;
+        actions.push({
+          t: Math.round((a.at - SIM_EPOCH) / 1) / 1000,
+          action: a.action,
+          ...(key ? { key } : {}),
+          ...(a.tenantId || key ? { tenant: a.tenantId ?? keyTenants.get(key!) } : {}),
+          ...(a.ip ? { ip: a.ip } : a.net ? { ip: a.net } : {}),
+          ...(a.capability ? { capability: a.capability } : {}),
+          detector: a.detector,
+          score: a.score,
+          reason: a.reason,
+          ...(a.related ? { related: { keys: a.related.keys.map(nameOf), ips: a.related.ips } } : {}),
+          ...(a.until !== undefined
+            ? { until: a.until === 'review' ? 'review' : (a.until - SIM_EPOCH) / 1000 }
+            : {}),
+          case: a.caseId,
+          ...(a.shadow ? { mode: 'shadow' as const } : {}),
+        });
+        if (a.requestId) {
+          let list = perRequest.get(a.requestId);
+          if (!list) {
+            list = [];
+            perRequest.set(a.requestId, list);
+          }
+          list.push({ action: a.action, detector: a.detector, case: a.caseId });
+        }
+      },
+    });
+    // Usage and audit records are counted, not written: they decide nothing, and a run of a million
+    // requests must not spend its time on group commits (the pipeline still builds every record).
+    let audited = 0;
+    let metered = 0;
+    const usage = { record: () => void metered++ };
+    const audit = {
+      emit: () => void audited++,
+      flush: async () => {},
+      stats: () => ({ queued: 0, overflowed: 0, written: audited }),
+    };
+    const app = createGateway({
+      runtime: () => runtime,
+      // Keys do not change during a run: verified keys stay cached for a virtual minute.
+      auth: new KeyAuthenticator({ control: stores.control, pepper: stores.pepper, clock, ttlMs: 60_000 }),
+      authFailures: new AuthFailureLimiter({
+        budget: () => runtime.cfg.hardening.authFailures,
+        clock,
+        sweepEveryMs: 0,
+      }),
+      limits: stores.limits,
+      upstreams,
+      audit,
+      usage,
+      clock,
+      logger,
+      health: () => ({ ready: true, degraded: [] }),
+      abuse,
+    });
+    await app.ready();
+
+    // 3. The event loop: timers due before a request fire first, in order.
+    const results: { status: number; code: string | null }[] = new Array(trace.requests.length);
+    const done = new Map<Timer, Promise<void>>();
+    let finished = 0;
+    const dispatch = async (r: TraceRequest, index: number): Promise<void> => {
+      const requestId = `r${r.line}`;
+      byId.set(requestId, r);
+      const headers: Record<string, string> = { ...r.headers, 'x-request-id': requestId };
+      if (r.key !== undefined) headers.authorization = `Bearer ${secrets.get(r.key)}`;
+      else if (r.authorization !== undefined) headers.authorization = r.authorization;
+      const hasBody = r.body !== undefined && r.method !== 'GET';
+      if (hasBody && !headers['content-type']) headers['content-type'] = 'application/json';
+      let parked!: () => void;
+      const parkedP = new Promise<'parked'>((res) => {
+        parked = () => res('parked');
+      });
+      const complete = app
+        .inject({
+          method: r.method as 'POST',
+          url: r.path,
+          headers,
+          payload: hasBody ? JSON.stringify(r.body) : undefined,
+          remoteAddress: r.ip,
+        })
+        .then((res) => {
+          results[index] = { status: res.statusCode, code: codeOf(res.statusCode, res.payload) };
+          byId.delete(requestId);
+          finished++;
+        });
+      parkCurrent = parked;
+      const first = await Promise.race([complete.then(() => 'done' as const), parkedP]);
+      parkCurrent = null;
+      // The timer just pushed belongs to this request: when it fires, wait for the answer.
+      if (first === 'parked' && lastTimer) done.set(lastTimer, complete);
+    };
+    const fireDue = async (until: number) => {
+      for (let t = heap.peek(); t && t.due <= until; t = heap.peek()) {
+        heap.pop();
+        vnow = Math.max(vnow, t.due);
+        const complete = done.get(t);
+        done.delete(t);
+        let parked!: () => void;
+        const parkedP = new Promise<'parked'>((res) => {
+          parked = () => res('parked');
+        });
+        parkCurrent = parked;
+        t.fire();
+        if (complete) {
+          const how = await Promise.race([complete.then(() => 'done' as const), parkedP]);
+          if (how === 'parked' && lastTimer) done.set(lastTimer, complete);
+        }
+        parkCurrent = null;
+      }
+    };
+    const total = trace.requests.length;
+    for (let i = 0; i < total; i++) {
+      const r = trace.requests[i]!;
+      const at = SIM_EPOCH + r.t * 1000;
+      await fireDue(at);
+      vnow = Math.max(vnow, at);
+      await dispatch(r, i);
+      if (opts.onProgress && (i & 1023) === 0) opts.onProgress(i, total);
+    }
+    await fireDue(Number.POSITIVE_INFINITY);
+    opts.onProgress?.(total, total);
+    const lastT = trace.requests[total - 1]?.t ?? 0;
+    abuse.expire();
+
+    // 4. Report and decisions.
+    const byStatus: Record<string, number> = {};
+    const byCode: Record<string, number> = {};
+    const decisions: string[] = [];
+    for (let i = 0; i < total; i++) {
+      const r = trace.requests[i]!;
+      const res = results[i] ?? { status: 0, code: 'SIM_NO_ANSWER' };
+      byStatus[res.status] = (byStatus[res.status] ?? 0) + 1;
+      if (res.code) byCode[res.code] = (byCode[res.code] ?? 0) + 1;
+      decisions.push(
+        JSON.stringify({
+          line: r.line,
+          t: r.t,
+          status: res.status,
+          code: res.code,
+          actions: perRequest.get(`r${r.line}`) ?? [],
+        }),
+      );
+    }
+    const report: SimulationReport = {
+      trace: opts.traceName,
+      seed: opts.seed,
+      requests: total,
+      virtualSeconds: Math.round((lastT - firstT) * 1000) / 1000,
+      byStatus: sortKeys(byStatus),
+      byCode: sortKeys(byCode),
+      actions,
+    };
+    await app.close();
+    const wallSeconds = (performance.now() - wallStart) / 1000;
+    const counts: Record<string, number> = {};
+    for (const a of actions) counts[a.action] = (counts[a.action] ?? 0) + 1;
+    const acted = Object.entries(counts)
+      .map(([k, v]) => `${v} ${k}`)
+      .join(', ');
+    const summary =
+      `sluice simulate: ${total} requests over ${report.virtualSeconds} virtual seconds in ${wallSeconds.toFixed(2)} s ` +
+      `(${Math.round(total / Math.max(wallSeconds, 1e-6))} requests/s, ${finished} answered, ${audited} audit events, ${metered} usage records); ` +
+      `statuses ${Object.entries(report.byStatus)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ')}; actions: ${acted || 'none'}.`;
+    return { report, decisions, summary, wallSeconds };
+  } finally {
+    await stores.close().catch(() => {});
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function sortKeys(o: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(o).sort()) out[k] = o[k]!;
+  return out;
+}

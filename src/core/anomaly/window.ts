@@ -1,0 +1,103 @@
+/**
+ * Bounded, time-bucketed state for the detectors. Pure: every method takes `now` (ms).
+ */
+
+/** Counters over fixed slots (e.g. 60 slots of 10 s = the last 10 minutes), several series at once. */
+export class SlotRing {
+  readonly ids: Float64Array;
+  readonly data: Float64Array;
+
+  constructor(
+    readonly slots: number,
+    readonly slotMs: number,
+    readonly series: number,
+  ) {
+    this.ids = new Float64Array(slots).fill(-1);
+    this.data = new Float64Array(slots * series);
+  }
+
+  /** Adds `v` to series `s` in the slot of `now`. O(series) when a slot is reused, O(1) otherwise. */
+  add(now: number, s: number, v: number): void {
+    const id = Math.floor(now / this.slotMs);
+    const i = id % this.slots;
+    if (this.ids[i] !== id) {
+      this.ids[i] = id;
+      this.data.fill(0, i * this.series, (i + 1) * this.series);
+    }
+    this.data[i * this.series + s]! += v;
+  }
+
+  /** Sum of series `s` over the last `n` slots including the current one. */
+  sum(now: number, s: number, n: number): number {
+    const cur = Math.floor(now / this.slotMs);
+    let total = 0;
+    for (let k = 0; k < n && k < this.slots; k++) {
+      const id = cur - k;
+      const i = id % this.slots;
+      if (this.ids[i] === id) total += this.data[i * this.series + s]!;
+    }
+    return total;
+  }
+
+  /** Value of series `s` in the slot with absolute id `id` (0 if that slot is gone). */
+  at(id: number, s: number): number {
+    const i = id % this.slots;
+    return this.ids[i] === id ? this.data[i * this.series + s]! : 0;
+  }
+}
+
+/** Last-seen times of distinct members, capped: the oldest insertion is dropped first. */
+export class RecentSet<K> {
+  readonly first = new Map<K, number>();
+  readonly last = new Map<K, number>();
+
+  constructor(readonly cap: number) {}
+
+  /** Records a sighting; returns true if the member was new (or had been evicted). */
+  see(k: K, now: number): boolean {
+    const had = this.last.has(k);
+    if (!had) {
+      if (this.first.size >= this.cap) {
+        const oldest = this.first.keys().next().value as K;
+        this.first.delete(oldest);
+        this.last.delete(oldest);
+      }
+      this.first.set(k, now);
+    }
+    this.last.set(k, now);
+    return !had;
+  }
+
+  /** Members seen since `since`. */
+  countSeenSince(since: number): number {
+    let n = 0;
+    for (const t of this.last.values()) if (t >= since) n++;
+    return n;
+  }
+
+  /** Members first seen since `since`. */
+  countNewSince(since: number): number {
+    let n = 0;
+    for (const t of this.first.values()) if (t >= since) n++;
+    return n;
+  }
+
+  membersSeenSince(since: number, max = 50): K[] {
+    const out: K[] = [];
+    for (const [k, t] of this.last) {
+      if (t >= since) out.push(k);
+      if (out.length >= max) break;
+    }
+    return out;
+  }
+
+  get size(): number {
+    return this.first.size;
+  }
+}
+
+/** Caps a Map by dropping its oldest insertion; returns the map for chaining. */
+export function capMap<K, V>(m: Map<K, V>, cap: number): Map<K, V> {
+  while (m.size > cap) m.delete(m.keys().next().value as K);
+  return m;
+}

@@ -1,0 +1,182 @@
+import { describe, expect, it } from 'vitest';
+import { AnomalyDetectors, type Observation } from '../../../src/core/anomaly/detectors.js';
+import { netOf, promptFeatures } from '../../../src/core/anomaly/text.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+
+function obs(over: Partial<Observation>): Observation {
+  return {
+    requestId: 'r',
+    keyId: 'k1',
+    tenantId: 't1',
+    ip: '10.0.0.1',
+    userAgent: 'openai-node/4.77.0',
+    headerNames: ['user-agent', 'content-type'],
+    endUser: null,
+    action: 'chat.create',
+    endpoint: 'chat',
+    model: 'demo-model',
+    prompt: 'hello there',
+    inputTokens: 10,
+    outputTokens: 20,
+    status: 200,
+    ...over,
+  };
+}
+
+describe('prompt features', () => {
+  it('gives one template to prompts that differ only in their filled slots', () => {
+    const a = promptFeatures('Write a five-star review for "Acme Kettle" mentioning 2 day shipping');
+    const b = promptFeatures('Write a five-star review for "Zeta Lamp" mentioning 5 day shipping');
+    const c = promptFeatures('Summarise this ticket: printer on fire');
+    expect(a.template).toBe(b.template);
+    expect(a.template).not.toBe(c.template);
+  });
+
+  it('sees reasoning-extraction requests', () => {
+    expect(promptFeatures('Explain step by step how DNS works').reasoning).toBe(true);
+    expect(promptFeatures('What is DNS?').reasoning).toBe(false);
+  });
+
+  it('groups addresses by /24 and /48', () => {
+    expect(netOf('192.0.2.77')).toBe('192.0.2.0/24');
+    expect(netOf('2001:db8:1:2::5')).toBe('2001:db8:1::/48');
+  });
+});
+
+describe('credential stuffing', () => {
+  it('fires on many different bad credentials from one range, not on one key retried', () => {
+    const d = new AnomalyDetectors();
+    let found = 0;
+    // 1. One misconfigured client retries the same wrong key 200 times: nothing.
+    for (let i = 0; i < 200; i++)
+      found += d.authFailed({ ip: '198.51.100.7', credential: 42, userAgent: null }, T0 + i * 500).length;
+    expect(found).toBe(0);
+    // 2. Twelve different credentials from three addresses of another /24: a finding naming them.
+    const all = [];
+    for (let i = 0; i < 12; i++)
+      all.push(
+        ...d.authFailed(
+          { ip: `203.0.113.${i % 3}`, credential: 1000 + i, userAgent: null },
+          T0 + 200_000 + i * 1100,
+        ),
+      );
+    expect(all.length).toBeGreaterThan(0);
+    expect(all[0]!.detector).toBe('credential-stuffing');
+    expect(all[0]!.subject.net).toBe('203.0.113.0/24');
+    expect(all[0]!.related.ips.sort()).toEqual(['203.0.113.0', '203.0.113.1', '203.0.113.2']);
+  });
+});
+
+describe('template campaign', () => {
+  const template = (i: number) => `Write a five-star review for product ${i} mentioning fast shipping`;
+
+  it('quarantines fresh tenants sending one template through shared proxies', () => {
+    const d = new AnomalyDetectors();
+    const findings = [];
+    for (let round = 0; round < 5; round++)
+      for (let i = 0; i < 12; i++)
+        findings.push(
+          ...d.observe(
+            obs({
+              keyId: `k${i}`,
+              tenantId: `t${i}`,
+              ip: i % 2 ? '192.0.2.10' : '198.51.100.20',
+              prompt: template(i * 7 + round),
+            }),
+            T0 + round * 10_000 + i * 50,
+          ),
+        );
+    const campaign = findings.find((f) => f.detector === 'template-campaign');
+    expect(campaign?.suggest).toBe('quarantine');
+    expect(campaign?.related.keys.length).toBeGreaterThanOrEqual(6);
+  });
+
+  it('leaves a popular template alone when each tenant sends it from its own network', () => {
+    const d = new AnomalyDetectors();
+    const findings = [];
+    for (let round = 0; round < 5; round++)
+      for (let i = 0; i < 20; i++)
+        findings.push(
+          ...d.observe(
+            obs({ keyId: `k${i}`, tenantId: `t${i}`, ip: `10.${i}.0.5`, prompt: template(i + round) }),
+            T0 + round * 10_000 + i * 50,
+          ),
+        );
+    expect(
+      findings.filter((f) => f.detector === 'template-campaign' || f.detector === 'client-fingerprint'),
+    ).toEqual([]);
+  });
+
+  it('leaves one tenant with many keys on one network alone', () => {
+    const d = new AnomalyDetectors();
+    const findings = [];
+    for (let round = 0; round < 5; round++)
+      for (let i = 0; i < 30; i++)
+        findings.push(
+          ...d.observe(
+            obs({ keyId: `k${i}`, tenantId: 'bigco', ip: '10.9.9.9', prompt: template(i) }),
+            T0 + round * 10_000 + i * 50,
+          ),
+        );
+    expect(findings.filter((f) => f.suggest === 'quarantine')).toEqual([]);
+  });
+});
+
+describe('key sharing', () => {
+  it('fires when a key with a home network is suddenly used from many new ones; a NAT change does not', () => {
+    const d = new AnomalyDetectors();
+    const found = [];
+    // 1. Five minutes from home, then a move to one other network (NAT change): nothing.
+    for (let s = 0; s < 300; s += 5) found.push(...d.observe(obs({ ip: '10.1.1.1' }), T0 + s * 1000));
+    for (let s = 300; s < 600; s += 5) found.push(...d.observe(obs({ ip: '10.2.2.2' }), T0 + s * 1000));
+    expect(found.filter((f) => f.detector === 'key-sharing')).toEqual([]);
+    // 2. Then 15 networks within a minute.
+    for (let i = 0; i < 30; i++)
+      found.push(...d.observe(obs({ ip: `172.${16 + (i % 15)}.${i}.9` }), T0 + 600_000 + i * 2000));
+    const f = found.find((x) => x.detector === 'key-sharing' && x.suggest === 'quarantine');
+    expect(f).toBeDefined();
+    expect(f?.subject.keyId).toBe('k1');
+  });
+});
+
+describe('volume spike', () => {
+  it('flags a burst well above the baseline once, and not a repeat of a burst it has seen before', () => {
+    const d = new AnomalyDetectors();
+    const spikes: number[] = [];
+    let t = T0;
+    const run = (seconds: number, perSecond: number) => {
+      const step = 1000 / perSecond;
+      for (const end = t + seconds * 1000; t < end; t += step)
+        for (const f of d.observe(obs({}), t))
+          if (f.detector === 'volume-spike' && f.subject.keyId) spikes.push(t);
+    };
+    run(600, 0.2);
+    run(60, 10);
+    expect(spikes.length).toBe(1);
+    run(600, 0.2);
+    run(60, 10);
+    expect(spikes.length).toBe(1);
+  });
+});
+
+describe('bounded state', () => {
+  it('keeps its maps capped under a flood of distinct keys, networks and templates', () => {
+    const d = new AnomalyDetectors({ maxKeys: 500, maxTenants: 300, maxNets: 400, maxTemplates: 200 });
+    for (let i = 0; i < 3000; i++)
+      d.observe(
+        obs({
+          keyId: `k${i}`,
+          tenantId: `t${i}`,
+          ip: `10.${(i >> 8) & 255}.${i & 255}.1`,
+          prompt: `${i.toString(36)} unique words ${i}`,
+        }),
+        T0 + i,
+      );
+    const s = d.sizes();
+    expect(s.keys).toBe(500);
+    expect(s.tenants).toBe(300);
+    expect(s.nets).toBe(400);
+    expect(s.templates).toBe(200);
+  });
+});
