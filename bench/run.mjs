@@ -26,8 +26,33 @@ import { cleanupTemp, createKey, startSluice, tempDir, waitForSluice, writeConfi
 import { startBare, startFastifyMin, startPortkey, startStub } from './lib/targets.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
-const DEFAULT_TARGETS = ['bare', 'fastify-min', 'sluice-memory', 'sluice-redis', 'portkey'];
-const ALL_TARGETS = ['bare', 'bare-pipe', 'fastify-min', 'sluice-memory', 'sluice-redis', 'portkey'];
+const DEFAULT_TARGETS = [
+  'bare',
+  'fastify-min',
+  'sluice-memory',
+  'sluice-memory-off',
+  'sluice-redis',
+  'portkey',
+];
+const ALL_TARGETS = [
+  'bare',
+  'bare-pipe',
+  'fastify-min',
+  'sluice-memory',
+  'sluice-memory-off',
+  'sluice-redis',
+  'portkey',
+];
+/** `sluice-memory-off`: the same gateway with abuse detection and content screening off, to show what they cost. */
+const DETECTION_OFF = {
+  abuse: { enabled: false },
+  screening: {
+    injection: { action: 'off' },
+    secrets: { action: 'off' },
+    pii: { action: 'off' },
+    output: { secrets: 'off', pii: 'off' },
+  },
+};
 
 const { values: args } = parseArgs({
   options: {
@@ -43,6 +68,7 @@ const { values: args } = parseArgs({
     'no-micro': { type: 'boolean', default: false },
     'no-accuracy': { type: 'boolean', default: false },
     'no-memory': { type: 'boolean', default: false },
+    'no-extras': { type: 'boolean', default: false },
     profile: { type: 'boolean' },
     'no-write': { type: 'boolean', default: false },
     out: { type: 'string', default: join(ROOT, 'bench', 'results') },
@@ -61,7 +87,7 @@ if (args.help) {
   --redis-url URL       use this Redis instead of a private redis-server
   --memory-keys N       distinct end users in the memory run (100000; quick 20000)
   --profile             CPU-profile Sluice under load (default on, off with --quick)
-  --no-streaming --no-micro --no-accuracy --no-memory --no-write`);
+  --no-streaming --no-micro --no-accuracy --no-memory --no-extras --no-write`);
   process.exit(0);
 }
 const quick = args.quick;
@@ -136,12 +162,13 @@ async function startTargets(stub, redis) {
       else if (name === 'fastify-min')
         t = await startFastifyMin({ core: TARGET_CORE, upstreamUrl: stub.url });
       else if (name === 'portkey') t = await startPortkey({ core: TARGET_CORE, upstreamUrl: stub.url });
-      else if (name === 'sluice-memory' || name === 'sluice-redis') {
+      else if (name === 'sluice-memory' || name === 'sluice-memory-off' || name === 'sluice-redis') {
         if (!sluice.ok) throw new Error(sluice.reason);
         if (name === 'sluice-redis' && !redis) throw new Error('no Redis reachable');
         const dir = tempDir(name);
         const store = name === 'sluice-redis' ? { store: 'redis', url: redis.url } : { store: 'memory' };
-        const configFile = writeConfig(dir, { upstreamUrl: stub.url, store });
+        const extra = name === 'sluice-memory-off' ? DETECTION_OFF : {};
+        const configFile = writeConfig(dir, { upstreamUrl: stub.url, store, extra });
         const dataDir = join(dir, 'data');
         const { key } = createKey({ dataDir, configFile });
         t = await startSluice({ name, configFile, dataDir, core: TARGET_CORE });
@@ -319,6 +346,47 @@ async function profilePhase(stub) {
   return { rpsWhileProfiled: m.rps, ...summary };
 }
 
+/**
+ * The standalone benches of later capabilities, run after the throughput phase on a quiet machine:
+ * screening cost per detector for a 4 kB prompt (bench/screening.mjs), and a cache hit next to a
+ * miss with tracing off and on (bench/cache.mjs). Their tables are appended to the report.
+ */
+function extrasPhase() {
+  const out = { text: '' };
+  const run = (label, cmd, cmdArgs) => {
+    try {
+      const text = runCommand(cmd, cmdArgs, { cwd: ROOT, timeoutMs: (quick ? 120 : 400) * 1000 });
+      out.text += `\n### ${label}\n\n${text.trim()}\n`;
+      return text;
+    } catch (err) {
+      out.text += `\n### ${label}\n\nskipped: ${String(err.message).split('\n')[0]}\n`;
+      return '';
+    }
+  };
+  const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
+  const scr = run('Content screening, 4 kB prompt (µs)', tsx, [
+    join(ROOT, 'bench', 'screening.mjs'),
+    ...(quick ? ['--quick'] : []),
+  ]);
+  const sj = scr.split('\n').find((l) => l.startsWith('BENCH_JSON '));
+  if (sj) out.screening = JSON.parse(sj.slice('BENCH_JSON '.length));
+  const n = quick ? '100' : '300';
+  for (const tracing of [false, true]) {
+    const text = run(`Response cache, tracing ${tracing ? 'on' : 'off'}`, process.execPath, [
+      join(ROOT, 'bench', 'cache.mjs'),
+      '--requests',
+      n,
+      ...(tracing ? ['--tracing'] : []),
+    ]);
+    const j = text
+      .split('\n')
+      .reverse()
+      .find((l) => l.startsWith('{"bench":"cache"'));
+    if (j) out[tracing ? 'cacheTracing' : 'cache'] = JSON.parse(j);
+  }
+  return out;
+}
+
 async function main() {
   const env = {
     date: new Date().toISOString().slice(0, 10),
@@ -441,8 +509,14 @@ async function main() {
     }
   }
 
+  if (!args['no-extras']) {
+    log('screening cost, response cache and tracing');
+    results.extras = extrasPhase();
+  }
+
   if (HAS_TASKSET === false) notes.push('taskset not found: target, stub and load generator share all cores');
-  const report = renderReport(results);
+  let report = renderReport(results);
+  if (results.extras?.text) report += `\n${results.extras.text}`;
   console.log(report);
   if (!args['no-write']) {
     mkdirSync(args.out, { recursive: true });

@@ -255,7 +255,7 @@ function headline(results) {
   const rows = Object.fromEntries(
     (results.throughput?.targets ?? []).filter((t) => !t.skipped).map((t) => [t.name, t]),
   );
-  for (const name of ['sluice-memory', 'sluice-redis', 'fastify-min']) {
+  for (const name of ['sluice-memory', 'sluice-memory-off', 'sluice-redis', 'fastify-min']) {
     const t = rows[name];
     if (t)
       out.push(

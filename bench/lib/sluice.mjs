@@ -41,7 +41,7 @@ export const GENEROUS_LIMITS = [
  */
 export function writeConfig(
   dir,
-  { upstreamUrl, store, limits = GENEROUS_LIMITS, extraTiers = {}, logLevel = 'warn' },
+  { upstreamUrl, store, limits = GENEROUS_LIMITS, extraTiers = {}, logLevel = 'warn', extra = {} },
 ) {
   const cfg = {
     server: { host: '127.0.0.1' },
@@ -51,6 +51,7 @@ export function writeConfig(
     tiers: { default: { limits }, ...extraTiers },
     limits: store,
     log: { level: logLevel },
+    ...extra,
   };
   if (store.store === 'redis') cfg.redis = { url: store.url };
   const file = join(dir, 'sluice.yaml');
