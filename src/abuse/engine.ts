@@ -460,7 +460,9 @@ export class AbuseEngine implements AbuseHooks {
   restore(stored: AbuseCase): boolean {
     const now = this.opts.clock.now();
     const local = this.cases.get(stored.id);
-    if (local && local.updatedAt > stored.updatedAt) return false;
+    const closed = (x: AbuseCase) => x.status === 'released' || x.status === 'expired';
+    // A newer local copy wins, except that a close (release, expiry) always wins over a live copy.
+    if (local && local.updatedAt > stored.updatedAt && !(closed(stored) && !closed(local))) return false;
     if (
       local &&
       local.updatedAt === stored.updatedAt &&

@@ -1,7 +1,7 @@
 /**
  * Abuse cases in the control database (SQLite or PostgreSQL, migration `0007_cases`). The engine
  * writes every transition through (an upsert that never goes back in time: a row is only replaced
- * by one with a later or equal `updated_at`), loads the live ones at start, and polls
+ * by one with a later or equal `updated_at`, and a closed case is never re-opened by a live write), loads the live ones at start, and polls
  * `changedSince` so a release or an extension made on another instance (or by the CLI) applies here.
  */
 import type { Kysely } from 'kysely';
@@ -73,9 +73,13 @@ export class SqlCaseStore {
     await this.db
       .insertInto('abuse_cases')
       .values(row)
-      .onConflict((oc) =>
-        oc.column('id').doUpdateSet(rest).where('abuse_cases.updated_at', '<=', row.updated_at),
-      )
+      .onConflict((oc) => {
+        const u = oc.column('id').doUpdateSet(rest).where('abuse_cases.updated_at', '<=', row.updated_at);
+        // A live write (new evidence, a note) never re-opens a case a reviewer closed meanwhile.
+        return row.status === 'open' || row.status === 'confirmed'
+          ? u.where('abuse_cases.status', 'in', ['open', 'confirmed'])
+          : u;
+      })
       .execute();
   }
 
