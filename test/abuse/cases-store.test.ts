@@ -138,6 +138,41 @@ describe.each(DIALECTS)('abuse cases on $name', ({ make }) => {
     old.updatedAt = q.createdAt;
     await store.save(old);
     expect((await store.get(q.id))?.status).toBe('released');
+    // Nor does new evidence written later by an instance that has not seen the release yet.
+    old.updatedAt = clock.t + 5000;
+    old.expiresAt = clock.t + HOUR;
+    await store.save(old);
+    expect((await store.get(q.id))?.status).toBe('released');
+    // And that instance, on its poll, takes the release over its newer live copy.
+    const c = instance();
+    c.engine.restore(old);
+    expect(check(c.engine, member)).toBe('SLUICE_QUARANTINED');
+    await c.sync.poll();
+    expect(check(c.engine, member)).toBeNull();
+  });
+
+  it('announces a change only after it is written, so a listener that polls at once sees it', async () => {
+    const seen: (string | undefined)[] = [];
+    const sync = new CaseSync({
+      store,
+      clock: now,
+      publish: async () => {
+        seen.push((await store.get(id))?.status);
+      },
+    });
+    const engine = new AbuseEngine({
+      clock: now,
+      onStore: (c) => sync.save(c),
+      onCase: (_c, t) => {
+        if (t !== 'open') sync.announce();
+      },
+    });
+    sync.attach(engine);
+    campaign(engine, clock, 'kd', T0 + 50 * HOUR);
+    const id = engine.listCases().find((c) => c.kind === 'quarantine')!.id;
+    engine.release(id, 'carol');
+    await sync.flush();
+    expect(seen).toEqual(['released']);
   });
 
   it('persists an expiry without review', async () => {
