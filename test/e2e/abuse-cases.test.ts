@@ -194,6 +194,18 @@ describe('abuse cases over HTTP', () => {
     expect(shown.evidence.sampleRequests.length).toBeGreaterThan(0);
     expect((await cli(['cases', 'list', '--status', 'nope', ...c])).code).not.toBe(0);
     expect((await cli(['cases', 'show', 'case_nope', ...c])).code).not.toBe(0);
+    // Extend, confirm and note the chat case from the CLI (the server holds it open meanwhile).
+    const before = JSON.parse((await cli(['cases', 'show', chatCase, ...c])).stdout).expiresAt as number;
+    expect((await cli(['cases', 'extend', chatCase, '--by', 'nope', ...c])).code).not.toBe(0);
+    expect((await cli(['cases', 'extend', chatCase, '--by', '12h', ...c])).code).toBe(0);
+    expect((await cli(['cases', 'confirm', chatCase, ...c])).code).toBe(0);
+    expect((await cli(['cases', 'note', chatCase, 'asked the tenant', ...c])).code).toBe(0);
+    const after = JSON.parse((await cli(['cases', 'show', chatCase, ...c])).stdout);
+    expect(after.expiresAt).toBe(before + 12 * 3_600_000);
+    expect(after.status).toBe('confirmed');
+    expect(after.notes.map((n: { text: string }) => n.text)).toEqual(
+      expect.arrayContaining(['confirmed', 'asked the tenant']),
+    );
     const rel = await cli(['cases', 'release', msgCase, '--note', 'researcher', ...c]);
     expect(rel.code).toBe(0);
     expect(rel.stdout).toContain('released');
@@ -242,6 +254,8 @@ describe('abuse cases over HTTP', () => {
     expect(exp.stdout).toContain('abuse.case.open');
     expect(exp.stdout).toContain('abuse.case.release');
     expect(exp.stdout).toContain('cli.cases.release');
+    expect(exp.stdout).toContain('abuse.case.extend');
+    expect(exp.stdout).toContain('abuse.case.confirm');
     expect(exp.stdout).toContain(chatCase);
     expect(exp.stdout).toContain(msgCase);
   }, 90_000);
