@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
+import { CASES_CHANGED, CaseSync, caseAuditEvent } from './abuse/case-sync.js';
 import { AbuseEngine } from './abuse/engine.js';
 import { createAdmin, guard, hashAdminToken } from './admin/app.js';
 import { registerAuditRoutes } from './admin/audit-routes.js';
@@ -47,6 +48,7 @@ import { createUpstream } from './providers/index.js';
 import { createCacheStore } from './stores/cache/index.js';
 import { openCredentials } from './stores/credential-state.js';
 import { ensureDataDir } from './stores/data-dir.js';
+import { SqlCaseStore } from './stores/sql/case-store.js';
 import { UsageWriter } from './stores/usage-writer.js';
 import { accessPolicyFor, ContextLoader, limitPolicyFor } from './wiring/policy.js';
 import { installProcessGuard } from './wiring/process-guard.js';
@@ -251,36 +253,21 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   const limitWatch = new LimitWatch();
   // Abuse detection: cases are audited; a quarantine or throttle tells the partner through the
   // `quarantine` alert (signed webhook). Unreviewed holds expire on a timer.
+  // Cases are written through to the control store, loaded at start and polled (or announced on
+  // the invalidation channel) so every instance holds the same quarantines.
+  const caseSync = new CaseSync({
+    store: new SqlCaseStore(stores.sql),
+    clock,
+    publish: () => stores.invalidate(CASES_CHANGED),
+    onError: (err) => logger.warn({ err: err.message }, 'abuse cases: store write or poll failed'),
+  });
   const abuse = new AbuseEngine({
     clock,
     config: cfg.abuse,
+    onStore: (c) => caseSync.save(c),
     onCase: (c, transition) => {
-      stores.audit.emit({
-        at: clock.now(),
-        requestId: c.evidence.sampleRequests[0] ?? null,
-        keyId: c.subject.keyId ?? null,
-        tenantId: c.subject.tenantId ?? null,
-        projectId: null,
-        clientIp: c.subject.ip ?? null,
-        country: null,
-        userAgent: null,
-        action: `abuse.case.${transition}`,
-        model: null,
-        decision: 'system',
-        reason: c.detector,
-        policyVersion: runtime.version,
-        details: {
-          case: c.id,
-          kind: c.kind,
-          status: c.status,
-          capability: c.capability,
-          category: c.category,
-          score: c.score,
-          net: c.subject.net ?? null,
-          shadow: c.shadow,
-          relatedKeys: c.evidence.related.keys.slice(0, 50),
-        },
-      });
+      stores.audit.emit(caseAuditEvent(c, transition, clock.now(), runtime.version));
+      if (transition !== 'note' && (c.kind !== 'flag' || transition !== 'open')) caseSync.announce();
       if (c.kind !== 'flag' && !c.shadow && (transition === 'open' || transition === 'release'))
         alerts.notify({
           type: 'quarantine',
@@ -302,6 +289,12 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
         });
     },
   });
+  caseSync.attach(abuse);
+  stores.onInvalidate((id) => {
+    if (id === CASES_CHANGED) void caseSync.poll().catch(() => {});
+  });
+  await caseSync.load().catch((err: Error) => logger.warn({ err: err.message }, 'abuse cases: load failed'));
+  caseSync.start();
   const abuseExpiry = setInterval(() => abuse.expire(), 10_000);
   abuseExpiry.unref();
   let wasDegraded = false;
@@ -534,6 +527,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       clearInterval(degradedCheck);
       clearInterval(touchTimer);
       clearInterval(abuseExpiry);
+      await caseSync.stop();
       clearInterval(pruneTimer);
       removeGuard();
       if (watched) unwatchFile(watched);

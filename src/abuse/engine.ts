@@ -108,6 +108,11 @@ export interface AbuseEngineOptions {
   onAction?: (a: AbuseAction) => void;
   /** A case was opened or changed (persist it, audit it, tell the partner). */
   onCase?: (c: AbuseCase, transition: string) => void;
+  /**
+   * Every change to a case, including new evidence that is no transition (write it through to the
+   * control store). Called before `onCase`; never for a case that came in through `restore`.
+   */
+  onStore?: (c: AbuseCase) => void;
 }
 
 const CATEGORY_TEXT: Record<Category, string> = {
@@ -254,7 +259,7 @@ export class AbuseEngine implements AbuseHooks {
       category: 'review',
       caseId,
     });
-    this.opts.onCase?.(c, 'release');
+    this.changed(c, 'release');
     return true;
   }
 
@@ -266,7 +271,7 @@ export class AbuseEngine implements AbuseHooks {
     c.updatedAt = this.opts.clock.now();
     c.notes.push({ at: c.updatedAt, by, text: `extended until ${new Date(until).toISOString()}` });
     for (const list of this.holds.values()) for (const h of list) if (h.caseId === caseId) h.until = until;
-    this.opts.onCase?.(c, 'extend');
+    this.changed(c, 'extend');
     return true;
   }
 
@@ -278,7 +283,7 @@ export class AbuseEngine implements AbuseHooks {
     c.updatedAt = this.opts.clock.now();
     c.notes.push({ at: c.updatedAt, by, text: 'confirmed' });
     if (until !== undefined) return this.extend(caseId, until, by);
-    this.opts.onCase?.(c, 'confirm');
+    this.changed(c, 'confirm');
     return true;
   }
 
@@ -287,7 +292,7 @@ export class AbuseEngine implements AbuseHooks {
     if (!c) return false;
     c.updatedAt = this.opts.clock.now();
     c.notes.push({ at: c.updatedAt, by, text: text.slice(0, 2000) });
-    this.opts.onCase?.(c, 'note');
+    this.changed(c, 'note');
     return true;
   }
 
@@ -313,7 +318,7 @@ export class AbuseEngine implements AbuseHooks {
             category: 'review',
             caseId: c.id,
           });
-          this.opts.onCase?.(c, 'expire');
+          this.changed(c, 'expire');
         }
       }
       if (keep.length === 0) this.holds.delete(subject);
@@ -387,15 +392,21 @@ export class AbuseEngine implements AbuseHooks {
       c = undefined;
     }
     const fresh = !c;
+    let grew = false;
     if (!c) {
       c = this.openCase(f, kind, now, shadow, requestId);
       this.seen.set(campaignKey, { caseId: c.id, until: now + FLAG_REPEAT_MS });
       if (f.detector === 'credential-stuffing') this.toldIps.set(c.id, new Set(f.related.ips));
     } else {
-      if (requestId && c.evidence.sampleRequests.length < 20) c.evidence.sampleRequests.push(requestId);
+      if (requestId && c.evidence.sampleRequests.length < 20) {
+        c.evidence.sampleRequests.push(requestId);
+        grew = true;
+      }
       for (const k of f.related.keys)
-        if (!c.evidence.related.keys.includes(k) && c.evidence.related.keys.length < 1000)
+        if (!c.evidence.related.keys.includes(k) && c.evidence.related.keys.length < 1000) {
           c.evidence.related.keys.push(k);
+          grew = true;
+        }
     }
     for (const s of subjects) {
       const sid = subjectId(s);
@@ -433,7 +444,68 @@ export class AbuseEngine implements AbuseHooks {
         shadow: shadow || undefined,
       });
     }
+    if (grew) {
+      c.updatedAt = Math.max(c.updatedAt, now);
+      this.opts.onStore?.(c);
+    }
     this.pruneSeen(now);
+  }
+
+  /**
+   * Applies a case read from the control store: at start (quarantines survive a restart) and when
+   * another instance or the CLI changed it. A stored case older than the one held here is ignored.
+   * Holds follow the stored status and expiry: a release drops them at once, an extension moves them.
+   * Returns true if anything changed here.
+   */
+  restore(stored: AbuseCase): boolean {
+    const now = this.opts.clock.now();
+    const local = this.cases.get(stored.id);
+    const closed = (x: AbuseCase) => x.status === 'released' || x.status === 'expired';
+    // A newer local copy wins, except that a close (release, expiry) always wins over a live copy.
+    if (local && local.updatedAt > stored.updatedAt && !(closed(stored) && !closed(local))) return false;
+    if (
+      local &&
+      local.updatedAt === stored.updatedAt &&
+      local.status === stored.status &&
+      local.expiresAt === stored.expiresAt &&
+      local.notes.length === stored.notes.length
+    )
+      return false;
+    const c: AbuseCase = structuredClone(stored);
+    this.cases.set(c.id, c);
+    this.dropHolds(c.id);
+    const live = c.status === 'open' || c.status === 'confirmed';
+    const members =
+      (c.detector === 'template-campaign' || c.detector === 'client-fingerprint') &&
+      c.evidence.related.keys.length > 0;
+    const campaignKey = `${c.detector}|${members ? c.subject.net : subjectId(c.subject)}|${c.kind}`;
+    if (!this.seen.has(campaignKey) && c.updatedAt + FLAG_REPEAT_MS > now)
+      this.seen.set(campaignKey, { caseId: c.id, until: c.updatedAt + FLAG_REPEAT_MS });
+    if (live && c.kind !== 'flag' && !c.shadow && c.expiresAt !== null && c.expiresAt > now) {
+      const subjects = members ? c.evidence.related.keys.map((k) => `k:${k}`) : [subjectId(c.subject)];
+      for (const sid of subjects) {
+        this.seen.set(`${c.id}|${sid}`, { caseId: c.id, until: c.expiresAt });
+        const h: Hold = {
+          caseId: c.id,
+          kind: c.kind,
+          capability: c.capability,
+          category: c.category,
+          since: c.createdAt,
+          until: c.expiresAt,
+          tokens: 5,
+          refilled: now,
+        };
+        const list = this.holds.get(sid);
+        if (list) list.push(h);
+        else this.holds.set(sid, [h]);
+      }
+    }
+    return true;
+  }
+
+  private changed(c: AbuseCase, transition: string): void {
+    this.opts.onStore?.(c);
+    this.opts.onCase?.(c, transition);
   }
 
   private openCase(
@@ -480,7 +552,7 @@ export class AbuseEngine implements AbuseHooks {
         }
       }
     }
-    this.opts.onCase?.(c, 'open');
+    this.changed(c, 'open');
     return c;
   }
 

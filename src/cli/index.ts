@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { registerAudit } from './audit.js';
+import { registerCases } from './cases.js';
 import { registerConfig } from './config.js';
 import { registerExceptions } from './exceptions.js';
 import { CliExit } from './exit.js';
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<void> {
   registerExceptions(program);
   registerScreen(program);
   registerSimulate(program);
+  registerCases(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -284,6 +284,32 @@ const m0006_signing_keys: Migration = {
   },
 };
 
+/** Abuse cases for review (issue 11): the whole case as JSON, with the columns a query needs. */
+const m0007_cases: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('abuse_cases')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('tenant_id', 'text')
+      .addColumn('key_id', 'text')
+      .addColumn('detector', 'text', (c) => c.notNull())
+      .addColumn('capability', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint')
+      .addColumn('data', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('abuse_cases_updated').on('abuse_cases').column('updated_at').execute();
+    await db.schema
+      .createIndex('abuse_cases_status')
+      .on('abuse_cases')
+      .columns(['status', 'expires_at'])
+      .execute();
+  },
+};
+
 /** Every migration, by name; names sort in the order they apply. */
 export const migrations: Record<string, Migration> = {
   '0001_control': m0001_control,
@@ -291,4 +317,5 @@ export const migrations: Record<string, Migration> = {
   '0003_usage_append': m0003_usage_append,
   '0005_exceptions': m0005_exceptions,
   '0006_signing_keys': m0006_signing_keys,
+  '0007_cases': m0007_cases,
 };
