@@ -61,6 +61,21 @@ const RAW_REPLY = {
   once() {},
 };
 
+/** The app's onRequest gate and onResponse hook, built once per deps. */
+const hooks = new WeakMap<
+  GatewayDeps,
+  { gate: ReturnType<typeof requestGate>; outcome: ReturnType<typeof keyOutcome> }
+>();
+function hooksOf(deps: GatewayDeps) {
+  let h = hooks.get(deps);
+  if (!h) {
+    h = { gate: requestGate(deps), outcome: keyOutcome(deps) };
+    hooks.set(deps, h);
+  }
+  return h;
+}
+const NOOP = () => {};
+
 interface ShimReply {
   statusCode: number;
   sent: boolean;
@@ -221,7 +236,7 @@ export async function runPipelineDirect(
   reply.header('x-request-id', input.id);
   // The onRequest gate (brute-force budgets, header checks), as the app runs it.
   let passed = false;
-  requestGate(deps).call(FAKE_APP, request, reply, () => {
+  hooksOf(deps).gate.call(FAKE_APP, request, reply, () => {
     passed = true;
   });
   if (!passed) return answered(deps, request, reply, Promise.resolve());
@@ -271,6 +286,6 @@ function answered(
   done: Promise<void>,
 ): DirectResult {
   // The onResponse hook: key-failure budgets see the status.
-  keyOutcome(deps)(request, reply, () => {});
+  hooksOf(deps).outcome(request, reply, NOOP);
   return { status: reply.statusCode, body: reply.payload, done };
 }
