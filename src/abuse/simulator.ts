@@ -483,8 +483,9 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     };
     const gatewayDeps: GatewayDeps = {
       runtime: () => runtime,
-      // Keys do not change during a run: verified keys stay cached for a virtual minute.
-      auth: new KeyAuthenticator({ control: stores.control, pepper: stores.pepper, clock, ttlMs: 60_000 }),
+      // Keys do not change during a run (nothing revokes or rotates them; expiry is checked on every
+      // request, cached or not): verified keys stay cached for a virtual hour.
+      auth: new KeyAuthenticator({ control: stores.control, pepper: stores.pepper, clock, ttlMs: 3_600_000 }),
       authFailures: new AuthFailureLimiter({
         budget: () => runtime.cfg.hardening.authFailures,
         clock,
