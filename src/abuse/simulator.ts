@@ -503,6 +503,8 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     const app = createGateway(gatewayDeps);
     const stageLists = defaultStages();
     const mode = opts.mode ?? 'direct';
+    // Requests only the HTTP layer can decide (unknown routes, non-JSON or oversized bodies) go through inject.
+    let viaHttp = 0;
     await app.ready();
 
     // 3. The event loop: timers due before a request fire first, in order.
@@ -537,11 +539,12 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
               headers: injectHeaders(headers, payload),
               payload,
               remoteAddress: r.ip,
-            }).then((res) =>
-              res === 'unsupported'
-                ? viaInject()
-                : res.done.then(() => ({ status: res.status, code: codeOf(res.status, res.body) })),
-            );
+            }).then((res) => {
+              if (res !== 'unsupported')
+                return res.done.then(() => ({ status: res.status, code: codeOf(res.status, res.body) }));
+              viaHttp++;
+              return viaInject();
+            });
       const complete = answer.then((res) => {
         results[index] = res;
         byId.delete(requestId);
@@ -623,7 +626,9 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       .join(', ');
     const summary =
       `sluice simulate: ${total} requests over ${report.virtualSeconds} virtual seconds in ${wallSeconds.toFixed(2)} s ` +
-      `(${Math.round(total / Math.max(wallSeconds, 1e-6))} requests/s, ${finished} answered, ${audited} audit events, ${metered} usage records); ` +
+      `(${Math.round(total / Math.max(wallSeconds, 1e-6))} requests/s, ${finished} answered` +
+      `${mode === 'inject' ? ' all through HTTP inject' : viaHttp ? ` (${viaHttp} through HTTP inject)` : ''}, ` +
+      `${audited} audit events, ${metered} usage records); ` +
       `statuses ${Object.entries(report.byStatus)
         .map(([k, v]) => `${k}: ${v}`)
         .join(', ')}; actions: ${acted || 'none'}.`;
