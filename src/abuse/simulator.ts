@@ -1,7 +1,9 @@
 /**
- * The simulation behind `sluice simulate`: the real gateway (createGateway) on a virtual clock,
- * driven by `app.inject()`, with a discrete-event loop over virtual timers so that requests in
- * flight together overlap in virtual time. The interface is fixed by SIMULATION.md.
+ * The simulation behind `sluice simulate`: the real gateway's stages on a virtual clock, run
+ * without Fastify by `runPipelineDirect` (gateway/pipeline/direct.ts) and, for what only the HTTP
+ * layer decides, through the real app's `app.inject()` on the same deps; a discrete-event loop over
+ * virtual timers lets requests in flight together overlap in virtual time. The interface is fixed
+ * by SIMULATION.md.
  *
  * Determinism: requests are dispatched one at a time in trace order; each runs until it answers
  * or parks on a virtual timer (the upstream's latency), and timers fire in (due, sequence) order
