@@ -1,16 +1,42 @@
-/** `sluice policy diff|apply|rollback|history`: policy as code against the stored versions. */
-import { readFileSync } from 'node:fs';
+/** `sluice policy diff|apply|rollback|history|test`: policy as code against the stored versions. */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
 import { PolicyService, PolicyServiceError } from '../admin/policy-service.js';
 import { formatChanges } from '../config/diff.js';
-import { systemClock } from '../core/ports.js';
-import { ContextLoader } from '../wiring/policy.js';
+import { parseConfig } from '../config/load.js';
+import { resolveConfig } from '../config/resolve.js';
+import type { SluiceConfig } from '../config/schema.js';
+import { parseDuration } from '../config/schema.js';
+import { actionForRoute, ENDPOINT_ACTIONS } from '../core/authz/actions.js';
+import { DeprecationTable, isSunset, sunsetDetail } from '../core/deprecations.js';
+import { publicMessage, type Refusal, refuse, statusOf } from '../core/errors.js';
+import { formatImpact, type RecordedCall, replayImpact } from '../core/policy-test/impact.js';
+import {
+  CaseError,
+  type CaseResult,
+  type Decision,
+  type Evaluator,
+  formatResults,
+  type PolicyCase,
+  parseCases,
+  runCase,
+} from '../core/policy-test/runner.js';
+import type { Endpoint } from '../core/ports.js';
+import { type AuditEvent, systemClock } from '../core/ports.js';
+import { principalOf } from '../gateway/auth.js';
+import { compileRuntime, type Runtime } from '../gateway/runtime.js';
+import { MemoryLimitStore } from '../stores/memory-limit-store.js';
+import { accessPolicyFor, ContextLoader, limitPolicyFor } from '../wiring/policy.js';
 import { auditCommand, type CommonOptions, openForCommand, printJson, withCommon } from './common.js';
 import { CliExit } from './exit.js';
 
-async function withPolicy<T>(opts: CommonOptions, fn: (svc: PolicyService) => Promise<T>): Promise<T> {
+async function withPolicy<T>(
+  opts: CommonOptions,
+  fn: (svc: PolicyService, stores: Awaited<ReturnType<typeof openForCommand>>['stores']) => Promise<T>,
+): Promise<T> {
   // The file argument is the policy to apply, not the config to run with: open the stores of the data dir.
   const { stores } = await openForCommand({ dataDir: opts.dataDir, config: opts.config });
   try {
@@ -32,6 +58,7 @@ async function withPolicy<T>(opts: CommonOptions, fn: (svc: PolicyService) => Pr
           }
         },
       ),
+      stores,
     );
   } catch (err) {
     if (err instanceof PolicyServiceError) throw new CliExit(`sluice policy: ${err.message}`);
@@ -66,8 +93,32 @@ export function registerPolicy(program: Command): void {
   )
     .option('-m, --message <text>', 'why', '')
     .option('--author <name>', 'who', userInfo().username)
+    .option('--tests <files...>', 'decision tests to run first (default: policy-tests/*.yaml beside <file>)')
+    .option('--force', 'apply even when a decision test fails (audited)')
     .action(async (file: string, o) => {
-      await withPolicy({ dataDir: o.dataDir, config: o.config ?? file }, async (svc) => {
+      // Decision tests run before anything is stored; a failure refuses the apply unless --force.
+      const given: string[] = o.tests ?? [];
+      const hasDefault = existsSync(join(dirname(resolve(file)), 'policy-tests'));
+      const results = given.length > 0 || hasDefault ? await runPolicyTests(file, given) : [];
+      const failed = results.filter((r) => !r.passed);
+      if (failed.length > 0) {
+        process.stderr.write(formatResults(failed));
+        if (!o.force)
+          throw new CliExit(
+            `sluice policy: ${failed.length} decision test(s) failed; not applied (use --force to apply anyway)`,
+          );
+      }
+      await withPolicy({ dataDir: o.dataDir, config: o.config ?? file }, async (svc, stores) => {
+        if (failed.length > 0) {
+          auditCommand(stores, 'policy.apply_forced', {
+            file,
+            author: o.author,
+            failedTests: failed.map((r) => `${r.file} > ${r.name}`),
+          });
+          process.stderr.write(
+            `applying despite ${failed.length} failed decision test(s) (--force, audited)\n`,
+          );
+        } else if (results.length > 0) process.stdout.write(`${results.length} decision test(s) passed\n`);
         const r = await svc.apply(read(file), o.author, o.message || `apply ${file}`, file);
         if (r.unchanged) process.stdout.write(`${file} is already the running version (${r.version})\n`);
         else process.stdout.write(`${formatChanges(r.changes)}applied ${file} as version ${r.version}\n`);
@@ -87,6 +138,83 @@ export function registerPolicy(program: Command): void {
         );
       });
     });
+  policy
+    .command('test [policy] [tests...]')
+    .description('run decision tests (YAML cases) against a policy; exit 1 when one fails')
+    .option('--json', 'print JSON')
+    .action(async (file: string | undefined, tests: string[], o) => {
+      const results = await runPolicyTests(file, tests);
+      if (o.json) printJson(results);
+      else process.stdout.write(formatResults(results));
+      if (results.some((r) => !r.passed)) process.exitCode = 1;
+    });
+  withCommon(
+    policy
+      .command('impact <candidate>')
+      .description(
+        'replay the recorded calls of a period against <candidate>: what it would refuse or allow',
+      ),
+  )
+    .option('--since <when>', 'ISO date or a duration back from now', '24h')
+    .option('--json', 'print JSON')
+    .action(async (candidate: string, o) => {
+      const now = Date.now();
+      const back = parseDuration(o.since);
+      const since = back !== undefined ? now - back : Date.parse(o.since);
+      if (Number.isNaN(since)) throw new CliExit(`"${o.since}" is neither a date nor a duration such as 24h`);
+      const { rt } = await runtimeForPolicy(candidate);
+      const { stores } = await openForCommand({ dataDir: o.dataDir, config: o.config });
+      try {
+        const events: AuditEvent[] = [];
+        for (const instance of await stores.auditStore.instances()) {
+          let afterSeq = 0;
+          for (;;) {
+            const page = await stores.auditStore.read({ instance, since, afterSeq, limit: 5000 });
+            events.push(...page);
+            if (page.length < 5000) break;
+            afterSeq = page[page.length - 1]!.seq;
+          }
+        }
+        const calls: RecordedCall[] = events
+          .filter(
+            (e) => e.keyId && e.tenantId && e.model && e.decision !== 'admin' && e.decision !== 'system',
+          )
+          .map((e) => ({
+            at: e.at,
+            keyId: e.keyId!,
+            tenantId: e.tenantId!,
+            action: e.action,
+            model: e.model!,
+            ip: e.clientIp,
+            country: e.country,
+            decision: e.decision,
+            reason: e.reason,
+            inputTokens: (e.details?.usage as { inputTokens?: number } | undefined)?.inputTokens,
+          }));
+        const keys = new Map<string, Awaited<ReturnType<typeof stores.control.getKey>>>();
+        for (const id of new Set(calls.map((c) => c.keyId))) keys.set(id, await stores.control.getKey(id));
+        const report = await replayImpact(
+          calls,
+          (id) => {
+            const k = keys.get(id);
+            if (!k || k.revokedAt) return undefined;
+            return {
+              tenant: k.tenantId,
+              tier: k.tier,
+              project: k.projectId ?? undefined,
+              key: k.id,
+              scopes: k.scopes ?? undefined,
+              models: k.models ?? undefined,
+            };
+          },
+          policyEvaluator(rt),
+        );
+        if (o.json) printJson(report);
+        else process.stdout.write(formatImpact(report));
+      } finally {
+        await stores.close();
+      }
+    });
   withCommon(policy.command('history').description('list stored policy versions'))
     .option('--json', 'print JSON')
     .action(async (o) => {
@@ -100,4 +228,135 @@ export function registerPolicy(program: Command): void {
         }
       });
     });
+}
+
+const ENDPOINT_OF_ACTION = new Map<string, Endpoint>(
+  Object.entries(ENDPOINT_ACTIONS).map(([e, a]) => [a, e as Endpoint]),
+);
+
+/**
+ * The decisions of the data plane for one request, made with the real compiled policy (access
+ * policy, model routes, tier caps, deprecations, limit plan) and a memory limit store on a virtual
+ * clock. Each evaluator has its own empty buckets. Upstream capacity and admission queues are not
+ * modelled (they depend on traffic, not policy).
+ */
+export function policyEvaluator(rt: Runtime): Evaluator {
+  const clock = { t: 0, now: () => clock.t };
+  const store = new MemoryLimitStore({ clock });
+  const deprecations = new DeprecationTable(rt.cfg.deprecations);
+  let n = 0;
+  const decide = async (
+    p: PolicyCase['principal'],
+    r: PolicyCase['request'],
+    at: number,
+  ): Promise<Refusal | undefined> => {
+    clock.t = at;
+    const action = actionForRoute('POST', r.path);
+    if (!action) return refuse('SLUICE_BAD_REQUEST', `no model endpoint at ${r.path}`);
+    const endpoint = ENDPOINT_OF_ACTION.get(action) ?? 'chat';
+    const principal = principalOf({
+      id: p.key ?? 'keytest00001',
+      hash: 'x',
+      tenantId: p.tenant,
+      tier: p.tier,
+      projectId: p.project,
+      scopes: p.scopes,
+      models: p.models,
+      createdAt: 0,
+    });
+    const body: Record<string, unknown> = { model: r.model, stream: r.stream };
+    if (r.maxTokens !== undefined) body.max_tokens = r.maxTokens;
+    const estimate = rt.limits.estimate(endpoint, body);
+    if (r.tokens !== undefined) estimate.inputTokens = r.tokens;
+    const facts = {
+      action,
+      model: r.model,
+      ip: p.ip,
+      country: p.country ?? null,
+      endUser: p.endUser ?? null,
+      now: at,
+      endpoint,
+      tokenEstimate: estimate.inputTokens + estimate.outputTokens,
+    };
+    const authz = rt.access.authorize(principal, facts);
+    if (authz.refusal) return authz.refusal;
+    if (!rt.route(r.model)) return refuse('SLUICE_UNKNOWN_MODEL', r.model, { param: 'model' });
+    const tier = rt.cfg.tiers[principal.tier];
+    if (tier?.maxTokens !== undefined && r.maxTokens !== undefined && r.maxTokens > tier.maxTokens)
+      return refuse('SLUICE_PARAM_OUT_OF_RANGE', `max_tokens may be at most ${tier.maxTokens} on your tier`);
+    const dep = deprecations.find({ model: r.model, route: r.path, action, keyId: principal.keyId });
+    if (dep && isSunset(dep.entry, at)) return refuse('SLUICE_SUNSET', sunsetDetail(dep));
+    const buckets = rt.limits.bucketsFor(principal, facts);
+    if (buckets.length === 0) return undefined;
+    const costs = rt.limits.costsFor(buckets, r.model, estimate);
+    const res = await store.reserve({ buckets, costs, requestId: `test-${++n}` });
+    if (!res.ok) return rt.limits.denialFor(res, buckets, costs, 'openai', at);
+    // Requests of a case follow one another: each ends (costing its estimate) before the next.
+    await store.settle(res.reservation, costs);
+    await store.release(res.reservation);
+    return undefined;
+  };
+  return {
+    async decide(p, r, at): Promise<Decision> {
+      const refusal = await decide(p, r, at);
+      if (!refusal) return { outcome: 'allow' };
+      return {
+        outcome: 'deny',
+        code: refusal.code,
+        status: statusOf(refusal),
+        message: publicMessage(refusal),
+      };
+    },
+  };
+}
+
+/** Compiles a policy file (with its Cedar, reputation and geo files) into a runtime, as `serve` does. */
+export async function runtimeForPolicy(
+  file: string | undefined,
+): Promise<{ rt: Runtime; file: string | null }> {
+  let cfg: SluiceConfig;
+  let path: string | null;
+  if (file) {
+    cfg = parseConfig(read(file), file);
+    path = resolve(file);
+  } else {
+    const src = resolveConfig({});
+    cfg = src.config;
+    path = src.file;
+  }
+  const loader = ContextLoader.forFile(path);
+  try {
+    const services = await loader.load(cfg);
+    return { rt: compileRuntime(cfg, null, limitPolicyFor(cfg), accessPolicyFor(cfg, services)), file: path };
+  } finally {
+    loader.close();
+  }
+}
+
+/** Test files given, or else every `*.yaml` under `policy-tests/` beside the policy file. */
+function testFiles(policyFile: string | null, given: string[]): string[] {
+  if (given.length > 0) return given;
+  const dir = join(policyFile ? dirname(policyFile) : process.cwd(), 'policy-tests');
+  if (!existsSync(dir)) throw new CliExit(`sluice policy test: no test files given and no ${dir}`);
+  return readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => relative(process.cwd(), join(dir, f)));
+}
+
+/** Runs every case of the test files against a policy file; each case on a fresh virtual clock and buckets. */
+export async function runPolicyTests(policyFile: string | undefined, tests: string[]): Promise<CaseResult[]> {
+  const { rt, file } = await runtimeForPolicy(policyFile);
+  const results: CaseResult[] = [];
+  for (const t of testFiles(file, tests)) {
+    let cases: PolicyCase[];
+    try {
+      cases = parseCases(parseYaml(read(t)), t);
+    } catch (err) {
+      if (err instanceof CaseError) throw new CliExit(`sluice policy test: ${err.message}`);
+      throw new CliExit(`sluice policy test: ${t}: ${(err as Error).message}`);
+    }
+    for (const c of cases) results.push(await runCase(c, policyEvaluator(rt)));
+  }
+  return results;
 }

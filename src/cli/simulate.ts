@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { parseTrace, runSimulation, type SimulationResult, TraceError } from '../abuse/simulator.js';
 import { ConfigError, parseConfig } from '../config/load.js';
 import { type ConfigSource, DEFAULT_SOURCE, resolveConfig } from '../config/resolve.js';
-import { CliExit } from './index.js';
+import { CliExit } from './exit.js';
 
 export function registerSimulate(program: Command): void {
   program

@@ -31,6 +31,19 @@ const duration = (min: number, max: number) =>
       return ms;
     });
 
+/** A date or date-time (`2026-06-30`, `2026-06-30T12:00:00Z`) as epoch milliseconds. */
+const instant = z
+  .union([z.string(), z.date()])
+  .describe('A date such as 2026-06-30 or 2026-06-30T12:00:00Z (UTC)')
+  .transform((v, ctx) => {
+    const ms = v instanceof Date ? v.getTime() : /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : Number.NaN;
+    if (Number.isNaN(ms)) {
+      ctx.addIssue({ code: 'custom', message: `"${String(v)}" is not a date (use e.g. 2026-06-30)` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
 const listen = (port: number, host: string) =>
   z
     .strictObject({
@@ -476,6 +489,29 @@ export const ConfigSchema = z.strictObject({
       path: ['endpoint'],
     })
     .describe('OpenTelemetry traces over OTLP/HTTP JSON (docs/tracing.md)'),
+  /** Deprecation timelines: headers before the sunset, 410 SLUICE_SUNSET after (docs/policy-lifecycle.md). */
+  deprecations: z
+    .array(
+      z
+        .strictObject({
+          match: z
+            .strictObject({
+              model: z.string().min(1).optional(),
+              route: z.string().min(1).optional(),
+              action: z.string().min(1).optional(),
+              key: z.string().min(1).optional(),
+            })
+            .refine((m) => Object.values(m).filter((v) => v !== undefined).length === 1, {
+              message: 'match names exactly one of model, route, action, key',
+            }),
+          announced: instant,
+          sunset: instant,
+          replacement: z.string().optional(),
+          link: z.url().optional(),
+        })
+        .refine((d) => d.announced <= d.sunset, { message: 'announced must not be after sunset' }),
+    )
+    .default([]),
 });
 
 export type SluiceConfig = z.infer<typeof ConfigSchema>;

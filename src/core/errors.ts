@@ -337,6 +337,13 @@ export const ERRORS = {
     message: 'The request was blocked by content screening',
     retryable: false,
   },
+  SLUICE_SUNSET: {
+    status: 410,
+    type: 'invalid_request_error',
+    anthropicType: 'not_found_error',
+    message: 'This model, route or key has been retired',
+    retryable: false,
+  },
 } as const satisfies Record<string, ErrorDef>;
 
 export type ErrorCode = keyof typeof ERRORS;

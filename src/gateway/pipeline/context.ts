@@ -62,6 +62,11 @@ export interface RequestContext {
   states: BucketState[];
   /** Shadow limits that would have refused. */
   shadowLimits: string[];
+  /**
+   * What content screening found (issue 12), for the audit event's `details.screening`: the input
+   * verdicts (kinds and scores) and the output's findings and cut reason. Never the matched text.
+   */
+  screening: { input?: Record<string, unknown>; output?: { found?: string[]; cut?: string } } | null;
   /** Set by `forward`: the upstream's answer (its body may be rewritten by `screen-output`). */
   response: UpstreamResponse | null;
   /** Aborted when the client leaves or a forced shutdown ends the call. */
@@ -148,6 +153,7 @@ export function newContext(
     reservation: null,
     states: [],
     shadowLimits: [],
+    screening: null,
     response: null,
     abort: null,
     detach: null,

@@ -8,6 +8,7 @@ import { authenticate } from './stages/authenticate.js';
 import { authorize } from './stages/authorize.js';
 import { cache } from './stages/cache.js';
 import { contextChecks } from './stages/context-checks.js';
+import { deprecations } from './stages/deprecations.js';
 import { forward } from './stages/forward.js';
 import { limit } from './stages/limit.js';
 import { describeKey } from './stages/me.js';
@@ -43,6 +44,7 @@ function callStages(): Stage[] {
     contextChecks,
     quarantine,
     authorize,
+    deprecations,
     screenInput,
     cache,
     limit,

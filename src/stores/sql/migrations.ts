@@ -4,7 +4,6 @@
  * To extend: append a new entry with the next number; never edit a released one.
  */
 import type { Kysely, Migration } from 'kysely';
-import { m0006_signing_keys } from './signing-key-store.js';
 
 // Migrations are written against the schema as it was then, not the current SluiceDb.
 type AnyDb = Kysely<any>;
@@ -258,6 +257,30 @@ const m0005_exceptions: Migration = {
       .addColumn('hash', 'text', (c) => c.notNull())
       .addColumn('created_at', 'bigint', (c) => c.notNull())
       .execute();
+  },
+};
+
+/** Migration `0006_signing_keys`: shared signing keys and one-time-use marks. */
+const m0006_signing_keys: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('signing_keys')
+      .addColumn('kid', 'text', (c) => c.primaryKey())
+      // Unique: two instances rotating at once cannot both add the next generation.
+      .addColumn('generation', 'bigint', (c) => c.notNull().unique())
+      .addColumn('alg', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('retired_at', 'bigint')
+      .addColumn('private_jwk', 'text', (c) => c.notNull())
+      .addColumn('public_jwk', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('auth_replay')
+      .addColumn('key', 'text', (c) => c.primaryKey())
+      .addColumn('value', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('auth_replay_expires').on('auth_replay').column('expires_at').execute();
   },
 };
 

@@ -5,11 +5,11 @@
  *   share already, so a database dump alone cannot mint tokens;
  * - `auth_replay`: one-time-use marks ({@link SqlReplayStore}): DPoP proof ids and the last TOTP time
  *   step per subject, each with an expiry, pruned as it goes. Used when Redis is not configured.
- * Both tables are created by migration `0006_signing_keys` ({@link m0006_signing_keys}).
+ * Both tables are created by migration `0006_signing_keys` (src/stores/sql/migrations.ts).
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import type { JWK } from 'jose';
-import type { Kysely, Migration } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { ReplayCache } from '../../auth/dpop.js';
 import type { SigningKeyStorage, StoredKey, TokenAlg } from '../../auth/tokens.js';
 import type { SharedTotpGuard } from '../../auth/totp.js';
@@ -36,33 +36,6 @@ interface CredentialsDb {
   signing_keys: SigningKeysTable;
   auth_replay: AuthReplayTable;
 }
-
-// Written against the schema as it was then (see migrations.ts).
-type AnyDb = Kysely<any>;
-
-/** Migration `0006_signing_keys`: shared signing keys and one-time-use marks. */
-export const m0006_signing_keys: Migration = {
-  async up(db: AnyDb) {
-    await db.schema
-      .createTable('signing_keys')
-      .addColumn('kid', 'text', (c) => c.primaryKey())
-      // Unique: two instances rotating at once cannot both add the next generation.
-      .addColumn('generation', 'bigint', (c) => c.notNull().unique())
-      .addColumn('alg', 'text', (c) => c.notNull())
-      .addColumn('created_at', 'bigint', (c) => c.notNull())
-      .addColumn('retired_at', 'bigint')
-      .addColumn('private_jwk', 'text', (c) => c.notNull())
-      .addColumn('public_jwk', 'text', (c) => c.notNull())
-      .execute();
-    await db.schema
-      .createTable('auth_replay')
-      .addColumn('key', 'text', (c) => c.primaryKey())
-      .addColumn('value', 'bigint', (c) => c.notNull())
-      .addColumn('expires_at', 'bigint', (c) => c.notNull())
-      .execute();
-    await db.schema.createIndex('auth_replay_expires').on('auth_replay').column('expires_at').execute();
-  },
-};
 
 function credentialsDb(sql: SqlDatabase): Kysely<CredentialsDb> {
   return sql.db as unknown as Kysely<CredentialsDb>;

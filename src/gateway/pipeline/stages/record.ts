@@ -65,7 +65,12 @@ export function record(ctx: RequestContext): undefined {
     },
     details: cacheDetails(
       ctx,
-      shadow ? { shadow: [...ctx.shadow, ...ctx.shadowLimits.map((id) => `limit:${id}`)] } : undefined,
+      shadow || ctx.screening
+        ? {
+            ...(shadow ? { shadow: [...ctx.shadow, ...ctx.shadowLimits.map((id) => `limit:${id}`)] } : {}),
+            ...(ctx.screening ? { screening: ctx.screening } : {}),
+          }
+        : undefined,
     ),
   });
   return undefined;

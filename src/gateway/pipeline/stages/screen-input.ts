@@ -13,7 +13,7 @@
 import type { SluiceConfig } from '../../../config/schema.js';
 import { type Refusal, refuse } from '../../../core/errors.js';
 import { compileScreeningPolicy, type ScreeningPolicy } from '../../../core/screening/policy.js';
-import { screenRequest } from '../../../core/screening/request.js';
+import { type ScreenResult, screenRequest } from '../../../core/screening/request.js';
 import type { RequestContext } from '../context.js';
 
 /** One compiled policy per config snapshot (a reload compiles anew). */
@@ -28,14 +28,45 @@ function policyFor(cfg: SluiceConfig): ScreeningPolicy {
   return p;
 }
 
+/**
+ * The audit's view of the verdicts: the decision, the injection score (and the role it came from)
+ * and the kinds each span detector found, with `shadow` where it did not act. Never matched text.
+ */
+export function auditOf(r: ScreenResult): Record<string, unknown> {
+  const out: Record<string, unknown> = { decision: r.decision };
+  for (const v of r.verdicts) {
+    if (v.detector === 'injection') {
+      if (v.action === 'allow' && !v.shadow) continue;
+      out.injection = {
+        score: Math.round(v.score * 1000) / 1000,
+        action: v.action,
+        role: v.role,
+        ...(v.shadow ? { shadow: true } : {}),
+      };
+    } else if (v.findings.length > 0) {
+      out[v.detector] = {
+        kinds: [...new Set(v.findings.map((f) => f.kind))],
+        count: v.findings.length,
+        action: v.action,
+        ...(v.shadow ? { shadow: true } : {}),
+      };
+    }
+  }
+  return out;
+}
+
 export function screenInput(ctx: RequestContext): Refusal | undefined {
   if (!ctx.body || !ctx.endpoint || !ctx.principal) return undefined;
   const settings = policyFor(ctx.rt.cfg).settingsFor(ctx.principal);
   const r = screenRequest(ctx.endpoint, ctx.body, settings);
-  if (r.header) ctx.reply.header('x-sluice-screening', r.header);
+  if (r.header) {
+    ctx.reply.header('x-sluice-screening', r.header);
+    ctx.screening = { ...ctx.screening, input: auditOf(r) };
+  }
   if (r.decision === 'block' && r.refusal)
     return refuse('SLUICE_CONTENT_BLOCKED', r.refusal.detail, {
       internal: `screening: ${r.header ?? 'block'}`,
+      audit: { screening: { input: auditOf(r) } },
     });
   if (r.decision === 'redact' && r.redactedBody) ctx.body = r.redactedBody as Record<string, unknown>;
   return undefined;

@@ -4,18 +4,38 @@
  * `block`, the answer is cut at the match and ends as a content-filter stop in its own format
  * (OpenAI chat/completions `finish_reason: "content_filter"`, Responses `status: "incomplete"`
  * with `incomplete_details.reason: "content_filter"`, Anthropic `stop_reason: "refusal"`); the
- * deny list cuts too. Streams pass through untouched here: they get the same screener
- * (`createOutputScreener`) through the provider's event transform.
+ * deny list cuts too.
+ *
+ * Streams get the same screener (`createOutputScreener`, one per text channel) through the
+ * provider's event transform (`transformEvents`): each text delta is kept byte for byte when the
+ * screener emits it unchanged, re-rendered when it redacts or holds text back, and a block cuts
+ * the stream with a well-formed ending in its own format. Only `events` is read (never `body` too);
+ * deltas with nothing suspicious go out as they arrive, so an unaffected stream stays incremental.
+ * What was found (kinds only) and a cut's reason go on `ctx.screening` for the audit event.
  */
 
 import type { SluiceConfig } from '../../../config/schema.js';
 import type { Refusal } from '../../../core/errors.js';
-import { screenOutputText } from '../../../core/screening/output.js';
+import type { StreamEvent, StreamFormat } from '../../../core/ports.js';
+import {
+  createOutputScreener,
+  type OutputScreener,
+  screenOutputText,
+} from '../../../core/screening/output.js';
 import {
   compileScreeningPolicy,
   type ScreeningPolicy,
   type ScreeningSettings,
 } from '../../../core/screening/policy.js';
+import { streamFormatOf } from '../../../providers/stream-events.js';
+import type { TextEvent } from '../../../providers/stream-render.js';
+import {
+  type EventTransform,
+  eventBytes,
+  type HeldText,
+  type TransformDecision,
+  transformEvents,
+} from '../../../providers/stream-transform.js';
 import type { RequestContext } from '../context.js';
 
 const policies = new WeakMap<SluiceConfig, ScreeningPolicy>();
@@ -33,8 +53,9 @@ function screenField(o: Obj, key: string, s: ScreeningSettings, found: string[])
   return r.cut ? r.cut.reason : null;
 }
 
-/** Rewrites a parsed answer; returns true when anything changed. */
-function screenAnswer(endpoint: string, body: Obj, s: ScreeningSettings, found: string[]): void {
+/** Rewrites a parsed answer in place; returns the cut reason, if it was cut. */
+function screenAnswer(endpoint: string, body: Obj, s: ScreeningSettings, found: string[]): string | null {
+  let reason: string | null = null;
   if (endpoint === 'chat' || endpoint === 'completions') {
     for (const c of Array.isArray(body.choices) ? body.choices : []) {
       if (!isObj(c)) continue;
@@ -42,28 +63,127 @@ function screenAnswer(endpoint: string, body: Obj, s: ScreeningSettings, found: 
         endpoint === 'chat' && isObj(c.message)
           ? screenField(c.message, 'content', s, found)
           : screenField(c, 'text', s, found);
-      if (cut) c.finish_reason = 'content_filter';
+      if (cut) {
+        c.finish_reason = 'content_filter';
+        reason ??= cut;
+      }
     }
   } else if (endpoint === 'responses') {
     for (const item of Array.isArray(body.output) ? body.output : []) {
       if (!isObj(item) || !Array.isArray(item.content)) continue;
       for (const part of item.content)
-        if (isObj(part) && screenField(part, 'text', s, found)) {
+        if (isObj(part)) {
+          const cut = screenField(part, 'text', s, found);
+          if (!cut) continue;
+          reason ??= cut;
           body.status = 'incomplete';
           body.incomplete_details = { reason: 'content_filter' };
         }
     }
   } else if (endpoint === 'messages') {
     for (const part of Array.isArray(body.content) ? body.content : [])
-      if (isObj(part) && part.type === 'text' && screenField(part, 'text', s, found))
+      if (isObj(part) && part.type === 'text') {
+        const cut = screenField(part, 'text', s, found);
+        if (!cut) continue;
+        reason ??= cut;
         body.stop_reason = 'refusal';
+      }
   }
+  return reason;
+}
+
+/** The record of what output screening did, on the context for the audit event (kinds, never text). */
+function noteOutput(ctx: RequestContext, found: readonly string[], cut: string | null): void {
+  if (found.length === 0 && !cut) return;
+  const prev = ctx.screening ?? {};
+  const output = { ...(prev.output ?? {}) } as { found?: string[]; cut?: string };
+  output.found = [...new Set([...(output.found ?? []), ...found])];
+  if (cut) output.cut = cut;
+  ctx.screening = { ...prev, output };
+}
+
+/**
+ * The event transform of a screened stream: one output screener per text channel (choice and
+ * content part). A delta the screener passes unchanged is kept (its bytes go out untouched);
+ * otherwise it is replaced by what the screener emits (redactions, or less while it holds a
+ * possible match back). A block emits the text before the match, then cuts at the next event.
+ */
+export function outputTransform(
+  s: ScreeningSettings,
+  onFound?: (found: string[]) => void,
+): EventTransform & { found(): string[] } {
+  const channels = new Map<string, { screener: OutputScreener; template: TextEvent }>();
+  let pendingCut: string | null = null;
+  let reported = 0;
+  const report = () => {
+    let n = 0;
+    for (const ch of channels.values()) n += ch.screener.found.length;
+    if (n === reported) return;
+    reported = n;
+    onFound?.(t.found());
+  };
+  const t = {
+    found(): string[] {
+      const all: string[] = [];
+      for (const ch of channels.values())
+        for (const f of ch.screener.found) all.push(`${f.detector}:${f.kind}`);
+      return [...new Set(all)];
+    },
+    text(ev: TextEvent): TransformDecision {
+      if (pendingCut) return { action: 'cut', reason: pendingCut };
+      const key = `${ev.choice}:${ev.contentIndex}`;
+      let ch = channels.get(key);
+      if (!ch) {
+        ch = { screener: createOutputScreener(s), template: ev };
+        channels.set(key, ch);
+      }
+      ch.template = ev;
+      const r = ch.screener.push(ev.text);
+      report();
+      if (r.cut) {
+        if (r.emit.length === 0) return { action: 'cut', reason: r.cut.reason };
+        pendingCut = r.cut.reason; // the text before the match goes out; the cut follows it
+        return { action: 'replace', text: r.emit };
+      }
+      return r.emit === ev.text ? { action: 'keep' } : { action: 'replace', text: r.emit };
+    },
+    flush(): HeldText[] | { action: 'cut'; reason: string } {
+      if (pendingCut) return { action: 'cut', reason: pendingCut };
+      const out: HeldText[] = [];
+      for (const ch of channels.values()) {
+        const text = ch.screener.flush();
+        report();
+        if (ch.screener.cut) {
+          pendingCut = ch.screener.cut.reason;
+          return { action: 'cut', reason: pendingCut };
+        }
+        if (text.length > 0) out.push({ template: ch.template, text });
+      }
+      return out;
+    },
+  };
+  return t;
+}
+
+function screenStream(
+  ctx: RequestContext,
+  format: StreamFormat,
+  events: AsyncIterable<StreamEvent>,
+  s: ScreeningSettings,
+): void {
+  // Noted as they happen (the end stages run once the upstream's stream ended, which a cut causes).
+  const transform = outputTransform(s, (found) => noteOutput(ctx, found, null));
+  const screened = transformEvents(format, events, transform, {
+    onCut: (reason) => noteOutput(ctx, transform.found(), reason),
+  });
+  ctx.response!.body = eventBytes(screened);
 }
 
 export function screenOutput(ctx: RequestContext): Refusal | undefined {
   const res = ctx.response;
-  if (!res || !ctx.principal || !ctx.endpoint || res.status !== 200 || !(res.body instanceof Uint8Array))
-    return undefined;
+  if (!res || !ctx.principal || !ctx.endpoint || res.status !== 200) return undefined;
+  const streamed = res.events !== undefined;
+  if (!streamed && !(res.body instanceof Uint8Array)) return undefined;
   let policy = policies.get(ctx.rt.cfg);
   if (!policy) {
     policy = compileScreeningPolicy(ctx.rt.cfg);
@@ -71,16 +191,22 @@ export function screenOutput(ctx: RequestContext): Refusal | undefined {
   }
   const s = policy.settingsFor(ctx.principal);
   if (s.output.secrets === 'off' && s.output.pii === 'off' && s.output.deny.length === 0) return undefined;
+  if (streamed) {
+    const format = streamFormatOf(ctx.endpoint);
+    if (format) screenStream(ctx, format, res.events!, s);
+    return undefined;
+  }
   let body: unknown;
   try {
-    body = JSON.parse(Buffer.from(res.body).toString('utf8'));
+    body = JSON.parse(Buffer.from(res.body as Uint8Array).toString('utf8'));
   } catch {
     return undefined; // not JSON (never for these endpoints): passed through as it came
   }
   if (!isObj(body)) return undefined;
   const found: string[] = [];
-  screenAnswer(ctx.endpoint, body, s, found);
+  const cut = screenAnswer(ctx.endpoint, body, s, found);
   if (found.length === 0) return undefined;
+  noteOutput(ctx, found, cut);
   res.body = new TextEncoder().encode(JSON.stringify(body));
   ctx.reply.header('x-sluice-screening-output', [...new Set(found)].join(','));
   return undefined;
