@@ -1,7 +1,9 @@
 /**
- * The simulation behind `sluice simulate`: the real gateway (createGateway) on a virtual clock,
- * driven by `app.inject()`, with a discrete-event loop over virtual timers so that requests in
- * flight together overlap in virtual time. The interface is fixed by SIMULATION.md.
+ * The simulation behind `sluice simulate`: the real gateway's stages on a virtual clock, run
+ * without Fastify by `runPipelineDirect` (gateway/pipeline/direct.ts) and, for what only the HTTP
+ * layer decides, through the real app's `app.inject()` on the same deps; a discrete-event loop over
+ * virtual timers lets requests in flight together overlap in virtual time. The interface is fixed
+ * by SIMULATION.md.
  *
  * Determinism: requests are dispatched one at a time in trace order; each runs until it answers
  * or parks on a virtual timer (the upstream's latency), and timers fire in (due, sequence) order
@@ -15,9 +17,11 @@ import { KeyService, KeyServiceError } from '../admin/key-service.js';
 import type { ConfigSource } from '../config/resolve.js';
 import type { SluiceConfig } from '../config/schema.js';
 import type { Clock, Upstream, UpstreamRequest, UpstreamResponse } from '../core/ports.js';
-import { createGateway } from '../gateway/app.js';
+import { createGateway, type GatewayDeps } from '../gateway/app.js';
 import { KeyAuthenticator } from '../gateway/auth.js';
 import { AuthFailureLimiter } from '../gateway/auth-failures.js';
+import { runPipelineDirect } from '../gateway/pipeline/direct.js';
+import { defaultStages } from '../gateway/pipeline/stages.js';
 import { buildRuntime } from '../main.js';
 import { createUpstream } from '../providers/index.js';
 import { ContextLoader } from '../wiring/policy.js';
@@ -199,6 +203,12 @@ export interface SimulationOptions {
   dataDir?: string;
   seed: number;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * `direct` (default): requests run through the gateway's stage lists without Fastify
+   * (gateway/pipeline/direct.ts), falling back to `inject` for what only the HTTP layer decides.
+   * `inject`: every request goes through Fastify's app.inject() (slow; the reference the test compares with).
+   */
+  mode?: 'direct' | 'inject';
 }
 
 export interface ReportAction {
@@ -338,10 +348,17 @@ class SimUpstream implements Upstream {
 
 const CODE_IN_MESSAGE = /\((SLUICE_[A-Z0-9_]+)\)$/;
 
-function codeOf(status: number, body: string): string | null {
+function codeOf(status: number, body: unknown): string | null {
   if (status < 400) return null;
   try {
-    const j = JSON.parse(body) as { error?: { code?: unknown; message?: unknown } };
+    const j = (
+      typeof body === 'string'
+        ? JSON.parse(body)
+        : body instanceof Uint8Array
+          ? JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'))
+          : body
+    ) as { error?: { code?: unknown; message?: unknown } } | null;
+    if (!j || typeof j !== 'object') return null;
     if (typeof j.error?.code === 'string' && j.error.code.startsWith('SLUICE_')) return j.error.code;
     if (typeof j.error?.message === 'string') return CODE_IN_MESSAGE.exec(j.error.message)?.[1] ?? null;
   } catch {}
@@ -466,10 +483,11 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       flush: async () => {},
       stats: () => ({ queued: 0, overflowed: 0, written: audited }),
     };
-    const app = createGateway({
+    const gatewayDeps: GatewayDeps = {
       runtime: () => runtime,
-      // Keys do not change during a run: verified keys stay cached for a virtual minute.
-      auth: new KeyAuthenticator({ control: stores.control, pepper: stores.pepper, clock, ttlMs: 60_000 }),
+      // Keys do not change during a run (nothing revokes or rotates them; expiry is checked on every
+      // request, cached or not): verified keys stay cached for a virtual hour.
+      auth: new KeyAuthenticator({ control: stores.control, pepper: stores.pepper, clock, ttlMs: 3_600_000 }),
       authFailures: new AuthFailureLimiter({
         budget: () => runtime.cfg.hardening.authFailures,
         clock,
@@ -483,7 +501,12 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       logger,
       health: () => ({ ready: true, degraded: [] }),
       abuse,
-    });
+    };
+    const app = createGateway(gatewayDeps);
+    const stageLists = defaultStages();
+    const mode = opts.mode ?? 'direct';
+    // Requests only the HTTP layer can decide (unknown routes, non-JSON or oversized bodies) go through inject.
+    let viaHttp = 0;
     await app.ready();
 
     // 3. The event loop: timers due before a request fire first, in order.
@@ -498,23 +521,37 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       else if (r.authorization !== undefined) headers.authorization = r.authorization;
       const hasBody = r.body !== undefined && r.method !== 'GET';
       if (hasBody && !headers['content-type']) headers['content-type'] = 'application/json';
+      const payload = hasBody ? JSON.stringify(r.body) : undefined;
       let parked!: () => void;
       const parkedP = new Promise<'parked'>((res) => {
         parked = () => res('parked');
       });
-      const complete = app
-        .inject({
-          method: r.method as 'POST',
-          url: r.path,
-          headers,
-          payload: hasBody ? JSON.stringify(r.body) : undefined,
-          remoteAddress: r.ip,
-        })
-        .then((res) => {
-          results[index] = { status: res.statusCode, code: codeOf(res.statusCode, res.payload) };
-          byId.delete(requestId);
-          finished++;
-        });
+      const viaInject = () =>
+        app
+          .inject({ method: r.method as 'POST', url: r.path, headers, payload, remoteAddress: r.ip })
+          .then((res) => ({ status: res.statusCode, code: codeOf(res.statusCode, res.payload) }));
+      const answer =
+        mode === 'inject'
+          ? viaInject()
+          : runPipelineDirect(gatewayDeps, stageLists, {
+              id: requestId,
+              method: r.method,
+              url: r.path,
+              // As light-my-request completes them, so header names and order match the HTTP path.
+              headers: injectHeaders(headers, payload),
+              payload,
+              remoteAddress: r.ip,
+            }).then((res) => {
+              if (res !== 'unsupported')
+                return res.done.then(() => ({ status: res.status, code: codeOf(res.status, res.body) }));
+              viaHttp++;
+              return viaInject();
+            });
+      const complete = answer.then((res) => {
+        results[index] = res;
+        byId.delete(requestId);
+        finished++;
+      });
       parkCurrent = parked;
       const first = await Promise.race([complete.then(() => 'done' as const), parkedP]);
       parkCurrent = null;
@@ -591,7 +628,9 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       .join(', ');
     const summary =
       `sluice simulate: ${total} requests over ${report.virtualSeconds} virtual seconds in ${wallSeconds.toFixed(2)} s ` +
-      `(${Math.round(total / Math.max(wallSeconds, 1e-6))} requests/s, ${finished} answered, ${audited} audit events, ${metered} usage records); ` +
+      `(${Math.round(total / Math.max(wallSeconds, 1e-6))} requests/s, ${finished} answered` +
+      `${mode === 'inject' ? ' all through HTTP inject' : viaHttp ? ` (${viaHttp} through HTTP inject)` : ''}, ` +
+      `${audited} audit events, ${metered} usage records); ` +
       `statuses ${Object.entries(report.byStatus)
         .map(([k, v]) => `${k}: ${v}`)
         .join(', ')}; actions: ${acted || 'none'}.`;
@@ -600,6 +639,16 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     await stores.close().catch(() => {});
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** The headers light-my-request (app.inject) would give the request: a default user agent, a host, a length. */
+function injectHeaders(given: Record<string, string>, payload: string | undefined): Record<string, string> {
+  const h: Record<string, string> = { ...given };
+  if (!('user-agent' in h)) h['user-agent'] = 'lightMyRequest';
+  if (!h.host) h.host = 'localhost:80';
+  if (payload !== undefined && !('content-length' in h))
+    h['content-length'] = String(Buffer.byteLength(payload));
+  return h;
 }
 
 function sortKeys(o: Record<string, number>): Record<string, number> {
