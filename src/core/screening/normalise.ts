@@ -201,6 +201,8 @@ const URL_ESCAPE_RE = /%[0-9a-fA-F]{2}/g;
 /** Words that only ROT13'd English has ("ignore", "instructions", "previous", "system", "prompt" ...). */
 const ROT13_RARE_RE =
   /\b(?:vtaber|vafgehpgvbaf|cerivbhf|flfgrz|cebzcg|eriryny|sbetrg|cergraq|ehyrf|qvfertneq)\b/i;
+const ROT13_RARE_LOWER_RE = new RegExp(ROT13_RARE_RE.source);
+const LOWER_TO_ASCII_RE = /[\u0130\u212A]/;
 const HEX_RE = /\b(?:0x)?((?:[0-9a-fA-F]{2}){8,})\b/g;
 const URLENC_RE = /(?<=^|\s)[^\s%]*(?:%[0-9a-fA-F]{2}[^\s%]*){3,}/g;
 const ROT13_HINTS = new Set([
@@ -406,8 +408,11 @@ export function normalise(input: string): Normalised {
     }
   }
   let hints = 0;
-  if (ROT13_RARE_RE.test(text))
-    for (const w of text.toLowerCase().split(/[^a-z]+/)) if (ROT13_HINTS.has(w) && ++hints >= 2) break;
+  // Lower-casing first lets a case-sensitive regex do the case-insensitive test: exact unless the
+  // text has one of the two characters whose lower case is ASCII (U+0130 İ, U+212A Kelvin sign).
+  const lower = text.toLowerCase();
+  const rare = LOWER_TO_ASCII_RE.test(text) ? ROT13_RARE_RE.test(text) : ROT13_RARE_LOWER_RE.test(lower);
+  if (rare) for (const w of lower.split(/[^a-z]+/)) if (ROT13_HINTS.has(w) && ++hints >= 2) break;
   if (hints >= 2 && probes.length < MAX_PROBES) {
     signals.add('rot13');
     probes.push(rot13(text));
