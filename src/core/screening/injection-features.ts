@@ -21,10 +21,10 @@ export const LENGTH_PRIOR = 40;
 /** 2^18 buckets: collisions cost under a point of recall here, and the weights stay under 1 MB. */
 export const FEATURE_BITS = 18;
 
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
+export const FNV_OFFSET = 0x811c9dc5;
+export const FNV_PRIME = 0x01000193;
 
-function isWordChar(c: number): boolean {
+export function isWordChar(c: number): boolean {
   if (c < 128) return (c >= 48 && c <= 57) || (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
   // Latin-1 punctuation, general punctuation, CJK symbols and punctuation, full-width ASCII punctuation.
   if (c < 0xc0) return false;

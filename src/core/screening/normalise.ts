@@ -115,8 +115,6 @@ const LATIN_RE = /[A-Za-z]/;
 const MIXED_SCRIPT_RE = /[\u0370-\u03FF\u0400-\u052F\u0261]/;
 const LEET_WORD_RE = /^(?=.*[A-Za-z])(?=.*[013457@$])[A-Za-z013457@$]{4,}$/;
 const LEET_HINT_RE = /[A-Za-z][013457@$]|[013457@$][A-Za-z]/;
-const LEET_CANDIDATE_RE =
-  /(?<![A-Za-z013457@$])(?=[A-Za-z013457@$]*(?:[A-Za-z][013457@$]|[013457@$][A-Za-z]))[A-Za-z013457@$]+/g;
 
 /** A cheap scan for five single letters in a row separated by one space, dot, dash or underscore. */
 function hasSpacedLetters(s: string): boolean {
@@ -161,13 +159,50 @@ function foldWord(w: string, signals: Set<string>): string {
 /** "i g n o r e  a l l" (six or more single letters separated by one space, dot, dash or underscore). */
 const SPACED_RE = /(?:^|(?<=\s))(?:\p{L}[ ._-]){5,}\p{L}(?=\s|$|[.,!?])/gu;
 
-const BASE64_RE = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}/g;
-const BASE64_HINT_RE = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16}/;
-const HEX_HINT_RE = /(?<![0-9a-fA-F])[0-9a-fA-F]{16}/;
+/** Character classes as lookup tables over ASCII: base64 (with the URL-safe `-_`) and hex digits. */
+const B64_CLASS = new Uint8Array(128);
+const HEX_CLASS = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-')
+  B64_CLASS[c.charCodeAt(0)] = 1;
+for (const c of '0123456789abcdefABCDEF') HEX_CLASS[c.charCodeAt(0)] = 1;
+const inClass = (t: Uint8Array, c: number) => c < 128 && t[c] === 1;
+
+/** Whether `s` has a run of at least `min` characters of class `t` (same as `/(?<![t])[t]{min}/`). */
+function hasRun(s: string, t: Uint8Array, min: number): boolean {
+  let run = 0;
+  for (let i = 0; i < s.length; i++) {
+    if (inClass(t, s.charCodeAt(i))) {
+      if (++run >= min) return true;
+    } else run = 0;
+  }
+  return false;
+}
+
+/** The matches of `/(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}/g` in `s`, by one scan. */
+function* base64Runs(s: string): Generator<string> {
+  const n = s.length;
+  let i = 0;
+  while (i < n) {
+    if (!inClass(B64_CLASS, s.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    const a = i;
+    while (i < n && inClass(B64_CLASS, s.charCodeAt(i))) i++;
+    if (i - a < 16) continue;
+    let b = i;
+    if (b < n && s.charCodeAt(b) === 61) b++;
+    if (b < n && s.charCodeAt(b) === 61) b++;
+    yield s.slice(a, b);
+    i = b;
+  }
+}
 const URL_ESCAPE_RE = /%[0-9a-fA-F]{2}/g;
 /** Words that only ROT13'd English has ("ignore", "instructions", "previous", "system", "prompt" ...). */
 const ROT13_RARE_RE =
   /\b(?:vtaber|vafgehpgvbaf|cerivbhf|flfgrz|cebzcg|eriryny|sbetrg|cergraq|ehyrf|qvfertneq)\b/i;
+const ROT13_RARE_LOWER_RE = new RegExp(ROT13_RARE_RE.source);
+const LOWER_TO_ASCII_RE = /[\u0130\u212A]/;
 const HEX_RE = /\b(?:0x)?((?:[0-9a-fA-F]{2}){8,})\b/g;
 const URLENC_RE = /(?<=^|\s)[^\s%]*(?:%[0-9a-fA-F]{2}[^\s%]*){3,}/g;
 const ROT13_HINTS = new Set([
@@ -236,20 +271,65 @@ export function rot13(s: string): string {
   });
 }
 
+/** True when every UTF-16 unit is below 0x80: no invisible, bidi, tag or look-alike characters, and NFKC is a no-op. */
+const NON_ASCII_RE = /[^\x00-\x7f]/;
+
+function isLeetChar(c: number): boolean {
+  return (
+    (c >= 65 && c <= 90) ||
+    (c >= 97 && c <= 122) ||
+    c === 48 ||
+    c === 49 ||
+    c === 51 ||
+    c === 52 ||
+    c === 53 ||
+    c === 55 ||
+    c === 64 ||
+    c === 36
+  );
+}
+
+/**
+ * Same as `s.replace(LEET_CANDIDATE_RE, fold)`, but only the runs around a letter/digit adjacency
+ * (found by the cheap {@link LEET_HINT_RE}) are looked at, so plain prose costs one scan.
+ */
+function foldLeetRuns(s: string, signals: Set<string>): string {
+  const hint = new RegExp(LEET_HINT_RE.source, 'g');
+  let out = '';
+  let last = 0;
+  for (let m = hint.exec(s); m !== null; m = hint.exec(s)) {
+    let a = m.index;
+    while (a > 0 && isLeetChar(s.charCodeAt(a - 1))) a--;
+    let b = m.index + 2;
+    while (b < s.length && isLeetChar(s.charCodeAt(b))) b++;
+    if (a >= last) {
+      out += s.slice(last, a) + foldWord(s.slice(a, b), signals);
+      last = b;
+    }
+    hint.lastIndex = Math.max(b, hint.lastIndex);
+  }
+  return last === 0 ? s : out + s.slice(last);
+}
+
+/** `\s+` → one space, touching only runs that are not already a single space. */
+const WS_FIX_RE = /\s\s+|[^\S ]/g;
+
 function cleanText(s: string, signals: Set<string>): string {
-  if (INVISIBLE_RE.test(s)) {
-    signals.add('zero-width');
-    s = s.replace(INVISIBLE_RE, '');
+  if (NON_ASCII_RE.test(s)) {
+    if (INVISIBLE_RE.test(s)) {
+      signals.add('zero-width');
+      s = s.replace(INVISIBLE_RE, '');
+    }
+    if (BIDI_RE.test(s)) {
+      signals.add('bidi');
+      s = s.replace(BIDI_RE, '');
+    }
+    s = s.normalize('NFKC');
   }
-  if (BIDI_RE.test(s)) {
-    signals.add('bidi');
-    s = s.replace(BIDI_RE, '');
-  }
-  s = s.normalize('NFKC');
   // Fold only the words that need it (most text has neither mixed scripts nor leet).
   if (MIXED_SCRIPT_RE.test(s)) s = s.replace(WORD_RE, (w) => foldWord(w, signals));
-  else if (LEET_HINT_RE.test(s)) s = s.replace(LEET_CANDIDATE_RE, (w) => foldWord(w, signals));
-  s = s.replace(/\s+/g, ' ').trim();
+  else if (LEET_HINT_RE.test(s)) s = foldLeetRuns(s, signals);
+  s = s.replace(WS_FIX_RE, ' ').trim();
   if (hasSpacedLetters(s)) {
     SPACED_RE.lastIndex = 0;
     if (SPACED_RE.test(s)) {
@@ -290,20 +370,18 @@ export function normalise(input: string): Normalised {
 
   // Probes run on the text before whitespace collapsing changes nothing they need; use `s`.
   if (s.length >= 16) {
-    if (BASE64_HINT_RE.test(s))
-      for (const m of s.matchAll(BASE64_RE)) {
-        if (probes.length >= MAX_PROBES) break;
-        const run = m[0];
-        // A base64 run has mixed case or digits; a long plain word does not.
-        if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
-        const dec = decodeBase64(run);
-        if (dec && readable(dec)) {
-          signals.add('base64');
-          probes.push(dec);
-          kinds.push('base64');
-        }
+    for (const run of base64Runs(s)) {
+      if (probes.length >= MAX_PROBES) break;
+      // A base64 run has mixed case or digits; a long plain word does not.
+      if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
+      const dec = decodeBase64(run);
+      if (dec && readable(dec)) {
+        signals.add('base64');
+        probes.push(dec);
+        kinds.push('base64');
       }
-    if (HEX_HINT_RE.test(s))
+    }
+    if (hasRun(s, HEX_CLASS, 16))
       for (const m of s.matchAll(HEX_RE)) {
         if (probes.length >= MAX_PROBES) break;
         const dec = decodeHex(m[1]!);
@@ -330,8 +408,11 @@ export function normalise(input: string): Normalised {
     }
   }
   let hints = 0;
-  if (ROT13_RARE_RE.test(text))
-    for (const w of text.toLowerCase().split(/[^a-z]+/)) if (ROT13_HINTS.has(w) && ++hints >= 2) break;
+  // Lower-casing first lets a case-sensitive regex do the case-insensitive test: exact unless the
+  // text has one of the two characters whose lower case is ASCII (U+0130 İ, U+212A Kelvin sign).
+  const lower = text.toLowerCase();
+  const rare = LOWER_TO_ASCII_RE.test(text) ? ROT13_RARE_RE.test(text) : ROT13_RARE_LOWER_RE.test(lower);
+  if (rare) for (const w of lower.split(/[^a-z]+/)) if (ROT13_HINTS.has(w) && ++hints >= 2) break;
   if (hints >= 2 && probes.length < MAX_PROBES) {
     signals.add('rot13');
     probes.push(rot13(text));

@@ -15,6 +15,35 @@ export type PiiKind = (typeof PII_KINDS)[number];
 const EMAIL_RE =
   /(?<![A-Za-z0-9._%+:/-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9-])/g;
 
+/** EMAIL_RE anchored at one position: tried only within 64 characters before each `@`. */
+const EMAIL_AT_RE = new RegExp(EMAIL_RE.source, 'y');
+
+/**
+ * The spans of `text.matchAll(EMAIL_RE)`, found without scanning every position: a match's local
+ * part is at most 64 characters with no `@`, so it starts within 64 characters before the first
+ * `@` after its start. Candidate starts are tried in text order, so the matches are the same.
+ */
+export function emailSpans(text: string): [number, number][] {
+  const out: [number, number][] = [];
+  let from = 0;
+  let at = text.indexOf('@');
+  while (at >= 0) {
+    let next = at + 1;
+    for (let p = Math.max(from, at - 64); p <= at; p++) {
+      EMAIL_AT_RE.lastIndex = p;
+      const m = EMAIL_AT_RE.exec(text);
+      if (m) {
+        out.push([p, p + m[0].length]);
+        from = p + m[0].length;
+        next = from;
+        break;
+      }
+    }
+    at = text.indexOf('@', next);
+  }
+  return out;
+}
+
 const CARD_RE = /(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])/g;
 
 function luhn(digits: string): boolean {
@@ -245,8 +274,7 @@ export function detectPii(text: string, kinds: readonly string[] = PII_KINDS): F
     if (!out.some((o) => o.start < end && start < o.end)) out.push({ detector: 'pii', kind, start, end });
   };
   const hasAt = text.includes('@');
-  if (want.has('email') && hasAt)
-    for (const m of text.matchAll(EMAIL_RE)) add('email', m.index!, m.index! + m[0].length);
+  if (want.has('email') && hasAt) for (const [start, end] of emailSpans(text)) add('email', start, end);
   if (want.has('iban'))
     for (const m of text.matchAll(IBAN_RE)) {
       const v = ibanValid(m[1]!);

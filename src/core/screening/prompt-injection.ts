@@ -13,7 +13,7 @@
  * Pure: the model is passed in (`shippedInjectionModel()` in `injection-model.ts` decodes the one
  * in the package); no I/O, no clock.
  */
-import { FEATURE_BITS, forEachFeature, LENGTH_PRIOR } from './injection-features.js';
+import { FEATURE_BITS, FNV_OFFSET, FNV_PRIME, isWordChar, LENGTH_PRIOR } from './injection-features.js';
 import { normalise } from './normalise.js';
 
 /** The weights file as written by the training script (JSON, weights as base64 int16 LE). */
@@ -121,19 +121,95 @@ export function injectionMargins(
     sum.fill(0, 0, n + 1);
     cnt.fill(0, 0, n + 1);
   }
+  // The loops below are `forEachFeature` (injection-features.ts) inlined, visiting the same
+  // features in the same order (so the sums are bit-identical): no closure call per feature.
+  // test/core/screening/injection-fast.test.ts checks the two agree.
+  const mask = (1 << model.bits) - 1;
+  const s = text.toLowerCase();
+  const len = s.length;
   let total = 0;
   let count = 0;
-  forEachFeature(text, model.bits, (b, pos) => {
-    if (marks[b] === gen) return;
-    marks[b] = gen;
-    const x = w[b]!;
-    total += x;
-    count++;
-    if (useWindows) {
-      sum[pos] += x;
-      cnt[pos]++;
+  for (let i = -1; i < len; i++) {
+    const p = Math.max(i, 0);
+    let h = FNV_OFFSET;
+    if (i >= 0) {
+      const ci = s.charCodeAt(i);
+      if (ci >= 0x2e80) {
+        const x0 = Math.imul(ci ^ 0x7feb352d, 0x846ca68b);
+        const b = (x0 ^ (x0 >>> 15)) & mask;
+        if (marks[b] !== gen) {
+          marks[b] = gen;
+          const x = w[b]!;
+          total += x;
+          count++;
+          if (useWindows) {
+            sum[p] += x;
+            cnt[p]++;
+          }
+        }
+      }
     }
-  });
+    for (let k = 0; k < 5; k++) {
+      const j = i + k;
+      const c = j < 0 || j >= len ? 32 : s.charCodeAt(j);
+      h = Math.imul(h ^ c, FNV_PRIME);
+      if (k >= 1) {
+        const x1 = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+        const b = (x1 ^ (x1 >>> 12)) & mask;
+        if (marks[b] !== gen) {
+          marks[b] = gen;
+          const x = w[b]!;
+          total += x;
+          count++;
+          if (useWindows) {
+            sum[p] += x;
+            cnt[p]++;
+          }
+        }
+      }
+      if (j >= len) break;
+    }
+  }
+  let prev = 0;
+  let wh = FNV_OFFSET;
+  let inWord = false;
+  for (let i = 0; i <= len; i++) {
+    const c = i < len ? s.charCodeAt(i) : 32;
+    if (isWordChar(c)) {
+      wh = Math.imul(wh ^ c, FNV_PRIME);
+      inWord = true;
+    } else if (inWord) {
+      const u = Math.imul(wh ^ 0x5bd1e995, 0x27d4eb2d);
+      let b = (u ^ (u >>> 13)) & mask;
+      if (marks[b] !== gen) {
+        marks[b] = gen;
+        const x = w[b]!;
+        total += x;
+        count++;
+        if (useWindows) {
+          sum[i] += x;
+          cnt[i]++;
+        }
+      }
+      if (prev !== 0) {
+        const bg = Math.imul(Math.imul(prev, 0x9e3779b1) ^ wh, 0x85ebca6b);
+        b = (bg ^ (bg >>> 16)) & mask;
+        if (marks[b] !== gen) {
+          marks[b] = gen;
+          const x = w[b]!;
+          total += x;
+          count++;
+          if (useWindows) {
+            sum[i] += x;
+            cnt[i]++;
+          }
+        }
+      }
+      prev = wh;
+      wh = FNV_OFFSET;
+      inWord = false;
+    }
+  }
   const whole = model.bias + total / Math.sqrt(count + LENGTH_PRIOR);
   if (!useWindows) return { whole, best: whole };
   let best = whole;
