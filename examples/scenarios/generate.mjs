@@ -97,7 +97,9 @@ let netCounter = 0;
 /** A fresh /24 (as "a.b.c") nobody else in the trace uses. */
 function freshNet(r) {
   netCounter++;
-  return `${r.int(11, 200)}.${(netCounter >> 8) & 255}.${netCounter & 255}`;
+  const a = r.int(11, 200);
+  // Public addresses only: loopback and private ranges are the operator's own (docs/abuse.md).
+  return `${a === 127 ? 128 : a}.${(netCounter >> 8) & 255}.${netCounter & 255}`;
 }
 
 /**

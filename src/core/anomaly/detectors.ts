@@ -6,7 +6,14 @@
  * and that evaluation (a scan of bounded maps) is the batched, heavier part. Memory is bounded:
  * every map has a cap and drops its oldest entries first.
  */
-import { clientFingerprint, netOf, type PromptFeatures, promptFeatures, wideNetOf } from './text.js';
+import {
+  clientFingerprint,
+  isInternalAddress,
+  netOf,
+  type PromptFeatures,
+  promptFeatures,
+  wideNetOf,
+} from './text.js';
 import { capMap, RecentSet, SlotRing } from './window.js';
 
 export const DETECTORS = [
@@ -266,7 +273,36 @@ export class AnomalyDetectors {
     foldRate(tenant, now);
     tenant.ring.add(now, S_REQ, 1);
 
-    // Network and template counters (cross-key correlation).
+    // Network and template counters (cross-key correlation), for public addresses only (see
+    // isInternalAddress): behind an undeclared proxy every tenant would share one network.
+    if (!isInternalAddress(o.ip)) this.correlate(o, f, net, now, findings);
+
+    // Batched evaluations.
+    if (now >= key.nextEval) {
+      key.nextEval = now + EVAL_EVERY_MS;
+      this.evalKey(key, o, now, findings);
+    }
+    if (now >= tenant.nextEval) {
+      tenant.nextEval = now + EVAL_EVERY_MS;
+      const v = spike(tenant, now, this.k * 3);
+      if (v)
+        findings.push({
+          detector: 'volume-spike',
+          category: 'unusual-volume',
+          score: v.score,
+          suggest: 'flag',
+          subject: { tenantId: o.tenantId },
+          capability: '*',
+          reason: `tenant request rate ${round(v.rate)}/s is ${round(v.ratio, 1)}x its usual ${round(v.base, 3)}/s`,
+          related: { keys: [o.keyId], ips: [o.ip], tenants: [o.tenantId] },
+          signals: { rate: round(v.rate), baseline: round(v.base, 3) },
+        });
+    }
+    return findings;
+  }
+
+  /** Cross-key correlation: who shares a network, a client fingerprint or a prompt template. */
+  private correlate(o: Observation, f: PromptFeatures, net: string, now: number, findings: Finding[]): void {
     const n = this.netState(this.nets, net);
     n.tenants.see(o.tenantId, now);
     n.keys.see(o.keyId, now);
@@ -307,32 +343,10 @@ export class AnomalyDetectors {
       }
     }
 
-    // Batched evaluations.
-    if (now >= key.nextEval) {
-      key.nextEval = now + EVAL_EVERY_MS;
-      this.evalKey(key, o, now, findings);
-    }
-    if (now >= tenant.nextEval) {
-      tenant.nextEval = now + EVAL_EVERY_MS;
-      const v = spike(tenant, now, this.k * 3);
-      if (v)
-        findings.push({
-          detector: 'volume-spike',
-          category: 'unusual-volume',
-          score: v.score,
-          suggest: 'flag',
-          subject: { tenantId: o.tenantId },
-          capability: '*',
-          reason: `tenant request rate ${round(v.rate)}/s is ${round(v.ratio, 1)}x its usual ${round(v.base, 3)}/s`,
-          related: { keys: [o.keyId], ips: [o.ip], tenants: [o.tenantId] },
-          signals: { rate: round(v.rate), baseline: round(v.base, 3) },
-        });
-    }
     if (now >= n.nextEval) {
       n.nextEval = now + EVAL_EVERY_MS;
       this.evalNet(n, o, now, findings);
     }
-    return findings;
   }
 
   /** A failed authentication: credential stuffing is many different credentials from one range. */

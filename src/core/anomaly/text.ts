@@ -23,6 +23,30 @@ export function netOf(ip: string): string {
   return `${parts[0] ?? ''}:${parts[1] ?? ''}:${parts[2] ?? ''}::/48`;
 }
 
+/**
+ * Loopback, private (RFC 1918, IPv6 ULA) and link-local addresses. Traffic from them is the
+ * operator's own network, or a proxy whose address was not declared in `trustedProxies`: then every
+ * tenant seems to come from one place, and correlating "many tenants, one network" would quarantine
+ * them all. Cross-key network correlation (template campaigns, shared client fingerprints) skips them.
+ */
+export function isInternalAddress(ip: string): boolean {
+  const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  if (v4.indexOf(':') < 0) {
+    const dot = v4.indexOf('.');
+    const a = Number(v4.slice(0, dot));
+    const b = Number(v4.slice(dot + 1, v4.indexOf('.', dot + 1)));
+    return (
+      a === 127 ||
+      a === 10 ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168) ||
+      (a === 169 && b === 254)
+    );
+  }
+  const lower = ip.toLowerCase();
+  return lower === '::1' || /^f[cd][0-9a-f]{2}:/.test(lower) || /^fe[89ab][0-9a-f]:/.test(lower);
+}
+
 /** The /16 of an IPv4 address (credential stuffing spread over a wider range); '' for IPv6. */
 export function wideNetOf(ip: string): string {
   const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;

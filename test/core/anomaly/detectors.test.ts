@@ -92,6 +92,31 @@ describe('template campaign', () => {
     expect(campaign?.related.keys.length).toBeGreaterThanOrEqual(6);
   });
 
+  it('does not correlate tenants behind a private or loopback address (an undeclared proxy, or the operator network)', () => {
+    const run = (ip: (i: number) => string) => {
+      const d = new AnomalyDetectors();
+      const findings = [];
+      for (let round = 0; round < 5; round++)
+        for (let i = 0; i < 12; i++)
+          findings.push(
+            ...d.observe(
+              obs({ keyId: `k${i}`, tenantId: `t${i}`, ip: ip(i), prompt: template(i * 7 + round) }),
+              T0 + round * 10_000 + i * 50,
+            ),
+          );
+      return findings.filter(
+        (f) => f.detector === 'template-campaign' || f.detector === 'client-fingerprint',
+      );
+    };
+    // 1. The same traffic through one public proxy is a campaign...
+    expect(run(() => '198.51.100.20').length).toBeGreaterThan(0);
+    // 2. ...but not through a load balancer's private address, loopback or an IPv6 ULA.
+    expect(run(() => '10.1.2.3')).toEqual([]);
+    expect(run(() => '127.0.0.1')).toEqual([]);
+    expect(run(() => '192.168.0.9')).toEqual([]);
+    expect(run(() => 'fd00::1')).toEqual([]);
+  });
+
   it('leaves a popular template alone when each tenant sends it from its own network', () => {
     const d = new AnomalyDetectors();
     const findings = [];
@@ -168,7 +193,7 @@ describe('bounded state', () => {
         obs({
           keyId: `k${i}`,
           tenantId: `t${i}`,
-          ip: `10.${(i >> 8) & 255}.${i & 255}.1`,
+          ip: `198.${(i >> 8) & 255}.${i & 255}.1`,
           prompt: `${i.toString(36)} unique words ${i}`,
         }),
         T0 + i,
