@@ -118,20 +118,23 @@ export async function startCluster(replicas: 0 | 1 = 0): Promise<PrivateCluster>
     async failover(key: string) {
       const slot = Number(await info(ports[0]!, ['CLUSTER', 'KEYSLOT', key]));
       // The master owning the slot, then one of its replicas.
-      const slots = JSON.parse(
-        JSON.stringify(
-          await (async () => {
-            const c = new Redis({ port: ports[0]!, host: '127.0.0.1' });
-            try {
-              return await c.call('CLUSTER', 'SLOTS');
-            } finally {
-              c.disconnect();
-            }
-          })(),
-        ),
-      ) as [number, number, [string, number, string], ...[string, number, string][]][];
-      const range = slots.find(([lo, hi]) => slot >= lo && slot <= hi);
-      if (!range || range.length < 4) throw new Error('no replica for the slot');
+      // The replica shows in CLUSTER SLOTS only once gossip has spread it: wait for that, bounded.
+      let range: [number, number, ...[string, number, string][]] | undefined;
+      await waitFor(async () => {
+        const c = new Redis({ port: ports[0]!, host: '127.0.0.1' });
+        try {
+          const slots = JSON.parse(JSON.stringify(await c.call('CLUSTER', 'SLOTS'))) as [
+            number,
+            number,
+            ...[string, number, string][],
+          ][];
+          range = slots.find(([lo, hi]) => slot >= lo && slot <= hi);
+          return (range?.length ?? 0) >= 4;
+        } finally {
+          c.disconnect();
+        }
+      }, 'a replica listed for the slot');
+      if (!range) throw new Error('no replica for the slot');
       const replicaPort = range[3]![1];
       await info(replicaPort, ['CLUSTER', 'FAILOVER']);
       await waitFor(
