@@ -13,7 +13,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from './harness.js';
 
 const KEY_PARTS = ['sk-proj-', 'Xk3T9qLm2VbN8rWz', '4HjP6sDf1GyQ0cEa'];
-const SECRET = KEY_PARTS.join('');
 const AWS = `AKIA${'Q3WZ7YX2M5RKJH4T'}`;
 
 const received: { url: string; body: any }[] = [];

@@ -13,7 +13,6 @@ import { eventBytes, transformEvents } from '../../../src/providers/stream-trans
 import { auth, BASE_YAML, harness } from './support.js';
 
 const KEY_PARTS = ['sk-proj-', 'Xk3T9qLm2VbN8rWz', '4HjP6sDf1GyQ0cEa'];
-const SECRET = KEY_PARTS.join('');
 const yaml = (screening: string) => `${BASE_YAML}\nscreening:\n${screening}\n`;
 
 function settings(output: string) {
