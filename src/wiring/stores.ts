@@ -81,6 +81,8 @@ const CONTROL_DOWN_MS = 3000;
 const CHANNEL = 'sluice:events';
 /** How long a publication waits for the Redis connection (a one-shot CLI has just opened it). */
 const PUBLISH_CONNECT_MS = 3000;
+/** How long start-up waits for the limit store's first connection before serving. */
+const LIMIT_CONNECT_MS = 5000;
 
 /** Resolves true once `c` is ready (at once if it is), false after `ms`. */
 function whenReady(c: Redis, ms: number): Promise<boolean> {
@@ -276,6 +278,12 @@ export async function openStores(cfg: SluiceConfig, opts: OpenStoresOptions): Pr
           : opts.logger.warn('limit store reachable again: left degraded mode'),
     });
     limits = resilient;
+    // Degraded mode starts when the connection is known down, and a client still connecting counts
+    // as down: without this wait, requests that arrive in the first milliseconds after start were
+    // served from the local share (seen in the three-instance test on a busy machine). Bounded: a
+    // Redis that is really unreachable at start leaves the instance degraded, as documented.
+    if (!(await whenReady(redis as Redis, LIMIT_CONNECT_MS)))
+      opts.logger.warn({ waitedMs: LIMIT_CONNECT_MS }, 'limit store not reachable at start');
   } else limits = new MemoryLimitStore({ clock: opts.clock, maxKeys: cfg.limits.maxKeys });
 
   // Regression (issue 21): the publisher has no offline queue, and a one-shot CLI published before
