@@ -8,6 +8,7 @@ import { type Refusal, refuse } from '../../../core/errors.js';
 import type { BucketState, LimitBucket } from '../../../core/ports.js';
 import type { RequestFacts } from '../../runtime.js';
 import type { RequestContext } from '../context.js';
+import { deprecationsFor } from './me-deprecations.js';
 
 export async function describeKey(ctx: RequestContext): Promise<Refusal | undefined> {
   const { rt, deps } = ctx;
@@ -47,6 +48,7 @@ export async function describeKey(ctx: RequestContext): Promise<Refusal | undefi
     return refuse('SLUICE_STORE_UNAVAILABLE', undefined, { decision: 'error' });
   }
   const tier = rt.cfg.tiers[principal.tier];
+  const scopes = principal.record.scopes ?? tier?.scopes ?? [];
   ctx.answer = {
     key: {
       id: principal.keyId,
@@ -73,6 +75,8 @@ export async function describeKey(ctx: RequestContext): Promise<Refusal | undefi
     })),
     // Capabilities paused pending review: what, why in plain words, until when, how to appeal.
     paused: deps.abuse?.pausedFor?.(principal.keyId, principal.tenantId) ?? [],
+    // What this key can use that is deprecated or retired (issue 19): what, when, the replacement, the link.
+    deprecations: deprecationsFor(rt, principal, scopes, models, now),
   };
   return undefined;
 }
