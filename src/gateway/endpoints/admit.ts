@@ -10,6 +10,7 @@ import type { AuditDecision, Reservation } from '../../core/ports.js';
 import { authenticate, type GatewayDeps } from '../app.js';
 import type { Principal } from '../auth.js';
 import { clientIpOf } from '../client-ip.js';
+import { requestLogIds } from '../pipeline/log-ids.js';
 import type { RequestFacts, Runtime } from '../runtime.js';
 import { sendRefusal, type WireFormat } from '../wire.js';
 
@@ -154,7 +155,9 @@ export async function admit(
             : Promise.resolve();
         void settled
           .then(() => deps.limits.release(r))
-          .catch((err: Error) => deps.logger.warn({ err: err.message }, 'release failed'));
+          .catch((err: Error) =>
+            deps.logger.warn({ ...requestLogIds(deps, request), err: err.message }, 'release failed'),
+          );
       }
     },
   };

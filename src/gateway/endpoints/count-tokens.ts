@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { refuse } from '../../core/errors.js';
 import { promptParts } from '../../providers/prompt-text.js';
 import type { GatewayDeps } from '../app.js';
+import { requestLogIds } from '../pipeline/log-ids.js';
 import { sendRefusal } from '../wire.js';
 import { admit } from './admit.js';
 import { postJson } from './upstream-json.js';
@@ -77,7 +78,10 @@ export function countTokensEndpoint(app: FastifyInstance, deps: GatewayDeps): vo
         a.done(res.status);
         reply.code(res.status).headers(res.headers).send(res.body);
       } catch (err) {
-        deps.logger.warn({ reqId: request.id, err: (err as Error).message }, 'count_tokens upstream failed');
+        deps.logger.warn(
+          { ...requestLogIds(deps, request), err: (err as Error).message },
+          'count_tokens upstream failed',
+        );
         a.done(502, 'SLUICE_UPSTREAM_ERROR');
         sendRefusal(reply, 'anthropic', refuse('SLUICE_UPSTREAM_ERROR'));
       }

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { refuse } from '../../core/errors.js';
 import type { GatewayDeps } from '../app.js';
+import { requestLogIds } from '../pipeline/log-ids.js';
 import { sendRefusal } from '../wire.js';
 import { admit } from './admit.js';
 import { postJson } from './upstream-json.js';
@@ -104,7 +105,10 @@ export function moderationsEndpoint(app: FastifyInstance, deps: GatewayDeps): vo
         a.done(res.status);
         reply.code(res.status).headers(res.headers).send(res.body);
       } catch (err) {
-        deps.logger.warn({ reqId: request.id, err: (err as Error).message }, 'moderations upstream failed');
+        deps.logger.warn(
+          { ...requestLogIds(deps, request), err: (err as Error).message },
+          'moderations upstream failed',
+        );
         a.done(502, 'SLUICE_UPSTREAM_ERROR');
         sendRefusal(reply, 'openai', refuse('SLUICE_UPSTREAM_ERROR'));
       }

@@ -16,6 +16,7 @@ import { sendRefusal, wireFormatOf } from '../wire.js';
 import { recordDecision } from './audit-event.js';
 import type { GatewayDeps } from './deps.js';
 import { codeForError } from './error-table.js';
+import { requestLogIds } from './log-ids.js';
 
 const MODEL_PATHS = new Set([
   '/v1/chat/completions',
@@ -102,10 +103,11 @@ export function refuseAtEdge(
 export function registerEdge(app: FastifyInstance, deps: GatewayDeps): void {
   app.setErrorHandler((err: Error & { code?: string; publicDetail?: string }, request, reply) => {
     const code = codeForError(err);
-    if (code === 'SLUICE_INTERNAL') deps.logger.error({ err, reqId: request.id }, 'unhandled error');
+    if (code === 'SLUICE_INTERNAL')
+      deps.logger.error({ err, ...requestLogIds(deps, request) }, 'unhandled error');
     if (code === 'SLUICE_STORE_UNAVAILABLE') {
       // A store outage, not a bug: a short log line, and the caller is told when to retry.
-      deps.logger.error({ err: err.message, reqId: request.id }, 'store unavailable');
+      deps.logger.error({ err: err.message, ...requestLogIds(deps, request) }, 'store unavailable');
       return refuseAtEdge(
         deps,
         request,

@@ -9,6 +9,7 @@ import type { Usage } from '../../core/ports.js';
 import { endAfter } from '../../stores/journal.js';
 import { sseErrorEvent, type WireFormat } from '../wire.js';
 import type { RequestContext } from './context.js';
+import { logIds } from './log-ids.js';
 import { endRequest } from './runner.js';
 import { storeWhenEnded } from './stages/cache.js';
 
@@ -46,7 +47,7 @@ export function respond(ctx: RequestContext): void {
   const body = recorded ? endAfter(passed, () => ended.then(recorded)) : passed;
   const stream = Readable.from(body, { objectMode: false, highWaterMark: 16 * 1024 });
   stream.on('error', (err) => {
-    deps.logger.warn({ reqId: ctx.id, err: err.message }, 'stream to client failed');
+    deps.logger.warn({ ...logIds(ctx), err: err.message }, 'stream to client failed');
     ac.abort();
   });
   reply.send(stream);

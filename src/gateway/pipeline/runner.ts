@@ -9,6 +9,7 @@ import { sendRefusal } from '../wire.js';
 import { recordDecision } from './audit-event.js';
 import type { RequestContext } from './context.js';
 import { codeForError } from './error-table.js';
+import { logIds } from './log-ids.js';
 import { endTrace } from './trace.js';
 
 /** One step of the request path. Named functions: the name keys `ctx.stageMs`. */
@@ -53,7 +54,7 @@ export async function endRequest(ctx: RequestContext): Promise<void> {
         if (out instanceof Promise) await out;
       } catch (err) {
         ctx.deps.logger.warn(
-          { err: (err as Error).message, reqId: ctx.id, stage: stage.name },
+          { err: (err as Error).message, ...logIds(ctx), stage: stage.name },
           'end stage failed',
         );
       }
@@ -69,11 +70,7 @@ export async function endRequest(ctx: RequestContext): Promise<void> {
 /** One audit call and one reply (none when the caller has gone) for a refusal. */
 export function refuseRequest(ctx: RequestContext, r: Refusal): void {
   const status = r.silent?.status ?? ERRORS[r.code].status;
-  if (r.internal)
-    ctx.deps.logger.info(
-      { reqId: ctx.id, traceId: ctx.trace?.traceId, code: r.code, why: r.internal },
-      'refused',
-    );
+  if (r.internal) ctx.deps.logger.info({ ...logIds(ctx), code: r.code, why: r.internal }, 'refused');
   if (ctx.trace) {
     const a = ctx.trace.attrs;
     a['sluice.decision'] = r.decision ?? 'refused';
@@ -115,9 +112,9 @@ export function finish(ctx: RequestContext): void {
 function refusalForError(ctx: RequestContext, err: unknown): Refusal {
   const code = codeForError(err);
   if (code === 'SLUICE_STORE_UNAVAILABLE') {
-    ctx.deps.logger.error({ err: (err as Error).message, reqId: ctx.id }, 'store unavailable');
+    ctx.deps.logger.error({ err: (err as Error).message, ...logIds(ctx) }, 'store unavailable');
     return refuse(code, undefined, { decision: 'error', headers: { 'retry-after': '1' } });
   }
-  if (code === 'SLUICE_INTERNAL') ctx.deps.logger.error({ err, reqId: ctx.id }, 'unhandled error');
+  if (code === 'SLUICE_INTERNAL') ctx.deps.logger.error({ err, ...logIds(ctx) }, 'unhandled error');
   return refuse(code, undefined, { decision: 'error' });
 }

@@ -11,6 +11,7 @@ import { cacheability, cacheKey } from '../../../core/cache/rules.js';
 import type { Refusal } from '../../../core/errors.js';
 import type { UpstreamResponse, Usage } from '../../../core/ports.js';
 import type { RequestContext } from '../context.js';
+import { logIds } from '../log-ids.js';
 
 const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, images: 0 };
 const NO_TOKENS = Promise.resolve(NO_USAGE);
@@ -51,10 +52,7 @@ export async function cache(ctx: RequestContext): Promise<Refusal | undefined> {
     entry = await store.get(key);
   } catch (err) {
     // A cache outage is a miss, never a failed request.
-    ctx.deps.logger.warn(
-      { reqId: ctx.id, traceId: ctx.trace?.traceId, err: (err as Error).message },
-      'cache read failed',
-    );
+    ctx.deps.logger.warn({ ...logIds(ctx), err: (err as Error).message }, 'cache read failed');
   }
   const now = ctx.deps.clock.now();
   const ageMs = entry ? now - entry.storedAt : 0;
@@ -109,11 +107,7 @@ export function storeWhenEnded(ctx: RequestContext, res: UpstreamResponse): Upst
   const put = (entry: CacheEntry) =>
     store.set(state.key, entry, rt.cfg.cache.ttl).then(
       () => deps.onCache?.(ctx.principal!.tenantId, 'stored', 0, entryBytes(entry)),
-      (err: Error) =>
-        deps.logger.warn(
-          { reqId: ctx.id, traceId: ctx.trace?.traceId, err: err.message },
-          'cache write failed',
-        ),
+      (err: Error) => deps.logger.warn({ ...logIds(ctx), err: err.message }, 'cache write failed'),
     );
   const body = res.body;
   if (body instanceof Uint8Array) {

@@ -8,6 +8,7 @@ import { type ErrorCode, type Refusal, refuse } from '../../../core/errors.js';
 import { UpstreamError, type UpstreamResponse } from '../../../core/ports.js';
 import type { RequestContext } from '../context.js';
 import type { GatewayDeps } from '../deps.js';
+import { logIds } from '../log-ids.js';
 import { declaredCapacity } from './limit.js';
 import { settleReservation } from './settle.js';
 
@@ -71,7 +72,7 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
     const shuttingDown = deps.forceEnd?.aborted === true && !reply.raw.destroyed;
     const code = shuttingDown ? 'SLUICE_SHUTTING_DOWN' : upstreamErrorCode(err);
     deps.logger.warn(
-      { reqId: ctx.id, traceId: ctx.trace?.traceId, upstream: upstream.name, err: (err as Error).message },
+      { ...logIds(ctx), upstream: upstream.name, err: (err as Error).message },
       'upstream call failed',
     );
     const gone = ac.signal.aborted && !shuttingDown;
@@ -85,7 +86,7 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
     // The provider already mapped the upstream's error answer into the catalogue (nothing of its
     // body reaches the caller); the log keeps the upstream's own status and the redacted reason.
     deps.logger.warn(
-      { reqId: ctx.id, upstream: upstream.name, status: res.upstreamStatus, err: res.refusal.internal },
+      { ...logIds(ctx), upstream: upstream.name, status: res.upstreamStatus, err: res.refusal.internal },
       'upstream answered with an error',
     );
   }

@@ -8,6 +8,7 @@
 import { type Refusal, refuse } from '../../../core/errors.js';
 import type { LimitStore } from '../../../core/ports.js';
 import type { RequestContext } from '../context.js';
+import { logIds } from '../log-ids.js';
 
 type ReserveResult = Awaited<ReturnType<LimitStore['reserve']>>;
 
@@ -71,7 +72,7 @@ export async function limit(ctx: RequestContext): Promise<Refusal | undefined> {
         };
     } else result = await deps.limits.reserve({ buckets, costs: ctx.costs, requestId: ctx.id });
   } catch (err) {
-    deps.logger.error({ err: (err as Error).message, reqId: ctx.id }, 'limit store failed');
+    deps.logger.error({ err: (err as Error).message, ...logIds(ctx) }, 'limit store failed');
     return refuse('SLUICE_STORE_UNAVAILABLE', undefined, {
       decision: 'error',
       headers: { 'retry-after': '1' },
@@ -106,7 +107,7 @@ export async function limit(ctx: RequestContext): Promise<Refusal | undefined> {
   if (ctx.shadowLimits.length > 0) {
     // Shadow limits never deny: their would-be refusals are logged here and audited with the request.
     deps.logger.info(
-      { reqId: ctx.id, key: principal.keyId, limits: ctx.shadowLimits },
+      { ...logIds(ctx), key: principal.keyId, limits: ctx.shadowLimits },
       'shadow limit would have refused',
     );
   }

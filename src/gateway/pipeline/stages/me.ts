@@ -8,6 +8,7 @@ import { type Refusal, refuse } from '../../../core/errors.js';
 import type { BucketState, LimitBucket } from '../../../core/ports.js';
 import type { RequestFacts } from '../../runtime.js';
 import type { RequestContext } from '../context.js';
+import { logIds } from '../log-ids.js';
 import { deprecationsFor } from './me-deprecations.js';
 
 export async function describeKey(ctx: RequestContext): Promise<Refusal | undefined> {
@@ -44,7 +45,7 @@ export async function describeKey(ctx: RequestContext): Promise<Refusal | undefi
   try {
     states = buckets.length ? await deps.limits.peek(buckets) : [];
   } catch (err) {
-    deps.logger.error({ err: (err as Error).message, reqId: ctx.id }, 'limit store failed');
+    deps.logger.error({ err: (err as Error).message, ...logIds(ctx) }, 'limit store failed');
     return refuse('SLUICE_STORE_UNAVAILABLE', undefined, { decision: 'error' });
   }
   const tier = rt.cfg.tiers[principal.tier];

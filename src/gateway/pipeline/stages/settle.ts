@@ -6,6 +6,7 @@
  */
 import type { Reservation, Usage } from '../../../core/ports.js';
 import type { RequestContext } from '../context.js';
+import { logIds } from '../log-ids.js';
 
 export function settle(ctx: RequestContext): undefined {
   if (!ctx.reservation) return undefined;
@@ -33,12 +34,12 @@ export async function settleReservation(
           .map((c, i) => (buckets[i]!.kind === 'requests' ? reservation.costs[i]! : c));
     await deps.limits.settle(reservation, actual);
   } catch (err) {
-    deps.logger.warn({ err: (err as Error).message }, 'settle failed');
+    deps.logger.warn({ ...logIds(ctx), err: (err as Error).message }, 'settle failed');
   } finally {
     try {
       await deps.limits.release(reservation);
     } catch (err) {
-      deps.logger.warn({ err: (err as Error).message }, 'release failed');
+      deps.logger.warn({ ...logIds(ctx), err: (err as Error).message }, 'release failed');
     }
   }
 }
