@@ -108,9 +108,10 @@ export class PortalQueries {
   }
 
   /**
-   * Recommendations the recorded facts support: embeddings sent one by one (usage rows), and limits
-   * that keep refusing (audit). Others (max_tokens far above output, identical requests, repeated
-   * system prompts, streams not read incrementally) need facts the ledger does not record yet.
+   * Recommendations the recorded facts support: embeddings sent one by one (usage rows), the response
+   * cache's hit rate and identical requests that missed it (audit), and limits that keep refusing
+   * (audit). Others (max_tokens far above output, repeated system prompts, streams not read
+   * incrementally, identical requests while the cache is off) need facts the ledger does not record.
    */
   async recommendations(tenantId: string, since: number, until: number): Promise<Recommendation[]> {
     const out: Recommendation[] = [];
@@ -142,6 +143,8 @@ export class PortalQueries {
         },
       });
     }
+    const cache = await this.cacheRecommendation(tenantId, since, until);
+    if (cache) out.push(cache);
     const throttled = await this.db
       .selectFrom('audit_events')
       .select(['reason', sql<number>`count(*)`.as('n')])
@@ -163,4 +166,67 @@ export class PortalQueries {
     }
     return out;
   }
+
+  /**
+   * The response cache as the tenant saw it (docs/cache.md): hits are usage rows with upstream
+   * `cache`; cacheable misses are audit events with `cache: miss` and their key fingerprint. A miss
+   * whose fingerprint was already seen in the period is an identical deterministic request that
+   * could have been a hit (its entry had expired or been evicted, or the first answer was not
+   * stored). Reads at most MAX_CACHE_ROWS audit rows, newest first.
+   */
+  async cacheRecommendation(tenantId: string, since: number, until: number): Promise<Recommendation | null> {
+    const rows = await this.db
+      .selectFrom('audit_events')
+      .select(['reason', 'details'])
+      .where('tenant_id', '=', tenantId)
+      .where('at', '>=', since)
+      .where('at', '<', until)
+      .where('details', 'like', '%"cache":%')
+      .orderBy('at', 'desc')
+      .limit(MAX_CACHE_ROWS)
+      .execute();
+    let hits = 0;
+    let misses = 0;
+    let saved = 0;
+    let repeats = 0;
+    const seen = new Set<string>();
+    for (const r of rows) {
+      const d = String(r.details ?? '');
+      if (d.includes('"cache":"hit"')) {
+        hits++;
+        saved += Number(/"savedTokens":(\d+)/.exec(d)?.[1] ?? 0);
+      } else if (d.includes('"cache":"miss"')) {
+        misses++;
+        const fp = /"fp":"([0-9a-f]+)"/.exec(d)?.[1];
+        if (fp) {
+          if (seen.has(fp)) repeats++;
+          else seen.add(fp);
+        }
+      }
+    }
+    const total = hits + misses;
+    if (total < 20) return null;
+    const rate = hits / total;
+    const pct = Math.round(rate * 1000) / 10;
+    const perHit = hits > 0 ? Math.round(saved / hits) : 0;
+    const detail =
+      `Your cache hit rate is ${pct}%: ${hits} of ${total} cacheable requests were answered from the cache, ` +
+      `saving ${saved} upstream tokens.` +
+      (repeats > 0
+        ? ` ${repeats} identical deterministic requests could have been cache hits but missed (their entry had expired or been evicted): ask your operator for a longer cache ttl, or send repeats sooner.`
+        : '');
+    return {
+      id: 'cache.hit_rate',
+      title: repeats > 0 ? 'Identical requests missed the cache' : 'Response cache',
+      detail,
+      saving:
+        repeats > 0
+          ? `${repeats} more requests answered from the cache (hit rate ${pct}% → ${Math.round(((hits + repeats) / total) * 1000) / 10}%)${perHit ? `, about ${repeats * perHit} upstream tokens` : ''}`
+          : `${saved} upstream tokens saved so far (${hits} hits)`,
+      figures: { hits, misses, hitRate: rate, tokensSaved: saved, repeatedMisses: repeats },
+    };
+  }
 }
+
+/** Audit rows read for the cache recommendation: bounded work per page load. */
+const MAX_CACHE_ROWS = 50_000;

@@ -76,13 +76,17 @@ export function record(ctx: RequestContext): undefined {
   return undefined;
 }
 
-/** The audit details of a cacheable call: `cache: hit|miss`, a hit's age and the upstream tokens it saved. */
+/** The audit details of a cacheable call: `cache: hit|miss`, a hit's age and the upstream tokens it saved, a miss's key fingerprint. */
 function cacheDetails(
   ctx: RequestContext,
   details: Record<string, unknown> | undefined,
 ): Record<string, unknown> | undefined {
   const c = ctx.cache;
   if (!c) return details;
-  const cache = c.hit ? { cache: 'hit', ageMs: c.ageMs, savedTokens: c.savedTokens } : { cache: 'miss' };
+  // A miss keeps a short fingerprint of its cache key (a hash, never the request): the portal counts
+  // identical requests that missed again (entry expired or evicted) from it.
+  const cache = c.hit
+    ? { cache: 'hit', ageMs: c.ageMs, savedTokens: c.savedTokens }
+    : { cache: 'miss', fp: c.key.slice(0, 16) };
   return { ...details, ...cache };
 }
