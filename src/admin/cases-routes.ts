@@ -37,7 +37,7 @@ export function registerCaseRoutes(app: FastifyInstance, deps: AdminDeps, engine
     const id = (request.params as { id: string }).id;
     const c = engine().getCase(id);
     if (!c) return sendAdminError(reply, notFound(id));
-    if (!stepUpOk(request, reply, deps.clock)) return reply;
+    if (!(await stepUpOk(request, reply, deps.clock))) return reply;
     const note = (request.body as { note?: unknown } | null)?.note;
     engine().release(
       id,

@@ -8,6 +8,8 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, api, fmtTime, setCsrf } from '../shared/api';
 import '../shared/style.css';
 import { ErrorText, Tabs, useHashRoute, useLoad } from '../shared/ui';
+import { CasesPage } from './cases';
+import { OtpField, otpHeaders } from './otp';
 
 interface Session {
   csrfToken: string;
@@ -50,20 +52,6 @@ function SignIn(props: { onSignedIn: (s: Session) => void }) {
     </main>
   );
 }
-
-/** A one-time code field for actions that need step-up. */
-function OtpField(props: { id: string }) {
-  return (
-    <label>
-      One-time code (TOTP, when required)
-      <input id={props.id} name="otp" type="text" inputMode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" />
-    </label>
-  );
-}
-const otpHeaders = (id: string): Record<string, string> => {
-  const v = (document.getElementById(id) as HTMLInputElement | null)?.value.trim();
-  return v ? { 'x-sluice-otp': v } : {};
-};
 
 interface Key {
   id: string;
@@ -610,46 +598,6 @@ function AlertsPage() {
   );
 }
 
-/**
- * CASE QUEUE (quarantines and flags): reads /admin/v1/cases, which abuse detection adds. Until that
- * endpoint exists this section says so; once it does, cases are listed here as the API returns them.
- */
-function CasesPage() {
-  const [cases, error] = useLoad(() => api<{ data: Record<string, unknown>[] }>('/admin/v1/cases'), []);
-  const missing = error instanceof ApiError && error.status === 404;
-  return (
-    <section aria-labelledby="cases-h">
-      <h2 id="cases-h">Cases (quarantines and flags)</h2>
-      {missing && <p class="muted">Abuse detection is not available on this gateway yet (no /admin/v1/cases).</p>}
-      {!missing && <ErrorText error={error} />}
-      {cases && cases.data.length === 0 && <p class="muted">No open cases.</p>}
-      {cases && cases.data.length > 0 && (
-        <table>
-          <caption>Open cases</caption>
-          <thead>
-            <tr>
-              {Object.keys(cases.data[0]!).map((k) => (
-                <th scope="col" key={k}>
-                  {k}
-                </th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {cases.data.map((c, i) => (
-              <tr key={i}>
-                {Object.values(c).map((v, j) => (
-                  <td key={j}>{typeof v === 'object' ? JSON.stringify(v) : String(v)}</td>
-                ))}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-    </section>
-  );
-}
-
 interface TrafficRow {
   tenant: string;
   requests: number;
@@ -790,7 +738,7 @@ function App() {
         {route === 'keys' && <KeysPage session={session} />}
         {route === 'policy' && <PolicyPage session={session} />}
         {route === 'exceptions' && <ExceptionsPage session={session} />}
-        {route === 'cases' && <CasesPage />}
+        {route === 'cases' && <CasesPage session={session} />}
         {route === 'audit' && <AuditPage />}
         {route === 'alerts' && <AlertsPage />}
         {route === 'traffic' && <TrafficPage />}

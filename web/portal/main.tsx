@@ -26,11 +26,31 @@ interface Limit {
   window: number;
   mode: string;
 }
+interface Paused {
+  capability: string;
+  reason: string;
+  caseId: string;
+  until: string;
+  appeal: string;
+}
+interface Deprecation {
+  kind: 'model' | 'route' | 'action' | 'key';
+  name: string;
+  announced: string;
+  sunset: string;
+  status: 'deprecated' | 'retired';
+  replacement: string | null;
+  link: string | null;
+}
 interface Me {
   key: { id: string; tenant: string; tier: string };
   scopes: string[];
   models: string[];
   limits: Limit[];
+  /** Capabilities paused by abuse detection pending review (absent on gateways without it). */
+  paused?: Paused[];
+  /** What this key can use that is deprecated or retired (absent on older gateways). */
+  deprecations?: Deprecation[];
 }
 interface UsagePoint {
   group: string;
@@ -488,6 +508,67 @@ function RecommendationsPage() {
   );
 }
 
+
+/**
+ * Shown above every page: quarantine notices (what is paused, why, when it comes back, how to appeal)
+ * and the deprecations that touch this key, both from /sluice/v1/me.
+ */
+function Notices(props: { me: Me | null }) {
+  const paused = props.me?.paused ?? [];
+  const deps = props.me?.deprecations ?? [];
+  if (paused.length === 0 && deps.length === 0) return null;
+  return (
+    <section class="notices" aria-label="Notices">
+      {paused.map((p) => (
+        <div class="notice" key={`${p.caseId}-${p.capability}`} id={`paused-${p.caseId}`}>
+          <h3>{p.capability === 'all capabilities' ? 'All capabilities are' : `${p.capability} is`} paused pending review</h3>
+          <p>
+            <strong>Why:</strong> {p.reason} (case <code>{p.caseId}</code>).
+          </p>
+          <p>
+            <strong>Expected recovery:</strong> {fmtTime(p.until)} at the latest; sooner if an operator releases it
+            after review.
+          </p>
+          <p>
+            <strong>To appeal:</strong> {p.appeal}.
+          </p>
+        </div>
+      ))}
+      {deps.length > 0 && (
+        <div class="notice">
+          <table id="deprecations">
+            <caption>Deprecated things you use</caption>
+            <thead>
+              <tr>
+                <th scope="col">What</th>
+                <th scope="col">Status</th>
+                <th scope="col">Announced</th>
+                <th scope="col">Sunset</th>
+                <th scope="col">Use instead</th>
+                <th scope="col">Notice</th>
+              </tr>
+            </thead>
+            <tbody>
+              {deps.map((d) => (
+                <tr key={`${d.kind}-${d.name}`}>
+                  <th scope="row">
+                    {d.kind} <code>{d.name}</code>
+                  </th>
+                  <td>{d.status === 'retired' ? 'retired: calls get 410 SLUICE_SUNSET' : 'deprecated'}</td>
+                  <td>{fmtTime(d.announced)}</td>
+                  <td>{fmtTime(d.sunset)}</td>
+                  <td>{d.replacement ?? '—'}</td>
+                  <td>{d.link ? <a href={d.link} rel="noopener noreferrer">{`Notice for ${d.name}`}</a> : '—'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
 const TABS: [string, string][] = [
   ['usage', 'Usage'],
   ['limits', 'Limits'],
@@ -545,6 +626,7 @@ function App() {
       </header>
       <Tabs tabs={TABS} current={route} label="Portal sections" />
       <main>
+        <Notices me={me} />
         {route === 'usage' && <UsagePage />}
         {route === 'limits' && <LimitsPage me={me} error={meError} />}
         {route === 'refusals' && <RefusalsPage />}
