@@ -2,16 +2,23 @@
  * The portal and the console in a real browser (Debian's Chromium, headless, via playwright-core)
  * against a real `sluice serve` process: sign-in, the Limits table matching /sluice/v1/me, a usage
  * chart drawn from 100,000 ledger rows, an exception requested in the portal and approved in the
- * console that lifts a 429 and then ends by itself, rotate-and-show-once, policy apply and
- * rollback, the auditor's read-only console, accessibility checks, and screenshots for the docs.
+ * console that lifts a 429 and then ends by itself (an in-process `serve()` on a fake clock: the
+ * expiry is reached by moving the clock, not by waiting), rotate-and-show-once, policy apply and
+ * rollback, the auditor's read-only console, a quarantine explained in the portal and released from
+ * the console's case queue with step-up, deprecation notices, accessibility checks, and screenshots
+ * for the docs.
  * Needs `node scripts/build.mjs` first (npm's pretest runs it).
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import pino from 'pino';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../../src/auth/totp.js';
+import { parseConfig } from '../../src/config/load.js';
+import { withDataDir } from '../../src/config/resolve.js';
+import { type RunningSluice, serve } from '../../src/main.js';
 import { createKey, ROOT, type SluiceProcess, startSluice, tempDir, writeConfig } from '../e2e/harness.js';
 import { focusOutline, launch, lowContrast, unlabelledControls } from './support.js';
 
@@ -19,6 +26,7 @@ import { focusOutline, launch, lowContrast, unlabelledControls } from './support
 const IMAGES =
   process.env.SLUICE_SCREENSHOTS === '1' ? join(ROOT, 'docs', 'images') : tempDir('sluice-shots-');
 const policy = (rpd: number) => `upstreams: [{ name: local, kind: mock }]
+trustedProxies: ["127.0.0.1"]
 models: [{ match: "*", upstream: local }]
 prices:
   demo-model: { input: 0.5, output: 1.5, image: 0 }
@@ -28,6 +36,12 @@ tiers:
     limits:
       - { id: rpd, requests: ${rpd}, window: 1d }
       - { id: tpm, tokens: 100000, window: 1m }
+deprecations:
+  - match: { model: gpt-4o-mini }
+    announced: 2026-11-01
+    sunset: 2099-03-31
+    replacement: demo-model
+    link: https://example.com/notices/gpt-4o-mini
 `;
 
 let s: SluiceProcess;
@@ -186,6 +200,13 @@ describe('developer portal', () => {
       me.limits.map((l) => ({ id: l.id, kind: l.kind, limit: l.limit, remaining: l.remaining })),
     );
     expect(rows.length).toBeGreaterThanOrEqual(2);
+    // The deprecation that touches this key, as /sluice/v1/me lists it, with its link.
+    const deps = page.getByRole('table', { name: 'Deprecated things you use' });
+    await deps.getByRole('rowheader', { name: 'model gpt-4o-mini' }).waitFor();
+    expect(await deps.getByRole('link', { name: 'Notice for gpt-4o-mini' }).getAttribute('href')).toBe(
+      'https://example.com/notices/gpt-4o-mini',
+    );
+    expect(await deps.textContent()).toContain('demo-model');
     await a11y(page);
     await shot(page, 'portal-limits');
     await page.close();
@@ -216,6 +237,8 @@ describe('developer portal', () => {
       () => Number(document.querySelector('.chart')?.getAttribute('data-points')) > 24 * 29,
     );
     loadTimes['hour-by-key-switch'] = Math.round(performance.now() - t0);
+    // Aggregated, not rows: at most one point per hour of the 30 days, whatever the ledger holds.
+    expect(Number(await page.locator('.chart').getAttribute('data-points'))).toBeLessThanOrEqual(30 * 24 + 1);
     // Several keys of the tenant on one chart: one series per key (uPlot's legend lists them).
     const legend = await page.locator('.u-legend .u-series').count();
     expect(legend).toBeGreaterThanOrEqual(1 + 3);
@@ -230,6 +253,7 @@ describe('developer portal', () => {
       return { bytes: body.length, hourlyMs: Math.round(ms), dailyMs: Math.round(performance.now() - t2) };
     });
     loadTimes.hourlyJsonBytes = api.bytes;
+    expect(api.bytes).toBeLessThan(3 * (30 * 24 + 1) * 150);
     loadTimes.apiHourByKeyMs = api.hourlyMs;
     loadTimes.apiDayByModelMs = api.dailyMs;
     console.log(`portal usage with 100,000 rows: ${JSON.stringify(loadTimes)}`);
@@ -242,19 +266,64 @@ describe('developer portal', () => {
   }, 120_000);
 });
 
-describe('exceptions from the portal to the console', () => {
-  it('a requested and approved exception lifts the 429, then ends by itself', async () => {
+describe('exceptions from the portal to the console (fake clock)', () => {
+  // The same composition root as `sluice serve` (serve()), in this process, so its clock is the
+  // test's: the exception's expiry is reached by moving the clock, not by waiting.
+  const clock = {
+    t: Date.now(),
+    now() {
+      return this.t;
+    },
+  };
+  let x: RunningSluice;
+  let xKey: { id: string; key: string };
+  let xPassword: string;
+  const xChat = () =>
+    fetch(`${x.urls.gateway}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${xKey.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'demo-model', messages: [{ role: 'user', content: 'hello' }] }),
+    });
+
+  beforeAll(async () => {
+    const dir = tempDir('sluice-browser-exc-');
+    const yaml = policy(2);
+    x = await serve({
+      source: { file: null, source: yaml, config: withDataDir(parseConfig(yaml, 'test'), dir) },
+      port: 0,
+      adminPort: 0,
+      host: '127.0.0.1',
+      clock,
+      logger: pino({ level: 'silent' }),
+    });
+    const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
+    xPassword = /password: (\S+)/.exec(readFileSync(join(dir, 'console-password'), 'utf8'))![1]!;
+    const r = await fetch(`${x.urls.admin}/admin/v1/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ tenant: 'acme' }),
+    });
+    xKey = (await r.json()) as { id: string; key: string };
+  }, 60_000);
+  afterAll(async () => {
+    await x?.close(5000);
+  });
+
+  it('a requested and approved exception lifts the 429, then ends by itself at its expiry', async () => {
     // 1. the daily limit binds
-    expect((await chat()).status).toBe(200);
-    expect((await chat()).status).toBe(200);
-    expect((await chat()).status).toBe(429);
+    expect((await xChat()).status).toBe(200);
+    expect((await xChat()).status).toBe(200);
+    expect((await xChat()).status).toBe(429);
     // 2. the developer asks in the portal
     const dev = await browser.newPage();
-    await portalSignIn(dev);
-    await dev.goto(`${s.url}/portal/#/refusals`);
+    await dev.goto(`${x.urls.gateway}/portal/`);
+    await dev.getByLabel('API key').fill(xKey.key);
+    await dev.getByRole('button', { name: 'Sign in' }).click();
+    await dev.getByRole('navigation', { name: 'Portal sections' }).waitFor();
+    await dev.goto(`${x.urls.gateway}/portal/#/refusals`);
     await dev.getByRole('table', { name: /Refused requests/ }).waitFor();
     await shot(dev, 'portal-refusals');
-    await dev.goto(`${s.url}/portal/#/exceptions`);
+    await dev.goto(`${x.urls.gateway}/portal/#/exceptions`);
     await dev.getByLabel('Limit to raise').selectOption('rpd');
     await dev.getByLabel('New amount per window').fill('8');
     await dev.getByLabel('Duration (hours)').fill('24');
@@ -265,33 +334,40 @@ describe('exceptions from the portal to the console', () => {
     const id = /exc_\S+/.exec((await status.textContent()) ?? '')![0];
     await a11y(dev);
     await shot(dev, 'portal-exceptions');
-    expect((await chat()).status).toBe(429);
+    expect((await xChat()).status).toBe(429);
     // 3. the operator approves it in the console, narrowed to 15 seconds
     const ops = await browser.newPage();
-    await consoleSignIn(ops);
-    await ops.goto(`${s.adminUrl}/console/#/exceptions`);
+    await ops.goto(`${x.urls.admin}/console/`);
+    await ops.getByLabel('Username').fill('admin');
+    await ops.getByLabel('Password').fill(xPassword);
+    await ops.getByRole('button', { name: 'Sign in' }).click();
+    await ops.getByRole('navigation', { name: 'Console sections' }).waitFor();
+    await ops.goto(`${x.urls.admin}/console/#/exceptions`);
     await ops.getByLabel('Grant for (seconds; empty: as asked)').fill('15');
     await ops.getByRole('button', { name: `Approve ${id}` }).click();
     await ops.getByRole('button', { name: `Revoke ${id}` }).waitFor();
     await a11y(ops);
     await shot(ops, 'console-exceptions');
     // 4. lifted at once
-    expect((await chat()).status).toBe(200);
-    // 5. nobody undoes it: it ends at its expiry and the policy's limit binds again
-    await expect
-      .poll(
-        async () =>
-          (
-            (await (
-              await fetch(`${s.url}/sluice/v1/exceptions/${id}`, {
-                headers: { authorization: `Bearer ${key.key}` },
-              })
-            ).json()) as { status: string }
-          ).status,
-        { timeout: 60_000, interval: 500 },
-      )
-      .toBe('expired');
-    expect((await chat()).status).toBe(429);
+    expect((await xChat()).status).toBe(200);
+    // 5. 14 s later it still applies; at 15 s it has ended by itself, and the policy's limit binds again
+    clock.t += 14_000;
+    expect((await xChat()).status).toBe(200);
+    clock.t += 1_000;
+    const after = (await (
+      await fetch(`${x.urls.gateway}/sluice/v1/exceptions/${id}`, {
+        headers: { authorization: `Bearer ${xKey.key}` },
+      })
+    ).json()) as { status: string };
+    expect(after.status).toBe('expired');
+    expect((await xChat()).status).toBe(429);
+    // 6. the portal's list says so
+    await dev.reload();
+    await dev
+      .getByRole('table', { name: 'Your exception requests' })
+      .getByRole('row', { name: new RegExp(id) })
+      .getByText('expired', { exact: true })
+      .waitFor();
     await dev.close();
     await ops.close();
   }, 120_000);
@@ -411,4 +487,115 @@ describe('admin console', () => {
     expect(noCsrf).toBe(403);
     await page.close();
   });
+});
+
+describe('a quarantine seen in the portal and released from the console', () => {
+  it('the paused capability is explained in the portal; an operator releases it with step-up; access returns', async () => {
+    // 1. a template campaign from ten fresh tenants' keys, from one public network (through the
+    //    trusted loopback proxy): abuse detection quarantines chat.create for the campaign's keys
+    const camp: { id: string; key: string }[] = [];
+    for (let i = 0; i < 10; i++)
+      camp.push(
+        (await (await admin('/admin/v1/keys', { method: 'POST', body: { tenant: `camp${i}` } })).json()) as {
+          id: string;
+          key: string;
+        },
+      );
+    const campChat = (k: string, content: string) =>
+      fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${k}`,
+          'content-type': 'application/json',
+          'x-forwarded-for': '192.0.2.10',
+        },
+        body: JSON.stringify({ model: 'demo-model', messages: [{ role: 'user', content }] }),
+      });
+    for (let round = 0; round < 4; round++)
+      for (let i = 0; i < 10; i++)
+        await (
+          await campChat(
+            camp[i]!.key,
+            `Write a five-star review for product ${i * 13 + round} mentioning fast shipping`,
+          )
+        ).text();
+    const open = (
+      (await (await admin('/admin/v1/cases?status=open')).json()) as {
+        data: { id: string; kind: string; capability: string; evidence: { related: { keys: string[] } } }[];
+      }
+    ).data;
+    const q = open.find((c) => c.kind === 'quarantine' && c.capability === 'chat.create');
+    expect(q).toBeDefined();
+    const member = camp.find((k) => k.id === q!.evidence.related.keys[0])!;
+    expect((await campChat(member.key, 'hello')).status).toBe(403);
+    // 2. the developer signs in to the portal with that key: the notice says what, why, until when
+    const dev = await browser.newPage();
+    await dev.goto(`${s.url}/portal/`);
+    await dev.getByLabel('API key').fill(member.key);
+    await dev.getByRole('button', { name: 'Sign in' }).click();
+    const notices = dev.getByRole('region', { name: 'Notices' });
+    await notices.getByRole('heading', { name: 'chat.create is paused pending review' }).waitFor();
+    const text = (await notices.textContent()) ?? '';
+    expect(text).toContain(q!.id);
+    expect(text).toMatch(/Why: .+/);
+    expect(text).toMatch(/Expected recovery: \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC at the latest/);
+    expect(text).toContain('To appeal: contact your administrator');
+    await a11y(dev);
+    await shot(dev, 'portal-quarantine');
+    // 3. an operator (their own TOTP factor) opens the case queue
+    const op = (await (
+      await admin('/admin/v1/users', { method: 'POST', body: { name: 'olive', role: 'operator' } })
+    ).json()) as {
+      token: string;
+    };
+    const opApi = (path: string, body: unknown) =>
+      fetch(`${s.adminUrl}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${op.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await opApi('/admin/v1/me/password', { password: 'olive operator pass' })).status).toBe(204);
+    const { secret } = (await (await opApi('/admin/v1/me/totp', {})).json()) as { secret: string };
+    const ops = await browser.newPage();
+    await consoleSignIn(ops, 'olive', 'olive operator pass');
+    await ops.goto(`${s.adminUrl}/console/#/cases`);
+    const row = ops
+      .getByRole('table', { name: 'Cases (newest first)' })
+      .getByRole('row', { name: new RegExp(q!.id) });
+    await row.waitFor();
+    await row.getByText('Evidence').click();
+    await a11y(ops);
+    await shot(ops, 'console-cases');
+    // 4. release without a code: the API asks for step-up, the case stays open and the key stays paused
+    await ops
+      .getByLabel('Note (kept with a release, or added on its own)')
+      .fill('reviewed: a load test by the vendor');
+    await ops.getByRole('button', { name: `Release ${q!.id}` }).click();
+    await ops.getByText('Releasing a case needs step-up').waitFor();
+    expect((await campChat(member.key, 'hello')).status).toBe(403);
+    // 5. with a fresh one-time code it is released, and the key works again at once
+    await ops.getByLabel('One-time code (TOTP, needed to release)').fill(totpCode(secret, Date.now()));
+    await ops.getByRole('button', { name: `Release ${q!.id}` }).click();
+    await ops
+      .getByRole('status')
+      .filter({ hasText: `Released ${q!.id} (now released)` })
+      .waitFor();
+    // (from another network: one more call of the campaign's client from 192.0.2.0/24 would be evidence again)
+    expect((await campChat(member.key, 'hello', '198.51.100.7')).status).toBe(200);
+    const c = (await (await admin(`/admin/v1/cases/${q!.id}`)).json()) as {
+      status: string;
+      notes: { text: string; by: string }[];
+    };
+    expect(c.status).toBe('released');
+    expect(c.notes).toContainEqual(
+      expect.objectContaining({ text: 'reviewed: a load test by the vendor', by: 'olive' }),
+    );
+    // 6. the portal no longer shows the released case's notice
+    await dev.goto(`${s.url}/portal/#/limits`);
+    await dev.reload();
+    await dev.getByRole('table', { name: 'Limits' }).waitFor(); // /sluice/v1/me has answered
+    expect(await dev.locator(`#paused-${q!.id}`).count()).toBe(0);
+    await dev.close();
+    await ops.close();
+  }, 180_000);
 });
