@@ -152,8 +152,7 @@ export function CasesPage(props: { session: { role: string } }) {
               <th scope="col">Capability</th>
               <th scope="col">Subject</th>
               <th scope="col">Why</th>
-              <th scope="col">Opened</th>
-              <th scope="col">Ends</th>
+              <th scope="col">Opened / ends</th>
               <th scope="col">Evidence</th>
               {canReview && <th scope="col">Review</th>}
             </tr>
@@ -176,9 +175,10 @@ export function CasesPage(props: { session: { role: string } }) {
                   <td>
                     {c.reason} <span class="muted">({c.detector}, score {c.score.toFixed(2)})</span>
                   </td>
-                  <td>{fmtTime(c.createdAt)}</td>
-                  <td>{c.expiresAt === null ? 'until reviewed' : fmtTime(c.expiresAt)}</td>
                   <td>
+                    {fmtTime(c.createdAt)} / {c.expiresAt === null ? 'until reviewed' : fmtTime(c.expiresAt)}
+                  </td>
+                  <td class="evidence">
                     <Evidence c={c} />
                   </td>
                   {canReview && (
