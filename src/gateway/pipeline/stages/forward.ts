@@ -79,7 +79,7 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
     const why = code === 'SLUICE_UPSTREAM_UNTRUSTED' || ctx.pinned ? (err as Error).message : undefined;
     return refuse(code, undefined, {
       decision: 'error',
-      ...(why ? { internal: why } : {}),
+      ...(why ? { internal: why, audit: { routing: { upstream: upstream.name, pinned: ctx.pinned } } } : {}),
       ...(gone ? { silent: { reason: code, status: 502 } } : {}),
     });
   }
