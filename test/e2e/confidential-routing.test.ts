@@ -259,9 +259,14 @@ describe('confidential routing', () => {
     const pub = publicSeen.length;
     const tee = teeSeen.length;
     const r = await chat(hospitalKey, 'nocert-a');
-    expect(r.status).toBeGreaterThanOrEqual(502);
-    expect(r.status).toBeLessThanOrEqual(503);
-    expect(['SLUICE_UPSTREAM_ERROR', 'SLUICE_NO_TRUSTED_UPSTREAM']).toContain(r.body.error.code);
+    expect(r.status).toBe(502);
+    // TLS 1.3: the server refuses the missing certificate after the handshake, so the call fails as a
+    // reset (the stub's HTTP handler never runs). It is not retried anywhere else.
+    expect(r.body.error.code).toBe('SLUICE_UPSTREAM_ERROR');
+    expect((await auditOf(r.requestId)).details).toMatchObject({
+      internal: expect.stringContaining('tee-nocert'),
+      routing: { upstream: 'tee-nocert', pinned: { confidential: 'true' } },
+    });
     expect(teeSeen.length).toBe(tee);
     expect(publicSeen.length).toBe(pub);
   });
@@ -302,6 +307,25 @@ describe('confidential routing', () => {
     expect(publicSeen.length).toBe(pub);
     expect((await chat(acmeKey, 'down-a')).body.choices[0].message.content).toBe('from public');
     expect(publicSeen.length).toBe(pub + 1);
+  });
+
+  it('side endpoints follow the pins too: /v1/moderations goes over mTLS, or is refused', async () => {
+    const moderate = (model: string) =>
+      fetch(`${s.url}/v1/moderations`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${hospitalKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model, input: 'patient record 4711' }),
+      });
+    const pub = publicSeen.length;
+    const ok = await moderate('conf-mod');
+    expect(ok.status).toBe(200);
+    await ok.json();
+    expect(teeSeen.at(-1)).toEqual({ model: 'conf-mod', clientCn: 'sluice-gateway' });
+    // tee-down's circuit is open (the test above): refused, not answered by the public upstream.
+    const down = await moderate('down-mod');
+    expect(down.status).toBe(503);
+    expect(((await down.json()) as any).error.code).toBe('SLUICE_NO_TRUSTED_UPSTREAM');
+    expect(publicSeen.length).toBe(pub);
   });
 
   it('the refusal comes in the caller wire format (Anthropic on /v1/messages)', async () => {
