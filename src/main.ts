@@ -162,7 +162,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       const json = JSON.stringify(u);
       if (upstreamConfigs.get(u.name) === json) continue;
       const old = upstreams.get(u.name);
-      upstreams.set(u.name, createUpstream(u, { clock }));
+      upstreams.set(u.name, createUpstream(u, { clock, baseDir: context.baseDir }));
       upstreamConfigs.set(u.name, json);
       if (old) setTimeout(() => void old.close().catch(() => {}), 600_000).unref();
     }

@@ -154,7 +154,12 @@ function checkSemantics(cfg: SluiceConfig): { path: (string | number)[]; message
   cfg.models.forEach((m, i) => {
     if (!names.has(m.upstream))
       out.push({ path: ['models', i, 'upstream'], message: `unknown upstream "${m.upstream}"` });
+    m.fallbacks?.forEach((f, j) => {
+      if (!names.has(f))
+        out.push({ path: ['models', i, 'fallbacks', j], message: `unknown upstream "${f}"` });
+    });
   });
+  checkRouting(cfg, out);
   const checkRules = (
     rules: { countries?: unknown; reputation?: string[] } | undefined,
     path: (string | number)[],
@@ -208,4 +213,29 @@ export function defaultConfig(): SluiceConfig {
 export function configJsonSchema(): unknown {
   // `io: 'input'` describes what the user writes (defaults optional), which is what an editor needs.
   return toJSONSchema(ConfigSchema, { io: 'input', unrepresentable: 'any' });
+}
+
+/** Confidential routing: TLS only over https, pins that name what exists and that some upstream can meet. */
+function checkRouting(cfg: SluiceConfig, out: { path: (string | number)[]; message: string }[]): void {
+  cfg.upstreams.forEach((u, i) => {
+    if (u.kind !== 'mock' && u.tls && !u.baseUrl.startsWith('https:'))
+      out.push({
+        path: ['upstreams', i, 'tls'],
+        message: `tls needs an https baseUrl (upstream "${u.name}")`,
+      });
+  });
+  (cfg.routing?.pins ?? []).forEach((p, i) => {
+    const path = ['routing', 'pins', i];
+    if (p.tier !== undefined && !cfg.tiers[p.tier])
+      out.push({ path: [...path, 'tier'], message: `unknown tier "${p.tier}"` });
+    if (p.task !== undefined && !cfg.tasks[p.task])
+      out.push({ path: [...path, 'task'], message: `unknown task "${p.task}"` });
+    const want = Object.entries(p.labels);
+    if (!cfg.upstreams.some((u) => want.every(([k, v]) => u.labels?.[k] === v))) {
+      out.push({
+        path: [...path, 'labels'],
+        message: `no upstream carries ${want.map(([k, v]) => `${k}=${v}`).join(', ')}: every matching request would be refused`,
+      });
+    }
+  });
 }

@@ -217,6 +217,56 @@ const upstreamCapacity = z
   })
   .optional();
 
+/**
+ * Labels an upstream carries (`confidential: true`, `region: eu`, free-form), matched by
+ * `routing.pins`. Values are compared as strings (`true` and `"true"` are the same label).
+ */
+export const LabelsSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z0-9_./-]{1,64}$/, 'label names use letters, digits, _ . / - (at most 64)'),
+    z.union([z.string().max(256), z.boolean(), z.number()]),
+  )
+  .transform((l) => Object.fromEntries(Object.entries(l).map(([k, v]) => [k, String(v)])));
+export type Labels = z.output<typeof LabelsSchema>;
+
+/** A certificate's SHA-256 fingerprint as `openssl x509 -fingerprint -sha256` prints it (colons and case free). */
+const fingerprint = z.string().transform((s, ctx) => {
+  const hex = s
+    .replace(/^sha256[:/]/i, '')
+    .replace(/[:\s]/g, '')
+    .toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(hex)) {
+    ctx.addIssue({ code: 'custom', message: 'a SHA-256 fingerprint is 64 hex digits (colons allowed)' });
+    return z.NEVER;
+  }
+  return hex;
+});
+
+/**
+ * TLS towards one upstream (docs/confidential-routing.md): a pinned CA, a client certificate (mTLS)
+ * and certificate fingerprint pins. Paths are relative to the config file. The key path and the
+ * passphrase are never logged, audited or shown by the admin API (write them as `${ENV}`).
+ */
+export const UpstreamTlsSchema = z
+  .strictObject({
+    /** PEM file of the CA(s) the upstream's certificate must chain to (replaces the system CAs). */
+    ca: z.string().min(1).optional(),
+    /** PEM client certificate (chain) presented to the upstream. */
+    cert: z.string().min(1).optional(),
+    /** PEM private key of `cert`. */
+    key: z.string().min(1).optional(),
+    passphrase: z.string().optional(),
+    /** SHA-256 fingerprints of the upstream's own (leaf) certificate; any other certificate is refused. */
+    fingerprints: z.array(fingerprint).min(1).optional(),
+    /** Name checked against the certificate (and sent as SNI) instead of the base URL's host. */
+    servername: z.string().min(1).optional(),
+  })
+  .refine((t) => (t.cert === undefined) === (t.key === undefined), {
+    message: 'tls.cert and tls.key go together (a client certificate needs its key)',
+  })
+  .optional();
+export type UpstreamTlsConfig = NonNullable<z.output<typeof UpstreamTlsSchema>>;
+
 export const UpstreamSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     name: z.string(),
@@ -226,6 +276,8 @@ export const UpstreamSchema = z.discriminatedUnion('kind', [
     headers: z.record(z.string(), z.string()).optional(),
     timeouts: upstreamTimeouts,
     capacity: upstreamCapacity,
+    labels: LabelsSchema.optional(),
+    tls: UpstreamTlsSchema,
   }),
   z.strictObject({
     name: z.string(),
@@ -236,6 +288,8 @@ export const UpstreamSchema = z.discriminatedUnion('kind', [
     headers: z.record(z.string(), z.string()).optional(),
     timeouts: upstreamTimeouts,
     capacity: upstreamCapacity,
+    labels: LabelsSchema.optional(),
+    tls: UpstreamTlsSchema,
   }),
   z.strictObject({
     name: z.string(),
@@ -245,6 +299,7 @@ export const UpstreamSchema = z.discriminatedUnion('kind', [
     /** Words in each generated answer. */
     replyWords: z.number().int().min(1).max(10_000).default(12),
     capacity: upstreamCapacity,
+    labels: LabelsSchema.optional(),
   }),
 ]);
 export type UpstreamConfig = z.infer<typeof UpstreamSchema>;
@@ -254,7 +309,31 @@ export const ModelRouteSchema = z.strictObject({
   upstream: z.string(),
   /** Name to send upstream instead of the caller's. */
   rewrite: z.string().optional(),
+  /**
+   * Other upstreams serving this model, in order: a request goes to the first candidate (`upstream`,
+   * then these) that carries the labels its pins require and whose circuit is not open.
+   */
+  fallbacks: z.array(z.string()).optional(),
 });
+
+/**
+ * A routing pin: requests matching every selector it names (action glob, task, tier, tenant) may only
+ * go to an upstream carrying all its labels; when none is available they are refused, never rerouted.
+ */
+export const PinSchema = z
+  .strictObject({
+    /** Action glob: `chat.create`, `tasks.*`, `embeddings.create`. */
+    action: z.string().min(1).optional(),
+    /** A task name (`/v1/tasks/:name`; the same as action `tasks.<name>`). */
+    task: z.string().min(1).optional(),
+    tier: z.string().min(1).optional(),
+    tenant: z.string().min(1).optional(),
+    labels: LabelsSchema.refine((l) => Object.keys(l).length > 0, 'a pin requires at least one label'),
+  })
+  .refine((p) => [p.action, p.task, p.tier, p.tenant].some((v) => v !== undefined), {
+    message: 'a pin names at least one of action, task, tier, tenant',
+  });
+export type PinConfig = z.output<typeof PinSchema>;
 
 export const TaskSchema = z.strictObject({
   model: z.string(),
@@ -313,6 +392,8 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   upstreams: z.array(UpstreamSchema).min(1),
   models: z.array(ModelRouteSchema).min(1),
+  /** Confidential routing: which requests only go to upstreams carrying given labels (docs/confidential-routing.md). */
+  routing: z.strictObject({ pins: z.array(PinSchema).default([]) }).optional(),
   /** USD per million tokens, and per image, by model glob. */
   prices: z
     .record(

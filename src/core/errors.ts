@@ -235,6 +235,19 @@ export const ERRORS = {
     anthropicType: 'overloaded_error',
     message: 'The upstream model service is unavailable (circuit open)',
   },
+  SLUICE_NO_TRUSTED_UPSTREAM: {
+    status: 503,
+    type: 'api_error',
+    anthropicType: 'overloaded_error',
+    message:
+      'No upstream carrying the labels this request is pinned to is available; it was not sent to any other',
+  },
+  SLUICE_UPSTREAM_UNTRUSTED: {
+    status: 502,
+    type: 'api_error',
+    anthropicType: 'api_error',
+    message: 'The upstream did not present a trusted certificate; nothing was sent to it',
+  },
   SLUICE_STORE_UNAVAILABLE: {
     status: 503,
     type: 'api_error',

@@ -441,12 +441,18 @@ export interface Upstream {
   call(req: UpstreamRequest): Promise<UpstreamResponse>;
   /** Models to advertise in /v1/models (mock: its demo models; others: none unless configured). */
   advertisedModels(): { id: string; endpoints: Endpoint[] }[];
+  /** False while calls would be refused without trying (circuit open); absent: always available. */
+  available?(): boolean;
   close(): Promise<void>;
 }
 
+/**
+ * `untrusted`: the upstream's certificate failed verification (CA, host name or fingerprint pin), so
+ * the connection was closed before anything was sent.
+ */
 export class UpstreamError extends Error {
   constructor(
-    readonly kind: 'connect' | 'timeout' | 'reset' | 'circuit-open' | 'protocol',
+    readonly kind: 'connect' | 'timeout' | 'reset' | 'circuit-open' | 'protocol' | 'untrusted',
     message: string,
     /** True if no byte of the request reached the upstream (safe to retry). */
     readonly beforeSend = false,

@@ -139,7 +139,8 @@ export class AnthropicStreamObserver implements StreamObserver {
 export class AnthropicUpstream implements Upstream {
   readonly kind = 'anthropic' as const;
   readonly name: string;
-  private readonly pool: Pool;
+  /** One keep-alive pool to the upstream's origin (also the side endpoints' dispatcher, TLS settings included). */
+  readonly pool: Pool;
   private readonly path: string;
 
   constructor(
@@ -150,7 +151,7 @@ export class AnthropicUpstream implements Upstream {
     const url = new URL(cfg.baseUrl);
     // Accept both `https://api.anthropic.com` and `https://host/v1` as the base URL.
     this.path = joinPath(url.pathname, /\/v1\/?$/.test(url.pathname) ? '/messages' : '/v1/messages');
-    this.pool = createPool(url.origin, cfg.timeouts);
+    this.pool = createPool(url.origin, cfg.timeouts, opts.tls);
     this.secrets = [cfg.apiKey ?? '', ...Object.values(cfg.headers ?? {})].filter((v) => v.length > 0);
   }
 

@@ -10,6 +10,7 @@ import { UpstreamError } from '../core/ports.js';
 import { closeable } from './closeable-stream.js';
 import { type SseEvent, SseParser } from './sse.js';
 import { dualView } from './stream-events.js';
+import { PIN_MISMATCH, type TlsConnectOptions } from './upstream-tls.js';
 
 /** Timeouts in milliseconds, as `UpstreamConfig.timeouts` holds them after parsing. */
 export interface UpstreamTimeouts {
@@ -27,6 +28,8 @@ export interface ProviderHooks {
 /** Options for the HTTP providers. */
 export interface HttpProviderOptions {
   hooks?: ProviderHooks;
+  /** `upstreams[].tls` as connect options (upstream-tls.ts). */
+  tls?: TlsConnectOptions;
 }
 
 /**
@@ -38,10 +41,10 @@ export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 export const MAX_EVENT_BYTES = 16 * 1024 * 1024;
 
 /** A keep-alive pool to one origin; pipelining 1 because upstreams stream long answers. */
-export function createPool(origin: string, timeouts: UpstreamTimeouts): Pool {
+export function createPool(origin: string, timeouts: UpstreamTimeouts, tls?: TlsConnectOptions): Pool {
   return new Pool(origin, {
     pipelining: 1,
-    connect: { timeout: timeouts.connect },
+    connect: { timeout: timeouts.connect, ...tls },
     headersTimeout: timeouts.headers,
     bodyTimeout: timeouts.body,
     keepAliveTimeout: 4_000,
@@ -168,6 +171,21 @@ const CONNECT_CODES = new Set([
   'EADDRNOTAVAIL',
 ]);
 
+/** The upstream's certificate failed our checks (chain, validity, host name): it is not the upstream we trust. */
+const SERVER_CERT_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 function errorCode(err: unknown): string | undefined {
   if (!err || typeof err !== 'object') return undefined;
   const e = err as { code?: unknown; errors?: unknown[]; cause?: unknown };
@@ -193,6 +211,10 @@ export function toUpstreamError(err: unknown, upstream: string): UpstreamError {
     return new UpstreamError('timeout', `${upstream}: response body stalled`);
   if (CONNECT_CODES.has(code))
     return new UpstreamError('connect', `${upstream}: cannot connect (${code})`, true);
+  if (code === PIN_MISMATCH)
+    return new UpstreamError('untrusted', `${upstream}: ${(err as Error).message}`, true);
+  if (SERVER_CERT_CODES.has(code))
+    return new UpstreamError('untrusted', `${upstream}: certificate not trusted (${code})`, true);
   if (code.startsWith('ERR_TLS_') || code.startsWith('CERT_') || code === 'EPROTO' || code.includes('CERT')) {
     return new UpstreamError('connect', `${upstream}: TLS handshake failed (${code})`, true);
   }

@@ -3,6 +3,7 @@
  * a single retry for connect errors that happened before any byte was sent (so a retried request
  * can never be served, or charged, twice). The mock is returned bare: it has no transport to fail.
  */
+import type { Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
 import type { Clock, Endpoint, Upstream, UpstreamRequest, UpstreamResponse } from '../core/ports.js';
 import { systemClock, UpstreamError } from '../core/ports.js';
@@ -11,12 +12,15 @@ import { type BreakerOptions, type BreakerState, CircuitBreaker } from './circui
 import type { ProviderHooks } from './http-upstream.js';
 import { MockUpstream } from './mock.js';
 import { OpenAIUpstream } from './openai.js';
+import { tlsConnectOptions } from './upstream-tls.js';
 
 export interface CreateUpstreamOptions {
   /** Drives the circuit breaker (and the mock's `created` timestamps). Defaults to the system clock. */
   clock?: Clock;
   /** Overrides of the breaker's defaults (5 consecutive failures, 50% of 20 calls in 30 s, 15 s cooldown). */
   breaker?: Partial<BreakerOptions>;
+  /** Where relative `tls` file paths resolve (the config file's directory); default the working directory. */
+  baseDir?: string;
 }
 
 /**
@@ -44,6 +48,16 @@ export class GuardedUpstream implements Upstream {
 
   supports(endpoint: Endpoint): boolean {
     return this.inner.supports(endpoint);
+  }
+
+  /** False while the circuit is open: routing passes over it (gateway/upstream-choice.ts). */
+  available(): boolean {
+    return this.breaker.state() !== 'open';
+  }
+
+  /** The HTTP pool (with the upstream's TLS settings) for the side endpoints' plain JSON calls. */
+  dispatcher(): Dispatcher | undefined {
+    return (this.inner as { pool?: Dispatcher }).pool;
   }
 
   advertisedModels(): { id: string; endpoints: Endpoint[] }[] {
@@ -104,8 +118,11 @@ export function createUpstream(cfg: UpstreamConfig, opts: CreateUpstreamOptions 
   const breaker = new CircuitBreaker(clock, opts.breaker);
   // A stream that breaks after its headers counted as a success is a failure of its own.
   const hooks: ProviderHooks = { onStreamFailure: () => breaker.failure(false) };
+  const tls = tlsConnectOptions(cfg.name, cfg.tls, opts.baseDir ?? process.cwd());
   const inner =
-    cfg.kind === 'openai' ? new OpenAIUpstream(cfg, { hooks }) : new AnthropicUpstream(cfg, { hooks });
+    cfg.kind === 'openai'
+      ? new OpenAIUpstream(cfg, { hooks, tls })
+      : new AnthropicUpstream(cfg, { hooks, tls });
   return new GuardedUpstream(inner, breaker);
 }
 
@@ -139,3 +156,4 @@ export {
   transformEvents,
 } from './stream-transform.js';
 export { mappedErrorResponse, mapUpstreamError, redactCredentials } from './upstream-errors.js';
+export { tlsConnectOptions, UpstreamTlsError } from './upstream-tls.js';

@@ -183,7 +183,8 @@ export class OpenAIStreamObserver implements StreamObserver {
 export class OpenAIUpstream implements Upstream {
   readonly kind = 'openai' as const;
   readonly name: string;
-  private readonly pool: Pool;
+  /** One keep-alive pool to the upstream's origin (also the side endpoints' dispatcher, TLS settings included). */
+  readonly pool: Pool;
   private readonly basePath: string;
 
   constructor(
@@ -194,7 +195,7 @@ export class OpenAIUpstream implements Upstream {
     const url = new URL(cfg.baseUrl);
     // Trailing slashes dropped once here (what joinPath does), not on every call.
     this.basePath = joinPath(url.pathname, '');
-    this.pool = createPool(url.origin, cfg.timeouts);
+    this.pool = createPool(url.origin, cfg.timeouts, opts.tls);
     this.secrets = [cfg.apiKey ?? '', ...Object.values(cfg.headers ?? {})].filter((v) => v.length > 0);
   }
 

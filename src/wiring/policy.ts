@@ -16,6 +16,7 @@ import { OutputSketch } from '../core/limits/output-estimate.js';
 import { compileLimitPlan } from '../core/limits/plan.js';
 import type { LimitBucket } from '../core/ports.js';
 import type { AccessPolicy, LimitPolicy } from '../gateway/runtime.js';
+import { tlsConnectOptions } from '../providers/upstream-tls.js';
 
 export interface ContextServices {
   geo: GeoLookup | null;
@@ -30,13 +31,16 @@ export class ContextLoader {
   private cedar: { key: string; v: CedarAuthorizer } | null = null;
 
   /** `baseDir`: relative paths in the config resolve against the config file's directory. */
-  constructor(private readonly baseDir: string) {}
+  constructor(readonly baseDir: string) {}
 
   static forFile(file: string | null): ContextLoader {
     return new ContextLoader(file ? dirname(file) : process.cwd());
   }
 
   async load(cfg: SluiceConfig): Promise<ContextServices> {
+    // Upstream TLS files (CA, client certificate and key) must load before a policy naming them is
+    // applied; main.ts builds the upstreams from the same files (errors name no path).
+    for (const u of cfg.upstreams) if (u.kind !== 'mock') tlsConnectOptions(u.name, u.tls, this.baseDir);
     const geoKey = cfg.geo?.database ? resolve(this.baseDir, cfg.geo.database) : '';
     if (!geoKey) this.geo = null;
     else if (this.geo?.key !== geoKey)

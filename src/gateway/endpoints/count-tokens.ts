@@ -5,10 +5,11 @@
  * cheap in limits: one request, no tokens.
  */
 import type { FastifyInstance } from 'fastify';
-import { refuse } from '../../core/errors.js';
+import { isRefusal, refuse } from '../../core/errors.js';
 import { promptParts } from '../../providers/prompt-text.js';
 import type { GatewayDeps } from '../app.js';
 import { requestLogIds } from '../pipeline/log-ids.js';
+import { sideUpstream } from '../upstream-choice.js';
 import { sendRefusal } from '../wire.js';
 import { admit } from './admit.js';
 import { postJson } from './upstream-json.js';
@@ -66,14 +67,26 @@ export function countTokensEndpoint(app: FastifyInstance, deps: GatewayDeps): vo
       );
       return reply;
     }
-    const cfg = a.rt.cfg.upstreams.find((u) => u.name === route.upstream);
-    if (cfg?.kind === 'anthropic') {
+    const side = sideUpstream(a.rt.cfg, deps.upstreams, route, {
+      action: COUNT_TOKENS_ACTION,
+      tier: a.principal.tier,
+      tenant: a.principal.tenantId,
+    });
+    if (isRefusal(side)) {
+      deps.logger.info({ reqId: request.id, code: side.code, why: side.internal }, 'refused');
+      a.done(503, side.code);
+      sendRefusal(reply, 'anthropic', side);
+      return reply;
+    }
+    const cfg = side?.cfg;
+    if (side && cfg?.kind === 'anthropic') {
       try {
         const res = await postJson(
           cfg,
           '/v1/messages/count_tokens',
-          { ...body, model: route.upstreamModel },
+          { ...body, model: side.route.upstreamModel },
           request.headers,
+          side.dispatcher,
         );
         a.done(res.status);
         reply.code(res.status).headers(res.headers).send(res.body);

@@ -6,9 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { refuse } from '../../core/errors.js';
+import { isRefusal, refuse } from '../../core/errors.js';
 import type { GatewayDeps } from '../app.js';
 import { requestLogIds } from '../pipeline/log-ids.js';
+import { sideUpstream } from '../upstream-choice.js';
 import { sendRefusal } from '../wire.js';
 import { admit } from './admit.js';
 import { postJson } from './upstream-json.js';
@@ -92,8 +93,19 @@ export function moderationsEndpoint(app: FastifyInstance, deps: GatewayDeps): vo
     const model = typeof body.model === 'string' && body.model ? body.model : DEFAULT_MODEL;
     const a = await admit(deps, request, reply, 'openai', { action: MODERATIONS_ACTION, model });
     if (!a) return reply;
-    const route = a.rt.route(model);
-    const cfg = route ? a.rt.cfg.upstreams.find((u) => u.name === route.upstream) : undefined;
+    const side = sideUpstream(a.rt.cfg, deps.upstreams, a.rt.route(model), {
+      action: MODERATIONS_ACTION,
+      tier: a.principal.tier,
+      tenant: a.principal.tenantId,
+    });
+    if (isRefusal(side)) {
+      deps.logger.info({ reqId: request.id, code: side.code, why: side.internal }, 'refused');
+      a.done(503, side.code);
+      sendRefusal(reply, 'openai', side);
+      return reply;
+    }
+    const route = side?.route;
+    const cfg = side?.cfg;
     if (route && cfg?.kind === 'openai') {
       try {
         const res = await postJson(
@@ -101,6 +113,7 @@ export function moderationsEndpoint(app: FastifyInstance, deps: GatewayDeps): vo
           '/moderations',
           { ...body, model: route.upstreamModel },
           request.headers,
+          side.dispatcher,
         );
         a.done(res.status);
         reply.code(res.status).headers(res.headers).send(res.body);

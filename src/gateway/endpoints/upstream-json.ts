@@ -2,7 +2,7 @@
  * A plain JSON POST to an upstream for the small endpoints of this folder (count_tokens, moderations):
  * no stream, the upstream's own credentials, the caller's credentials never forwarded.
  */
-import { request } from 'undici';
+import { type Dispatcher, request } from 'undici';
 import type { UpstreamConfig } from '../../config/schema.js';
 
 /** 30 s: these endpoints answer in milliseconds upstream; a hung one must not hold the caller. */
@@ -23,7 +23,11 @@ export async function postJson(
   path: string,
   body: unknown,
   callerHeaders: Record<string, string | string[] | undefined>,
+  /** The upstream's own pool (its TLS settings: CA, client certificate, pins). Required when `cfg.tls` is set. */
+  dispatcher?: Dispatcher,
 ): Promise<JsonAnswer> {
+  // Never reach a TLS-pinned upstream through the global dispatcher: it would skip its checks.
+  if (cfg.tls && !dispatcher) throw new Error(`${cfg.name}: no TLS-configured connection pool`);
   const base = cfg.baseUrl.replace(/\/+$/, '');
   const headers: Record<string, string> = { 'content-type': 'application/json', ...(cfg.headers ?? {}) };
   if (cfg.kind === 'anthropic') {
@@ -38,6 +42,7 @@ export async function postJson(
     headers,
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(TIMEOUT_MS),
+    ...(dispatcher ? { dispatcher } : {}),
   });
   const text = await res.body.text();
   let json: unknown;

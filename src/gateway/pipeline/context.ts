@@ -12,6 +12,7 @@ import type {
   UpstreamResponse,
   Usage,
 } from '../../core/ports.js';
+import type { Labels } from '../../core/routing/pins.js';
 import type { RequestTrace } from '../../observability/tracing.js';
 import type { Principal } from '../auth.js';
 import type { ModelRoute } from '../model-routes.js';
@@ -50,9 +51,11 @@ export interface RequestContext {
   estimate: CostEstimate | null;
   /** Authorization rules that would have refused in shadow mode. */
   shadow: string[];
-  /** Set by `authorize`. */
+  /** Set by `authorize` (and `routePins`, which may pick a fallback). */
   route: ModelRoute | null;
   upstream: Upstream | null;
+  /** Set by `routePins`: the upstream labels the request is pinned to (null: not pinned). */
+  pinned: Labels | null;
   /** Set by `limit`: the buckets reserved (the caller's own first, then upstream capacity), costs, states. */
   buckets: LimitBucket[];
   costs: number[];
@@ -147,6 +150,7 @@ export function newContext(
     shadow: [],
     route: null,
     upstream: null,
+    pinned: null,
     buckets: [],
     costs: [],
     ownBuckets: 0,

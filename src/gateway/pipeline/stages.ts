@@ -19,6 +19,7 @@ import { parse } from './stages/parse.js';
 import { parseTask } from './stages/parse-task.js';
 import { quarantine } from './stages/quarantine.js';
 import { record } from './stages/record.js';
+import { routePins } from './stages/route-pins.js';
 import { screenInput } from './stages/screen-input.js';
 import { screenOutput } from './stages/screen-output.js';
 import { settle } from './stages/settle.js';
@@ -44,6 +45,7 @@ function callStages(): Stage[] {
     contextChecks,
     quarantine,
     authorize,
+    routePins,
     deprecations,
     screenInput,
     cache,

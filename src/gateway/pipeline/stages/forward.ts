@@ -70,14 +70,17 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
     if (ctx.reservation)
       void settleReservation(ctx, ctx.reservation, { inputTokens: 0, outputTokens: 0, images: 0 }, true);
     const shuttingDown = deps.forceEnd?.aborted === true && !reply.raw.destroyed;
-    const code = shuttingDown ? 'SLUICE_SHUTTING_DOWN' : upstreamErrorCode(err);
+    const code = shuttingDown ? 'SLUICE_SHUTTING_DOWN' : upstreamErrorCode(err, ctx.pinned !== null);
     deps.logger.warn(
       { ...logIds(ctx), upstream: upstream.name, err: (err as Error).message },
       'upstream call failed',
     );
     const gone = ac.signal.aborted && !shuttingDown;
+    // Why a pinned or untrusted upstream was not used goes to the audit event (its fingerprint, not a path).
+    const why = code === 'SLUICE_UPSTREAM_UNTRUSTED' || ctx.pinned ? (err as Error).message : undefined;
     return refuse(code, undefined, {
       decision: 'error',
+      ...(why ? { internal: why, audit: { routing: { upstream: upstream.name, pinned: ctx.pinned } } } : {}),
       ...(gone ? { silent: { reason: code, status: 502 } } : {}),
     });
   }
@@ -107,9 +110,14 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
   return undefined;
 }
 
-/** The catalogue code for a failed upstream call. */
-function upstreamErrorCode(err: unknown): ErrorCode {
+/**
+ * The catalogue code for a failed upstream call. A pinned request whose upstream could not be reached
+ * (nothing sent) is `SLUICE_NO_TRUSTED_UPSTREAM`: it is not retried on an upstream without the labels.
+ */
+function upstreamErrorCode(err: unknown, pinned: boolean): ErrorCode {
   if (!(err instanceof UpstreamError)) return 'SLUICE_UPSTREAM_ERROR';
+  if (err.kind === 'untrusted') return 'SLUICE_UPSTREAM_UNTRUSTED';
+  if (pinned && err.beforeSend) return 'SLUICE_NO_TRUSTED_UPSTREAM';
   if (err.kind === 'timeout') return 'SLUICE_UPSTREAM_TIMEOUT';
   if (err.kind === 'circuit-open') return 'SLUICE_UPSTREAM_UNAVAILABLE';
   return 'SLUICE_UPSTREAM_ERROR';

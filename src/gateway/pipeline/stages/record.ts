@@ -63,17 +63,29 @@ export function record(ctx: RequestContext): undefined {
       upstream_headers: s.forward ?? 0,
       gateway: s.gateway ?? 0,
     },
-    details: cacheDetails(
+    details: routingDetails(
       ctx,
-      shadow || ctx.screening
-        ? {
-            ...(shadow ? { shadow: [...ctx.shadow, ...ctx.shadowLimits.map((id) => `limit:${id}`)] } : {}),
-            ...(ctx.screening ? { screening: ctx.screening } : {}),
-          }
-        : undefined,
+      cacheDetails(
+        ctx,
+        shadow || ctx.screening
+          ? {
+              ...(shadow ? { shadow: [...ctx.shadow, ...ctx.shadowLimits.map((id) => `limit:${id}`)] } : {}),
+              ...(ctx.screening ? { screening: ctx.screening } : {}),
+            }
+          : undefined,
+      ),
     ),
   });
   return undefined;
+}
+
+/** A pinned call's audit details: the upstream that served it and the labels it was pinned to. */
+function routingDetails(
+  ctx: RequestContext,
+  details: Record<string, unknown> | undefined,
+): Record<string, unknown> | undefined {
+  if (!ctx.pinned) return details;
+  return { ...details, routing: { upstream: ctx.upstream?.name, pinned: ctx.pinned } };
 }
 
 /** The audit details of a cacheable call: `cache: hit|miss`, a hit's age and the upstream tokens it saved, a miss's key fingerprint. */
