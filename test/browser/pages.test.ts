@@ -501,13 +501,13 @@ describe('a quarantine seen in the portal and released from the console', () => 
           key: string;
         },
       );
-    const campChat = (k: string, content: string) =>
+    const campChat = (k: string, content: string, ip = '192.0.2.10') =>
       fetch(`${s.url}/v1/chat/completions`, {
         method: 'POST',
         headers: {
           authorization: `Bearer ${k}`,
           'content-type': 'application/json',
-          'x-forwarded-for': '192.0.2.10',
+          'x-forwarded-for': ip,
         },
         body: JSON.stringify({ model: 'demo-model', messages: [{ role: 'user', content }] }),
       });
