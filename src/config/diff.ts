@@ -168,7 +168,10 @@ export function diffPolicies(a: SluiceConfig, b: SluiceConfig): PolicyChange[] {
     }
   }
   const routes = (c: SluiceConfig) =>
-    c.models.map((m) => `${m.match} -> ${m.upstream}${m.rewrite ? ` as ${m.rewrite}` : ''}`);
+    c.models.map(
+      (m) =>
+        `${m.match} -> ${m.upstream}${m.fallbacks?.length ? ` then ${m.fallbacks.join(', ')}` : ''}${m.rewrite ? ` as ${m.rewrite}` : ''}`,
+    );
   diffList('models', 'routes', routes(a), routes(b), out);
   const ups = (c: SluiceConfig) =>
     c.upstreams.map((u) => `${u.name} (${u.kind}${'baseUrl' in u ? ` ${u.baseUrl}` : ''})`);
@@ -201,7 +204,26 @@ export function diffPolicies(a: SluiceConfig, b: SluiceConfig): PolicyChange[] {
     });
   }
   diffList('tasks', 'tasks', Object.keys(a.tasks), Object.keys(b.tasks), out);
+  diffPins(a, b, out);
   return out;
+}
+
+/** Confidential routing pins, one line each: `tenant=hospital => confidential=true`. */
+function diffPins(a: SluiceConfig, b: SluiceConfig, out: PolicyChange[]): void {
+  const lines = (c: SluiceConfig) =>
+    (c.routing?.pins ?? []).map((p) => {
+      const who = (['action', 'task', 'tier', 'tenant'] as const)
+        .filter((k) => p[k] !== undefined)
+        .map((k) => `${k}=${p[k]}`);
+      const labels = Object.entries(p.labels).map(([k, v]) => `${k}=${v}`);
+      return `${who.join(', ')} => ${labels.join(', ')}`;
+    });
+  const x = new Set(lines(a));
+  const y = new Set(lines(b));
+  for (const l of y)
+    if (!x.has(l)) out.push({ kind: 'added', path: 'routing.pins', text: `pin added: ${l}` });
+  for (const l of x)
+    if (!y.has(l)) out.push({ kind: 'removed', path: 'routing.pins', text: `pin removed: ${l}` });
 }
 
 export function formatChanges(changes: PolicyChange[]): string {

@@ -1,5 +1,6 @@
 /** The `labels`, `tls`, `fallbacks` and `routing.pins` settings: what parses and what is refused, by path. */
 import { describe, expect, it } from 'vitest';
+import { diffPolicies, formatChanges } from '../../src/config/diff.js';
 import { parseConfig } from '../../src/config/load.js';
 
 const FP = 'AB:'.repeat(31) + 'AB';
@@ -88,5 +89,23 @@ describe('confidential routing config', () => {
     expect(() => parseConfig(cfg('', '    tls: { fingerprints: ["abc"] }\n'))).toThrowError(
       /a SHA-256 fingerprint is 64 hex digits/,
     );
+  });
+});
+
+describe('policy diff', () => {
+  it('names added and removed pins and a route gaining a fallback; a changed tls is named, never shown', () => {
+    const a = parseConfig(cfg('').replace('fallbacks: [tee]', 'fallbacks: []'));
+    const b = parseConfig(
+      cfg(
+        `routing:\n  pins:\n    - { tenant: hospital, labels: { confidential: true } }\n`,
+        '    tls: { passphrase: "p4ss-in-diff" }\n',
+      ),
+    );
+    const text = formatChanges(diffPolicies(a, b));
+    expect(text).toContain('+ routing.pins: pin added: tenant=hospital => confidential=true');
+    expect(text).toContain('+ models.routes: routes granted: * -> public then tee');
+    expect(text).toContain('~ upstreams.tee: upstream settings changed: tls');
+    expect(text).not.toContain('p4ss-in-diff');
+    expect(formatChanges(diffPolicies(b, a))).toContain('- routing.pins: pin removed: tenant=hospital');
   });
 });

@@ -48,25 +48,23 @@ export function compilePins(rules: readonly PinRule[]): CompiledPins {
         (task === null || s.action === task) &&
         (r.tier === undefined || s.tier === r.tier) &&
         (r.tenant === undefined || s.tenant === r.tenant),
-      labels: r.labels,
+      labels: Object.entries(r.labels),
     };
   });
-  return {
-    any: compiled.length > 0,
-    required(s) {
-      let out: Record<string, string> | null = null;
-      let conflict: string | null = null;
-      for (const c of compiled) {
-        if (!c.test(s)) continue;
-        out ??= {};
-        for (const [k, v] of Object.entries(c.labels)) {
-          if (out[k] !== undefined && out[k] !== v) conflict ??= k;
-          else out[k] = v;
-        }
+  const evaluate = (s: PinSubject): Requirement | null => {
+    let out: Record<string, string> | null = null;
+    let conflict: string | null = null;
+    for (const c of compiled) {
+      if (!c.test(s)) continue;
+      out ??= {};
+      for (const [k, v] of c.labels) {
+        if (out[k] !== undefined && out[k] !== v) conflict ??= k;
+        else out[k] = v;
       }
-      return out === null ? null : { labels: out, conflict };
-    },
+    }
+    return out === null ? null : { labels: out, conflict };
   };
+  return { any: compiled.length > 0, required: evaluate };
 }
 
 /** True when `has` carries every label of `want` with the same value. */
