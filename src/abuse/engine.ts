@@ -15,7 +15,8 @@ import {
 } from '../core/anomaly/detectors.js';
 import { fnv, netOf, wideNetOf } from '../core/anomaly/text.js';
 import { type Refusal, refuse } from '../core/errors.js';
-import type { Clock } from '../core/ports.js';
+import type { Clock, Endpoint } from '../core/ports.js';
+import { lastUserText } from '../providers/prompt-text.js';
 import { type AbuseConfig, AbuseSchema, detectorConfig } from './policy.js';
 
 export type ActionKind = 'flag' | 'throttle' | 'quarantine' | 'release' | 'notify';
@@ -113,6 +114,58 @@ export interface AbuseEngineOptions {
    * control store). Called before `onCase`; never for a case that came in through `restore`.
    */
   onStore?: (c: AbuseCase) => void;
+  /**
+   * How the batched detector work is run off the request's turn. Default: `setImmediate` (the
+   * server). `null`: on the caller's clock, whenever `BATCH` observations are queued or the oldest
+   * waited `BATCH_DELAY_MS` (the simulation and tests: deterministic; `flush()` forces it).
+   */
+  defer?: ((run: () => void) => void) | null;
+}
+
+/** Observations queued before a batch runs at the latest; and the longest one waits (virtual ms). */
+const BATCH = 64;
+const BATCH_DELAY_MS = 200;
+const QUEUE = 4096;
+
+/** A preallocated queue slot: the observation's fields, copied (no allocation per request). */
+interface Slot extends Observation {
+  at: number;
+}
+
+function emptySlot(): Slot {
+  return {
+    at: 0,
+    requestId: '',
+    keyId: '',
+    tenantId: '',
+    ip: '',
+    userAgent: null,
+    headerNames: [],
+    endUser: null,
+    action: '',
+    endpoint: '',
+    model: null,
+    prompt: '',
+    body: undefined,
+    bodyEndpoint: '',
+    rawHeaders: undefined,
+    inputTokens: 0,
+    outputTokens: 0,
+    status: 0,
+  };
+}
+
+/** The prompt the detectors look at: given, or the body's last user turn (a bounded prefix). */
+function promptOf(s: Slot): string {
+  if (s.prompt || !s.body) return s.prompt;
+  const b = s.body;
+  const text =
+    s.bodyEndpoint === 'images'
+      ? typeof b.prompt === 'string'
+        ? b.prompt
+        : ''
+      : lastUserText(s.bodyEndpoint as Endpoint, b);
+  return text.length > 2000 ? text.slice(0, 2000) : text;
 }
 
 const CATEGORY_TEXT: Record<Category, string> = {
@@ -125,6 +178,7 @@ const CATEGORY_TEXT: Record<Category, string> = {
 };
 
 const MAX_CASES = 100_000;
+const NO_NAMES: string[] = [];
 const FLAG_REPEAT_MS = 3_600_000;
 
 export class AbuseEngine implements AbuseHooks {
@@ -138,11 +192,21 @@ export class AbuseEngine implements AbuseHooks {
   private readonly toldIps = new Map<string, Set<string>>();
   private exempt: Set<string>;
   private seq = 0;
+  private readonly queue: Slot[] = Array.from({ length: QUEUE }, emptySlot);
+  private qHead = 0;
+  private qLen = 0;
+  private scheduled = false;
+  private readonly defer: ((run: () => void) => void) | null;
+  private readonly drainNow = () => {
+    this.scheduled = false;
+    this.flush();
+  };
 
   constructor(private readonly opts: AbuseEngineOptions) {
     this.cfg = opts.config ?? AbuseSchema.parse({});
     this.detectors = new AnomalyDetectors({ sensitivity: this.cfg.sensitivity });
     this.exempt = new Set(this.cfg.exemptTenants);
+    this.defer = opts.defer === undefined ? (run) => setImmediate(run) : opts.defer;
   }
 
   /** A new policy: thresholds and modes change; detector state and open cases stay. */
@@ -164,11 +228,63 @@ export class AbuseEngine implements AbuseHooks {
     );
   }
 
+  /**
+   * The hot path: copies the observation into a preallocated queue slot (O(1), no allocation) and
+   * leaves the detectors' work to the next batch (see `defer`).
+   */
   observe(o: Observation): void {
     if (!this.cfg.enabled) return;
     const now = this.opts.clock.now();
-    const findings = this.detectors.observe(o, now);
-    for (const f of findings) this.apply(f, now, o.requestId);
+    if (this.qLen === QUEUE) this.flush();
+    const s = this.queue[(this.qHead + this.qLen++) % QUEUE]!;
+    s.at = now;
+    s.requestId = o.requestId;
+    s.keyId = o.keyId;
+    s.tenantId = o.tenantId;
+    s.ip = o.ip;
+    s.userAgent = o.userAgent;
+    s.headerNames = o.headerNames;
+    s.endUser = o.endUser;
+    s.action = o.action;
+    s.endpoint = o.endpoint;
+    s.model = o.model;
+    s.prompt = o.prompt;
+    s.body = o.body;
+    s.bodyEndpoint = o.bodyEndpoint;
+    s.rawHeaders = o.rawHeaders;
+    s.inputTokens = o.inputTokens;
+    s.outputTokens = o.outputTokens;
+    s.status = o.status;
+    if (this.defer) {
+      if (!this.scheduled) {
+        this.scheduled = true;
+        this.defer(this.drainNow);
+      }
+    } else if (this.qLen >= BATCH || now - this.queue[this.qHead]!.at >= BATCH_DELAY_MS) this.flush();
+  }
+
+  /** Runs the detectors over every queued observation, in order, and applies their findings. */
+  flush(): void {
+    while (this.qLen > 0) {
+      const s = this.queue[this.qHead]!;
+      this.qHead = (this.qHead + 1) % QUEUE;
+      this.qLen--;
+      s.prompt = promptOf(s);
+      const findings = this.detectors.observe(s, s.at);
+      if (findings.length > 0) {
+        const now = Math.max(s.at, this.opts.clock.now());
+        for (const f of findings.slice()) this.apply(f, now, s.requestId);
+      }
+      s.prompt = '';
+      s.headerNames = NO_NAMES;
+      s.rawHeaders = undefined;
+      s.body = undefined;
+    }
+  }
+
+  /** Observations waiting for the next batch. */
+  get queued(): number {
+    return this.qLen;
   }
 
   authFailed(a: { ip: string; presented: string | undefined; userAgent: string | null }): void {
@@ -331,6 +447,7 @@ export class AbuseEngine implements AbuseHooks {
     if (!net) return null;
     const list = this.holds.get(`n:${net}`);
     if (!list) return null;
+    if (this.qLen > 0) this.flush();
     const since = Math.min(...list.map((h) => h.since));
     if (this.detectors.keyKnownBefore(f.keyId, since)) return null;
     return this.holdFor(`n:${net}`, f.action, now);

@@ -42,6 +42,7 @@ async function withCase(
     if (!stored) throw new CliExit(`sluice cases: no case "${id.slice(0, 64)}"`);
     const sync = new CaseSync({ store, clock: systemClock, publish: () => stores.invalidate(CASES_CHANGED) });
     const engine = new AbuseEngine({
+      defer: null,
       clock: systemClock,
       onStore: (c) => sync.save(c),
       onCase: (c, transition) => {
