@@ -11,6 +11,7 @@ import pino, { type Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
 import { CASES_CHANGED, CaseSync, caseAuditEvent } from './abuse/case-sync.js';
 import { AbuseEngine } from './abuse/engine.js';
+import { openSharedSignals } from './abuse/shared-signals.js';
 import { createAdmin, guard, hashAdminToken } from './admin/app.js';
 import { registerAuditRoutes } from './admin/audit-routes.js';
 import { registerCaseRoutes } from './admin/cases-routes.js';
@@ -261,9 +262,15 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     publish: () => stores.invalidate(CASES_CHANGED),
     onError: (err) => logger.warn({ err: err.message }, 'abuse cases: store write or poll failed'),
   });
+  // With Redis, the global signals (networks per key, keys per template, failed credentials per range)
+  // are shared between instances: see src/abuse/shared-signals.ts.
+  const abuseShared = openSharedSignals(cfg, (err) =>
+    logger.debug({ err: err.message }, 'abuse shared signals: redis error'),
+  );
   const abuse = new AbuseEngine({
     clock,
     config: cfg.abuse,
+    shared: abuseShared?.shared,
     onStore: (c) => caseSync.save(c),
     onCase: (c, transition) => {
       stores.audit.emit(caseAuditEvent(c, transition, clock.now(), runtime.version));
@@ -527,6 +534,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       clearInterval(degradedCheck);
       clearInterval(touchTimer);
       clearInterval(abuseExpiry);
+      void abuseShared?.close();
       await caseSync.stop();
       clearInterval(pruneTimer);
       removeGuard();

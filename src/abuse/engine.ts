@@ -18,6 +18,7 @@ import { type Refusal, refuse } from '../core/errors.js';
 import type { Clock, Endpoint } from '../core/ports.js';
 import { lastUserText } from '../providers/prompt-text.js';
 import { type AbuseConfig, AbuseSchema, detectorConfig } from './policy.js';
+import type { SharedSignals } from './shared-signals.js';
 
 export type ActionKind = 'flag' | 'throttle' | 'quarantine' | 'release' | 'notify';
 
@@ -120,6 +121,8 @@ export interface AbuseEngineOptions {
    * waited `BATCH_DELAY_MS` (the simulation and tests: deterministic; `flush()` forces it).
    */
   defer?: ((run: () => void) => void) | null;
+  /** With Redis: the global signals, shared with the other instances (one pipeline per batch). */
+  shared?: SharedSignals;
 }
 
 /** Observations queued before a batch runs at the latest; and the longest one waits (virtual ms). */
@@ -270,7 +273,18 @@ export class AbuseEngine implements AbuseHooks {
       this.qHead = (this.qHead + 1) % QUEUE;
       this.qLen--;
       s.prompt = promptOf(s);
-      const findings = this.detectors.observe(s, s.at);
+      const d = this.detectors;
+      const findings = d.observe(s, s.at);
+      if (this.opts.shared)
+        this.opts.shared.recordRequest(
+          s.keyId,
+          s.tenantId,
+          s.ip,
+          d.lastNet,
+          s.action,
+          d.lastPublic ? d.lastTemplate : 0,
+          d.lastPublic ? d.lastTail : 0,
+        );
       if (findings.length > 0) {
         const now = Math.max(s.at, this.opts.clock.now());
         for (const f of findings.slice()) this.apply(f, now, s.requestId);
@@ -280,6 +294,17 @@ export class AbuseEngine implements AbuseHooks {
       s.rawHeaders = undefined;
       s.body = undefined;
     }
+    const shared = this.opts.shared;
+    if (shared?.pending)
+      shared.send(this.opts.clock.now(), this.cfg.sensitivity, this.detectors, (found) => {
+        const now = this.opts.clock.now();
+        for (const f of found) this.apply(f, now);
+      });
+  }
+
+  /** Resolves once the global signals sent so far were answered and applied (tests, shutdown). */
+  settled(): Promise<void> {
+    return this.opts.shared?.settled() ?? Promise.resolve();
   }
 
   /** Observations waiting for the next batch. */
@@ -291,6 +316,13 @@ export class AbuseEngine implements AbuseHooks {
     if (!this.cfg.enabled) return;
     const now = this.opts.clock.now();
     const credential = a.presented ? fnv(a.presented) || 1 : 0;
+    if (this.opts.shared) {
+      this.opts.shared.recordFailure(netOf(a.ip), a.ip, credential);
+      if (this.defer && !this.scheduled) {
+        this.scheduled = true;
+        this.defer(this.drainNow);
+      }
+    }
     const findings = this.detectors.authFailed({ ip: a.ip, credential, userAgent: a.userAgent }, now);
     for (const f of findings) this.apply(f, now);
     // Addresses joining a range already under a stuffing quarantine each get their own action line.

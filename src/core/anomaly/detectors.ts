@@ -236,6 +236,12 @@ export class AnomalyDetectors {
     };
   }
 
+  /** The last observation's template fingerprints and network (for signals shared across instances). */
+  lastTemplate = 0;
+  lastTail = 0;
+  lastNet = '';
+  lastPublic = false;
+
   /** Findings of the last `observe`/`authFailed` call (reused: read them before the next call). */
   private readonly out: Finding[] = [];
 
@@ -252,6 +258,10 @@ export class AnomalyDetectors {
     const lengthClass = lengthClassOf(text.length);
     const net = netOf(o.ip);
     const key = this.keyState(o, now);
+    this.lastTemplate = template;
+    this.lastTail = tail;
+    this.lastNet = net;
+    this.lastPublic = !isInternalAddress(o.ip);
 
     // Key counters.
     foldRate(key, now);
@@ -296,7 +306,7 @@ export class AnomalyDetectors {
 
     // Network and template counters (cross-key correlation), for public addresses only (see
     // isInternalAddress): behind an undeclared proxy every tenant would share one network.
-    if (!isInternalAddress(o.ip)) {
+    if (this.lastPublic) {
       this.correlate(o, template, tail, net, now, findings);
     }
 
@@ -424,6 +434,26 @@ export class AnomalyDetectors {
   keyKnownBefore(keyId: string, t: number): boolean {
     const s = this.keys.get(keyId);
     return s !== undefined && s.firstSeen < t;
+  }
+
+  /** Keys seen here sending template `t` from `net` since `since`, and their tenants. */
+  templateKeysOn(t: number, net: string, since: number): { keys: string[]; tenants: string[] } {
+    const ts = this.templates.get(t);
+    const keys: string[] = [];
+    const tenants = new Set<string>();
+    if (!ts) return { keys, tenants: [] };
+    for (const [k, n] of ts.keyNet) {
+      if (n !== net || (ts.keys.lastSeen(k) ?? 0) < since) continue;
+      keys.push(k);
+      const tn = ts.keyTenant.get(k);
+      if (tn) tenants.add(tn);
+    }
+    return { keys, tenants: [...tenants] };
+  }
+
+  /** Networks this key used for the first time since `since` (here). */
+  localNewNets(keyId: string, since: number): number {
+    return this.keys.get(keyId)?.nets.countNewSince(since) ?? 0;
   }
 
   /** Sizes of the state maps, for metrics and tests of boundedness. */
