@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
-import { CASES_CHANGED, CaseSync, caseAuditEvent } from './abuse/case-sync.js';
+import { CASES_CHANGED, CaseSync, caseAlert, caseAuditEvent } from './abuse/case-sync.js';
 import { AbuseEngine } from './abuse/engine.js';
 import { openSharedSignals } from './abuse/shared-signals.js';
 import { createAdmin, guard, hashAdminToken } from './admin/app.js';
@@ -275,25 +275,8 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     onCase: (c, transition) => {
       stores.audit.emit(caseAuditEvent(c, transition, clock.now(), runtime.version));
       if (transition !== 'note' && (c.kind !== 'flag' || transition !== 'open')) caseSync.announce();
-      if (c.kind !== 'flag' && !c.shadow && (transition === 'open' || transition === 'release'))
-        alerts.notify({
-          type: 'quarantine',
-          tenantId: c.subject.tenantId ?? null,
-          keyId: c.subject.keyId ?? null,
-          subject: `${c.id}:${transition}`,
-          message:
-            transition === 'open'
-              ? `${c.capability === '*' ? 'all capabilities' : c.capability} paused pending review (case ${c.id})`
-              : `case ${c.id} released: ${c.capability === '*' ? 'all capabilities' : c.capability} restored`,
-          details: {
-            case: c.id,
-            kind: c.kind,
-            category: c.category,
-            capability: c.capability,
-            expiresAt: c.expiresAt,
-            relatedKeys: c.evidence.related.keys.slice(0, 50),
-          },
-        });
+      const alert = caseAlert(c, transition);
+      if (alert) alerts.notify(alert);
     },
   });
   caseSync.attach(abuse);
@@ -443,7 +426,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       (app) => registerAlertsRoute(app, alerts),
       (app, d) => registerPolicyRoutes(app, d, policies),
       (app, d) => registerAuditRoutes(app, d, stores),
-      (app, d) => registerCaseRoutes(app, d, () => abuse),
+      (app, d) => registerCaseRoutes(app, d, () => abuse, new SqlCaseStore(stores.sql)),
       web.adminPlugin,
       (app) =>
         app.get('/admin/v1/review', { preHandler: guard('read') }, async (request) => {

@@ -67,6 +67,10 @@ export interface AbuseCase {
   expiresAt: number | null;
   shadow: boolean;
   notes: { at: number; by: string; text: string }[];
+  /** Set when the case went unreviewed for `escalateAfter` and was escalated (notify again). */
+  escalatedAt?: number;
+  /** Earlier quarantines or throttles of the same subject (within 30 days) when this one opened. */
+  priorOffences?: number;
 }
 
 /** Facts `check` needs: who is calling what, from where. */
@@ -181,6 +185,10 @@ const CATEGORY_TEXT: Record<Category, string> = {
 };
 
 const MAX_CASES = 100_000;
+/** Repeat offences are remembered this long; each one multiplies the hold by 4 (at most 30 days). */
+const OFFENCE_MEMORY_MS = 30 * 86_400_000;
+const MAX_HOLD_MS = 30 * 86_400_000;
+const MAX_OFFENDERS = 100_000;
 const NO_NAMES: string[] = [];
 const FLAG_REPEAT_MS = 3_600_000;
 
@@ -195,6 +203,8 @@ export class AbuseEngine implements AbuseHooks {
   private readonly toldIps = new Map<string, Set<string>>();
   private exempt: Set<string>;
   private seq = 0;
+  /** subject -> quarantines and throttles it got (count, last time), for escalation of repeats. */
+  private readonly offences = new Map<string, { count: number; last: number; started: number }>();
   private readonly queue: Slot[] = Array.from({ length: QUEUE }, emptySlot);
   private qHead = 0;
   private qLen = 0;
@@ -444,9 +454,13 @@ export class AbuseEngine implements AbuseHooks {
     return true;
   }
 
-  /** Ends holds past their expiry (called lazily by `check`, and by a timer in the server). */
+  /**
+   * Ends holds past their expiry and escalates unreviewed ones (called lazily by `check`, and by a
+   * timer in the server).
+   */
   expire(): void {
     const now = this.opts.clock.now();
+    this.escalate(now);
     for (const [subject, list] of this.holds) {
       const keep = list.filter((h) => h.until > now);
       for (const h of list) {
@@ -540,6 +554,10 @@ export class AbuseEngine implements AbuseHooks {
       if (c.updatedAt + FLAG_REPEAT_MS > now) return;
       c = undefined;
     }
+    // Another detector seeing subjects that are all held already for this capability (a template
+    // campaign that is also one client fingerprint): no second case for the same hold.
+    if (!c && kind !== 'flag' && subjects.every((x) => this.heldFor(subjectId(x), kind, f.capability, now)))
+      return;
     const fresh = !c;
     let grew = false;
     if (!c) {
@@ -566,7 +584,7 @@ export class AbuseEngine implements AbuseHooks {
         const h: Hold = {
           caseId: c.id,
           kind,
-          capability: f.capability,
+          capability: c.capability,
           category: f.category,
           since: now,
           until: c.expiresAt,
@@ -581,7 +599,7 @@ export class AbuseEngine implements AbuseHooks {
         at: now,
         action: kind,
         ...s,
-        capability: f.capability,
+        capability: c.capability,
         detector: f.detector,
         score: f.score,
         reason: f.reason,
@@ -665,6 +683,11 @@ export class AbuseEngine implements AbuseHooks {
     requestId?: string,
   ): AbuseCase {
     const id = `case_${now.toString(36)}${(++this.seq).toString(36).padStart(4, '0')}`;
+    // Repeat offence: a subject held before (within 30 days) is held 4x longer per earlier hold, and
+    // for every capability instead of one.
+    const prior = kind === 'flag' || shadow ? 0 : this.priorOffences(f, now);
+    const base = kind === 'quarantine' ? this.cfg.quarantineFor : this.cfg.throttleFor;
+    const hold = Math.min(MAX_HOLD_MS, base * 4 ** Math.min(prior, 10));
     const c: AbuseCase = {
       id,
       kind,
@@ -673,7 +696,7 @@ export class AbuseEngine implements AbuseHooks {
       category: f.category,
       score: Math.round(f.score * 100) / 100,
       reason: f.reason,
-      capability: f.capability,
+      capability: prior > 0 ? '*' : f.capability,
       subject: f.subject,
       evidence: {
         signals: f.signals,
@@ -682,14 +705,10 @@ export class AbuseEngine implements AbuseHooks {
       },
       createdAt: now,
       updatedAt: now,
-      expiresAt:
-        kind === 'quarantine'
-          ? now + this.cfg.quarantineFor
-          : kind === 'throttle'
-            ? now + this.cfg.throttleFor
-            : null,
+      expiresAt: kind === 'flag' ? null : now + hold,
       shadow,
       notes: [],
+      ...(prior > 0 ? { priorOffences: prior } : {}),
     };
     this.cases.set(id, c);
     if (this.cases.size > MAX_CASES) {
@@ -703,6 +722,69 @@ export class AbuseEngine implements AbuseHooks {
     }
     this.changed(c, 'open');
     return c;
+  }
+
+  /** A live hold of `kind` (a quarantine covers a throttle) on `sid` for `capability` (or all). */
+  private heldFor(sid: string, kind: 'throttle' | 'quarantine', capability: string, now: number): boolean {
+    for (const h of this.holds.get(sid) ?? [])
+      if (
+        h.until > now &&
+        (h.kind === 'quarantine' || kind === 'throttle') &&
+        (h.capability === '*' || h.capability === capability)
+      )
+        return true;
+    return false;
+  }
+
+  /** Earlier holds of this finding's subjects (a campaign: of any member key), counting this one. */
+  private priorOffences(f: Finding, now: number): number {
+    const members =
+      (f.detector === 'template-campaign' || f.detector === 'client-fingerprint') && f.related.keys.length > 0
+        ? f.related.keys.map((k) => `k:${k}`)
+        : [subjectId(f.subject)];
+    let prior = 0;
+    for (const sid of members) {
+      const o = this.offences.get(sid);
+      const n = o && o.last + OFFENCE_MEMORY_MS > now ? o.count : 0;
+      // Holds within an hour of the subject's last one are one episode (two detectors seeing the
+      // same campaign): not a repeat.
+      if (o && n > 0 && o.started + FLAG_REPEAT_MS > now) {
+        prior = Math.max(prior, n - 1);
+        continue;
+      }
+      if (n > prior) prior = n;
+      this.offences.delete(sid);
+      this.offences.set(sid, { count: n + 1, last: now, started: now });
+    }
+    while (this.offences.size > MAX_OFFENDERS) this.offences.delete(this.offences.keys().next().value!);
+    return prior;
+  }
+
+  /**
+   * Escalates holds nobody reviewed within `escalateAfter`: once per case, a `notify` action, an
+   * `escalate` transition (audited; the partner and the operators are told again).
+   */
+  private escalate(now: number): void {
+    const after = this.cfg.escalateAfter;
+    for (const list of this.holds.values())
+      for (const h of list) {
+        const c = this.cases.get(h.caseId);
+        if (c?.status !== 'open' || c.escalatedAt !== undefined || c.createdAt + after > now) continue;
+        c.escalatedAt = now;
+        c.updatedAt = Math.max(c.updatedAt, now);
+        this.emit({
+          at: now,
+          action: 'notify',
+          ...c.subject,
+          capability: c.capability,
+          detector: c.detector,
+          score: c.score,
+          reason: `unreviewed for ${Math.round((now - c.createdAt) / 60_000)} min: escalated`,
+          category: c.category,
+          caseId: c.id,
+        });
+        this.changed(c, 'escalate');
+      }
   }
 
   private emit(a: AbuseAction): void {
