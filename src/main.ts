@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
-import { CASES_CHANGED, CaseSync, caseAuditEvent } from './abuse/case-sync.js';
+import { CASES_CHANGED, CaseSync, caseAlert, caseAuditEvent } from './abuse/case-sync.js';
 import { AbuseEngine } from './abuse/engine.js';
+import { openSharedSignals } from './abuse/shared-signals.js';
 import { createAdmin, guard, hashAdminToken } from './admin/app.js';
 import { registerAuditRoutes } from './admin/audit-routes.js';
 import { registerCaseRoutes } from './admin/cases-routes.js';
@@ -261,32 +262,21 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     publish: () => stores.invalidate(CASES_CHANGED),
     onError: (err) => logger.warn({ err: err.message }, 'abuse cases: store write or poll failed'),
   });
+  // With Redis, the global signals (networks per key, keys per template, failed credentials per range)
+  // are shared between instances: see src/abuse/shared-signals.ts.
+  const abuseShared = openSharedSignals(cfg, (err) =>
+    logger.debug({ err: err.message }, 'abuse shared signals: redis error'),
+  );
   const abuse = new AbuseEngine({
     clock,
     config: cfg.abuse,
+    shared: abuseShared?.shared,
     onStore: (c) => caseSync.save(c),
     onCase: (c, transition) => {
       stores.audit.emit(caseAuditEvent(c, transition, clock.now(), runtime.version));
       if (transition !== 'note' && (c.kind !== 'flag' || transition !== 'open')) caseSync.announce();
-      if (c.kind !== 'flag' && !c.shadow && (transition === 'open' || transition === 'release'))
-        alerts.notify({
-          type: 'quarantine',
-          tenantId: c.subject.tenantId ?? null,
-          keyId: c.subject.keyId ?? null,
-          subject: `${c.id}:${transition}`,
-          message:
-            transition === 'open'
-              ? `${c.capability === '*' ? 'all capabilities' : c.capability} paused pending review (case ${c.id})`
-              : `case ${c.id} released: ${c.capability === '*' ? 'all capabilities' : c.capability} restored`,
-          details: {
-            case: c.id,
-            kind: c.kind,
-            category: c.category,
-            capability: c.capability,
-            expiresAt: c.expiresAt,
-            relatedKeys: c.evidence.related.keys.slice(0, 50),
-          },
-        });
+      const alert = caseAlert(c, transition);
+      if (alert) alerts.notify(alert);
     },
   });
   caseSync.attach(abuse);
@@ -436,7 +426,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       (app) => registerAlertsRoute(app, alerts),
       (app, d) => registerPolicyRoutes(app, d, policies),
       (app, d) => registerAuditRoutes(app, d, stores),
-      (app, d) => registerCaseRoutes(app, d, () => abuse),
+      (app, d) => registerCaseRoutes(app, d, () => abuse, new SqlCaseStore(stores.sql)),
       web.adminPlugin,
       (app) =>
         app.get('/admin/v1/review', { preHandler: guard('read') }, async (request) => {
@@ -527,6 +517,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       clearInterval(degradedCheck);
       clearInterval(touchTimer);
       clearInterval(abuseExpiry);
+      void abuseShared?.close();
       await caseSync.stop();
       clearInterval(pruneTimer);
       removeGuard();

@@ -5,6 +5,7 @@
  * channel announces `~cases`) so a release, extension or new quarantine made elsewhere applies here.
  */
 import type { AuditEventInput, Clock } from '../core/ports.js';
+import type { AlertEvent } from '../observability/alerts.js';
 import type { SqlCaseStore } from '../stores/sql/case-store.js';
 import type { AbuseCase, AbuseEngine } from './engine.js';
 
@@ -148,6 +149,38 @@ export function caseAuditEvent(
       net: c.subject.net ?? null,
       shadow: c.shadow,
       relatedKeys: c.evidence.related.keys.slice(0, 50),
+    },
+  };
+}
+
+/**
+ * The `quarantine` alert (a signed webhook to whoever subscribed in `alerts:`) for a case
+ * transition, or null when the partner need not be told: a hold opening, escalating unreviewed, or
+ * ending by release. The same for every instance and for the CLI.
+ */
+export function caseAlert(c: AbuseCase, transition: string): AlertEvent | null {
+  if (c.kind === 'flag' || c.shadow) return null;
+  if (transition !== 'open' && transition !== 'release' && transition !== 'escalate') return null;
+  const what = c.capability === '*' ? 'all capabilities' : c.capability;
+  return {
+    type: 'quarantine',
+    tenantId: c.subject.tenantId ?? null,
+    keyId: c.subject.keyId ?? null,
+    subject: `${c.id}:${transition}`,
+    message:
+      transition === 'open'
+        ? `${what} paused pending review (case ${c.id})`
+        : transition === 'escalate'
+          ? `${what} still paused and unreviewed (case ${c.id}): escalated`
+          : `case ${c.id} released: ${what} restored`,
+    details: {
+      case: c.id,
+      kind: c.kind,
+      category: c.category,
+      capability: c.capability,
+      expiresAt: c.expiresAt,
+      relatedKeys: c.evidence.related.keys.slice(0, 50),
+      ...(c.priorOffences ? { priorOffences: c.priorOffences } : {}),
     },
   };
 }

@@ -15,8 +15,10 @@ import {
 } from '../core/anomaly/detectors.js';
 import { fnv, netOf, wideNetOf } from '../core/anomaly/text.js';
 import { type Refusal, refuse } from '../core/errors.js';
-import type { Clock } from '../core/ports.js';
+import type { Clock, Endpoint } from '../core/ports.js';
+import { lastUserText } from '../providers/prompt-text.js';
 import { type AbuseConfig, AbuseSchema, detectorConfig } from './policy.js';
+import type { SharedSignals } from './shared-signals.js';
 
 export type ActionKind = 'flag' | 'throttle' | 'quarantine' | 'release' | 'notify';
 
@@ -65,6 +67,10 @@ export interface AbuseCase {
   expiresAt: number | null;
   shadow: boolean;
   notes: { at: number; by: string; text: string }[];
+  /** Set when the case went unreviewed for `escalateAfter` and was escalated (notify again). */
+  escalatedAt?: number;
+  /** Earlier quarantines or throttles of the same subject (within 30 days) when this one opened. */
+  priorOffences?: number;
 }
 
 /** Facts `check` needs: who is calling what, from where. */
@@ -113,6 +119,60 @@ export interface AbuseEngineOptions {
    * control store). Called before `onCase`; never for a case that came in through `restore`.
    */
   onStore?: (c: AbuseCase) => void;
+  /**
+   * How the batched detector work is run off the request's turn. Default: `setImmediate` (the
+   * server). `null`: on the caller's clock, whenever `BATCH` observations are queued or the oldest
+   * waited `BATCH_DELAY_MS` (the simulation and tests: deterministic; `flush()` forces it).
+   */
+  defer?: ((run: () => void) => void) | null;
+  /** With Redis: the global signals, shared with the other instances (one pipeline per batch). */
+  shared?: SharedSignals;
+}
+
+/** Observations queued before a batch runs at the latest; and the longest one waits (virtual ms). */
+const BATCH = 64;
+const BATCH_DELAY_MS = 200;
+const QUEUE = 4096;
+
+/** A preallocated queue slot: the observation's fields, copied (no allocation per request). */
+interface Slot extends Observation {
+  at: number;
+}
+
+function emptySlot(): Slot {
+  return {
+    at: 0,
+    requestId: '',
+    keyId: '',
+    tenantId: '',
+    ip: '',
+    userAgent: null,
+    headerNames: [],
+    endUser: null,
+    action: '',
+    endpoint: '',
+    model: null,
+    prompt: '',
+    body: undefined,
+    bodyEndpoint: '',
+    rawHeaders: undefined,
+    inputTokens: 0,
+    outputTokens: 0,
+    status: 0,
+  };
+}
+
+/** The prompt the detectors look at: given, or the body's last user turn (a bounded prefix). */
+function promptOf(s: Slot): string {
+  if (s.prompt || !s.body) return s.prompt;
+  const b = s.body;
+  const text =
+    s.bodyEndpoint === 'images'
+      ? typeof b.prompt === 'string'
+        ? b.prompt
+        : ''
+      : lastUserText(s.bodyEndpoint as Endpoint, b);
+  return text.length > 2000 ? text.slice(0, 2000) : text;
 }
 
 const CATEGORY_TEXT: Record<Category, string> = {
@@ -125,6 +185,11 @@ const CATEGORY_TEXT: Record<Category, string> = {
 };
 
 const MAX_CASES = 100_000;
+/** Repeat offences are remembered this long; each one multiplies the hold by 4 (at most 30 days). */
+const OFFENCE_MEMORY_MS = 30 * 86_400_000;
+const MAX_HOLD_MS = 30 * 86_400_000;
+const MAX_OFFENDERS = 100_000;
+const NO_NAMES: string[] = [];
 const FLAG_REPEAT_MS = 3_600_000;
 
 export class AbuseEngine implements AbuseHooks {
@@ -138,11 +203,23 @@ export class AbuseEngine implements AbuseHooks {
   private readonly toldIps = new Map<string, Set<string>>();
   private exempt: Set<string>;
   private seq = 0;
+  /** subject -> quarantines and throttles it got (count, last time), for escalation of repeats. */
+  private readonly offences = new Map<string, { count: number; last: number; started: number }>();
+  private readonly queue: Slot[] = Array.from({ length: QUEUE }, emptySlot);
+  private qHead = 0;
+  private qLen = 0;
+  private scheduled = false;
+  private readonly defer: ((run: () => void) => void) | null;
+  private readonly drainNow = () => {
+    this.scheduled = false;
+    this.flush();
+  };
 
   constructor(private readonly opts: AbuseEngineOptions) {
     this.cfg = opts.config ?? AbuseSchema.parse({});
     this.detectors = new AnomalyDetectors({ sensitivity: this.cfg.sensitivity });
     this.exempt = new Set(this.cfg.exemptTenants);
+    this.defer = opts.defer === undefined ? (run) => setImmediate(run) : opts.defer;
   }
 
   /** A new policy: thresholds and modes change; detector state and open cases stay. */
@@ -164,17 +241,98 @@ export class AbuseEngine implements AbuseHooks {
     );
   }
 
+  /**
+   * The hot path: copies the observation into a preallocated queue slot (O(1), no allocation) and
+   * leaves the detectors' work to the next batch (see `defer`).
+   */
   observe(o: Observation): void {
     if (!this.cfg.enabled) return;
     const now = this.opts.clock.now();
-    const findings = this.detectors.observe(o, now);
-    for (const f of findings) this.apply(f, now, o.requestId);
+    if (this.qLen === QUEUE) this.flush();
+    const s = this.queue[(this.qHead + this.qLen++) % QUEUE]!;
+    s.at = now;
+    s.requestId = o.requestId;
+    s.keyId = o.keyId;
+    s.tenantId = o.tenantId;
+    s.ip = o.ip;
+    s.userAgent = o.userAgent;
+    s.headerNames = o.headerNames;
+    s.endUser = o.endUser;
+    s.action = o.action;
+    s.endpoint = o.endpoint;
+    s.model = o.model;
+    s.prompt = o.prompt;
+    s.body = o.body;
+    s.bodyEndpoint = o.bodyEndpoint;
+    s.rawHeaders = o.rawHeaders;
+    s.inputTokens = o.inputTokens;
+    s.outputTokens = o.outputTokens;
+    s.status = o.status;
+    if (this.defer) {
+      if (!this.scheduled) {
+        this.scheduled = true;
+        this.defer(this.drainNow);
+      }
+    } else if (this.qLen >= BATCH || now - this.queue[this.qHead]!.at >= BATCH_DELAY_MS) this.flush();
+  }
+
+  /** Runs the detectors over every queued observation, in order, and applies their findings. */
+  flush(): void {
+    while (this.qLen > 0) {
+      const s = this.queue[this.qHead]!;
+      this.qHead = (this.qHead + 1) % QUEUE;
+      this.qLen--;
+      s.prompt = promptOf(s);
+      const d = this.detectors;
+      const findings = d.observe(s, s.at);
+      if (this.opts.shared)
+        this.opts.shared.recordRequest(
+          s.keyId,
+          s.tenantId,
+          s.ip,
+          d.lastNet,
+          s.action,
+          d.lastPublic ? d.lastTemplate : 0,
+          d.lastPublic ? d.lastTail : 0,
+        );
+      if (findings.length > 0) {
+        const now = Math.max(s.at, this.opts.clock.now());
+        for (const f of findings.slice()) this.apply(f, now, s.requestId);
+      }
+      s.prompt = '';
+      s.headerNames = NO_NAMES;
+      s.rawHeaders = undefined;
+      s.body = undefined;
+    }
+    const shared = this.opts.shared;
+    if (shared?.pending)
+      shared.send(this.opts.clock.now(), this.cfg.sensitivity, this.detectors, (found) => {
+        const now = this.opts.clock.now();
+        for (const f of found) this.apply(f, now);
+      });
+  }
+
+  /** Resolves once the global signals sent so far were answered and applied (tests, shutdown). */
+  settled(): Promise<void> {
+    return this.opts.shared?.settled() ?? Promise.resolve();
+  }
+
+  /** Observations waiting for the next batch. */
+  get queued(): number {
+    return this.qLen;
   }
 
   authFailed(a: { ip: string; presented: string | undefined; userAgent: string | null }): void {
     if (!this.cfg.enabled) return;
     const now = this.opts.clock.now();
     const credential = a.presented ? fnv(a.presented) || 1 : 0;
+    if (this.opts.shared) {
+      this.opts.shared.recordFailure(netOf(a.ip), a.ip, credential);
+      if (this.defer && !this.scheduled) {
+        this.scheduled = true;
+        this.defer(this.drainNow);
+      }
+    }
     const findings = this.detectors.authFailed({ ip: a.ip, credential, userAgent: a.userAgent }, now);
     for (const f of findings) this.apply(f, now);
     // Addresses joining a range already under a stuffing quarantine each get their own action line.
@@ -296,9 +454,13 @@ export class AbuseEngine implements AbuseHooks {
     return true;
   }
 
-  /** Ends holds past their expiry (called lazily by `check`, and by a timer in the server). */
+  /**
+   * Ends holds past their expiry and escalates unreviewed ones (called lazily by `check`, and by a
+   * timer in the server).
+   */
   expire(): void {
     const now = this.opts.clock.now();
+    this.escalate(now);
     for (const [subject, list] of this.holds) {
       const keep = list.filter((h) => h.until > now);
       for (const h of list) {
@@ -331,6 +493,7 @@ export class AbuseEngine implements AbuseHooks {
     if (!net) return null;
     const list = this.holds.get(`n:${net}`);
     if (!list) return null;
+    if (this.qLen > 0) this.flush();
     const since = Math.min(...list.map((h) => h.since));
     if (this.detectors.keyKnownBefore(f.keyId, since)) return null;
     return this.holdFor(`n:${net}`, f.action, now);
@@ -391,6 +554,10 @@ export class AbuseEngine implements AbuseHooks {
       if (c.updatedAt + FLAG_REPEAT_MS > now) return;
       c = undefined;
     }
+    // Another detector seeing subjects that are all held already for this capability (a template
+    // campaign that is also one client fingerprint): no second case for the same hold.
+    if (!c && kind !== 'flag' && subjects.every((x) => this.heldFor(subjectId(x), kind, f.capability, now)))
+      return;
     const fresh = !c;
     let grew = false;
     if (!c) {
@@ -417,7 +584,7 @@ export class AbuseEngine implements AbuseHooks {
         const h: Hold = {
           caseId: c.id,
           kind,
-          capability: f.capability,
+          capability: c.capability,
           category: f.category,
           since: now,
           until: c.expiresAt,
@@ -432,7 +599,7 @@ export class AbuseEngine implements AbuseHooks {
         at: now,
         action: kind,
         ...s,
-        capability: f.capability,
+        capability: c.capability,
         detector: f.detector,
         score: f.score,
         reason: f.reason,
@@ -516,6 +683,11 @@ export class AbuseEngine implements AbuseHooks {
     requestId?: string,
   ): AbuseCase {
     const id = `case_${now.toString(36)}${(++this.seq).toString(36).padStart(4, '0')}`;
+    // Repeat offence: a subject held before (within 30 days) is held 4x longer per earlier hold, and
+    // for every capability instead of one.
+    const prior = kind === 'flag' || shadow ? 0 : this.priorOffences(f, now);
+    const base = kind === 'quarantine' ? this.cfg.quarantineFor : this.cfg.throttleFor;
+    const hold = Math.min(MAX_HOLD_MS, base * 4 ** Math.min(prior, 10));
     const c: AbuseCase = {
       id,
       kind,
@@ -524,7 +696,7 @@ export class AbuseEngine implements AbuseHooks {
       category: f.category,
       score: Math.round(f.score * 100) / 100,
       reason: f.reason,
-      capability: f.capability,
+      capability: prior > 0 ? '*' : f.capability,
       subject: f.subject,
       evidence: {
         signals: f.signals,
@@ -533,14 +705,10 @@ export class AbuseEngine implements AbuseHooks {
       },
       createdAt: now,
       updatedAt: now,
-      expiresAt:
-        kind === 'quarantine'
-          ? now + this.cfg.quarantineFor
-          : kind === 'throttle'
-            ? now + this.cfg.throttleFor
-            : null,
+      expiresAt: kind === 'flag' ? null : now + hold,
       shadow,
       notes: [],
+      ...(prior > 0 ? { priorOffences: prior } : {}),
     };
     this.cases.set(id, c);
     if (this.cases.size > MAX_CASES) {
@@ -554,6 +722,69 @@ export class AbuseEngine implements AbuseHooks {
     }
     this.changed(c, 'open');
     return c;
+  }
+
+  /** A live hold of `kind` (a quarantine covers a throttle) on `sid` for `capability` (or all). */
+  private heldFor(sid: string, kind: 'throttle' | 'quarantine', capability: string, now: number): boolean {
+    for (const h of this.holds.get(sid) ?? [])
+      if (
+        h.until > now &&
+        (h.kind === 'quarantine' || kind === 'throttle') &&
+        (h.capability === '*' || h.capability === capability)
+      )
+        return true;
+    return false;
+  }
+
+  /** Earlier holds of this finding's subjects (a campaign: of any member key), counting this one. */
+  private priorOffences(f: Finding, now: number): number {
+    const members =
+      (f.detector === 'template-campaign' || f.detector === 'client-fingerprint') && f.related.keys.length > 0
+        ? f.related.keys.map((k) => `k:${k}`)
+        : [subjectId(f.subject)];
+    let prior = 0;
+    for (const sid of members) {
+      const o = this.offences.get(sid);
+      const n = o && o.last + OFFENCE_MEMORY_MS > now ? o.count : 0;
+      // Holds within an hour of the subject's last one are one episode (two detectors seeing the
+      // same campaign): not a repeat.
+      if (o && n > 0 && o.started + FLAG_REPEAT_MS > now) {
+        prior = Math.max(prior, n - 1);
+        continue;
+      }
+      if (n > prior) prior = n;
+      this.offences.delete(sid);
+      this.offences.set(sid, { count: n + 1, last: now, started: now });
+    }
+    while (this.offences.size > MAX_OFFENDERS) this.offences.delete(this.offences.keys().next().value!);
+    return prior;
+  }
+
+  /**
+   * Escalates holds nobody reviewed within `escalateAfter`: once per case, a `notify` action, an
+   * `escalate` transition (audited; the partner and the operators are told again).
+   */
+  private escalate(now: number): void {
+    const after = this.cfg.escalateAfter;
+    for (const list of this.holds.values())
+      for (const h of list) {
+        const c = this.cases.get(h.caseId);
+        if (c?.status !== 'open' || c.escalatedAt !== undefined || c.createdAt + after > now) continue;
+        c.escalatedAt = now;
+        c.updatedAt = Math.max(c.updatedAt, now);
+        this.emit({
+          at: now,
+          action: 'notify',
+          ...c.subject,
+          capability: c.capability,
+          detector: c.detector,
+          score: c.score,
+          reason: `unreviewed for ${Math.round((now - c.createdAt) / 60_000)} min: escalated`,
+          category: c.category,
+          caseId: c.id,
+        });
+        this.changed(c, 'escalate');
+      }
   }
 
   private emit(a: AbuseAction): void {

@@ -444,6 +444,8 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     const abuse = new AbuseEngine({
       clock,
       config: cfg.abuse,
+      // Batches run on the virtual clock (every 64 observations or 200 virtual ms): deterministic.
+      defer: null,
       onAction: (a) => {
         const key = a.keyId ? nameOf(a.keyId) : undefined;
         actions.push({
@@ -589,6 +591,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     await fireDue(Number.POSITIVE_INFINITY);
     opts.onProgress?.(total, total);
     const lastT = trace.requests[total - 1]?.t ?? 0;
+    abuse.flush();
     abuse.expire();
 
     // 4. Report and decisions.

@@ -4,16 +4,26 @@
  * release also needs step-up (a fresh second factor). Every transition is audited.
  */
 import type { FastifyInstance } from 'fastify';
-import type { AbuseEngine } from '../abuse/engine.js';
+import type { AbuseEngine, CaseStatus } from '../abuse/engine.js';
 import { parseDuration } from '../config/schema.js';
 import { refuse } from '../core/errors.js';
+import type { SqlCaseStore } from '../stores/sql/case-store.js';
 import { type AdminDeps, auditAdmin, guard, sendAdminError } from './app.js';
 import { stepUpOk } from './step-up.js';
 
-export function registerCaseRoutes(app: FastifyInstance, deps: AdminDeps, engine: () => AbuseEngine): void {
+/**
+ * With `store`, lists and reads come from the control store (every instance serves the same cases,
+ * including those opened elsewhere or closed by the CLI); without it, from this instance's engine.
+ */
+export function registerCaseRoutes(
+  app: FastifyInstance,
+  deps: AdminDeps,
+  engine: () => AbuseEngine,
+  store?: SqlCaseStore,
+): void {
   const notFound = (id: string) => refuse('SLUICE_ADMIN_NOT_FOUND', `no case "${id.slice(0, 64)}"`);
   app.get('/admin/v1/cases', { preHandler: guard('read') }, async (request, reply) => {
-    const q = request.query as { status?: string; tenant?: string; limit?: string };
+    const q = request.query as { status?: string; tenant?: string; key?: string; limit?: string };
     const statuses = ['open', 'confirmed', 'released', 'expired'];
     if (q.status && !statuses.includes(q.status))
       return sendAdminError(
@@ -21,6 +31,15 @@ export function registerCaseRoutes(app: FastifyInstance, deps: AdminDeps, engine
         refuse('SLUICE_BAD_REQUEST', `status must be one of ${statuses.join(', ')}`),
       );
     const limit = Math.min(Math.max(Number.parseInt(q.limit ?? '100', 10) || 100, 1), 5000);
+    if (store)
+      return {
+        data: await store.list({
+          status: q.status as CaseStatus | undefined,
+          tenantId: q.tenant,
+          keyId: q.key,
+          limit,
+        }),
+      };
     const rows = engine().listCases({
       status: q.status as 'open' | undefined,
       tenantId: q.tenant,
@@ -29,7 +48,7 @@ export function registerCaseRoutes(app: FastifyInstance, deps: AdminDeps, engine
   });
   app.get('/admin/v1/cases/:id', { preHandler: guard('read') }, async (request, reply) => {
     const id = (request.params as { id: string }).id;
-    const c = engine().getCase(id);
+    const c = (store ? await store.get(id) : undefined) ?? engine().getCase(id);
     if (!c) return sendAdminError(reply, notFound(id));
     return c;
   });

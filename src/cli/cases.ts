@@ -3,13 +3,15 @@
  * of the data dir (or database), as `/admin/v1/cases` does. Whoever can run the CLI against the data
  * dir holds the pepper and the database already, so a release here needs no TOTP step-up. Every
  * transition is audited (`abuse.case.*` and `cli.cases.*`); running instances apply it on their next
- * poll (1 s), or at once when Redis carries the `~cases` announcement.
+ * poll (1 s), or at once when Redis carries the `~cases` announcement. A release sends the partner's
+ * signed webhook (the `quarantine` alert) as the admin API does.
  */
 import type { Command } from 'commander';
-import { CASES_CHANGED, CaseSync, caseAuditEvent } from '../abuse/case-sync.js';
+import { CASES_CHANGED, CaseSync, caseAlert, caseAuditEvent } from '../abuse/case-sync.js';
 import { type AbuseCase, AbuseEngine, type CaseStatus } from '../abuse/engine.js';
 import { parseDuration } from '../config/schema.js';
 import { systemClock } from '../core/ports.js';
+import { AlertEngine } from '../observability/alerts.js';
 import { SqlCaseStore } from '../stores/sql/case-store.js';
 import { auditCommand, type CommonOptions, openForCommand, printJson, withCommon } from './common.js';
 import { CliExit } from './exit.js';
@@ -35,18 +37,34 @@ async function withCase(
   op: string,
   fn: (engine: AbuseEngine, c: AbuseCase) => boolean,
 ): Promise<void> {
-  const { stores } = await openForCommand(opts);
+  const { source, stores } = await openForCommand(opts);
+  // The partner's webhook, as the admin API sends it (the `quarantine` alert, signed), when
+  // `alerts:` subscribes one: a release from the CLI tells the partner too.
+  const alerts =
+    source.config.alerts.length > 0
+      ? new AlertEngine({
+          config: () => source.config.alerts,
+          clock: systemClock,
+          audit: stores.audit,
+          logger: { warn: () => {}, info: () => {} },
+          retry: { attempts: 3, baseMs: 500, maxMs: 2000 },
+          timeoutMs: 5000,
+        })
+      : undefined;
   try {
     const store = new SqlCaseStore(stores.sql);
     const stored = await store.get(id);
     if (!stored) throw new CliExit(`sluice cases: no case "${id.slice(0, 64)}"`);
     const sync = new CaseSync({ store, clock: systemClock, publish: () => stores.invalidate(CASES_CHANGED) });
     const engine = new AbuseEngine({
+      defer: null,
       clock: systemClock,
       onStore: (c) => sync.save(c),
       onCase: (c, transition) => {
         stores.audit.emit(caseAuditEvent(c, transition, Date.now(), null));
         sync.announce();
+        const alert = caseAlert(c, transition);
+        if (alert && alerts) alerts.notify(alert);
       },
     });
     sync.attach(engine);
@@ -60,7 +78,14 @@ async function withCase(
       tenant: after?.subject.tenantId,
     });
     process.stdout.write(`${line(after ?? engine.getCase(id)!)}\n`);
+    if (alerts) {
+      // Bounded: deliveries still retrying after 15 s fail as `shutdown` (audited).
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([alerts.idle(), new Promise((r) => (timer = setTimeout(r, 15_000)))]);
+      clearTimeout(timer);
+    }
   } finally {
+    await alerts?.close();
     await stores.close();
   }
 }

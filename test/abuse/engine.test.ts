@@ -28,6 +28,8 @@ function campaign(engine: AbuseEngine, clock: { t: number }, prefix = 'k') {
       };
       engine.observe(o);
     }
+  // Detection runs in batches off the request's turn; a test takes the batch at once.
+  engine.flush();
 }
 
 describe('abuse engine', () => {
@@ -121,6 +123,7 @@ describe('abuse engine', () => {
       outputTokens: 1,
       status: 200,
     });
+    engine.flush();
     // 2. Fifteen different bad credentials from the range.
     for (let i = 0; i < 15; i++) {
       clock.t += 1000;

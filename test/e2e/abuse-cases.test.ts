@@ -209,6 +209,8 @@ describe('abuse cases over HTTP', () => {
     const rel = await cli(['cases', 'release', msgCase, '--note', 'researcher', ...c]);
     expect(rel.code).toBe(0);
     expect(rel.stdout).toContain('released');
+    // The CLI's release tells the partner through the signed webhook, as the admin API does.
+    await hook((b) => JSON.stringify(b).includes(`case ${msgCase} released`));
     // A restart: the chat quarantine is loaded again, the CLI's release holds.
     await s.stop();
     s = await startSluice({ config: configFile, dataDir: dir });
@@ -225,6 +227,12 @@ describe('abuse cases over HTTP', () => {
       messages: [{ role: 'user', content: 'hello' }],
     });
     expect(ok.content.length).toBeGreaterThan(0);
+    // GET /admin/v1/cases is served from the control store: the restarted instance loaded only the
+    // live cases, yet lists the one the CLI released.
+    const listed = await (await admin('/admin/v1/cases?status=released')).json();
+    expect(listed.data.map((x: CaseRow) => x.id)).toContain(msgCase);
+    const one = await (await admin(`/admin/v1/cases/${msgCase}`)).json();
+    expect(one.status).toBe('released');
   }, 90_000);
 
   it('an admin release needs step-up, restores access, notifies, and the audit export has the transitions', async () => {

@@ -9,9 +9,11 @@
 import {
   clientFingerprint,
   isInternalAddress,
+  lengthClassOf,
   netOf,
-  type PromptFeatures,
-  promptFeatures,
+  REASONING,
+  rawClientFingerprint,
+  templateHashes,
   wideNetOf,
 } from './text.js';
 import { capMap, RecentSet, SlotRing } from './window.js';
@@ -36,7 +38,12 @@ export interface Observation {
   ip: string;
   userAgent: string | null;
   /** Request header names in the order the client sent them (credentials and ids excluded by the caller). */
-  headerNames: string[];
+  headerNames: readonly string[];
+  /**
+   * Or the raw headers as Node keeps them (name, value, name, value, ...): names are lower-cased and
+   * filtered (see `clientFingerprint`) when the batch runs, not on the request's turn. Wins over `headerNames`.
+   */
+  rawHeaders?: readonly string[];
   endUser: string | null;
   /** `chat.create`, `images.generate`, ... */
   action: string;
@@ -44,6 +51,12 @@ export interface Observation {
   model: string | null;
   /** The prompt text, or a bounded prefix of it. */
   prompt: string;
+  /**
+   * Or the request body, and the endpoint it was sent to: the abuse engine extracts the prompt from
+   * it in its batch (set `prompt` to '' then).
+   */
+  body?: Record<string, unknown>;
+  bodyEndpoint?: string;
   inputTokens: number;
   outputTokens: number;
   status: number;
@@ -191,9 +204,8 @@ function endpointIndex(endpoint: string): number {
   return i < 0 ? ENDPOINTS.length - 1 : i;
 }
 
-function mixBinOf(o: Observation, f: PromptFeatures): [number, number] {
-  const model = o.model ? (o.model.length * 31 + o.model.charCodeAt(o.model.length - 1)) % 8 : 0;
-  return [endpointIndex(o.endpoint) * 4 + f.lengthClass, ENDPOINTS.length * 4 + model];
+function modelBin(model: string | null): number {
+  return ENDPOINTS.length * 4 + (model ? (model.length * 31 + model.charCodeAt(model.length - 1)) % 8 : 0);
 }
 
 function round(x: number, d = 2): number {
@@ -224,17 +236,37 @@ export class AnomalyDetectors {
     };
   }
 
-  /** The hot path. Returns findings (usually none). */
+  /** The last observation's template fingerprints and network (for signals shared across instances). */
+  lastTemplate = 0;
+  lastTail = 0;
+  lastNet = '';
+  lastPublic = false;
+
+  /** Findings of the last `observe`/`authFailed` call (reused: read them before the next call). */
+  private readonly out: Finding[] = [];
+
+  /**
+   * One observation: O(1) amortised, no allocation once its subjects are known. Returns findings
+   * (usually none) in an array that the next call reuses.
+   */
   observe(o: Observation, now: number): Finding[] {
-    const f = promptFeatures(o.prompt);
+    const findings = this.out;
+    findings.length = 0;
+    const text = o.prompt;
+    const { template, tail } = templateHashes(text);
+    const reasoning = text.length > 0 && REASONING.test(text.length > 800 ? text.slice(0, 800) : text);
+    const lengthClass = lengthClassOf(text.length);
     const net = netOf(o.ip);
     const key = this.keyState(o, now);
-    const findings: Finding[] = [];
+    this.lastTemplate = template;
+    this.lastTail = tail;
+    this.lastNet = net;
+    this.lastPublic = !isInternalAddress(o.ip);
 
     // Key counters.
     foldRate(key, now);
     key.ring.add(now, S_REQ, 1);
-    if (f.reasoning) key.ring.add(now, S_REASON, 1);
+    if (reasoning) key.ring.add(now, S_REASON, 1);
     key.ring.add(now, S_OUT, o.outputTokens);
     key.nets.see(net, now);
     key.ips.see(o.ip, now);
@@ -249,18 +281,17 @@ export class AnomalyDetectors {
       key.tpl = new Map();
       key.tplEpoch = epoch;
     }
-    if (f.template) {
-      const c = (key.tpl.get(f.template) ?? 0) + 1;
-      key.tpl.set(f.template, c);
+    if (template) {
+      const c = (key.tpl.get(template) ?? 0) + 1;
+      key.tpl.set(template, c);
       if (key.tpl.size > 512) key.tpl.clear();
     }
     // The recent mix closes after 15 s with enough requests to compare (or after 60 s regardless).
     const mixAge = now - key.mixWindow;
     if ((mixAge >= 15_000 && key.mixRecentN >= 8 * this.k) || mixAge >= 60_000)
       this.closeMixWindow(key, now, now, findings);
-    const [b1, b2] = mixBinOf(o, f);
-    key.mixRecent[b1]! += 1;
-    key.mixRecent[b2]! += 1;
+    key.mixRecent[endpointIndex(o.endpoint) * 4 + lengthClass]! += 1;
+    key.mixRecent[modelBin(o.model)]! += 1;
     key.mixRecentN++;
 
     // Tenant counters.
@@ -275,7 +306,9 @@ export class AnomalyDetectors {
 
     // Network and template counters (cross-key correlation), for public addresses only (see
     // isInternalAddress): behind an undeclared proxy every tenant would share one network.
-    if (!isInternalAddress(o.ip)) this.correlate(o, f, net, now, findings);
+    if (this.lastPublic) {
+      this.correlate(o, template, tail, net, now, findings);
+    }
 
     // Batched evaluations.
     if (now >= key.nextEval) {
@@ -301,57 +334,71 @@ export class AnomalyDetectors {
     return findings;
   }
 
-  /** Cross-key correlation: who shares a network, a client fingerprint or a prompt template. */
-  private correlate(o: Observation, f: PromptFeatures, net: string, now: number, findings: Finding[]): void {
+  /** Cross-key correlation: who shares a network or a client fingerprint. */
+  private correlate(
+    o: Observation,
+    template: number,
+    tail: number,
+    net: string,
+    now: number,
+    findings: Finding[],
+  ): void {
     const n = this.netState(this.nets, net);
     n.tenants.see(o.tenantId, now);
     n.keys.see(o.keyId, now);
     n.ips.see(o.ip, now);
-    const fp = clientFingerprint(o.userAgent, o.headerNames, net);
-    seeIn(n.fpTenants, fp, o.tenantId, now, 64);
-    seeIn(n.fpKeys, fp, o.keyId, now, 256);
-    const tplIds = f.tail ? [f.template, f.tail] : [f.template];
-    for (const t of tplIds) {
-      if (!t) continue;
-      seeIn(n.tplKeys, t, o.keyId, now, 256);
-      let ts = this.templates.get(t);
-      if (!ts) {
-        ts = {
-          keys: new RecentSet(512),
-          tenants: new RecentSet(512),
-          nets: new RecentSet(512),
-          keyNet: new Map(),
-          keyTenant: new Map(),
-          nextEval: 0,
-          lastKeys: 0,
-        };
-        this.templates.set(t, ts);
-        capMap(this.templates, this.caps.templates);
-      }
-      ts.keys.see(o.keyId, now);
-      ts.tenants.see(o.tenantId, now);
-      ts.nets.see(net, now);
-      ts.keyNet.set(o.keyId, net);
-      ts.keyTenant.set(o.keyId, o.tenantId);
-      capMap(ts.keyNet, 512);
-      capMap(ts.keyTenant, 512);
-      // Evaluated every 2 s, and at once when a key joins: a lockstep round is over in seconds.
-      if (now >= ts.nextEval || ts.keys.size !== ts.lastKeys) {
-        ts.nextEval = now + EVAL_EVERY_MS;
-        ts.lastKeys = ts.keys.size;
-        this.evalTemplate(t, ts, o, now, findings);
-      }
-    }
+    const fp = o.rawHeaders
+      ? rawClientFingerprint(o.userAgent, o.rawHeaders, net)
+      : clientFingerprint(o.userAgent, o.headerNames, net);
+    const since = now - 10 * MIN;
+    // The fingerprint is evaluated when a tenant or key joins it (or comes back within the window):
+    // its counts only grow then; between joins they can only shrink.
+    const joined = seeIn(n.fpTenants, fp, o.tenantId, now, 64) < since;
+    const keyJoined = seeIn(n.fpKeys, fp, o.keyId, now, 256) < since;
+    if (template) this.correlateTemplate(o, template, net, now, findings);
+    if (tail) this.correlateTemplate(o, tail, net, now, findings);
+    if (joined || keyJoined) this.evalFingerprint(n, fp, o, now, findings);
+  }
 
-    if (now >= n.nextEval) {
-      n.nextEval = now + EVAL_EVERY_MS;
-      this.evalNet(n, o, now, findings);
+  /** Who sends the same prompt template, from which networks. */
+  private correlateTemplate(o: Observation, t: number, net: string, now: number, findings: Finding[]): void {
+    let ts = this.templates.get(t);
+    if (!ts) {
+      ts = {
+        keys: new RecentSet(512),
+        tenants: new RecentSet(512),
+        nets: new RecentSet(512),
+        keyNet: new Map(),
+        keyTenant: new Map(),
+        nextEval: 0,
+        lastKeys: 0,
+      };
+      this.templates.set(t, ts);
+      capMap(this.templates, this.caps.templates);
     }
+    const since = now - 10 * MIN;
+    // Evaluated at once when a key or tenant joins (or comes back within the window), or a key moves
+    // network: only then can its counts grow (a lockstep round is over in seconds).
+    let changed = ts.keys.touch(o.keyId, now) < since;
+    if (ts.tenants.touch(o.tenantId, now) < since) changed = true;
+    ts.nets.see(net, now);
+    if (ts.keyNet.get(o.keyId) !== net) {
+      ts.keyNet.set(o.keyId, net);
+      capMap(ts.keyNet, 512);
+      changed = true;
+    }
+    if (ts.keyTenant.get(o.keyId) !== o.tenantId) {
+      ts.keyTenant.set(o.keyId, o.tenantId);
+      capMap(ts.keyTenant, 512);
+      changed = true;
+    }
+    if (changed) this.evalTemplate(t, ts, o, now, findings);
   }
 
   /** A failed authentication: credential stuffing is many different credentials from one range. */
   authFailed(a: AuthFailure, now: number): Finding[] {
-    const findings: Finding[] = [];
+    const findings = this.out;
+    findings.length = 0;
     const net = netOf(a.ip);
     const wide = wideNetOf(a.ip);
     for (const [map, id, need] of [
@@ -387,6 +434,26 @@ export class AnomalyDetectors {
   keyKnownBefore(keyId: string, t: number): boolean {
     const s = this.keys.get(keyId);
     return s !== undefined && s.firstSeen < t;
+  }
+
+  /** Keys seen here sending template `t` from `net` since `since`, and their tenants. */
+  templateKeysOn(t: number, net: string, since: number): { keys: string[]; tenants: string[] } {
+    const ts = this.templates.get(t);
+    const keys: string[] = [];
+    const tenants = new Set<string>();
+    if (!ts) return { keys, tenants: [] };
+    for (const [k, n] of ts.keyNet) {
+      if (n !== net || (ts.keys.lastSeen(k) ?? 0) < since) continue;
+      keys.push(k);
+      const tn = ts.keyTenant.get(k);
+      if (tn) tenants.add(tn);
+    }
+    return { keys, tenants: [...tenants] };
+  }
+
+  /** Networks this key used for the first time since `since` (here). */
+  localNewNets(keyId: string, since: number): number {
+    return this.keys.get(keyId)?.nets.countNewSince(since) ?? 0;
   }
 
   /** Sizes of the state maps, for metrics and tests of boundedness. */
@@ -594,41 +661,39 @@ export class AnomalyDetectors {
     s.mixWindow = window;
   }
 
-  private evalNet(n: NetState, o: Observation, now: number, out: Finding[]): void {
+  /** Client fingerprint (user agent + header order + network) shared by keys of many tenants. */
+  private evalFingerprint(n: NetState, fp: number, o: Observation, now: number, out: Finding[]): void {
     const since = now - 10 * MIN;
-    const tenants = n.tenants.countSeenSince(since);
-    if (tenants < 4 * this.k) return;
-    // Client fingerprint (user agent + header order + network) shared by keys of many tenants.
-    for (const [fp, ts] of n.fpTenants) {
-      const ft = ts.countSeenSince(since);
-      if (ft < 4 * this.k) continue;
-      const keys = n.fpKeys.get(fp)?.membersSeenSince(since, 500) ?? [];
-      // The capability the fingerprint's keys mostly use (not whichever request happened to trigger).
-      const votes = new Map<string, number>();
-      let capability = o.action;
-      let best = 0;
-      for (const k of keys) {
-        const a = this.keys.get(k)?.lastAction;
-        if (!a) continue;
-        const v = (votes.get(a) ?? 0) + 1;
-        votes.set(a, v);
-        if (v > best) {
-          best = v;
-          capability = a;
-        }
+    const ts = n.fpTenants.get(fp);
+    if (!ts) return;
+    const ft = ts.countSeenSince(since);
+    if (ft < 4 * this.k) return;
+    const keys = n.fpKeys.get(fp)?.membersSeenSince(since, 500) ?? [];
+    // The capability the fingerprint's keys mostly use (not whichever request happened to trigger).
+    const votes = new Map<string, number>();
+    let capability = o.action;
+    let best = 0;
+    for (const k of keys) {
+      const a = this.keys.get(k)?.lastAction;
+      if (!a) continue;
+      const v = (votes.get(a) ?? 0) + 1;
+      votes.set(a, v);
+      if (v > best) {
+        best = v;
+        capability = a;
       }
-      out.push({
-        detector: 'client-fingerprint',
-        category: 'automated-abuse',
-        score: Math.min(1, 0.5 + ft / 20),
-        suggest: ft >= 6 * this.k ? 'quarantine' : 'flag',
-        subject: { net: n.net },
-        capability,
-        reason: `one client fingerprint used by ${keys.length} keys of ${ft} tenants from ${n.net} in 10 min`,
-        related: { keys, ips: n.ips.membersSeenSince(since, 50), tenants: ts.membersSeenSince(since, 100) },
-        signals: { tenants: ft, keys: keys.length },
-      });
     }
+    out.push({
+      detector: 'client-fingerprint',
+      category: 'automated-abuse',
+      score: Math.min(1, 0.5 + ft / 20),
+      suggest: ft >= 6 * this.k ? 'quarantine' : 'flag',
+      subject: { net: n.net },
+      capability,
+      reason: `one client fingerprint used by ${keys.length} keys of ${ft} tenants from ${n.net} in 10 min`,
+      related: { keys, ips: n.ips.membersSeenSince(since, 50), tenants: ts.membersSeenSince(since, 100) },
+      signals: { tenants: ft, keys: keys.length },
+    });
   }
 
   private evalTemplate(t: number, ts: TemplateState, o: Observation, now: number, out: Finding[]): void {
@@ -683,14 +748,15 @@ export class AnomalyDetectors {
   }
 }
 
-function seeIn<K, M>(map: Map<K, RecentSet<M>>, k: K, member: M, now: number, cap: number): void {
+/** Records `member` in the set of `k`; returns when it was last seen there before (-Infinity if new). */
+function seeIn<K, M>(map: Map<K, RecentSet<M>>, k: K, member: M, now: number, cap: number): number {
   let s = map.get(k);
   if (!s) {
     s = new RecentSet<M>(cap);
     map.set(k, s);
     capMap(map, 256);
   }
-  s.see(member, now);
+  return s.touch(member, now);
 }
 
 /** Folds closed slots into the EWMA baseline (10-minute time constant; slower while spiking). */

@@ -72,7 +72,7 @@ export interface PromptFeatures {
   lengthClass: number;
 }
 
-const REASONING =
+export const REASONING =
   /step[- ]by[- ]step|chain[- ]of[- ]thought|show (?:your|all) (?:work|reasoning)|explain (?:your|the) reasoning|reasoning (?:trace|process)|think (?:carefully|out loud|aloud)|walk me through|derive|justify each step/i;
 
 /**
@@ -129,21 +129,214 @@ export function templateWords(text: string, max: number, fromEnd = false): strin
   return fromEnd ? words.slice(-max) : words.slice(0, max);
 }
 
+/** `templateWords` semantics, hashed as the words go by: no arrays, no strings (ASCII fast path). */
+class TemplateHasher {
+  /** Words emitted so far in this scan. */
+  n = 0;
+  /** Head mode: running FNV-1a of the words joined by spaces (first `max`). */
+  h = 0;
+  max = 0;
+  /** Tail mode: the last 3 words as (kind, start, end); kind 0 literal, 1 'n', 2 'q'. */
+  readonly ring = new Int32Array(9);
+  tail = false;
+
+  reset(max: number, tail: boolean): void {
+    this.n = 0;
+    this.h = 0x811c9dc5;
+    this.max = max;
+    this.tail = tail;
+  }
+
+  word(s: string, kind: number, start: number, end: number): void {
+    if (this.tail) {
+      const i = (this.n % 3) * 3;
+      this.ring[i] = kind;
+      this.ring[i + 1] = start;
+      this.ring[i + 2] = end;
+    } else if (this.n < this.max) {
+      if (this.n > 0) this.h = Math.imul(this.h ^ 32, 0x01000193);
+      this.h = hashWord(s, kind, start, end, this.h);
+    }
+    this.n++;
+  }
+
+  /** Tail mode: FNV-1a of `~` + the last three words joined by spaces. */
+  tailHash(s: string): number {
+    let h = Math.imul(0x811c9dc5 ^ 126, 0x01000193);
+    for (let k = 0; k < 3; k++) {
+      const i = ((this.n - 3 + k) % 3) * 3;
+      if (k > 0) h = Math.imul(h ^ 32, 0x01000193);
+      h = hashWord(s, this.ring[i]!, this.ring[i + 1]!, this.ring[i + 2]!, h);
+    }
+    return h >>> 0;
+  }
+}
+
+/** Hashes one normalised word into `h`: 'n', 'q', or the span lower-cased with digit runs as '0'. */
+function hashWord(s: string, kind: number, start: number, end: number, h: number): number {
+  if (kind === 1) return Math.imul(h ^ 110, 0x01000193);
+  if (kind === 2) return Math.imul(h ^ 113, 0x01000193);
+  let zero = false;
+  for (let i = start; i < end; i++) {
+    const code = s.charCodeAt(i);
+    if (code >= 48 && code <= 57) {
+      if (!zero) h = Math.imul(h ^ 48, 0x01000193);
+      zero = true;
+    } else if (code === 39 || code === 45) {
+    } else if (code < 128) {
+      h = Math.imul(h ^ (code >= 65 && code <= 90 ? code + 32 : code), 0x01000193);
+      zero = false;
+    } else {
+      const lower = s[i]!.toLowerCase();
+      for (let j = 0; j < lower.length; j++) h = Math.imul(h ^ lower.charCodeAt(j), 0x01000193);
+      zero = lower.endsWith('0');
+    }
+  }
+  return h;
+}
+
+/** 0 not a word character, 1 letter, 2 digit, 3 skipped inside a word (' and -), 4 opens a quote. */
+function charClass(code: number, s: string, i: number): number {
+  if (code >= 48 && code <= 57) return 2;
+  if (code < 128) {
+    if ((code >= 65 && code <= 90) || (code >= 97 && code <= 122)) return 1;
+    if (code === 39 || code === 45) return 3;
+    return code === 34 ? 4 : 0;
+  }
+  if (code === 0xab || code === 0x201c) return 4;
+  const c = s[i]!;
+  return c.toLowerCase() !== c.toUpperCase() ? 1 : 0;
+}
+
+function isUpper(code: number, s: string, i: number): boolean {
+  if (code < 128) return code >= 65 && code <= 90;
+  const c = s[i]!;
+  return c.toLowerCase() !== c;
+}
+
+/** Scans `s[from, to)` like `templateWords`, handing every word to `w`. */
+function scanWords(s: string, from: number, to: number, w: TemplateHasher): void {
+  let start = -1;
+  let has = false;
+  let cap = false;
+  let quote = 0;
+  for (let i = from; i < to; i++) {
+    const code = s.charCodeAt(i);
+    if (quote) {
+      if (code === quote) {
+        quote = 0;
+        w.word(s, 2, i, i);
+      }
+      continue;
+    }
+    const cls = charClass(code, s, i);
+    if (cls === 0 || cls === 4) {
+      if (has) w.word(s, cap && w.n > 0 ? 1 : 0, start, i);
+      start = -1;
+      has = false;
+      cap = false;
+      if (cls === 4) quote = code === 0x201c ? 0x201d : code === 0xab ? 0xbb : 34;
+      else if (!w.tail && w.n >= w.max) return;
+      continue;
+    }
+    if (start < 0) start = i;
+    if (cls === 1 && !has && isUpper(code, s, i)) cap = true;
+    if (cls !== 3) has = true;
+  }
+  if (has) w.word(s, cap && w.n > 0 ? 1 : 0, start, to);
+  if (quote) w.word(s, 2, to, to);
+}
+
+const hasher = new TemplateHasher();
+
+/** The template fingerprints of a prompt, as `promptFeatures` computes them, without allocating. */
+export function templateHashes(text: string): { template: number; tail: number } {
+  hasher.reset(TEMPLATE_WORDS, false);
+  scanWords(text, 0, Math.min(text.length, PROMPT_PREFIX), hasher);
+  const template = hasher.n >= 2 ? hasher.h >>> 0 || 1 : 0;
+  let tail = 0;
+  if (text.length > 120) {
+    hasher.reset(3, true);
+    scanWords(text, Math.max(0, text.length - PROMPT_PREFIX), text.length, hasher);
+    if (hasher.n >= 3) tail = hasher.tailHash(text) || 1;
+  }
+  scratch.template = template;
+  scratch.tail = tail;
+  return scratch;
+}
+const scratch = { template: 0, tail: 0 };
+
 export function promptFeatures(text: string): PromptFeatures {
   if (text.length === 0) return { template: 0, tail: 0, reasoning: false, lengthClass: 0 };
+  const { template, tail } = templateHashes(text);
+  return {
+    template,
+    tail,
+    reasoning: REASONING.test(text.length > PROMPT_PREFIX * 2 ? text.slice(0, PROMPT_PREFIX * 2) : text),
+    lengthClass: lengthClassOf(text.length),
+  };
+}
+
+/** Length class: 0 (< 64 chars), 1 (< 512), 2 (< 4096), 3 (longer). */
+export function lengthClassOf(n: number): number {
+  return n < 64 ? 0 : n < 512 ? 1 : n < 4096 ? 2 : 3;
+}
+
+/** The reference implementation `templateHashes` must agree with (tests compare them). */
+export function promptFeaturesReference(text: string): { template: number; tail: number } {
+  if (text.length === 0) return { template: 0, tail: 0 };
   const head = templateWords(text, TEMPLATE_WORDS);
   const tail = text.length > 120 ? templateWords(text, 3, true) : [];
   return {
     template: head.length >= 2 ? fnv(head.join(' ')) || 1 : 0,
     tail: tail.length >= 3 ? fnv(`~${tail.join(' ')}`) || 1 : 0,
-    reasoning: REASONING.test(text.length > PROMPT_PREFIX * 2 ? text.slice(0, PROMPT_PREFIX * 2) : text),
-    lengthClass: text.length < 64 ? 0 : text.length < 512 ? 1 : text.length < 4096 ? 2 : 3,
   };
 }
 
 /** A client fingerprint: user agent, header names in order, and network. */
-export function clientFingerprint(userAgent: string | null, headerNames: string[], net: string): number {
+export function clientFingerprint(
+  userAgent: string | null,
+  headerNames: readonly string[],
+  net: string,
+): number {
   let h = fnv(userAgent ?? '-');
   for (const n of headerNames) h = fnv(n, h ^ 0x2c);
+  return fnv(net, h);
+}
+
+/** Header names that say nothing about the client (ids, credentials, sizes): not part of its fingerprint. */
+export const NOT_FINGERPRINT = [
+  'authorization',
+  'x-api-key',
+  'x-request-id',
+  'content-length',
+  'host',
+  'cookie',
+];
+const NOT_FP_HASHES = new Set(NOT_FINGERPRINT.map((n) => fnv(n)));
+
+/** FNV-1a of a header name, lower-cased (ASCII; header names are tokens). */
+function lowerFnv(s: string, h: number): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    h = Math.imul(h ^ (c >= 65 && c <= 90 ? c + 32 : c), 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/**
+ * `clientFingerprint` over Node's raw header list (name, value, ...): the first 32 names, lower-cased,
+ * without those in `NOT_FINGERPRINT`; the same value as `clientFingerprint` of that name list.
+ */
+export function rawClientFingerprint(userAgent: string | null, raw: readonly string[], net: string): number {
+  let h = fnv(userAgent ?? '-');
+  let names = 0;
+  for (let i = 0; i < raw.length && names < 32; i += 2) {
+    const name = raw[i]!;
+    if (NOT_FP_HASHES.has(lowerFnv(name, 0x811c9dc5)) && NOT_FINGERPRINT.includes(name.toLowerCase()))
+      continue;
+    h = lowerFnv(name, (h ^ 0x2c) >>> 0);
+    names++;
+  }
   return fnv(net, h);
 }

@@ -46,53 +46,60 @@ export class SlotRing {
   }
 }
 
-/** Last-seen times of distinct members, capped: the oldest insertion is dropped first. */
+/** First- and last-seen times of distinct members, capped: the oldest insertion is dropped first. */
 export class RecentSet<K> {
-  readonly first = new Map<K, number>();
-  readonly last = new Map<K, number>();
+  private readonly m = new Map<K, { first: number; last: number }>();
 
   constructor(readonly cap: number) {}
 
   /** Records a sighting; returns true if the member was new (or had been evicted). */
   see(k: K, now: number): boolean {
-    const had = this.last.has(k);
-    if (!had) {
-      if (this.first.size >= this.cap) {
-        const oldest = this.first.keys().next().value as K;
-        this.first.delete(oldest);
-        this.last.delete(oldest);
-      }
-      this.first.set(k, now);
+    return this.touch(k, now) === Number.NEGATIVE_INFINITY;
+  }
+
+  /** Records a sighting; returns when the member was last seen before (-Infinity if new). One lookup. */
+  touch(k: K, now: number): number {
+    const e = this.m.get(k);
+    if (e) {
+      const prev = e.last;
+      e.last = now;
+      return prev;
     }
-    this.last.set(k, now);
-    return !had;
+    if (this.m.size >= this.cap) this.m.delete(this.m.keys().next().value as K);
+    this.m.set(k, { first: now, last: now });
+    return Number.NEGATIVE_INFINITY;
   }
 
   /** Members seen since `since`. */
   countSeenSince(since: number): number {
     let n = 0;
-    for (const t of this.last.values()) if (t >= since) n++;
+    for (const e of this.m.values()) if (e.last >= since) n++;
     return n;
   }
 
   /** Members first seen since `since`. */
   countNewSince(since: number): number {
     let n = 0;
-    for (const t of this.first.values()) if (t >= since) n++;
+    for (const e of this.m.values()) if (e.first >= since) n++;
     return n;
   }
 
   membersSeenSince(since: number, max = 50): K[] {
     const out: K[] = [];
-    for (const [k, t] of this.last) {
-      if (t >= since) out.push(k);
+    for (const [k, e] of this.m) {
+      if (e.last >= since) out.push(k);
       if (out.length >= max) break;
     }
     return out;
   }
 
+  /** When `k` was last seen (undefined if unknown). */
+  lastSeen(k: K): number | undefined {
+    return this.m.get(k)?.last;
+  }
+
   get size(): number {
-    return this.first.size;
+    return this.m.size;
   }
 }
 

@@ -1,54 +1,56 @@
 /**
  * Stage `observe-abuse` (after `record`): the abuse detectors see the answered call — who, from
- * where, with which client, what was asked (a bounded prefix of the prompt) and what it used.
- * Never credentials: the header names that identify a request or carry a secret are left out.
+ * where, with which client, what was asked and what it used. O(1) and allocation-free here: the
+ * engine copies these fields into a queue slot; the prompt is taken from the body, and the header
+ * names (never credentials or ids: see NOT_FINGERPRINT) from the raw headers, in its batch.
  */
-import { lastUserText } from '../../../providers/prompt-text.js';
+import type { Observation } from '../../../core/anomaly/detectors.js';
 import type { RequestContext } from '../context.js';
 
-/** Header names that say nothing about the client (ids, credentials, sizes) stay out of its fingerprint. */
-const NOT_FINGERPRINT = new Set([
-  'authorization',
-  'x-api-key',
-  'x-request-id',
-  'content-length',
-  'host',
-  'cookie',
-]);
+const NO_NAMES: readonly string[] = [];
+/** Reused for every call: `observe` copies what it needs before returning. */
+const scratch: Observation = {
+  requestId: '',
+  keyId: '',
+  tenantId: '',
+  ip: '',
+  userAgent: null,
+  headerNames: NO_NAMES,
+  rawHeaders: NO_NAMES,
+  endUser: null,
+  action: '',
+  endpoint: '',
+  model: null,
+  prompt: '',
+  body: undefined,
+  bodyEndpoint: '',
+  inputTokens: 0,
+  outputTokens: 0,
+  status: 0,
+};
 
 export function observeAbuse(ctx: RequestContext): undefined {
   const abuse = ctx.deps.abuse;
   const p = ctx.principal;
   if (!abuse || !p || !ctx.endpoint) return undefined;
-  const raw = ctx.request.raw.rawHeaders;
-  const headerNames: string[] = [];
-  for (let i = 0; i < raw.length && headerNames.length < 32; i += 2) {
-    const n = raw[i]!.toLowerCase();
-    if (!NOT_FINGERPRINT.has(n)) headerNames.push(n);
-  }
-  const body = ctx.body ?? {};
-  const prompt =
-    ctx.endpoint === 'images'
-      ? typeof body.prompt === 'string'
-        ? body.prompt
-        : ''
-      : lastUserText(ctx.endpoint, body);
-  const usage = ctx.usage ?? { inputTokens: 0, outputTokens: 0, images: 0 };
-  abuse.observe({
-    requestId: ctx.id,
-    keyId: p.keyId,
-    tenantId: p.tenantId,
-    ip: ctx.ip,
-    userAgent: (ctx.request.headers['user-agent'] as string | undefined) ?? null,
-    headerNames,
-    endUser: ctx.facts?.endUser ?? null,
-    action: ctx.action,
-    endpoint: ctx.action.startsWith('tasks.') ? 'tasks' : ctx.endpoint,
-    model: ctx.model,
-    prompt: prompt.length > 2000 ? prompt.slice(0, 2000) : prompt,
-    inputTokens: usage.inputTokens,
-    outputTokens: usage.outputTokens,
-    status: ctx.response?.status ?? 0,
-  });
+  const o = scratch;
+  o.requestId = ctx.id;
+  o.keyId = p.keyId;
+  o.tenantId = p.tenantId;
+  o.ip = ctx.ip;
+  o.userAgent = (ctx.request.headers['user-agent'] as string | undefined) ?? null;
+  o.rawHeaders = ctx.request.raw.rawHeaders;
+  o.endUser = ctx.facts?.endUser ?? null;
+  o.action = ctx.action;
+  o.endpoint = ctx.action.startsWith('tasks.') ? 'tasks' : ctx.endpoint;
+  o.model = ctx.model;
+  o.body = ctx.body ?? undefined;
+  o.bodyEndpoint = ctx.endpoint;
+  o.inputTokens = ctx.usage?.inputTokens ?? 0;
+  o.outputTokens = ctx.usage?.outputTokens ?? 0;
+  o.status = ctx.response?.status ?? 0;
+  abuse.observe(o);
+  o.body = undefined;
+  o.rawHeaders = NO_NAMES;
   return undefined;
 }

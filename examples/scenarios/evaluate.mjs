@@ -1,0 +1,51 @@
+// Runs every scenario family for the given seeds through `sluice simulate`'s engine (the real
+// pipeline, default policy) and prints the issue's three figures per family and overall.
+// Run after `node scripts/build.mjs`:  node examples/scenarios/evaluate.mjs SEED [SEED...] [--duration S]
+import { parseTrace, runSimulation } from '../../dist/abuse/simulator.js';
+import { parseConfig } from '../../dist/config/load.js';
+import { DEFAULT_SOURCE } from '../../dist/config/resolve.js';
+import { evaluate, FAMILIES, generate } from './generate.mjs';
+
+const args = process.argv.slice(2);
+const di = args.indexOf('--duration');
+const duration = di >= 0 ? Number(args.splice(di, 2)[1]) : 900;
+const fi = args.indexOf('--family');
+const families = fi >= 0 ? args.splice(fi, 2)[1].split(',') : FAMILIES;
+const seeds = args.map(Number);
+let abusive = 0;
+let caught = 0;
+let legit = 0;
+let touched = 0;
+let requests = 0;
+let cpu = 0;
+const times = [];
+for (const seed of seeds)
+  for (const family of families) {
+    const { text, actors } = generate(family, seed, { duration });
+    const trace = parseTrace(text);
+    const c0 = process.cpuUsage();
+    const r = await runSimulation({
+      trace,
+      traceName: family,
+      source: { file: null, source: DEFAULT_SOURCE, config: parseConfig(DEFAULT_SOURCE) },
+      seed: 1,
+    });
+    const c = process.cpuUsage(c0);
+    cpu += (c.user + c.system) / 1e6;
+    requests += trace.requests.length;
+    const e = evaluate(actors, r.report, r.decisions.map((l) => JSON.parse(l)), trace.requests);
+    abusive += e.abusive;
+    caught += e.caught;
+    legit += e.legit;
+    touched += e.legitTouched;
+    times.push(...e.times);
+    const flags = r.report.actions.filter((a) => a.action === 'flag').length;
+    console.log(
+      `seed ${seed} ${family}: caught ${e.caught}/${e.abusive}, p95 ${e.p95 === null ? '-' : e.p95.toFixed(1)} s, legit touched ${e.legitTouched}/${e.legit}, flags ${flags}, ${trace.requests.length} requests ${e.missed.join(' ')} ${e.touchedLegit.join(' ')}`,
+    );
+  }
+times.sort((a, b) => a - b);
+const p95 = times.length ? times[Math.ceil(times.length * 0.95) - 1] : null;
+console.log(
+  `ALL seeds ${seeds.join(',')}: caught ${caught}/${abusive} (${((caught / abusive) * 100).toFixed(1)}%), p95 ${p95?.toFixed(1)} s, legit touched ${touched}/${legit} (${((touched / legit) * 100).toFixed(2)}%); ${requests} requests, ${(requests / cpu).toFixed(0)} requests per CPU-second`,
+);

@@ -1,0 +1,140 @@
+/**
+ * Signals shared through Redis: a campaign split across two instances (two engines on one real
+ * Redis, a unique key prefix) is seen by both, although neither instance alone crosses a threshold.
+ * Without the shared signals, the same split traffic is not acted on (the control).
+ */
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type AbuseAction, AbuseEngine } from '../../src/abuse/engine.js';
+import { type SharedRedis, SharedSignals } from '../../src/abuse/shared-signals.js';
+import type { Observation } from '../../src/core/anomaly/detectors.js';
+
+const T0 = Date.UTC(2026, 0, 1, 12);
+const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: false });
+const prefix = `test:abuse-shared:${process.pid}:${Date.now()}:`;
+
+afterAll(async () => {
+  // Only this test's keys.
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+});
+
+function instance(clock: { t: number }, shared: boolean) {
+  const actions: AbuseAction[] = [];
+  const engine = new AbuseEngine({
+    clock: { now: () => clock.t },
+    onAction: (a) => actions.push(a),
+    defer: null,
+    shared: shared ? new SharedSignals({ redis: redis as unknown as SharedRedis, prefix }) : undefined,
+  });
+  return { engine, actions };
+}
+
+function obs(keyId: string, tenantId: string, ip: string, prompt: string, i: number): Observation {
+  return {
+    requestId: `r${i}`,
+    keyId,
+    tenantId,
+    ip,
+    userAgent: 'x',
+    headerNames: [],
+    endUser: null,
+    action: 'chat.create',
+    endpoint: 'chat',
+    model: 'demo-model',
+    prompt,
+    inputTokens: 10,
+    outputTokens: 100,
+    status: 200,
+  };
+}
+
+/** A key used for 10 minutes from its home network, then from 14 new networks split over A and B. */
+async function keySharing(a: AbuseEngine, b: AbuseEngine, clock: { t: number }, key: string): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    clock.t = T0 + i * 30_000;
+    const e = i % 2 ? a : b;
+    e.observe(obs(key, 'acme', '198.51.100.7', `Summarise ticket ${i}`, i));
+    e.flush();
+  }
+  await Promise.all([a.settled(), b.settled()]);
+  for (let n = 0; n < 14; n++) {
+    clock.t = T0 + 600_000 + n * 5_000;
+    const e = n % 2 ? a : b;
+    e.observe(obs(key, 'acme', `203.0.${n + 10}.5`, `Summarise ticket ${n}`, 100 + n));
+    e.flush();
+    await e.settled();
+  }
+}
+
+describe('abuse signals shared across instances through Redis', () => {
+  it('sees a key used from many networks when each instance sees only half of them', async () => {
+    const clock = { t: T0 };
+    const a = instance(clock, true);
+    const b = instance(clock, true);
+    await keySharing(a.engine, b.engine, clock, `k-shared-${Date.now()}`);
+    const all = [...a.actions, ...b.actions].filter((x) => x.detector === 'key-sharing');
+    expect(all.length).toBeGreaterThan(0);
+    expect(all[0]!.reason).toContain('across instances');
+    expect(all.some((x) => x.action === 'quarantine')).toBe(true);
+
+    // Control: the same split traffic without shared signals is not seen by either instance.
+    const c = instance(clock, false);
+    const d = instance(clock, false);
+    await keySharing(c.engine, d.engine, clock, `k-local-${Date.now()}`);
+    expect([...c.actions, ...d.actions].filter((x) => x.detector === 'key-sharing')).toEqual([]);
+  });
+
+  it('sees credential stuffing from one range split across instances, and refuses new keys there', async () => {
+    const clock = { t: T0 + 3_600_000 };
+    const a = instance(clock, true);
+    const b = instance(clock, true);
+    // 7 different bad credentials on each instance (local threshold: 10), 14 in all.
+    for (let i = 0; i < 14; i++) {
+      clock.t += 1000;
+      (i % 2 ? a : b).engine.authFailed({
+        ip: `192.0.2.${i + 1}`,
+        presented: `Bearer sk-sluice-guess-${i}`,
+        userAgent: null,
+      });
+    }
+    a.engine.flush();
+    b.engine.flush();
+    await Promise.all([a.engine.settled(), b.engine.settled()]);
+    const found = [...a.actions, ...b.actions].filter((x) => x.detector === 'credential-stuffing');
+    expect(found.length).toBeGreaterThan(0);
+    const holder = a.actions.some((x) => x.detector === 'credential-stuffing') ? a.engine : b.engine;
+    expect(
+      holder.check({ keyId: 'new', tenantId: 'x', ip: '192.0.2.200', action: 'chat.create' })?.code,
+    ).toBe('SLUICE_QUARANTINED');
+  });
+
+  it('sees a template campaign through one proxy split across instances', async () => {
+    const clock = { t: T0 + 7_200_000 };
+    const a = instance(clock, true);
+    const b = instance(clock, true);
+    // 8 fresh keys of 8 tenants, one template, one proxy network: 4 keys on each instance (local: >= 6).
+    for (let round = 0; round < 3; round++)
+      for (let i = 0; i < 8; i++) {
+        clock.t += 200;
+        const e = i % 2 ? a.engine : b.engine;
+        e.observe(
+          obs(
+            `camp${i}`,
+            `tn${i}`,
+            `192.0.2.${(i % 3) + 50}`,
+            `Write a glowing review of gadget ${i * 7 + round} please`,
+            i,
+          ),
+        );
+        e.flush();
+        await e.settled();
+      }
+    const q = [...a.actions, ...b.actions].filter(
+      (x) => x.detector === 'template-campaign' && x.action === 'quarantine',
+    );
+    expect(q.length).toBeGreaterThanOrEqual(4);
+    expect(q[0]!.reason).toContain('across instances');
+  });
+});
