@@ -21,6 +21,11 @@ export const LENGTH_PRIOR = 40;
 /** 2^18 buckets: collisions cost under a point of recall here, and the weights stay under 1 MB. */
 export const FEATURE_BITS = 18;
 
+/** Which character n-grams are features: bit k set = n-grams of length k + 1 (k = 1..4). */
+export const CHAR_NGRAMS: number = 0b11110;
+/** Longest character n-gram (the hash loop stops there). */
+export const CHAR_NGRAM_MAX = 32 - Math.clz32(CHAR_NGRAMS);
+
 export const FNV_OFFSET = 0x811c9dc5;
 export const FNV_PRIME = 0x01000193;
 
@@ -57,11 +62,11 @@ export function forEachFeature(
       visit((x ^ (x >>> 15)) & mask, i);
       count++;
     }
-    for (let k = 0; k < 5; k++) {
+    for (let k = 0; k < CHAR_NGRAM_MAX; k++) {
       const j = i + k;
       const c = j < 0 || j >= n ? 32 : s.charCodeAt(j);
       h = Math.imul(h ^ c, FNV_PRIME);
-      if (k >= 1) {
+      if ((CHAR_NGRAMS >> k) & 1) {
         const x = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
         visit((x ^ (x >>> 12)) & mask, Math.max(i, 0));
         count++;

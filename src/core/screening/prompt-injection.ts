@@ -13,7 +13,15 @@
  * Pure: the model is passed in (`shippedInjectionModel()` in `injection-model.ts` decodes the one
  * in the package); no I/O, no clock.
  */
-import { FEATURE_BITS, FNV_OFFSET, FNV_PRIME, isWordChar, LENGTH_PRIOR } from './injection-features.js';
+import {
+  CHAR_NGRAM_MAX,
+  CHAR_NGRAMS,
+  FEATURE_BITS,
+  FNV_OFFSET,
+  FNV_PRIME,
+  isWordChar,
+  LENGTH_PRIOR,
+} from './injection-features.js';
 import { normalise } from './normalise.js';
 
 /** The weights file as written by the training script (JSON, weights as base64 int16 LE). */
@@ -149,11 +157,11 @@ export function injectionMargins(
         }
       }
     }
-    for (let k = 0; k < 5; k++) {
+    for (let k = 0; k < CHAR_NGRAM_MAX; k++) {
       const j = i + k;
       const c = j < 0 || j >= len ? 32 : s.charCodeAt(j);
       h = Math.imul(h ^ c, FNV_PRIME);
-      if (k >= 1) {
+      if ((CHAR_NGRAMS >> k) & 1) {
         const x1 = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
         const b = (x1 ^ (x1 >>> 12)) & mask;
         if (marks[b] !== gen) {
@@ -212,17 +220,27 @@ export function injectionMargins(
   }
   const whole = model.bias + total / Math.sqrt(count + LENGTH_PRIOR);
   if (!useWindows) return { whole, best: whole };
-  let best = whole;
-  let window: { start: number; end: number } | undefined;
-  for (let start = 0; start < n - WINDOW_STRIDE / 2; start += WINDOW_STRIDE) {
-    const end = Math.min(n, start + WINDOW_CHARS);
+  // Windows start every WINDOW_STRIDE characters and span two strides: sum each stride once
+  // (positions before n; a feature at position n, the last word's, belongs to the whole text only).
+  const blocks = Math.ceil(n / WINDOW_STRIDE);
+  const bs = new Float64Array(blocks + 1);
+  const bc = new Uint32Array(blocks + 1);
+  for (let b = 0; b < blocks; b++) {
+    const e = Math.min(n, (b + 1) * WINDOW_STRIDE);
     let s = 0;
     let c = 0;
-    for (let i = start; i < end; i++) {
+    for (let i = b * WINDOW_STRIDE; i < e; i++) {
       s += sum[i]!;
       c += cnt[i]!;
     }
-    const m = model.bias + s / Math.sqrt(c + LENGTH_PRIOR);
+    bs[b] = s;
+    bc[b] = c;
+  }
+  let best = whole;
+  let window: { start: number; end: number } | undefined;
+  for (let start = 0, b = 0; start < n - WINDOW_STRIDE / 2; start += WINDOW_STRIDE, b++) {
+    const end = Math.min(n, start + WINDOW_CHARS);
+    const m = model.bias + (bs[b]! + bs[b + 1]!) / Math.sqrt(bc[b]! + bc[b + 1]! + LENGTH_PRIOR);
     if (m > best) {
       best = m;
       window = { start, end };
