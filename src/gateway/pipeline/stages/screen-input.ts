@@ -8,12 +8,14 @@
  *              audit event only, never the matched text);
  *   - redact → `ctx.body` is replaced by the redacted copy before anything else sees it;
  *   - flag   → forwarded unchanged.
- * Whenever something was found, the answer carries `x-sluice-screening` (kinds and scores only).
+ * Whenever something was found, the answer carries `x-sluice-screening` (kinds and scores only),
+ * and `deps.onScreening` hears of it (metrics, abuse detection).
  */
 import type { SluiceConfig } from '../../../config/schema.js';
 import { type Refusal, refuse } from '../../../core/errors.js';
 import { compileScreeningPolicy, type ScreeningPolicy } from '../../../core/screening/policy.js';
 import { type ScreenResult, screenRequest } from '../../../core/screening/request.js';
+import { inputSignals } from '../../../core/screening/signals.js';
 import type { RequestContext } from '../context.js';
 
 /** One compiled policy per config snapshot (a reload compiles anew). */
@@ -62,6 +64,18 @@ export function screenInput(ctx: RequestContext): Refusal | undefined {
   if (r.header) {
     ctx.reply.header('x-sluice-screening', r.header);
     ctx.screening = { ...ctx.screening, input: auditOf(r) };
+    const signals = inputSignals(r);
+    if (signals.length > 0 && ctx.deps.onScreening) {
+      const p = ctx.principal;
+      ctx.deps.onScreening({
+        requestId: ctx.id,
+        tenantId: p.tenantId,
+        keyId: p.keyId,
+        ip: ctx.ip,
+        endpoint: ctx.endpoint,
+        signals,
+      });
+    }
   }
   if (r.decision === 'block' && r.refusal)
     return refuse('SLUICE_CONTENT_BLOCKED', r.refusal.detail, {

@@ -27,6 +27,7 @@ import {
   type ScreeningPolicy,
   type ScreeningSettings,
 } from '../../../core/screening/policy.js';
+import { outputSignals } from '../../../core/screening/signals.js';
 import { streamFormatOf } from '../../../providers/stream-events.js';
 import type { TextEvent } from '../../../providers/stream-render.js';
 import {
@@ -92,14 +93,35 @@ function screenAnswer(endpoint: string, body: Obj, s: ScreeningSettings, found: 
   return reason;
 }
 
-/** The record of what output screening did, on the context for the audit event (kinds, never text). */
-function noteOutput(ctx: RequestContext, found: readonly string[], cut: string | null): void {
+/**
+ * The record of what output screening did, on the context for the audit event (kinds, never
+ * text); what is new since the last call also goes to `deps.onScreening` (metrics, abuse).
+ */
+function noteOutput(
+  ctx: RequestContext,
+  s: ScreeningSettings,
+  found: readonly string[],
+  cut: string | null,
+): void {
   if (found.length === 0 && !cut) return;
   const prev = ctx.screening ?? {};
   const output = { ...(prev.output ?? {}) } as { found?: string[]; cut?: string };
-  output.found = [...new Set([...(output.found ?? []), ...found])];
+  const before = new Set(output.found ?? []);
+  const fresh = found.filter((f) => !before.has(f));
+  const freshCut = cut && !output.cut ? cut : null;
+  output.found = [...new Set([...before, ...found])];
   if (cut) output.cut = cut;
   ctx.screening = { ...prev, output };
+  const p = ctx.principal;
+  if (ctx.deps.onScreening && p && (fresh.length > 0 || freshCut))
+    ctx.deps.onScreening({
+      requestId: ctx.id,
+      tenantId: p.tenantId,
+      keyId: p.keyId,
+      ip: ctx.ip,
+      endpoint: ctx.endpoint ?? '',
+      signals: outputSignals(fresh, freshCut, s),
+    });
 }
 
 /**
@@ -172,9 +194,9 @@ function screenStream(
   s: ScreeningSettings,
 ): void {
   // Noted as they happen (the end stages run once the upstream's stream ended, which a cut causes).
-  const transform = outputTransform(s, (found) => noteOutput(ctx, found, null));
+  const transform = outputTransform(s, (found) => noteOutput(ctx, s, found, null));
   const screened = transformEvents(format, events, transform, {
-    onCut: (reason) => noteOutput(ctx, transform.found(), reason),
+    onCut: (reason) => noteOutput(ctx, s, transform.found(), reason),
   });
   ctx.response!.body = eventBytes(screened);
 }
@@ -206,7 +228,7 @@ export function screenOutput(ctx: RequestContext): Refusal | undefined {
   const found: string[] = [];
   const cut = screenAnswer(ctx.endpoint, body, s, found);
   if (found.length === 0) return undefined;
-  noteOutput(ctx, found, cut);
+  noteOutput(ctx, s, found, cut);
   res.body = new TextEncoder().encode(JSON.stringify(body));
   ctx.reply.header('x-sluice-screening-output', [...new Set(found)].join(','));
   return undefined;
