@@ -65,7 +65,10 @@ const cases = {
     s.flush();
   },
 };
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
 const results = {};
 for (const [k, fn] of Object.entries(cases))
   if (!only || only.some((o) => k.startsWith(o))) results[k] = time(fn);

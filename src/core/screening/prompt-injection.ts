@@ -179,7 +179,7 @@ export function injectionMargins(
       total += ps;
       count += pc;
       if (useWindows) {
-        const p = i < 0 ? 0 : i;
+        const p = Math.max(i, 0);
         sum[p] += ps;
         cnt[p] += pc;
       }
