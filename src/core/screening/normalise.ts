@@ -184,13 +184,12 @@ function base64Runs(s: string): string[] {
   const n = s.length;
   let i = 0;
   while (i < n) {
-    let c = s.charCodeAt(i);
-    if (c >= 128 || B64_CLASS[c] !== 1) {
+    if (!inClass(B64_CLASS, s.charCodeAt(i))) {
       i++;
       continue;
     }
     const a = i;
-    while (++i < n && (c = s.charCodeAt(i)) < 128 && B64_CLASS[c] === 1);
+    while (i < n && inClass(B64_CLASS, s.charCodeAt(i))) i++;
     if (i - a < 16) continue;
     let b = i;
     if (b < n && s.charCodeAt(b) === 61) b++;
