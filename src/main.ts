@@ -373,6 +373,10 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     cache: responseCache.store,
     tracer,
     onCache: (_tenant, what, saved, bytes) => metrics.cache(what, saved, bytes),
+    // Screening signals (issue 12): counted here; abuse detection can subscribe to the same hook.
+    onScreening: (e) => {
+      for (const s of e.signals) metrics.screening(s.direction, s.detector, s.shadow ? 'shadow' : s.action);
+    },
     tls: tlsOf(cfg.server.tls),
     admission,
     forceEnd: forceEnd.signal,

@@ -61,6 +61,12 @@ export interface Metrics {
    * (`sluice_cache_bytes_total{op=served|stored}`).
    */
   cache(what: 'hit' | 'miss' | 'stored', savedTokens: number, bytes: number): void;
+  /**
+   * One content-screening signal (issue 12): `sluice_screening_total{direction,detector,action}`,
+   * direction `input` or `output`, detector `injection`, `secrets`, `pii`, `deny` or `canary`,
+   * action `flag`, `redact`, `block` or `shadow` (found, not acted on).
+   */
+  screening(direction: string, detector: string, action: string): void;
   /** The Prometheus text exposition (what GET /metrics returns). */
   text(): Promise<string>;
 }
@@ -152,6 +158,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     'Bytes served from the cache and stored into it.',
     ['op'],
   ).registerIn(registry);
+  const screeningTotal = new FastCounter(
+    'sluice_screening_total',
+    'Content screening findings by direction, detector and action.',
+    ['direction', 'detector', 'action'],
+  ).registerIn(registry);
+  const screeningLabels = new LabelValues(32);
   const limitUtilisation = new FastGauge(
     'sluice_limit_utilisation',
     'Used fraction of a limit (1 = exhausted), by tenant and limit id.',
@@ -279,6 +291,13 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
         if (savedTokens > 0) cacheTokensSaved.at0().value += savedTokens;
         if (bytes > 0) cacheBytes.at1('served').value += bytes;
       }
+    },
+    screening(direction, detector, action) {
+      screeningTotal.at3(
+        screeningLabels.of(direction),
+        screeningLabels.of(detector),
+        screeningLabels.of(action),
+      ).value++;
     },
     text: () => registry.metrics(),
   };

@@ -3,7 +3,7 @@
  * `scripts/train-screening.mjs` (so training and serving can never drift apart).
  *
  * Over the lower-cased, normalised text:
- *   - character n-grams of length 2 to 5, spaces and punctuation included (language-robust:
+ *   - character n-grams of length 2, 3 and 5 (see {@link CHAR_NGRAMS}), spaces and punctuation included (language-robust:
  *     Chinese, Japanese and Korean need no word splitting), and single CJK / kana / hangul characters;
  *   - word unigrams and bigrams (a word is a run of letters and digits, any script).
  * Each feature is hashed (FNV-1a over UTF-16 code units, then a final mix) into `2^bits` buckets.
@@ -20,6 +20,16 @@ export const LENGTH_PRIOR = 40;
 
 /** 2^18 buckets: collisions cost under a point of recall here, and the weights stay under 1 MB. */
 export const FEATURE_BITS = 18;
+
+/**
+ * Which character n-grams are features: bit k set = n-grams of length k + 1 (k = 1..4). Lengths
+ * 2, 3 and 5: dropping the 4-grams costs a quarter of the classifier's pass, and `npm run
+ * train:screening` gave the same or better figures without them (CV on the shared data 0.947 /
+ * 0.009 against 0.945 / 0.009; written held-out 0.802 / 0.030 against 0.791 / 0.030).
+ */
+export const CHAR_NGRAMS: number = 0b10110;
+/** Longest character n-gram (the hash loop stops there). */
+export const CHAR_NGRAM_MAX = 32 - Math.clz32(CHAR_NGRAMS);
 
 export const FNV_OFFSET = 0x811c9dc5;
 export const FNV_PRIME = 0x01000193;
@@ -57,11 +67,11 @@ export function forEachFeature(
       visit((x ^ (x >>> 15)) & mask, i);
       count++;
     }
-    for (let k = 0; k < 5; k++) {
+    for (let k = 0; k < CHAR_NGRAM_MAX; k++) {
       const j = i + k;
       const c = j < 0 || j >= n ? 32 : s.charCodeAt(j);
       h = Math.imul(h ^ c, FNV_PRIME);
-      if (k >= 1) {
+      if ((CHAR_NGRAMS >> k) & 1) {
         const x = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
         visit((x ^ (x >>> 12)) & mask, Math.max(i, 0));
         count++;

@@ -179,7 +179,8 @@ function hasRun(s: string, t: Uint8Array, min: number): boolean {
 }
 
 /** The matches of `/(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}/g` in `s`, by one scan. */
-function* base64Runs(s: string): Generator<string> {
+function base64Runs(s: string): string[] {
+  const out: string[] = [];
   const n = s.length;
   let i = 0;
   while (i < n) {
@@ -193,9 +194,10 @@ function* base64Runs(s: string): Generator<string> {
     let b = i;
     if (b < n && s.charCodeAt(b) === 61) b++;
     if (b < n && s.charCodeAt(b) === 61) b++;
-    yield s.slice(a, b);
+    out.push(s.slice(a, b));
     i = b;
   }
+  return out;
 }
 const URL_ESCAPE_RE = /%[0-9a-fA-F]{2}/g;
 /** Words that only ROT13'd English has ("ignore", "instructions", "previous", "system", "prompt" ...). */
@@ -271,8 +273,13 @@ export function rot13(s: string): string {
   });
 }
 
-/** True when every UTF-16 unit is below 0x80: no invisible, bidi, tag or look-alike characters, and NFKC is a no-op. */
-const NON_ASCII_RE = /[^\x00-\x7f]/;
+/**
+ * A character other than ASCII and the Latin-1 letters U+00C0..U+00FF. Without one there is no
+ * invisible, bidi, tag or look-alike character, and NFKC is a no-op (those letters have no
+ * compatibility mapping and, with no combining mark after them, are already composed), so French,
+ * German or Spanish prose skips those passes as ASCII does.
+ */
+const NON_LATIN1_LETTER_RE = /[^\x00-\x7f\u00c0-\u00ff]/;
 
 function isLeetChar(c: number): boolean {
   return (
@@ -315,7 +322,7 @@ function foldLeetRuns(s: string, signals: Set<string>): string {
 const WS_FIX_RE = /\s\s+|[^\S ]/g;
 
 function cleanText(s: string, signals: Set<string>): string {
-  if (NON_ASCII_RE.test(s)) {
+  if (NON_LATIN1_LETTER_RE.test(s)) {
     if (INVISIBLE_RE.test(s)) {
       signals.add('zero-width');
       s = s.replace(INVISIBLE_RE, '');

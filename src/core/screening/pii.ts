@@ -209,6 +209,12 @@ const IPV4_RE =
 const IPV6_RE =
   /(?<![A-Za-z0-9:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![A-Za-z0-9:])/g;
 
+/**
+ * Every match of {@link IPV6_RE} has two colons at most four hex digits apart (its first two
+ * groups); a text without that pair has no candidate, and this test scans for colons only.
+ */
+const IPV6_HINT_RE = /:[0-9A-Fa-f]{0,4}:/;
+
 function ipv6Valid(s: string): boolean {
   if (s === '::1' || s === '::') return true;
   if (!/[0-9A-Fa-f]/.test(s)) return false;
@@ -313,7 +319,7 @@ export function detectPii(text: string, kinds: readonly string[] = PII_KINDS): F
       if (/\bv(?:ersion)?\s?$/.test(before)) continue;
       add('ip', m.index!, m.index! + m[0].length);
     }
-    if (text.includes(':'))
+    if (IPV6_HINT_RE.test(text))
       for (const m of text.matchAll(IPV6_RE)) {
         const s = m[0];
         const start = m.index!;

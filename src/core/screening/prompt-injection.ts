@@ -13,7 +13,15 @@
  * Pure: the model is passed in (`shippedInjectionModel()` in `injection-model.ts` decodes the one
  * in the package); no I/O, no clock.
  */
-import { FEATURE_BITS, FNV_OFFSET, FNV_PRIME, isWordChar, LENGTH_PRIOR } from './injection-features.js';
+import {
+  CHAR_NGRAM_MAX,
+  CHAR_NGRAMS,
+  FEATURE_BITS,
+  FNV_OFFSET,
+  FNV_PRIME,
+  isWordChar,
+  LENGTH_PRIOR,
+} from './injection-features.js';
 import { normalise } from './normalise.js';
 
 /** The weights file as written by the training script (JSON, weights as base64 int16 LE). */
@@ -129,46 +137,58 @@ export function injectionMargins(
   const len = s.length;
   let total = 0;
   let count = 0;
+  // The next five characters from position i (32, a space, outside the text), slid along.
+  let c0 = 32;
+  let c1 = len > 0 ? s.charCodeAt(0) : 32;
+  let c2 = len > 1 ? s.charCodeAt(1) : 32;
+  let c3 = len > 2 ? s.charCodeAt(2) : 32;
+  let c4 = len > 3 ? s.charCodeAt(3) : 32;
+  const g2 = (CHAR_NGRAMS & 2) !== 0;
+  const g3 = (CHAR_NGRAMS & 4) !== 0;
+  const g4 = (CHAR_NGRAMS & 8) !== 0;
+  const g5 = (CHAR_NGRAMS & 16) !== 0;
   for (let i = -1; i < len; i++) {
-    const p = Math.max(i, 0);
-    let h = FNV_OFFSET;
-    if (i >= 0) {
-      const ci = s.charCodeAt(i);
-      if (ci >= 0x2e80) {
-        const x0 = Math.imul(ci ^ 0x7feb352d, 0x846ca68b);
-        const b = (x0 ^ (x0 >>> 15)) & mask;
-        if (marks[b] !== gen) {
-          marks[b] = gen;
-          const x = w[b]!;
-          total += x;
-          count++;
-          if (useWindows) {
-            sum[p] += x;
-            cnt[p]++;
-          }
-        }
+    let ps = 0;
+    let pc = 0;
+    // Single CJK, kana and hangul characters.
+    if (i >= 0 && c0 >= 0x2e80) {
+      const x0 = Math.imul(c0 ^ 0x7feb352d, 0x846ca68b);
+      const b = (x0 ^ (x0 >>> 15)) & mask;
+      if (marks[b] !== gen) {
+        marks[b] = gen;
+        ps += w[b]!;
+        pc++;
       }
     }
-    for (let k = 0; k < 5; k++) {
-      const j = i + k;
-      const c = j < 0 || j >= len ? 32 : s.charCodeAt(j);
-      h = Math.imul(h ^ c, FNV_PRIME);
-      if (k >= 1) {
+    // Character n-grams starting at i; one ending in the space past the text is the last one.
+    let h = Math.imul(FNV_OFFSET ^ c0, FNV_PRIME);
+    for (let k = 1; k < 5; k++) {
+      h = Math.imul(h ^ (k === 1 ? c1 : k === 2 ? c2 : k === 3 ? c3 : c4), FNV_PRIME);
+      if (k === 1 ? g2 : k === 2 ? g3 : k === 3 ? g4 : g5) {
         const x1 = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
         const b = (x1 ^ (x1 >>> 12)) & mask;
         if (marks[b] !== gen) {
           marks[b] = gen;
-          const x = w[b]!;
-          total += x;
-          count++;
-          if (useWindows) {
-            sum[p] += x;
-            cnt[p]++;
-          }
+          ps += w[b]!;
+          pc++;
         }
       }
-      if (j >= len) break;
+      if (i + k >= len || k >= CHAR_NGRAM_MAX - 1) break;
     }
+    if (pc > 0) {
+      total += ps;
+      count += pc;
+      if (useWindows) {
+        const p = Math.max(i, 0);
+        sum[p] += ps;
+        cnt[p] += pc;
+      }
+    }
+    c0 = c1;
+    c1 = c2;
+    c2 = c3;
+    c3 = c4;
+    c4 = i + 5 < len ? s.charCodeAt(i + 5) : 32;
   }
   let prev = 0;
   let wh = FNV_OFFSET;
@@ -212,17 +232,27 @@ export function injectionMargins(
   }
   const whole = model.bias + total / Math.sqrt(count + LENGTH_PRIOR);
   if (!useWindows) return { whole, best: whole };
-  let best = whole;
-  let window: { start: number; end: number } | undefined;
-  for (let start = 0; start < n - WINDOW_STRIDE / 2; start += WINDOW_STRIDE) {
-    const end = Math.min(n, start + WINDOW_CHARS);
+  // Windows start every WINDOW_STRIDE characters and span two strides: sum each stride once
+  // (positions before n; a feature at position n, the last word's, belongs to the whole text only).
+  const blocks = Math.ceil(n / WINDOW_STRIDE);
+  const bs = new Float64Array(blocks + 1);
+  const bc = new Uint32Array(blocks + 1);
+  for (let b = 0; b < blocks; b++) {
+    const e = Math.min(n, (b + 1) * WINDOW_STRIDE);
     let s = 0;
     let c = 0;
-    for (let i = start; i < end; i++) {
+    for (let i = b * WINDOW_STRIDE; i < e; i++) {
       s += sum[i]!;
       c += cnt[i]!;
     }
-    const m = model.bias + s / Math.sqrt(c + LENGTH_PRIOR);
+    bs[b] = s;
+    bc[b] = c;
+  }
+  let best = whole;
+  let window: { start: number; end: number } | undefined;
+  for (let start = 0, b = 0; start < n - WINDOW_STRIDE / 2; start += WINDOW_STRIDE, b++) {
+    const end = Math.min(n, start + WINDOW_CHARS);
+    const m = model.bias + (bs[b]! + bs[b + 1]!) / Math.sqrt(bc[b]! + bc[b + 1]! + LENGTH_PRIOR);
     if (m > best) {
       best = m;
       window = { start, end };

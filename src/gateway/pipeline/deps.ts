@@ -18,6 +18,7 @@ import type {
   Upstream,
   UsageRecord,
 } from '../../core/ports.js';
+import type { ScreeningEvent } from '../../core/screening/signals.js';
 import type { Tracer } from '../../observability/tracing.js';
 import type { Admission } from '../admission.js';
 import type { KeyAuthenticator, Principal } from '../auth.js';
@@ -79,6 +80,11 @@ export interface GatewayDeps {
   cache?: ResponseCacheStore;
   /** Cache outcomes for metrics: a hit (upstream tokens saved, bytes served), a miss, an answer stored (bytes). */
   onCache?: (tenantId: string, what: 'hit' | 'miss' | 'stored', savedTokens: number, bytes: number) => void;
+  /**
+   * What content screening found on a request (input, or output as the answer is screened; kinds,
+   * actions and scores, never text): `sluice_screening_total`, and evidence for abuse detection.
+   */
+  onScreening?: (e: ScreeningEvent) => void;
   /** OpenTelemetry traces (policy `tracing:`); absent when tracing is off. */
   tracer?: Tracer;
 }

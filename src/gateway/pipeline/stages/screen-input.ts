@@ -8,12 +8,16 @@
  *              audit event only, never the matched text);
  *   - redact → `ctx.body` is replaced by the redacted copy before anything else sees it;
  *   - flag   → forwarded unchanged.
- * Whenever something was found, the answer carries `x-sluice-screening` (kinds and scores only).
+ * Whenever something was found, the answer carries `x-sluice-screening` (kinds and scores only),
+ * and `deps.onScreening` hears of it (metrics, abuse detection).
  */
+import { createHmac, randomBytes } from 'node:crypto';
 import type { SluiceConfig } from '../../../config/schema.js';
 import { type Refusal, refuse } from '../../../core/errors.js';
+import { makeCanary, withCanary } from '../../../core/screening/output.js';
 import { compileScreeningPolicy, type ScreeningPolicy } from '../../../core/screening/policy.js';
 import { type ScreenResult, screenRequest } from '../../../core/screening/request.js';
+import { inputSignals } from '../../../core/screening/signals.js';
 import type { RequestContext } from '../context.js';
 
 /** One compiled policy per config snapshot (a reload compiles anew). */
@@ -55,6 +59,23 @@ export function auditOf(r: ScreenResult): Record<string, unknown> {
   return out;
 }
 
+/** The canary planted in a task's server-side prompt, per request; `screenOutput` cuts an answer that repeats it. */
+export const taskCanaries = new WeakMap<RequestContext, string>();
+/** Per process: canaries cannot be guessed, and the same task prompt gets the same one (the response cache still hits). */
+const CANARY_KEY = randomBytes(32);
+
+/** Plants a canary at the top of a task's system prompt (built by `parseTask`, never seen by the caller). */
+function plantCanary(ctx: RequestContext): void {
+  const body = ctx.body;
+  const msgs = body?.messages;
+  if (!body || !ctx.action.startsWith('tasks.') || !Array.isArray(msgs)) return;
+  const sys = msgs[0] as { role?: unknown; content?: unknown } | undefined;
+  if (sys?.role !== 'system' || typeof sys.content !== 'string') return;
+  const canary = makeCanary(createHmac('sha256', CANARY_KEY).update(sys.content).digest());
+  ctx.body = { ...body, messages: [{ ...sys, content: withCanary(sys.content, canary) }, ...msgs.slice(1)] };
+  taskCanaries.set(ctx, canary);
+}
+
 export function screenInput(ctx: RequestContext): Refusal | undefined {
   if (!ctx.body || !ctx.endpoint || !ctx.principal) return undefined;
   const settings = policyFor(ctx.rt.cfg).settingsFor(ctx.principal);
@@ -62,6 +83,18 @@ export function screenInput(ctx: RequestContext): Refusal | undefined {
   if (r.header) {
     ctx.reply.header('x-sluice-screening', r.header);
     ctx.screening = { ...ctx.screening, input: auditOf(r) };
+    const signals = inputSignals(r);
+    if (signals.length > 0 && ctx.deps.onScreening) {
+      const p = ctx.principal;
+      ctx.deps.onScreening({
+        requestId: ctx.id,
+        tenantId: p.tenantId,
+        keyId: p.keyId,
+        ip: ctx.ip,
+        endpoint: ctx.endpoint,
+        signals,
+      });
+    }
   }
   if (r.decision === 'block' && r.refusal)
     return refuse('SLUICE_CONTENT_BLOCKED', r.refusal.detail, {
@@ -69,5 +102,6 @@ export function screenInput(ctx: RequestContext): Refusal | undefined {
       audit: { screening: { input: auditOf(r) } },
     });
   if (r.decision === 'redact' && r.redactedBody) ctx.body = r.redactedBody as Record<string, unknown>;
+  plantCanary(ctx);
   return undefined;
 }

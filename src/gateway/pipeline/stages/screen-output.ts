@@ -4,8 +4,7 @@
  * `block`, the answer is cut at the match and ends as a content-filter stop in its own format
  * (OpenAI chat/completions `finish_reason: "content_filter"`, Responses `status: "incomplete"`
  * with `incomplete_details.reason: "content_filter"`, Anthropic `stop_reason: "refusal"`); the
- * deny list cuts too.
- *
+ * deny list and a task's canary (planted in its server-side prompt by `screenInput`) cut too.
  * Streams get the same screener (`createOutputScreener`, one per text channel) through the
  * provider's event transform (`transformEvents`): each text delta is kept byte for byte when the
  * screener emits it unchanged, re-rendered when it redacts or holds text back, and a block cuts
@@ -13,13 +12,13 @@
  * deltas with nothing suspicious go out as they arrive, so an unaffected stream stays incremental.
  * What was found (kinds only) and a cut's reason go on `ctx.screening` for the audit event.
  */
-
 import type { SluiceConfig } from '../../../config/schema.js';
 import type { Refusal } from '../../../core/errors.js';
 import type { StreamEvent, StreamFormat } from '../../../core/ports.js';
 import {
   createOutputScreener,
   type OutputScreener,
+  type OutputScreenerOptions,
   screenOutputText,
 } from '../../../core/screening/output.js';
 import {
@@ -27,6 +26,7 @@ import {
   type ScreeningPolicy,
   type ScreeningSettings,
 } from '../../../core/screening/policy.js';
+import { outputSignals } from '../../../core/screening/signals.js';
 import { streamFormatOf } from '../../../providers/stream-events.js';
 import type { TextEvent } from '../../../providers/stream-render.js';
 import {
@@ -37,32 +37,45 @@ import {
   transformEvents,
 } from '../../../providers/stream-transform.js';
 import type { RequestContext } from '../context.js';
+import { taskCanaries } from './screen-input.js';
 
 const policies = new WeakMap<SluiceConfig, ScreeningPolicy>();
+function policyFor(cfg: SluiceConfig): ScreeningPolicy {
+  const p = policies.get(cfg) ?? compileScreeningPolicy(cfg);
+  policies.set(cfg, p);
+  return p;
+}
 
 type Obj = Record<string, unknown>;
+type Opts = OutputScreenerOptions;
 const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 /** Screens `o[key]` in place; returns the cut reason, if any. */
-function screenField(o: Obj, key: string, s: ScreeningSettings, found: string[]): string | null {
+function screenField(o: Obj, key: string, s: ScreeningSettings, found: string[], opts: Opts): string | null {
   const v = o[key];
   if (typeof v !== 'string' || v.length === 0) return null;
-  const r = screenOutputText(v, s);
+  const r = screenOutputText(v, s, opts);
   for (const f of r.found) found.push(`${f.detector}:${f.kind}`);
   o[key] = r.text;
   return r.cut ? r.cut.reason : null;
 }
 
 /** Rewrites a parsed answer in place; returns the cut reason, if it was cut. */
-function screenAnswer(endpoint: string, body: Obj, s: ScreeningSettings, found: string[]): string | null {
+function screenAnswer(
+  endpoint: string,
+  body: Obj,
+  s: ScreeningSettings,
+  found: string[],
+  opts: Opts,
+): string | null {
   let reason: string | null = null;
   if (endpoint === 'chat' || endpoint === 'completions') {
     for (const c of Array.isArray(body.choices) ? body.choices : []) {
       if (!isObj(c)) continue;
       const cut =
         endpoint === 'chat' && isObj(c.message)
-          ? screenField(c.message, 'content', s, found)
-          : screenField(c, 'text', s, found);
+          ? screenField(c.message, 'content', s, found, opts)
+          : screenField(c, 'text', s, found, opts);
       if (cut) {
         c.finish_reason = 'content_filter';
         reason ??= cut;
@@ -73,7 +86,7 @@ function screenAnswer(endpoint: string, body: Obj, s: ScreeningSettings, found: 
       if (!isObj(item) || !Array.isArray(item.content)) continue;
       for (const part of item.content)
         if (isObj(part)) {
-          const cut = screenField(part, 'text', s, found);
+          const cut = screenField(part, 'text', s, found, opts);
           if (!cut) continue;
           reason ??= cut;
           body.status = 'incomplete';
@@ -83,7 +96,7 @@ function screenAnswer(endpoint: string, body: Obj, s: ScreeningSettings, found: 
   } else if (endpoint === 'messages') {
     for (const part of Array.isArray(body.content) ? body.content : [])
       if (isObj(part) && part.type === 'text') {
-        const cut = screenField(part, 'text', s, found);
+        const cut = screenField(part, 'text', s, found, opts);
         if (!cut) continue;
         reason ??= cut;
         body.stop_reason = 'refusal';
@@ -92,14 +105,35 @@ function screenAnswer(endpoint: string, body: Obj, s: ScreeningSettings, found: 
   return reason;
 }
 
-/** The record of what output screening did, on the context for the audit event (kinds, never text). */
-function noteOutput(ctx: RequestContext, found: readonly string[], cut: string | null): void {
+/**
+ * The record of what output screening did, on the context for the audit event (kinds, never
+ * text); what is new since the last call also goes to `deps.onScreening` (metrics, abuse).
+ */
+function noteOutput(
+  ctx: RequestContext,
+  s: ScreeningSettings,
+  found: readonly string[],
+  cut: string | null,
+): void {
   if (found.length === 0 && !cut) return;
   const prev = ctx.screening ?? {};
   const output = { ...(prev.output ?? {}) } as { found?: string[]; cut?: string };
-  output.found = [...new Set([...(output.found ?? []), ...found])];
+  const before = new Set(output.found ?? []);
+  const fresh = found.filter((f) => !before.has(f));
+  const freshCut = cut && !output.cut ? cut : null;
+  output.found = [...new Set([...before, ...found])];
   if (cut) output.cut = cut;
   ctx.screening = { ...prev, output };
+  const p = ctx.principal;
+  if (ctx.deps.onScreening && p && (fresh.length > 0 || freshCut))
+    ctx.deps.onScreening({
+      requestId: ctx.id,
+      tenantId: p.tenantId,
+      keyId: p.keyId,
+      ip: ctx.ip,
+      endpoint: ctx.endpoint ?? '',
+      signals: outputSignals(fresh, freshCut, s),
+    });
 }
 
 /**
@@ -111,6 +145,7 @@ function noteOutput(ctx: RequestContext, found: readonly string[], cut: string |
 export function outputTransform(
   s: ScreeningSettings,
   onFound?: (found: string[]) => void,
+  opts: Opts = {},
 ): EventTransform & { found(): string[] } {
   const channels = new Map<string, { screener: OutputScreener; template: TextEvent }>();
   let pendingCut: string | null = null;
@@ -134,7 +169,7 @@ export function outputTransform(
       const key = `${ev.choice}:${ev.contentIndex}`;
       let ch = channels.get(key);
       if (!ch) {
-        ch = { screener: createOutputScreener(s), template: ev };
+        ch = { screener: createOutputScreener(s, opts), template: ev };
         channels.set(key, ch);
       }
       ch.template = ev;
@@ -170,11 +205,12 @@ function screenStream(
   format: StreamFormat,
   events: AsyncIterable<StreamEvent>,
   s: ScreeningSettings,
+  opts: Opts,
 ): void {
   // Noted as they happen (the end stages run once the upstream's stream ended, which a cut causes).
-  const transform = outputTransform(s, (found) => noteOutput(ctx, found, null));
+  const transform = outputTransform(s, (found) => noteOutput(ctx, s, found, null), opts);
   const screened = transformEvents(format, events, transform, {
-    onCut: (reason) => noteOutput(ctx, transform.found(), reason),
+    onCut: (reason) => noteOutput(ctx, s, transform.found(), reason),
   });
   ctx.response!.body = eventBytes(screened);
 }
@@ -184,16 +220,14 @@ export function screenOutput(ctx: RequestContext): Refusal | undefined {
   if (!res || !ctx.principal || !ctx.endpoint || res.status !== 200) return undefined;
   const streamed = res.events !== undefined;
   if (!streamed && !(res.body instanceof Uint8Array)) return undefined;
-  let policy = policies.get(ctx.rt.cfg);
-  if (!policy) {
-    policy = compileScreeningPolicy(ctx.rt.cfg);
-    policies.set(ctx.rt.cfg, policy);
-  }
-  const s = policy.settingsFor(ctx.principal);
-  if (s.output.secrets === 'off' && s.output.pii === 'off' && s.output.deny.length === 0) return undefined;
+  const s = policyFor(ctx.rt.cfg).settingsFor(ctx.principal);
+  const canary = taskCanaries.get(ctx);
+  const opts: Opts = canary ? { canaries: [canary] } : {};
+  if (s.output.secrets === 'off' && s.output.pii === 'off' && s.output.deny.length === 0 && !canary)
+    return undefined;
   if (streamed) {
     const format = streamFormatOf(ctx.endpoint);
-    if (format) screenStream(ctx, format, res.events!, s);
+    if (format) screenStream(ctx, format, res.events!, s, opts);
     return undefined;
   }
   let body: unknown;
@@ -204,9 +238,9 @@ export function screenOutput(ctx: RequestContext): Refusal | undefined {
   }
   if (!isObj(body)) return undefined;
   const found: string[] = [];
-  const cut = screenAnswer(ctx.endpoint, body, s, found);
+  const cut = screenAnswer(ctx.endpoint, body, s, found, opts);
   if (found.length === 0) return undefined;
-  noteOutput(ctx, found, cut);
+  noteOutput(ctx, s, found, cut);
   res.body = new TextEncoder().encode(JSON.stringify(body));
   ctx.reply.header('x-sluice-screening-output', [...new Set(found)].join(','));
   return undefined;
