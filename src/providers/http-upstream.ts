@@ -8,6 +8,7 @@ import { Pool } from 'undici';
 import type { StreamEvent, Usage } from '../core/ports.js';
 import { UpstreamError } from '../core/ports.js';
 import { closeable } from './closeable-stream.js';
+import type { ChunkSource } from './request-streamed.js';
 import { type SseEvent, SseParser } from './sse.js';
 import { dualView } from './stream-events.js';
 import { PIN_MISMATCH, type TlsConnectOptions } from './upstream-tls.js';
@@ -299,7 +300,7 @@ export interface StreamObserver {
  * `signal` aborts; it never rejects.
  */
 export function relaySse(
-  body: Readable,
+  body: ChunkSource,
   signal: AbortSignal,
   observer: StreamObserver,
   upstream: string,

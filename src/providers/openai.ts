@@ -22,8 +22,8 @@ import {
   createPool,
   type HttpProviderOptions,
   joinPath,
+  MAX_RESPONSE_BYTES,
   parseJsonObject,
-  readBody,
   relaySse,
   requestWhole,
   type StreamObserver,
@@ -32,6 +32,7 @@ import {
   toUpstreamError,
 } from './http-upstream.js';
 import { estimateInputTokens } from './prompt-text.js';
+import { readAll, requestStreamed, type StreamedResponse } from './request-streamed.js';
 import type { SseEvent } from './sse.js';
 import { classifyEvent, parseData } from './stream-events.js';
 import { mappedErrorResponse } from './upstream-errors.js';
@@ -245,9 +246,9 @@ export class OpenAIUpstream implements Upstream {
     };
     if (!req.stream) return this.callWhole(req, requestOpts);
 
-    let res: Awaited<ReturnType<Pool['request']>>;
+    let res: StreamedResponse;
     try {
-      res = await this.pool.request({ ...requestOpts, signal: req.signal });
+      res = await requestStreamed(this.pool, requestOpts, req.signal);
     } catch (err) {
       if (req.signal.aborted) throw err;
       throw toUpstreamError(err, this.name);
@@ -268,7 +269,11 @@ export class OpenAIUpstream implements Upstream {
     }
     let bytes: Buffer;
     try {
-      bytes = await readBody(res.body, this.name);
+      bytes = await readAll(
+        res.body,
+        MAX_RESPONSE_BYTES,
+        () => new UpstreamError('protocol', `${this.name}: response larger than ${MAX_RESPONSE_BYTES} bytes`),
+      );
     } catch (err) {
       if (req.signal.aborted) throw err;
       throw toUpstreamError(err, this.name);

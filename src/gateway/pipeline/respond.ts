@@ -6,7 +6,6 @@
 import { Readable } from 'node:stream';
 import { refuse } from '../../core/errors.js';
 import type { Usage } from '../../core/ports.js';
-import { endAfter } from '../../stores/journal.js';
 import { sseErrorEvent, type WireFormat } from '../wire.js';
 import type { RequestContext } from './context.js';
 import { logIds } from './log-ids.js';
@@ -43,8 +42,12 @@ export function respond(ctx: RequestContext): void {
   reply.header('cache-control', 'no-cache');
   reply.header('x-accel-buffering', 'no');
   const ac = ctx.abort ?? new AbortController();
-  const passed = deps.forceEnd ? guarded(res.body, deps.forceEnd, ctx.format, ac) : res.body;
-  const body = recorded ? endAfter(passed, () => ended.then(recorded)) : passed;
+  // One pass-through layer for both the shutdown guard and the journal barrier (each async
+  // generator layer costs promises on every chunk); none when neither applies.
+  const body =
+    deps.forceEnd || recorded
+      ? streamOut(res.body, deps.forceEnd, ctx.format, ac, recorded && (() => ended.then(recorded)))
+      : res.body;
   const stream = Readable.from(body, { objectMode: false, highWaterMark: 16 * 1024 });
   stream.on('error', (err) => {
     deps.logger.warn({ ...logIds(ctx), err: err.message }, 'stream to client failed');
@@ -53,33 +56,56 @@ export function respond(ctx: RequestContext): void {
   reply.send(stream);
 }
 
-/** Passes a stream through until a forced shutdown, which ends it with a well-formed error event. */
-async function* guarded(
+const KILL = Symbol('kill');
+
+/**
+ * Passes a stream's chunks on as they come. A forced shutdown (`kill`) aborts the upstream and ends
+ * the stream with a well-formed error event in the caller's format; `until`, when given, is awaited
+ * after the last chunk (the journal barrier: the response ends only once its records are durable).
+ * Each wait for the next chunk is woken by the kill without `Promise.race`, which would leave one
+ * reaction per chunk on the never-settling kill promise for the life of the stream.
+ */
+async function* streamOut(
   src: AsyncIterable<Uint8Array>,
-  kill: AbortSignal,
+  kill: AbortSignal | undefined,
   format: WireFormat,
   upstream: AbortController,
+  until: (() => Promise<void>) | undefined,
 ): AsyncGenerator<Uint8Array> {
   const it = src[Symbol.asyncIterator]();
-  let onKill: () => void = () => {};
-  const killed = new Promise<'kill'>((resolve) => {
-    onKill = () => resolve('kill');
-    if (kill.aborted) onKill();
+  let killed = false;
+  let wake: ((v: typeof KILL) => void) | undefined;
+  const onKill = () => {
+    killed = true;
+    wake?.(KILL);
+  };
+  if (kill) {
+    if (kill.aborted) killed = true;
     else kill.addEventListener('abort', onKill, { once: true });
-  });
+  }
   try {
     for (;;) {
-      const n = await Promise.race([it.next(), killed]);
-      if (n === 'kill') {
+      let n: IteratorResult<Uint8Array> | typeof KILL;
+      if (!kill) n = await it.next();
+      else if (killed) n = KILL;
+      else {
+        n = await new Promise<IteratorResult<Uint8Array> | typeof KILL>((resolve, reject) => {
+          wake = resolve;
+          it.next().then(resolve, reject);
+        });
+        wake = undefined;
+      }
+      if (n === KILL) {
         upstream.abort();
         yield Buffer.from(sseErrorEvent(format, refuse('SLUICE_SHUTTING_DOWN')));
-        return;
+        break;
       }
-      if (n.done) return;
+      if (n.done) break;
       yield n.value;
     }
   } finally {
-    kill.removeEventListener('abort', onKill);
+    kill?.removeEventListener('abort', onKill);
     void it.return?.();
   }
+  if (until) await until();
 }
