@@ -59,7 +59,15 @@ function audit(
     policyVersion: rt.version,
     details: null,
   });
-  deps.observe?.({ action: o.action, decision, reason, tenantId: p.tenantId, model: o.model, status });
+  deps.observe?.({
+    action: o.action,
+    decision,
+    reason,
+    tenantId: p.tenantId,
+    model: o.model,
+    status,
+    policyVersion: rt.version,
+  });
 }
 
 /** Authenticates, authorizes and reserves one request; on a denial answers and returns undefined. */
