@@ -17,6 +17,7 @@ import { registerAuditRoutes } from './admin/audit-routes.js';
 import { registerCaseRoutes } from './admin/cases-routes.js';
 import { KeyService } from './admin/key-service.js';
 import { registerAlertsRoute, registerMetricsRoute } from './admin/observability-routes.js';
+import { impactSince, runtimeForSource, sinceOf } from './admin/policy-impact.js';
 import { registerPolicyRoutes } from './admin/policy-routes.js';
 import { PolicyService } from './admin/policy-service.js';
 import { review } from './admin/review.js';
@@ -52,6 +53,7 @@ import { ensureDataDir } from './stores/data-dir.js';
 import { SqlCaseStore } from './stores/sql/case-store.js';
 import { UsageWriter } from './stores/usage-writer.js';
 import { accessPolicyFor, ContextLoader, limitPolicyFor } from './wiring/policy.js';
+import { startPolicyWatcher } from './wiring/policy-watch.js';
 import { installProcessGuard } from './wiring/process-guard.js';
 import { openStores, type Stores } from './wiring/stores.js';
 
@@ -252,6 +254,12 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     policyVersion: () => runtime.version,
   });
   const limitWatch = new LimitWatch();
+  // Per-version figures of the last apply (`sluice policy watch`), and its regression alert.
+  const policyWatcher = startPolicyWatcher({
+    clock,
+    version: runtime.version,
+    notify: (e) => alerts.notify(e),
+  });
   // Abuse detection: cases are audited; a quarantine or throttle tells the partner through the
   // `quarantine` alert (signed webhook). Unreviewed holds expire on a timer.
   // Cases are written through to the control store, loaded at start and polled (or announced on
@@ -388,6 +396,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     tokens: jwt,
     observe: (o) => {
       metrics.observe(o);
+      policyWatcher.watch.observe(o, clock.now());
       web.traffic.observe(o);
     },
     touch: (id, ip, at) => {
@@ -428,7 +437,15 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     plugins: [
       (app) => registerMetricsRoute(app, metrics),
       (app) => registerAlertsRoute(app, alerts),
-      (app, d) => registerPolicyRoutes(app, d, policies),
+      (app, d) =>
+        registerPolicyRoutes(app, d, policies, {
+          impact: async (source, since) =>
+            impactSince(await runtimeForSource(source, opts.source.file), stores, since, () =>
+              stores.audit.flush(),
+            ),
+          watch: (minutes) => policyWatcher.report(minutes),
+          sinceOf,
+        }),
       (app, d) => registerAuditRoutes(app, d, stores),
       (app, d) => registerCaseRoutes(app, d, () => abuse, new SqlCaseStore(stores.sql)),
       web.adminPlugin,
@@ -458,7 +475,9 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     if (!pv) return;
     try {
       const next = withDataDir(parseConfig(pv.source, `policy v${v}`), dataDir);
+      const previous = runtime.version;
       runtime = await buildRuntime(next, v, context);
+      policyWatcher.applied(v, previous);
       abuse.configure(next.abuse);
       syncUpstreams(next);
       cfg = next;
@@ -517,6 +536,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       const startedAt = Date.now();
       closing = true;
       clearInterval(poll);
+      policyWatcher.stop();
       clearInterval(rotation);
       clearInterval(degradedCheck);
       clearInterval(touchTimer);

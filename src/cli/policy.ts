@@ -1,37 +1,32 @@
-/** `sluice policy diff|apply|rollback|history|test`: policy as code against the stored versions. */
+/** `sluice policy diff|apply|rollback|history|test|impact|watch`: policy as code against the stored versions. */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
+import { impactSince, policyEvaluator, sinceOf } from '../admin/policy-impact.js';
 import { PolicyService, PolicyServiceError } from '../admin/policy-service.js';
 import { formatChanges } from '../config/diff.js';
 import { parseConfig } from '../config/load.js';
 import { resolveConfig } from '../config/resolve.js';
 import type { SluiceConfig } from '../config/schema.js';
-import { parseDuration } from '../config/schema.js';
-import { actionForRoute, ENDPOINT_ACTIONS } from '../core/authz/actions.js';
-import { DeprecationTable, isSunset, sunsetDetail } from '../core/deprecations.js';
-import { publicMessage, type Refusal, refuse, statusOf } from '../core/errors.js';
-import { formatImpact, type RecordedCall, replayImpact } from '../core/policy-test/impact.js';
+import { formatImpact } from '../core/policy-test/impact.js';
 import {
   CaseError,
   type CaseResult,
-  type Decision,
-  type Evaluator,
   formatResults,
   type PolicyCase,
   parseCases,
   runCase,
 } from '../core/policy-test/runner.js';
-import type { Endpoint } from '../core/ports.js';
-import { type AuditEvent, systemClock } from '../core/ports.js';
-import { principalOf } from '../gateway/auth.js';
+import { systemClock } from '../core/ports.js';
 import { compileRuntime, type Runtime } from '../gateway/runtime.js';
-import { MemoryLimitStore } from '../stores/memory-limit-store.js';
+import { formatWatch, type WatchReport } from '../observability/policy-watch.js';
 import { accessPolicyFor, ContextLoader, limitPolicyFor } from '../wiring/policy.js';
 import { auditCommand, type CommonOptions, openForCommand, printJson, withCommon } from './common.js';
 import { CliExit } from './exit.js';
+
+export { policyEvaluator };
 
 async function withPolicy<T>(
   opts: CommonOptions,
@@ -158,62 +153,45 @@ export function registerPolicy(program: Command): void {
     .option('--since <when>', 'ISO date or a duration back from now', '24h')
     .option('--json', 'print JSON')
     .action(async (candidate: string, o) => {
-      const now = Date.now();
-      const back = parseDuration(o.since);
-      const since = back !== undefined ? now - back : Date.parse(o.since);
-      if (Number.isNaN(since)) throw new CliExit(`"${o.since}" is neither a date nor a duration such as 24h`);
+      const since = sinceOf(o.since, Date.now());
+      if (since === undefined) throw new CliExit(`"${o.since}" is neither a date nor a duration such as 24h`);
       const { rt } = await runtimeForPolicy(candidate);
       const { stores } = await openForCommand({ dataDir: o.dataDir, config: o.config });
       try {
-        const events: AuditEvent[] = [];
-        for (const instance of await stores.auditStore.instances()) {
-          let afterSeq = 0;
-          for (;;) {
-            const page = await stores.auditStore.read({ instance, since, afterSeq, limit: 5000 });
-            events.push(...page);
-            if (page.length < 5000) break;
-            afterSeq = page[page.length - 1]!.seq;
-          }
-        }
-        const calls: RecordedCall[] = events
-          .filter(
-            (e) => e.keyId && e.tenantId && e.model && e.decision !== 'admin' && e.decision !== 'system',
-          )
-          .map((e) => ({
-            at: e.at,
-            keyId: e.keyId!,
-            tenantId: e.tenantId!,
-            action: e.action,
-            model: e.model!,
-            ip: e.clientIp,
-            country: e.country,
-            decision: e.decision,
-            reason: e.reason,
-            inputTokens: (e.details?.usage as { inputTokens?: number } | undefined)?.inputTokens,
-          }));
-        const keys = new Map<string, Awaited<ReturnType<typeof stores.control.getKey>>>();
-        for (const id of new Set(calls.map((c) => c.keyId))) keys.set(id, await stores.control.getKey(id));
-        const report = await replayImpact(
-          calls,
-          (id) => {
-            const k = keys.get(id);
-            if (!k || k.revokedAt) return undefined;
-            return {
-              tenant: k.tenantId,
-              tier: k.tier,
-              project: k.projectId ?? undefined,
-              key: k.id,
-              scopes: k.scopes ?? undefined,
-              models: k.models ?? undefined,
-            };
-          },
-          policyEvaluator(rt),
-        );
+        const report = await impactSince(rt, stores, since);
         if (o.json) printJson(report);
         else process.stdout.write(formatImpact(report));
       } finally {
         await stores.close();
       }
+    });
+  policy
+    .command('watch')
+    .description('compare error rate, 429 rate, added latency and throughput before and after the last apply')
+    .option('--minutes <n>', 'minutes before and after the apply', '10')
+    .option('--admin <url>', 'the management plane', 'http://127.0.0.1:7071')
+    .option('--token <token>', 'admin token (default: $SLUICE_ADMIN_TOKEN)')
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const minutes = Number.parseInt(o.minutes, 10);
+      if (!(minutes > 0)) throw new CliExit(`--minutes must be a positive number, not "${o.minutes}"`);
+      const token = o.token ?? process.env.SLUICE_ADMIN_TOKEN;
+      if (!token)
+        throw new CliExit('sluice policy watch: an admin token is needed (--token or $SLUICE_ADMIN_TOKEN)');
+      let res: Response;
+      try {
+        res = await fetch(`${o.admin.replace(/\/$/, '')}/admin/v1/policy/watch?minutes=${minutes}`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+      } catch (err) {
+        throw new CliExit(`sluice policy watch: cannot reach ${o.admin}: ${(err as Error).message}`);
+      }
+      const body = (await res.json().catch(() => ({}))) as WatchReport & { error?: { message?: string } };
+      if (!res.ok)
+        throw new CliExit(`sluice policy watch: ${res.status}: ${body.error?.message ?? 'failed'}`);
+      if (o.json) printJson(body);
+      else process.stdout.write(formatWatch(body));
+      if (body.verdict === 'regressed') process.exitCode = 1;
     });
   withCommon(policy.command('history').description('list stored policy versions'))
     .option('--json', 'print JSON')
@@ -228,86 +206,6 @@ export function registerPolicy(program: Command): void {
         }
       });
     });
-}
-
-const ENDPOINT_OF_ACTION = new Map<string, Endpoint>(
-  Object.entries(ENDPOINT_ACTIONS).map(([e, a]) => [a, e as Endpoint]),
-);
-
-/**
- * The decisions of the data plane for one request, made with the real compiled policy (access
- * policy, model routes, tier caps, deprecations, limit plan) and a memory limit store on a virtual
- * clock. Each evaluator has its own empty buckets. Upstream capacity and admission queues are not
- * modelled (they depend on traffic, not policy).
- */
-export function policyEvaluator(rt: Runtime): Evaluator {
-  const clock = { t: 0, now: () => clock.t };
-  const store = new MemoryLimitStore({ clock });
-  const deprecations = new DeprecationTable(rt.cfg.deprecations);
-  let n = 0;
-  const decide = async (
-    p: PolicyCase['principal'],
-    r: PolicyCase['request'],
-    at: number,
-  ): Promise<Refusal | undefined> => {
-    clock.t = at;
-    const action = actionForRoute('POST', r.path);
-    if (!action) return refuse('SLUICE_BAD_REQUEST', `no model endpoint at ${r.path}`);
-    const endpoint = ENDPOINT_OF_ACTION.get(action) ?? 'chat';
-    const principal = principalOf({
-      id: p.key ?? 'keytest00001',
-      hash: 'x',
-      tenantId: p.tenant,
-      tier: p.tier,
-      projectId: p.project,
-      scopes: p.scopes,
-      models: p.models,
-      createdAt: 0,
-    });
-    const body: Record<string, unknown> = { model: r.model, stream: r.stream };
-    if (r.maxTokens !== undefined) body.max_tokens = r.maxTokens;
-    const estimate = rt.limits.estimate(endpoint, body);
-    if (r.tokens !== undefined) estimate.inputTokens = r.tokens;
-    const facts = {
-      action,
-      model: r.model,
-      ip: p.ip,
-      country: p.country ?? null,
-      endUser: p.endUser ?? null,
-      now: at,
-      endpoint,
-      tokenEstimate: estimate.inputTokens + estimate.outputTokens,
-    };
-    const authz = rt.access.authorize(principal, facts);
-    if (authz.refusal) return authz.refusal;
-    if (!rt.route(r.model)) return refuse('SLUICE_UNKNOWN_MODEL', r.model, { param: 'model' });
-    const tier = rt.cfg.tiers[principal.tier];
-    if (tier?.maxTokens !== undefined && r.maxTokens !== undefined && r.maxTokens > tier.maxTokens)
-      return refuse('SLUICE_PARAM_OUT_OF_RANGE', `max_tokens may be at most ${tier.maxTokens} on your tier`);
-    const dep = deprecations.find({ model: r.model, route: r.path, action, keyId: principal.keyId });
-    if (dep && isSunset(dep.entry, at)) return refuse('SLUICE_SUNSET', sunsetDetail(dep));
-    const buckets = rt.limits.bucketsFor(principal, facts);
-    if (buckets.length === 0) return undefined;
-    const costs = rt.limits.costsFor(buckets, r.model, estimate);
-    const res = await store.reserve({ buckets, costs, requestId: `test-${++n}` });
-    if (!res.ok) return rt.limits.denialFor(res, buckets, costs, 'openai', at);
-    // Requests of a case follow one another: each ends (costing its estimate) before the next.
-    await store.settle(res.reservation, costs);
-    await store.release(res.reservation);
-    return undefined;
-  };
-  return {
-    async decide(p, r, at): Promise<Decision> {
-      const refusal = await decide(p, r, at);
-      if (!refusal) return { outcome: 'allow' };
-      return {
-        outcome: 'deny',
-        code: refusal.code,
-        status: statusOf(refusal),
-        message: publicMessage(refusal),
-      };
-    },
-  };
 }
 
 /** Compiles a policy file (with its Cedar, reputation and geo files) into a runtime, as `serve` does. */

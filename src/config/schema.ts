@@ -437,7 +437,17 @@ export const ConfigSchema = z.strictObject({
         webhook: z.url(),
         secret: z.string().optional(),
         on: z
-          .array(z.enum(['limit.80', 'limit.100', 'degraded', 'audit.overflow', 'quarantine']))
+          .array(
+            z.enum([
+              'limit.80',
+              'limit.100',
+              'degraded',
+              'audit.overflow',
+              'quarantine',
+              'policy.regression',
+              'deprecation',
+            ]),
+          )
           .default(['limit.100', 'degraded', 'audit.overflow']),
       }),
     )

@@ -17,4 +17,6 @@ export interface Outcome {
   stageMs?: Record<string, number>;
   upstream?: string;
   upstreamMs?: number;
+  /** The policy version that decided (the metrics' `policy` label; absent: `none`). */
+  policyVersion?: number | null;
 }

@@ -14,7 +14,15 @@ import type { Logger } from 'pino';
 import type { SluiceConfig } from '../config/schema.js';
 import type { AuditSink, Clock } from '../core/ports.js';
 
-export const ALERT_TYPES = ['limit.80', 'limit.100', 'degraded', 'audit.overflow', 'quarantine'] as const;
+export const ALERT_TYPES = [
+  'limit.80',
+  'limit.100',
+  'degraded',
+  'audit.overflow',
+  'quarantine',
+  'policy.regression',
+  'deprecation',
+] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
 
 /** One entry of the policy's `alerts:` list. */

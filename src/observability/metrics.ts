@@ -4,7 +4,9 @@
  * The data plane calls `observe(outcome)` once per decision; the hot families are `series.ts`
  * families (a few Map lookups and number additions per call, no label objects). Labels never hold
  * secrets or key ids: tenant and model at most, each capped in distinct values (`other` past the
- * cap) so a caller cannot blow up the series count.
+ * cap) so a caller cannot blow up the series count. Every decision series (decisions, stage and
+ * upstream timings) carries `policy`, the policy version that decided (`none` before any is stored),
+ * so a dashboard or `sluice policy watch` can compare versions.
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Outcome } from '../core/outcome.js';
@@ -107,22 +109,34 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const stages = new LabelValues(maxOther);
   const limits = new LabelValues(maxOther);
   const components = new LabelValues(maxOther);
+  // Versions: at most 200 distinct labels per process (`other` past that); the last one is cached so
+  // the request path does not format the number each time.
+  const versions = new LabelValues(maxOther);
+  let lastVersion: number | null | undefined;
+  let lastVersionLabel = versions.of(null);
+  const policyLabel = (v: number | null | undefined): string => {
+    if (v !== lastVersion) {
+      lastVersion = v;
+      lastVersionLabel = versions.of(v === null || v === undefined ? null : String(v));
+    }
+    return lastVersionLabel;
+  };
 
   const decisionsTotal = new FastCounter(
     'sluice_decisions_total',
-    'Data-plane decisions by outcome, reason code and action.',
-    ['decision', 'reason', 'action'],
+    'Data-plane decisions by policy version, outcome, reason code and action.',
+    ['policy', 'decision', 'reason', 'action'],
   ).registerIn(registry);
   const stageSeconds = new FastHistogram(
     'sluice_stage_seconds',
-    'Time Sluice adds per pipeline stage, in seconds.',
-    ['stage'],
+    'Time Sluice adds per pipeline stage, in seconds, by policy version.',
+    ['policy', 'stage'],
     STAGE_BUCKETS,
   ).registerIn(registry);
   const upstreamSeconds = new FastHistogram(
     'sluice_upstream_seconds',
-    'Upstream call duration (to the end of the response or stream), in seconds.',
-    ['upstream'],
+    'Upstream call duration (to the end of the response or stream), in seconds, by policy version.',
+    ['policy', 'upstream'],
     UPSTREAM_BUCKETS,
   ).registerIn(registry);
   const upstreamErrors = new FastCounter('sluice_upstream_errors_total', 'Failed upstream calls by kind.', [
@@ -224,19 +238,22 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     return cells;
   };
 
-  const observeStage = (stage: string, seconds: number): void => {
-    if (seconds >= 0) stageSeconds.observe(stageSeconds.at1(stages.of(stage)), seconds);
+  const observeStageIn = (policy: string, stage: string, seconds: number): void => {
+    if (seconds >= 0) stageSeconds.observe(stageSeconds.at2(policy, stages.of(stage)), seconds);
   };
+  const observeStage = (stage: string, seconds: number): void =>
+    observeStageIn(policyLabel(lastVersion), stage, seconds);
 
   const upstreamError = (upstream: string, kind: string): void => {
     upstreamErrors.at2(upstreams.of(upstream), errorKinds.of(kind)).value++;
   };
 
   const observe = (o: Outcome): void => {
-    decisionsTotal.at3(decisions.of(o.decision), reasons.of(o.reason), actions.of(o.action)).value++;
+    const policy = policyLabel(o.policyVersion);
+    decisionsTotal.at4(policy, decisions.of(o.decision), reasons.of(o.reason), actions.of(o.action)).value++;
     if (o.upstream !== undefined) {
       if (o.upstreamMs !== undefined && o.upstreamMs >= 0) {
-        upstreamSeconds.observe(upstreamSeconds.at1(upstreams.of(o.upstream)), o.upstreamMs / 1000);
+        upstreamSeconds.observe(upstreamSeconds.at2(policy, upstreams.of(o.upstream)), o.upstreamMs / 1000);
       }
       if (o.decision === 'error') upstreamError(o.upstream, upstreamErrorKind(o.reason, o.status));
     }
@@ -265,7 +282,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     }
     const stageMs = o.stageMs;
     if (stageMs !== undefined) {
-      for (const stage in stageMs) observeStage(stage, stageMs[stage] / 1000);
+      for (const stage in stageMs) observeStageIn(policy, stage, stageMs[stage] / 1000);
     }
   };
 

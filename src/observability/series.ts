@@ -59,7 +59,7 @@ interface Exported {
   aggregator: 'sum' | 'omit';
 }
 
-/** Series of one family, found by up to three label values through nested Maps. */
+/** Series of one family, found by up to four label values through nested Maps. */
 abstract class Family<C extends { labels: Labels }> {
   protected readonly cells: C[] = [];
   // Nested maps: value1 -> (value2 -> (value3 -> cell)); depth = number of labels.
@@ -128,6 +128,30 @@ abstract class Family<C extends { labels: Labels }> {
     if (c === undefined) {
       c = this.add([a, b, x]);
       n.set(x, c);
+    }
+    return c;
+  }
+
+  at4(a: string, b: string, x: string, y: string): C {
+    let m = this.root.get(a) as Map<string, Map<string, Map<string, C>>> | undefined;
+    if (m === undefined) {
+      m = new Map();
+      this.root.set(a, m);
+    }
+    let n = m.get(b);
+    if (n === undefined) {
+      n = new Map();
+      m.set(b, n);
+    }
+    let o = n.get(x);
+    if (o === undefined) {
+      o = new Map();
+      n.set(x, o);
+    }
+    let c = o.get(y);
+    if (c === undefined) {
+      c = this.add([a, b, x, y]);
+      o.set(y, c);
     }
     return c;
   }

@@ -377,12 +377,12 @@ export class MemoryLimitStore implements LimitStore {
           };
         }
         windowAdvance(e.s, u.windowMs, now);
-        const d = windowCheck(e.s, u.limit, cost, now);
+        const d = windowCheck(e.s, u.limit, cost, now, u.windowMs);
         return {
           ok: d.ok,
           retryAfterMs: d.retryAfterMs,
           remaining: windowRemaining(e.s, u.limit),
-          resetMs: windowResetMs(e.s, now),
+          resetMs: windowResetMs(e.s, now, u.windowMs),
           ahead: 0,
           entry: e,
           units: u,
@@ -467,7 +467,7 @@ export class MemoryLimitStore implements LimitStore {
     if (typeof e === 'number') return toBucketState(b, gcraRemaining(u, c.ahead), gcraResetMs(u, c.ahead));
     switch (e.t) {
       case 'window':
-        return toBucketState(b, windowRemaining(e.s, u.limit), windowResetMs(e.s, now));
+        return toBucketState(b, windowRemaining(e.s, u.limit), windowResetMs(e.s, now, u.windowMs));
       case 'lease':
         return toBucketState(b, leaseRemaining(e.s, u.limit), leaseResetMs(e.s, u.limit, now));
     }
@@ -483,7 +483,7 @@ export class MemoryLimitStore implements LimitStore {
     switch (e.t) {
       case 'window':
         windowAdvance(e.s, u.windowMs, now);
-        return toBucketState(b, windowRemaining(e.s, u.limit), windowResetMs(e.s, now));
+        return toBucketState(b, windowRemaining(e.s, u.limit), windowResetMs(e.s, now, u.windowMs));
       case 'lease':
         leasePrune(e.s, now);
         return toBucketState(b, leaseRemaining(e.s, u.limit), leaseResetMs(e.s, u.limit, now));

@@ -181,7 +181,9 @@ describe('management plane', () => {
     expect(text).toMatch(/sluice_decisions_total\{[^}]*decision="allowed"/);
     // Added latency per stage is observed on every forwarded request.
     for (const stage of ['auth', 'authorize', 'limit', 'gateway']) {
-      expect(text).toMatch(new RegExp(`sluice_stage_seconds_count\\{stage="${stage}"\\} [1-9]`));
+      expect(text).toMatch(
+        new RegExp(`sluice_stage_seconds_count\\{policy="[^"]*",stage="${stage}"\\} [1-9]`),
+      );
     }
     expect(text).not.toContain(key.split('-').pop());
     expect((await fetch(`${s.adminUrl}/metrics`)).status).toBe(401);

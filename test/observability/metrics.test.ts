@@ -49,14 +49,19 @@ describe('createMetrics', () => {
     });
     const t = await m.text();
 
-    expect(sample(t, 'sluice_decisions_total{decision="allowed",reason="ok",action="chat.create"}')).toBe(2);
-    expect(sample(t, 'sluice_decisions_total{decision="allowed",reason="ok",action="images.generate"}')).toBe(
-      1,
-    );
+    expect(
+      sample(t, 'sluice_decisions_total{policy="none",decision="allowed",reason="ok",action="chat.create"}'),
+    ).toBe(2);
     expect(
       sample(
         t,
-        'sluice_decisions_total{decision="throttled",reason="SLUICE_RATE_LIMITED",action="chat.create"}',
+        'sluice_decisions_total{policy="none",decision="allowed",reason="ok",action="images.generate"}',
+      ),
+    ).toBe(1);
+    expect(
+      sample(
+        t,
+        'sluice_decisions_total{policy="none",decision="throttled",reason="SLUICE_RATE_LIMITED",action="chat.create"}',
       ),
     ).toBe(1);
     expect(sample(t, 'sluice_tokens_total{tenant="acme",model="gpt-4o",direction="input"}')).toBe(105);
@@ -67,13 +72,13 @@ describe('createMetrics', () => {
     expect(t).not.toContain('sluice_tokens_total{tenant="acme",model="dall-e-3"');
     expect(t).not.toContain('sluice_images_total{tenant="acme",model="gpt-4o"}');
     // Histogram: 300 ms and 300 ms fall in le=0.5; 2 s only from le=2.5 on.
-    expect(sample(t, 'sluice_upstream_seconds_bucket{upstream="openai",le="0.25"}')).toBe(0);
-    expect(sample(t, 'sluice_upstream_seconds_bucket{upstream="openai",le="0.5"}')).toBe(2);
-    expect(sample(t, 'sluice_upstream_seconds_bucket{upstream="openai",le="1"}')).toBe(2);
-    expect(sample(t, 'sluice_upstream_seconds_bucket{upstream="openai",le="2.5"}')).toBe(3);
-    expect(sample(t, 'sluice_upstream_seconds_bucket{upstream="openai",le="+Inf"}')).toBe(3);
-    expect(sample(t, 'sluice_upstream_seconds_count{upstream="openai"}')).toBe(3);
-    expect(sample(t, 'sluice_upstream_seconds_sum{upstream="openai"}')).toBeCloseTo(2.6, 10);
+    expect(sample(t, 'sluice_upstream_seconds_bucket{policy="none",upstream="openai",le="0.25"}')).toBe(0);
+    expect(sample(t, 'sluice_upstream_seconds_bucket{policy="none",upstream="openai",le="0.5"}')).toBe(2);
+    expect(sample(t, 'sluice_upstream_seconds_bucket{policy="none",upstream="openai",le="1"}')).toBe(2);
+    expect(sample(t, 'sluice_upstream_seconds_bucket{policy="none",upstream="openai",le="2.5"}')).toBe(3);
+    expect(sample(t, 'sluice_upstream_seconds_bucket{policy="none",upstream="openai",le="+Inf"}')).toBe(3);
+    expect(sample(t, 'sluice_upstream_seconds_count{policy="none",upstream="openai"}')).toBe(3);
+    expect(sample(t, 'sluice_upstream_seconds_sum{policy="none",upstream="openai"}')).toBeCloseTo(2.6, 10);
     expect(t).toContain('# TYPE sluice_upstream_seconds histogram');
     expect(t).toContain('# TYPE sluice_decisions_total counter');
   });
@@ -107,10 +112,10 @@ describe('createMetrics', () => {
     m.observeStage('limit', 0.00003);
     m.observe(allowed({ stageMs: { limit: 0.2, auth: 0.004 } }));
     const t = await m.text();
-    expect(sample(t, 'sluice_stage_seconds_count{stage="limit"}')).toBe(2);
-    expect(sample(t, 'sluice_stage_seconds_bucket{stage="limit",le="0.00005"}')).toBe(1);
-    expect(sample(t, 'sluice_stage_seconds_bucket{stage="limit",le="0.00025"}')).toBe(2);
-    expect(sample(t, 'sluice_stage_seconds_bucket{stage="auth",le="0.00001"}')).toBe(1);
+    expect(sample(t, 'sluice_stage_seconds_count{policy="none",stage="limit"}')).toBe(2);
+    expect(sample(t, 'sluice_stage_seconds_bucket{policy="none",stage="limit",le="0.00005"}')).toBe(1);
+    expect(sample(t, 'sluice_stage_seconds_bucket{policy="none",stage="limit",le="0.00025"}')).toBe(2);
+    expect(sample(t, 'sluice_stage_seconds_bucket{policy="none",stage="auth",le="0.00001"}')).toBe(1);
   });
 
   it('reports gauges: limit utilisation, degraded components, audit queue and overflow', async () => {
@@ -172,6 +177,28 @@ describe('createMetrics', () => {
     expect(lines.reduce((n, l) => n + Number(l.split(' ').pop()), 0)).toBe(50);
   });
 
+  it('labels every decision series with the policy version that decided', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    m.observe(allowed({ policyVersion: 3, upstream: 'openai', upstreamMs: 100, stageMs: { limit: 0.1 } }));
+    m.observe(allowed({ policyVersion: 4, upstream: 'openai', upstreamMs: 100, stageMs: { limit: 0.1 } }));
+    m.observe(allowed({ policyVersion: 4, decision: 'error', reason: 'upstream_500', status: 500 }));
+    const t = await m.text();
+    expect(
+      sample(t, 'sluice_decisions_total{policy="3",decision="allowed",reason="ok",action="chat.create"}'),
+    ).toBe(1);
+    expect(
+      sample(t, 'sluice_decisions_total{policy="4",decision="allowed",reason="ok",action="chat.create"}'),
+    ).toBe(1);
+    expect(
+      sample(
+        t,
+        'sluice_decisions_total{policy="4",decision="error",reason="upstream_500",action="chat.create"}',
+      ),
+    ).toBe(1);
+    expect(sample(t, 'sluice_stage_seconds_count{policy="3",stage="limit"}')).toBe(1);
+    expect(sample(t, 'sluice_upstream_seconds_count{policy="4",upstream="openai"}')).toBe(2);
+  });
+
   it('caps every other label too (reasons, actions) and cuts long values', async () => {
     const m = createMetrics({ defaultMetrics: false, maxOtherValues: 4 });
     for (let i = 0; i < 20; i++)
@@ -179,9 +206,13 @@ describe('createMetrics', () => {
     m.observe(allowed({ tenantId: 'x'.repeat(500) }));
     const t = await m.text();
     expect(t.match(/^sluice_decisions_total\{/gm)!.length).toBeLessThanOrEqual(5 * 5);
-    expect(sample(t, 'sluice_decisions_total{decision="allowed",reason="other",action="other"}')).toBe(17);
+    expect(
+      sample(t, 'sluice_decisions_total{policy="none",decision="allowed",reason="other",action="other"}'),
+    ).toBe(17);
     // r0..r3 and tasks.t0..t3 took the four places; the last call's `ok` / `chat.create` came too late.
-    expect(sample(t, 'sluice_decisions_total{decision="allowed",reason="r3",action="tasks.t3"}')).toBe(1);
+    expect(
+      sample(t, 'sluice_decisions_total{policy="none",decision="allowed",reason="r3",action="tasks.t3"}'),
+    ).toBe(1);
     expect(t).toContain(`tenant="${'x'.repeat(128)}"`);
     expect(t).not.toContain('x'.repeat(129));
   });
@@ -217,7 +248,10 @@ describe('registerMetricsRoute', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('text/plain; version=0.0.4');
     expect(
-      sample(res.body, 'sluice_decisions_total{decision="allowed",reason="ok",action="chat.create"}'),
+      sample(
+        res.body,
+        'sluice_decisions_total{policy="none",decision="allowed",reason="ok",action="chat.create"}',
+      ),
     ).toBe(1);
     const anon = await app.inject({ method: 'GET', url: '/metrics' });
     expect(anon.statusCode).toBe(401);

@@ -60,22 +60,55 @@ describe('MemoryLimitStore (fake clock)', () => {
     expect((await s.reserve({ buckets: [b], costs: [1], requestId: 'next' })).ok).toBe(true);
   });
 
-  it('a daily window lets usage leave one slot after the window (conservative by at most W/60)', async () => {
+  it('a long window answers retry-after when the oldest usage leaves, never longer than the window (issue #15: was one slot more)', async () => {
+    const clock = fakeClock();
+    const s = new MemoryLimitStore({ clock });
+    const hour = 3_600_000;
+    const g = hour / 60;
+    const b: LimitBucket = { ...rpm('h'), id: 'hourly', algorithm: 'window', limit: 5, windowMs: hour };
+    clock.t = Math.floor(T0 / g) * g + 9_000; // 9 s into a slot: the old answer was W + g − 9 s
+    // 1. five at once fill the window; the sixth waits exactly one window, not 3651 s
+    for (let i = 0; i < 5; i++)
+      expect((await s.reserve({ buckets: [b], costs: [1], requestId: `h${i}` })).ok).toBe(true);
+    const d = await s.reserve({ buckets: [b], costs: [1], requestId: 'x' });
+    expect(d.ok || d.retryAfterMs).toBe(hour);
+    // 2. a second later, a second less; the reset time agrees
+    clock.t += 1000;
+    const d2 = await s.reserve({ buckets: [b], costs: [1], requestId: 'y' });
+    expect(d2.ok || d2.retryAfterMs).toBe(hour - 1000);
+    expect((await s.peek([b]))[0]!.resetMs).toBe(hour - 1000);
+    // 3. one millisecond early is still refused; at the announced instant it is admitted
+    clock.t += hour - 1000 - 1;
+    expect((await s.reserve({ buckets: [b], costs: [1], requestId: 'z' })).ok).toBe(false);
+    clock.t += 1;
+    expect((await s.reserve({ buckets: [b], costs: [1], requestId: 'z' })).ok).toBe(true);
+  });
+
+  it('a slot counts until its newest booking leaves, and the wait names the first slot that frees enough', async () => {
     const clock = fakeClock();
     const s = new MemoryLimitStore({ clock });
     const day = 86_400_000;
     const g = day / 60;
     const b: LimitBucket = { ...rpm('w'), id: 'daily', algorithm: 'window', limit: 3, windowMs: day };
-    clock.t = Math.floor(T0 / g) * g + 1000; // 1 s into a slot
-    for (let i = 0; i < 3; i++)
-      expect((await s.reserve({ buckets: [b], costs: [1], requestId: `d${i}` })).ok).toBe(true);
+    const t0 = Math.floor(T0 / g) * g + 1000;
+    clock.t = t0;
+    expect((await s.reserve({ buckets: [b], costs: [1], requestId: 'a' })).ok).toBe(true);
+    clock.t = t0 + g; // the next slot
+    expect((await s.reserve({ buckets: [b], costs: [1], requestId: 'b' })).ok).toBe(true);
+    clock.t = t0 + g + 5000; // same slot, later: this slot now leaves at t0 + g + 5 s + W
+    expect((await s.reserve({ buckets: [b], costs: [1], requestId: 'c' })).ok).toBe(true);
+    // 1. one more fits once the first slot leaves: at t0 + W
     const d = await s.reserve({ buckets: [b], costs: [1], requestId: 'x' });
-    // The slot leaves at its start + W + g: a day and one slot minus the second already elapsed.
-    expect(d.ok || d.retryAfterMs).toBe(day + g - 1000);
-    clock.t += day; // exactly a day later: still counted (the slot's tail is inside the last day)
-    expect((await s.reserve({ buckets: [b], costs: [1], requestId: 'y' })).ok).toBe(false);
-    clock.t += g - 1000;
-    expect((await s.reserve({ buckets: [b], costs: [1], requestId: 'z' })).ok).toBe(true);
+    expect(d.ok || d.retryAfterMs).toBe(t0 + day - clock.t);
+    // 2. two more need the second slot too: it leaves with its newest booking
+    const d2 = await s.reserve({ buckets: [b], costs: [2], requestId: 'x2' });
+    expect(d2.ok || d2.retryAfterMs).toBe(day);
+    clock.t = t0 + day;
+    expect((await s.reserve({ buckets: [b], costs: [1], requestId: 'y' })).ok).toBe(true);
+    clock.t = t0 + g + 5000 + day - 1; // the second slot's first booking is out, its newest is not
+    expect((await s.reserve({ buckets: [b], costs: [1], requestId: 'z' })).ok).toBe(false);
+    clock.t += 1;
+    expect((await s.reserve({ buckets: [b], costs: [2], requestId: 'z' })).ok).toBe(true);
   });
 
   it('settles are accepted up to SETTLE_WINDOW_MS after the reservation, and applied once', async () => {

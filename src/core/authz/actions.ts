@@ -17,7 +17,23 @@ export const ENDPOINT_ACTIONS = {
 export const MODELS_LIST_ACTION = 'models.list';
 
 /** Actions of the endpoints that are not forwarded model calls (src/gateway/endpoints/). */
-export const AUX_ACTIONS = ['messages.count_tokens', 'models.retrieve', 'moderations.create'] as const;
+export const AUX_ACTIONS = [
+  'messages.count_tokens',
+  'models.retrieve',
+  'moderations.create',
+  // OpenAI Files and Batches; Anthropic Message Batches (issue 15). `*.read` covers list, retrieve,
+  // content and results.
+  'files.create',
+  'files.read',
+  'files.delete',
+  'batches.create',
+  'batches.read',
+  'batches.cancel',
+  'messages.batches.create',
+  'messages.batches.read',
+  'messages.batches.cancel',
+  'messages.batches.delete',
+] as const;
 
 /** The built-in actions (task actions `tasks.<name>` come from the policy's `tasks`). */
 export const BUILTIN_ACTIONS: readonly string[] = [
@@ -48,7 +64,25 @@ const ROUTES: Record<string, string> = {
   'GET /v1/models': 'models.list',
   'POST /v1/messages/count_tokens': 'messages.count_tokens',
   'POST /v1/moderations': 'moderations.create',
+  'POST /v1/files': 'files.create',
+  'GET /v1/files': 'files.read',
+  'POST /v1/batches': 'batches.create',
+  'GET /v1/batches': 'batches.read',
+  'POST /v1/messages/batches': 'messages.batches.create',
+  'GET /v1/messages/batches': 'messages.batches.read',
 };
+
+/** Routes with an id: method, pattern, action. */
+const ID_ROUTES: [string, RegExp, string][] = [
+  ['GET', /^\/v1\/models\/.+$/, 'models.retrieve'],
+  ['GET', /^\/v1\/files\/[^/]+(\/content)?$/, 'files.read'],
+  ['DELETE', /^\/v1\/files\/[^/]+$/, 'files.delete'],
+  ['GET', /^\/v1\/batches\/[^/]+$/, 'batches.read'],
+  ['POST', /^\/v1\/batches\/[^/]+\/cancel$/, 'batches.cancel'],
+  ['GET', /^\/v1\/messages\/batches\/[^/]+(\/results)?$/, 'messages.batches.read'],
+  ['POST', /^\/v1\/messages\/batches\/[^/]+\/cancel$/, 'messages.batches.cancel'],
+  ['DELETE', /^\/v1\/messages\/batches\/[^/]+$/, 'messages.batches.delete'],
+];
 
 /**
  * The action of a data-plane route (`POST /v1/chat/completions` -> `chat.create`,
@@ -59,7 +93,8 @@ export function actionForRoute(method: string, path: string): string | null {
   const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
   const hit = ROUTES[`${method.toUpperCase()} ${p}`];
   if (hit) return hit;
-  if (method.toUpperCase() === 'GET' && p.startsWith('/v1/models/')) return 'models.retrieve';
+  const m = method.toUpperCase();
+  for (const [rm, re, action] of ID_ROUTES) if (rm === m && re.test(p)) return action;
   if (method.toUpperCase() === 'POST' && p.startsWith('/v1/tasks/')) {
     const name = p.slice('/v1/tasks/'.length);
     if (/^[a-z0-9_-]+$/.test(name)) return taskAction(name);

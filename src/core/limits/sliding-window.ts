@@ -3,18 +3,21 @@
  *
  * The window W is cut into sub-buckets ("slots") of g = ⌈W / K⌉ ms, K = {@link WINDOW_SLOTS}, aligned
  * on multiples of g since the epoch. Slot j holds the cost booked while ⌊now / g⌋ = j. At time now,
- * with cur = ⌊now / g⌋, the counted usage is the sum of slots cur − K … cur (K + 1 slots), the oldest
- * counted whole although part of it lies before now − W. The rule:
+ * with cur = ⌊now / g⌋, the counted usage is the sum of the slots whose LAST booking (`last`, the
+ * time of the newest charge into the slot) lies within the window: last_j > now − W. Such a slot is
+ * one of cur − K … cur (K + 1 slots); its older bookings count whole until its last one leaves. The
+ * rule:
  *
  *   fits(c) ⇔ c = 0  or  used + c ≤ limit        (used = sum of counted slots)
  *
- * Guarantee (tested as a property): because K·g ≥ W, every instant of any window (t − W, t] falls in
- * a slot still counted at t, so at each admission everything admitted in the preceding W is counted
- * and the amount admitted in ANY window of length W never exceeds the limit. The price is being
- * conservative by at most one slot (W/60: 24 minutes of a day, 12 hours of a month).
+ * Guarantee (tested as a property): every booking admitted at t' ≤ last_j of its slot, so one within
+ * (t − W, t] keeps its slot counted at t: at each admission everything admitted in the preceding W is
+ * counted and the amount admitted in ANY window of length W never exceeds the limit. The price is
+ * being conservative by at most one slot's spread (W/60: 24 minutes of a day, 12 hours of a month).
  *
- * Slot j stops counting at (j + K + 1)·g, so retryAfter is exact: the first such instant at which
- * enough old slots have left for the cost to fit. Settling refunds into the slot the reservation was
+ * Slot j stops counting at last_j + W, so retryAfter is exact and never longer than the window: the
+ * first such instant at which enough old slots have left for the cost to fit (issue #15: it used to
+ * be the slot's end + W, up to one slot more). Settling refunds into the slot the reservation was
  * booked in (if it is still counted: a refund of usage that already left changes nothing); an
  * overrun is booked in the current slot, as debt that later requests wait out.
  */
@@ -30,18 +33,32 @@ export function slotMs(windowMs: number): number {
 
 /**
  * Counts per slot. `lo` is the oldest slot that may be non-zero (every slot below it is gone);
- * `sum` is the total of `slots`. Mutated in place by the functions below.
+ * `sum` is the total of `slots`; `last` holds, per slot in `slots`, the time of its newest charge
+ * (increasing with the slot). Mutated in place by the functions below.
  */
 export interface WindowState {
   g: number;
   sum: number;
   lo: number;
   slots: Map<number, number>;
+  last: Map<number, number>;
 }
 
 export function newWindowState(windowMs: number, now: number): WindowState {
   const g = slotMs(windowMs);
-  return { g, sum: 0, lo: floorDiv(now, g), slots: new Map() };
+  return { g, sum: 0, lo: floorDiv(now, g), slots: new Map(), last: new Map() };
+}
+
+/** When slot j's usage leaves the window: its newest charge + W (its end + W if unknown). */
+export function slotLeavesAt(s: WindowState, j: number, windowMs: number): number {
+  return (s.last.get(j) ?? (j + 1) * s.g - 1) + windowMs;
+}
+
+function clear(s: WindowState, lo: number): void {
+  s.slots.clear();
+  s.last.clear();
+  s.sum = 0;
+  s.lo = lo;
 }
 
 /**
@@ -54,17 +71,17 @@ export function windowAdvance(s: WindowState, windowMs: number, now: number): vo
   if (s.g !== g) {
     const total = s.sum;
     s.g = g;
-    s.slots.clear();
-    s.lo = floorDiv(now, g);
+    clear(s, floorDiv(now, g));
     s.sum = total;
-    if (total > 0) s.slots.set(s.lo, total);
+    if (total > 0) {
+      s.slots.set(s.lo, total);
+      s.last.set(s.lo, now);
+    }
     return;
   }
   const cur = floorDiv(now, g);
   if (s.sum <= 0) {
-    s.slots.clear();
-    s.sum = 0;
-    s.lo = cur;
+    clear(s, cur);
     return;
   }
   const min = cur - WINDOW_SLOTS;
@@ -73,9 +90,7 @@ export function windowAdvance(s: WindowState, windowMs: number, now: number): vo
     let newest = Number.NEGATIVE_INFINITY;
     for (const j of s.slots.keys()) if (j > newest) newest = j;
     if (newest < min) {
-      s.slots.clear();
-      s.sum = 0;
-      s.lo = cur;
+      clear(s, cur);
       return;
     }
   }
@@ -84,18 +99,24 @@ export function windowAdvance(s: WindowState, windowMs: number, now: number): vo
     if (v !== undefined) {
       s.sum -= v;
       s.slots.delete(s.lo);
+      s.last.delete(s.lo);
     }
     s.lo++;
   }
-  // Skip empty slots so that `lo` names the oldest usage (for the reset time); bounded by the
-  // newest slot, which is non-empty whenever sum > 0.
+  // Skip empty slots so that `lo` names the oldest usage (for the reset time), and drop the oldest
+  // slots whose newest charge has left the window; bounded by the newest slot.
   const stop = cur + WINDOW_SLOTS + 1;
-  while (s.sum > 0 && s.lo < stop && !s.slots.has(s.lo)) s.lo++;
-  if (s.sum <= 0) {
-    s.slots.clear();
-    s.sum = 0;
-    s.lo = cur;
+  while (s.sum > 0 && s.lo < stop) {
+    const v = s.slots.get(s.lo);
+    if (v !== undefined) {
+      if (slotLeavesAt(s, s.lo, windowMs) > now) break;
+      s.sum -= v;
+      s.slots.delete(s.lo);
+      s.last.delete(s.lo);
+    }
+    s.lo++;
   }
+  if (s.sum <= 0) clear(s, cur);
 }
 
 export interface WindowDecision {
@@ -105,7 +126,13 @@ export interface WindowDecision {
 }
 
 /** The window rule, on an advanced state. */
-export function windowCheck(s: WindowState, limit: number, cost: number, now: number): WindowDecision {
+export function windowCheck(
+  s: WindowState,
+  limit: number,
+  cost: number,
+  now: number,
+  windowMs: number,
+): WindowDecision {
   if (cost <= 0 || s.sum + cost <= limit) return { ok: true, retryAfterMs: 0 };
   if (cost > limit) return { ok: false, retryAfterMs: Number.POSITIVE_INFINITY };
   let left = s.sum;
@@ -115,10 +142,10 @@ export function windowCheck(s: WindowState, limit: number, cost: number, now: nu
     if (v === undefined) continue;
     left -= v;
     if (left + cost <= limit)
-      return { ok: false, retryAfterMs: Math.max(1, (j + WINDOW_SLOTS + 1) * s.g - now) };
+      return { ok: false, retryAfterMs: Math.max(1, slotLeavesAt(s, j, windowMs) - now) };
   }
   // Unreachable with a consistent state (left reaches 0); stay safe.
-  return { ok: false, retryAfterMs: (floorDiv(now, s.g) + WINDOW_SLOTS + 1) * s.g - now };
+  return { ok: false, retryAfterMs: windowMs };
 }
 
 /** Books `cost` in the current slot; returns the slot (the reservation keeps it for a refund). */
@@ -126,6 +153,7 @@ export function windowCharge(s: WindowState, cost: number, now: number): number 
   const cur = floorDiv(now, s.g);
   if (cost <= 0) return cur;
   s.slots.set(cur, (s.slots.get(cur) ?? 0) + cost);
+  s.last.set(cur, now);
   if (s.sum <= 0 || cur < s.lo) s.lo = cur;
   s.sum += cost;
   return cur;
@@ -144,8 +172,10 @@ export function windowSettle(s: WindowState, slot: number, delta: number, now: n
   const v = s.slots.get(slot);
   if (v === undefined) return;
   const take = Math.min(v, -delta);
-  if (v - take <= 0) s.slots.delete(slot);
-  else s.slots.set(slot, v - take);
+  if (v - take <= 0) {
+    s.slots.delete(slot);
+    s.last.delete(slot);
+  } else s.slots.set(slot, v - take);
   s.sum -= take;
 }
 
@@ -154,6 +184,6 @@ export function windowRemaining(s: WindowState, limit: number): number {
 }
 
 /** Milliseconds until the oldest counted usage leaves the window (0 when nothing is counted). */
-export function windowResetMs(s: WindowState, now: number): number {
-  return s.sum > 0 ? Math.max(0, (s.lo + WINDOW_SLOTS + 1) * s.g - now) : 0;
+export function windowResetMs(s: WindowState, now: number, windowMs: number): number {
+  return s.sum > 0 ? Math.max(0, slotLeavesAt(s, s.lo, windowMs) - now) : 0;
 }

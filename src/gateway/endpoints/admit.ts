@@ -29,6 +29,18 @@ export interface AdmitOptions {
   alsoAllowedBy?: string[];
   /** Scope refusals are ignored (model listing and retrieval: every key sees what it may use). */
   ignoreScope?: boolean;
+  /**
+   * Runs once the caller is authenticated and the action authorized, before limits: a batch's declared
+   * size (`requests` limits are charged that many requests and token limits the summed estimate,
+   * instead of one request and no tokens) and the models it names (each authorized like `model`),
+   * or a refusal (bad input, answered in the caller's format).
+   */
+  prepare?: (p: Principal, rt: Runtime) => Promise<BatchPlan | Refusal>;
+}
+
+export interface BatchPlan {
+  size: { requests: number; inputTokens: number; outputTokens: number };
+  models: string[];
 }
 
 function audit(
@@ -60,7 +72,15 @@ function audit(
     policyVersion: rt.version,
     details: null,
   });
-  deps.observe?.({ action: o.action, decision, reason, tenantId: p.tenantId, model: o.model, status });
+  deps.observe?.({
+    action: o.action,
+    decision,
+    reason,
+    tenantId: p.tenantId,
+    model: o.model,
+    status,
+    policyVersion: rt.version,
+  });
 }
 
 /** Authenticates, authorizes and reserves one request; on a denial answers and returns undefined. */
@@ -95,6 +115,16 @@ export async function admit(
         }
       }
   }
+  let plan: BatchPlan | undefined;
+  if (!refusal && o.prepare) {
+    const r = await o.prepare(principal, rt);
+    if ('kind' in r) refusal = r;
+    else plan = r as BatchPlan;
+  }
+  for (const m of plan?.models ?? []) {
+    if (refusal) break;
+    if (m !== o.model) refusal = rt.access.authorize(principal, { ...facts, model: m }).refusal;
+  }
   if (refusal) {
     audit(deps, request, rt, principal, ip, o, 'refused', refusal.code, ERRORS[refusal.code].status);
     sendRefusal(reply, format, refusal);
@@ -104,7 +134,14 @@ export async function admit(
   const buckets = rt.limits.bucketsFor(principal, facts);
   let reservation: Reservation | undefined;
   if (buckets.length > 0) {
-    const costs = rt.limits.costsFor(buckets, o.model ?? '', { inputTokens: 0, outputTokens: 0, images: 0 });
+    const size = plan?.size;
+    const costs = rt.limits.costsFor(buckets, o.model ?? '', {
+      inputTokens: size?.inputTokens ?? 0,
+      outputTokens: size?.outputTokens ?? 0,
+      images: 0,
+    });
+    if (size)
+      for (let i = 0; i < buckets.length; i++) if (buckets[i]!.kind === 'requests') costs[i] = size.requests;
     let result: Awaited<ReturnType<GatewayDeps['limits']['reserve']>>;
     try {
       result = await deps.limits.reserve({ buckets, costs, requestId: request.id });

@@ -87,5 +87,6 @@ export function recordDecision(
     upstream: r.upstream,
     upstreamMs: r.upstreamMs,
     stageMs: r.stageMs,
+    policyVersion,
   });
 }

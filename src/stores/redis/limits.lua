@@ -21,7 +21,8 @@
 --   'l' release  KEYS = lease keys; ARGV = op, requestId. Returns { leases removed, now }.
 --
 -- State: GCRA  string "a:f:d" (TAT = a + f/d ms), expiring when the allowance is full again.
---        window hash { g = slot ms, s = sum, lo = oldest non-empty slot, <slot> = amount }.
+--        window hash { g = slot ms, s = sum, lo = oldest non-empty slot, <slot> = amount,
+--                      t<slot> = time of the slot's newest charge }.
 --        lease  sorted set { requestId -> expiry ms }.
 
 local t = redis.call('TIME')
@@ -76,7 +77,19 @@ local function gcra_reset(N, ahead)
 end
 
 ---------------------------------------------------------------- sliding window
--- Loads and advances a window: returns { g, s, lo, changed }.
+-- Field 't<slot>' holds the time of the slot's newest charge; the slot counts until that + W
+-- (a slot without one, written before it existed, until its end + W).
+local function win_leaves(key, w, j)
+  local t = tonumber(redis.call('HGET', key, 't' .. fmt(j)))
+  if not t then t = (j + 1) * w.g - 1 end
+  return t + w.W
+end
+
+local function win_drop(key, j)
+  redis.call('HDEL', key, fmt(j), 't' .. fmt(j))
+end
+
+-- Loads and advances a window: returns { g, s, lo, W, changed }.
 local function win_load(key, W, K)
   local g = ceildiv(W, K)
   local cur = floordiv(now, g)
@@ -84,13 +97,13 @@ local function win_load(key, W, K)
   local sg, s, lo = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3])
   if not sg or s <= 0 then
     if sg then redis.call('DEL', key) end
-    return { g = g, s = 0, lo = cur, changed = false }
+    return { g = g, s = 0, lo = cur, W = W, changed = false }
   end
   if sg ~= g then
     -- The window changed in the policy: old usage collapses into the current slot (conservative).
     redis.call('DEL', key)
-    redis.call('HSET', key, fmt(cur), fmt(s))
-    return { g = g, s = s, lo = cur, changed = true }
+    redis.call('HSET', key, fmt(cur), fmt(s), 't' .. fmt(cur), fmt(now))
+    return { g = g, s = s, lo = cur, W = W, changed = true }
   end
   local min = cur - K
   local changed = false
@@ -100,37 +113,46 @@ local function win_load(key, W, K)
     s = 0
     lo = nil
     for i = 1, #all, 2 do
-      local j = tonumber(all[i])
+      local f = all[i]
+      local j = tonumber(f) or tonumber(string.match(f, '^t(-?%d+)$'))
       if j then
         if j < min then
-          redis.call('HDEL', key, all[i])
-        else
+          redis.call('HDEL', key, f)
+        elseif tonumber(f) then
           s = s + tonumber(all[i + 1])
           if not lo or j < lo then lo = j end
         end
       end
     end
-    return { g = g, s = s, lo = lo or cur, changed = true }
+    return { g = g, s = s, lo = lo or cur, W = W, changed = true }
   end
-  while lo < min and s > 0 do
-    local v = redis.call('HGET', key, fmt(lo))
+  local w = { g = g, s = s, lo = lo, W = W, changed = false }
+  while w.lo < min and w.s > 0 do
+    local v = redis.call('HGET', key, fmt(w.lo))
     if v then
-      s = s - tonumber(v)
-      redis.call('HDEL', key, fmt(lo))
+      w.s = w.s - tonumber(v)
+      win_drop(key, w.lo)
     end
-    lo = lo + 1
-    changed = true
+    w.lo = w.lo + 1
+    w.changed = true
   end
+  -- Skip empty slots, and drop the oldest slots whose newest charge has left the window.
   local stop = cur + K + 1
-  while s > 0 and lo < stop and redis.call('HEXISTS', key, fmt(lo)) == 0 do
-    lo = lo + 1
-    changed = true
+  while w.s > 0 and w.lo < stop do
+    local v = redis.call('HGET', key, fmt(w.lo))
+    if v then
+      if win_leaves(key, w, w.lo) > now then break end
+      w.s = w.s - tonumber(v)
+      win_drop(key, w.lo)
+    end
+    w.lo = w.lo + 1
+    w.changed = true
   end
-  if s <= 0 then
+  if w.s <= 0 then
     redis.call('DEL', key)
-    return { g = g, s = 0, lo = cur, changed = false }
+    return { g = g, s = 0, lo = cur, W = W, changed = false }
   end
-  return { g = g, s = s, lo = lo, changed = changed }
+  return w
 end
 
 local function win_save(key, w, K)
@@ -152,18 +174,18 @@ local function win_retry(key, w, L, c, K)
     if v then
       left = left - tonumber(v)
       if left + c <= L then
-        local r = (j + K + 1) * w.g - now
+        local r = win_leaves(key, w, j) - now
         if r < 1 then r = 1 end
         return r
       end
     end
   end
-  return (floordiv(now, w.g) + K + 1) * w.g - now
+  return w.W
 end
 
-local function win_reset(w, K)
+local function win_reset(key, w)
   if w.s <= 0 then return 0 end
-  local r = (w.lo + K + 1) * w.g - now
+  local r = win_leaves(key, w, w.lo) - now
   if r < 0 then return 0 end
   return r
 end
@@ -171,6 +193,7 @@ end
 local function win_charge(key, w, c)
   local cur = floordiv(now, w.g)
   redis.call('HINCRBY', key, fmt(cur), fmt(c))
+  redis.call('HSET', key, 't' .. fmt(cur), fmt(now))
   if w.s <= 0 or cur < w.lo then w.lo = cur end
   w.s = w.s + c
   return cur
@@ -267,7 +290,7 @@ if op == 'r' then
       if deny_at < 0 then mark = -1 end
       if ck.alg == 'w' then
         ck.remaining = math.max(0, ck.N - ck.w.s)
-        ck.reset = win_reset(ck.w, K)
+        ck.reset = win_reset(key, ck.w)
       elseif ck.alg == 'l' then
         ck.remaining = math.max(0, ck.N - ck.count)
         ck.reset = lease_reset(key, ck.N, ck.count)
@@ -287,7 +310,7 @@ if op == 'r' then
         mark = floordiv(now, w.g)
       end
       ck.remaining = math.max(0, ck.N - w.s)
-      ck.reset = win_reset(w, K)
+      ck.reset = win_reset(key, w)
     else
       local count = ck.count
       if ck.c > 0 then
@@ -334,7 +357,7 @@ if op == 's' or op == 'c' then
           local v = tonumber(redis.call('HGET', key, fmt(mark)) or '0')
           local take = math.min(v, -delta)
           if take > 0 then
-            if v - take <= 0 then redis.call('HDEL', key, fmt(mark))
+            if v - take <= 0 then win_drop(key, mark)
             else redis.call('HINCRBY', key, fmt(mark), fmt(-take)) end
             w.s = w.s - take
           end

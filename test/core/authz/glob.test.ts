@@ -66,6 +66,14 @@ describe('scopes and actions', () => {
     expect(taskOfAction('tasks.summarize')).toBe('summarize');
     expect(taskOfAction('chat.create')).toBeNull();
     expect(knownActions(['summarize'])).toContain('tasks.summarize');
-    expect(knownActions([])).toHaveLength(10);
+    expect(actionForRoute('POST', '/v1/files')).toBe('files.create');
+    expect(actionForRoute('GET', '/v1/files/file-1/content')).toBe('files.read');
+    expect(actionForRoute('DELETE', '/v1/files/file-1')).toBe('files.delete');
+    expect(actionForRoute('POST', '/v1/batches')).toBe('batches.create');
+    expect(actionForRoute('POST', '/v1/batches/b1/cancel')).toBe('batches.cancel');
+    expect(actionForRoute('GET', '/v1/messages/batches/mb1/results')).toBe('messages.batches.read');
+    expect(actionForRoute('POST', '/v1/messages/batches')).toBe('messages.batches.create');
+    expect(actionForRoute('GET', '/v1/files/a/b')).toBeNull();
+    expect(knownActions([])).toHaveLength(20);
   });
 });

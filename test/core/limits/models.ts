@@ -77,7 +77,7 @@ export class TokenBucketModel implements BucketModel {
   }
 }
 
-/** Booked records, counted while their slot is within the last K + 1 slots. */
+/** Booked records, counted while the newest booking of their slot is within the window. */
 export class WindowModel implements BucketModel {
   readonly k = 60;
   readonly g: number;
@@ -96,10 +96,16 @@ export class WindowModel implements BucketModel {
     return Math.floor(t / this.g);
   }
 
+  /** When a slot's usage leaves: its newest booking + W. */
+  private leavesAt(slot: number): number {
+    let last = Number.NEGATIVE_INFINITY;
+    for (const r of this.records) if (r.slot === slot && r.t > last) last = r.t;
+    return last + this.w;
+  }
+
   private usedAt(t: number): number {
-    const min = this.slot(t) - this.k;
     let s = 0;
-    for (const r of this.records) if (r.slot >= min) s += r.amount;
+    for (const r of this.records) if (this.leavesAt(r.slot) > t) s += r.amount;
     return s;
   }
 
@@ -112,7 +118,7 @@ export class WindowModel implements BucketModel {
       (a, b) => a - b,
     );
     for (const j of slots) {
-      const at = (j + this.k + 1) * this.g;
+      const at = this.leavesAt(j);
       if (at <= now) continue;
       if (this.usedAt(at) + cost <= this.limit) return { ok: false, retryAfterMs: at - now };
     }
@@ -133,7 +139,7 @@ export class WindowModel implements BucketModel {
       return;
     }
     const rec = this.records.find((r) => r.rid === rid);
-    if (!rec || delta === 0 || rec.slot < this.slot(now) - this.k) return;
+    if (!rec || delta === 0 || this.leavesAt(rec.slot) <= now) return;
     rec.amount -= Math.min(rec.amount, -delta);
   }
 
