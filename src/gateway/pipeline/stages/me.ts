@@ -73,6 +73,8 @@ export async function describeKey(ctx: RequestContext): Promise<Refusal | undefi
     })),
     // Capabilities paused pending review: what, why in plain words, until when, how to appeal.
     paused: deps.abuse?.pausedFor?.(principal.keyId, principal.tenantId) ?? [],
+    // Earned tier: current, next and what it takes; this tenant's keys nearing rotation.
+    trust: deps.trust?.describe(principal) ?? null,
   };
   return undefined;
 }
