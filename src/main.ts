@@ -188,9 +188,19 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     clock,
     graceMs: () => runtime.cfg.outage.keyGrace,
     onStale: (err) => stores.controlFailed(err),
+    previousPepper: stores.previousPepper,
+    onRehashError: (err) =>
+      logger.warn({ err: (err as Error).message }, 'pepper rotation: rewriting a key hash failed'),
   });
   // Signing keys in the control store, DPoP/TOTP replay marks in Redis (or the control store): shared by every instance.
-  const credentials = await openCredentials(cfg, { clock, sql: stores.sql, pepper: stores.pepper, logger });
+  const credentials = await openCredentials(cfg, {
+    clock,
+    sql: stores.sql,
+    pepper: stores.pepper,
+    // Needed only while the keys sealed under it are opened once (then sealed again).
+    previousPepper: stores.previousPepper?.pepper,
+    logger,
+  });
   const tokens = credentials.tokens;
   const dpopRequired = (tier: string, r: ApiKeyRecord) =>
     r.dpop === 'required' || runtime.cfg.tiers[tier]?.dpop === 'required';
@@ -461,6 +471,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     usage: stores.usage,
     audit: stores.audit,
     pepper: stores.pepper,
+    previousPepper: stores.previousPepper,
     clock,
     logger,
     invalidateKey: (id) => void stores.invalidate(id),
