@@ -247,7 +247,11 @@ export class TrustService {
               { fetchImpl: this.o.fetchImpl },
             )
           : null;
-        this.emit('key.rotation.warn', k.tenantId, k.id, 'ok', { dueAt: st.dueAt, delivery: d });
+        if (d && !d.ok) await this.o.store.clearWarned(k.id, now);
+        this.emit('key.rotation.warn', k.tenantId, k.id, d && !d.ok ? 'delivery_failed' : 'ok', {
+          dueAt: st.dueAt,
+          delivery: d,
+        });
       }
       if (st.state === 'due' && policy.autoRotate && policy.deliver) {
         const rotated = await this.autoRotate(k, policy, issuedAt, now);

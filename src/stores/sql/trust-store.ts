@@ -170,6 +170,16 @@ export class SqlTrustStore {
     return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
   }
 
+  /** Forgets a warning whose delivery failed (the next pass warns again). */
+  async clearWarned(keyId: string, at: number): Promise<void> {
+    await this.db
+      .updateTable('key_rotations')
+      .set({ warned_at: null })
+      .where('key_id', '=', keyId)
+      .where('warned_at', '=', at)
+      .execute();
+  }
+
   /** Answered requests and spend of a tenant since `since`. */
   async usageSince(tenantId: string, since: number): Promise<{ requests: number; usd: number }> {
     const r = await this.db
