@@ -11,7 +11,9 @@ export function registerTenants(program: Command): void {
   withCommon(
     tenants
       .command('tier [tenant]')
-      .description('show the earned or pinned tier of a tenant (all tenants without one), or set / unpin it'),
+      .description(
+        'show the earned or pinned tier of a tenant (of every tenant that has one, without TENANT), or pin / unpin it',
+      ),
   )
     .option('--set <tier>', 'pin the tenant to this tier (evaluation leaves it alone until --unpin)')
     .option('--unpin', 'let the tenant earn its tier again, from where it stands')

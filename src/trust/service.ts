@@ -304,8 +304,14 @@ export class TrustService {
     const policy = promotionPolicy(cfg);
     const now = this.o.clock.now();
     const row = this.tiers.get(p.tenantId);
-    const state: TierState = { tier: p.tier, pinned: row?.pinned ?? false, since: row?.since ?? now };
     const h = this.histories.get(p.tenantId);
+    // Without a row the tenant has stood where it is since it was created.
+    const created = h ? [...h.byTier.values()][0]?.createdAt : undefined;
+    const state: TierState = {
+      tier: p.tier,
+      pinned: row?.pinned ?? false,
+      since: row?.since ?? created ?? now,
+    };
     const next = policy ? nextStep(policy, state, h ? (t) => h.byTier.get(t)! : undefined, now) : null;
     const keys = [...this.keyViews.values()]
       .filter((k) => k.tenant === p.tenantId && k.state !== 'ok')
