@@ -52,6 +52,8 @@ import { openCredentials } from './stores/credential-state.js';
 import { ensureDataDir } from './stores/data-dir.js';
 import { SqlCaseStore } from './stores/sql/case-store.js';
 import { UsageWriter } from './stores/usage-writer.js';
+import type { TrustService } from './trust/service.js';
+import { startTrust, withEarnedTiers } from './trust/wiring.js';
 import { accessPolicyFor, ContextLoader, limitPolicyFor } from './wiring/policy.js';
 import { startPolicyWatcher } from './wiring/policy-watch.js';
 import { installProcessGuard } from './wiring/process-guard.js';
@@ -81,6 +83,8 @@ export interface RunningSluice {
   urls: { gateway: string; admin: string };
   runtime: () => Runtime;
   stores: Stores;
+  /** Earned tiers and scheduled key rotation (src/trust/service.ts); `tick()` runs one pass now. */
+  trust: TrustService;
   /** Stops accepting, drains in-flight requests up to the deadline, flushes usage and audit. */
   close(deadlineMs?: number): Promise<void>;
   /** Ends open streams now with an error event (second signal). */
@@ -178,19 +182,32 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   };
   syncUpstreams(cfg);
 
+  // Earned tiers (src/trust/): key records are read with the tier their tenant earned or was pinned to.
+  let trustRef: TrustService | undefined;
+  const tieredControl = withEarnedTiers(stores.control, { tierOf: (r) => trustRef?.tierOf(r) ?? r.tier });
   const auth = new KeyAuthenticator({
-    control: stores.control,
+    control: tieredControl,
     pepper: stores.pepper,
     clock,
     graceMs: () => runtime.cfg.outage.keyGrace,
     onStale: (err) => stores.controlFailed(err),
+    previousPepper: stores.previousPepper,
+    onRehashError: (err) =>
+      logger.warn({ err: (err as Error).message }, 'pepper rotation: rewriting a key hash failed'),
   });
   // Signing keys in the control store, DPoP/TOTP replay marks in Redis (or the control store): shared by every instance.
-  const credentials = await openCredentials(cfg, { clock, sql: stores.sql, pepper: stores.pepper, logger });
+  const credentials = await openCredentials(cfg, {
+    clock,
+    sql: stores.sql,
+    pepper: stores.pepper,
+    // Needed only while the keys sealed under it are opened once (then sealed again).
+    previousPepper: stores.previousPepper?.pepper,
+    logger,
+  });
   const tokens = credentials.tokens;
   const dpopRequired = (tier: string, r: ApiKeyRecord) =>
     r.dpop === 'required' || runtime.cfg.tiers[tier]?.dpop === 'required';
-  const jwt = new JwtVerifier(tokens, stores.control, clock, dpopRequired);
+  const jwt = new JwtVerifier(tokens, tieredControl, clock, dpopRequired);
   stores.onInvalidate((keyId) => {
     if (keyId === '*') auth.invalidateAll();
     else {
@@ -226,7 +243,14 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       }
     },
   );
-  const keys = new KeyService(stores.control, stores.pepper, clock, () => Object.keys(runtime.cfg.tiers));
+  let trustStoreRef: { setIssued(id: string, at: number): Promise<void> } | undefined;
+  const keys = new KeyService(
+    stores.control,
+    stores.pepper,
+    clock,
+    () => Object.keys(runtime.cfg.tiers),
+    async (id, at) => trustStoreRef?.setIssued(id, at),
+  );
 
   const metrics = createMetrics({ auditStats: () => stores.audit.stats() });
   const dependencyErrors = new Counter({
@@ -295,6 +319,26 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   caseSync.start();
   const abuseExpiry = setInterval(() => abuse.expire(), 10_000);
   abuseExpiry.unref();
+  const trustWiring = await startTrust({
+    sql: stores.sql,
+    control: stores.control,
+    cases: new SqlCaseStore(stores.sql),
+    keys: () => keys,
+    audit: stores.audit,
+    clock,
+    logger,
+    config: () => runtime.cfg,
+    policyVersion: () => runtime.version,
+    invalidate: (id) => void stores.invalidate(id),
+    flush: async () => {
+      await usage.flush();
+      await stores.audit.flush();
+    },
+    onTiersChanged: () => auth.invalidateAll(),
+  });
+  trustRef = trustWiring.trust;
+  trustStoreRef = trustWiring.store;
+  stores.onInvalidate((id) => void trustWiring.onInvalidate(id));
   let wasDegraded = false;
   let controlWasDown = false;
   const degradedCheck = setInterval(() => {
@@ -409,6 +453,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     plugins: [tokenRoutes(tokens, clock, dpopRequired), web.gatewayPlugin, clientEndpoints],
     runtime: () => web.overlay(runtime),
     abuse,
+    trust: trustWiring.trust,
     auth,
     limits: stores.limits,
     upstreams,
@@ -429,6 +474,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     usage: stores.usage,
     audit: stores.audit,
     pepper: stores.pepper,
+    previousPepper: stores.previousPepper,
     clock,
     logger,
     invalidateKey: (id) => void stores.invalidate(id),
@@ -532,6 +578,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     urls,
     runtime: () => runtime,
     stores,
+    trust: trustWiring.trust,
     async close(deadlineMs = cfg.shutdown.deadline) {
       const startedAt = Date.now();
       closing = true;
@@ -542,6 +589,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
       clearInterval(touchTimer);
       clearInterval(abuseExpiry);
       void abuseShared?.close();
+      trustWiring.close();
       await caseSync.stop();
       clearInterval(pruneTimer);
       removeGuard();

@@ -24,6 +24,8 @@ export interface AdminDeps {
   usage: UsageLedger;
   audit: AuditSink;
   pepper: Buffer;
+  /** The pepper being rotated out (SLUICE_PEPPER_PREVIOUS), accepted until `until`. */
+  previousPepper?: { pepper: Buffer; until: number };
   clock: Clock;
   logger: Logger;
   /** Called after a key changes so every instance drops its cached copy. */
@@ -165,7 +167,14 @@ export function createAdmin(deps: AdminDeps): FastifyInstance {
     }
     if (!token || token.startsWith('sk-sluice-'))
       return sendAdminError(reply, refuse('SLUICE_ADMIN_UNAUTHORIZED'));
-    const user = await deps.control.getAdminUserByTokenHash(hashAdminToken(deps.pepper, token));
+    let user = await deps.control.getAdminUserByTokenHash(hashAdminToken(deps.pepper, token));
+    const old = deps.previousPepper;
+    if (!user && old && old.until > deps.clock.now()) {
+      // Pepper rotation: a token hashed under the previous pepper is accepted and rewritten.
+      user = await deps.control.getAdminUserByTokenHash(hashAdminToken(old.pepper, token));
+      if (user)
+        await deps.control.updateAdminUser(user.id, { tokenHash: hashAdminToken(deps.pepper, token) });
+    }
     if (!user || user.disabledAt) return sendAdminError(reply, refuse('SLUICE_ADMIN_UNAUTHORIZED'));
     request.admin = user;
   });

@@ -79,6 +79,8 @@ export class KeyService {
     private readonly pepper: Buffer,
     private readonly clock: Clock,
     private readonly tiers: () => string[],
+    /** Told of every rotation (scheduled rotation counts a secret's age from here). */
+    private readonly onRotated?: (id: string, at: number) => Promise<void>,
   ) {}
 
   async create(input: CreateKeyInput): Promise<{ record: ApiKeyRecord; key: string }> {
@@ -142,18 +144,26 @@ export class KeyService {
     return this.get(id);
   }
 
-  /** New secret; the old one keeps working until the grace period ends (0: immediately dead). */
-  async rotate(id: string, grace: string | number = '24h'): Promise<{ record: ApiKeyRecord; key: string }> {
+  /**
+   * New secret; the old one keeps working until the grace period ends (0: immediately dead).
+   * `secret` is given by a scheduled rotation that delivered it before storing it.
+   */
+  async rotate(
+    id: string,
+    grace: string | number = '24h',
+    secret: string = newSecret(),
+  ): Promise<{ record: ApiKeyRecord; key: string }> {
     const k = await this.get(id);
     if (k.revokedAt) throw new KeyServiceError('conflict', `key "${id}" is revoked`);
     const graceMs = typeof grace === 'number' ? grace : parseDuration(grace);
     if (graceMs === undefined) throw new KeyServiceError('invalid', `"${grace}" is not a duration`);
-    const secret = newSecret();
+    const now = this.clock.now();
     await this.control.updateKey(id, {
       hash: hashSecret(this.pepper, secret),
       prevHash: k.hash,
-      prevExpiresAt: this.clock.now() + graceMs,
+      prevExpiresAt: now + graceMs,
     });
+    await this.onRotated?.(id, now);
     return { record: await this.get(id), key: formatKey(id, secret) };
   }
 

@@ -6,13 +6,15 @@
 import type { SluiceConfig } from '../config/schema.js';
 import { compileGlobs } from '../core/authz/glob.js';
 import type { ApiKeyRecord, ControlStore } from '../core/ports.js';
+import { rotationPolicyFor, rotationStatus } from '../core/trust/rotation.js';
 import type { SqlDatabase } from '../stores/sql/db.js';
+import { SqlTrustStore } from '../stores/sql/trust-store.js';
 
 export interface ReviewFinding {
   key: string;
   tenant: string;
   tier: string;
-  kind: 'no-expiry' | 'unused' | 'unused-scopes' | 'unused-models';
+  kind: 'no-expiry' | 'unused' | 'unused-scopes' | 'unused-models' | 'rotation-warn' | 'rotation-due';
   message: string;
   /** The narrower grant suggested, when there is one. */
   suggest?: { scopes?: string[]; models?: string[]; expires?: string };
@@ -44,8 +46,24 @@ export async function review(
     u.models.add(r.model);
   }
   const out: ReviewFinding[] = [];
+  const trust = new SqlTrustStore(sql);
+  const issued = new Map((await trust.rotations()).map((r) => [r.keyId, r.issuedAt]));
+  const tiers = new Map((await trust.tiers()).map((r) => [r.tenantId, r]));
   for (const k of keys) {
     const base = { key: k.id, tenant: k.tenantId, tier: k.tier };
+    // Scheduled rotation: the key's secret near or past its maxAge (policy `keys:` of its tenant or tier).
+    const earned = tiers.get(k.tenantId);
+    const tier = earned && (earned.pinned || cfg.promotion?.ladder.includes(k.tier)) ? earned.tier : k.tier;
+    const rp = rotationPolicyFor(cfg.tenants[k.tenantId]?.keys, cfg.tiers[tier]?.keys);
+    if (rp) {
+      const st = rotationStatus(rp, issued.get(k.id) ?? k.createdAt, now);
+      if (st.state !== 'ok')
+        out.push({
+          ...base,
+          kind: st.state === 'due' ? 'rotation-due' : 'rotation-warn',
+          message: `secret is ${Math.floor(st.age / 86_400_000)} days old; rotation ${st.state === 'due' ? 'was due' : 'is due'} ${new Date(st.dueAt).toISOString()}${rp.autoRotate ? ' (rotated automatically)' : ` (sluice keys rotate ${k.id})`}`,
+        });
+    }
     if (!k.expiresAt)
       out.push({
         ...base,

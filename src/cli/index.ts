@@ -12,6 +12,7 @@ import { registerReview } from './review.js';
 import { registerScreen } from './screen.js';
 import { registerServe } from './serve.js';
 import { registerSimulate } from './simulate.js';
+import { registerTenants } from './tenants.js';
 
 export { CliExit };
 
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<void> {
   registerScreen(program);
   registerSimulate(program);
   registerCases(program);
+  registerTenants(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

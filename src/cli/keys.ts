@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { KeyService, KeyServiceError, publicKeyView } from '../admin/key-service.js';
 import { systemClock } from '../core/ports.js';
+import { SqlTrustStore } from '../stores/sql/trust-store.js';
 import { auditCommand, type CommonOptions, openForCommand, printJson, withCommon } from './common.js';
 import { CliExit } from './exit.js';
 
@@ -17,8 +18,13 @@ async function withKeys<T>(
 ): Promise<T> {
   const { source, stores } = await openForCommand(opts);
   try {
-    const svc = new KeyService(stores.control, stores.pepper, systemClock, () =>
-      Object.keys(source.config.tiers),
+    const trust = new SqlTrustStore(stores.sql);
+    const svc = new KeyService(
+      stores.control,
+      stores.pepper,
+      systemClock,
+      () => Object.keys(source.config.tiers),
+      (id, at) => trust.setIssued(id, at),
     );
     return await fn(svc, (id, op, tenant) => {
       auditCommand(stores, `keys.${op}`, { key: id, tenant: tenant ?? null });

@@ -192,6 +192,21 @@ function checkSemantics(cfg: SluiceConfig): { path: (string | number)[]; message
       checkLimits(o.limits, [section, name, 'limits']);
     }
   }
+  const pr = cfg.promotion;
+  if (pr) {
+    const ladder = new Set(pr.ladder);
+    pr.ladder.forEach((t, i) => {
+      if (!cfg.tiers[t]) out.push({ path: ['promotion', 'ladder', i], message: `unknown tier "${t}"` });
+    });
+    if (ladder.size !== pr.ladder.length)
+      out.push({ path: ['promotion', 'ladder'], message: 'a tier appears twice in the ladder' });
+    if (pr.maxTier !== undefined && !ladder.has(pr.maxTier))
+      out.push({ path: ['promotion', 'maxTier'], message: `"${pr.maxTier}" is not on the ladder` });
+    for (const t of Object.keys(pr.rules)) {
+      if (!ladder.has(t) || t === pr.ladder[0])
+        out.push({ path: ['promotion', 'rules', t], message: `"${t}" is not a rung above the first` });
+    }
+  }
   return out;
 }
 

@@ -169,6 +169,24 @@ export const ScreeningOverrideSchema = z
   .optional();
 export type ScreeningOverride = z.infer<typeof ScreeningOverrideSchema>;
 
+/** Scheduled rotation of API key secrets (docs/trust.md), per tier or tenant. */
+export const KeyRotationSchema = z
+  .strictObject({
+    maxAge: duration(60_000, 3650 * 86_400_000),
+    /** Age at which the owner is warned (default 80% of maxAge). */
+    warnAt: duration(0, 3650 * 86_400_000).optional(),
+    autoRotate: z.boolean().default(false),
+    /** How long the old secret keeps working after an automatic rotation. */
+    grace: duration(0, 90 * 86_400_000).default(86_400_000),
+    /** Delivery webhook: warnings and new secrets, signed x-sluice-signature with `secret`. */
+    deliver: z.strictObject({ webhook: z.url(), secret: z.string().min(16) }).optional(),
+  })
+  .refine((k) => !k.autoRotate || k.deliver !== undefined, {
+    message: 'autoRotate needs a delivery webhook (deliver: { webhook, secret })',
+    path: ['deliver'],
+  })
+  .optional();
+
 export const TierSchema = z.strictObject({
   scopes: z.array(z.string()).default(['*']),
   models: z.array(z.string()).default(['*']),
@@ -184,6 +202,7 @@ export const TierSchema = z.strictObject({
   /** `refuse` a larger max_tokens (400), or `clamp` it: forward maxTokens and say so in x-sluice-max-tokens-clamped. */
   maxTokensMode: z.enum(['refuse', 'clamp']).default('refuse'),
   screening: ScreeningOverrideSchema,
+  keys: KeyRotationSchema,
 });
 export type TierConfig = z.infer<typeof TierSchema>;
 
@@ -196,9 +215,41 @@ const overrides = z
       models: z.array(z.string()).optional(),
       rules: ipRules,
       screening: ScreeningOverrideSchema,
+      /** Key rotation (read for tenants; replaces the tier's block). */
+      keys: KeyRotationSchema,
     }),
   )
   .default({});
+
+/** Earned ceilings (docs/trust.md): rules that move tenants between tiers from their history. */
+const PromotionRuleSchema = z.strictObject({
+  minAge: duration(0, 3650 * 86_400_000).optional(),
+  period: duration(60_000, 365 * 86_400_000).default(30 * 86_400_000),
+  minRequests: z.number().int().min(0).optional(),
+  minUsd: z.number().min(0).optional(),
+  maxRefusedShare: z.number().min(0).max(1).optional(),
+  maxFlaggedShare: z.number().min(0).max(1).optional(),
+  noOpenCase: z.boolean().default(true),
+});
+export const PromotionSchema = z
+  .strictObject({
+    /** How often tenants are evaluated (off the request path). */
+    every: duration(1000, 30 * 86_400_000).default(3_600_000),
+    /** Tiers from lowest to highest. */
+    ladder: z.array(z.string()).min(2),
+    maxTier: z.string().optional(),
+    /** Hysteresis in time: no move by rule within this long of the last move. */
+    minDwell: duration(0, 365 * 86_400_000).default(86_400_000),
+    /** Hysteresis in value: a rung is kept until its rule is missed by more than this share. */
+    margin: z.number().min(0).max(1).default(0.2),
+    onConfirmedCase: z.enum(['lowest', 'one-down']).default('lowest'),
+    /** The rule to enter each rung above the first, by tier name. */
+    rules: z.record(z.string(), PromotionRuleSchema).default({}),
+    /** Operators' webhooks told of every move (signed as alert webhooks are). */
+    webhooks: z.array(z.strictObject({ webhook: z.url(), secret: z.string().optional() })).default([]),
+  })
+  .optional();
+export type PromotionConfig = z.infer<typeof PromotionSchema>;
 
 /** Per-upstream timeouts: connect, response headers, and the whole body (streams included). */
 const upstreamTimeouts = z
@@ -409,6 +460,7 @@ export const ConfigSchema = z.strictObject({
   tenants: overrides,
   projects: overrides,
   keys: overrides,
+  promotion: PromotionSchema,
   tasks: z.record(z.string().regex(/^[a-z0-9_-]+$/), TaskSchema).default({}),
   actions: z.record(z.string(), z.strictObject({ stepUp: z.boolean().default(false) })).default({}),
   trustedProxies: z.array(z.string()).default([]),

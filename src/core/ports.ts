@@ -223,7 +223,7 @@ export interface ControlStore {
   listAdminUsers(): Promise<AdminUser[]>;
   updateAdminUser(
     id: string,
-    patch: { totpSecret?: string | null; disabledAt?: number | null },
+    patch: { totpSecret?: string | null; disabledAt?: number | null; tokenHash?: string },
   ): Promise<void>;
 
   close(): Promise<void>;

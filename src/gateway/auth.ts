@@ -66,6 +66,13 @@ export interface KeyAuthenticatorOptions {
   graceMs?: number | (() => number);
   /** Called when a key is served from the cache because the store failed (for a metric or a log line). */
   onStale?: (err: unknown) => void;
+  /**
+   * The pepper being rotated out (docs/trust.md): until `until`, a secret hashed under it is accepted
+   * and its stored hash rewritten under the current pepper, so keys in use move over by themselves.
+   */
+  previousPepper?: { pepper: Buffer; until: number };
+  /** Called when such a rewrite fails (it is retried at the key's next use). */
+  onRehashError?: (err: unknown) => void;
 }
 
 /** 15 min: long enough to ride out a database failover or restart, short enough to bound a missed revocation. */
@@ -114,7 +121,18 @@ export class KeyAuthenticator {
       let matched: CacheEntry['matched'];
       if (hashesEqual(h, record.hash)) matched = 'current';
       else if (record.prevHash && hashesEqual(h, record.prevHash)) matched = 'previous';
-      else return refuse('SLUICE_INVALID_KEY');
+      else {
+        const old = this.opts.previousPepper;
+        if (!old || old.until <= now) return refuse('SLUICE_INVALID_KEY');
+        const oh = hashSecret(old.pepper, parsed.secret);
+        if (hashesEqual(oh, record.hash)) matched = 'current';
+        else if (record.prevHash && hashesEqual(oh, record.prevHash)) matched = 'previous';
+        else return refuse('SLUICE_INVALID_KEY');
+        // Pepper rotation: store this secret's hash under the current pepper.
+        const patch = matched === 'current' ? { hash: h } : { prevHash: h };
+        record = { ...record, ...patch };
+        await this.opts.control.updateKey(record.id, patch).catch((err) => this.opts.onRehashError?.(err));
+      }
       entry = { principal: principalOf(record), matched, until: now + this.ttlMs, verifiedAt: now };
       if (!this.cache.has(presented) && this.cache.size >= this.maxEntries)
         this.cache.delete(this.cache.keys().next().value!);

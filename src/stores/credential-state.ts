@@ -84,6 +84,8 @@ export interface OpenCredentialsOptions {
   sql: SqlDatabase;
   /** The server pepper: seals the private signing keys at rest. */
   pepper: Buffer;
+  /** The pepper being rotated out: signing keys sealed under it are opened and sealed again. */
+  previousPepper?: Buffer;
   logger?: Logger;
   /** Install the replay guards as the process defaults (default true). */
   installDefaults?: boolean;
@@ -95,7 +97,7 @@ export interface OpenCredentialsOptions {
  * is down: a DPoP proof or step-up is then refused with 503, never accepted unchecked).
  */
 export async function openCredentials(cfg: SluiceConfig, opts: OpenCredentialsOptions): Promise<Credentials> {
-  const storage = new SqlSigningKeyStore(opts.sql, opts.pepper);
+  const storage = new SqlSigningKeyStore(opts.sql, opts.pepper, opts.previousPepper);
   await importKeyFile(storage, join(cfg.storage.dataDir, 'jwt-keys.json'));
   const tokens = await TokenService.fromConfig(cfg, opts.clock, storage);
   const url = cfg.redis?.url ?? (cfg.limits.store === 'redis' ? cfg.limits.url : undefined);

@@ -80,6 +80,27 @@ export function loadOrCreatePepper(dir: string, env: NodeJS.ProcessEnv = process
   throw new Error(`${path} does not hold a pepper of at least ${MIN_PEPPER_BYTES} bytes`);
 }
 
+/** A pepper being rotated out: still accepted (and rewritten under the current one) until `until`. */
+export interface PreviousPepper {
+  pepper: Buffer;
+  until: number;
+}
+
+/**
+ * `SLUICE_PEPPER_PREVIOUS` (hex or base64) with `SLUICE_PEPPER_PREVIOUS_UNTIL` (a date-time): the
+ * pepper rotation procedure of docs/trust.md. Throws when one is set without the other or is malformed.
+ */
+export function loadPreviousPepper(env: NodeJS.ProcessEnv = process.env): PreviousPepper | undefined {
+  const p = env.SLUICE_PEPPER_PREVIOUS;
+  const u = env.SLUICE_PEPPER_PREVIOUS_UNTIL;
+  if (!p && !u) return undefined;
+  if (!p || !u) throw new Error('SLUICE_PEPPER_PREVIOUS and SLUICE_PEPPER_PREVIOUS_UNTIL are set together');
+  const until = /^\d{4}-\d{2}-\d{2}/.test(u) ? Date.parse(u) : Number.NaN;
+  if (Number.isNaN(until))
+    throw new Error(`SLUICE_PEPPER_PREVIOUS_UNTIL "${u}" is not a date-time (e.g. 2026-12-31T00:00:00Z)`);
+  return { pepper: parsePepper(p), until };
+}
+
 export interface AuditKey {
   privateKey: KeyObject;
   publicKey: KeyObject;

@@ -26,6 +26,8 @@ import {
   loadOrCreateAuditKey,
   loadOrCreateInstanceId,
   loadOrCreatePepper,
+  loadPreviousPepper,
+  type PreviousPepper,
 } from '../stores/data-dir.js';
 import { Journal } from '../stores/journal.js';
 import { MemoryLimitStore } from '../stores/memory-limit-store.js';
@@ -46,6 +48,8 @@ export interface Stores {
   auditKey: AuditKey;
   limits: LimitStore;
   pepper: Buffer;
+  /** The pepper being rotated out (SLUICE_PEPPER_PREVIOUS), accepted until its end. */
+  previousPepper?: PreviousPepper;
   instanceId: string;
   /** Components currently degraded (`limits`, `control`), for /readyz and metrics. */
   degraded(): string[];
@@ -148,6 +152,7 @@ export async function openStores(cfg: SluiceConfig, opts: OpenStoresOptions): Pr
   const dataDir = cfg.storage.dataDir;
   ensureDataDir(dataDir);
   const pepper = loadOrCreatePepper(dataDir);
+  const previousPepper = loadPreviousPepper();
   const auditKey = loadOrCreateAuditKey(dataDir);
   const signer = createCheckpointSigner(auditKey.privateKey);
   const sql = await openDatabase({
@@ -319,6 +324,7 @@ export async function openStores(cfg: SluiceConfig, opts: OpenStoresOptions): Pr
     auditKey,
     limits,
     pepper,
+    previousPepper,
     instanceId,
     journal,
     controlFailed,

@@ -76,6 +76,8 @@ export interface GatewayDeps {
   onSettled?: (requestId: string) => void;
   /** Abuse detection and quarantine (src/abuse/engine.ts): stages `quarantine` and `observe-abuse`. */
   abuse?: AbuseHooks;
+  /** Earned tiers and key rotation (src/trust/service.ts): what `/sluice/v1/me` shows under `trust`. */
+  trust?: { describe(p: { tenantId: string; keyId: string; tier: string }): Record<string, unknown> };
   /** The response cache's store (policy `cache:`); without it the `cache` stage does nothing. */
   cache?: ResponseCacheStore;
   /** Cache outcomes for metrics: a hit (upstream tokens saved, bytes served), a miss, an answer stored (bytes). */

@@ -407,9 +407,10 @@ export class SqlControlStore implements ControlStore {
 
   async updateAdminUser(
     id: string,
-    patch: { totpSecret?: string | null; disabledAt?: number | null },
+    patch: { totpSecret?: string | null; disabledAt?: number | null; tokenHash?: string },
   ): Promise<void> {
-    const set: { totp_secret?: string | null; disabled_at?: number | null } = {};
+    const set: { totp_secret?: string | null; disabled_at?: number | null; token_hash?: string } = {};
+    if (patch.tokenHash !== undefined) set.token_hash = patch.tokenHash;
     if (patch.totpSecret !== undefined) set.totp_secret = patch.totpSecret;
     if (patch.disabledAt !== undefined) set.disabled_at = patch.disabledAt;
     if (Object.keys(set).length === 0) return;

@@ -310,6 +310,27 @@ const m0007_cases: Migration = {
   },
 };
 
+/** Earned tiers and key rotation state (issue 20): src/stores/sql/trust-store.ts. */
+const m0008_trust: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('tenant_tiers')
+      .addColumn('tenant_id', 'text', (c) => c.primaryKey())
+      .addColumn('tier', 'text', (c) => c.notNull())
+      .addColumn('pinned', 'integer', (c) => c.notNull())
+      .addColumn('since', 'bigint', (c) => c.notNull())
+      .addColumn('reason', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('key_rotations')
+      .addColumn('key_id', 'text', (c) => c.primaryKey())
+      .addColumn('issued_at', 'bigint', (c) => c.notNull())
+      .addColumn('warned_at', 'bigint')
+      .execute();
+  },
+};
+
 /** Every migration, by name; names sort in the order they apply. */
 export const migrations: Record<string, Migration> = {
   '0001_control': m0001_control,
@@ -318,4 +339,5 @@ export const migrations: Record<string, Migration> = {
   '0005_exceptions': m0005_exceptions,
   '0006_signing_keys': m0006_signing_keys,
   '0007_cases': m0007_cases,
+  '0008_trust': m0008_trust,
 };

@@ -83,25 +83,51 @@ export function openJwk(sealed: string, key: Buffer, kid: string): JWK {
 export class SqlSigningKeyStore implements SigningKeyStorage {
   readonly shared = true;
   private readonly key: Buffer;
+  private readonly previousKey: Buffer | undefined;
 
+  /**
+   * `previousPepper`: the pepper being rotated out (docs/trust.md). A key sealed under it is opened
+   * with it and sealed again under the current pepper, so the old pepper is soon needed by nothing.
+   */
   constructor(
     private readonly sql: SqlDatabase,
     pepper: Buffer,
+    previousPepper?: Buffer,
   ) {
     this.key = sealingKey(pepper);
+    this.previousKey = previousPepper ? sealingKey(previousPepper) : undefined;
   }
 
   async load(): Promise<StoredKey[]> {
-    const rows = await credentialsDb(this.sql).selectFrom('signing_keys').selectAll().execute();
-    return rows.map((r) => ({
-      kid: r.kid,
-      alg: r.alg as TokenAlg,
-      generation: Number(r.generation),
-      createdAt: Number(r.created_at),
-      retiredAt: r.retired_at === null ? null : Number(r.retired_at),
-      privateJwk: openJwk(r.private_jwk, this.key, r.kid),
-      publicJwk: JSON.parse(r.public_jwk) as JWK,
-    }));
+    const db = credentialsDb(this.sql);
+    const rows = await db.selectFrom('signing_keys').selectAll().execute();
+    const out: StoredKey[] = [];
+    for (const r of rows) {
+      let privateJwk: JWK;
+      try {
+        privateJwk = openJwk(r.private_jwk, this.key, r.kid);
+      } catch (err) {
+        if (!this.previousKey) throw err;
+        privateJwk = openJwk(r.private_jwk, this.previousKey, r.kid);
+        // Only the row as read is replaced: a concurrent reseal by another instance is left alone.
+        await db
+          .updateTable('signing_keys')
+          .set({ private_jwk: sealJwk(privateJwk, this.key, r.kid) })
+          .where('kid', '=', r.kid)
+          .where('private_jwk', '=', r.private_jwk)
+          .execute();
+      }
+      out.push({
+        kid: r.kid,
+        alg: r.alg as TokenAlg,
+        generation: Number(r.generation),
+        createdAt: Number(r.created_at),
+        retiredAt: r.retired_at === null ? null : Number(r.retired_at),
+        privateJwk,
+        publicJwk: JSON.parse(r.public_jwk) as JWK,
+      });
+    }
+    return out;
   }
 
   async rotate(prev: StoredKey | null, next: StoredKey, drop: readonly string[]): Promise<boolean> {

@@ -78,6 +78,8 @@ export async function describeKey(ctx: RequestContext): Promise<Refusal | undefi
     paused: deps.abuse?.pausedFor?.(principal.keyId, principal.tenantId) ?? [],
     // What this key can use that is deprecated or retired (issue 19): what, when, the replacement, the link.
     deprecations: deprecationsFor(rt, principal, scopes, models, now),
+    // Earned tier: current, next and what it takes; this tenant's keys nearing rotation.
+    trust: deps.trust?.describe(principal) ?? null,
   };
   return undefined;
 }
