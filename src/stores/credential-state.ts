@@ -6,7 +6,7 @@
  * gateway (`defaultReplayCache`) and by `verifyTotpShared`.
  */
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { type ReplayCache, useSharedReplayCache } from '../auth/dpop.js';
 import { FileKeyStorage, type StoredKey, TokenService } from '../auth/tokens.js';
@@ -104,7 +104,9 @@ export async function openCredentials(cfg: SluiceConfig, opts: OpenCredentialsOp
   let redis: Redis | undefined;
   let replay: ReplayCache & SharedTotpGuard;
   if (url) {
-    redis = new Redis(url, {
+    // Loaded only when Redis is configured: an idle instance without it keeps about 4 MB less.
+    const { Redis: RedisClient } = await import('ioredis');
+    redis = new RedisClient(url, {
       enableOfflineQueue: true, // the first proofs after start wait for the connection instead of failing
       maxRetriesPerRequest: 1,
       commandTimeout: 1000,

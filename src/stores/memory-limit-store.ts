@@ -45,7 +45,7 @@ import {
 import {
   newWindowState,
   WINDOW_SLOTS,
-  type WindowState,
+  WindowState,
   windowAdvance,
   windowCharge,
   windowCheck,
@@ -87,12 +87,34 @@ const EVICT_SCAN = 64;
 /** A full pass over every entry is O(n): allow one per second of clock at most. */
 const FULL_SWEEP_EVERY_MS = 1000;
 
-/** A GCRA state is its row in the packed columns (a number); windows and leases are objects. */
-type Entry = number | { t: 'window'; s: WindowState } | { t: 'lease'; s: LeaseState };
+/**
+ * A GCRA state is its row in the packed columns (a number); window and lease states are stored
+ * themselves (no wrapper object: told apart by their fields).
+ */
+type Entry = number | WindowState | LeaseState;
+
+function isWindow(e: Entry | undefined): e is WindowState {
+  return e instanceof WindowState;
+}
+
+function isLease(e: Entry | undefined): e is LeaseState {
+  return typeof e === 'object' && 'leases' in e;
+}
 
 function algorithmOf(e: Entry): 'gcra' | 'window' | 'lease' {
-  return typeof e === 'number' ? 'gcra' : e.t;
+  return typeof e === 'number' ? 'gcra' : isWindow(e) ? 'window' : 'lease';
 }
+
+/**
+ * The key as one flat string. A key built by concatenation is a tree of V8 cons strings (about 32 B a
+ * node, five or more per bucket key) until something flattens it, and a Map keeps its key as given; a
+ * RegExp match flattens its subject in place, and the GC then drops the tree. Once per new state only.
+ */
+function flatKey(key: string): string {
+  FLATTEN.test(key);
+  return key;
+}
+const FLATTEN = /^/;
 
 /**
  * GCRA states in columns: row i is (a, f, d) of GcraState; a = -Infinity marks a row at rest.
@@ -243,7 +265,7 @@ export class MemoryLimitStore implements LimitStore {
       if (evicted && c.entry !== undefined && this.entries.get(b.key) !== c.entry) {
         // A GCRA row at rest is the same as no state (and its row may be reused): start afresh.
         if (typeof c.entry === 'number') c.entry = undefined;
-        else this.entries.set(b.key, c.entry);
+        else this.entries.set(flatKey(b.key), c.entry);
       }
       marks[i] = this.charge(b, c, requestId, now);
       states[i] = c.cost > 0 ? this.stateAfterCharge(b, c, now) : toBucketState(b, c.remaining, c.resetMs);
@@ -302,19 +324,19 @@ export class MemoryLimitStore implements LimitStore {
         if (b.algorithm === 'gcra') {
           e = this.gcra.alloc();
           this.gcra.set(e, undefined);
-        } else e = { t: 'window', s: newWindowState(u.windowMs, now) };
-        this.entries.set(b.key, e);
+        } else e = newWindowState(u.windowMs, now);
+        this.entries.set(flatKey(b.key), e);
       }
       if (typeof e === 'number') {
         const ahead = gcraSettle(u, gcraAhead(this.gcra.get(e), u.limit, now), delta);
         const next = gcraStateFor(ahead, u.limit, now);
         if (next) this.gcra.set(e, next);
         else this.drop(b.key, e);
-      } else if (e.t === 'window') {
-        windowAdvance(e.s, u.windowMs, now);
+      } else if (isWindow(e)) {
+        windowAdvance(e, u.windowMs, now);
         // Without marks (a foreign reservation) the slot is unknown: refunds are skipped, overruns booked.
-        windowSettle(e.s, marks ? mark : Number.NEGATIVE_INFINITY, delta, now);
-        if (e.s.sum <= 0) this.entries.delete(b.key);
+        windowSettle(e, marks ? mark : Number.NEGATIVE_INFINITY, delta, now);
+        if (e.sum <= 0) this.entries.delete(b.key);
       }
     }
   }
@@ -325,9 +347,9 @@ export class MemoryLimitStore implements LimitStore {
       const b = reservation.buckets[i]!;
       if (b.algorithm !== 'lease' || marks?.[i] === NOT_CHARGED) continue;
       const e = this.entries.get(b.key);
-      if (typeof e !== 'object' || e.t !== 'lease') continue;
+      if (!isLease(e)) continue;
       // An empty lease set is at rest: eviction may take it, but keeping it spares a re-allocation.
-      e.s.leases.delete(reservation.requestId);
+      e.leases.delete(reservation.requestId);
     }
   }
 
@@ -363,7 +385,7 @@ export class MemoryLimitStore implements LimitStore {
         };
       }
       case 'window': {
-        if (typeof e !== 'object' || e.t !== 'window') {
+        if (!isWindow(e)) {
           const d = cost > u.limit ? Number.POSITIVE_INFINITY : 0;
           return {
             ok: d === 0,
@@ -376,13 +398,13 @@ export class MemoryLimitStore implements LimitStore {
             cost,
           };
         }
-        windowAdvance(e.s, u.windowMs, now);
-        const d = windowCheck(e.s, u.limit, cost, now, u.windowMs);
+        windowAdvance(e, u.windowMs, now);
+        const d = windowCheck(e, u.limit, cost, now, u.windowMs);
         return {
           ok: d.ok,
           retryAfterMs: d.retryAfterMs,
-          remaining: windowRemaining(e.s, u.limit),
-          resetMs: windowResetMs(e.s, now, u.windowMs),
+          remaining: windowRemaining(e, u.limit),
+          resetMs: windowResetMs(e, now, u.windowMs),
           ahead: 0,
           entry: e,
           units: u,
@@ -390,7 +412,7 @@ export class MemoryLimitStore implements LimitStore {
         };
       }
       case 'lease': {
-        if (typeof e !== 'object' || e.t !== 'lease') {
+        if (!isLease(e)) {
           const ok = cost <= 0 || u.limit >= 1;
           return {
             ok,
@@ -403,16 +425,16 @@ export class MemoryLimitStore implements LimitStore {
             cost,
           };
         }
-        leasePrune(e.s, now);
+        leasePrune(e, now);
         const d =
           u.limit < 1 && cost > 0
             ? { ok: false, retryAfterMs: Number.POSITIVE_INFINITY }
-            : leaseCheck(e.s, u.limit, requestId, cost, now);
+            : leaseCheck(e, u.limit, requestId, cost, now);
         return {
           ok: d.ok,
           retryAfterMs: d.retryAfterMs,
-          remaining: leaseRemaining(e.s, u.limit),
-          resetMs: leaseResetMs(e.s, u.limit, now),
+          remaining: leaseRemaining(e, u.limit),
+          resetMs: leaseResetMs(e, u.limit, now),
           ahead: 0,
           entry: e,
           units: u,
@@ -436,25 +458,25 @@ export class MemoryLimitStore implements LimitStore {
           const row = this.gcra.alloc();
           this.gcra.set(row, s);
           c.entry = row;
-          this.entries.set(b.key, row);
+          this.entries.set(flatKey(b.key), row);
         }
         return 0;
       }
       case 'window': {
-        if (typeof e !== 'object' || e.t !== 'window') {
-          e = { t: 'window', s: newWindowState(u.windowMs, now) };
-          this.entries.set(b.key, e);
+        if (!isWindow(e)) {
+          e = newWindowState(u.windowMs, now);
+          this.entries.set(flatKey(b.key), e);
           c.entry = e;
         }
-        return windowCharge(e.s, c.cost, now);
+        return windowCharge(e, c.cost, now);
       }
       case 'lease': {
-        if (typeof e !== 'object' || e.t !== 'lease') {
-          e = { t: 'lease', s: { leases: new Map() } };
-          this.entries.set(b.key, e);
+        if (!isLease(e)) {
+          e = { leases: new Map() };
+          this.entries.set(flatKey(b.key), e);
           c.entry = e;
         }
-        e.s.leases.set(requestId, now + u.windowMs);
+        e.leases.set(requestId, now + u.windowMs);
         return 0;
       }
     }
@@ -465,12 +487,8 @@ export class MemoryLimitStore implements LimitStore {
     const u = c.units;
     const e = c.entry!;
     if (typeof e === 'number') return toBucketState(b, gcraRemaining(u, c.ahead), gcraResetMs(u, c.ahead));
-    switch (e.t) {
-      case 'window':
-        return toBucketState(b, windowRemaining(e.s, u.limit), windowResetMs(e.s, now, u.windowMs));
-      case 'lease':
-        return toBucketState(b, leaseRemaining(e.s, u.limit), leaseResetMs(e.s, u.limit, now));
-    }
+    if (isWindow(e)) return toBucketState(b, windowRemaining(e, u.limit), windowResetMs(e, now, u.windowMs));
+    return toBucketState(b, leaseRemaining(e, u.limit), leaseResetMs(e, u.limit, now));
   }
 
   /** The state of a bucket from its stored entry. */
@@ -480,14 +498,12 @@ export class MemoryLimitStore implements LimitStore {
       const ahead = gcraAhead(this.gcra.get(e), u.limit, now);
       return toBucketState(b, gcraRemaining(u, ahead), gcraResetMs(u, ahead));
     }
-    switch (e.t) {
-      case 'window':
-        windowAdvance(e.s, u.windowMs, now);
-        return toBucketState(b, windowRemaining(e.s, u.limit), windowResetMs(e.s, now, u.windowMs));
-      case 'lease':
-        leasePrune(e.s, now);
-        return toBucketState(b, leaseRemaining(e.s, u.limit), leaseResetMs(e.s, u.limit, now));
+    if (isWindow(e)) {
+      windowAdvance(e, u.windowMs, now);
+      return toBucketState(b, windowRemaining(e, u.limit), windowResetMs(e, now, u.windowMs));
     }
+    leasePrune(e, now);
+    return toBucketState(b, leaseRemaining(e, u.limit), leaseResetMs(e, u.limit, now));
   }
 
   /** True when the entry is indistinguishable from an absent one, so dropping it changes nothing. */
@@ -496,15 +512,13 @@ export class MemoryLimitStore implements LimitStore {
       const a = this.gcra.a[e]!;
       return a < now || (a === now && this.gcra.f[e] === 0);
     }
-    switch (e.t) {
-      case 'window':
-        // Advance with the entry's own slot length: the window length is not known here.
-        windowAdvance(e.s, e.s.g * WINDOW_SLOTS, now);
-        return e.s.sum <= 0;
-      case 'lease':
-        leasePrune(e.s, now);
-        return e.s.leases.size === 0;
+    if (isWindow(e)) {
+      // Advance with the entry's own slot length: the window length is not known here.
+      windowAdvance(e, e.g * WINDOW_SLOTS, now);
+      return e.sum <= 0;
     }
+    leasePrune(e, now);
+    return e.leases.size === 0;
   }
 
   /** Makes room or throws; true when something was evicted. */

@@ -5,7 +5,7 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { SluiceConfig } from '../config/schema.js';
 import { AuditChain } from '../core/audit/chain.js';
@@ -230,8 +230,10 @@ export async function openStores(cfg: SluiceConfig, opts: OpenStoresOptions): Pr
   const invalidateCbs: ((keyId: string) => void)[] = [];
   const policyCbs: ((v: number) => void)[] = [];
   if (redisUrl) {
-    pub = new Redis(redisUrl, { ...limitRedisOptions(), lazyConnect: false });
-    const sub = new Redis(redisUrl, {
+    // ioredis is loaded only when Redis is configured (about 4 MB resident otherwise).
+    const { Redis: RedisClient } = await import('ioredis');
+    pub = new RedisClient(redisUrl, { ...limitRedisOptions(), lazyConnect: false });
+    const sub = new RedisClient(redisUrl, {
       maxRetriesPerRequest: null,
       retryStrategy: (t) => Math.min(100 * t, 1000),
     });
@@ -260,9 +262,10 @@ export async function openStores(cfg: SluiceConfig, opts: OpenStoresOptions): Pr
     if (!url && !cfg.limits.urls)
       throw new Error('limits.store is redis but neither limits.url, limits.urls nor redis.url is set');
     // A cluster (limits.urls, or cluster: true): one client follows the slot map; see ClusterLimitStore.
+    const { Redis: RedisClient } = await import('ioredis');
     const redis = clustered
-      ? new Redis.Cluster(cfg.limits.urls ?? [url!], limitClusterOptions())
-      : new Redis(url!, limitRedisOptions());
+      ? new RedisClient.Cluster(cfg.limits.urls ?? [url!], limitClusterOptions())
+      : new RedisClient(url!, limitRedisOptions());
     redis.on('error', (err) => opts.logger.debug({ err: err.message }, 'redis limit client error'));
     clients.push(redis as Redis);
     resilient = new ResilientLimitStore({

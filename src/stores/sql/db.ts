@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { ensureDataDir } from '../data-dir.js';
 import { migrations } from './migrations.js';
 
@@ -168,12 +168,14 @@ export interface OpenDatabaseOptions {
 // epoch-ms timestamp, a seq or a token count, all far below 2^53.
 const PG_INT8 = 20;
 const PG_NUMERIC = 1700;
-const pgTypes = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === PG_INT8 || oid === PG_NUMERIC) return (v: string) => Number(v);
-    return pg.types.getTypeParser(oid, format as 'text');
-  },
-} as pg.CustomTypesConfig;
+function pgTypes(types: typeof pg.types): pg.CustomTypesConfig {
+  return {
+    getTypeParser(oid: number, format?: 'text' | 'binary') {
+      if (oid === PG_INT8 || oid === PG_NUMERIC) return (v: string) => Number(v);
+      return types.getTypeParser(oid, format as 'text');
+    },
+  } as pg.CustomTypesConfig;
+}
 
 /**
  * One SQLite connection per file per process: better-sqlite3 waits for locks synchronously, so two
@@ -186,7 +188,8 @@ const sqliteShared = new Map<
 >();
 
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<SqlDatabase> {
-  const handle = opts.url !== undefined && opts.url !== '' ? openPostgres(opts.url, opts) : openSqlite(opts);
+  const handle =
+    opts.url !== undefined && opts.url !== '' ? await openPostgres(opts.url, opts) : openSqlite(opts);
   if (opts.migrate !== false) {
     try {
       await handle.migrate();
@@ -198,11 +201,13 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<SqlDataba
   return handle;
 }
 
-function openPostgres(url: string, opts: OpenDatabaseOptions): SqlDatabase {
+async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<SqlDatabase> {
   if (!/^postgres(ql)?:\/\//.test(url)) {
     throw new Error('database.url must start with postgres:// (leave it out to use SQLite in the data dir)');
   }
-  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10, types: pgTypes });
+  // pg is loaded only when PostgreSQL is configured (an instance on SQLite never needs it).
+  const { default: pgm } = await import('pg');
+  const pool = new pgm.Pool({ connectionString: url, max: opts.poolSize ?? 10, types: pgTypes(pgm.types) });
   // A client's connection-level error (server restart, 57P01) must never crash the process, whether
   // the client is idle in the pool (pg-pool's own listener forwards to 'error' on the pool) or checked
   // out by Kysely between two statements of a transaction (pg-pool removes its listener then, so
