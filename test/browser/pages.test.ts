@@ -564,6 +564,14 @@ describe('a quarantine seen in the portal and released from the console', () => 
       .getByRole('row', { name: new RegExp(q!.id) });
     await row.waitFor();
     await row.getByText('Evidence').click();
+    // A reviewer's confirmation keeps the hold (the list shows what is in force: open or confirmed).
+    await ops.getByRole('button', { name: `Confirm ${q!.id}` }).click();
+    await ops
+      .getByRole('status')
+      .filter({ hasText: `Confirmed ${q!.id} (now confirmed)` })
+      .waitFor();
+    await row.getByRole('cell', { name: 'confirmed', exact: true }).waitFor();
+    expect((await campChat(member.key, 'hello')).status).toBe(403);
     await a11y(ops);
     await shot(ops, 'console-cases');
     // 4. release without a code: the API asks for step-up, the case stays open and the key stays paused

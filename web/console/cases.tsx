@@ -78,11 +78,13 @@ function Evidence(props: { c: AbuseCase }) {
 
 export function CasesPage(props: { session: { role: string } }) {
   const canReview = props.session.role !== 'auditor';
-  const [status, setStatus] = useState('open');
-  const [cases, error, reload] = useLoad(
-    () => api<{ data: AbuseCase[] }>(`/admin/v1/cases${status ? `?status=${status}` : ''}`),
-    [status],
-  );
+  // `live` (the default): what is in force, open or confirmed.
+  const [status, setStatus] = useState('live');
+  const [cases, error, reload] = useLoad(async () => {
+    if (status !== 'live') return api<{ data: AbuseCase[] }>(`/admin/v1/cases${status ? `?status=${status}` : ''}`);
+    const all = await api<{ data: AbuseCase[] }>('/admin/v1/cases?limit=1000');
+    return { data: all.data.filter((c) => c.status === 'open' || c.status === 'confirmed') };
+  }, [status]);
   const [actionError, setActionError] = useState<unknown>(null);
   const [done, setDone] = useState<string | null>(null);
   const missing = error instanceof ApiError && error.status === 404;
@@ -111,6 +113,7 @@ export function CasesPage(props: { session: { role: string } }) {
         <label>
           Status
           <select name="caseStatus" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
+            <option value="live">open or confirmed</option>
             {STATUSES.map((s) => (
               <option key={s} value={s}>
                 {s}
@@ -140,7 +143,7 @@ export function CasesPage(props: { session: { role: string } }) {
           {done}
         </p>
       )}
-      {cases && cases.data.length === 0 && <p class="muted">No {status || ''} cases.</p>}
+      {cases && cases.data.length === 0 && <p class="muted">No cases{status === 'live' ? ' in force' : status ? ` ${status}` : ''}.</p>}
       {cases && cases.data.length > 0 && (
         <table id="cases">
           <caption>Cases (newest first)</caption>
