@@ -243,8 +243,10 @@ function readable(s: string): boolean {
   return ok >= s.length * 0.95 && letters >= s.length * 0.6 && /\s/.test(s);
 }
 
+/** One decoder for every probe (`decode` without `stream` keeps no state between calls). */
+const UTF8 = new TextDecoder('utf-8', { fatal: false });
 function utf8(bytes: Uint8Array): string {
-  return new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+  return UTF8.decode(bytes);
 }
 
 function decodeBase64(run: string): string | null {
