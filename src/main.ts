@@ -21,6 +21,7 @@ import { impactSince, runtimeForSource, sinceOf } from './admin/policy-impact.js
 import { registerPolicyRoutes } from './admin/policy-routes.js';
 import { PolicyService } from './admin/policy-service.js';
 import { review } from './admin/review.js';
+import { registerTierRoutes } from './admin/tier-routes.js';
 import { parseConfig } from './config/load.js';
 import { type ConfigSource, withDataDir } from './config/resolve.js';
 import type { SluiceConfig } from './config/schema.js';
@@ -52,7 +53,7 @@ import { openCredentials } from './stores/credential-state.js';
 import { ensureDataDir } from './stores/data-dir.js';
 import { SqlCaseStore } from './stores/sql/case-store.js';
 import { UsageWriter } from './stores/usage-writer.js';
-import type { TrustService } from './trust/service.js';
+import { TIERS_CHANGED, type TrustService } from './trust/service.js';
 import { startTrust, withEarnedTiers } from './trust/wiring.js';
 import { accessPolicyFor, ContextLoader, limitPolicyFor } from './wiring/policy.js';
 import { startPolicyWatcher } from './wiring/policy-watch.js';
@@ -494,6 +495,12 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
         }),
       (app, d) => registerAuditRoutes(app, d, stores),
       (app, d) => registerCaseRoutes(app, d, () => abuse, new SqlCaseStore(stores.sql)),
+      (app, d) =>
+        registerTierRoutes(app, d, {
+          store: trustWiring.store,
+          tiers: () => Object.keys(runtime.cfg.tiers),
+          changed: () => void stores.invalidate(TIERS_CHANGED),
+        }),
       web.adminPlugin,
       (app) =>
         app.get('/admin/v1/review', { preHandler: guard('read') }, async (request) => {

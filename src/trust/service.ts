@@ -13,7 +13,6 @@ import type { Logger } from 'pino';
 import type { AbuseCase } from '../abuse/engine.js';
 import type { KeyService } from '../admin/key-service.js';
 import type { SluiceConfig } from '../config/schema.js';
-import { newSecret } from '../core/keys/api-key.js';
 import type { ApiKeyRecord, AuditSink, Clock, ControlStore } from '../core/ports.js';
 import {
   decide,
@@ -22,15 +21,10 @@ import {
   type TenantHistory,
   type TierState,
 } from '../core/trust/promotion.js';
-import {
-  type RotationPolicy,
-  type RotationStatus,
-  rotationPolicyFor,
-  rotationStatus,
-} from '../core/trust/rotation.js';
 import type { SqlCaseStore } from '../stores/sql/case-store.js';
 import type { SqlTrustStore, TenantTierRow } from '../stores/sql/trust-store.js';
 import { type DeliveryResult, deliver } from './deliver.js';
+import { type KeyView, rotationPass } from './rotation-pass.js';
 
 /** The invalidation id that tells every instance to re-read the tenant tiers. */
 export const TIERS_CHANGED = 'trust:tiers';
@@ -52,30 +46,12 @@ export interface TrustServiceOptions {
   fetchImpl?: typeof fetch;
 }
 
-interface KeyView {
-  id: string;
-  tenant: string;
-  state: RotationStatus['state'];
-  age: number;
-  warnAt: number;
-  dueAt: number;
-  autoRotate: boolean;
-}
-
 export function promotionPolicy(cfg: SluiceConfig): PromotionPolicy | undefined {
   const p = cfg.promotion;
   if (!p) return undefined;
   const rules: PromotionPolicy['rules'] = {};
   for (const [t, r] of Object.entries(p.rules)) rules[t] = { ...r };
   return { ...p, rules };
-}
-
-export function rotationPolicyOf(
-  cfg: SluiceConfig,
-  tenantId: string,
-  tier: string,
-): RotationPolicy | undefined {
-  return rotationPolicyFor(cfg.tenants[tenantId]?.keys, cfg.tiers[tier]?.keys);
 }
 
 export class TrustService {
@@ -152,10 +128,17 @@ export class TrustService {
       const state: TierState = row
         ? { tier: row.tier, pinned: row.pinned, since: row.since }
         : { tier: policy.ladder[Math.max(...rungs)]!, pinned: false, since: t.createdAt };
+      // One read per distinct period (rules usually share one).
       const byTier = new Map<string, TenantHistory>();
+      const byPeriod = new Map<number, TenantHistory>();
       for (const tier of policy.ladder) {
         const period = policy.rules[tier]?.period ?? 30 * 86_400_000;
-        byTier.set(tier, await this.historyOf(t.id, t.createdAt, state.since, period, now));
+        let h = byPeriod.get(period);
+        if (!h) {
+          h = await this.historyOf(t.id, t.createdAt, state.since, period, now);
+          byPeriod.set(period, h);
+        }
+        byTier.set(tier, h);
       }
       this.histories.set(t.id, { at: now, byTier });
       const d = decide(policy, state, (tier) => byTier.get(tier)!, now);
@@ -193,7 +176,7 @@ export class TrustService {
     this.emit(action, tenantId, null, 'ok', { ...details, deliveries });
   }
 
-  private emit(
+  emit(
     action: string,
     tenantId: string,
     keyId: string | null,
@@ -219,83 +202,12 @@ export class TrustService {
   }
 
   private async rotateKeys(keys: ApiKeyRecord[]): Promise<void> {
-    const cfg = this.o.config();
-    const now = this.o.clock.now();
-    const issued = new Map((await this.o.store.rotations()).map((r) => [r.keyId, r]));
-    const views = new Map<string, KeyView>();
-    for (const k of keys) {
-      if (k.expiresAt != null && k.expiresAt <= now) continue;
-      const policy = rotationPolicyOf(cfg, k.tenantId, this.tierOf(k));
-      if (!policy) continue;
-      const row = issued.get(k.id);
-      const issuedAt = row?.issuedAt ?? k.createdAt;
-      const st = rotationStatus(policy, issuedAt, now);
-      views.set(k.id, { id: k.id, tenant: k.tenantId, ...st, autoRotate: policy.autoRotate });
-      if (st.state === 'ok') continue;
-      if (!row?.warnedAt && (await this.o.store.markWarned(k.id, issuedAt, now))) {
-        const d = policy.deliver
-          ? await deliver(
-              policy.deliver.webhook,
-              policy.deliver.secret,
-              {
-                type: 'key.rotation.warning',
-                key: k.id,
-                tenant: k.tenantId,
-                dueAt: new Date(st.dueAt).toISOString(),
-                autoRotate: policy.autoRotate,
-              },
-              { fetchImpl: this.o.fetchImpl },
-            )
-          : null;
-        if (d && !d.ok) await this.o.store.clearWarned(k.id, now);
-        this.emit('key.rotation.warn', k.tenantId, k.id, d && !d.ok ? 'delivery_failed' : 'ok', {
-          dueAt: st.dueAt,
-          delivery: d,
-        });
-      }
-      if (st.state === 'due' && policy.autoRotate && policy.deliver) {
-        const rotated = await this.autoRotate(k, policy, issuedAt, now);
-        if (rotated) views.set(k.id, { ...views.get(k.id)!, ...rotationStatus(policy, now, now) });
-      }
-    }
-    this.keyViews = views;
-  }
-
-  /** Delivers a new secret first and stores it only once the webhook took it (no secret is ever lost). */
-  private async autoRotate(
-    k: ApiKeyRecord,
-    p: RotationPolicy,
-    issuedAt: number,
-    now: number,
-  ): Promise<boolean> {
-    if (!(await this.o.store.claim(k.id, issuedAt, now))) return false; // another instance rotates it
-    const secret = newSecret();
-    const graceEndsAt = now + p.grace;
-    const d = await deliver(
-      p.deliver!.webhook,
-      p.deliver!.secret,
-      {
-        type: 'key.rotated',
-        key: k.id,
-        tenant: k.tenantId,
-        apiKey: `sk-sluice-${k.id}-${secret}`,
-        previousValidUntil: new Date(graceEndsAt).toISOString(),
-      },
-      { fetchImpl: this.o.fetchImpl },
+    this.keyViews = await rotationPass(
+      this.o,
+      keys,
+      (k) => this.tierOf(k),
+      (...e) => this.emit(...e),
     );
-    if (!d.ok) {
-      await this.o.store.undo(k.id, issuedAt, now);
-      this.emit('key.rotate.auto', k.tenantId, k.id, 'delivery_failed', { delivery: d });
-      this.o.logger.warn(
-        { key: k.id, webhook: d.webhook, error: d.error },
-        'key rotation: delivery failed; will retry',
-      );
-      return false;
-    }
-    await this.o.keys.rotate(k.id, p.grace, secret);
-    this.o.invalidate(k.id);
-    this.emit('key.rotate.auto', k.tenantId, k.id, 'ok', { graceEndsAt, delivery: d });
-    return true;
   }
 
   /** What `/sluice/v1/me` shows of the caller's trust: tier, the next one and what it takes, keys to rotate. */

@@ -10,8 +10,6 @@ import type { AbuseCase } from '../../src/abuse/engine.js';
 import type { RunningSluice } from '../../src/main.js';
 import { verifyAlertSignature } from '../../src/observability/alerts.js';
 import { SqlCaseStore } from '../../src/stores/sql/case-store.js';
-import { SqlTrustStore } from '../../src/stores/sql/trust-store.js';
-import { setTenantTier } from '../../src/trust/tiers.js';
 import {
   adminCall,
   chat,
@@ -168,17 +166,20 @@ describe('earned tiers', () => {
   }, 60_000);
 
   it('an operator override pins the tier until it is removed', async () => {
-    const store = new SqlTrustStore(s.stores.sql);
-    await setTenantTier(store, tenant, 'silver', 'test', clock.now());
-    await s.stores.invalidate('trust:tiers');
-    await s.trust.tick();
+    const path = `/admin/v1/tenants/${tenant}/tier`;
+    expect((await adminCall(s, adminToken, 'PUT', path, { tier: 'platinum' })).status).toBe(400);
+    const set = await adminCall(s, adminToken, 'PUT', path, { tier: 'silver' });
+    expect(set.body).toMatchObject({ tenant, tier: 'silver', pinned: true, reason: 'set by admin' });
     let mine = await me(s, key);
     expect(mine.trust).toMatchObject({ tier: 'silver', pinned: true, next: null });
     // The confirmed case would demote an earned tier; a pinned one stays.
     clock.advance(3 * DAY);
     await s.trust.tick();
     expect((await me(s, key)).trust.tier).toBe('silver');
-    await setTenantTier(store, tenant, null, 'test', clock.now());
+    expect((await adminCall(s, adminToken, 'DELETE', path)).body).toMatchObject({
+      tier: 'silver',
+      pinned: false,
+    });
     await s.trust.tick();
     mine = await me(s, key);
     expect(mine.trust.pinned).toBe(false);
