@@ -310,6 +310,22 @@ const m0007_cases: Migration = {
   },
 };
 
+/**
+ * Deprecation notices (issue 19): one row per (deprecation entry, tenant) told, so each affected
+ * tenant hears of a deprecation once, across instances and restarts.
+ */
+const m0010_deprecation_notices: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('deprecation_notices')
+      .addColumn('entry', 'text', (c) => c.notNull())
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('notified_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('deprecation_notices_pk', ['entry', 'tenant_id'])
+      .execute();
+  },
+};
+
 /** Every migration, by name; names sort in the order they apply. */
 export const migrations: Record<string, Migration> = {
   '0001_control': m0001_control,
@@ -318,4 +334,5 @@ export const migrations: Record<string, Migration> = {
   '0005_exceptions': m0005_exceptions,
   '0006_signing_keys': m0006_signing_keys,
   '0007_cases': m0007_cases,
+  '0010_deprecation_notices': m0010_deprecation_notices,
 };
