@@ -52,9 +52,11 @@ import { createCacheStore } from './stores/cache/index.js';
 import { openCredentials } from './stores/credential-state.js';
 import { ensureDataDir } from './stores/data-dir.js';
 import { SqlCaseStore } from './stores/sql/case-store.js';
+import { SqlDeprecationNotices } from './stores/sql/deprecation-notices.js';
 import { UsageWriter } from './stores/usage-writer.js';
 import { TIERS_CHANGED, type TrustService } from './trust/service.js';
 import { startTrust, withEarnedTiers } from './trust/wiring.js';
+import { DeprecationNotifier } from './wiring/deprecation-notices.js';
 import { accessPolicyFor, ContextLoader, limitPolicyFor } from './wiring/policy.js';
 import { startPolicyWatcher } from './wiring/policy-watch.js';
 import { installProcessGuard } from './wiring/process-guard.js';
@@ -285,6 +287,15 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     version: runtime.version,
     notify: (e) => alerts.notify(e),
   });
+  // Deprecations: a per-tenant metric, and one notice per (entry, tenant) recorded in the control store.
+  const notices = new SqlDeprecationNotices(stores.sql);
+  const deprecationNotifier = new DeprecationNotifier({
+    clock,
+    claim: (entry, tenant, now) => notices.claim(entry, tenant, now),
+    notify: (e) => alerts.notify(e),
+    count: (tenant, key) => metrics.deprecatedUse(tenant, key),
+    onError: (err) => logger.warn({ err: err.message }, 'deprecation notice not recorded; will retry'),
+  });
   // Abuse detection: cases are audited; a quarantine or throttle tells the partner through the
   // `quarantine` alert (signed webhook). Unreviewed holds expire on a timer.
   // Cases are written through to the control store, loaded at start and polled (or announced on
@@ -447,6 +458,7 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     touch: (id, ip, at) => {
       if (touched.size < 100_000) touched.set(id, { id, at, ip });
     },
+    onDeprecated: (tenant, entry, sunset) => deprecationNotifier.seen(tenant, entry, sunset),
     onLimitStates: (p, buckets, states) => {
       const crossed = limitWatch.crossings(buckets, states);
       for (const c of crossed) alerts.notify(crossingAlert(c, { tenantId: p.tenantId, keyId: p.keyId }));

@@ -110,3 +110,17 @@ export function sunsetDetail(d: Deprecated): string {
   if (d.entry.link) s += ` (see ${d.entry.link})`;
   return s;
 }
+
+/** A stable name for an entry (what it matches and its sunset day): the notice and metric key. */
+export function deprecationKey(entry: DeprecationEntry): string {
+  const m = entry.match;
+  const what =
+    m.key !== undefined
+      ? `key:${m.key}`
+      : m.model !== undefined
+        ? `model:${m.model}`
+        : m.route !== undefined
+          ? `route:${m.route}`
+          : `action:${m.action ?? ''}`;
+  return `${what}@${new Date(entry.sunset).toISOString().slice(0, 10)}`;
+}

@@ -55,6 +55,8 @@ export interface Metrics {
   setDegraded(component: string, degraded: boolean): void;
   /** Used fraction of a limit for a tenant (0..1, may exceed 1 when in debt). */
   setLimitUtilisation(tenant: string | null, limitId: string, ratio: number): void;
+  /** One request of a tenant that used a deprecated model, route, action or key (its entry's key). */
+  deprecatedUse(tenant: string | null, deprecation: string): void;
   /** An upstream failure that does not reach `observe` (e.g. a retried attempt, a breaker trip). */
   upstreamError(upstream: string, kind: string): void;
   /**
@@ -193,6 +195,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     'Audit events that did not fit the queue (counted and alerted, see the audit trail).',
     [],
   ).registerIn(registry);
+  const deprecations = new LabelValues(maxOther);
+  const deprecatedTotal = new FastCounter(
+    'sluice_deprecated_requests_total',
+    'Requests that used a deprecated model, route, action or key, by tenant and deprecation entry.',
+    ['tenant', 'deprecation'],
+  ).registerIn(registry);
   const degradedGauge = new FastGauge(
     'sluice_degraded',
     'A component running in degraded mode (1) or not (0).',
@@ -298,6 +306,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       if (Number.isFinite(ratio)) limitUtilisation.at2(tenants.of(tenant), limits.of(limitId)).value = ratio;
     },
     upstreamError,
+    deprecatedUse(tenant, deprecation) {
+      deprecatedTotal.at2(tenants.of(tenant), deprecations.of(deprecation)).value++;
+    },
     cache(what, savedTokens, bytes) {
       if (what === 'stored') {
         if (bytes > 0) cacheBytes.at1('stored').value += bytes;

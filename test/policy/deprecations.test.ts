@@ -99,6 +99,23 @@ describe('deprecations stage', () => {
     expect(res.headers.link).toBe('<https://example.com/notices/old>; rel="deprecation"; type="text/html"');
   });
 
+  it('tells onDeprecated of each use by a tenant (the metric and the notice hang off it), sunset or not', async () => {
+    const seen: string[] = [];
+    const h = harness({
+      yaml: YAML,
+      deps: {
+        onDeprecated: (tenant, entry, sunset) => void seen.push(`${tenant} ${entry.match.model} ${sunset}`),
+      },
+    });
+    const call = (model: string) =>
+      h.app.inject({ method: 'POST', url: '/v1/chat/completions', headers: auth, payload: chat(model) });
+    expect((await call('old-chat')).statusCode).toBe(200);
+    expect((await call('mock-chat')).statusCode).toBe(200);
+    h.clock.t = SUNSET;
+    expect((await call('old-chat')).statusCode).toBe(410);
+    expect(seen).toEqual(['acme old-* false', 'acme old-* true']);
+  });
+
   it('a request matching no entry gets none of the headers', async () => {
     const h = harness({ yaml: YAML });
     const res = await h.app.inject({

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AbuseHooks } from '../../abuse/engine.js';
 import type { ResponseCacheStore } from '../../core/cache/entry.js';
+import type { DeprecationEntry } from '../../core/deprecations.js';
 import type { Refusal } from '../../core/errors.js';
 import type { Outcome } from '../../core/outcome.js';
 import type {
@@ -63,6 +64,11 @@ export interface GatewayDeps {
   authFailures?: { check(ip: string): Refusal | null; fail(ip: string): void };
   /** Records that a key was used (batched into one write by the caller; never on the request path). */
   touch?: (keyId: string, ip: string, at: number) => void;
+  /**
+   * A request of `tenantId` matched a deprecation entry (`sunset`: it was refused with 410). Never
+   * blocks the request: the per-tenant metric and the once-per-tenant notice hang off it.
+   */
+  onDeprecated?: (tenantId: string, entry: DeprecationEntry, sunset: boolean) => void;
   /** Sees every reservation's bucket states (allowed or denied): limit-crossing alerts, utilisation metrics. */
   onLimitStates?: (p: Principal, buckets: LimitBucket[], states: BucketState[]) => void;
   /** Upstream capacity and fair share, queueing (tier `queue`), upstream feedback; without it, plain reserves. */

@@ -332,6 +332,23 @@ const m0008_trust: Migration = {
 };
 
 /** Every migration, by name; names sort in the order they apply. */
+/**
+ * Deprecation notices (issue 19): one row per (deprecation entry, tenant) told, so each affected
+ * tenant hears of a deprecation once, across instances and restarts.
+ */
+const m0010_deprecation_notices: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('deprecation_notices')
+      .addColumn('entry', 'text', (c) => c.notNull())
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('notified_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('deprecation_notices_pk', ['entry', 'tenant_id'])
+      .execute();
+  },
+};
+
+/** Every migration, by name; names sort in the order they apply. */
 export const migrations: Record<string, Migration> = {
   '0001_control': m0001_control,
   '0002_usage_audit': m0002_usage_audit,
@@ -340,4 +357,5 @@ export const migrations: Record<string, Migration> = {
   '0006_signing_keys': m0006_signing_keys,
   '0007_cases': m0007_cases,
   '0008_trust': m0008_trust,
+  '0010_deprecation_notices': m0010_deprecation_notices,
 };

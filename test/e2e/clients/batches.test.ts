@@ -79,6 +79,11 @@ describe('openai Files and Batches', () => {
     expect(lines.map((l) => l.custom_id)).toEqual(['req-0', 'req-1', 'req-2']);
     expect(lines[0].response.status_code).toBe(200);
     expect((await c.files.retrieve(f.id)).id).toBe(f.id);
+    // an ended batch is answered as it is on cancel; a deleted file is gone
+    expect((await c.batches.cancel(b.id)).status).toBe('completed');
+    expect((await c.batches.list()).data.map((x) => x.id)).toContain(b.id);
+    expect(await c.files.delete(f.id)).toMatchObject({ id: f.id, deleted: true });
+    await expect(c.files.retrieve(f.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
   });
 
   it("another tenant's key gets 404 for the ids, and a batch naming a missing file is a 404 in OpenAI's shape", async () => {
@@ -118,6 +123,10 @@ describe('Anthropic Message Batches', () => {
       ids.push(r.custom_id);
     }
     expect(ids).toEqual(['m-0', 'm-1']);
+    expect((await c.messages.batches.cancel(b.id)).id).toBe(b.id);
+    expect((await c.messages.batches.list()).data.map((x) => x.id)).toContain(b.id);
+    expect(await c.messages.batches.delete(b.id)).toMatchObject({ id: b.id, type: 'message_batch_deleted' });
+    await expect(c.messages.batches.retrieve(b.id)).rejects.toBeInstanceOf(Anthropic.NotFoundError);
   });
 
   it("a bad batch is a 400 in Anthropic's shape naming the request", async () => {

@@ -34,7 +34,10 @@ export function deprecations(ctx: RequestContext): Refusal | undefined {
   });
   if (!hit) return undefined;
   const now = ctx.deps.clock.now();
-  if (isSunset(hit.entry, now)) {
+  const sunset = isSunset(hit.entry, now);
+  if (ctx.principal && ctx.deps.onDeprecated && (sunset || now >= hit.entry.announced))
+    ctx.deps.onDeprecated(ctx.principal.tenantId, hit.entry, sunset);
+  if (sunset) {
     return refuse('SLUICE_SUNSET', sunsetDetail(hit), {
       internal: `deprecation sunset ${hit.what}`,
       audit: { deprecation: hit.what, replacement: hit.entry.replacement ?? null },
