@@ -575,9 +575,7 @@ export const ConfigSchema = z.strictObject({
           enabled: z.boolean().default(true),
           /** none: durable against a process crash (kill -9); fsync: also against power loss (measured cost: docs/operations.md). */
           sync: z.enum(['fsync', 'none']).default('none'),
-          /** sync fsync only: a group is written at most this long after its first record (none writes at the end of the turn). */
           syncDelay: duration(0, 1000).default(2),
-          /** sync fsync only: a group is written once it has this many records. */
           syncBatch: z.number().int().positive().default(256),
         })
         .prefault({}),

@@ -174,9 +174,9 @@ export class AnthropicUpstream implements Upstream {
         `${this.name}: endpoint ${req.endpoint} is not served by Anthropic`,
       );
     }
-    const body: Record<string, unknown> = { ...req.body };
-    if (req.stream) body.stream = true;
-    else if (body.stream !== undefined) body.stream = false;
+    // Copied only when something changes: a plain non-streamed body is serialised as it came.
+    const body: Record<string, unknown> =
+      req.stream || req.body.stream !== undefined ? { ...req.body, stream: req.stream } : req.body;
     const caller = safeRequestHeaders(req.headers);
     const headers: Record<string, string> = {
       ...caller,

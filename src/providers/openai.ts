@@ -215,17 +215,18 @@ export class OpenAIUpstream implements Upstream {
     const path = OPENAI_PATHS[req.endpoint];
     if (!path)
       throw new UpstreamError('protocol', `${this.name}: endpoint ${req.endpoint} is not OpenAI-compatible`);
-    const body: Record<string, unknown> = { ...req.body };
+    // Copied only when something changes: a plain non-streamed body is serialised as it came.
+    let body: Record<string, unknown> = req.body;
     let stripUsageChunk = false;
     if (req.stream) {
-      body.stream = true;
+      body = { ...req.body, stream: true };
       if (req.endpoint === 'chat' || req.endpoint === 'completions') {
         const so = isObject(body.stream_options) ? body.stream_options : {};
         stripUsageChunk = so.include_usage !== true;
         body.stream_options = { ...so, include_usage: true };
       }
     } else if (body.stream !== undefined) {
-      body.stream = false;
+      body = { ...req.body, stream: false };
     }
     const headers: Record<string, string> = {
       ...safeRequestHeaders(req.headers),

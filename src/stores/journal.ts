@@ -7,11 +7,6 @@
  *   as one unit when someone waits for it and the disk is idle, else as soon as it has `syncBatch`
  *   records or `syncDelayMs` after its first record (group commit: one fsync for many requests). `barrier()` resolves once everything appended before the
  *   call is on disk; the gateway awaits it before it ends a response.
- * - With `sync: 'none'` (the default config) there is no fsync to wait for: a group goes to the page
- *   cache with one synchronous write(2) at the end of the event-loop turn in which someone waited
- *   (every request that ended in that turn shares it), which survives a kill -9 as the fsync'ed
- *   group survives power loss. A write(2) of a few kB costs less than the promise, thread-pool hop
- *   and callback of an asynchronous write on every request.
  * - The store writers (usage, audit) write to the database as before and `ack(kind, n)` what the
  *   database committed, in order (each kind is FIFO). A segment whose records are all acknowledged is
  *   deleted; so the journal holds exactly what the database may not have yet: the outage spool.
@@ -30,7 +25,6 @@ import {
   readdirSync,
   readFileSync,
   unlinkSync,
-  writeSync,
 } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -40,9 +34,9 @@ export type JournalKind = 'u' | 'a';
 export interface JournalOptions {
   /** Directory of this instance's journal (created 0700). */
   dir: string;
-  /** `fsync`: flush a group once it has this many records (default 256). */
+  /** Flush a group once it has this many records (default 256). */
   syncBatch?: number;
-  /** `fsync`: flush a group at most this long after its first record (default 2 ms). `none` writes at the end of the turn. */
+  /** Flush a group at most this long after its first record (default 2 ms). */
   syncDelayMs?: number;
   /** `fsync` (default): survives power loss; `none`: write() only, survives a process crash (kill -9). */
   sync?: 'fsync' | 'none';
@@ -73,10 +67,6 @@ export class Journal {
   readonly #o: Required<Omit<JournalOptions, 'onError'>> & Pick<JournalOptions, 'onError'>;
   #segments: Segment[] = [];
   #fh: FileHandle | undefined;
-  /** `sync: 'none'`: the segment's descriptor, written synchronously. */
-  #fd: number | undefined;
-  /** `sync: 'none'`: a write is scheduled for the end of this turn. */
-  #flushQueued = false;
   #group: string[] = [];
   #groupWaiters: (() => void)[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -126,10 +116,10 @@ export class Journal {
   /** Appends a record to the current group (synchronous; durable once `barrier()` resolves). */
   append(kind: JournalKind, record: unknown): void {
     if (this.#closed) return;
-    this.#group.push(`${JSON.stringify({ k: kind, r: record })}\n`);
+    // The same line as JSON.stringify({ k, r }) gives, without the wrapper object (kind is 'u' or 'a').
+    this.#group.push(`{"k":"${kind}","r":${JSON.stringify(record)}}\n`);
     this.#appended[kind]++;
-    if (this.#o.sync === 'none') this.#queueFlush();
-    else if (this.#group.length >= this.#o.syncBatch) this.#kick();
+    if (this.#group.length >= this.#o.syncBatch) this.#kick();
     else if (!this.#timer && !this.#writing) {
       this.#timer = setTimeout(() => this.#kick(), this.#o.syncDelayMs);
     }
@@ -138,11 +128,6 @@ export class Journal {
   /** Resolves when everything appended before the call is durable (at once when nothing is pending). */
   barrier(): Promise<void> {
     if (this.#group.length === 0 && !this.#writing) return Promise.resolve();
-    if (this.#o.sync === 'none') {
-      const p = new Promise<void>((resolve) => this.#groupWaiters.push(resolve));
-      this.#queueFlush();
-      return p;
-    }
     const p = new Promise<void>((resolve) => {
       if (this.#group.length === 0) {
         // Only the group being written: it resolves its own waiters.
@@ -188,14 +173,6 @@ export class Journal {
     if (this.#timer) clearTimeout(this.#timer);
     await this.#fh?.close().catch(() => {});
     this.#fh = undefined;
-    if (this.#fd !== undefined) {
-      try {
-        closeSync(this.#fd);
-      } catch {
-        // already gone; nothing left to write
-      }
-      this.#fd = undefined;
-    }
   }
 
   #files(): string[] {
@@ -242,62 +219,15 @@ export class Journal {
       });
   }
 
-  /** `sync: 'none'`: one write at the end of this turn, for everything appended in it. */
-  #queueFlush(): void {
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    setImmediate(() => this.#writeNow());
-  }
-
-  /** `sync: 'none'`: the current group to the page cache in one write(2); its waiters resolve. */
-  #writeNow(): void {
-    this.#flushQueued = false;
-    const waiters = this.#groupWaiters;
-    this.#groupWaiters = [];
-    if (this.#group.length > 0) {
-      const text = this.#group.join('');
-      this.#group = [];
-      try {
-        let seg = this.#segments[this.#segments.length - 1];
-        if (this.#fd === undefined || !seg || seg.bytes >= this.#o.segmentBytes) {
-          if (this.#fd !== undefined) closeSync(this.#fd);
-          this.#fd = undefined;
-          const file = this.#nextFile();
-          this.#fd = openSync(join(this.#o.dir, file), 'a', 0o600);
-          seg = { file, bytes: 0, uEnd: seg?.uEnd ?? 0, aEnd: seg?.aEnd ?? 0 };
-          this.#segments.push(seg);
-        }
-        const buf = Buffer.from(text);
-        for (let off = 0; off < buf.length; ) off += writeSync(this.#fd, buf, off);
-        seg.bytes += buf.length;
-        seg.uEnd = this.#appended.u;
-        seg.aEnd = this.#appended.a;
-        this.#groups++;
-        this.#failed = undefined;
-        this.ack('u', 0);
-      } catch (err) {
-        // As in the fsync path: reported, and responses are not held hostage by a failing disk.
-        this.#failed = err as Error;
-        this.#o.onError?.(err as Error);
-      }
-    }
-    for (const w of waiters) w();
-  }
-
-  /** The next segment's file name (numbered past every file on disk). */
-  #nextFile(): string {
-    const existing = this.#files();
-    const last = existing.length ? Number.parseInt(existing[existing.length - 1]!, 10) : 0;
-    const n = Math.max(this.#nextSegment, last + 1);
-    this.#nextSegment = n + 1;
-    return `${String(n).padStart(10, '0')}.jnl`;
-  }
-
   async #write(text: string, ends: { u: number; a: number }): Promise<void> {
     let seg = this.#segments[this.#segments.length - 1];
     if (!this.#fh || !seg || seg.bytes >= this.#o.segmentBytes) {
       await this.#fh?.close().catch(() => {});
-      const file = this.#nextFile();
+      const existing = this.#files();
+      const last = existing.length ? Number.parseInt(existing[existing.length - 1]!, 10) : 0;
+      const n = Math.max(this.#nextSegment, last + 1);
+      this.#nextSegment = n + 1;
+      const file = `${String(n).padStart(10, '0')}.jnl`;
       this.#fh = await open(join(this.#o.dir, file), 'a', 0o600);
       seg = { file, bytes: 0, uEnd: seg?.uEnd ?? 0, aEnd: seg?.aEnd ?? 0 };
       this.#segments.push(seg);

@@ -1,8 +1,8 @@
 /**
  * requestStreamed (src/providers/request-streamed.ts): a streamed body over `pool.dispatch`, pulled
- * by the consumer. Chunks arrive in order and whole; a body many times the pause/resume
- * threshold and still arrives whole and in order; destroying the body aborts the upstream call; a reset after
- * the headers is thrown by the iterator; an abort before the headers rejects with its reason.
+ * by the consumer. Chunks arrive in order and whole, also for a body many times the pause/resume
+ * threshold; destroying the body aborts the upstream call; a reset after the headers is thrown by
+ * the iterator; an abort before the headers rejects with its reason.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPool } from '../../src/providers/http-upstream.js';

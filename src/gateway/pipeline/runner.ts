@@ -25,8 +25,9 @@ const AUTH_ACTION = 'auth';
 export async function runStages(ctx: RequestContext, stages: readonly Stage[]): Promise<void> {
   const tracer = ctx.deps.tracer;
   if (tracer) ctx.trace = tracer.start(ctx.request.headers.traceparent, ctx.t0);
+  // One clock read per stage: a stage's end is the next one's start.
+  let t = performance.now();
   for (const stage of stages) {
-    const t = performance.now();
     let r: Refusal | undefined;
     try {
       const out = stage(ctx);
@@ -34,8 +35,10 @@ export async function runStages(ctx: RequestContext, stages: readonly Stage[]): 
     } catch (err) {
       r = refusalForError(ctx, err);
     }
-    ctx.stageMs[stage.name] = performance.now() - t;
-    if (ctx.trace) ctx.trace.span(stage.name, t, t + ctx.stageMs[stage.name]!);
+    const t1 = performance.now();
+    ctx.stageMs[stage.name] = t1 - t;
+    if (ctx.trace) ctx.trace.span(stage.name, t, t1);
+    t = t1;
     if (r) {
       refuseRequest(ctx, r);
       return;
@@ -47,8 +50,8 @@ export async function runStages(ctx: RequestContext, stages: readonly Stage[]): 
 /** The end of a call: runs the end stages (settle, record) once the answer or stream has ended. */
 export async function endRequest(ctx: RequestContext): Promise<void> {
   try {
+    let t = performance.now();
     for (const stage of ctx.end) {
-      const t = performance.now();
       try {
         const out = stage(ctx);
         if (out instanceof Promise) await out;
@@ -58,8 +61,10 @@ export async function endRequest(ctx: RequestContext): Promise<void> {
           'end stage failed',
         );
       }
-      ctx.stageMs[stage.name] = performance.now() - t;
-      if (ctx.trace) ctx.trace.span(stage.name, t, t + ctx.stageMs[stage.name]!);
+      const t1 = performance.now();
+      ctx.stageMs[stage.name] = t1 - t;
+      if (ctx.trace) ctx.trace.span(stage.name, t, t1);
+      t = t1;
     }
   } finally {
     if (ctx.pending.length > 0) await Promise.allSettled(ctx.pending);

@@ -1,0 +1,85 @@
+// Compares Sluice builds in one run: the bare proxy, then `sluice serve` (memory store, default checks)
+// from each checkout given, in interleaved rounds; prints the median ratios to bare of throughput and
+// CPU per request (non-streaming, autocannon) and, with --stream, of streaming TTFB and CPU per stream.
+// Each checkout needs `node scripts/build.mjs` run in it first. A second checkout of an older commit:
+//   git archive <commit> | tar -x -C /tmp/base && ln -s "$PWD/node_modules" /tmp/base/node_modules
+//   (cd /tmp/base && node scripts/build.mjs)
+//   node bench/compare.mjs --build base=/tmp/base --build new=. --stream
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { measureStreaming, measureThroughput, warmUp } from './lib/load.mjs';
+import { cpuMicros, pinSelf } from './lib/procs.mjs';
+import { startBare, startStub } from './lib/targets.mjs';
+
+const { values: args } = parseArgs({
+  options: {
+    build: { type: 'string', multiple: true, default: ['this=.'] },
+    rounds: { type: 'string', default: '5' },
+    duration: { type: 'string', default: '3' },
+    streams: { type: 'string', default: '300' },
+    stream: { type: 'boolean', default: false },
+    off: { type: 'boolean', default: false },
+  },
+});
+const OFF = {
+  abuse: { enabled: false },
+  screening: {
+    injection: { action: 'off' },
+    secrets: { action: 'off' },
+    pii: { action: 'off' },
+    output: { secrets: 'off', pii: 'off' },
+  },
+};
+pinSelf(1);
+const stub = await startStub({ core: 1 });
+const bare = await startBare({ core: 0, upstreamUrl: stub.url });
+bare.name = 'bare';
+const targets = [bare];
+for (const spec of args.build) {
+  const [name, dir] = spec.includes('=') ? spec.split('=') : [spec, spec];
+  // Each build's own bench helpers start its own bin/sluice.js.
+  const lib = await import(join(resolve(dir), 'bench/lib/sluice.mjs'));
+  const tmp = lib.tempDir(name);
+  const configFile = lib.writeConfig(tmp, {
+    upstreamUrl: stub.url,
+    store: { store: 'memory' },
+    extra: args.off ? OFF : {},
+  });
+  const dataDir = join(tmp, 'data');
+  const { key } = lib.createKey({ dataDir, configFile });
+  const t = await lib.startSluice({ name, configFile, dataDir, core: 0 });
+  t.headers = { authorization: `Bearer ${key}` };
+  t.name = name;
+  targets.push(t);
+}
+const rounds = Number(args.rounds);
+const duration = Number(args.duration);
+const streams = Number(args.streams);
+for (const t of targets) await warmUp(t, 2);
+const res = new Map(targets.map((t) => [t.name, []]));
+for (let r = 0; r < rounds; r++) {
+  for (const t of targets) {
+    const m = await measureThroughput(t, { connections: 50, duration });
+    const o = { rps: m.rps, cpu: m.cpuUsPerReq };
+    if (args.stream) {
+      const c0 = cpuMicros(t.pid);
+      const s = await measureStreaming(t, { requests: streams, concurrency: 10 });
+      o.ttfb = s.ttfbP50;
+      o.scpu = (cpuMicros(t.pid) - c0) / streams;
+    }
+    res.get(t.name).push(o);
+  }
+}
+const med = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const base = res.get('bare');
+for (const [name, v] of res) {
+  const ratio = (k) => med(v.map((x, r) => x[k] / base[r][k]));
+  let line = `${name.padEnd(8)} throughput ${ratio('rps').toFixed(2)}x  CPU/request ${ratio('cpu').toFixed(2)}x (per round: ${v.map((x, r) => (x.cpu / base[r].cpu).toFixed(2)).join(' ')})`;
+  if (args.stream)
+    line += `  TTFB p50 +${med(v.map((x, r) => x.ttfb - base[r].ttfb)).toFixed(2)} ms (${ratio('ttfb').toFixed(2)}x)  CPU/stream ${ratio('scpu').toFixed(2)}x`;
+  console.log(line);
+}
+process.exit(0);
