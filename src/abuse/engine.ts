@@ -13,7 +13,7 @@ import {
   type Finding,
   type Observation,
 } from '../core/anomaly/detectors.js';
-import { fnv, netOf, wideNetOf } from '../core/anomaly/text.js';
+import { fnv, isInternalAddress, netOf, wideNetOf } from '../core/anomaly/text.js';
 import { type Refusal, refuse } from '../core/errors.js';
 import type { Clock, Endpoint } from '../core/ports.js';
 import { lastUserText } from '../providers/prompt-text.js';
@@ -326,7 +326,9 @@ export class AbuseEngine implements AbuseHooks {
     if (!this.cfg.enabled) return;
     const now = this.opts.clock.now();
     const credential = a.presented ? fnv(a.presented) || 1 : 0;
-    if (this.opts.shared) {
+    // Private and loopback ranges are not shared: behind an undeclared proxy (or on the operator's
+    // own network) every instance's failures would add up to one "range" (see isInternalAddress).
+    if (this.opts.shared && !isInternalAddress(a.ip)) {
       this.opts.shared.recordFailure(netOf(a.ip), a.ip, credential);
       if (this.defer && !this.scheduled) {
         this.scheduled = true;
