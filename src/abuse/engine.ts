@@ -282,22 +282,12 @@ export class AbuseEngine implements AbuseHooks {
       const s = this.queue[this.qHead]!;
       this.qHead = (this.qHead + 1) % QUEUE;
       this.qLen--;
-      s.prompt = promptOf(s);
-      const d = this.detectors;
-      const findings = d.observe(s, s.at);
-      if (this.opts.shared)
-        this.opts.shared.recordRequest(
-          s.keyId,
-          s.tenantId,
-          s.ip,
-          d.lastNet,
-          s.action,
-          d.lastPublic ? d.lastTemplate : 0,
-          d.lastPublic ? d.lastTail : 0,
-        );
-      if (findings.length > 0) {
-        const now = Math.max(s.at, this.opts.clock.now());
-        for (const f of findings.slice()) this.apply(f, now, s.requestId);
+      // The batch runs outside any request: an error in one observation (a body of an unexpected
+      // shape) costs that observation, never the process or the rest of the batch.
+      try {
+        this.observeSlot(s);
+      } catch {
+        this.failedObservations++;
       }
       s.prompt = '';
       s.headerNames = NO_NAMES;
@@ -316,6 +306,29 @@ export class AbuseEngine implements AbuseHooks {
   settled(): Promise<void> {
     return this.opts.shared?.settled() ?? Promise.resolve();
   }
+
+  private observeSlot(s: Slot): void {
+    s.prompt = promptOf(s);
+    const d = this.detectors;
+    const findings = d.observe(s, s.at);
+    if (this.opts.shared)
+      this.opts.shared.recordRequest(
+        s.keyId,
+        s.tenantId,
+        s.ip,
+        d.lastNet,
+        s.action,
+        d.lastPublic ? d.lastTemplate : 0,
+        d.lastPublic ? d.lastTail : 0,
+      );
+    if (findings.length > 0) {
+      const now = Math.max(s.at, this.opts.clock.now());
+      for (const f of findings.slice()) this.apply(f, now, s.requestId);
+    }
+  }
+
+  /** Observations a batch could not process (counted, dropped). */
+  failedObservations = 0;
 
   /** Observations waiting for the next batch. */
   get queued(): number {
