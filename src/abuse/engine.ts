@@ -13,7 +13,7 @@ import {
   type Finding,
   type Observation,
 } from '../core/anomaly/detectors.js';
-import { fnv, netOf, wideNetOf } from '../core/anomaly/text.js';
+import { fnv, isInternalAddress, netOf, wideNetOf } from '../core/anomaly/text.js';
 import { type Refusal, refuse } from '../core/errors.js';
 import type { Clock, Endpoint } from '../core/ports.js';
 import { lastUserText } from '../providers/prompt-text.js';
@@ -282,22 +282,12 @@ export class AbuseEngine implements AbuseHooks {
       const s = this.queue[this.qHead]!;
       this.qHead = (this.qHead + 1) % QUEUE;
       this.qLen--;
-      s.prompt = promptOf(s);
-      const d = this.detectors;
-      const findings = d.observe(s, s.at);
-      if (this.opts.shared)
-        this.opts.shared.recordRequest(
-          s.keyId,
-          s.tenantId,
-          s.ip,
-          d.lastNet,
-          s.action,
-          d.lastPublic ? d.lastTemplate : 0,
-          d.lastPublic ? d.lastTail : 0,
-        );
-      if (findings.length > 0) {
-        const now = Math.max(s.at, this.opts.clock.now());
-        for (const f of findings.slice()) this.apply(f, now, s.requestId);
+      // The batch runs outside any request: an error in one observation (a body of an unexpected
+      // shape) costs that observation, never the process or the rest of the batch.
+      try {
+        this.observeSlot(s);
+      } catch {
+        this.failedObservations++;
       }
       s.prompt = '';
       s.headerNames = NO_NAMES;
@@ -317,6 +307,29 @@ export class AbuseEngine implements AbuseHooks {
     return this.opts.shared?.settled() ?? Promise.resolve();
   }
 
+  private observeSlot(s: Slot): void {
+    s.prompt = promptOf(s);
+    const d = this.detectors;
+    const findings = d.observe(s, s.at);
+    if (this.opts.shared)
+      this.opts.shared.recordRequest(
+        s.keyId,
+        s.tenantId,
+        s.ip,
+        d.lastNet,
+        s.action,
+        d.lastPublic ? d.lastTemplate : 0,
+        d.lastPublic ? d.lastTail : 0,
+      );
+    if (findings.length > 0) {
+      const now = Math.max(s.at, this.opts.clock.now());
+      for (const f of findings.slice()) this.apply(f, now, s.requestId);
+    }
+  }
+
+  /** Observations a batch could not process (counted, dropped). */
+  failedObservations = 0;
+
   /** Observations waiting for the next batch. */
   get queued(): number {
     return this.qLen;
@@ -326,7 +339,9 @@ export class AbuseEngine implements AbuseHooks {
     if (!this.cfg.enabled) return;
     const now = this.opts.clock.now();
     const credential = a.presented ? fnv(a.presented) || 1 : 0;
-    if (this.opts.shared) {
+    // Private and loopback ranges are not shared: behind an undeclared proxy (or on the operator's
+    // own network) every instance's failures would add up to one "range" (see isInternalAddress).
+    if (this.opts.shared && !isInternalAddress(a.ip)) {
       this.opts.shared.recordFailure(netOf(a.ip), a.ip, credential);
       if (this.defer && !this.scheduled) {
         this.scheduled = true;

@@ -132,6 +132,22 @@ describe('abuse detection on the hot path', () => {
     expect(runs.length).toBe(2);
   });
 
+  it('drops an observation the batch cannot process, and goes on with the rest', () => {
+    const clock = { t: T0 };
+    const engine = new AbuseEngine({ clock: { now: () => clock.t }, defer: null });
+    const hostile = {} as Record<string, unknown>;
+    Object.defineProperty(hostile, 'messages', {
+      get() {
+        throw new Error('boom');
+      },
+    });
+    engine.observe(obs(0, { body: hostile }));
+    engine.observe(obs(1));
+    expect(() => engine.flush()).not.toThrow();
+    expect(engine.failedObservations).toBe(1);
+    expect(engine.queued).toBe(0);
+  });
+
   it('without a scheduler, runs a batch every 64 observations or 200 ms of its clock', () => {
     const clock = { t: T0 };
     const engine = new AbuseEngine({ clock: { now: () => clock.t }, defer: null });

@@ -104,10 +104,30 @@ describe('abuse signals shared across instances through Redis', () => {
     await Promise.all([a.engine.settled(), b.engine.settled()]);
     const found = [...a.actions, ...b.actions].filter((x) => x.detector === 'credential-stuffing');
     expect(found.length).toBeGreaterThan(0);
+    expect(found[0]!.reason).toContain('across instances');
     const holder = a.actions.some((x) => x.detector === 'credential-stuffing') ? a.engine : b.engine;
     expect(
       holder.check({ keyId: 'new', tenantId: 'x', ip: '192.0.2.200', action: 'chat.create' })?.code,
     ).toBe('SLUICE_QUARANTINED');
+  });
+
+  it('does not share failures from private or loopback ranges', async () => {
+    const clock = { t: T0 + 5_400_000 };
+    const a = instance(clock, true);
+    const b = instance(clock, true);
+    for (let i = 0; i < 14; i++) {
+      clock.t += 1000;
+      (i % 2 ? a : b).engine.authFailed({
+        ip: '127.0.0.1',
+        presented: `Bearer sk-sluice-x-${i}`,
+        userAgent: null,
+      });
+    }
+    a.engine.flush();
+    b.engine.flush();
+    await Promise.all([a.engine.settled(), b.engine.settled()]);
+    expect([...a.actions, ...b.actions]).toEqual([]);
+    expect(await redis.keys(`${prefix}fc:{127.0.0.0/24}*`)).toEqual([]);
   });
 
   it('sees a template campaign through one proxy split across instances', async () => {
