@@ -233,6 +233,12 @@ export class SliceLimitStore implements LimitStore {
     if (meta?.sliceOf === undefined) return this.inner.release(reservation);
   }
 
+  /** The inner store's health check, when it has one (the resilient store probes through it). */
+  ping(): Promise<void> {
+    const inner = this.inner as LimitStore & { ping?(): Promise<void> };
+    return inner.ping ? inner.ping() : this.inner.peek([]).then(() => undefined);
+  }
+
   peek(buckets: LimitBucket[]): Promise<BucketState[]> {
     return this.inner.peek(buckets);
   }
