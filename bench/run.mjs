@@ -70,6 +70,9 @@ const { values: args } = parseArgs({
     'no-memory': { type: 'boolean', default: false },
     'no-extras': { type: 'boolean', default: false },
     profile: { type: 'boolean' },
+    scale: { type: 'boolean', default: false },
+    'scale-keys': { type: 'string' },
+    'scale-requests': { type: 'string' },
     'no-write': { type: 'boolean', default: false },
     out: { type: 'string', default: join(ROOT, 'bench', 'results') },
     help: { type: 'boolean', default: false },
@@ -87,6 +90,10 @@ if (args.help) {
   --redis-url URL       use this Redis instead of a private redis-server
   --memory-keys N       distinct end users in the memory run (100000; quick 20000)
   --profile             CPU-profile Sluice under load (default on, off with --quick)
+  --scale               only the scale bench (bench/scale.mjs): N store instances on one Redis and on
+                        a 3-master cluster, Zipf keys, plain and --mixed shapes, leases off and on
+  --scale-keys N        distinct keys in the scale bench (1000000; quick 100000)
+  --scale-requests N    requests per scale run (30000; quick 5000)
   --no-streaming --no-micro --no-accuracy --no-memory --no-extras --no-write`);
   process.exit(0);
 }
@@ -387,6 +394,59 @@ function extrasPhase() {
   return out;
 }
 
+/**
+ * `--scale`: bench/scale.mjs in a child, once per shape (key + tenant; plus IP and global) and once
+ * with hot-key leases on; its JSON lines are collected into one results file beside the others.
+ */
+function scalePhase(env) {
+  const runs = [
+    { name: 'plain', extra: [] },
+    { name: 'mixed', extra: ['--mixed'] },
+    { name: 'leases', extra: ['--leases'] },
+  ];
+  const common = [
+    '--keys',
+    String(args['scale-keys'] ?? (quick ? 100_000 : 1_000_000)),
+    '--requests',
+    String(args['scale-requests'] ?? (quick ? 5_000 : 30_000)),
+    '--instances',
+    String(settings.instances),
+  ];
+  const out = { env, scale: {} };
+  for (const r of runs) {
+    log(`scale bench: ${r.name}`);
+    const text = runCommand(process.execPath, [join(ROOT, 'bench', 'scale.mjs'), ...common, ...r.extra], {
+      cwd: ROOT,
+      timeoutMs: (quick ? 5 : 20) * 60_000,
+    });
+    out.scale[r.name] = text
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
+  }
+  const cols = [
+    'backend',
+    'decisionsPerSec',
+    'roundTripsPerRequest',
+    'redisCommandsPerRequest',
+    'redisCpuUsPerRequest',
+    'p50Ms',
+    'p99Ms',
+    'hotKeyOverAdmission',
+    'overAdmissionBound',
+  ];
+  let report = `| shape | ${cols.join(' | ')} |\n|${'---|'.repeat(cols.length + 1)}\n`;
+  for (const [shape, rows] of Object.entries(out.scale))
+    for (const row of rows) report += `| ${shape} | ${cols.map((c) => row[c] ?? '—').join(' | ')} |\n`;
+  console.log(report);
+  if (!args['no-write']) {
+    mkdirSync(args.out, { recursive: true });
+    const file = join(args.out, `${env.date}-${env.commit}-scale${quick ? '-quick' : ''}.json`);
+    writeFileSync(file, `${JSON.stringify({ ...out, report }, null, 2)}\n`);
+    log(`wrote ${file}`);
+  }
+}
+
 async function main() {
   const env = {
     date: new Date().toISOString().slice(0, 10),
@@ -399,6 +459,10 @@ async function main() {
     clkTck: CLK_TCK,
     loadGenerator: 'autocannon (in-process)',
   };
+  if (args.scale) {
+    scalePhase(env);
+    return;
+  }
   if (HAS_TASKSET) pinSelf(LOAD_CORE);
   const results = { env, settings, notes };
 

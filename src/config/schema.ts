@@ -70,6 +70,11 @@ export const LimitSchema = z
     concurrent: z.number().int().positive().optional(),
     window: duration(1000, 30 * 86_400_000).optional(),
     burst: z.number().int().min(0).default(0),
+    /**
+     * Hot-key slices (off by default): each instance may reserve this many requests of the limit at
+     * once and admit from them locally (docs/scaling.md). Over-admission at most instances × slice.
+     */
+    slice: z.number().int().min(2).optional(),
     actions: z.array(z.string()).optional(),
     models: z.array(z.string()).optional(),
     mode,
@@ -84,6 +89,13 @@ export const LimitSchema = z
       ctx.addIssue({
         code: 'custom',
         message: `limit "${l.id}" must set exactly one of requests, tokens, inputTokens, outputTokens, images, usd, concurrent (found ${kinds.length})`,
+      });
+    }
+    if (l.slice !== undefined && (kinds[0] !== 'requests' || (l.window ?? 0) >= 3_600_000)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `limit "${l.id}": slice applies to requests limits with a window under 1h only`,
+        path: ['slice'],
       });
     }
     if (kinds[0] !== 'concurrent' && l.window === undefined) {

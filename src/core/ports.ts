@@ -47,6 +47,12 @@ export interface LimitBucket {
   shadow: boolean;
   /** Scope of the limit as written in the policy (`key`, `tenant`, ...), for messages. */
   per: string;
+  /**
+   * Hot-key slice size (requests limits only; absent or ≤ 1 = off, the default): an instance may
+   * reserve this many requests at once and admit from them locally (see SliceLimitStore). Worst-case
+   * over-admission: instances × slice per window.
+   */
+  slice?: number;
 }
 
 /** The current state of one bucket, as reported in headers and `/sluice/v1/me`. */

@@ -34,6 +34,7 @@ import { MemoryLimitStore } from '../stores/memory-limit-store.js';
 import { ClusterLimitStore } from '../stores/redis/cluster-limit-store.js';
 import { limitClusterOptions, limitRedisOptions, RedisLimitStore } from '../stores/redis-limit-store.js';
 import { ResilientLimitStore } from '../stores/resilient-limit-store.js';
+import { SliceLimitStore } from '../stores/slice-limit-store.js';
 import { SqlAuditStore } from '../stores/sql/audit-store.js';
 import { SqlControlStore } from '../stores/sql/control-store.js';
 import { openDatabase, type SqlDatabase } from '../stores/sql/db.js';
@@ -268,10 +269,12 @@ export async function openStores(cfg: SluiceConfig, opts: OpenStoresOptions): Pr
       : new RedisClient(url!, limitRedisOptions());
     redis.on('error', (err) => opts.logger.debug({ err: err.message }, 'redis limit client error'));
     clients.push(redis as Redis);
+    const shared = clustered
+      ? new ClusterLimitStore({ redis, clock: opts.clock })
+      : new RedisLimitStore({ redis, clock: opts.clock });
     resilient = new ResilientLimitStore({
-      remote: clustered
-        ? new ClusterLimitStore({ redis, clock: opts.clock })
-        : new RedisLimitStore({ redis, clock: opts.clock }),
+      // Hot-key slices for limits that set `slice` (only forwards otherwise): docs/scaling.md.
+      remote: new SliceLimitStore({ inner: shared, clock: opts.clock }),
       onStoreFailure: cfg.limits.onStoreFailure,
       expectedInstances: cfg.limits.expectedInstances,
       timeoutMs: cfg.limits.timeout,

@@ -18,6 +18,12 @@ export interface PrivateCluster {
   nodes: { host: string; port: number }[];
   /** Promotes the replica of the master serving `key` (CLUSTER FAILOVER) and waits until it is master. */
   failover(key: string): Promise<void>;
+  /** The port of the master serving `key`'s slot. */
+  masterOf(key: string): Promise<number>;
+  /** SIGKILLs the node on `port` and resolves once it has exited. */
+  kill(port: number): Promise<void>;
+  /** Starts the node on `port` again (same dir and nodes.conf: it rejoins as itself) and waits for cluster_state:ok. */
+  restart(port: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -34,7 +40,7 @@ export async function startCluster(replicas: 0 | 1 = 0): Promise<PrivateCluster>
   const count = 3 * (1 + replicas);
   const ports: number[] = [];
   for (let i = 0; i < count; i++) ports.push(await freePort());
-  const procs: ChildProcess[] = ports.map((port) =>
+  const spawnNode = (port: number): ChildProcess =>
     spawn(
       'redis-server',
       [
@@ -56,8 +62,8 @@ export async function startCluster(replicas: 0 | 1 = 0): Promise<PrivateCluster>
         dir,
       ],
       { stdio: 'ignore', cwd: dir },
-    ),
-  );
+    );
+  const procs: ChildProcess[] = ports.map(spawnNode);
   const ping = async (port: number) => {
     const c = new Redis({
       port,
@@ -145,6 +151,40 @@ export async function startCluster(replicas: 0 | 1 = 0): Promise<PrivateCluster>
         await waitFor(
           async () => (await info(p, ['CLUSTER', 'INFO'])).includes('cluster_state:ok'),
           `cluster ok on ${p}`,
+        );
+    },
+    async masterOf(key: string) {
+      const slot = Number(await info(ports[0]!, ['CLUSTER', 'KEYSLOT', key]));
+      const c = new Redis({ port: ports[0]!, host: '127.0.0.1' });
+      try {
+        const slots = JSON.parse(JSON.stringify(await c.call('CLUSTER', 'SLOTS'))) as [
+          number,
+          number,
+          [string, number, string],
+        ][];
+        const range = slots.find(([lo, hi]) => slot >= lo && slot <= hi);
+        if (!range) throw new Error(`no master for slot ${slot}`);
+        return range[2][1];
+      } finally {
+        c.disconnect();
+      }
+    },
+    async kill(port: number) {
+      const i = ports.indexOf(port);
+      const p = procs[i]!;
+      if (p.exitCode !== null || p.signalCode !== null) return;
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGKILL');
+      await exited;
+    },
+    async restart(port: number) {
+      const i = ports.indexOf(port);
+      procs[i] = spawnNode(port);
+      await waitFor(() => ping(port), `redis-server on ${port} again`);
+      for (const p of ports)
+        await waitFor(
+          async () => (await info(p, ['CLUSTER', 'INFO'])).includes('cluster_state:ok'),
+          `cluster ok on ${p} after restart`,
         );
     },
     async stop() {

@@ -105,6 +105,7 @@ interface Template {
   burst: number;
   windowMs: number;
   shadow: boolean;
+  slice: number | undefined;
   onStoreFailure: StoreFailureMode;
   actions: StringMatcher | null;
   models: StringMatcher | null;
@@ -150,6 +151,7 @@ function compileTemplate(l: LimitConfig, cfg: SluiceConfig, leaseTtlMs: number):
     burst,
     windowMs,
     shadow: l.mode === 'shadow',
+    slice: l.slice,
     onStoreFailure: l.onStoreFailure ?? cfg.limits.onStoreFailure,
     actions: l.actions ? compileGlobs(l.actions) : null,
     models: l.models ? compileGlobs(l.models) : null,
@@ -224,6 +226,7 @@ function toBucket(t: Template, ctx: LimitContext): PlannedBucket {
     shadow: t.shadow,
     per: t.per,
     onStoreFailure: t.onStoreFailure,
+    ...(t.slice !== undefined ? { slice: t.slice } : {}),
   });
 }
 
