@@ -427,6 +427,14 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
         'upstream pushed back: capacity lowered',
       ),
   });
+  new Gauge({
+    name: 'sluice_admission_waiting',
+    help: 'Requests waiting in a tier queue (queue.maxWait) for their retry time',
+    registers: [metrics.registry],
+    collect() {
+      this.set(admission.waiting());
+    },
+  });
   const tlsOf = (t: { cert: string; key: string } | undefined) =>
     t ? { cert: readFileSync(t.cert), key: readFileSync(t.key) } : undefined;
   // The response cache's store (built even when disabled, so a policy reload can turn it on; cheap).

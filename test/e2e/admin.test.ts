@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../../src/auth/totp.js';
+import { waitFor } from '../helpers/wait.js';
 import { cli, createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from './harness.js';
 
 let s: SluiceProcess;
@@ -155,7 +156,19 @@ describe('management plane', () => {
   });
 
   it('least-privilege review suggests the narrower grant actually used', async () => {
-    await new Promise((r) => setTimeout(r, 600)); // usage rows are written in batches
+    // Usage rows are written in batches: wait until this key's rows from the calls above are stored.
+    const keyId = key.split('-')[2]!;
+    await waitFor(
+      () => {
+        const db = new Database(join(s.dataDir, 'sluice.db'), { readonly: true });
+        try {
+          return db.prepare('select 1 from usage where key_id = ? limit 1').get(keyId) !== undefined;
+        } finally {
+          db.close();
+        }
+      },
+      { what: `usage rows of key ${keyId}` },
+    );
     const r = await admin('/admin/v1/review?days=7');
     expect(r.status).toBe(200);
     const { data } = await r.json();

@@ -4,6 +4,7 @@
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/wait.js';
 import { cli, createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from './harness.js';
 import { type StubUpstream, startStubUpstream } from './stub-upstream.js';
 
@@ -156,22 +157,38 @@ describe('key lifecycle', () => {
     await client.chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'x' }] });
     const r = await cli(['keys', 'revoke', k.id, '--data-dir', s.dataDir, '--config', s.configFile!]);
     expect(r.code).toBe(0);
-    await new Promise((res) => setTimeout(res, 1100));
-    await expect(
-      client.chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'x' }] }),
-    ).rejects.toMatchObject({
+    // The gateway caches a key record for a second: poll until the revocation is seen.
+    const refused = await waitFor(
+      () =>
+        client.chat.completions
+          .create({ model: 'demo-model', messages: [{ role: 'user', content: 'x' }] })
+          .then(
+            () => undefined,
+            (err: unknown) => ({ err }),
+          ),
+      { what: 'the revoked key to be refused' },
+    );
+    expect(refused.err).toMatchObject({
       status: 401,
       code: 'SLUICE_KEY_REVOKED',
     });
   });
 
   it('an expired key is refused with SLUICE_KEY_EXPIRED', async () => {
-    const k = await createKey(s, ['--expires', '1s']);
-    await new Promise((res) => setTimeout(res, 1100));
-    const r = await post(
-      '/v1/chat/completions',
-      { model: 'demo-model', messages: [{ role: 'user', content: 'x' }] },
-      { authorization: `Bearer ${k.key}` },
+    // The shortest expiry a duration can say; poll for the refusal rather than sleep past it.
+    const k = await createKey(s, ['--expires', '1ms']);
+    const r = await waitFor(
+      async () => {
+        const res = await post(
+          '/v1/chat/completions',
+          { model: 'demo-model', messages: [{ role: 'user', content: 'x' }] },
+          { authorization: `Bearer ${k.key}` },
+        );
+        if (res.status === 401) return res;
+        await res.arrayBuffer();
+        return undefined;
+      },
+      { what: 'the expired key to be refused' },
     );
     expect(r.status).toBe(401);
     expect((await r.json()).error.code).toBe('SLUICE_KEY_EXPIRED');
@@ -199,11 +216,26 @@ describe('key lifecycle', () => {
         { model: 'demo-model', messages: [{ role: 'user', content: 'x' }] },
         { authorization: `Bearer ${kk}` },
       );
-    await new Promise((res) => setTimeout(res, 1100)); // cached copies of the old record expire
-    expect((await call(rotated)).status).toBe(200);
+    // Cached copies of the old record expire within a second: poll until the new secret is accepted.
+    await waitFor(
+      async () => {
+        const res = await call(rotated);
+        await res.arrayBuffer();
+        return res.status === 200;
+      },
+      { what: 'the rotated secret to be accepted' },
+    );
     expect((await call(k.key)).status).toBe(200);
-    await new Promise((res) => setTimeout(res, 2100));
-    const old = await call(k.key);
+    // Then the grace period (2 s) ends: poll until the old secret is refused.
+    const old = await waitFor(
+      async () => {
+        const res = await call(k.key);
+        if (res.status === 401) return res;
+        await res.arrayBuffer();
+        return undefined;
+      },
+      { what: 'the old secret to be refused after its grace period' },
+    );
     expect(old.status).toBe(401);
     expect((await old.json()).error.code).toBe('SLUICE_KEY_EXPIRED');
     expect((await call(rotated)).status).toBe(200);

@@ -4,9 +4,12 @@
  * turned into Sluice's own 429 with a retry time, and a tier queue that delays instead of refusing.
  * Run `node scripts/build.mjs` first.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/wait.js';
 import { createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from './harness.js';
 
 let s: SluiceProcess;
@@ -72,6 +75,15 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Requests waiting in a tier queue now (`sluice_admission_waiting` on /metrics). */
+async function waiting(): Promise<number> {
+  const token = readFileSync(join(s.dataDir, 'admin-token'), 'utf8').trim();
+  const text = await (
+    await fetch(`${s.adminUrl}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+  ).text();
+  return Number(/^sluice_admission_waiting (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
+}
 
 const chat = (key: string, model: string) =>
   fetch(`${s.url}/v1/chat/completions`, {
@@ -239,13 +251,13 @@ describe('waiting instead of refusing', () => {
       });
     });
     leaver.end(JSON.stringify({ model: 'demo-model', messages: [{ role: 'user', content: 'hi' }] }));
-    await sleep(100);
+    await waitFor(async () => (await waiting()) >= 1, { what: 'the leaver to queue' });
     const stayed = chat(k.key, 'demo-model').then(async (r) => {
       await r.arrayBuffer();
       return { status: r.status, ms: Date.now() - t0 };
     });
     // 2. The first in line leaves; the second gets the slot that refills at 2 s, not the one at 4 s.
-    await sleep(400);
+    await waitFor(async () => (await waiting()) >= 2, { what: 'the second request to queue behind' });
     leaver.destroy();
     expect(await left).toBe('aborted');
     expect(leaverSocketClosed).toBe(true);

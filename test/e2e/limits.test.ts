@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/wait.js';
 import { createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from './harness.js';
 
 let s: SluiceProcess;
@@ -121,8 +122,14 @@ describe('limits over HTTP', () => {
     });
     let usage: OpenAI.CompletionUsage | undefined;
     for await (const c of stream) if (c.usage) usage = c.usage;
-    await new Promise((r) => setTimeout(r, 100));
-    const after = (await me()).limits.find((l) => l.id === 'tpm')!;
+    // Settlement follows the end of the stream: poll until the 800-token reservation is gone.
+    const after = await waitFor(
+      async () => {
+        const l = (await me()).limits.find((x) => x.id === 'tpm')!;
+        return l.used < 800 ? l : undefined;
+      },
+      { what: 'the reservation to be settled' },
+    );
     // 800 output tokens were reserved; only what was produced stays charged (the bucket refills a little meanwhile).
     expect(usage!.total_tokens).toBeLessThan(100);
     expect(after.used).toBeLessThanOrEqual(usage!.total_tokens);
@@ -185,7 +192,16 @@ describe('limits over HTTP', () => {
     expect(second.status).toBe(429);
     expect((await second.json()).error.code).toBe('SLUICE_CONCURRENCY_LIMITED');
     while (!(await reader.read()).done) {}
-    await new Promise((r) => setTimeout(r, 50));
+    // The slot is released once the first request is settled: poll its use down to 0.
+    await waitFor(
+      async () => {
+        const me = (await (
+          await fetch(`${s.url}/sluice/v1/me`, { headers: { authorization: `Bearer ${key}` } })
+        ).json()) as { limits: { id: string; used: number }[] };
+        return me.limits.find((l) => l.id === 'inflight')?.used === 0;
+      },
+      { what: 'the concurrency slot to be released' },
+    );
     const third = await fetch(`${s.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },

@@ -6,6 +6,7 @@ import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../../src/auth/totp.js';
+import { waitFor } from '../helpers/wait.js';
 import { cli, createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from './harness.js';
 
 let s: SluiceProcess;
@@ -98,12 +99,20 @@ describe('short-lived tokens', () => {
     const k = await createKey(s);
     const t = (await (await token(k.key)).json()).access_token as string;
     await cli(['keys', 'revoke', k.id, '--data-dir', s.dataDir, '--config', s.configFile!]);
-    await new Promise((r) => setTimeout(r, 1100));
-    const r = await fetch(`${s.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' },
-      body: JSON.stringify(chat),
-    });
+    // The gateway's key cache holds the record up to a second: poll until the revocation is seen.
+    const r = await waitFor(
+      async () => {
+        const res = await fetch(`${s.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' },
+          body: JSON.stringify(chat),
+        });
+        if (res.status === 401) return res;
+        await res.arrayBuffer();
+        return undefined;
+      },
+      { what: 'the revoked key’s token to be refused' },
+    );
     expect(r.status).toBe(401);
     expect((await r.json()).error.code).toBe('SLUICE_KEY_REVOKED');
   });
@@ -184,10 +193,18 @@ describe('step-up with TOTP (RFC 6238 / RFC 9470)', () => {
         .stdout,
     );
     expect(enrolled.otpauthUrl).toMatch(/^otpauth:\/\/totp\//);
-    await new Promise((r) => setTimeout(r, 1100));
-    const wrong = await token(k.key, {
-      otp: '000000' === totpCode(enrolled.secret, Date.now()) ? '111111' : '000000',
-    });
+    // The key cache holds the record without the factor up to a second: poll until a wrong code is
+    // judged as a code (not refused as "no second factor enrolled").
+    const wrong = await waitFor(
+      async () => {
+        const res = await token(k.key, {
+          otp: '000000' === totpCode(enrolled.secret, Date.now()) ? '111111' : '000000',
+        });
+        const text = await res.clone().text();
+        return text.includes('no second factor enrolled') ? undefined : res;
+      },
+      { what: 'the enrolled factor to be seen by the gateway' },
+    );
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get('www-authenticate')).toContain('insufficient_user_authentication');
     const code = totpCode(enrolled.secret, Date.now());

@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from '../e2e/harness.js';
-import { readRecords, sleep, waitFor } from './support.js';
+import { paceLoad, readRecords, waitFor } from './support.js';
 
 const PER_IP = 20;
 let s: SluiceProcess;
@@ -99,7 +99,8 @@ describe('containment', () => {
       for (const c of loris) if (!c.closed && c.connected) c.sock.write(request[byte % request.length]!);
       byte++;
     }, 100);
-    await sleep(200);
+    // Every loris connection is open (or already dropped at accept) before the normal caller runs.
+    await waitFor(() => loris.every((c) => c.connected || c.closed), 5000);
     const during = await normalCaller(2000);
     // 2. Every loris connection is over within the header timeout (2 s) plus the check period.
     const over = await waitFor(() => loris.every((c) => c.closed), 6000);
@@ -171,7 +172,7 @@ describe('containment', () => {
   it('wrong secrets for a real key id from many addresses: the key id is limited, its owner is not', async () => {
     const keyId = key.split('-')[2]!;
     const owner = normalCaller(3000);
-    await sleep(300);
+    await paceLoad(300); // the owner's calls are flowing before the attack starts
     const statuses: number[] = [];
     // 60 attempts from 60 addresses: no single address reaches its own budget.
     for (let i = 0; i < 60; i++) {

@@ -52,7 +52,7 @@ function load(
         sent.push({ id: r.headers.get('x-request-id'), status: r.status });
       } catch {
         sent.push({ id, status: 'error' });
-        await sleep(20);
+        await sleep(20); // the client backs off before its next call
       }
     }
   };
@@ -82,11 +82,17 @@ audit: { flushEvery: 50ms }
     const running = load(s.url, key, 6, stop, sent);
     // Enough acknowledged traffic that some of it is durable in the database and some only in the journal.
     await waitFor(() => sent.filter((x) => x.status === 200).length >= 150, 25_000);
-    await sleep(100);
-    const durable = readRecords(dir);
+    // Some of it durable in the database (polled), the rest still only in the journal.
+    const durable =
+      (await waitFor(() => {
+        const r = readRecords(dir);
+        return r.audit.length > 20 ? r : undefined;
+      }, 10_000)) ?? readRecords(dir);
     s.proc.kill('SIGKILL');
     await s.exited;
-    await sleep(200);
+    // The load sees the crash (a failed call) before it stops.
+    const atKill = sent.length;
+    await waitFor(() => sent.slice(atKill).some((x) => x.status === 'error'), 5000);
     stop.now = true;
     const before = await running;
     expect(durable.audit.length).toBeGreaterThan(20);

@@ -19,7 +19,15 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli, createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from '../e2e/harness.js';
 import { freePort, type PrivateRedis, privateRedis } from '../stores/limit-redis-server.js';
-import { countBy, type PrivatePostgres, privatePostgres, readRecords, sleep, waitFor } from './support.js';
+import {
+  countBy,
+  type PrivatePostgres,
+  paceLoad,
+  privatePostgres,
+  readRecords,
+  sleep,
+  waitFor,
+} from './support.js';
 
 const CYCLES = 5;
 const procs: SluiceProcess[] = [];
@@ -66,7 +74,7 @@ function load(
         out.push({ id, status: r.status, code });
       } catch {
         out.push({ id, status: 'error' });
-        await sleep(20);
+        await sleep(20); // the client backs off before its next call
       }
     }
   };
@@ -133,7 +141,7 @@ audit: { flushEvery: 20ms }
       const t0 = Date.now();
       // 2. It stays down while the load runs (keys verified before are served from the cache), and
       //    /readyz says the control store is degraded.
-      await sleep(800);
+      await paceLoad(800); // traffic keeps flowing while the database is down
       const down = await waitFor(async () => {
         const b = (await (await fetch(`${s.url}/readyz`)).json()) as { degraded: string[] };
         return b.degraded.includes('control');
@@ -201,7 +209,7 @@ audit: { flushEvery: 20ms }
       );
       await new Promise<void>((r) => locker.stdout!.once('data', () => r()));
       // 2. It holds the lock under load, then dies holding it.
-      await sleep(800);
+      await paceLoad(800); // traffic keeps flowing while the lock is held
       const exited = new Promise((r) => locker.once('exit', r));
       locker.kill('SIGKILL');
       await exited;
@@ -248,7 +256,7 @@ audit: { flushEvery: 20ms }
       await waitFor(() => out.filter((o) => o.status === 200).length > (c + 1) * 40, 20_000);
       await redis.kill();
       expect(await waitFor(async () => (await readyz()) === 'degraded', 10_000)).toBe(true);
-      await sleep(500);
+      await paceLoad(500); // traffic keeps flowing while Redis is down
       await redis.start();
       expect(await waitFor(async () => (await readyz()) === 'ready', 15_000)).toBe(true);
     }

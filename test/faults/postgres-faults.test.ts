@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SluiceProcess, startSluice, tempDir, writeConfig } from '../e2e/harness.js';
-import { isWireError, sleep } from './support.js';
+import { isWireError, waitFor } from './support.js';
 
 const ADMIN_URL = process.env.SLUICE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const dbName = `sluice_faults_${randomBytes(6).toString('hex')}`;
@@ -90,9 +90,12 @@ shutdown: { deadline: 2s }
       expect(isWireError(format, body)).toBe(true);
       expect(JSON.stringify(body)).toContain('SLUICE_STORE_UNAVAILABLE');
     }
-    // 4. Wrong keys still get their 401 (and an audit event the store cannot take yet).
+    // 4. Wrong keys still get their 401 (and an audit event the store cannot take yet): the writer
+    //    tries to store it, fails, and the process lives on.
+    const failedWrites = () => s!.output().split('audit write failed').length - 1;
+    const failedBefore = failedWrites();
     expect((await chat('nonsense')).status).toBe(401);
-    await sleep(200);
+    expect(await waitFor(() => failedWrites() > failedBefore, 10_000)).toBe(true);
     expect(s.proc.exitCode).toBeNull();
     expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
   });

@@ -8,7 +8,7 @@
 import { Agent, fetch as undiciFetch } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from '../e2e/harness.js';
-import { countBy, isWireError, readRecords, sleep, sseData, startFaultStub } from './support.js';
+import { countBy, isWireError, readRecords, sseData, startFaultStub, waitFor } from './support.js';
 
 async function start(tokenDelay: string, deadline: string): Promise<{ s: SluiceProcess; key: string }> {
   const dir = tempDir('sluice-shutdown-');
@@ -87,15 +87,26 @@ describe('graceful shutdown', () => {
     );
     const t0 = Date.now();
     s.proc.kill('SIGTERM');
-    await sleep(300);
-    // 1. A new connection is not accepted (the listener is closed).
-    const fresh = new Agent();
-    const refused = await undiciFetch(`${s.url}/healthz`, { dispatcher: fresh }).then(
-      (r) => `status ${r.status}`,
-      (e: Error & { cause?: { code?: string } }) => e.cause?.code ?? e.message,
-    );
+    // 1. A new connection is not accepted (the listener is closed): poll until the close happened.
+    const tryConnect = async () => {
+      const fresh = new Agent();
+      try {
+        return await undiciFetch(`${s.url}/healthz`, { dispatcher: fresh }).then(
+          async (r) => {
+            await r.arrayBuffer();
+            return `status ${r.status}`;
+          },
+          (e: Error & { cause?: { code?: string } }) => e.cause?.code ?? e.message,
+        );
+      } finally {
+        await fresh.close();
+      }
+    };
+    const refused = await waitFor(async () => {
+      const r = await tryConnect();
+      return r === 'ECONNREFUSED' ? r : undefined;
+    }, 5000);
     expect(refused).toBe('ECONNREFUSED');
-    await fresh.close();
     // 2. Every open stream runs to its normal end.
     const bodies = await Promise.all(streams.map((x) => x.text));
     for (const [i, b] of bodies.entries()) {
@@ -144,7 +155,8 @@ describe('graceful shutdown', () => {
     const streams = await Promise.all((['openai', 'anthropic'] as const).map((f) => openStream(s, key, f)));
     const t0 = Date.now();
     s.proc.kill('SIGTERM');
-    await sleep(300);
+    // The first signal was handled (the process said so) before the second is sent.
+    expect(await waitFor(() => s.output().includes('SIGTERM, draining'), 5000)).toBe(true);
     s.proc.kill('SIGTERM');
     const bodies = await Promise.all(streams.map((x) => x.text));
     expect(Date.now() - t0).toBeLessThan(3000);
@@ -183,7 +195,8 @@ shutdown: { deadline: 1s }
         async (r) => ({ status: r.status, body: await r.text() }),
         () => ({ status: 0, body: '' }),
       );
-      await sleep(300);
+      // The request is at the upstream, waiting for headers, before the signal.
+      expect(await waitFor(() => stub.received.some((r) => r.model === 'hang-1'), 5000)).toBe(true);
       s.proc.kill('SIGTERM');
       const r = await pending;
       expect(await s.exited).toBe(0);

@@ -13,7 +13,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createKey, type SluiceProcess, startSluice, tempDir, writeConfig } from '../e2e/harness.js';
 import { freePort, type PrivateRedis, privateRedis } from '../stores/limit-redis-server.js';
-import { countBy, readRecords, sleep, waitFor } from './support.js';
+import { countBy, paceLoad, readRecords, waitFor } from './support.js';
 
 const procs: SluiceProcess[] = [];
 let redis: PrivateRedis | undefined;
@@ -49,7 +49,7 @@ function load(url: string, key: string, workers: number, stop: { now: boolean },
       } catch {
         out.push({ id, status: 'error', ms: performance.now() - t0, at: Date.now() });
       }
-      await sleep(10);
+      await paceLoad(10); // a steady stream of calls, not a wait for anything
     }
   };
   return Promise.all(Array.from({ length: workers }, (_, w) => worker(w))).then(async () => {
@@ -91,11 +91,10 @@ tiers: { default: { limits: [{ id: rpm, requests: 1000000, window: 1m }] } }
 
     const stop = { now: false };
     const running = load(s.url, key, 4, stop, 'redis');
-    // 1. Healthy: limits live in Redis.
-    await sleep(500);
+    // 1. Healthy: limits live in Redis (poll until the load's buckets are there).
     expect((await readyz(s.url)).status).toBe('ready');
     await probe.connect();
-    expect(await probe.dbsize()).toBeGreaterThan(0);
+    expect(await waitFor(async () => (await probe.dbsize()) > 0, 10_000)).toBe(true);
     probe.disconnect();
 
     // 2. Redis dies: the data plane keeps answering, readyz says degraded.
@@ -105,7 +104,7 @@ tiers: { default: { limits: [{ id: rpm, requests: 1000000, window: 1m }] } }
       return r.status === 'degraded' ? r : undefined;
     });
     expect(down).toMatchObject({ code: 200, status: 'degraded', degraded: ['limits'] });
-    await sleep(1000);
+    await paceLoad(1000); // traffic keeps flowing while Redis is down
 
     // 3. Redis comes back (empty): readyz is ready again and limit state is written there again.
     await redis.start();
@@ -119,7 +118,7 @@ tiers: { default: { limits: [{ id: rpm, requests: 1000000, window: 1m }] } }
     const resumed = await waitFor(async () => (await probe2.dbsize()) > 0, 10_000);
     probe2.disconnect();
     expect(resumed).toBe(true);
-    await sleep(300);
+    await paceLoad(300); // some traffic after the recovery too
     stop.now = true;
     const outcomes = await running;
 
@@ -152,7 +151,7 @@ tiers: { default: {} }
     const adminToken = (await import('node:fs')).readFileSync(join(dir, 'admin-token'), 'utf8').trim();
     const stop = { now: false };
     const running = load(s.url, key, 2, stop, 'lock');
-    await sleep(500);
+    await paceLoad(500); // traffic before the lock: the latency baseline
 
     // 1. Another process takes the write lock and holds it.
     const locker = new Database(join(dir, 'sluice.db'));
@@ -172,7 +171,7 @@ tiers: { default: {} }
     locker.exec('COMMIT');
     locker.close();
     const releasedAt = Date.now();
-    await sleep(500);
+    await paceLoad(500); // traffic after the lock is released
     stop.now = true;
     const outcomes = await running;
 

@@ -127,6 +127,7 @@ export async function startFaultStub(): Promise<FaultStub> {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { paceLoad } from '../helpers/wait.js';
 
 /** Polls `cond` every 50 ms until it is true or `timeoutMs` passed; returns the last result. */
 export async function waitFor<T>(cond: () => T | Promise<T>, timeoutMs = 10_000): Promise<T> {

@@ -214,7 +214,14 @@ describe('upstream faults', () => {
         }),
       });
     expect((await call()).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 300));
+    // The absurd usage is settled after the answer: poll until this key's concurrency slot is free.
+    const settled = await waitFor(async () => {
+      const me = await (
+        await fetch(`${s.url}/sluice/v1/me`, { headers: { authorization: `Bearer ${k.key}` } })
+      ).json();
+      return me.limits.find((l: { id: string }) => l.id === 'conc')?.used === 0;
+    });
+    expect(settled).toBe(true);
     expect((await call()).status).toBe(200);
   });
 });

@@ -6,6 +6,7 @@ import { AuthFailureLimiter } from '../../src/gateway/auth-failures.js';
 import {
   capConnections,
   clientErrorHandler,
+  isDraining,
   isStoreUnavailable,
   keyOutcome,
   listenerOptions,
@@ -14,6 +15,7 @@ import {
   requestGate,
   startDrain,
 } from '../../src/gateway/hardening.js';
+import { waitFor } from '../helpers/wait.js';
 
 function hardening(over: Record<string, unknown> = {}): SluiceConfig['hardening'] {
   return ConfigSchema.parse({
@@ -216,7 +218,8 @@ describe('the request gate', () => {
     let got = '';
     sock.on('data', (d) => (got += d));
     const closing = a.close();
-    await new Promise((r) => setTimeout(r, 20));
+    // The preClose hook has run: from now on the gate refuses new requests.
+    await waitFor(() => isDraining(a.server), { intervalMs: 1, what: 'the app to start draining' });
     sock.write(
       'POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}',
     );
@@ -240,11 +243,15 @@ describe('the request gate', () => {
       new Promise<{ socket: Socket; closedEarly: Promise<boolean> }>((resolve) => {
         const socket = connect({ port, host: '127.0.0.1', localAddress });
         socket.on('error', () => {});
+        // Dropped at accept: closed without an answer. Kept: a request on it is answered.
         const closedEarly = new Promise<boolean>((r) => {
           socket.once('close', () => r(true));
-          setTimeout(() => r(false), 300);
+          socket.once('data', () => r(false));
         });
-        socket.once('connect', () => resolve({ socket, closedEarly }));
+        socket.once('connect', () => {
+          socket.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n');
+          resolve({ socket, closedEarly });
+        });
       });
     const hog = await Promise.all(Array.from({ length: 12 }, () => open('127.0.0.2')));
     const dropped = (await Promise.all(hog.map((c) => c.closedEarly))).filter(Boolean).length;
