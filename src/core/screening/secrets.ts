@@ -8,7 +8,7 @@
  */
 import { entropy, type Finding } from './findings.js';
 
-interface Rule {
+export interface Rule {
   kind: string;
   re: RegExp;
   /** Which capture group is the secret (0 = whole match). */
@@ -22,7 +22,7 @@ interface Rule {
 const B = '(?<![A-Za-z0-9_-])';
 const E = '(?![A-Za-z0-9_-])';
 
-const RULES: Rule[] = [
+export const SECRET_RULES: Rule[] = [
   {
     // A header alone is enough in a stream (the body may be in the next chunk); a fixture such as
     // "BEGIN PRIVATE KEY-----anything-----END" needs 32+ key characters to count.
@@ -218,7 +218,7 @@ const GENERIC_MIN_ENTROPY = 3.0;
  * the hints with that first character are compared. The result is exactly the set of hints that
  * `lower.includes(h)` would find, for one pass over the text instead of one per hint.
  */
-export const SECRET_HINTS = [...new Set(RULES.flatMap((r) => r.hint ?? []))];
+export const SECRET_HINTS = [...new Set(SECRET_RULES.flatMap((r) => r.hint ?? []))];
 const HINT_SCAN_RE = new RegExp(
   `(?=${SECRET_HINTS.map((h) => h.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')).join('|')})`,
   'g',
@@ -241,7 +241,7 @@ export function hintsIn(lower: string): Set<string> {
 export function detectSecrets(text: string): Finding[] {
   const out: Finding[] = [];
   const hints = text.length < 65536 ? hintsIn(text.toLowerCase()) : null;
-  for (const r of RULES) {
+  for (const r of SECRET_RULES) {
     if (r.hint && hints && !r.hint.some((h) => hints.has(h))) continue;
     r.re.lastIndex = 0;
     for (const m of text.matchAll(r.re)) {
