@@ -74,11 +74,15 @@ export function encodeInjectionModel(
   return { format: 'sluice-injection-v1', bits: m.bits, bias: m.bias, scale, weights: btoa(bin), meta };
 }
 
-/** Scratch state per model: feature marks (binary features without allocating) and per-position sums. */
+/**
+ * Scratch state per model: a bitset of the features seen in the current text (binary features
+ * without allocating; 32 KiB at 18 bits, so it stays in L1 beside the weights' cache lines, where a
+ * byte per bucket took 256 KiB) and per-position sums.
+ */
 interface Scratch {
-  /** Generation marks, one byte per bucket (64 KiB at 16 bits: stays in cache with the weights). */
-  marks: Uint8Array;
-  gen: number;
+  marks: Uint32Array;
+  /** Words of `marks` written by the current text, cleared after it. */
+  touched: Int32Array;
   sum: Float64Array;
   cnt: Uint32Array;
 }
@@ -88,8 +92,8 @@ function scratch(model: InjectionModel, n: number): Scratch {
   let s = scratchFor.get(model);
   if (!s) {
     s = {
-      marks: new Uint8Array(1 << model.bits),
-      gen: 0,
+      marks: new Uint32Array(Math.max(1, (1 << model.bits) >>> 5)),
+      touched: new Int32Array(0),
       sum: new Float64Array(0),
       cnt: new Uint32Array(0),
     };
@@ -99,10 +103,8 @@ function scratch(model: InjectionModel, n: number): Scratch {
     s.sum = new Float64Array(Math.max(n + 1, s.sum.length * 2));
     s.cnt = new Uint32Array(s.sum.length);
   }
-  if (++s.gen === 256) {
-    s.marks.fill(0);
-    s.gen = 1;
-  }
+  // At most 4 character features per position plus 2 word features per word.
+  if (s.touched.length < 6 * n + 16) s.touched = new Int32Array(Math.max(6 * n + 16, s.touched.length * 2));
   return s;
 }
 
@@ -123,7 +125,8 @@ export function injectionMargins(
   const w = model.weights;
   const n = text.length;
   const sc = scratch(model, n);
-  const { marks, gen, sum, cnt } = sc;
+  const { marks, touched, sum, cnt } = sc;
+  let nt = 0;
   const useWindows = n > WINDOW_CHARS + WINDOW_STRIDE / 2;
   if (useWindows) {
     sum.fill(0, 0, n + 1);
@@ -154,8 +157,10 @@ export function injectionMargins(
     if (i >= 0 && c0 >= 0x2e80) {
       const x0 = Math.imul(c0 ^ 0x7feb352d, 0x846ca68b);
       const b = (x0 ^ (x0 >>> 15)) & mask;
-      if (marks[b] !== gen) {
-        marks[b] = gen;
+      const bit = 1 << (b & 31);
+      if ((marks[b >>> 5]! & bit) === 0) {
+        marks[b >>> 5]! |= bit;
+        touched[nt++] = b >>> 5;
         ps += w[b]!;
         pc++;
       }
@@ -167,8 +172,10 @@ export function injectionMargins(
       if (k === 1 ? g2 : k === 2 ? g3 : k === 3 ? g4 : g5) {
         const x1 = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
         const b = (x1 ^ (x1 >>> 12)) & mask;
-        if (marks[b] !== gen) {
-          marks[b] = gen;
+        const bit = 1 << (b & 31);
+        if ((marks[b >>> 5]! & bit) === 0) {
+          marks[b >>> 5]! |= bit;
+          touched[nt++] = b >>> 5;
           ps += w[b]!;
           pc++;
         }
@@ -201,8 +208,10 @@ export function injectionMargins(
     } else if (inWord) {
       const u = Math.imul(wh ^ 0x5bd1e995, 0x27d4eb2d);
       let b = (u ^ (u >>> 13)) & mask;
-      if (marks[b] !== gen) {
-        marks[b] = gen;
+      let bit = 1 << (b & 31);
+      if ((marks[b >>> 5]! & bit) === 0) {
+        marks[b >>> 5]! |= bit;
+        touched[nt++] = b >>> 5;
         const x = w[b]!;
         total += x;
         count++;
@@ -214,8 +223,10 @@ export function injectionMargins(
       if (prev !== 0) {
         const bg = Math.imul(Math.imul(prev, 0x9e3779b1) ^ wh, 0x85ebca6b);
         b = (bg ^ (bg >>> 16)) & mask;
-        if (marks[b] !== gen) {
-          marks[b] = gen;
+        bit = 1 << (b & 31);
+        if ((marks[b >>> 5]! & bit) === 0) {
+          marks[b >>> 5]! |= bit;
+          touched[nt++] = b >>> 5;
           const x = w[b]!;
           total += x;
           count++;
@@ -230,6 +241,7 @@ export function injectionMargins(
       inWord = false;
     }
   }
+  for (let k = 0; k < nt; k++) marks[touched[k]!] = 0;
   const whole = model.bias + total / Math.sqrt(count + LENGTH_PRIOR);
   if (!useWindows) return { whole, best: whole };
   // Windows start every WINDOW_STRIDE characters and span two strides: sum each stride once
