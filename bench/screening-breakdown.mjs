@@ -7,7 +7,7 @@ import { detectPii, PII_KINDS } from '../src/core/screening/pii.ts';
 import { DEFAULT_SCREENING } from '../src/core/screening/policy.ts';
 import { injectionMargins, scoreInjection } from '../src/core/screening/prompt-injection.ts';
 import { screenRequest } from '../src/core/screening/request.ts';
-import { detectSecrets, SECRET_RULES, hintsIn } from '../src/core/screening/secrets.ts';
+import { detectSecrets, hintsIn, SECRET_RULES } from '../src/core/screening/secrets.ts';
 import { benchPrompt } from './screening-prompt.mjs';
 
 const prompt = benchPrompt();

@@ -1,0 +1,179 @@
+/**
+ * One pass over a text's UTF-16 code units that tells the secret and PII detectors which of their
+ * regexes can possibly match, so the others are not run at all. Every field is a NECESSARY
+ * condition of some regex (never a sufficient one): a gate built on it may only skip a regex that
+ * could not have matched. `test/core/screening/census-gates.test.ts` checks gated against ungated
+ * results on the screening data and on random strings.
+ *
+ * Pure; the last result is kept (secrets and PII look at the same text one after the other).
+ */
+
+export interface Census {
+  /** The text has an `@` (every e-mail). */
+  at: boolean;
+  /**
+   * Most digits in one run of "phone characters" (digits, JS whitespace, `( ) . + -`, and the
+   * letters of an extension `x` / `ext`, either case). Every phone, card and SSN match lies inside
+   * one such run: phone needs 7 digits, SSN 9, card 13.
+   */
+  phoneRunDigits: number;
+  /** Two upper-case ASCII letters, an optional space, two digits (IBAN `[A-Z]{2}\d{2}`, NINO). */
+  upperPairDigits: boolean;
+  /** Most dots in one run of digits and dots (IPv4 needs three). */
+  digitDotRunDots: number;
+  /** Two colons with at most four hex digits and nothing else between them (every IPv6 match). */
+  colonPair: boolean;
+  /** Longest run of `[A-Z0-9]` (an AWS access key needs 20). */
+  upperDigitRun: number;
+  /** Longest run of `[A-Za-z0-9]` (a Twilio key needs 34). */
+  alnumRun: number;
+  /** Longest run of `[A-Za-z0-9_-]` (a Discord token needs 23 before its first dot). */
+  wordDashRun: number;
+  /** The text has a `.`. */
+  dot: boolean;
+  /**
+   * Adjacent pairs of the lower-cased text, hashed into 4,096 bits: a string whose every pair is
+   * absent cannot be a substring. Null when the text has U+0130 or U+212A, whose lower case is
+   * (or contains) ASCII: then this filter is not used.
+   */
+  pairs: Uint32Array | null;
+}
+
+const PAIR_MASK = 4095;
+const pairBit = (a: number, b: number) => (Math.imul(a, 31) + b) & PAIR_MASK;
+
+/** `/\s/` without the `u` flag, as a test on one code unit. */
+export function isJsSpace(c: number): boolean {
+  if (c < 128) return c === 32 || (c >= 9 && c <= 13);
+  return (
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
+
+/** Character classes over ASCII, one bit each. */
+const DIGIT = 1;
+const UPPER = 2;
+const LOWER = 4;
+const PHONE = 8; // ( ) . + - x X e E t T (digits and whitespace are tested apart)
+const HEX = 16;
+const WORDDASH = 32; // _ -
+const CLS = new Uint8Array(128);
+for (let c = 48; c <= 57; c++) CLS[c] = DIGIT | HEX;
+for (let c = 65; c <= 90; c++) CLS[c] = UPPER;
+for (let c = 97; c <= 122; c++) CLS[c] = LOWER;
+for (const ch of 'abcdefABCDEF') CLS[ch.charCodeAt(0)]! |= HEX;
+for (const ch of '().+-xXeEtT') CLS[ch.charCodeAt(0)]! |= PHONE;
+for (const ch of '_-') CLS[ch.charCodeAt(0)]! |= WORDDASH;
+
+let lastText: string | null = null;
+let lastCensus: Census | null = null;
+
+export function census(text: string): Census {
+  if (text === lastText && lastCensus) return lastCensus;
+  const n = text.length;
+  let pairs: Uint32Array | null = new Uint32Array(128);
+  let at = false;
+  let dot = false;
+  let phoneRunDigits = 0;
+  let phoneDigits = 0;
+  let upperPairDigits = false;
+  let digitDotRunDots = 0;
+  let dots = 0;
+  let colonPair = false;
+  let lastColon = -1;
+  let upperDigitRun = 0;
+  let ud = 0;
+  let alnumRun = 0;
+  let an = 0;
+  let wordDashRun = 0;
+  let wd = 0;
+  let prevLower = -1;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    const k = c < 128 ? CLS[c]! : 0;
+    // Lower-cased pairs: ASCII letters fold; other units stay (their lower case is never ASCII,
+    // except U+0130 and U+212A, which turn the filter off).
+    const lc = k & UPPER ? c + 32 : c;
+    if (pairs && prevLower >= 0) {
+      const b = pairBit(prevLower, lc);
+      pairs[b >>> 5]! |= 1 << (b & 31);
+    }
+    prevLower = lc;
+    if (c === 0x130 || c === 0x212a) pairs = null;
+    if (k & DIGIT) {
+      phoneDigits++;
+      if (phoneDigits > phoneRunDigits) phoneRunDigits = phoneDigits;
+      if (!upperPairDigits && i >= 3 && CLS[text.charCodeAt(i - 1)]! & DIGIT) {
+        const a = text.charCodeAt(i - 2);
+        if (a === 32 && i >= 4) {
+          if (isUpper(text.charCodeAt(i - 3)) && isUpper(text.charCodeAt(i - 4))) upperPairDigits = true;
+        } else if (isUpper(a) && isUpper(text.charCodeAt(i - 3))) upperPairDigits = true;
+      }
+    } else if (!(k & PHONE) && !isJsSpace(c)) phoneDigits = 0;
+    // Digit-and-dot runs (IPv4).
+    if (c === 46) {
+      dot = true;
+      if (++dots > digitDotRunDots) digitDotRunDots = dots;
+    } else if (!(k & DIGIT)) dots = 0;
+    // Colon pairs (IPv6): a colon after a colon with at most four hex digits since.
+    if (c === 58) {
+      if (lastColon >= 0 && i - lastColon <= 5) colonPair = true;
+      lastColon = i;
+    } else if (!(k & HEX)) lastColon = -1;
+    if (c === 64) at = true;
+    // Runs of [A-Z0-9], [A-Za-z0-9], [A-Za-z0-9_-].
+    if (k & (DIGIT | UPPER)) {
+      if (++ud > upperDigitRun) upperDigitRun = ud;
+    } else ud = 0;
+    if (k & (DIGIT | UPPER | LOWER)) {
+      if (++an > alnumRun) alnumRun = an;
+      if (++wd > wordDashRun) wordDashRun = wd;
+    } else {
+      an = 0;
+      if (k & WORDDASH) {
+        if (++wd > wordDashRun) wordDashRun = wd;
+      } else wd = 0;
+    }
+  }
+  const out: Census = {
+    at,
+    phoneRunDigits,
+    upperPairDigits,
+    digitDotRunDots,
+    colonPair,
+    upperDigitRun,
+    alnumRun,
+    wordDashRun,
+    dot,
+    pairs,
+  };
+  lastText = text;
+  lastCensus = out;
+  return out;
+}
+
+function isUpper(c: number): boolean {
+  return c >= 65 && c <= 90;
+}
+
+/**
+ * Whether the lower-cased text may contain `s` (ASCII, lower case): false only when one of its
+ * adjacent pairs never occurs. Always true without a pair filter or for one-character strings.
+ */
+export function mayContain(c: Census, s: string): boolean {
+  const p = c.pairs;
+  if (!p) return true;
+  for (let i = 1; i < s.length; i++) {
+    const b = pairBit(s.charCodeAt(i - 1), s.charCodeAt(i));
+    if ((p[b >>> 5]! & (1 << (b & 31))) === 0) return false;
+  }
+  return true;
+}
