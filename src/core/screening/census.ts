@@ -62,7 +62,7 @@ export function isJsSpace(c: number): boolean {
 const DIGIT = 1;
 const UPPER = 2;
 const LOWER = 4;
-const PHONE = 8; // ( ) . + - x X e E t T (digits and whitespace are tested apart)
+const PHONE = 8; // ( ) . + - x X e E t T and ASCII whitespace (digits are counted apart)
 const HEX = 16;
 const WORDDASH = 32; // _ -
 const CLS = new Uint8Array(128);
@@ -70,16 +70,28 @@ for (let c = 48; c <= 57; c++) CLS[c] = DIGIT | HEX;
 for (let c = 65; c <= 90; c++) CLS[c] = UPPER;
 for (let c = 97; c <= 122; c++) CLS[c] = LOWER;
 for (const ch of 'abcdefABCDEF') CLS[ch.charCodeAt(0)]! |= HEX;
-for (const ch of '().+-xXeEtT') CLS[ch.charCodeAt(0)]! |= PHONE;
+for (const ch of '().+-xXeEtT \t\n\v\f\r') CLS[ch.charCodeAt(0)]! |= PHONE;
 for (const ch of '_-') CLS[ch.charCodeAt(0)]! |= WORDDASH;
 
-let lastText: string | null = null;
-let lastCensus: Census | null = null;
+/** The last few texts and their census (secrets and PII each look at every text of a request). */
+const CACHE = 4;
+const cachedText: (string | null)[] = new Array(CACHE).fill(null);
+const cachedCensus: (Census | null)[] = new Array(CACHE).fill(null);
+let cacheNext = 0;
 
 export function census(text: string): Census {
-  if (text === lastText && lastCensus) return lastCensus;
+  for (let i = 0; i < CACHE; i++) if (cachedText[i] === text) return cachedCensus[i]!;
+  const c = compute(text);
+  cachedText[cacheNext] = text;
+  cachedCensus[cacheNext] = c;
+  cacheNext = (cacheNext + 1) % CACHE;
+  return c;
+}
+
+function compute(text: string): Census {
   const n = text.length;
-  let pairs: Uint32Array | null = new Uint32Array(128);
+  const pairs = new Uint32Array(128);
+  let pairsOk = true;
   let at = false;
   let dot = false;
   let phoneRunDigits = 0;
@@ -95,55 +107,71 @@ export function census(text: string): Census {
   let an = 0;
   let wordDashRun = 0;
   let wd = 0;
-  let prevLower = -1;
+  let prev = 0;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
-    const k = c < 128 ? CLS[c]! : 0;
-    // Lower-cased pairs: ASCII letters fold; other units stay (their lower case is never ASCII,
-    // except U+0130 and U+212A, which turn the filter off).
-    const lc = k & UPPER ? c + 32 : c;
-    if (pairs && prevLower >= 0) {
-      const b = pairBit(prevLower, lc);
+    let k = 0;
+    let lc = c;
+    if (c < 128) {
+      k = CLS[c]!;
+      if ((k & UPPER) !== 0) lc = c + 32;
+    } else {
+      // Other units keep their code: their lower case is never ASCII, except U+0130 and U+212A,
+      // which turn the pair filter off.
+      if (c === 0x130 || c === 0x212a) pairsOk = false;
+      if (isJsSpace(c)) k = PHONE;
+    }
+    if (i > 0) {
+      const b = (Math.imul(prev, 31) + lc) & PAIR_MASK;
       pairs[b >>> 5]! |= 1 << (b & 31);
     }
-    prevLower = lc;
-    if (c === 0x130 || c === 0x212a) pairs = null;
-    if (k & DIGIT) {
-      phoneDigits++;
-      if (phoneDigits > phoneRunDigits) phoneRunDigits = phoneDigits;
-      if (!upperPairDigits && i >= 3 && CLS[text.charCodeAt(i - 1)]! & DIGIT) {
+    prev = lc;
+    if (k === 0) {
+      // Not a digit, letter, phone or word character: every run ends.
+      phoneDigits = 0;
+      ud = 0;
+      an = 0;
+      wd = 0;
+      if (c === 64) at = true;
+      if (c === 58) {
+        if (lastColon >= 0 && i - lastColon <= 5) colonPair = true;
+        lastColon = i;
+      } else lastColon = -1;
+      dots = 0;
+      continue;
+    }
+    if ((k & DIGIT) !== 0) {
+      if (++phoneDigits > phoneRunDigits) phoneRunDigits = phoneDigits;
+      if (!upperPairDigits && i >= 3 && (CLS[text.charCodeAt(i - 1) & 127]! & DIGIT) !== 0) {
         const a = text.charCodeAt(i - 2);
-        if (a === 32 && i >= 4) {
-          if (isUpper(text.charCodeAt(i - 3)) && isUpper(text.charCodeAt(i - 4))) upperPairDigits = true;
+        if (a === 32) {
+          if (i >= 4 && isUpper(text.charCodeAt(i - 3)) && isUpper(text.charCodeAt(i - 4)))
+            upperPairDigits = true;
         } else if (isUpper(a) && isUpper(text.charCodeAt(i - 3))) upperPairDigits = true;
       }
-    } else if (!(k & PHONE) && !isJsSpace(c)) phoneDigits = 0;
+    } else if ((k & PHONE) === 0) phoneDigits = 0;
     // Digit-and-dot runs (IPv4).
     if (c === 46) {
       dot = true;
       if (++dots > digitDotRunDots) digitDotRunDots = dots;
-    } else if (!(k & DIGIT)) dots = 0;
+    } else if ((k & DIGIT) === 0) dots = 0;
     // Colon pairs (IPv6): a colon after a colon with at most four hex digits since.
-    if (c === 58) {
-      if (lastColon >= 0 && i - lastColon <= 5) colonPair = true;
-      lastColon = i;
-    } else if (!(k & HEX)) lastColon = -1;
-    if (c === 64) at = true;
+    if ((k & HEX) === 0) lastColon = -1;
     // Runs of [A-Z0-9], [A-Za-z0-9], [A-Za-z0-9_-].
-    if (k & (DIGIT | UPPER)) {
+    if ((k & (DIGIT | UPPER)) !== 0) {
       if (++ud > upperDigitRun) upperDigitRun = ud;
     } else ud = 0;
-    if (k & (DIGIT | UPPER | LOWER)) {
+    if ((k & (DIGIT | UPPER | LOWER)) !== 0) {
       if (++an > alnumRun) alnumRun = an;
       if (++wd > wordDashRun) wordDashRun = wd;
     } else {
       an = 0;
-      if (k & WORDDASH) {
+      if ((k & WORDDASH) !== 0) {
         if (++wd > wordDashRun) wordDashRun = wd;
       } else wd = 0;
     }
   }
-  const out: Census = {
+  return {
     at,
     phoneRunDigits,
     upperPairDigits,
@@ -153,11 +181,8 @@ export function census(text: string): Census {
     alnumRun,
     wordDashRun,
     dot,
-    pairs,
+    pairs: pairsOk ? pairs : null,
   };
-  lastText = text;
-  lastCensus = out;
-  return out;
 }
 
 function isUpper(c: number): boolean {
