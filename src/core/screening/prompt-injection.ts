@@ -165,22 +165,25 @@ export function injectionMargins(
         pc++;
       }
     }
-    // Character n-grams starting at i; one ending in the space past the text is the last one.
-    let h = Math.imul(FNV_OFFSET ^ c0, FNV_PRIME);
-    for (let k = 1; k < 5; k++) {
-      h = Math.imul(h ^ (k === 1 ? c1 : k === 2 ? c2 : k === 3 ? c3 : c4), FNV_PRIME);
+    // Character n-grams starting at i, lengths 2 to 5 unrolled (only those in CHAR_NGRAMS are
+    // features); one ending in the space past the text is the last one.
+    let h = Math.imul(Math.imul(FNV_OFFSET ^ c0, FNV_PRIME) ^ c1, FNV_PRIME);
+    for (let k = 1; ; k++) {
       if (k === 1 ? g2 : k === 2 ? g3 : k === 3 ? g4 : g5) {
         const x1 = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
         const b = (x1 ^ (x1 >>> 12)) & mask;
+        const word = b >>> 5;
         const bit = 1 << (b & 31);
-        if ((marks[b >>> 5]! & bit) === 0) {
-          marks[b >>> 5]! |= bit;
-          touched[nt++] = b >>> 5;
+        const m = marks[word]!;
+        if ((m & bit) === 0) {
+          marks[word] = m | bit;
+          touched[nt++] = word;
           ps += w[b]!;
           pc++;
         }
       }
-      if (i + k >= len || k >= CHAR_NGRAM_MAX - 1) break;
+      if (k >= 4 || i + k >= len || k >= CHAR_NGRAM_MAX - 1) break;
+      h = Math.imul(h ^ (k === 1 ? c2 : k === 2 ? c3 : c4), FNV_PRIME);
     }
     if (pc > 0) {
       total += ps;
