@@ -31,6 +31,12 @@ export interface Census {
   wordDashRun: number;
   /** The text has a `.`. */
   dot: boolean;
+  /** Longest run of base64 characters `[A-Za-z0-9+/_-]` (a decode probe needs 16). */
+  b64Run: number;
+  /** Longest run of hex digits (a hex probe needs 16). */
+  hexRun: number;
+  /** How many `%` are followed by two hex digits (URL decoding needs 3). */
+  pctEscapes: number;
   /**
    * Adjacent pairs of the lower-cased text, hashed into 4,096 bits: a string whose every pair is
    * absent cannot be a substring. Null when the text has U+0130 or U+212A, whose lower case is
@@ -65,6 +71,7 @@ const LOWER = 4;
 const PHONE = 8; // ( ) . + - x X e E t T and ASCII whitespace (digits are counted apart)
 const HEX = 16;
 const WORDDASH = 32; // _ -
+const B64X = 64; // + /
 const CLS = new Uint8Array(128);
 for (let c = 48; c <= 57; c++) CLS[c] = DIGIT | HEX;
 for (let c = 65; c <= 90; c++) CLS[c] = UPPER;
@@ -72,6 +79,7 @@ for (let c = 97; c <= 122; c++) CLS[c] = LOWER;
 for (const ch of 'abcdefABCDEF') CLS[ch.charCodeAt(0)]! |= HEX;
 for (const ch of '().+-xXeEtT \t\n\v\f\r') CLS[ch.charCodeAt(0)]! |= PHONE;
 for (const ch of '_-') CLS[ch.charCodeAt(0)]! |= WORDDASH;
+for (const ch of '+/') CLS[ch.charCodeAt(0)]! |= B64X;
 
 /** The last few texts and their census (secrets and PII each look at every text of a request). */
 const CACHE = 4;
@@ -82,6 +90,8 @@ let cacheNext = 0;
 export function census(text: string): Census {
   for (let i = 0; i < CACHE; i++) if (cachedText[i] === text) return cachedCensus[i]!;
   const c = compute(text);
+  // Very long texts are not kept alive for a cache hit that saves little next to their cost.
+  if (text.length > 65536) return c;
   cachedText[cacheNext] = text;
   cachedCensus[cacheNext] = c;
   cacheNext = (cacheNext + 1) % CACHE;
@@ -107,6 +117,11 @@ function compute(text: string): Census {
   let an = 0;
   let wordDashRun = 0;
   let wd = 0;
+  let b64Run = 0;
+  let b64 = 0;
+  let hexRun = 0;
+  let hx = 0;
+  let pctEscapes = 0;
   let prev = 0;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
@@ -132,7 +147,11 @@ function compute(text: string): Census {
       ud = 0;
       an = 0;
       wd = 0;
+      b64 = 0;
+      hx = 0;
       if (c === 64) at = true;
+      if (c === 37 && i + 2 < n && isHex(text.charCodeAt(i + 1)) && isHex(text.charCodeAt(i + 2)))
+        pctEscapes++;
       if (c === 58) {
         if (lastColon >= 0 && i - lastColon <= 5) colonPair = true;
         lastColon = i;
@@ -156,7 +175,13 @@ function compute(text: string): Census {
       if (++dots > digitDotRunDots) digitDotRunDots = dots;
     } else if ((k & DIGIT) === 0) dots = 0;
     // Colon pairs (IPv6): a colon after a colon with at most four hex digits since.
-    if ((k & HEX) === 0) lastColon = -1;
+    if ((k & HEX) === 0) {
+      lastColon = -1;
+      hx = 0;
+    } else if (++hx > hexRun) hexRun = hx;
+    if ((k & (DIGIT | UPPER | LOWER | WORDDASH | B64X)) !== 0) {
+      if (++b64 > b64Run) b64Run = b64;
+    } else b64 = 0;
     // Runs of [A-Z0-9], [A-Za-z0-9], [A-Za-z0-9_-].
     if ((k & (DIGIT | UPPER)) !== 0) {
       if (++ud > upperDigitRun) upperDigitRun = ud;
@@ -181,8 +206,15 @@ function compute(text: string): Census {
     alnumRun,
     wordDashRun,
     dot,
+    b64Run,
+    hexRun,
+    pctEscapes,
     pairs: pairsOk ? pairs : null,
   };
+}
+
+function isHex(c: number): boolean {
+  return c < 128 && (CLS[c]! & HEX) !== 0;
 }
 
 function isUpper(c: number): boolean {

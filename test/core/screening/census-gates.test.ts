@@ -145,6 +145,27 @@ describe('census gates never hide a finding', () => {
     expect(census('Kelvin \u212a').pairs).toBeNull();
   });
 
+  it('decode-probe gates equal the regexes normalise used before them', () => {
+    const probeBits: (() => string)[] = [
+      () => alnum(10 + rnd(12)),
+      () => hex(10 + rnd(12)),
+      () => pick(['+', '/', '_', '-', '=', '%', '%4', '%41', '%zz', '%2F', ' ', '.', 'é', '日']),
+      () => `${pick(['aGVsbG8gd29ybGQ', 'SWdub3Jl'])}${pick(['', '=', '=='])}`,
+    ];
+    let open = 0;
+    for (let i = 0; i < 3000; i++) {
+      let t = '';
+      for (let j = 0, n = 1 + rnd(8); j < n; j++) t += pick(probeBits)();
+      const c = census(t);
+      expect(c.b64Run >= 16, t).toBe(/[A-Za-z0-9+/_-]{16}/.test(t));
+      expect(c.hexRun >= 16, t).toBe(/[0-9a-fA-F]{16}/.test(t));
+      expect(c.pctEscapes, t).toBe(t.match(/%[0-9a-fA-F]{2}/g)?.length ?? 0);
+      if (c.b64Run >= 16 || c.hexRun >= 16 || c.pctEscapes >= 3) open++;
+    }
+    expect(open).toBeGreaterThan(300);
+    expect(open).toBeLessThan(2900);
+  });
+
   it('the census reads the shapes it promises', () => {
     const c = census('call 555-123 4567 or AB 12 from 10.0.0.1 at fe80::1 a@b');
     expect(c.phoneRunDigits).toBe(10);
