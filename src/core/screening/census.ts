@@ -5,7 +5,7 @@
  * could not have matched. `test/core/screening/census-gates.test.ts` checks gated against ungated
  * results on the screening data and on random strings.
  *
- * Pure; the last result is kept (secrets and PII look at the same text one after the other).
+ * Pure. `screenTexts` computes it once per text and hands it to normalisation, secrets and PII.
  */
 
 export interface Census {
@@ -81,24 +81,7 @@ for (const ch of '().+-xXeEtT \t\n\v\f\r') CLS[ch.charCodeAt(0)]! |= PHONE;
 for (const ch of '_-') CLS[ch.charCodeAt(0)]! |= WORDDASH;
 for (const ch of '+/') CLS[ch.charCodeAt(0)]! |= B64X;
 
-/** The last few texts and their census (secrets and PII each look at every text of a request). */
-const CACHE = 4;
-const cachedText: (string | null)[] = new Array(CACHE).fill(null);
-const cachedCensus: (Census | null)[] = new Array(CACHE).fill(null);
-let cacheNext = 0;
-
 export function census(text: string): Census {
-  for (let i = 0; i < CACHE; i++) if (cachedText[i] === text) return cachedCensus[i]!;
-  const c = compute(text);
-  // Very long texts are not kept alive for a cache hit that saves little next to their cost.
-  if (text.length > 65536) return c;
-  cachedText[cacheNext] = text;
-  cachedCensus[cacheNext] = c;
-  cacheNext = (cacheNext + 1) % CACHE;
-  return c;
-}
-
-function compute(text: string): Census {
   const n = text.length;
   const pairs = new Uint32Array(128);
   let pairsOk = true;

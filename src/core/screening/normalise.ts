@@ -21,7 +21,7 @@
  * those detectors do not run on the normalised form.
  */
 
-import { census } from './census.js';
+import { type Census, census } from './census.js';
 
 export interface Normalised {
   /** The normalised text. */
@@ -343,10 +343,10 @@ function cleanText(s: string, signals: Set<string>): string {
 }
 
 /**
- * Normalise `input` and collect decode probes. Never throws; cost is linear in the input
+ * Normalise `input` and collect decode probes (`pre`: the census of `input`, when the caller has it). Never throws; cost is linear in the input
  * (each probe is bounded by the run it came from, and there are at most {@link MAX_PROBES}).
  */
-export function normalise(input: string): Normalised {
+export function normalise(input: string, pre?: Census): Normalised {
   const signals = new Set<string>();
   const probes: string[] = [];
   const kinds: string[] = [];
@@ -367,7 +367,7 @@ export function normalise(input: string): Normalised {
   }
   TAG_RE.lastIndex = 0;
   const text = cleanText(s, signals);
-  const c = census(s);
+  const c = pre && s === input ? pre : census(s);
 
   // Probes run on the text before whitespace collapsing changes nothing they need; use `s`.
   if (c.b64Run >= 16) {

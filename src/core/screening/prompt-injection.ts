@@ -13,6 +13,8 @@
  * Pure: the model is passed in (`shippedInjectionModel()` in `injection-model.ts` decodes the one
  * in the package); no I/O, no clock.
  */
+
+import type { Census } from './census.js';
 import {
   CHAR_NGRAM_MAX,
   CHAR_NGRAMS,
@@ -290,9 +292,9 @@ export interface InjectionScore {
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
-/** Score a raw text (normalised here). */
-export function scoreInjection(model: InjectionModel, input: string): InjectionScore {
-  const n = normalise(input);
+/** Score a raw text (normalised here; `pre` is its census when the caller has it). */
+export function scoreInjection(model: InjectionModel, input: string, pre?: Census): InjectionScore {
+  const n = normalise(input, pre);
   const m = injectionMargins(model, n.text);
   let best = m.best;
   let source = m.window ? 'window' : 'text';

@@ -269,6 +269,8 @@ export interface DetectOptions {
    * (`census-gates.test.ts`).
    */
   gates?: boolean;
+  /** The text's census, when the caller has it (computed here otherwise). */
+  census?: Census;
 }
 
 /** All secrets in `text`, by kind and span, in text order. */
@@ -276,7 +278,7 @@ export function detectSecrets(text: string, opts: DetectOptions = {}): Finding[]
   const out: Finding[] = [];
   const gates = opts.gates !== false && text.length < 65536;
   const lower = text.length < 65536 ? text.toLowerCase() : '';
-  const c = gates ? census(text) : null;
+  const c = gates ? (opts.census ?? census(text)) : null;
   const hints = text.length < 65536 ? (c ? hintsVia(c, lower) : hintsIn(lower)) : null;
   for (const r of SECRET_RULES) {
     if (r.hint && hints && !r.hint.some((h) => hints.has(h))) continue;

@@ -27,7 +27,7 @@ const rnd = (n: number) => {
   x = (Math.imul(x, 1103515245) + 12345) >>> 0;
   return Math.floor((x / 2 ** 32) * n);
 };
-const pick = <T>(a: readonly T[]): T => a[rnd(a.length)]!;
+const pick = <T>(a: ArrayLike<T>): T => a[rnd(a.length)]!;
 const digits = (n: number) => Array.from({ length: n }, () => rnd(10)).join('');
 const upper = (n: number) => Array.from({ length: n }, () => String.fromCharCode(65 + rnd(26))).join('');
 const alnum = (n: number) =>
