@@ -1,6 +1,7 @@
 // Where the time goes for the bench's 4 kB prompt: CPU µs per call of each screening step, the
 // minimum over interleaved batches (process.cpuUsage), so other processes on a loaded machine
 // inflate it least.   npx tsx bench/screening-breakdown.mjs [ROUNDS]
+import { census } from '../src/core/screening/census.ts';
 import { shippedInjectionModel } from '../src/core/screening/injection-model.ts';
 import { normalise } from '../src/core/screening/normalise.ts';
 import { detectPii, PII_KINDS } from '../src/core/screening/pii.ts';
@@ -23,18 +24,21 @@ const nt = normalise(prompt).text;
 const cases = {
   'all (screenRequest)': () => screenRequest('chat', body, DEFAULT_SCREENING),
   'injection (normalise included)': () => scoreInjection(model, prompt),
+  census: () => census(prompt),
   normalise: () => normalise(prompt),
+  'secrets (ungated)': () => detectSecrets(prompt, { gates: false }),
+  'pii (ungated)': () => detectPii(prompt, undefined, { gates: false }),
   'classifier pass (injectionMargins)': () => injectionMargins(model, nt),
   'secrets (all)': () => detectSecrets(prompt),
   'secrets: hint pre-scan': () => hintsIn(prompt.toLowerCase()),
   'pii (all)': () => detectPii(prompt),
 };
-for (const k of PII_KINDS) cases[`pii: ${k}`] = () => detectPii(prompt, [k]);
+for (const k of PII_KINDS) cases[`pii ungated: ${k}`] = () => detectPii(prompt, [k], { gates: false });
 const lower = prompt.toLowerCase();
 const hints = hintsIn(lower);
 for (const r of SECRET_RULES) {
   if (r.hint && !r.hint.some((h) => hints.has(h))) continue;
-  const key = `secret rule ${r.kind}${cases[`secret rule ${r.kind}`] ? ' #2' : ''}`;
+  const key = `secret rule (ungated) ${r.kind}${cases[`secret rule (ungated) ${r.kind}`] ? ' #2' : ''}`;
   cases[key] = () => {
     r.re.lastIndex = 0;
     for (const _ of prompt.matchAll(r.re));

@@ -73,6 +73,9 @@ const HEX = 16;
 const WORDDASH = 32; // _ -
 const B64X = 64; // + /
 const CLS = new Uint8Array(128);
+/** Lower-case letters in no class but LOWER (not hex, not `e t x`): the common case, fast path. */
+const PLAIN = new Uint8Array(128);
+for (const ch of 'ghijklmnopqrsuvwyz') PLAIN[ch.charCodeAt(0)] = 1;
 for (let c = 48; c <= 57; c++) CLS[c] = DIGIT | HEX;
 for (let c = 65; c <= 90; c++) CLS[c] = UPPER;
 for (let c = 97; c <= 122; c++) CLS[c] = LOWER;
@@ -108,6 +111,24 @@ export function census(text: string): Census {
   let prev = 0;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
+    if (c < 128 && PLAIN[c] === 1) {
+      // A plain lower-case letter: extends the alphanumeric, word and base64 runs (their maxima
+      // are taken where they end) and ends every other run.
+      if (i > 0) {
+        const b = (Math.imul(prev, 31) + c) & PAIR_MASK;
+        pairs[b >>> 5]! |= 1 << (b & 31);
+      }
+      prev = c;
+      an++;
+      wd++;
+      b64++;
+      phoneDigits = 0;
+      dots = 0;
+      lastColon = -1;
+      hx = 0;
+      ud = 0;
+      continue;
+    }
     let k = 0;
     let lc = c;
     if (c < 128) {
@@ -128,8 +149,11 @@ export function census(text: string): Census {
       // Not a digit, letter, phone or word character: every run ends.
       phoneDigits = 0;
       ud = 0;
+      if (an > alnumRun) alnumRun = an;
       an = 0;
+      if (wd > wordDashRun) wordDashRun = wd;
       wd = 0;
+      if (b64 > b64Run) b64Run = b64;
       b64 = 0;
       hx = 0;
       if (c === 64) at = true;
@@ -162,23 +186,31 @@ export function census(text: string): Census {
       lastColon = -1;
       hx = 0;
     } else if (++hx > hexRun) hexRun = hx;
-    if ((k & (DIGIT | UPPER | LOWER | WORDDASH | B64X)) !== 0) {
-      if (++b64 > b64Run) b64Run = b64;
-    } else b64 = 0;
+    if ((k & (DIGIT | UPPER | LOWER | WORDDASH | B64X)) !== 0) b64++;
+    else {
+      if (b64 > b64Run) b64Run = b64;
+      b64 = 0;
+    }
     // Runs of [A-Z0-9], [A-Za-z0-9], [A-Za-z0-9_-].
     if ((k & (DIGIT | UPPER)) !== 0) {
       if (++ud > upperDigitRun) upperDigitRun = ud;
     } else ud = 0;
     if ((k & (DIGIT | UPPER | LOWER)) !== 0) {
-      if (++an > alnumRun) alnumRun = an;
-      if (++wd > wordDashRun) wordDashRun = wd;
+      an++;
+      wd++;
     } else {
+      if (an > alnumRun) alnumRun = an;
       an = 0;
-      if ((k & WORDDASH) !== 0) {
-        if (++wd > wordDashRun) wordDashRun = wd;
-      } else wd = 0;
+      if ((k & WORDDASH) !== 0) wd++;
+      else {
+        if (wd > wordDashRun) wordDashRun = wd;
+        wd = 0;
+      }
     }
   }
+  if (an > alnumRun) alnumRun = an;
+  if (wd > wordDashRun) wordDashRun = wd;
+  if (b64 > b64Run) b64Run = b64;
   return {
     at,
     phoneRunDigits,
