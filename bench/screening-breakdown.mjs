@@ -21,10 +21,14 @@ const body = {
 };
 const model = shippedInjectionModel();
 const nt = normalise(prompt).text;
+const pre = census(prompt);
 const cases = {
   'all (screenRequest)': () => screenRequest('chat', body, DEFAULT_SCREENING),
   'injection (normalise included)': () => scoreInjection(model, prompt),
   census: () => census(prompt),
+  'normalise (census given)': () => normalise(prompt, pre),
+  'secrets (census given)': () => detectSecrets(prompt, { census: pre }),
+  'pii (census given)': () => detectPii(prompt, undefined, { census: pre }),
   normalise: () => normalise(prompt),
   'secrets (ungated)': () => detectSecrets(prompt, { gates: false }),
   'pii (ungated)': () => detectPii(prompt, undefined, { gates: false }),
