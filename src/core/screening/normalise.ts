@@ -14,9 +14,14 @@
  *   6. Decode probes: base64, hex and URL-encoded runs that decode to readable text, and the ROT13
  *      reading when the text looks like ROT13'd English, are returned as extra texts to screen.
  *
+ * Decode probes run only where the text's census (`census.ts`, shared with the secret and PII
+ * detectors) shows a candidate: a base64 or hex run of 16 or more, three `%XX` escapes.
+ *
  * Pure: no I/O, no clock. Spans of secret and PII matches are reported on the original text, so
  * those detectors do not run on the normalised form.
  */
+
+import { type Census, census } from './census.js';
 
 export interface Normalised {
   /** The normalised text. */
@@ -159,24 +164,11 @@ function foldWord(w: string, signals: Set<string>): string {
 /** "i g n o r e  a l l" (six or more single letters separated by one space, dot, dash or underscore). */
 const SPACED_RE = /(?:^|(?<=\s))(?:\p{L}[ ._-]){5,}\p{L}(?=\s|$|[.,!?])/gu;
 
-/** Character classes as lookup tables over ASCII: base64 (with the URL-safe `-_`) and hex digits. */
+/** Base64 characters (with the URL-safe `-_`) as a lookup table over ASCII. */
 const B64_CLASS = new Uint8Array(128);
-const HEX_CLASS = new Uint8Array(128);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-')
   B64_CLASS[c.charCodeAt(0)] = 1;
-for (const c of '0123456789abcdefABCDEF') HEX_CLASS[c.charCodeAt(0)] = 1;
 const inClass = (t: Uint8Array, c: number) => c < 128 && t[c] === 1;
-
-/** Whether `s` has a run of at least `min` characters of class `t` (same as `/(?<![t])[t]{min}/`). */
-function hasRun(s: string, t: Uint8Array, min: number): boolean {
-  let run = 0;
-  for (let i = 0; i < s.length; i++) {
-    if (inClass(t, s.charCodeAt(i))) {
-      if (++run >= min) return true;
-    } else run = 0;
-  }
-  return false;
-}
 
 /** The matches of `/(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}/g` in `s`, by one scan. */
 function base64Runs(s: string): string[] {
@@ -199,7 +191,6 @@ function base64Runs(s: string): string[] {
   }
   return out;
 }
-const URL_ESCAPE_RE = /%[0-9a-fA-F]{2}/g;
 /** Words that only ROT13'd English has ("ignore", "instructions", "previous", "system", "prompt" ...). */
 const ROT13_RARE_RE =
   /\b(?:vtaber|vafgehpgvbaf|cerivbhf|flfgrz|cebzcg|eriryny|sbetrg|cergraq|ehyrf|qvfertneq)\b/i;
@@ -352,10 +343,10 @@ function cleanText(s: string, signals: Set<string>): string {
 }
 
 /**
- * Normalise `input` and collect decode probes. Never throws; cost is linear in the input
+ * Normalise `input` and collect decode probes (`pre`: the census of `input`, when the caller has it). Never throws; cost is linear in the input
  * (each probe is bounded by the run it came from, and there are at most {@link MAX_PROBES}).
  */
-export function normalise(input: string): Normalised {
+export function normalise(input: string, pre?: Census): Normalised {
   const signals = new Set<string>();
   const probes: string[] = [];
   const kinds: string[] = [];
@@ -376,9 +367,10 @@ export function normalise(input: string): Normalised {
   }
   TAG_RE.lastIndex = 0;
   const text = cleanText(s, signals);
+  const c = pre && s === input ? pre : census(s);
 
   // Probes run on the text before whitespace collapsing changes nothing they need; use `s`.
-  if (s.length >= 16) {
+  if (c.b64Run >= 16) {
     for (const run of base64Runs(s)) {
       if (probes.length >= MAX_PROBES) break;
       // A base64 run has mixed case or digits; a long plain word does not.
@@ -390,18 +382,19 @@ export function normalise(input: string): Normalised {
         kinds.push('base64');
       }
     }
-    if (hasRun(s, HEX_CLASS, 16))
-      for (const m of s.matchAll(HEX_RE)) {
-        if (probes.length >= MAX_PROBES) break;
-        const dec = decodeHex(m[1]!);
-        if (readable(dec)) {
-          signals.add('hex');
-          probes.push(dec);
-          kinds.push('hex');
-        }
-      }
   }
-  if (s.includes('%') && (s.match(URL_ESCAPE_RE)?.length ?? 0) >= 3) {
+  if (c.hexRun >= 16) {
+    for (const m of s.matchAll(HEX_RE)) {
+      if (probes.length >= MAX_PROBES) break;
+      const dec = decodeHex(m[1]!);
+      if (readable(dec)) {
+        signals.add('hex');
+        probes.push(dec);
+        kinds.push('hex');
+      }
+    }
+  }
+  if (c.pctEscapes >= 3) {
     for (const m of s.matchAll(URLENC_RE)) {
       if (probes.length >= MAX_PROBES) break;
       try {

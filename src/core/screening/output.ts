@@ -16,6 +16,8 @@
  * characters already went out has the rest replaced); `block` cuts: the text before the match is
  * emitted, then `cut: { reason }` and nothing more. `flag` only reports. Pure.
  */
+
+import { census } from './census.js';
 import type { Finding } from './findings.js';
 import { detectPii } from './pii.js';
 import type { ScreeningAction, ScreeningSettings } from './policy.js';
@@ -138,10 +140,11 @@ export function createOutputScreener(
 
   const detect = (window: string): Hit[] => {
     const hits: Hit[] = [];
+    const c = secretsAction !== 'off' || piiAction !== 'off' ? census(window) : undefined;
     if (secretsAction !== 'off')
-      for (const f of detectSecrets(window)) hits.push({ ...f, action: secretsAction });
+      for (const f of detectSecrets(window, { census: c })) hits.push({ ...f, action: secretsAction });
     if (piiAction !== 'off')
-      for (const f of detectPii(window, piiKinds)) hits.push({ ...f, action: piiAction });
+      for (const f of detectPii(window, piiKinds, { census: c })) hits.push({ ...f, action: piiAction });
     for (const d of deny) {
       d.re.lastIndex = 0;
       for (const m of window.matchAll(d.re)) {

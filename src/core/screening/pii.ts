@@ -7,6 +7,7 @@
  * `nino`, `ip`. Validators turn look-alikes away (a 16-digit order number that fails Luhn, an IBAN
  * with a bad checksum, 999.1.1.1), so the regexes can stay permissive.
  */
+import { type Census, census } from './census.js';
 import type { Finding } from './findings.js';
 
 export const PII_KINDS = ['email', 'phone', 'card', 'iban', 'ssn', 'nino', 'ip'] as const;
@@ -29,7 +30,12 @@ export function emailSpans(text: string): [number, number][] {
   let at = text.indexOf('@');
   while (at >= 0) {
     let next = at + 1;
-    for (let p = Math.max(from, at - 64); p <= at; p++) {
+    // A match starting at p has only local-part characters between p and this `@`: start at the
+    // first position after the last character that is not one.
+    let lo = at;
+    const min = Math.max(from, at - 64);
+    while (lo > min && isLocalChar(text.charCodeAt(lo - 1))) lo--;
+    for (let p = lo; p <= at; p++) {
       EMAIL_AT_RE.lastIndex = p;
       const m = EMAIL_AT_RE.exec(text);
       if (m) {
@@ -42,6 +48,20 @@ export function emailSpans(text: string): [number, number][] {
     at = text.indexOf('@', next);
   }
   return out;
+}
+
+/** `[A-Za-z0-9._%+-]`, the characters of {@link EMAIL_RE}'s local part. */
+function isLocalChar(c: number): boolean {
+  return (
+    (c >= 97 && c <= 122) ||
+    (c >= 65 && c <= 90) ||
+    (c >= 48 && c <= 57) ||
+    c === 46 ||
+    c === 95 ||
+    c === 37 ||
+    c === 43 ||
+    c === 45
+  );
 }
 
 const CARD_RE = /(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])/g;
@@ -272,9 +292,30 @@ function looksLikeDate(s: string): boolean {
   return /^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$/.test(s.trim());
 }
 
-/** All PII of the requested kinds in `text`, by kind and span, in text order. */
-export function detectPii(text: string, kinds: readonly string[] = PII_KINDS): Finding[] {
+/**
+ * All PII of the requested kinds in `text`, by kind and span, in text order. With `gates` (the
+ * default) a kind whose necessary condition is missing from the text's census is not searched
+ * (no digits run long enough for a phone, no `[A-Z]{2}\d{2}` for an IBAN ...); `gates: false`
+ * searches every kind, with the same results (`census-gates.test.ts`).
+ */
+export function detectPii(
+  text: string,
+  kinds: readonly string[] = PII_KINDS,
+  opts: { gates?: boolean; census?: Census } = {},
+): Finding[] {
   const want = new Set(kinds);
+  const c = opts.gates !== false ? (opts.census ?? census(text)) : null;
+  if (c) {
+    if (!c.at) want.delete('email');
+    if (!c.upperPairDigits) {
+      want.delete('iban');
+      want.delete('nino');
+    }
+    if (c.phoneRunDigits < 13) want.delete('card');
+    if (c.phoneRunDigits < 9) want.delete('ssn');
+    if (c.phoneRunDigits < 7) want.delete('phone');
+    if (c.digitDotRunDots < 3 && !c.colonPair) want.delete('ip');
+  }
   const out: Finding[] = [];
   const add = (kind: string, start: number, end: number) => {
     if (!out.some((o) => o.start < end && start < o.end)) out.push({ detector: 'pii', kind, start, end });
@@ -313,13 +354,14 @@ export function detectPii(text: string, kinds: readonly string[] = PII_KINDS): F
     }
   if (want.has('nino')) for (const m of text.matchAll(NINO_RE)) add('nino', m.index!, m.index! + m[0].length);
   if (want.has('ip')) {
-    for (const m of text.matchAll(IPV4_RE)) {
-      // Version strings ("version 1.2.3.4") are not addresses.
-      const before = text.slice(Math.max(0, m.index! - 9), m.index!).toLowerCase();
-      if (/\bv(?:ersion)?\s?$/.test(before)) continue;
-      add('ip', m.index!, m.index! + m[0].length);
-    }
-    if (IPV6_HINT_RE.test(text))
+    if (!c || c.digitDotRunDots >= 3)
+      for (const m of text.matchAll(IPV4_RE)) {
+        // Version strings ("version 1.2.3.4") are not addresses.
+        const before = text.slice(Math.max(0, m.index! - 9), m.index!).toLowerCase();
+        if (/\bv(?:ersion)?\s?$/.test(before)) continue;
+        add('ip', m.index!, m.index! + m[0].length);
+      }
+    if (c ? c.colonPair : IPV6_HINT_RE.test(text))
       for (const m of text.matchAll(IPV6_RE)) {
         const s = m[0];
         const start = m.index!;

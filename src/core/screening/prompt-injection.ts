@@ -13,6 +13,8 @@
  * Pure: the model is passed in (`shippedInjectionModel()` in `injection-model.ts` decodes the one
  * in the package); no I/O, no clock.
  */
+
+import type { Census } from './census.js';
 import {
   CHAR_NGRAM_MAX,
   CHAR_NGRAMS,
@@ -74,11 +76,15 @@ export function encodeInjectionModel(
   return { format: 'sluice-injection-v1', bits: m.bits, bias: m.bias, scale, weights: btoa(bin), meta };
 }
 
-/** Scratch state per model: feature marks (binary features without allocating) and per-position sums. */
+/**
+ * Scratch state per model: a bitset of the features seen in the current text (binary features
+ * without allocating; 32 KiB at 18 bits, so it stays in L1 beside the weights' cache lines, where a
+ * byte per bucket took 256 KiB) and per-position sums.
+ */
 interface Scratch {
-  /** Generation marks, one byte per bucket (64 KiB at 16 bits: stays in cache with the weights). */
-  marks: Uint8Array;
-  gen: number;
+  marks: Uint32Array;
+  /** Words of `marks` written by the current text, cleared after it. */
+  touched: Int32Array;
   sum: Float64Array;
   cnt: Uint32Array;
 }
@@ -88,8 +94,8 @@ function scratch(model: InjectionModel, n: number): Scratch {
   let s = scratchFor.get(model);
   if (!s) {
     s = {
-      marks: new Uint8Array(1 << model.bits),
-      gen: 0,
+      marks: new Uint32Array(Math.max(1, (1 << model.bits) >>> 5)),
+      touched: new Int32Array(0),
       sum: new Float64Array(0),
       cnt: new Uint32Array(0),
     };
@@ -99,10 +105,8 @@ function scratch(model: InjectionModel, n: number): Scratch {
     s.sum = new Float64Array(Math.max(n + 1, s.sum.length * 2));
     s.cnt = new Uint32Array(s.sum.length);
   }
-  if (++s.gen === 256) {
-    s.marks.fill(0);
-    s.gen = 1;
-  }
+  // At most 4 character features per position plus 2 word features per word.
+  if (s.touched.length < 6 * n + 16) s.touched = new Int32Array(Math.max(6 * n + 16, s.touched.length * 2));
   return s;
 }
 
@@ -123,7 +127,8 @@ export function injectionMargins(
   const w = model.weights;
   const n = text.length;
   const sc = scratch(model, n);
-  const { marks, gen, sum, cnt } = sc;
+  const { marks, touched, sum, cnt } = sc;
+  let nt = 0;
   const useWindows = n > WINDOW_CHARS + WINDOW_STRIDE / 2;
   if (useWindows) {
     sum.fill(0, 0, n + 1);
@@ -154,26 +159,33 @@ export function injectionMargins(
     if (i >= 0 && c0 >= 0x2e80) {
       const x0 = Math.imul(c0 ^ 0x7feb352d, 0x846ca68b);
       const b = (x0 ^ (x0 >>> 15)) & mask;
-      if (marks[b] !== gen) {
-        marks[b] = gen;
+      const bit = 1 << (b & 31);
+      if ((marks[b >>> 5]! & bit) === 0) {
+        marks[b >>> 5]! |= bit;
+        touched[nt++] = b >>> 5;
         ps += w[b]!;
         pc++;
       }
     }
-    // Character n-grams starting at i; one ending in the space past the text is the last one.
-    let h = Math.imul(FNV_OFFSET ^ c0, FNV_PRIME);
-    for (let k = 1; k < 5; k++) {
-      h = Math.imul(h ^ (k === 1 ? c1 : k === 2 ? c2 : k === 3 ? c3 : c4), FNV_PRIME);
+    // Character n-grams starting at i, lengths 2 to 5 unrolled (only those in CHAR_NGRAMS are
+    // features); one ending in the space past the text is the last one.
+    let h = Math.imul(Math.imul(FNV_OFFSET ^ c0, FNV_PRIME) ^ c1, FNV_PRIME);
+    for (let k = 1; ; k++) {
       if (k === 1 ? g2 : k === 2 ? g3 : k === 3 ? g4 : g5) {
         const x1 = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
         const b = (x1 ^ (x1 >>> 12)) & mask;
-        if (marks[b] !== gen) {
-          marks[b] = gen;
+        const word = b >>> 5;
+        const bit = 1 << (b & 31);
+        const m = marks[word]!;
+        if ((m & bit) === 0) {
+          marks[word] = m | bit;
+          touched[nt++] = word;
           ps += w[b]!;
           pc++;
         }
       }
-      if (i + k >= len || k >= CHAR_NGRAM_MAX - 1) break;
+      if (k >= 4 || i + k >= len || k >= CHAR_NGRAM_MAX - 1) break;
+      h = Math.imul(h ^ (k === 1 ? c2 : k === 2 ? c3 : c4), FNV_PRIME);
     }
     if (pc > 0) {
       total += ps;
@@ -201,8 +213,10 @@ export function injectionMargins(
     } else if (inWord) {
       const u = Math.imul(wh ^ 0x5bd1e995, 0x27d4eb2d);
       let b = (u ^ (u >>> 13)) & mask;
-      if (marks[b] !== gen) {
-        marks[b] = gen;
+      let bit = 1 << (b & 31);
+      if ((marks[b >>> 5]! & bit) === 0) {
+        marks[b >>> 5]! |= bit;
+        touched[nt++] = b >>> 5;
         const x = w[b]!;
         total += x;
         count++;
@@ -214,8 +228,10 @@ export function injectionMargins(
       if (prev !== 0) {
         const bg = Math.imul(Math.imul(prev, 0x9e3779b1) ^ wh, 0x85ebca6b);
         b = (bg ^ (bg >>> 16)) & mask;
-        if (marks[b] !== gen) {
-          marks[b] = gen;
+        bit = 1 << (b & 31);
+        if ((marks[b >>> 5]! & bit) === 0) {
+          marks[b >>> 5]! |= bit;
+          touched[nt++] = b >>> 5;
           const x = w[b]!;
           total += x;
           count++;
@@ -230,6 +246,7 @@ export function injectionMargins(
       inWord = false;
     }
   }
+  for (let k = 0; k < nt; k++) marks[touched[k]!] = 0;
   const whole = model.bias + total / Math.sqrt(count + LENGTH_PRIOR);
   if (!useWindows) return { whole, best: whole };
   // Windows start every WINDOW_STRIDE characters and span two strides: sum each stride once
@@ -275,9 +292,9 @@ export interface InjectionScore {
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
-/** Score a raw text (normalised here). */
-export function scoreInjection(model: InjectionModel, input: string): InjectionScore {
-  const n = normalise(input);
+/** Score a raw text (normalised here; `pre` is its census when the caller has it). */
+export function scoreInjection(model: InjectionModel, input: string, pre?: Census): InjectionScore {
+  const n = normalise(input, pre);
   const m = injectionMargins(model, n.text);
   let best = m.best;
   let source = m.window ? 'window' : 'text';

@@ -10,6 +10,7 @@
  * (`SLUICE_CONTENT_BLOCKED`, naming the detector and never the matched text). Pure.
  */
 import { type Refusal, refuse } from '../errors.js';
+import { type Census, census } from './census.js';
 import { type Finding, redact } from './findings.js';
 import { shippedInjectionModel } from './injection-model.js';
 import { detectPii } from './pii.js';
@@ -232,6 +233,9 @@ export function screenTexts(
   opts: ScreenOptions = {},
 ): ScreenResult {
   const verdicts: Verdict[] = [];
+  // One census per text, shared by normalisation, secrets and PII.
+  const censuses: (Census | undefined)[] = new Array(texts.length);
+  const censusOf = (i: number) => (censuses[i] ??= census(texts[i]!.text));
 
   if (settings.injection.action !== 'off') {
     const model = opts.model ?? shippedInjectionModel();
@@ -247,7 +251,7 @@ export function screenTexts(
     let hit = false;
     texts.forEach((t, i) => {
       if (t.text.length === 0) return;
-      const s = scoreInjection(model, t.text);
+      const s = scoreInjection(model, t.text, censusOf(i));
       const over = s.score >= thresholdFor(settings, t.role);
       // Report the text that crossed its threshold; among those (or none), the highest score.
       if ((over && !hit) || (over === hit && s.score > best.score)) {
@@ -268,7 +272,9 @@ export function screenTexts(
     if (action === 'off') continue;
     const findings: SpanVerdict['findings'] = [];
     texts.forEach((t, i) => {
-      const fs = detector === 'secrets' ? detectSecrets(t.text) : detectPii(t.text, settings.pii.kinds);
+      const opts = { census: censusOf(i) };
+      const fs =
+        detector === 'secrets' ? detectSecrets(t.text, opts) : detectPii(t.text, settings.pii.kinds, opts);
       for (const f of fs) findings.push({ ...f, text: i });
     });
     const v: SpanVerdict = { detector, action: spanAction(action, findings.length > 0), shadow, findings };

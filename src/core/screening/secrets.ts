@@ -6,9 +6,10 @@
  * Runs on the original text (spans are used for redaction). Every pattern is linear-time: no
  * nested quantifiers, bounded repetitions.
  */
+import { type Census, census, mayContain } from './census.js';
 import { entropy, type Finding } from './findings.js';
 
-interface Rule {
+export interface Rule {
   kind: string;
   re: RegExp;
   /** Which capture group is the secret (0 = whole match). */
@@ -17,12 +18,14 @@ interface Rule {
   minEntropy?: number;
   /** Cheap substring check before running the regex (lower-cased text). */
   hint?: string[];
+  /** For rules without a hint: a necessary condition on the text's {@link census}. */
+  gate?: (c: Census) => boolean;
 }
 
 const B = '(?<![A-Za-z0-9_-])';
 const E = '(?![A-Za-z0-9_-])';
 
-const RULES: Rule[] = [
+export const SECRET_RULES: Rule[] = [
   {
     // A header alone is enough in a stream (the body may be in the next chunk); a fixture such as
     // "BEGIN PRIVATE KEY-----anything-----END" needs 32+ key characters to count.
@@ -48,6 +51,7 @@ const RULES: Rule[] = [
     kind: 'aws-access-key',
     re: /(?<![A-Z0-9])(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?![A-Z0-9])/g,
     minEntropy: 3,
+    gate: (c) => c.upperDigitRun >= 20,
   },
   {
     kind: 'aws-secret-key',
@@ -96,7 +100,12 @@ const RULES: Rule[] = [
   { kind: 'npm-token', re: /(?<![A-Za-z0-9])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])/g, hint: ['npm_'] },
   { kind: 'pypi-token', re: /pypi-AgE[A-Za-z0-9_-]{50,1000}/g, hint: ['pypi-'] },
   { kind: 'sendgrid-key', re: /SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}/g, hint: ['sg.'] },
-  { kind: 'twilio-key', re: /(?<![A-Za-z0-9])(?:SK|AC)[0-9a-fA-F]{32}(?![A-Za-z0-9])/g, minEntropy: 3 },
+  {
+    kind: 'twilio-key',
+    re: /(?<![A-Za-z0-9])(?:SK|AC)[0-9a-fA-F]{32}(?![A-Za-z0-9])/g,
+    minEntropy: 3,
+    gate: (c) => c.alnumRun >= 34,
+  },
   { kind: 'shopify-token', re: /shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}/g, hint: ['shp'] },
   { kind: 'digitalocean-token', re: /do[opr]_v1_[a-f0-9]{64}/g, hint: ['_v1_'] },
   {
@@ -113,12 +122,14 @@ const RULES: Rule[] = [
   {
     kind: 'discord-token',
     re: /(?<![A-Za-z0-9_-])[MNOA-Z][A-Za-z\d_-]{22,27}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_!-]{27,40}/g,
+    gate: (c) => c.dot && c.wordDashRun >= 23,
   },
   { kind: 'mailchimp-key', re: /(?<![A-Za-z0-9])[0-9a-f]{32}-us\d{1,2}(?![A-Za-z0-9])/g, hint: ['-us'] },
   { kind: 'telegram-token', re: /(?<!\d)\d{8,10}:AA[A-Za-z0-9_-]{32,34}(?![A-Za-z0-9_-])/g, hint: [':aa'] },
   {
     kind: '1password-key',
     re: /\bA3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5}\b/g,
+    hint: ['a3-'],
   },
   { kind: '1password-token', re: /\bops_eyJ[A-Za-z0-9+/]{100,}={0,3}/g, hint: ['ops_eyj'] },
   {
@@ -218,7 +229,7 @@ const GENERIC_MIN_ENTROPY = 3.0;
  * the hints with that first character are compared. The result is exactly the set of hints that
  * `lower.includes(h)` would find, for one pass over the text instead of one per hint.
  */
-export const SECRET_HINTS = [...new Set(RULES.flatMap((r) => r.hint ?? []))];
+export const SECRET_HINTS = [...new Set(SECRET_RULES.flatMap((r) => r.hint ?? []))];
 const HINT_SCAN_RE = new RegExp(
   `(?=${SECRET_HINTS.map((h) => h.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')).join('|')})`,
   'g',
@@ -237,12 +248,41 @@ export function hintsIn(lower: string): Set<string> {
   return found;
 }
 
+/**
+ * Every name {@link GENERIC_RE} can start with contains one of these (lower-cased): a text with
+ * none of them has no generic match.
+ */
+const GENERIC_KEYS = ['key', 'secret', 'token', 'passw', 'pwd', 'cred', 'auth', 'login'];
+
+/** `hintsIn(lower)`, found through the census pair filter and `includes` for the hints it lets by. */
+function hintsVia(c: Census, lower: string): Set<string> {
+  if (!c.pairs) return hintsIn(lower);
+  const found = new Set<string>();
+  for (const h of SECRET_HINTS) if (mayContain(c, h) && lower.includes(h)) found.add(h);
+  return found;
+}
+
+export interface DetectOptions {
+  /**
+   * Skip the regexes the text's census shows cannot match (default). `false` runs every rule
+   * whose hint occurs, as before the census; the results are the same either way
+   * (`census-gates.test.ts`).
+   */
+  gates?: boolean;
+  /** The text's census, when the caller has it (computed here otherwise). */
+  census?: Census;
+}
+
 /** All secrets in `text`, by kind and span, in text order. */
-export function detectSecrets(text: string): Finding[] {
+export function detectSecrets(text: string, opts: DetectOptions = {}): Finding[] {
   const out: Finding[] = [];
-  const hints = text.length < 65536 ? hintsIn(text.toLowerCase()) : null;
-  for (const r of RULES) {
+  const gates = opts.gates !== false && text.length < 65536;
+  const lower = text.length < 65536 ? text.toLowerCase() : '';
+  const c = gates ? (opts.census ?? census(text)) : null;
+  const hints = text.length < 65536 ? (c ? hintsVia(c, lower) : hintsIn(lower)) : null;
+  for (const r of SECRET_RULES) {
     if (r.hint && hints && !r.hint.some((h) => hints.has(h))) continue;
+    if (r.gate && c && !r.gate(c)) continue;
     r.re.lastIndex = 0;
     for (const m of text.matchAll(r.re)) {
       const g = r.group ?? 0;
@@ -255,6 +295,8 @@ export function detectSecrets(text: string): Finding[] {
       out.push({ detector: 'secrets', kind: r.kind, start, end: start + value.length });
     }
   }
+  if (c && !GENERIC_KEYS.some((k) => mayContain(c, k) && lower.includes(k)))
+    return out.sort((a, b) => a.start - b.start);
   GENERIC_RE.lastIndex = 0;
   for (const m of text.matchAll(GENERIC_RE)) {
     if (ID_SUFFIX_RE.test(m[1]!)) continue;

@@ -1,0 +1,251 @@
+/**
+ * One pass over a text's UTF-16 code units that tells the secret and PII detectors which of their
+ * regexes can possibly match, so the others are not run at all. Every field is a NECESSARY
+ * condition of some regex (never a sufficient one): a gate built on it may only skip a regex that
+ * could not have matched. `test/core/screening/census-gates.test.ts` checks gated against ungated
+ * results on the screening data and on random strings.
+ *
+ * Pure. `screenTexts` computes it once per text and hands it to normalisation, secrets and PII.
+ */
+
+export interface Census {
+  /** The text has an `@` (every e-mail). */
+  at: boolean;
+  /**
+   * Most digits in one run of "phone characters" (digits, JS whitespace, `( ) . + -`, and the
+   * letters of an extension `x` / `ext`, either case). Every phone, card and SSN match lies inside
+   * one such run: phone needs 7 digits, SSN 9, card 13.
+   */
+  phoneRunDigits: number;
+  /** Two upper-case ASCII letters, an optional space, two digits (IBAN `[A-Z]{2}\d{2}`, NINO). */
+  upperPairDigits: boolean;
+  /** Most dots in one run of digits and dots (IPv4 needs three). */
+  digitDotRunDots: number;
+  /** Two colons with at most four hex digits and nothing else between them (every IPv6 match). */
+  colonPair: boolean;
+  /** Longest run of `[A-Z0-9]` (an AWS access key needs 20). */
+  upperDigitRun: number;
+  /** Longest run of `[A-Za-z0-9]` (a Twilio key needs 34). */
+  alnumRun: number;
+  /** Longest run of `[A-Za-z0-9_-]` (a Discord token needs 23 before its first dot). */
+  wordDashRun: number;
+  /** The text has a `.`. */
+  dot: boolean;
+  /** Longest run of base64 characters `[A-Za-z0-9+/_-]` (a decode probe needs 16). */
+  b64Run: number;
+  /** Longest run of hex digits (a hex probe needs 16). */
+  hexRun: number;
+  /** How many `%` are followed by two hex digits (URL decoding needs 3). */
+  pctEscapes: number;
+  /**
+   * Adjacent pairs of the lower-cased text, hashed into 4,096 bits: a string whose every pair is
+   * absent cannot be a substring. Null when the text has U+0130 or U+212A, whose lower case is
+   * (or contains) ASCII: then this filter is not used.
+   */
+  pairs: Uint32Array | null;
+}
+
+const PAIR_MASK = 4095;
+const pairBit = (a: number, b: number) => (Math.imul(a, 31) + b) & PAIR_MASK;
+
+/** `/\s/` without the `u` flag, as a test on one code unit. */
+export function isJsSpace(c: number): boolean {
+  if (c < 128) return c === 32 || (c >= 9 && c <= 13);
+  return (
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
+
+/** Character classes over ASCII, one bit each. */
+const DIGIT = 1;
+const UPPER = 2;
+const LOWER = 4;
+const PHONE = 8; // ( ) . + - x X e E t T and ASCII whitespace (digits are counted apart)
+const HEX = 16;
+const WORDDASH = 32; // _ -
+const B64X = 64; // + /
+const CLS = new Uint8Array(128);
+/** Lower-case letters in no class but LOWER (not hex, not `e t x`): the common case, fast path. */
+const PLAIN = new Uint8Array(128);
+for (const ch of 'ghijklmnopqrsuvwyz') PLAIN[ch.charCodeAt(0)] = 1;
+for (let c = 48; c <= 57; c++) CLS[c] = DIGIT | HEX;
+for (let c = 65; c <= 90; c++) CLS[c] = UPPER;
+for (let c = 97; c <= 122; c++) CLS[c] = LOWER;
+for (const ch of 'abcdefABCDEF') CLS[ch.charCodeAt(0)]! |= HEX;
+for (const ch of '().+-xXeEtT \t\n\v\f\r') CLS[ch.charCodeAt(0)]! |= PHONE;
+for (const ch of '_-') CLS[ch.charCodeAt(0)]! |= WORDDASH;
+for (const ch of '+/') CLS[ch.charCodeAt(0)]! |= B64X;
+
+export function census(text: string): Census {
+  const n = text.length;
+  const pairs = new Uint32Array(128);
+  let pairsOk = true;
+  let at = false;
+  let dot = false;
+  let phoneRunDigits = 0;
+  let phoneDigits = 0;
+  let upperPairDigits = false;
+  let digitDotRunDots = 0;
+  let dots = 0;
+  let colonPair = false;
+  let lastColon = -1;
+  let upperDigitRun = 0;
+  let ud = 0;
+  let alnumRun = 0;
+  let an = 0;
+  let wordDashRun = 0;
+  let wd = 0;
+  let b64Run = 0;
+  let b64 = 0;
+  let hexRun = 0;
+  let hx = 0;
+  let pctEscapes = 0;
+  let prev = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 128 && PLAIN[c] === 1) {
+      // A plain lower-case letter: extends the alphanumeric, word and base64 runs (their maxima
+      // are taken where they end) and ends every other run.
+      if (i > 0) {
+        const b = (Math.imul(prev, 31) + c) & PAIR_MASK;
+        pairs[b >>> 5]! |= 1 << (b & 31);
+      }
+      prev = c;
+      an++;
+      wd++;
+      b64++;
+      phoneDigits = 0;
+      dots = 0;
+      lastColon = -1;
+      hx = 0;
+      ud = 0;
+      continue;
+    }
+    let k = 0;
+    let lc = c;
+    if (c < 128) {
+      k = CLS[c]!;
+      if ((k & UPPER) !== 0) lc = c + 32;
+    } else {
+      // Other units keep their code: their lower case is never ASCII, except U+0130 and U+212A,
+      // which turn the pair filter off.
+      if (c === 0x130 || c === 0x212a) pairsOk = false;
+      if (isJsSpace(c)) k = PHONE;
+    }
+    if (i > 0) {
+      const b = (Math.imul(prev, 31) + lc) & PAIR_MASK;
+      pairs[b >>> 5]! |= 1 << (b & 31);
+    }
+    prev = lc;
+    if (k === 0) {
+      // Not a digit, letter, phone or word character: every run ends.
+      phoneDigits = 0;
+      ud = 0;
+      if (an > alnumRun) alnumRun = an;
+      an = 0;
+      if (wd > wordDashRun) wordDashRun = wd;
+      wd = 0;
+      if (b64 > b64Run) b64Run = b64;
+      b64 = 0;
+      hx = 0;
+      if (c === 64) at = true;
+      if (c === 37 && i + 2 < n && isHex(text.charCodeAt(i + 1)) && isHex(text.charCodeAt(i + 2)))
+        pctEscapes++;
+      if (c === 58) {
+        if (lastColon >= 0 && i - lastColon <= 5) colonPair = true;
+        lastColon = i;
+      } else lastColon = -1;
+      dots = 0;
+      continue;
+    }
+    if ((k & DIGIT) !== 0) {
+      if (++phoneDigits > phoneRunDigits) phoneRunDigits = phoneDigits;
+      if (!upperPairDigits && i >= 3 && (CLS[text.charCodeAt(i - 1) & 127]! & DIGIT) !== 0) {
+        const a = text.charCodeAt(i - 2);
+        if (a === 32) {
+          if (i >= 4 && isUpper(text.charCodeAt(i - 3)) && isUpper(text.charCodeAt(i - 4)))
+            upperPairDigits = true;
+        } else if (isUpper(a) && isUpper(text.charCodeAt(i - 3))) upperPairDigits = true;
+      }
+    } else if ((k & PHONE) === 0) phoneDigits = 0;
+    // Digit-and-dot runs (IPv4).
+    if (c === 46) {
+      dot = true;
+      if (++dots > digitDotRunDots) digitDotRunDots = dots;
+    } else if ((k & DIGIT) === 0) dots = 0;
+    // Colon pairs (IPv6): a colon after a colon with at most four hex digits since.
+    if ((k & HEX) === 0) {
+      lastColon = -1;
+      hx = 0;
+    } else if (++hx > hexRun) hexRun = hx;
+    if ((k & (DIGIT | UPPER | LOWER | WORDDASH | B64X)) !== 0) b64++;
+    else {
+      if (b64 > b64Run) b64Run = b64;
+      b64 = 0;
+    }
+    // Runs of [A-Z0-9], [A-Za-z0-9], [A-Za-z0-9_-].
+    if ((k & (DIGIT | UPPER)) !== 0) {
+      if (++ud > upperDigitRun) upperDigitRun = ud;
+    } else ud = 0;
+    if ((k & (DIGIT | UPPER | LOWER)) !== 0) {
+      an++;
+      wd++;
+    } else {
+      if (an > alnumRun) alnumRun = an;
+      an = 0;
+      if ((k & WORDDASH) !== 0) wd++;
+      else {
+        if (wd > wordDashRun) wordDashRun = wd;
+        wd = 0;
+      }
+    }
+  }
+  if (an > alnumRun) alnumRun = an;
+  if (wd > wordDashRun) wordDashRun = wd;
+  if (b64 > b64Run) b64Run = b64;
+  return {
+    at,
+    phoneRunDigits,
+    upperPairDigits,
+    digitDotRunDots,
+    colonPair,
+    upperDigitRun,
+    alnumRun,
+    wordDashRun,
+    dot,
+    b64Run,
+    hexRun,
+    pctEscapes,
+    pairs: pairsOk ? pairs : null,
+  };
+}
+
+function isHex(c: number): boolean {
+  return c < 128 && (CLS[c]! & HEX) !== 0;
+}
+
+function isUpper(c: number): boolean {
+  return c >= 65 && c <= 90;
+}
+
+/**
+ * Whether the lower-cased text may contain `s` (ASCII, lower case): false only when one of its
+ * adjacent pairs never occurs. Always true without a pair filter or for one-character strings.
+ */
+export function mayContain(c: Census, s: string): boolean {
+  const p = c.pairs;
+  if (!p) return true;
+  for (let i = 1; i < s.length; i++) {
+    const b = pairBit(s.charCodeAt(i - 1), s.charCodeAt(i));
+    if ((p[b >>> 5]! & (1 << (b & 31))) === 0) return false;
+  }
+  return true;
+}
