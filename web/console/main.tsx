@@ -10,6 +10,7 @@ import '../shared/style.css';
 import { ErrorText, Tabs, useHashRoute, useLoad } from '../shared/ui';
 import { CasesPage } from './cases';
 import { OtpField, otpHeaders } from './otp';
+import { ImpactPanel, WatchPanel } from './policy-impact';
 
 interface Session {
   csrfToken: string;
@@ -315,6 +316,16 @@ function PolicyPage(props: { session: Session }) {
           {msg}
         </p>
       )}
+      <ImpactPanel source={source} />
+      <WatchPanel
+        isAdmin={isAdmin}
+        version={running?.version}
+        onRolledBack={(m) => {
+          setMsg(m);
+          reloadRunning();
+          reloadVersions();
+        }}
+      />
       {versions && (
         <table>
           <caption>Policy versions</caption>
