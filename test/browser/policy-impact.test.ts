@@ -111,8 +111,12 @@ describe('console policy page: impact and watch', () => {
     expect(await cells(page, '#impact-changes')).toEqual([
       ['small-co', free.id, 'chat.create', 'demo-model', 'allow', 'deny SLUICE_MODEL_DENIED', '3'],
     ]);
-    expect(await cells(page, '#impact-by-tenant')).toEqual([['small-co', '3']]);
-    expect(await cells(page, '#impact-by-rule')).toEqual([['SLUICE_MODEL_DENIED', '3']]);
+    expect(await cells(page, '#impact-counts')).toEqual([
+      ['tenant', 'small-co', '3'],
+      ['action', 'chat.create', '3'],
+      ['model', 'demo-model', '3'],
+      ['rule (code)', 'SLUICE_MODEL_DENIED', '3'],
+    ]);
     expect(await page.locator('#impact-keys li').allTextContents()).toEqual([free.id]);
     expect(await page.locator('#impact-missing li').count()).toBeGreaterThan(0);
     expect(await page.locator('#impact-missing').textContent()).toContain('prompt text');

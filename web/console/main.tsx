@@ -10,7 +10,8 @@ import '../shared/style.css';
 import { ErrorText, Tabs, useHashRoute, useLoad } from '../shared/ui';
 import { CasesPage } from './cases';
 import { OtpField, otpHeaders } from './otp';
-import { ImpactPanel, WatchPanel } from './policy-impact';
+import { ImpactPanel } from './policy-impact';
+import { WatchPanel } from './policy-watch';
 
 interface Session {
   csrfToken: string;

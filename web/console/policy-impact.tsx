@@ -1,13 +1,11 @@
 /**
- * The Policy page's two questions before and after a change (issue 19): **Impact** replays the
- * recorded calls of a period against the edited candidate (`POST /admin/v1/policy/impact`) and shows
- * what would change; **Since last apply** compares the traffic before and after the last apply
- * (`GET /admin/v1/policy/watch`), flags a regression and offers the rollback it names.
+ * The Policy page's question before a change (issue 19): **Impact** replays the recorded calls of a
+ * period against the edited candidate (`POST /admin/v1/policy/impact`) and shows what would change,
+ * never guessing facts the audit trail does not hold. After the change: policy-watch.tsx.
  */
 import { useState } from 'preact/hooks';
-import { ApiError, api, fmtNum, fmtTime } from '../shared/api';
-import { ErrorText, useLoad } from '../shared/ui';
-import { OtpField, otpHeaders } from './otp';
+import { api, fmtNum } from '../shared/api';
+import { ErrorText } from '../shared/ui';
 
 interface ChangedCall {
   keyId: string;
@@ -32,26 +30,6 @@ interface ImpactReport {
   missing: string[];
 }
 
-interface Figures {
-  minutes: number;
-  requests: number;
-  errorRate: number | null;
-  limitedRate: number | null;
-  addedLatencyMs: number | null;
-  throughput: number;
-}
-
-interface WatchReport {
-  version: number | null;
-  previous: number | null;
-  appliedAt: string;
-  before: Figures;
-  after: Figures;
-  regressions: string[];
-  verdict: 'ok' | 'regressed' | 'not enough traffic';
-  rollback: string;
-}
-
 const SINCE: [string, string][] = [
   ['1h', 'the last hour'],
   ['24h', 'the last 24 hours'],
@@ -70,23 +48,37 @@ function groups(r: ImpactReport): (ChangedCall & { calls: number })[] {
   return [...m.values()].sort((a, b) => b.calls - a.calls);
 }
 
-function Counts(props: { id: string; caption: string; head: string; rows: Record<string, number> }) {
-  const rows = Object.entries(props.rows).sort((a, b) => b[1] - a[1]);
+/** The grouped counts of newly refused calls (and the limits that would bind) in one table. */
+function Counts(props: { r: ImpactReport }) {
+  const groups: [string, Record<string, number>][] = [
+    ['tenant', props.r.byTenant],
+    ['action', props.r.byAction],
+    ['model', props.r.byModel],
+    ['rule (code)', props.r.byCode],
+    ['limit that would bind', props.r.limitsBinding],
+  ];
+  const rows = groups.flatMap(([by, m]) =>
+    Object.entries(m)
+      .sort((x, y) => y[1] - x[1])
+      .map(([k, n]) => [by, k, n] as const),
+  );
   if (rows.length === 0) return null;
   return (
-    <table id={props.id}>
-      <caption>{props.caption}</caption>
+    <table id="impact-counts">
+      <caption>Newly refused calls by tenant, action, model and rule; limits that would bind</caption>
       <thead>
         <tr>
-          <th scope="col">{props.head}</th>
+          <th scope="col">By</th>
+          <th scope="col">Name</th>
           <th scope="col" class="num">
             Calls
           </th>
         </tr>
       </thead>
       <tbody>
-        {rows.map(([k, n]) => (
-          <tr key={k}>
+        {rows.map(([by, k, n]) => (
+          <tr key={`${by}-${k}`}>
+            <td>{by}</td>
             <th scope="row">{k}</th>
             <td class="num">{fmtNum(n)}</td>
           </tr>
@@ -141,13 +133,7 @@ function ImpactResult(props: { r: ImpactReport }) {
       ) : (
         <p class="muted">No recorded call would be decided differently.</p>
       )}
-      <div>
-        <Counts id="impact-by-tenant" caption="Newly refused by tenant" head="Tenant" rows={r.byTenant} />
-        <Counts id="impact-by-action" caption="Newly refused by action" head="Action" rows={r.byAction} />
-        <Counts id="impact-by-model" caption="Newly refused by model" head="Model" rows={r.byModel} />
-        <Counts id="impact-by-rule" caption="Newly refused by rule (code)" head="Rule" rows={r.byCode} />
-        <Counts id="impact-limits" caption="Limits that would bind" head="Limit" rows={r.limitsBinding} />
-      </div>
+      <Counts r={r} />
       <h4>Keys that would lose access</h4>
       {r.keysLosingAccess.length > 0 ? (
         <ul id="impact-keys">
@@ -215,108 +201,6 @@ export function ImpactPanel(props: { source: string }) {
       </form>
       <ErrorText error={error} />
       {report && <ImpactResult r={report} />}
-    </section>
-  );
-}
-
-const pct = (v: number | null) => (v === null ? '—' : `${(v * 100).toFixed(1)}%`);
-const ms = (v: number | null) => (v === null ? '—' : `${v.toFixed(2)} ms`);
-
-/** Before/after of the last apply, its verdict, and the rollback it names (admins: a button, step-up when asked). */
-export function WatchPanel(props: { isAdmin: boolean; version: number | undefined; onRolledBack: (msg: string) => void }) {
-  const [minutes, setMinutes] = useState('10');
-  const [w, error] = useLoad(() => api<WatchReport>(`/admin/v1/policy/watch?minutes=${minutes}`), [minutes, props.version]);
-  const [rbError, setRbError] = useState<unknown>(null);
-  const stepUp = rbError instanceof ApiError && rbError.code === 'SLUICE_STEP_UP_REQUIRED';
-  const rollback = async (version: number) => {
-    setRbError(null);
-    try {
-      const r = await api<{ version: number }>('/admin/v1/policy/rollback', {
-        method: 'POST',
-        body: { version },
-        headers: otpHeaders('watch-otp'),
-      });
-      props.onRolledBack(`Rolled back: now version ${r.version}`);
-    } catch (err) {
-      setRbError(err);
-    }
-  };
-  const rows: [string, (f: Figures) => string][] = [
-    ['Minutes', (f) => fmtNum(f.minutes, 2)],
-    ['Requests', (f) => fmtNum(f.requests)],
-    ['Error rate', (f) => pct(f.errorRate)],
-    ['429 rate', (f) => pct(f.limitedRate)],
-    ['Added latency', (f) => ms(f.addedLatencyMs)],
-    ['Throughput', (f) => `${fmtNum(f.throughput, 1)}/min`],
-  ];
-  return (
-    <section aria-labelledby="watch-h" id="policy-watch">
-      <h3 id="watch-h">Since last apply</h3>
-      <label>
-        Compare minutes before and after
-        <select value={minutes} onChange={(e) => setMinutes(e.currentTarget.value)}>
-          {['10', '30', '60', '1440'].map((m) => (
-            <option key={m} value={m}>
-              {m}
-            </option>
-          ))}
-        </select>
-      </label>
-      <ErrorText error={error} />
-      {w && (
-        <>
-          <p>
-            Version <strong>{w.version ?? '—'}</strong> applied {fmtTime(w.appliedAt)} (previous: {w.previous ?? '—'}).
-            Verdict: <strong class={w.verdict === 'regressed' ? 'error' : 'ok'} id="watch-verdict">{w.verdict}</strong>
-          </p>
-          <table id="watch-figures">
-            <caption>Traffic before and after the last apply</caption>
-            <thead>
-              <tr>
-                <th scope="col">Figure</th>
-                <th scope="col" class="num">Before</th>
-                <th scope="col" class="num">After</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map(([name, f]) => (
-                <tr key={name}>
-                  <th scope="row">{name}</th>
-                  <td class="num">{f(w.before)}</td>
-                  <td class="num">{f(w.after)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          {w.regressions.length > 0 && (
-            <ul class="error" role="alert" id="watch-regressions">
-              {w.regressions.map((r) => (
-                <li key={r}>{r}</li>
-              ))}
-            </ul>
-          )}
-          <p>
-            Roll back with: <code id="watch-rollback">{w.rollback}</code>
-          </p>
-          {props.isAdmin && w.previous !== null && (
-            <form
-              class="inline"
-              aria-label="Roll back the last apply"
-              onSubmit={(e) => {
-                e.preventDefault();
-                void rollback(w.previous!);
-              }}
-            >
-              <OtpField id="watch-otp" />
-              <button type="submit" class="danger">
-                Roll back to version {w.previous}
-              </button>
-            </form>
-          )}
-          {stepUp && <p>Rolling back needs step-up: enter a fresh one-time code from your authenticator and try again.</p>}
-          <ErrorText error={rbError} />
-        </>
-      )}
     </section>
   );
 }
