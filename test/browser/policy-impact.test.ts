@@ -78,15 +78,16 @@ afterAll(async () => {
   await s?.stop();
 });
 
-async function policyPage(): Promise<Page> {
+async function policyPage(user = 'admin', password = consolePassword): Promise<Page> {
   const page = await browser.newPage();
   await page.goto(`${s.adminUrl}/console/`);
-  await page.getByLabel('Username').fill('admin');
-  await page.getByLabel('Password').fill(consolePassword);
+  await page.getByLabel('Username').fill(user);
+  await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('navigation', { name: 'Console sections' }).waitFor();
   await page.goto(`${s.adminUrl}/console/#/policy`);
   await expect.poll(() => page.getByLabel('Policy source (YAML)').inputValue()).toContain('"demo-*"');
+  await page.locator('#watch-figures').waitFor();
   return page;
 }
 
@@ -154,7 +155,7 @@ describe('console policy page: impact and watch', () => {
     );
     const rows = await cells(page, '#watch-figures');
     expect(rows.map((r) => r[0])).toEqual([
-      'Minutes',
+      'Period',
       'Requests',
       'Error rate',
       '429 rate',
@@ -181,12 +182,12 @@ describe('console policy page: impact and watch', () => {
     ]);
     await page.screenshot({ path: join(IMAGES, 'console-policy-watch.png'), fullPage: true });
     // no factor, no code: the API asks for step-up and the page says so; nothing is rolled back
-    const button = page.getByRole('button', { name: `Roll back to version ${before.version}` });
+    const button = page.getByRole('button', { name: `Restore version ${before.version}` });
     await button.click();
     await panel.getByText('Rolling back needs step-up').waitFor();
     expect(((await admin('/admin/v1/policy')) as { version: number }).version).toBe(applied.version);
     const { secret } = (await admin('/admin/v1/me/totp', 'POST')) as { secret: string };
-    await panel.getByLabel('One-time code (TOTP, when required)').fill(totpCode(secret, Date.now()));
+    await panel.getByLabel('One-time code for this rollback (TOTP)').fill(totpCode(secret, Date.now()));
     await button.click();
     await page.getByRole('status').filter({ hasText: 'Rolled back' }).waitFor();
     const after = (await admin('/admin/v1/policy')) as { version: number; source: string };
@@ -196,6 +197,30 @@ describe('console policy page: impact and watch', () => {
     await panel.getByText(`Version ${after.version} applied`).waitFor();
     expect(await unlabelledControls(page)).toEqual([]);
     expect(await lowContrast(page)).toEqual([]);
+    await page.close();
+  });
+
+  it('an auditor runs impact and reads the watch, with no rollback offered', async () => {
+    const post = (path: string, body: unknown, token = adminToken) =>
+      fetch(`${s.adminUrl}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const u = (await (await post('/admin/v1/users', { name: 'ida', role: 'auditor' })).json()) as {
+      token: string;
+    };
+    expect((await post('/admin/v1/me/password', { password: 'correct horse battery' }, u.token)).status).toBe(
+      204,
+    );
+    const page = await policyPage('ida', 'correct horse battery');
+    expect(await page.locator('#watch-rollback').textContent()).toMatch(/^sluice policy rollback \d+$/);
+    expect(await page.getByRole('button', { name: /Restore version/ }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Apply' }).count()).toBe(0);
+    await page.getByLabel('Policy source (YAML)').fill(CANDIDATE);
+    await page.getByRole('button', { name: 'Run impact' }).click();
+    await page.locator('#impact-keys li').first().waitFor();
+    expect(await page.locator('#impact-keys li').allTextContents()).toEqual([free.id]);
     await page.close();
   });
 });

@@ -51,7 +51,7 @@ export function WatchPanel(props: { isAdmin: boolean; version: number | undefine
     }
   };
   const rows: [string, (f: Figures) => string][] = [
-    ['Minutes', (f) => fmtNum(f.minutes, 2)],
+    ['Period', (f) => (f.minutes < 1 ? `${fmtNum(f.minutes * 60, 1)} s` : `${fmtNum(f.minutes, 1)} min`)],
     ['Requests', (f) => fmtNum(f.requests)],
     ['Error rate', (f) => pct(f.errorRate)],
     ['429 rate', (f) => pct(f.limitedRate)],
@@ -118,9 +118,9 @@ export function WatchPanel(props: { isAdmin: boolean; version: number | undefine
                 void rollback(w.previous!);
               }}
             >
-              <OtpField id="watch-otp" />
+              <OtpField id="watch-otp" label="One-time code for this rollback (TOTP)" />
               <button type="submit" class="danger">
-                Roll back to version {w.previous}
+                Restore version {w.previous}
               </button>
             </form>
           )}
