@@ -10,6 +10,8 @@ import '../shared/style.css';
 import { ErrorText, Tabs, useHashRoute, useLoad } from '../shared/ui';
 import { CasesPage } from './cases';
 import { OtpField, otpHeaders } from './otp';
+import { ImpactPanel } from './policy-impact';
+import { WatchPanel } from './policy-watch';
 
 interface Session {
   csrfToken: string;
@@ -315,6 +317,16 @@ function PolicyPage(props: { session: Session }) {
           {msg}
         </p>
       )}
+      <ImpactPanel source={source} />
+      <WatchPanel
+        isAdmin={isAdmin}
+        version={running?.version}
+        onRolledBack={(m) => {
+          setMsg(m);
+          reloadRunning();
+          reloadVersions();
+        }}
+      />
       {versions && (
         <table>
           <caption>Policy versions</caption>
