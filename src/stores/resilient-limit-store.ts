@@ -2,8 +2,11 @@
  * Degraded mode for a remote LimitStore (Redis). A slow store is not a down store:
  *
  *  - The store turns DEGRADED only when the remote is KNOWN unreachable: its connection is not up
- *    (`isConnected()`, for ioredis `status === 'ready'`) or a call failed with a connection error while
- *    it was down. Without `isConnected`, any failure except a timeout counts as unreachable.
+ *    (`isConnected()`, for ioredis `status === 'ready'`), a call failed with a connection error while
+ *    it was down, or a call failed with an error that says the connection is gone (refused, reset,
+ *    closed, a cluster that cannot reach a slot's master: `isConnectionLost`) — a cluster client stays
+ *    'ready' while one master is lost. Without `isConnected`, any failure except a timeout counts as
+ *    unreachable.
  *  - A call that takes longer than `timeoutMs` (cfg.limits.timeout, default 50 ms) on a LIVE
  *    connection is slow, not down: it keeps waiting for the real answer, up to `slowCallMaxMs`
  *    (default 2 s; both bounds count only time this process was responsive, see `withTimeout`). If
@@ -46,6 +49,7 @@ import {
 } from '../core/ports.js';
 import { MemoryLimitStore } from './memory-limit-store.js';
 import { LimitCallTimeoutError, withTimeout } from './redis-limit-store.js';
+import { isConnectionLost } from './store-errors.js';
 
 /** A remote store; `ping` (RedisLimitStore has one) makes recovery probes cheap. */
 export type RemoteLimitStore = LimitStore & { ping?(): Promise<void> };
@@ -245,7 +249,7 @@ export class ResilientLimitStore implements LimitStore {
 
   /** Whether a failed call means the remote is unreachable (degraded mode) rather than slow or erring. */
   private unreachable(err: unknown): boolean {
-    if (this.isConnected) return !this.isConnected();
+    if (this.isConnected) return !this.isConnected() || isConnectionLost(err);
     return !(err instanceof LimitCallTimeoutError);
   }
 

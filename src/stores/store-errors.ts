@@ -49,3 +49,28 @@ export function isStoreUnavailable(err: unknown, depth = 0): boolean {
   if (Array.isArray(e.errors) && e.errors.some((x) => isStoreUnavailable(x, depth + 1))) return true;
   return isStoreUnavailable(e.cause, depth + 1);
 }
+
+const LOST_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+]);
+const LOST_MESSAGES =
+  /Connection is closed|Too many Cluster redirections|CLUSTERDOWN|All nodes failed|Failed to refresh slots cache|Stream isn't writeable|connect ECONNREFUSED/i;
+
+/**
+ * True when `err` (or its cause) says the connection to a store is gone (refused, reset, closed, a
+ * cluster that cannot reach a slot's master), as opposed to a call that is merely slow or refused by
+ * the store: the limit store then enters degraded mode even while its client still reports 'ready'
+ * (a cluster client does when one master is lost).
+ */
+export function isConnectionLost(err: unknown, depth = 0): boolean {
+  if (!err || typeof err !== 'object' || depth > 4) return false;
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown; lastNodeError?: unknown };
+  if (typeof e.code === 'string' && LOST_CODES.has(e.code)) return true;
+  if (typeof e.message === 'string' && LOST_MESSAGES.test(e.message)) return true;
+  return isConnectionLost(e.cause ?? e.lastNodeError, depth + 1);
+}

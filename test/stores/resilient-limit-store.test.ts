@@ -287,6 +287,27 @@ describe('ResilientLimitStore (scripted remote)', () => {
     expect(store.degraded()).toBe(true);
   });
 
+  it('an error that says the connection is gone degrades even while the client reports ready (a cluster that lost one master)', async () => {
+    const lost: LimitStore = {
+      reserve: async () => {
+        throw new Error('Too many Cluster redirections. Last error: Error: Connection is closed.');
+      },
+      settle: async () => {},
+      release: async () => {},
+      peek: async () => [],
+      close: async () => {},
+      ping: async () => {
+        throw new Error('cluster master 127.0.0.1:7001 is not connected');
+      },
+    } as LimitStore & { ping(): Promise<void> };
+    store = new ResilientLimitStore({ remote: lost, clock, isConnected: () => true });
+    const r = await store.reserve({ buckets: [bucket('rpm', 'local')], costs: [1], requestId: 'c1' });
+    expect(r.ok && (r.reservation.meta as { src: string }).src).toBe('l');
+    expect(store.degraded()).toBe(true);
+    expect(await store.probe()).toBe(false); // the lost master still does not answer: stays degraded
+    expect(store.degraded()).toBe(true);
+  });
+
   it('a connection known down degrades at once, without waiting for a timeout', async () => {
     const { remote } = manualRemote();
     store = new ResilientLimitStore({ remote, clock, isConnected: () => false });

@@ -30,7 +30,7 @@ import type {
   ReserveInput,
   ReserveResult,
 } from '../../core/ports.js';
-import { hashTag, RedisLimitStore, type RedisLimitStoreOptions } from '../redis-limit-store.js';
+import { hashTag, RedisLimitStore, type RedisLimitStoreOptions, withTimeout } from '../redis-limit-store.js';
 
 interface Part {
   /** Indexes of the part's buckets in the request. */
@@ -63,10 +63,12 @@ export function groupsOf(buckets: readonly LimitBucket[]): number[][] {
 
 export class ClusterLimitStore implements LimitStore {
   private readonly inner: RedisLimitStore;
+  private readonly redis: Redis | Cluster;
   private readonly counters = { compensations: 0, compensationFailures: 0 };
 
   constructor(opts: RedisLimitStoreOptions & { redis: Redis | Cluster }) {
     this.inner = new RedisLimitStore(opts);
+    this.redis = opts.redis;
   }
 
   /** The inner store's counters, plus compensations made (and failed) after a later group denied. */
@@ -74,8 +76,29 @@ export class ClusterLimitStore implements LimitStore {
     return { ...this.inner.stats(), ...this.counters };
   }
 
-  ping(): Promise<void> {
-    return this.inner.ping();
+  /**
+   * Resolves when EVERY master of the slot map answers (a cluster client stays 'ready' while one
+   * master is lost, and a ping to any one node would then report a cluster that cannot serve that
+   * master's slots as healthy). Used by the resilient store's recovery probe.
+   */
+  async ping(): Promise<void> {
+    const c = this.redis as Cluster;
+    if (!Array.isArray(c.slots) || typeof c.nodes !== 'function') return this.inner.ping();
+    const masters = new Set<string>();
+    for (const owners of c.slots) if (owners?.[0]) masters.add(owners[0]);
+    const byKey = new Map(c.nodes('master').map((n) => [`${n.options.host}:${n.options.port}`, n]));
+    await Promise.all(
+      [...masters].map(async (key) => {
+        const node = byKey.get(key);
+        if (!node) {
+          // A master whose connection ended is dropped from the client's pool and only comes back
+          // when the slot map is refreshed, which no command triggers while degraded: ask for it.
+          (c as Cluster & { refreshSlotsCache?(cb?: () => void): void }).refreshSlotsCache?.(() => {});
+          throw new Error(`cluster master ${key} is not connected`);
+        }
+        await withTimeout(node.ping(), 250);
+      }),
+    );
   }
 
   async reserve(input: ReserveInput): Promise<ReserveResult> {
