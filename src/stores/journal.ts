@@ -25,7 +25,6 @@ import {
   readdirSync,
   readFileSync,
   unlinkSync,
-  writeSync,
 } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -235,9 +234,7 @@ export class Journal {
       if (this.#o.sync === 'fsync') syncDir(this.#o.dir);
     }
     const buf = Buffer.from(text);
-    // A write to the page cache of one group is a few microseconds: done on this thread (a
-    // thread-pool round trip per group cost more). Only the sync waits on the disk, off-thread.
-    writeSync(this.#fh.fd, buf);
+    await this.#fh.write(buf);
     if (this.#o.sync === 'fsync') await this.#fh.datasync();
     seg.bytes += buf.length;
     seg.uEnd = ends.u;
