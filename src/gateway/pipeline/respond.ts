@@ -10,7 +10,7 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { refuse } from '../../core/errors.js';
 import type { Usage } from '../../core/ports.js';
-import { sseErrorEvent, type WireFormat } from '../wire.js';
+import { sseErrorEvent } from '../wire.js';
 import type { RequestContext } from './context.js';
 import { logIds } from './log-ids.js';
 import { endRequest } from './runner.js';
