@@ -70,11 +70,6 @@ export class Journal {
   #group: string[] = [];
   #groupWaiters: (() => void)[] = [];
   #timer: NodeJS.Timeout | undefined;
-  #soon: NodeJS.Immediate | undefined;
-  readonly #kickSoon = () => {
-    this.#soon = undefined;
-    this.#kick();
-  };
   #writing: Promise<void> | undefined;
   #appended = { u: 0, a: 0 };
   #acked = { u: 0, a: 0 };
@@ -139,13 +134,9 @@ export class Journal {
         this.#writingWaiters.push(resolve);
       } else this.#groupWaiters.push(resolve);
     });
-    // Someone waits and the disk is idle: write at the end of this event-loop turn, so the calls
-    // that end in the same turn (answers that arrived together) share one write and one sync.
-    // Under load the next group forms while this one is being synced, so the delay bound only
-    // matters when nobody waits.
-    if (!this.#writing && !this.#soon) {
-      this.#soon = setImmediate(this.#kickSoon);
-    }
+    // Someone waits and the disk is idle: write now. Under load the next group forms while this
+    // one is being synced, so the delay bound only matters when nobody waits.
+    if (!this.#writing) this.#kick();
     return p;
   }
 
@@ -198,10 +189,6 @@ export class Journal {
     if (this.#timer) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
-    }
-    if (this.#soon) {
-      clearImmediate(this.#soon);
-      this.#soon = undefined;
     }
     if (this.#writing || this.#group.length === 0) return;
     const lines = this.#group;

@@ -24,20 +24,6 @@ describe('journal', () => {
     await j.close();
   });
 
-  it('calls that wait in the same event-loop turn share one write (answers that arrived together)', async () => {
-    const dir = join(tempDir('sluice-journal-'), 'j');
-    const j = new Journal({ dir, syncBatch: 1000, syncDelayMs: 1000 });
-    const waits: Promise<void>[] = [];
-    for (let i = 0; i < 3; i++) {
-      j.append('u', { n: i });
-      waits.push(j.barrier());
-    }
-    await Promise.all(waits);
-    expect(j.stats().groups).toBe(1);
-    expect(new Journal({ dir }).recover().usage).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }]);
-    await j.close();
-  });
-
   it('groups records appended while a write is in flight; many waiters, few writes', async () => {
     const dir = join(tempDir('sluice-journal-'), 'j');
     const j = new Journal({ dir, syncBatch: 1000, syncDelayMs: 1000 });
