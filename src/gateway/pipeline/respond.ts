@@ -2,11 +2,15 @@
  * Sends the upstream's answer (as `screen-output` left it) and runs the end stages when it has
  * ended: a byte body at once, a stream chunk by chunk as it arrives (no buffering). A forced
  * shutdown ends an open stream with a well-formed error event in the caller's format.
+ *
+ * The pipeline owns the response from here: the reply is hijacked and written to the Node response
+ * directly (no Fastify send path, no `Readable` around the stream, no async-iterator layers), with
+ * the headers the stages set on the reply. Fastify's onResponse hooks still run on `finish`.
  */
-import { Readable } from 'node:stream';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { refuse } from '../../core/errors.js';
 import type { Usage } from '../../core/ports.js';
-import { sseErrorEvent, type WireFormat } from '../wire.js';
+import { sseErrorEvent } from '../wire.js';
 import type { RequestContext } from './context.js';
 import { logIds } from './log-ids.js';
 import { endRequest } from './runner.js';
@@ -18,8 +22,10 @@ export function respond(ctx: RequestContext): void {
   const { deps, reply } = ctx;
   const res = ctx.cache && !ctx.cache.hit ? storeWhenEnded(ctx, ctx.response!) : ctx.response!;
   ctx.replied = true;
-  reply.code(res.status);
-  reply.headers(res.headers);
+  const headers = reply.getHeaders() as OutgoingHttpHeaders;
+  for (const k in res.headers) headers[k] = res.headers[k];
+  reply.hijack();
+  const raw = reply.raw as ServerResponse;
   const finish = (usage: Usage) => {
     ctx.detach?.();
     ctx.usage = usage;
@@ -30,48 +36,44 @@ export function respond(ctx: RequestContext): void {
   // the end stages have recorded the call and the journal has it on disk.
   const recorded = deps.recorded;
   if (res.body instanceof Uint8Array) {
-    const bytes = Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength);
-    if (recorded) {
-      const send = () => void reply.send(bytes);
-      ended.then(recorded).then(send, send);
-      return;
-    }
-    reply.send(bytes);
+    const bytes = res.body;
+    headers['content-type'] ??= 'application/octet-stream';
+    headers['content-length'] = String(bytes.byteLength);
+    const send = () => {
+      raw.writeHead(res.status, headers);
+      raw.end(bytes);
+    };
+    if (recorded) ended.then(recorded).then(send, send);
+    else send();
     return;
   }
-  reply.header('cache-control', 'no-cache');
-  reply.header('x-accel-buffering', 'no');
-  const ac = ctx.abort ?? new AbortController();
-  // One pass-through layer for both the shutdown guard and the journal barrier (each async
-  // generator layer costs promises on every chunk); none when neither applies.
-  const body =
-    deps.forceEnd || recorded
-      ? streamOut(res.body, deps.forceEnd, ctx.format, ac, recorded && (() => ended.then(recorded)))
-      : res.body;
-  const stream = Readable.from(body, { objectMode: false, highWaterMark: 16 * 1024 });
-  stream.on('error', (err) => {
-    deps.logger.warn({ ...logIds(ctx), err: err.message }, 'stream to client failed');
-    ac.abort();
-  });
-  reply.send(stream);
+  headers['cache-control'] = 'no-cache';
+  headers['x-accel-buffering'] = 'no';
+  raw.writeHead(res.status, headers);
+  const until = recorded && (() => ended.then(recorded));
+  void pump(ctx, raw, res.body, ctx.abort ?? new AbortController(), until || undefined);
 }
 
 const KILL = Symbol('kill');
+type Next = IteratorResult<Uint8Array> | typeof KILL;
 
 /**
- * Passes a stream's chunks on as they come. A forced shutdown (`kill`) aborts the upstream and ends
- * the stream with a well-formed error event in the caller's format; `until`, when given, is awaited
- * after the last chunk (the journal barrier: the response ends only once its records are durable).
- * Each wait for the next chunk is woken by the kill without `Promise.race`, which would leave one
- * reaction per chunk on the never-settling kill promise for the life of the stream.
+ * Writes a stream's chunks to the response as they come, waiting for `drain` when the socket's
+ * buffer is full. A forced shutdown (`deps.forceEnd`) aborts the upstream and ends the stream with a
+ * well-formed error event in the caller's format; `until`, when given, is awaited after the last
+ * chunk (the journal barrier: the response ends only once its records are durable). A client that
+ * leaves stops the reading (the upstream call is aborted by `forward`'s close listener); a source
+ * that breaks aborts the upstream and destroys the response. Each wait for the next chunk is woken
+ * by the kill without `Promise.race`, which would leave one reaction per chunk on the kill promise.
  */
-async function* streamOut(
+async function pump(
+  ctx: RequestContext,
+  raw: ServerResponse,
   src: AsyncIterable<Uint8Array>,
-  kill: AbortSignal | undefined,
-  format: WireFormat,
   upstream: AbortController,
   until: (() => Promise<void>) | undefined,
-): AsyncGenerator<Uint8Array> {
+): Promise<void> {
+  const kill = ctx.deps.forceEnd;
   const it = src[Symbol.asyncIterator]();
   let killed = false;
   let wake: ((v: typeof KILL) => void) | undefined;
@@ -85,27 +87,48 @@ async function* streamOut(
   }
   try {
     for (;;) {
-      let n: IteratorResult<Uint8Array> | typeof KILL;
-      if (!kill) n = await it.next();
-      else if (killed) n = KILL;
+      let n: Next;
+      if (killed) n = KILL;
+      else if (!kill) n = await it.next();
       else {
-        n = await new Promise<IteratorResult<Uint8Array> | typeof KILL>((resolve, reject) => {
+        n = await new Promise<Next>((resolve, reject) => {
           wake = resolve;
           it.next().then(resolve, reject);
         });
         wake = undefined;
       }
+      if (raw.destroyed) return; // the client has gone: nothing more to write
       if (n === KILL) {
         upstream.abort();
-        yield Buffer.from(sseErrorEvent(format, refuse('SLUICE_SHUTTING_DOWN')));
+        raw.write(Buffer.from(sseErrorEvent(ctx.format, refuse('SLUICE_SHUTTING_DOWN'))));
         break;
       }
       if (n.done) break;
-      yield n.value;
+      if (!raw.write(n.value) && !raw.destroyed) await drained(raw);
     }
+  } catch (err) {
+    if (raw.destroyed) return; // the client left and `forward` aborted the upstream call
+    ctx.deps.logger.warn({ ...logIds(ctx), err: (err as Error).message }, 'stream to client failed');
+    upstream.abort();
+    raw.destroy();
+    return;
   } finally {
     kill?.removeEventListener('abort', onKill);
     void it.return?.();
   }
   if (until) await until();
+  raw.end();
+}
+
+/** Resolves once the response can take more (`drain`) or has closed. */
+function drained(raw: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      raw.off('drain', done);
+      raw.off('close', done);
+      resolve();
+    };
+    raw.on('drain', done);
+    raw.on('close', done);
+  });
 }
