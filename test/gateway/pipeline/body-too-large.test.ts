@@ -62,7 +62,15 @@ describe('a body over the cap', () => {
     let open = true;
     void closed.then(() => (open = false));
     while (open && sent < 4 * LINGER_MAX_BYTES) {
-      if (!socket.write(chunk)) await new Promise<void>((r) => socket.once('drain', r).once('close', r));
+      if (!socket.write(chunk))
+        await new Promise<void>((r) => {
+          // one pair of listeners per wait, both removed when either fires (no pile-up on the socket)
+          const done = () => {
+            socket.off('drain', done).off('close', done);
+            r();
+          };
+          socket.once('drain', done).once('close', done);
+        });
       sent += chunk.length;
     }
     await closed;
