@@ -445,9 +445,10 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
     cache: responseCache.store,
     tracer,
     onCache: (_tenant, what, saved, bytes) => metrics.cache(what, saved, bytes),
-    // Screening signals (issue 12): counted here; abuse detection can subscribe to the same hook.
+    // Screening signals (issue 12): counted, and evidence for the abuse detectors (injection attempts).
     onScreening: (e) => {
       for (const s of e.signals) metrics.screening(s.direction, s.detector, s.shadow ? 'shadow' : s.action);
+      abuse.screened(e);
     },
     tls: tlsOf(cfg.server.tls),
     admission,

@@ -14,8 +14,10 @@ import {
   type Observation,
 } from '../core/anomaly/detectors.js';
 import { fnv, isInternalAddress, netOf, wideNetOf } from '../core/anomaly/text.js';
+import { ENDPOINT_ACTIONS } from '../core/authz/actions.js';
 import { type Refusal, refuse } from '../core/errors.js';
 import type { Clock, Endpoint } from '../core/ports.js';
+import type { ScreeningEvent } from '../core/screening/signals.js';
 import { lastUserText } from '../providers/prompt-text.js';
 import { type AbuseConfig, AbuseSchema, detectorConfig } from './policy.js';
 import type { SharedSignals } from './shared-signals.js';
@@ -89,6 +91,11 @@ export interface AbuseHooks {
   observe(o: Observation): void;
   /** After a failed authentication; `presented` is hashed at once and never kept. */
   authFailed(f: { ip: string; presented: string | undefined; userAgent: string | null }): void;
+  /**
+   * What content screening found on a request (`GatewayDeps.onScreening`): injection verdicts and
+   * leaked task prompts are evidence for the `injection-attempts` detector.
+   */
+  screened?(e: ScreeningEvent): void;
   /** What is paused for this key and its tenant, in plain words (for `/sluice/v1/me`). */
   pausedFor?(
     keyId: string,
@@ -182,6 +189,7 @@ const CATEGORY_TEXT: Record<Category, string> = {
   'automated-abuse': 'automated abuse across accounts',
   'credential-abuse': 'many failed sign-ins from your network',
   'model-extraction': 'systematic extraction of model outputs',
+  'prompt-injection': "repeated attempts to override the model's instructions",
 };
 
 const MAX_CASES = 100_000;
@@ -333,6 +341,41 @@ export class AbuseEngine implements AbuseHooks {
   /** Observations waiting for the next batch. */
   get queued(): number {
     return this.qLen;
+  }
+
+  /**
+   * Screening signals of one request (input injection over the threshold, shadow or not; an answer
+   * cut for repeating a task's canary). Runs the `injection-attempts` detector at once: O(1), and
+   * only for the few requests screening reports. Secrets and PII are not evidence of abuse.
+   */
+  screened(e: ScreeningEvent): void {
+    if (!this.cfg.enabled) return;
+    let kind: 'injection' | 'canary' | null = null;
+    let refused = false;
+    let score: number | undefined;
+    for (const s of e.signals) {
+      if (s.direction === 'input' && s.detector === 'injection') {
+        kind = 'injection';
+        score = s.score;
+        refused ||= s.action === 'block' && !s.shadow;
+      } else if (s.direction === 'output' && s.detector === 'canary') kind ??= 'canary';
+    }
+    if (!kind) return;
+    const now = this.opts.clock.now();
+    const f = this.detectors.injectionAttempt(
+      {
+        keyId: e.keyId,
+        tenantId: e.tenantId,
+        ip: e.ip,
+        action: ENDPOINT_ACTIONS[e.endpoint as Endpoint] ?? '*',
+        kind,
+        refused,
+        score,
+        requestId: e.requestId,
+      },
+      now,
+    );
+    if (f) this.apply(f, now, e.requestId);
   }
 
   authFailed(a: { ip: string; presented: string | undefined; userAgent: string | null }): void {

@@ -503,6 +503,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       logger,
       health: () => ({ ready: true, degraded: [] }),
       abuse,
+      onScreening: (e) => abuse.screened(e),
     };
     const app = createGateway(gatewayDeps);
     const stageLists = defaultStages();

@@ -6,6 +6,8 @@
  * and that evaluation (a scan of bounded maps) is the batched, heavier part. Memory is bounded:
  * every map has a cap and drops its oldest entries first.
  */
+
+import { type InjectionAttempt, InjectionAttempts } from './injection.js';
 import {
   clientFingerprint,
   isInternalAddress,
@@ -27,6 +29,7 @@ export const DETECTORS = [
   'template-campaign',
   'client-fingerprint',
   'distillation',
+  'injection-attempts',
 ] as const;
 export type DetectorName = (typeof DETECTORS)[number];
 
@@ -77,7 +80,8 @@ export type Category =
   | 'shared-credential'
   | 'automated-abuse'
   | 'credential-abuse'
-  | 'model-extraction';
+  | 'model-extraction'
+  | 'prompt-injection';
 
 export interface Finding {
   detector: DetectorName;
@@ -225,6 +229,7 @@ export class AnomalyDetectors {
   private readonly templates = new Map<number, TemplateState>();
   private readonly k: number;
   private readonly caps: { keys: number; tenants: number; nets: number; templates: number };
+  private readonly injections: InjectionAttempts;
 
   constructor(tuning: Partial<DetectorTuning> = {}) {
     this.k = tuning.sensitivity ?? 1;
@@ -234,6 +239,23 @@ export class AnomalyDetectors {
       nets: tuning.maxNets ?? MAX_NETS,
       templates: tuning.maxTemplates ?? MAX_TEMPLATES,
     };
+    this.injections = new InjectionAttempts(this.k, this.caps.keys);
+  }
+
+  /** The key's answered requests over the last `slots` ten-second slots (0 for a key never observed). */
+  private readonly answered = (keyId: string, slots: number): number => {
+    const key = this.keys.get(keyId);
+    return key ? key.ring.sum(this.injectionNow, S_REQ, slots) : 0;
+  };
+  private injectionNow = 0;
+
+  /**
+   * A screening verdict that counts as an injection attempt (see injection.ts): O(1); a finding
+   * when the key's attempts are many and most of what it sends.
+   */
+  injectionAttempt(a: InjectionAttempt, now: number): Finding | null {
+    this.injectionNow = now;
+    return this.injections.attempt(a, now, this.answered);
   }
 
   /** The last observation's template fingerprints and network (for signals shared across instances). */
@@ -572,7 +594,13 @@ export class AnomalyDetectors {
     const euNew = s.ring.sum(now, S_EU_NEW, 6);
     const eu3 = s.ring.sum(now, S_EU, 18);
     const euNew3 = s.ring.sum(now, S_EU_NEW, 18);
-    if (eu >= 40 * k && euNew / eu >= 0.95 && euNew3 / eu3 >= 0.9) {
+    // Against the key's own earlier minutes (3 to 10 minutes ago): a product with many customers
+    // (every end user new at first) has always looked like this; a rotation is a change. A key with
+    // no earlier end-user traffic is a launch, not a rotation.
+    const euBefore = s.ring.sum(now, S_EU, SLOTS) - eu3;
+    const euNewBefore = s.ring.sum(now, S_EU_NEW, SLOTS) - euNew3;
+    const wasStable = euBefore >= 10 * k && euNewBefore / euBefore <= 0.6;
+    if (wasStable && eu >= 40 * k && euNew / eu >= 0.95 && euNew3 / eu3 >= 0.9) {
       out.push({
         detector: 'end-user-rotation',
         category: 'automated-abuse',

@@ -1,0 +1,124 @@
+/**
+ * Repeated injection attempts from one key (issue 11's "repeated screening verdicts from one
+ * principal"). Content screening (issue 12) reports every request whose prompt-injection score
+ * crossed the policy's threshold, and every answer cut for repeating a task's hidden prompt (a
+ * canary). One such request is nothing: the classifier is wrong a few times in a hundred, and
+ * people ask about injection. A key whose attempts are both many and most of what it sends is
+ * flagged; one that keeps at it is quarantined for the capability it uses.
+ *
+ * Pure: the clock is passed in. O(window) per reported verdict, bounded memory (oldest keys dropped first).
+ */
+import type { Finding } from './detectors.js';
+import { capMap, RecentSet, SlotRing } from './window.js';
+
+/** One screening verdict that counts as an attempt. */
+export interface InjectionAttempt {
+  keyId: string;
+  tenantId: string;
+  ip: string;
+  /** The action the request used (`chat.create`, ...): the capability a quarantine pauses. */
+  action: string;
+  /** `injection` (input score over the threshold) or `canary` (an answer leaked a task prompt). */
+  kind: 'injection' | 'canary';
+  /** True when screening refused the request (it is then never observed as an answered call). */
+  refused: boolean;
+  /** The injection score, when there is one. */
+  score?: number;
+  requestId?: string;
+}
+
+const SLOT_MS = 10_000;
+/** Five minutes of ten-second slots. */
+const WINDOW = 30;
+const S_ATTEMPT = 0;
+const S_CANARY = 1;
+const S_REFUSED = 2;
+const SERIES = 3;
+
+/** Attempts in five minutes before a flag, and before a quarantine (times the policy's sensitivity). */
+export const FLAG_ATTEMPTS = 6;
+export const QUARANTINE_ATTEMPTS = 20;
+/** The share of the key's requests that must be attempts: a flag needs half, a quarantine 70 %. */
+export const FLAG_SHARE = 0.5;
+export const QUARANTINE_SHARE = 0.7;
+
+interface KeyAttempts {
+  ring: SlotRing;
+  ips: RecentSet<string>;
+  samples: string[];
+  action: string;
+  tenantId: string;
+}
+
+export class InjectionAttempts {
+  private readonly keys = new Map<string, KeyAttempts>();
+
+  constructor(
+    private readonly k = 1,
+    private readonly maxKeys = 20_000,
+  ) {}
+
+  /**
+   * Records one attempt and evaluates the key (30 slots, only for the few requests screening reports). `answered(keyId, slots)` is
+   * the key's answered requests over the last `slots` ten-second slots (the detectors' own count;
+   * refused attempts are added here, as they never reach it).
+   */
+  attempt(
+    a: InjectionAttempt,
+    now: number,
+    answered: (keyId: string, slots: number) => number,
+  ): Finding | null {
+    let s = this.keys.get(a.keyId);
+    if (!s) {
+      s = {
+        ring: new SlotRing(WINDOW, SLOT_MS, SERIES),
+        ips: new RecentSet(64),
+        samples: [],
+        action: a.action,
+        tenantId: a.tenantId,
+      };
+      this.keys.set(a.keyId, s);
+      capMap(this.keys, this.maxKeys);
+    }
+    s.ring.add(now, a.kind === 'canary' ? S_CANARY : S_ATTEMPT, 1);
+    if (a.refused) s.ring.add(now, S_REFUSED, 1);
+    s.ips.see(a.ip, now);
+    s.action = a.action;
+    if (a.requestId) {
+      s.samples.push(a.requestId);
+      if (s.samples.length > 10) s.samples.shift();
+    }
+    return this.evaluate(a.keyId, s, now, answered(a.keyId, WINDOW));
+  }
+
+  private evaluate(keyId: string, s: KeyAttempts, now: number, answered: number): Finding | null {
+    const k = this.k;
+    const injections = s.ring.sum(now, S_ATTEMPT, WINDOW);
+    const canaries = s.ring.sum(now, S_CANARY, WINDOW);
+    const refused = s.ring.sum(now, S_REFUSED, WINDOW);
+    // A leaked task prompt is worth three ordinary attempts: the attack worked.
+    const attempts = injections + 3 * canaries;
+    const requests = Math.max(answered + refused, injections + canaries, 1);
+    const share = (injections + canaries) / requests;
+    if (attempts < FLAG_ATTEMPTS * k || share < FLAG_SHARE) return null;
+    const strong = attempts >= QUARANTINE_ATTEMPTS * k && share >= QUARANTINE_SHARE;
+    const parts = [`${injections} of its last ${requests} requests in 5 min were scored as prompt injection`];
+    if (canaries > 0) parts.push(`${canaries} answers repeated a task's hidden prompt`);
+    return {
+      detector: 'injection-attempts',
+      category: 'prompt-injection',
+      score: Math.min(1, 0.5 + attempts / (4 * QUARANTINE_ATTEMPTS * k) + (share - FLAG_SHARE) / 2),
+      suggest: strong ? 'quarantine' : 'flag',
+      subject: { keyId, tenantId: s.tenantId },
+      capability: s.action,
+      reason: parts.join('; '),
+      related: { keys: [keyId], ips: s.ips.membersSeenSince(now - 5 * 60_000, 20), tenants: [s.tenantId] },
+      signals: { injections, canaries, requests, share: Math.round(share * 100) / 100 },
+    };
+  }
+
+  /** Recent attempt request ids of a key (evidence for its case). */
+  samplesOf(keyId: string): readonly string[] {
+    return this.keys.get(keyId)?.samples ?? [];
+  }
+}
