@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { AnomalyDetectors, type Observation } from '../../../src/core/anomaly/detectors.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+
+function obs(i: number, endUser: string): Observation {
+  return {
+    requestId: `r${i}`,
+    keyId: 'k1',
+    tenantId: 't1',
+    ip: '203.0.113.4',
+    userAgent: 'openai-node/4.77.0',
+    headerNames: ['user-agent', 'content-type'],
+    endUser,
+    action: 'chat.create',
+    endpoint: 'chat',
+    model: 'demo-model',
+    prompt: `question ${i}`,
+    inputTokens: 10,
+    outputTokens: 20,
+    status: 200,
+  };
+}
+
+/** Runs `perSecond` requests a second for `seconds` from `t0`, end users from `who(i)`; returns the rotation findings. */
+function run(
+  d: AnomalyDetectors,
+  t0: number,
+  seconds: number,
+  perSecond: number,
+  who: (i: number) => string,
+) {
+  const found: string[] = [];
+  for (let i = 0; i < seconds * perSecond; i++) {
+    for (const f of d.observe(obs(i, who(i)), t0 + (i * 1000) / perSecond))
+      if (f.detector === 'end-user-rotation') found.push(f.reason);
+  }
+  return found;
+}
+
+describe('end-user rotation', () => {
+  it('flags a key whose few returning end users turn into a stream of ids never seen again', () => {
+    const d = new AnomalyDetectors();
+    // Ten minutes of ten regular users, then two minutes of throwaway ids at 3/s.
+    expect(run(d, T0, 600, 0.5, (i) => `user-${i % 10}`)).toEqual([]);
+    expect(run(d, T0 + 600_000, 120, 3, (i) => `anon-${i}`).length).toBeGreaterThan(0);
+  });
+
+  it('does not flag a launch or a product whose customers are mostly new: that has always been its pattern', () => {
+    // A support bot with 3,000 customers at 1.5 requests/s: nearly every end user is new for minutes.
+    const d = new AnomalyDetectors();
+    let x = 7;
+    const customer = () => {
+      x = (x * 1103515245 + 12345) % 2147483648;
+      return `cust-${x % 3000}`;
+    };
+    expect(run(d, T0, 900, 1.5, customer)).toEqual([]);
+    // A brand-new key that starts with thousands of distinct end users (a launch).
+    expect(run(new AnomalyDetectors(), T0, 300, 3, (i) => `new-${i}`)).toEqual([]);
+  });
+});
