@@ -16,6 +16,7 @@ let abusive = 0;
 let caught = 0;
 let legit = 0;
 let touched = 0;
+let flaggedLegit = 0;
 let requests = 0;
 let cpu = 0;
 const times = [];
@@ -38,14 +39,15 @@ for (const seed of seeds)
     caught += e.caught;
     legit += e.legit;
     touched += e.legitTouched;
+    flaggedLegit += e.flaggedLegit.length;
     times.push(...e.times);
     const flags = r.report.actions.filter((a) => a.action === 'flag').length;
     console.log(
-      `seed ${seed} ${family}: caught ${e.caught}/${e.abusive}, p95 ${e.p95 === null ? '-' : e.p95.toFixed(1)} s, legit touched ${e.legitTouched}/${e.legit}, flags ${flags}, ${trace.requests.length} requests ${e.missed.join(' ')} ${e.touchedLegit.join(' ')}`,
+      `seed ${seed} ${family}: caught ${e.caught}/${e.abusive}, p95 ${e.p95 === null ? '-' : e.p95.toFixed(1)} s, legit touched ${e.legitTouched}/${e.legit}, legit flagged ${e.flaggedLegit.length}, flags ${flags}, ${trace.requests.length} requests ${e.missed.join(' ')} ${e.touchedLegit.join(' ')} ${e.flaggedLegit.map((n) => `flagged:${n}`).join(' ')}`,
     );
   }
 times.sort((a, b) => a - b);
 const p95 = times.length ? times[Math.ceil(times.length * 0.95) - 1] : null;
 console.log(
-  `ALL seeds ${seeds.join(',')}: caught ${caught}/${abusive} (${((caught / abusive) * 100).toFixed(1)}%), p95 ${p95?.toFixed(1)} s, legit touched ${touched}/${legit} (${((touched / legit) * 100).toFixed(2)}%); ${requests} requests, ${(requests / cpu).toFixed(0)} requests per CPU-second`,
+  `ALL seeds ${seeds.join(',')}: caught ${caught}/${abusive} (${((caught / abusive) * 100).toFixed(1)}%), p95 ${p95?.toFixed(1)} s, legit touched ${touched}/${legit} (${((touched / legit) * 100).toFixed(2)}%), legit flagged ${flaggedLegit}/${legit}; ${requests} requests, ${(requests / cpu).toFixed(0)} requests per CPU-second`,
 );

@@ -392,8 +392,10 @@ export function generate(family, seed, { duration = 1200 } = {}) {
 export function evaluate(actors, report, decisions, requests) {
   const firstAction = new Map();
   const touched = new Set();
+  const flagged = new Set();
   for (const a of report.actions) {
     if (a.action === 'release' || a.action === 'notify') continue;
+    if (a.action === 'flag') for (const n of [a.key, a.ip]) if (n) flagged.add(n);
     const names = [a.key, a.ip, ...(a.related?.keys ?? []), ...(a.related?.ips ?? [])].filter(Boolean);
     for (const n of names) {
       if (!firstAction.has(n)) firstAction.set(n, a.t);
@@ -415,6 +417,7 @@ export function evaluate(actors, report, decisions, requests) {
   let legitTouched = 0;
   const missed = [];
   const touchedLegit = [];
+  const flaggedLegit = [];
   for (const a of actors) {
     const names = [...a.keys, ...a.ips];
     if (a.kind === 'abuse') {
@@ -428,6 +431,7 @@ export function evaluate(actors, report, decisions, requests) {
       } else missed.push(`${a.family}:${names[0]}`);
     } else {
       legit++;
+      if (names.some((n) => flagged.has(n))) flaggedLegit.push(`${a.family}:${names[0]}`);
       if (names.some((n) => touched.has(n))) {
         legitTouched++;
         touchedLegit.push(`${a.family}:${names[0]}`);
@@ -436,7 +440,7 @@ export function evaluate(actors, report, decisions, requests) {
   }
   times.sort((x, y) => x - y);
   const p95 = times.length ? times[Math.min(times.length - 1, Math.ceil(times.length * 0.95) - 1)] : null;
-  return { abusive, caught, catchRate: abusive ? caught / abusive : 1, p95, times, legit, legitTouched, legitRate: legit ? legitTouched / legit : 0, missed, touchedLegit };
+  return { abusive, caught, catchRate: abusive ? caught / abusive : 1, p95, times, legit, legitTouched, legitRate: legit ? legitTouched / legit : 0, missed, touchedLegit, flaggedLegit };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

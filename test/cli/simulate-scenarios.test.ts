@@ -21,6 +21,7 @@ describe('held-out scenarios through sluice simulate', () => {
       let caught = 0;
       let legit = 0;
       let touched = 0;
+      let flagged = 0;
       const times: number[] = [];
       const lines: string[] = [];
       for (const family of FAMILIES as string[]) {
@@ -42,9 +43,10 @@ describe('held-out scenarios through sluice simulate', () => {
         caught += e.caught;
         legit += e.legit;
         touched += e.legitTouched;
+        flagged += e.flaggedLegit.length;
         times.push(...e.times);
         lines.push(
-          `${family}: caught ${e.caught}/${e.abusive}, p95 ${e.p95?.toFixed(1)} s, legit touched ${e.legitTouched}/${e.legit} ${e.missed.join(' ')} ${e.touchedLegit.join(' ')}`,
+          `${family}: caught ${e.caught}/${e.abusive}, p95 ${e.p95?.toFixed(1)} s, legit touched ${e.legitTouched}/${e.legit}, flagged ${e.flaggedLegit.length} ${e.missed.join(' ')} ${e.touchedLegit.join(' ')} ${e.flaggedLegit.join(' ')}`,
         );
         // Every family is caught on its own, too.
         expect(e.caught, lines.join('\n')).toBeGreaterThan(0);
@@ -55,6 +57,8 @@ describe('held-out scenarios through sluice simulate', () => {
       expect(caught / abusive, report).toBeGreaterThanOrEqual(0.95);
       expect(p95, report).toBeLessThanOrEqual(30);
       expect(touched / legit, report).toBeLessThanOrEqual(0.01);
+      // A flag puts a person to work: legitimate actors are rarely even flagged.
+      expect(flagged / legit, report).toBeLessThanOrEqual(0.02);
     },
     30 * 60_000,
   );

@@ -539,14 +539,26 @@ export class AnomalyDetectors {
     return n;
   }
 
+  /** Whether the key's last minute was spread over many end users at an ordinary pace each. */
+  private moreEndUsers(s: KeyState, now: number): boolean {
+    const n1 = s.ring.sum(now, S_REQ, 6);
+    const eu1 = s.ring.sum(now, S_EU, 6);
+    if (n1 === 0 || eu1 < 0.8 * n1) return false;
+    const users = s.endUsers.countSeenSince(now - MIN);
+    return users >= 10 && eu1 / users <= 10;
+  }
+
   private evalKey(s: KeyState, o: Observation, now: number, out: Finding[]): void {
     const k = this.k;
     const subject = { keyId: s.keyId, tenantId: s.tenantId };
     const age = now - s.firstSeen;
 
-    // Volume spike against the key's own baseline.
+    // Volume spike against the key's own baseline — unless the growth is more people rather than
+    // one client going wild: most requests of the last minute name an end user, from ≥ 10 distinct
+    // end users sending ≤ 10 requests a minute each (a launch). End users that never come back are
+    // end-user rotation's business.
     const v = spike(s, now, k);
-    if (v)
+    if (v && !this.moreEndUsers(s, now))
       out.push({
         detector: 'volume-spike',
         category: 'unusual-volume',
