@@ -556,7 +556,7 @@ export class AnomalyDetectors {
     // Volume spike against the key's own baseline — unless the growth is more people rather than
     // one client going wild: most requests of the last minute name an end user, from ≥ 10 distinct
     // end users sending ≤ 10 requests a minute each (a launch). End users that never come back are
-    // end-user rotation's business.
+    // end-user rotation's business (below).
     const v = spike(s, now, k);
     if (v && !this.moreEndUsers(s, now))
       out.push({
@@ -601,29 +601,35 @@ export class AnomalyDetectors {
       });
     }
 
-    // End-user rotation: a stream of end-user ids that never come back.
-    const eu = s.ring.sum(now, S_EU, 6);
+    // End-user rotation: a surge of end-user ids that never come back. Against the key's own
+    // minutes 3 to 10 ago (a product whose customers are mostly new has always looked like that),
+    // and only if the new ids do not return (a launch's new users keep chatting).
     const euNew = s.ring.sum(now, S_EU_NEW, 6);
-    const eu3 = s.ring.sum(now, S_EU, 18);
-    const euNew3 = s.ring.sum(now, S_EU_NEW, 18);
-    // Against the key's own earlier minutes (3 to 10 minutes ago): a product with many customers
-    // (every end user new at first) has always looked like this; a rotation is a change. A key with
-    // no earlier end-user traffic is a launch, not a rotation.
-    const euBefore = s.ring.sum(now, S_EU, SLOTS) - eu3;
-    const euNewBefore = s.ring.sum(now, S_EU_NEW, SLOTS) - euNew3;
-    const wasStable = euBefore >= 10 * k && euNewBefore / euBefore <= 0.6;
-    if (wasStable && eu >= 40 * k && euNew / eu >= 0.95 && euNew3 / eu3 >= 0.9) {
-      out.push({
-        detector: 'end-user-rotation',
-        category: 'automated-abuse',
-        score: Math.min(1, 0.5 + eu / 400),
-        suggest: 'flag',
-        subject,
-        capability: '*',
-        reason: `${euNew} of ${eu} requests in the last minute came from end-user ids never seen before`,
-        related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
-        signals: { endUserRequests: eu, newEndUsers: euNew },
-      });
+    if (age >= 5 * MIN && euNew >= 40 * k) {
+      const eu = s.ring.sum(now, S_EU, 6);
+      const euBefore = s.ring.sum(now, S_EU, SLOTS) - s.ring.sum(now, S_EU, 18);
+      const newPerMinBefore = (s.ring.sum(now, S_EU_NEW, SLOTS) - s.ring.sum(now, S_EU_NEW, 18)) / 7;
+      if (euBefore >= 10 * k && euNew >= 3 * newPerMinBefore + 20 * k) {
+        const { first, returned } = s.endUsers.returnedOf(now - 3 * MIN, now - 20_000);
+        if (first >= 20 * k && returned <= 0.1 * first)
+          out.push({
+            detector: 'end-user-rotation',
+            category: 'automated-abuse',
+            score: Math.min(1, 0.5 + euNew / 400),
+            suggest: 'flag',
+            subject,
+            capability: '*',
+            reason: `${euNew} of ${eu} requests in the last minute came from end-user ids never seen before; ${first - returned} of ${first} new end users of the last 3 minutes never came back`,
+            related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
+            signals: {
+              endUserRequests: eu,
+              newEndUsers: euNew,
+              newPerMinuteBefore: round(newPerMinBefore, 1),
+              returned,
+              first,
+            },
+          });
+      }
     }
 
     // Distillation: sustained reasoning-extraction prompts with long answers.

@@ -84,6 +84,18 @@ export class RecentSet<K> {
     return n;
   }
 
+  /** Of the members first seen in [from, to], how many were seen again after their first sighting. */
+  returnedOf(from: number, to: number): { first: number; returned: number } {
+    let first = 0;
+    let returned = 0;
+    for (const e of this.m.values())
+      if (e.first >= from && e.first <= to) {
+        first++;
+        if (e.last > e.first) returned++;
+      }
+    return { first, returned };
+  }
+
   membersSeenSince(since: number, max = 50): K[] {
     const out: K[] = [];
     for (const [k, e] of this.m) {
