@@ -46,11 +46,13 @@ describe('end-user rotation', () => {
     expect(run(d, T0 + 600_000, 120, 3, (i) => `anon-${i}`).length).toBeGreaterThan(0);
   });
 
-  it('flags a rotation mixed into the key's ordinary traffic (the old users keep coming)', () => {
+  it('flags a rotation mixed into the ordinary traffic of the key (the old users keep coming)', () => {
     const d = new AnomalyDetectors();
     expect(run(d, T0, 600, 0.5, (i) => `user-${i % 10}`)).toEqual([]);
     // 2 requests a second: one in five from a regular user, the rest from throwaway ids.
-    expect(run(d, T0 + 600_000, 120, 2, (i) => (i % 5 === 0 ? `user-${i % 10}` : `anon-${i}`)).length).toBeGreaterThan(0);
+    expect(
+      run(d, T0 + 600_000, 120, 2, (i) => (i % 5 === 0 ? `user-${i % 10}` : `anon-${i}`)).length,
+    ).toBeGreaterThan(0);
   });
 
   it('does not flag a launch or a product whose customers are mostly new: that has always been its pattern', () => {
