@@ -160,6 +160,26 @@ function checkSemantics(cfg: SluiceConfig): { path: (string | number)[]; message
     });
   });
   checkRouting(cfg, out);
+  // screening.external names an OpenAI-compatible upstream, wherever it is set.
+  const checkExternal = (name: string | undefined, path: (string | number)[]) => {
+    if (name === undefined) return;
+    const u = cfg.upstreams.find((x) => x.name === name);
+    if (!u) out.push({ path, message: `unknown upstream "${name}"` });
+    else if (u.kind !== 'openai')
+      out.push({
+        path,
+        message: `upstream "${name}" is of kind ${u.kind}; the external classifier needs kind openai`,
+      });
+  };
+  checkExternal(cfg.screening.external.upstream, ['screening', 'external', 'upstream']);
+  for (const [section, entries] of [
+    ['tiers', cfg.tiers],
+    ['tenants', cfg.tenants],
+    ['projects', cfg.projects],
+    ['keys', cfg.keys],
+  ] as const)
+    for (const [name, o] of Object.entries(entries ?? {}))
+      checkExternal(o?.screening?.external?.upstream, [section, name, 'screening', 'external', 'upstream']);
   const checkRules = (
     rules: { countries?: unknown; reputation?: string[] } | undefined,
     path: (string | number)[],

@@ -147,6 +147,27 @@ const screeningShape = {
       .default(['email', 'phone', 'card', 'iban', 'ssn', 'ip']),
     shadow: z.boolean().default(false),
   }),
+  /**
+   * An external classifier (issue 12 item 4): an OpenAI-moderation-compatible endpoint or a
+   * Llama-Guard-style chat model, on an `openai`-kind upstream. Off unless `action` and `upstream` are set.
+   */
+  external: z.strictObject({
+    action: z.enum(['off', 'flag', 'block']).default('off'),
+    /** The name of an upstream of kind `openai` (its base URL, credentials and TLS settings). */
+    upstream: z.string().min(1).optional(),
+    /** `moderation`: POST /moderations; `chat`: a chat completion answering "safe" or "unsafe\nS1,...". */
+    kind: z.enum(['moderation', 'chat']).default('moderation'),
+    model: z.string().min(1).optional(),
+    /** How long a request waits for the classifier before `onError` applies. */
+    timeoutMs: z.number().int().min(10).max(60_000).default(1_000),
+    /** allow: fail open (the request goes on, audited); block: fail closed (503 SLUICE_SCREENING_UNAVAILABLE). */
+    onError: z.enum(['allow', 'block']).default('allow'),
+    /** Moderation categories that count (empty: the endpoint's own `flagged`). */
+    categories: z.array(z.string().min(1)).default([]),
+    /** Verdicts cached by text (exact), this many, for this long. */
+    cacheSize: z.number().int().min(0).max(1_000_000).default(10_000),
+    cacheTtlMs: z.number().int().min(0).max(86_400_000).default(600_000),
+  }),
   output: z.strictObject({
     secrets: screeningAction.default('redact'),
     pii: screeningAction.default('off'),
@@ -159,6 +180,7 @@ export const ScreeningSchema = z
     injection: screeningShape.injection.prefault({}),
     secrets: screeningShape.secrets.prefault({}),
     pii: screeningShape.pii.prefault({}),
+    external: screeningShape.external.prefault({}),
     output: screeningShape.output.prefault({}),
   })
   .prefault({});
@@ -166,7 +188,13 @@ export type ScreeningConfig = z.infer<typeof ScreeningSchema>;
 const partialOf = <T extends z.ZodRawShape>(o: z.ZodObject<T>) =>
   z.strictObject(
     Object.fromEntries(
-      Object.entries(o.shape).map(([k, v]) => [k, (v as any).removeDefault().optional()]),
+      Object.entries(o.shape).map(([k, v]) => [
+        k,
+        // Fields with a default lose it (an override says only what it changes); optional ones stay.
+        typeof (v as any).removeDefault === 'function'
+          ? (v as any).removeDefault().optional()
+          : (v as any).optional(),
+      ]),
     ) as {
       [K in keyof T]: z.ZodOptional<z.ZodType<z.output<T[K]>, z.input<T[K]>>>;
     },
@@ -176,6 +204,7 @@ export const ScreeningOverrideSchema = z
     injection: partialOf(screeningShape.injection).optional(),
     secrets: partialOf(screeningShape.secrets).optional(),
     pii: partialOf(screeningShape.pii).optional(),
+    external: partialOf(screeningShape.external).optional(),
     output: partialOf(screeningShape.output).optional(),
   })
   .optional();

@@ -350,6 +350,12 @@ export const ERRORS = {
     message: 'The request was blocked by content screening',
     retryable: false,
   },
+  SLUICE_SCREENING_UNAVAILABLE: {
+    status: 503,
+    type: 'api_error',
+    anthropicType: 'overloaded_error',
+    message: 'Content screening is unavailable and this request may not go on without it',
+  },
   SLUICE_SUNSET: {
     status: 410,
     type: 'invalid_request_error',

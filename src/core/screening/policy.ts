@@ -19,7 +19,31 @@ export interface ScreeningSettings {
   secrets: { action: ScreeningAction; shadow: boolean };
   pii: { action: ScreeningAction; kinds: string[]; shadow: boolean };
   output: { secrets: ScreeningAction; pii: ScreeningAction; deny: string[] };
+  /** The external classifier (off by default); see `screening.external` in docs/screening.md. */
+  external?: ExternalScreening;
 }
+
+export interface ExternalScreening {
+  action: 'off' | 'flag' | 'block';
+  upstream?: string;
+  kind: 'moderation' | 'chat';
+  model?: string;
+  timeoutMs: number;
+  onError: 'allow' | 'block';
+  categories: string[];
+  cacheSize: number;
+  cacheTtlMs: number;
+}
+
+export const EXTERNAL_OFF: ExternalScreening = {
+  action: 'off',
+  kind: 'moderation',
+  timeoutMs: 1_000,
+  onError: 'allow',
+  categories: [],
+  cacheSize: 10_000,
+  cacheTtlMs: 600_000,
+};
 
 /** The issue's defaults: what a config without `screening:` gets. */
 export const DEFAULT_SCREENING: ScreeningSettings = {
@@ -27,6 +51,7 @@ export const DEFAULT_SCREENING: ScreeningSettings = {
   secrets: { action: 'redact', shadow: false },
   pii: { action: 'flag', kinds: ['email', 'phone', 'card', 'iban', 'ssn', 'ip'], shadow: false },
   output: { secrets: 'redact', pii: 'off', deny: [] },
+  external: EXTERNAL_OFF,
 };
 
 /** Apply one override layer (tier, tenant, project or key) to resolved settings; pure. */
@@ -43,6 +68,7 @@ export function applyScreeningOverride(base: ScreeningSettings, o: ScreeningOver
     secrets: { ...base.secrets, ...def(o.secrets) } as ScreeningSettings['secrets'],
     pii: { ...base.pii, ...def(o.pii) } as ScreeningSettings['pii'],
     output: { ...base.output, ...def(o.output) } as ScreeningSettings['output'],
+    external: { ...(base.external ?? EXTERNAL_OFF), ...def(o.external) } as ExternalScreening,
   };
 }
 
@@ -70,6 +96,7 @@ export function settingsFromConfig(s: ScreeningConfig | undefined): ScreeningSet
     secrets: { ...s.secrets },
     pii: { ...s.pii, kinds: [...s.pii.kinds] },
     output: { ...s.output, deny: [...s.output.deny] },
+    external: { ...EXTERNAL_OFF, ...s.external, categories: [...(s.external?.categories ?? [])] },
   };
 }
 

@@ -25,6 +25,7 @@ export async function postJson(
   callerHeaders: Record<string, string | string[] | undefined>,
   /** The upstream's own pool (its TLS settings: CA, client certificate, pins). Required when `cfg.tls` is set. */
   dispatcher?: Dispatcher,
+  timeoutMs = TIMEOUT_MS,
 ): Promise<JsonAnswer> {
   // Never reach a TLS-pinned upstream through the global dispatcher: it would skip its checks.
   if (cfg.tls && !dispatcher) throw new Error(`${cfg.name}: no TLS-configured connection pool`);
@@ -41,7 +42,7 @@ export async function postJson(
     method: 'POST',
     headers,
     body: JSON.stringify(body),
-    signal: AbortSignal.timeout(TIMEOUT_MS),
+    signal: AbortSignal.timeout(timeoutMs),
     ...(dispatcher ? { dispatcher } : {}),
   });
   const text = await res.body.text();

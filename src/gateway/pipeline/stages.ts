@@ -20,6 +20,7 @@ import { parseTask } from './stages/parse-task.js';
 import { quarantine } from './stages/quarantine.js';
 import { record } from './stages/record.js';
 import { routePins } from './stages/route-pins.js';
+import { screenExternal } from './stages/screen-external.js';
 import { screenInput } from './stages/screen-input.js';
 import { screenOutput } from './stages/screen-output.js';
 import { settle } from './stages/settle.js';
@@ -48,6 +49,7 @@ function callStages(): Stage[] {
     routePins,
     deprecations,
     screenInput,
+    screenExternal,
     cache,
     limit,
     forward,

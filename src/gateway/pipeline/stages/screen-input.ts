@@ -23,7 +23,7 @@ import type { RequestContext } from '../context.js';
 /** One compiled policy per config snapshot (a reload compiles anew). */
 const policies = new WeakMap<SluiceConfig, ScreeningPolicy>();
 
-function policyFor(cfg: SluiceConfig): ScreeningPolicy {
+export function policyFor(cfg: SluiceConfig): ScreeningPolicy {
   let p = policies.get(cfg);
   if (!p) {
     p = compileScreeningPolicy(cfg);
