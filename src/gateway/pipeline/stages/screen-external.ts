@@ -11,6 +11,7 @@
  *   - timeout, error or an unreadable answer → `onError: allow` goes on (audited as
  *     `external: { error }`); `onError: block` answers 503 SLUICE_SCREENING_UNAVAILABLE.
  */
+import type { SluiceConfig } from '../../../config/schema.js';
 import { type Refusal, refuse } from '../../../core/errors.js';
 import { EXTERNAL_OFF, type ExternalScreening } from '../../../core/screening/policy.js';
 import { extractTexts, screeningEndpoint } from '../../../core/screening/request.js';
@@ -31,8 +32,22 @@ export function externalScreenerOf(deps: GatewayDeps): ExternalScreener {
   return s;
 }
 
+/** Whether a config names an external classifier anywhere (top level or an override): else the stage is a no-op. */
+const configured = new WeakMap<SluiceConfig, boolean>();
+function anyExternal(cfg: SluiceConfig): boolean {
+  let on = configured.get(cfg);
+  if (on === undefined) {
+    const layers = [cfg.tiers, cfg.tenants, cfg.projects, cfg.keys].flatMap((m) => Object.values(m ?? {}));
+    on = [cfg.screening.external, ...layers.map((o) => o?.screening?.external)].some(
+      (e) => e !== undefined && (e.upstream !== undefined || (e.action !== undefined && e.action !== 'off')),
+    );
+    configured.set(cfg, on);
+  }
+  return on;
+}
+
 export function screenExternal(ctx: RequestContext): Refusal | undefined | Promise<Refusal | undefined> {
-  if (!ctx.body || !ctx.endpoint || !ctx.principal) return undefined;
+  if (!ctx.body || !ctx.endpoint || !ctx.principal || !anyExternal(ctx.rt.cfg)) return undefined;
   const ext = policyFor(ctx.rt.cfg).settingsFor(ctx.principal).external ?? EXTERNAL_OFF;
   if (ext.action === 'off' || !ext.upstream) return undefined;
   const endpoint = screeningEndpoint(ctx.endpoint);
