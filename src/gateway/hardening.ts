@@ -187,15 +187,15 @@ const bump = (m: Map<string, number>, k: string, d: number) => {
 function enforceBodyRate(server: Server, h: Hardening): void {
   if (h.minBodyRate <= 0) return;
   const receiving = new Map<IncomingMessage, { socket: Socket; since: number; bytes0: number }>();
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  server.on('request', (req: IncomingMessage) => {
     const hasBody =
       req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     if (!hasBody || req.complete) return;
     receiving.set(req, { socket: req.socket, since: performance.now(), bytes0: req.socket.bytesRead });
-    const done = () => receiving.delete(req);
-    req.once('end', done);
-    req.once('close', done);
-    res.once('finish', done);
+    // One listener, not one each for 'end', 'close' and the response's 'finish': a request emits
+    // 'close' once its response has finished or its connection closed, and a body that ended
+    // before that is dropped by the sweep (`req.complete`) before it is ever judged.
+    req.once('close', () => receiving.delete(req));
   });
   const period = Math.max(50, Math.min(1000, Math.floor(h.minBodyRateAfter / 4)));
   const sweep = setInterval(() => {
