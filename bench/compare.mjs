@@ -5,6 +5,8 @@
 //   git archive <commit> | tar -x -C /tmp/base && ln -s "$PWD/node_modules" /tmp/base/node_modules
 //   (cd /tmp/base && node scripts/build.mjs)
 //   node bench/compare.mjs --build base=/tmp/base --build new=. --stream
+// `--rate N`: N requests/s in all (below saturation) instead of as many as each target answers; then
+// throughput is the same for all and CPU per request is the figure to read.
 // `--node-args name=ARGS` starts build `name` with node options (e.g. `new=--max-semi-space-size=4`);
 // one checkout may be given twice under two names to compare options. Each build's idle VmRSS (3 s
 // after it answered /healthz, before any load) is printed too.
@@ -12,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { measureStreaming, measureThroughput, warmUp } from './lib/load.mjs';
 import { cpuMicros, pinSelf, rssKiB, sleep } from './lib/procs.mjs';
+import { startPrivateRedis } from './lib/redis.mjs';
 import { startBare, startStub } from './lib/targets.mjs';
 
 const { values: args } = parseArgs({
@@ -22,6 +25,8 @@ const { values: args } = parseArgs({
     streams: { type: 'string', default: '300' },
     stream: { type: 'boolean', default: false },
     off: { type: 'boolean', default: false },
+    redis: { type: 'boolean', default: false },
+    rate: { type: 'string' },
     'node-args': { type: 'string', multiple: true, default: [] },
   },
 });
@@ -38,6 +43,9 @@ pinSelf(1);
 const stub = await startStub({ core: 1 });
 const bare = await startBare({ core: 0, upstreamUrl: stub.url });
 bare.name = 'bare';
+// --redis: every build on the Redis limit store, one private redis-server on core 1 (each build
+// sends with its own key, so each has its own buckets).
+const redis = args.redis ? await startPrivateRedis({ core: 1 }) : undefined;
 const targets = [bare];
 const nodeArgsOf = new Map(
   args['node-args'].map((spec) => {
@@ -59,7 +67,7 @@ for (const spec of args.build) {
   const tmp = lib.tempDir(name);
   const configFile = lib.writeConfig(tmp, {
     upstreamUrl: stub.url,
-    store: { store: 'memory' },
+    store: redis ? { store: 'redis', url: redis.url } : { store: 'memory' },
     extra: args.off ? OFF : {},
   });
   const dataDir = join(tmp, 'data');
@@ -84,7 +92,11 @@ for (const t of targets) await warmUp(t, 2);
 const res = new Map(targets.map((t) => [t.name, []]));
 for (let r = 0; r < rounds; r++) {
   for (const t of targets) {
-    const m = await measureThroughput(t, { connections: 50, duration });
+    const m = await measureThroughput(t, {
+      connections: 50,
+      duration,
+      rate: args.rate ? Number(args.rate) : undefined,
+    });
     const o = { rps: m.rps, cpu: m.cpuUsPerReq };
     if (args.stream) {
       const c0 = cpuMicros(t.pid);

@@ -1,6 +1,6 @@
 // CPU profile of `sluice serve` (memory store, default checks) under the throughput load, and its
 // idle resident memory, without the rest of `npm run bench`:
-//   node bench/profile.mjs [--duration 8] [--top 30] [--stream] [--off] [--json out.json] [--save x.cpuprofile]
+//   node bench/profile.mjs [--duration 8] [--top 30] [--stream] [--off] [--redis] [--json out.json] [--save x.cpuprofile]
 // Prints the idle VmRSS after start, the CPU per request, then the stage, owner and top-function
 // shares of busy time (bench/lib/profile.mjs) for the samples taken while the load ran.
 import { copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { measureStreaming, measureThroughput, warmUp } from './lib/load.mjs';
 import { kill, pinSelf, rssKiB, sleep } from './lib/procs.mjs';
 import { summariseProfile } from './lib/profile.mjs';
 import { createKey, startSluice, tempDir, writeConfig } from './lib/sluice.mjs';
+import { startPrivateRedis } from './lib/redis.mjs';
 import { startStub } from './lib/targets.mjs';
 
 const { values: args } = parseArgs({
@@ -18,6 +19,7 @@ const { values: args } = parseArgs({
     top: { type: 'string', default: '30' },
     stream: { type: 'boolean', default: false },
     off: { type: 'boolean', default: false },
+    redis: { type: 'boolean', default: false },
     json: { type: 'string' },
     save: { type: 'string' },
   },
@@ -34,9 +36,11 @@ const OFF = {
 pinSelf(1);
 const stub = await startStub({ core: 1 });
 const dir = tempDir('profile');
+// --redis: the Redis limit store on a private redis-server (pinned with the load, core 1).
+const redis = args.redis ? await startPrivateRedis({ core: 1 }) : undefined;
 const configFile = writeConfig(dir, {
   upstreamUrl: stub.url,
-  store: { store: 'memory' },
+  store: redis ? { store: 'redis', url: redis.url } : { store: 'memory' },
   extra: args.off ? OFF : {},
 });
 const dataDir = join(dir, 'data');
