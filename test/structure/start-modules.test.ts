@@ -1,7 +1,7 @@
 /**
  * What `serve` loads at start with the built-in default (memory store, no Redis, no geo database,
- * no Cedar policy): none of the packages only an optional feature needs. Each costs resident memory
- * for the life of the process (ioredis about 5 MiB; docs/operations.md, idle memory).
+ * no Cedar policy, no route schema): none of the packages only an optional feature needs. Each costs resident memory
+ * for the life of the process (ioredis about 5 MiB, ajv about 2.5 MiB; bench/README.md, idle memory).
  *
  * Runs the built dist/ in a child process (the test runner itself has loaded most packages), which
  * prints the CommonJS module cache once `serve` has started.
@@ -27,7 +27,7 @@ process.exit(0);
 `;
 
 describe('modules loaded at start', () => {
-  it('the default policy loads neither ioredis nor maxmind', () => {
+  it('the default policy loads neither ioredis, maxmind nor the schema compilers', () => {
     const dir = tempDir('sluice-start-modules-');
     // 1. Start `serve` from dist/ with the built-in default policy (cwd without a sluice.yaml).
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', SCRIPT], {
@@ -43,6 +43,8 @@ describe('modules loaded at start', () => {
     expect(loaded.some((f) => f.includes('/node_modules/fastify/'))).toBe(true);
     expect(loaded.some((f) => f.includes('/node_modules/better-sqlite3/'))).toBe(true);
     // 3. Packages of features the default policy does not use are not.
-    expect(loaded.filter((f) => /\/node_modules\/(ioredis|maxmind|mmdb-lib)\//.test(f))).toEqual([]);
+    expect(
+      loaded.filter((f) => /\/node_modules\/(ioredis|maxmind|mmdb-lib|ajv|@fastify\/ajv-compiler)\//.test(f)),
+    ).toEqual([]);
   });
 });
