@@ -9,8 +9,8 @@ import { parseArgs } from 'node:util';
 import { measureStreaming, measureThroughput, warmUp } from './lib/load.mjs';
 import { kill, pinSelf, rssKiB, sleep } from './lib/procs.mjs';
 import { summariseProfile } from './lib/profile.mjs';
-import { createKey, startSluice, tempDir, writeConfig } from './lib/sluice.mjs';
 import { startPrivateRedis } from './lib/redis.mjs';
+import { createKey, startSluice, tempDir, writeConfig } from './lib/sluice.mjs';
 import { startStub } from './lib/targets.mjs';
 
 const { values: args } = parseArgs({
