@@ -11,7 +11,6 @@ import pino, { type Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
 import { CASES_CHANGED, CaseSync, caseAlert, caseAuditEvent } from './abuse/case-sync.js';
 import { AbuseEngine } from './abuse/engine.js';
-import { openSharedSignals } from './abuse/shared-signals.js';
 import { createAdmin, guard, hashAdminToken } from './admin/app.js';
 import { registerAuditRoutes } from './admin/audit-routes.js';
 import { registerCaseRoutes } from './admin/cases-routes.js';
@@ -308,9 +307,13 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   });
   // With Redis, the global signals (networks per key, keys per template, failed credentials per range)
   // are shared between instances: see src/abuse/shared-signals.ts.
-  const abuseShared = openSharedSignals(cfg, (err) =>
-    logger.debug({ err: err.message }, 'abuse shared signals: redis error'),
-  );
+  // Loaded only when Redis is configured: the module pulls in ioredis (about 5 MiB resident).
+  const abuseShared =
+    cfg.redis?.url || cfg.limits.store === 'redis'
+      ? (await import('./abuse/shared-signals.js')).openSharedSignals(cfg, (err) =>
+          logger.debug({ err: err.message }, 'abuse shared signals: redis error'),
+        )
+      : undefined;
   const abuse = new AbuseEngine({
     clock,
     config: cfg.abuse,

@@ -37,9 +37,12 @@ function runAutocannon(opts) {
  * over `connections` connections. Returns requests/s (2xx only), p50/p99 latency in ms, error
  * counts and the target process's CPU microseconds per completed request.
  */
-export async function measureThroughput(target, { connections, duration }) {
+export async function measureThroughput(target, { connections, duration, rate }) {
   const cpu0 = cpuMicros(target.pid);
   const res = await runAutocannon({
+    // `rate`: a fixed total request rate (autocannon's overallRate) below saturation, where CPU per
+    // request is not inflated by queueing on a busy core; otherwise as fast as the target answers.
+    ...(rate ? { overallRate: rate } : {}),
     url: `${target.url}/v1/chat/completions`,
     method: 'POST',
     headers: { 'content-type': 'application/json', ...target.headers },

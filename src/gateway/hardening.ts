@@ -16,12 +16,14 @@ import {
   type ServerResponse,
   STATUS_CODES,
 } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type {
   FastifyError,
   FastifyInstance,
   FastifyReply,
   FastifyRequest,
+  FastifyServerOptions,
   HookHandlerDoneFunction,
 } from 'fastify';
 import type { SluiceConfig } from '../config/schema.js';
@@ -34,6 +36,14 @@ import type { GatewayDeps } from './pipeline/deps.js';
 import { errorBody, sendRefusal, type WireFormat, wireFormatOf } from './wire.js';
 
 type Hardening = SluiceConfig['hardening'];
+type CompilersFactory = NonNullable<
+  NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']
+>;
+type ValidatorFactory = NonNullable<CompilersFactory['buildValidator']>;
+type SerializerFactory = NonNullable<CompilersFactory['buildSerializer']>;
+type LazySchemaController = {
+  compilersFactory: { buildValidator: ValidatorFactory; buildSerializer: SerializerFactory };
+};
 
 /** 100 headers: Envoy's default `max_headers_count`; the OpenAI and Anthropic SDKs send about 15. */
 export const MAX_HEADER_COUNT = 100;
@@ -67,7 +77,7 @@ const DRAIN_SWEEP_MS = 100;
  * headers and the whole request, keep-alive idle time; and the handlers for refusals Node
  * (`clientErrorHandler`) and Fastify's router (`frameworkErrors`) produce. Node requires
  * `headersTimeout <= requestTimeout`; the smaller wins. Read once at creation (a listener cannot
- * change them live).
+ * change them live). Also the schema compilers, loaded on first use (see LAZY_SCHEMA_COMPILERS).
  */
 export function listenerOptions(h: Hardening): {
   http: ServerOptions;
@@ -75,6 +85,7 @@ export function listenerOptions(h: Hardening): {
   keepAliveTimeout: number;
   clientErrorHandler: (err: Error, socket: Socket) => void;
   frameworkErrors: (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => void;
+  schemaController: LazySchemaController;
 } {
   const headersTimeout = Math.min(h.headersTimeout, h.requestTimeout);
   return {
@@ -92,8 +103,33 @@ export function listenerOptions(h: Hardening): {
     keepAliveTimeout: h.keepAliveTimeout,
     clientErrorHandler,
     frameworkErrors,
+    schemaController: LAZY_SCHEMA_COMPILERS,
   };
 }
+
+/**
+ * Fastify's schema compilers (ajv and fast-json-stringify, about 110 modules, 2.5 MiB resident),
+ * loaded when a route first declares a schema instead of when an app is created: no Sluice route
+ * does. Fastify treats a compiler given this way as custom, which changes one thing, for a route with
+ * a `headers` schema: the schema's keys are not lower-cased for it.
+ */
+const LAZY_SCHEMA_COMPILERS: LazySchemaController = (() => {
+  // Fastify's own dependencies, resolved from Fastify's package (they need not be hoisted).
+  const fastifyRequire = createRequire(createRequire(import.meta.url).resolve('fastify'));
+  const lazy = <B extends (...args: never[]) => unknown>(id: string): B => {
+    let build: B | undefined;
+    return ((...args: Parameters<B>) => {
+      build ??= (fastifyRequire(id) as () => B)();
+      return build(...args);
+    }) as B;
+  };
+  return {
+    compilersFactory: {
+      buildValidator: lazy<ValidatorFactory>('@fastify/ajv-compiler'),
+      buildSerializer: lazy<SerializerFactory>('@fastify/fast-json-stringify-compiler'),
+    },
+  };
+})();
 
 /**
  * Errors Fastify raises before routing (a target it cannot decode, a path parameter over
@@ -187,15 +223,15 @@ const bump = (m: Map<string, number>, k: string, d: number) => {
 function enforceBodyRate(server: Server, h: Hardening): void {
   if (h.minBodyRate <= 0) return;
   const receiving = new Map<IncomingMessage, { socket: Socket; since: number; bytes0: number }>();
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  server.on('request', (req: IncomingMessage) => {
     const hasBody =
       req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     if (!hasBody || req.complete) return;
     receiving.set(req, { socket: req.socket, since: performance.now(), bytes0: req.socket.bytesRead });
-    const done = () => receiving.delete(req);
-    req.once('end', done);
-    req.once('close', done);
-    res.once('finish', done);
+    // One listener, not one each for 'end', 'close' and the response's 'finish': a request emits
+    // 'close' once its response has finished or its connection closed, and a body that ended
+    // before that is dropped by the sweep (`req.complete`) before it is ever judged.
+    req.once('close', () => receiving.delete(req));
   });
   const period = Math.max(50, Math.min(1000, Math.floor(h.minBodyRateAfter / 4)));
   const sweep = setInterval(() => {

@@ -18,15 +18,18 @@
  * group had not been synced, so no response that depended on it had ended.
  */
 import {
+  close,
   closeSync,
+  fdatasync,
   fdatasyncSync,
   mkdirSync,
+  open,
   openSync,
   readdirSync,
   readFileSync,
   unlinkSync,
+  write,
 } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export type JournalKind = 'u' | 'a';
@@ -66,7 +69,8 @@ export interface JournalStats {
 export class Journal {
   readonly #o: Required<Omit<JournalOptions, 'onError'>> & Pick<JournalOptions, 'onError'>;
   #segments: Segment[] = [];
-  #fh: FileHandle | undefined;
+  /** The current segment's file descriptor (callback fs calls: see `writeAll`). */
+  #fd: number | undefined;
   #group: string[] = [];
   #groupWaiters: (() => void)[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -171,8 +175,8 @@ export class Journal {
     await this.barrier();
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
-    await this.#fh?.close().catch(() => {});
-    this.#fh = undefined;
+    if (this.#fd !== undefined) await closeFd(this.#fd);
+    this.#fd = undefined;
   }
 
   #files(): string[] {
@@ -221,21 +225,22 @@ export class Journal {
 
   async #write(text: string, ends: { u: number; a: number }): Promise<void> {
     let seg = this.#segments[this.#segments.length - 1];
-    if (!this.#fh || !seg || seg.bytes >= this.#o.segmentBytes) {
-      await this.#fh?.close().catch(() => {});
+    if (this.#fd === undefined || !seg || seg.bytes >= this.#o.segmentBytes) {
+      if (this.#fd !== undefined) await closeFd(this.#fd);
+      this.#fd = undefined;
       const existing = this.#files();
       const last = existing.length ? Number.parseInt(existing[existing.length - 1]!, 10) : 0;
       const n = Math.max(this.#nextSegment, last + 1);
       this.#nextSegment = n + 1;
       const file = `${String(n).padStart(10, '0')}.jnl`;
-      this.#fh = await open(join(this.#o.dir, file), 'a', 0o600);
+      this.#fd = await openFd(join(this.#o.dir, file));
       seg = { file, bytes: 0, uEnd: seg?.uEnd ?? 0, aEnd: seg?.aEnd ?? 0 };
       this.#segments.push(seg);
       if (this.#o.sync === 'fsync') syncDir(this.#o.dir);
     }
     const buf = Buffer.from(text);
-    await this.#fh.write(buf);
-    if (this.#o.sync === 'fsync') await this.#fh.datasync();
+    await writeAll(this.#fd, buf);
+    if (this.#o.sync === 'fsync') await syncFd(this.#fd);
     seg.bytes += buf.length;
     seg.uEnd = ends.u;
     seg.aEnd = ends.a;
@@ -249,6 +254,38 @@ export class Journal {
   failure(): Error | undefined {
     return this.#failed;
   }
+}
+
+/*
+ * The segment file through callback fs calls on a descriptor rather than a promise FileHandle: the
+ * same asynchronous writes (libuv's thread pool), at about half the event-loop time per call
+ * (measured 20-27 µs against 34-51 µs for a 1.5 kB write on the benchmark machine; a group write is
+ * made for every call that ends on an idle disk, so once per streamed request at 10 streams).
+ */
+function openFd(file: string): Promise<number> {
+  return new Promise((resolve, reject) =>
+    open(file, 'a', 0o600, (err, fd) => (err ? reject(err) : resolve(fd))),
+  );
+}
+
+/** Writes all of `buf` (a short write, e.g. on a nearly full disk, continues where it stopped). */
+function writeAll(fd: number, buf: Buffer, offset = 0): Promise<void> {
+  return new Promise((resolve, reject) =>
+    write(fd, buf, offset, buf.length - offset, null, (err, n) => {
+      if (err) reject(err);
+      else if (offset + n < buf.length) writeAll(fd, buf, offset + n).then(resolve, reject);
+      else resolve();
+    }),
+  );
+}
+
+function syncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** Closes, ignoring errors (the data was written and synced before, or the segment is abandoned). */
+function closeFd(fd: number): Promise<void> {
+  return new Promise((resolve) => close(fd, () => resolve()));
 }
 
 /** Makes a new file's directory entry durable (a new segment must survive power loss too). */

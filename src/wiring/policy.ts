@@ -5,7 +5,7 @@
  */
 import { dirname, resolve } from 'node:path';
 import { CedarAuthorizer } from '../auth/cedar.js';
-import { GeoLookup } from '../auth/geo.js';
+import type { GeoLookup } from '../auth/geo.js';
 import { ReputationLists } from '../auth/reputation.js';
 import type { SluiceConfig } from '../config/schema.js';
 import { clientIp, compileCidrs } from '../core/authz/cidr.js';
@@ -43,8 +43,11 @@ export class ContextLoader {
     for (const u of cfg.upstreams) if (u.kind !== 'mock') tlsConnectOptions(u.name, u.tls, this.baseDir);
     const geoKey = cfg.geo?.database ? resolve(this.baseDir, cfg.geo.database) : '';
     if (!geoKey) this.geo = null;
-    else if (this.geo?.key !== geoKey)
-      this.geo = { key: geoKey, v: await GeoLookup.open(geoKey, { watch: true }) };
+    else if (this.geo?.key !== geoKey) {
+      // maxmind is loaded only when a policy names a geo database.
+      const { GeoLookup: Geo } = await import('../auth/geo.js');
+      this.geo = { key: geoKey, v: await Geo.open(geoKey, { watch: true }) };
+    }
     const repKey = JSON.stringify(cfg.reputation);
     if (Object.keys(cfg.reputation).length === 0) {
       this.rep?.v.close();
@@ -123,7 +126,7 @@ export function limitPolicyFor(cfg: SluiceConfig, sketch: OutputSketch = outputS
   const plan = compileLimitPlan(cfg);
   const outputReserve = cfg.limits.outputReserve;
   const estimating = outputReserve.mode === 'estimate';
-  const estimateOpts = { defaultOutputTokens: cfg.limits.defaultOutputTokens, outputReserve };
+  const defaultOutputTokens = cfg.limits.defaultOutputTokens;
   const maxClientRetryWaitMs = cfg.limits.maxClientRetryWait;
   const anthropic = { anthropic: true, maxClientRetryWaitMs };
   const openai = { anthropic: false, maxClientRetryWaitMs };
@@ -141,7 +144,14 @@ export function limitPolicyFor(cfg: SluiceConfig, sketch: OutputSketch = outputS
         model: f.model,
       }) as unknown as LimitBucket[],
     costsFor: (buckets, model, est) => {
-      const costs = plan.costsFor(buckets, { ...est, usd: plan.usdFor(model, est) });
+      // The four fields named, not a spread: `est` may carry the RESERVE symbol, and spreading a
+      // symbol-keyed object leaves V8's fast clone path (measured: 0.5 % of the gateway's CPU).
+      const costs = plan.costsFor(buckets, {
+        inputTokens: est.inputTokens,
+        outputTokens: est.outputTokens,
+        images: est.images,
+        usd: plan.usdFor(model, est),
+      });
       // An estimated output never makes a request "never fit": a token cost above a bucket's capacity is
       // clipped to it when the input alone fits (the answer settles as debt). Actual usage is never clipped.
       if (estimating && (est as { [RESERVE]?: true })[RESERVE]) {
@@ -164,8 +174,13 @@ export function limitPolicyFor(cfg: SluiceConfig, sketch: OutputSketch = outputS
     estimate: (endpoint, body, keyId) => {
       const model = typeof body.model === 'string' ? body.model : '';
       const observedOutput = estimating && keyId ? sketch.estimate(keyId, model, outputReserve) : undefined;
-      const est = estimateRequest(endpoint, body, { ...estimateOpts, observedOutput });
-      return Object.assign(est, { [RESERVE]: true as const });
+      const est = estimateRequest(endpoint, body, {
+        defaultOutputTokens,
+        outputReserve,
+        observedOutput,
+      }) as ReturnType<typeof estimateRequest> & { [RESERVE]?: true };
+      est[RESERVE] = true;
+      return est;
     },
     observeOutput: (keyId, model, outputTokens) => sketch.observe(keyId, model, outputTokens),
   };

@@ -69,6 +69,26 @@ describe('listenerOptions', () => {
     expect(o.keepAliveTimeout).toBe(3000);
     expect(o.http.connectionsCheckingInterval).toBe(1250);
   });
+
+  it('schema compilers load on first use: a route with body and response schemas still validates and serializes', async () => {
+    const app = Fastify({ logger: false, ...listenerOptions(hardening()) });
+    app.post(
+      '/s',
+      {
+        schema: {
+          body: { type: 'object', required: ['n'], properties: { n: { type: 'integer' } } },
+          response: { 200: { type: 'object', properties: { twice: { type: 'integer' } } } },
+        },
+      },
+      async (req) => ({ twice: (req.body as { n: number }).n * 2, dropped: 'not in the schema' }),
+    );
+    const bad = await app.inject({ method: 'POST', url: '/s', payload: { n: 'x' } });
+    expect(bad.statusCode).toBe(400);
+    const ok = await app.inject({ method: 'POST', url: '/s', payload: { n: 21 } });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toEqual({ twice: 42 });
+    await app.close();
+  });
 });
 
 describe('clientErrorHandler', () => {

@@ -234,6 +234,34 @@ describe('RedisLimitStore', () => {
     expect(await redis.exists(record)).toBe(0);
   });
 
+  it('calls made in one event-loop turn leave in one socket write (limitRedisOptions auto-pipelining)', async () => {
+    const client = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true, ...limitRedisOptions() });
+    await client.connect();
+    try {
+      const store = new RedisLimitStore({ redis: client, prefix, denyCacheMaxMs: 0 });
+      const buckets = Array.from({ length: 20 }, () => b({ kind: 'requests', algorithm: 'gcra', limit: 3 }));
+      // 1. One call first, so the script is cached on the server (no NOSCRIPT retry below).
+      await store.reserve({ buckets: [buckets[0]!], costs: [1], requestId: 'warm' });
+      // 2. Twenty reserves started in one turn: counted at the socket.
+      const stream = (client as unknown as { stream: { write: (...a: unknown[]) => boolean } }).stream;
+      const write = stream.write.bind(stream);
+      let writes = 0;
+      stream.write = (...a: unknown[]) => {
+        writes++;
+        return write(...a);
+      };
+      const results = await Promise.all(
+        buckets.map((bk, i) => store.reserve({ buckets: [bk], costs: [1], requestId: `p${i}` })),
+      );
+      stream.write = write;
+      expect(writes).toBe(1);
+      // 3. Each call still got its own answer.
+      expect(results.map((r) => r.ok && r.states[0]!.remaining)).toEqual([1, ...Array(19).fill(2)]);
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it('reloads the script after a Redis restart (NOSCRIPT), on a private server', async () => {
     const server = privateRedis(await freePort());
     await server.start();

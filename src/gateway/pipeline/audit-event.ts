@@ -45,7 +45,9 @@ export function auditEvent(
       limits: r.states.map((s) => ({ id: s.id, per: s.per, limit: s.limit, remaining: s.remaining })),
     };
   }
-  if (r.usage) details = { ...details, usage: r.usage, usd: r.usd };
+  // No spread of a null: an allowed call usually has no other details.
+  if (r.usage)
+    details = details ? { ...details, usage: r.usage, usd: r.usd } : { usage: r.usage, usd: r.usd };
   return {
     at,
     requestId: request.id,
