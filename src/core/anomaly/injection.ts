@@ -8,8 +8,20 @@
  *
  * Pure: the clock is passed in. O(window) per reported verdict, bounded memory (oldest keys dropped first).
  */
-import type { Finding } from './detectors.js';
 import { capMap, RecentSet, SlotRing } from './window.js';
+
+/** This detector's finding: a `Finding` of detectors.ts (kept apart so the two files import one way). */
+export interface InjectionFinding {
+  detector: 'injection-attempts';
+  category: 'prompt-injection';
+  score: number;
+  suggest: 'flag' | 'quarantine';
+  subject: { keyId: string; tenantId: string };
+  capability: string;
+  reason: string;
+  related: { keys: string[]; ips: string[]; tenants: string[] };
+  signals: Record<string, number | string>;
+}
 
 /** One screening verdict that counts as an attempt. */
 export interface InjectionAttempt {
@@ -67,7 +79,7 @@ export class InjectionAttempts {
     a: InjectionAttempt,
     now: number,
     answered: (keyId: string, slots: number) => number,
-  ): Finding | null {
+  ): InjectionFinding | null {
     let s = this.keys.get(a.keyId);
     if (!s) {
       s = {
@@ -91,7 +103,7 @@ export class InjectionAttempts {
     return this.evaluate(a.keyId, s, now, answered(a.keyId, WINDOW));
   }
 
-  private evaluate(keyId: string, s: KeyAttempts, now: number, answered: number): Finding | null {
+  private evaluate(keyId: string, s: KeyAttempts, now: number, answered: number): InjectionFinding | null {
     const k = this.k;
     const injections = s.ring.sum(now, S_ATTEMPT, WINDOW);
     const canaries = s.ring.sum(now, S_CANARY, WINDOW);
