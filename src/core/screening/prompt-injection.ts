@@ -16,11 +16,11 @@
 
 import type { Census } from './census.js';
 import {
-  CHAR_NGRAM_MAX,
   CHAR_NGRAMS,
   FEATURE_BITS,
   FNV_OFFSET,
   FNV_PRIME,
+  forEachFeature,
   isWordChar,
   LENGTH_PRIOR,
 } from './injection-features.js';
@@ -110,6 +110,50 @@ function scratch(model: InjectionModel, n: number): Scratch {
   return s;
 }
 
+/** `isWordChar` for every UTF-16 code unit, looked up once per character of the word pass. */
+const WORD_CHAR = new Uint8Array(65536);
+for (let c = 0; c < 65536; c++) WORD_CHAR[c] = isWordChar(c) ? 1 : 0;
+
+/** The character n-gram lengths the written-out pass below visits (2, 3 and 5; see CHAR_NGRAMS). */
+const PASS_NGRAMS = 0b10110;
+
+/**
+ * Feature sums through the shared `forEachFeature`, for a model trained with other n-gram lengths
+ * than the written-out pass visits (training experiments): the same features, sums equal up to
+ * floating-point rounding (added in another order).
+ */
+function genericSums(
+  model: InjectionModel,
+  text: string,
+  sum: Float64Array,
+  cnt: Uint32Array,
+): { total: number; count: number } {
+  const seen = new Set<number>();
+  let total = 0;
+  let count = 0;
+  forEachFeature(text, model.bits, (b, p) => {
+    if (seen.has(b)) return;
+    seen.add(b);
+    total += model.weights[b]!;
+    count++;
+    sum[p] += model.weights[b]!;
+    cnt[p]++;
+  });
+  return { total, count };
+}
+
+/** {@link injectionMargins} through `forEachFeature` (any CHAR_NGRAMS); exported for its test. */
+export function genericMargins(
+  model: InjectionModel,
+  text: string,
+): { whole: number; best: number; window?: { start: number; end: number } } {
+  const n = text.length;
+  const sum = new Float64Array(n + 1);
+  const cnt = new Uint32Array(n + 1);
+  const g = genericSums(model, text, sum, cnt);
+  return windowMargins(model, n, g.total, g.count, sum, cnt, n > WINDOW_CHARS + WINDOW_STRIDE / 2);
+}
+
 /** The raw margin (log-odds) of one already-normalised text. */
 export function injectionMargin(model: InjectionModel, text: string): number {
   return injectionMargins(model, text).whole;
@@ -134,6 +178,7 @@ export function injectionMargins(
     sum.fill(0, 0, n + 1);
     cnt.fill(0, 0, n + 1);
   }
+  if (CHAR_NGRAMS !== PASS_NGRAMS) return genericMargins(model, text);
   // The loops below are `forEachFeature` (injection-features.ts) inlined, visiting the same
   // features in the same order (so the sums are bit-identical): no closure call per feature.
   // test/core/screening/injection-fast.test.ts checks the two agree.
@@ -148,15 +193,11 @@ export function injectionMargins(
   let c2 = len > 1 ? s.charCodeAt(1) : 32;
   let c3 = len > 2 ? s.charCodeAt(2) : 32;
   let c4 = len > 3 ? s.charCodeAt(3) : 32;
-  const g2 = (CHAR_NGRAMS & 2) !== 0;
-  const g3 = (CHAR_NGRAMS & 4) !== 0;
-  const g4 = (CHAR_NGRAMS & 8) !== 0;
-  const g5 = (CHAR_NGRAMS & 16) !== 0;
   for (let i = -1; i < len; i++) {
     let ps = 0;
     let pc = 0;
     // Single CJK, kana and hangul characters.
-    if (i >= 0 && c0 >= 0x2e80) {
+    if (c0 >= 0x2e80 && i >= 0) {
       const x0 = Math.imul(c0 ^ 0x7feb352d, 0x846ca68b);
       const b = (x0 ^ (x0 >>> 15)) & mask;
       const bit = 1 << (b & 31);
@@ -167,16 +208,40 @@ export function injectionMargins(
         pc++;
       }
     }
-    // Character n-grams starting at i, lengths 2 to 5 unrolled (only those in CHAR_NGRAMS are
-    // features); one ending in the space past the text is the last one.
+    // Character 2-, 3- and 5-grams starting at i, written out (a loop over the lengths with a
+    // test per length cost a third of the pass); one ending in the space past the text is the last.
     let h = Math.imul(Math.imul(FNV_OFFSET ^ c0, FNV_PRIME) ^ c1, FNV_PRIME);
-    for (let k = 1; ; k++) {
-      if (k === 1 ? g2 : k === 2 ? g3 : k === 3 ? g4 : g5) {
-        const x1 = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
-        const b = (x1 ^ (x1 >>> 12)) & mask;
-        const word = b >>> 5;
-        const bit = 1 << (b & 31);
-        const m = marks[word]!;
+    let x = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+    let b = (x ^ (x >>> 12)) & mask;
+    let word = b >>> 5;
+    let bit = 1 << (b & 31);
+    let m = marks[word]!;
+    if ((m & bit) === 0) {
+      marks[word] = m | bit;
+      touched[nt++] = word;
+      ps += w[b]!;
+      pc++;
+    }
+    if (i + 1 < len) {
+      h = Math.imul(h ^ c2, FNV_PRIME);
+      x = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+      b = (x ^ (x >>> 12)) & mask;
+      word = b >>> 5;
+      bit = 1 << (b & 31);
+      m = marks[word]!;
+      if ((m & bit) === 0) {
+        marks[word] = m | bit;
+        touched[nt++] = word;
+        ps += w[b]!;
+        pc++;
+      }
+      if (i + 3 < len) {
+        h = Math.imul(Math.imul(h ^ c3, FNV_PRIME) ^ c4, FNV_PRIME);
+        x = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+        b = (x ^ (x >>> 12)) & mask;
+        word = b >>> 5;
+        bit = 1 << (b & 31);
+        m = marks[word]!;
         if ((m & bit) === 0) {
           marks[word] = m | bit;
           touched[nt++] = word;
@@ -184,8 +249,6 @@ export function injectionMargins(
           pc++;
         }
       }
-      if (k >= 4 || i + k >= len || k >= CHAR_NGRAM_MAX - 1) break;
-      h = Math.imul(h ^ (k === 1 ? c2 : k === 2 ? c3 : c4), FNV_PRIME);
     }
     if (pc > 0) {
       total += ps;
@@ -207,7 +270,7 @@ export function injectionMargins(
   let inWord = false;
   for (let i = 0; i <= len; i++) {
     const c = i < len ? s.charCodeAt(i) : 32;
-    if (isWordChar(c)) {
+    if (WORD_CHAR[c] === 1) {
       wh = Math.imul(wh ^ c, FNV_PRIME);
       inWord = true;
     } else if (inWord) {
@@ -247,6 +310,19 @@ export function injectionMargins(
     }
   }
   for (let k = 0; k < nt; k++) marks[touched[k]!] = 0;
+  return windowMargins(model, n, total, count, sum, cnt, useWindows);
+}
+
+/** The whole-text margin and the best window's, from the feature sums per position. */
+function windowMargins(
+  model: InjectionModel,
+  n: number,
+  total: number,
+  count: number,
+  sum: Float64Array,
+  cnt: Uint32Array,
+  useWindows: boolean,
+): { whole: number; best: number; window?: { start: number; end: number } } {
   const whole = model.bias + total / Math.sqrt(count + LENGTH_PRIOR);
   if (!useWindows) return { whole, best: whole };
   // Windows start every WINDOW_STRIDE characters and span two strides: sum each stride once
