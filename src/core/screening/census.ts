@@ -43,6 +43,22 @@ export interface Census {
    * (or contains) ASCII: then this filter is not used.
    */
   pairs: Uint32Array | null;
+  /**
+   * Every code unit is ASCII or a Latin-1 letter U+00C0..U+00FF: no invisible, bidi, tag or
+   * look-alike character, and NFKC is a no-op (`normalise` skips those passes).
+   */
+  latin1: boolean;
+  /**
+   * The runs `normalise` folds as leetspeak, as [start, end) pairs in order: maximal runs of
+   * `[A-Za-z013457@$]` of four or more with a letter and a digit (or `@`, `$`), at least half
+   * letters. Exact, not only necessary: on Latin-1 text `normalise` folds these and nothing else.
+   */
+  leetRuns: number[];
+  /**
+   * Maximal runs of base64 characters `[A-Za-z0-9+/_-]` of 16 or more, as [start, end) pairs in
+   * order (the decode-probe candidates; `normalise` adds up to two `=` after each).
+   */
+  b64Runs: number[];
 }
 
 const PAIR_MASK = 4095;
@@ -72,6 +88,7 @@ const PHONE = 8; // ( ) . + - x X e E t T and ASCII whitespace (digits are count
 const HEX = 16;
 const WORDDASH = 32; // _ -
 const B64X = 64; // + /
+const LEET = 128; // 0 1 3 4 5 7 (with @ and $, the leetspeak characters that are not letters)
 const CLS = new Uint8Array(128);
 /** Lower-case letters in no class but LOWER (not hex, not `e t x`): the common case, fast path. */
 const PLAIN = new Uint8Array(128);
@@ -83,6 +100,7 @@ for (const ch of 'abcdefABCDEF') CLS[ch.charCodeAt(0)]! |= HEX;
 for (const ch of '().+-xXeEtT \t\n\v\f\r') CLS[ch.charCodeAt(0)]! |= PHONE;
 for (const ch of '_-') CLS[ch.charCodeAt(0)]! |= WORDDASH;
 for (const ch of '+/') CLS[ch.charCodeAt(0)]! |= B64X;
+for (const ch of '013457') CLS[ch.charCodeAt(0)]! |= LEET;
 
 export function census(text: string): Census {
   const n = text.length;
@@ -109,6 +127,12 @@ export function census(text: string): Census {
   let hx = 0;
   let pctEscapes = 0;
   let prev = 0;
+  let latin1 = true;
+  const leetRuns: number[] = [];
+  const b64Runs: number[] = [];
+  // The current run of [A-Za-z013457@$] starts at `ls` and has `lo` digits, `@` and `$` in it.
+  let ls = 0;
+  let lo = 0;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
     if (c < 128 && PLAIN[c] === 1) {
@@ -154,7 +178,15 @@ export function census(text: string): Census {
       if (wd > wordDashRun) wordDashRun = wd;
       wd = 0;
       if (b64 > b64Run) b64Run = b64;
+      if (b64 >= 16) b64Runs.push(i - b64, i);
       b64 = 0;
+      if (c === 64 || c === 36) lo++;
+      else {
+        if (lo > 0) leetRun(leetRuns, ls, i, lo);
+        ls = i + 1;
+        lo = 0;
+        if (c >= 128 && (c < 0xc0 || c > 0xff)) latin1 = false;
+      }
       hx = 0;
       if (c === 64) at = true;
       if (c === 37 && i + 2 < n && isHex(text.charCodeAt(i + 1)) && isHex(text.charCodeAt(i + 2)))
@@ -165,6 +197,16 @@ export function census(text: string): Census {
       } else lastColon = -1;
       dots = 0;
       continue;
+    }
+    // Leetspeak runs: letters continue one, 0 1 3 4 5 7 count in it, anything else ends it.
+    if ((k & (UPPER | LOWER)) === 0) {
+      if ((k & LEET) !== 0) lo++;
+      else {
+        if (lo > 0) leetRun(leetRuns, ls, i, lo);
+        ls = i + 1;
+        lo = 0;
+        if (c >= 128 && (c < 0xc0 || c > 0xff)) latin1 = false;
+      }
     }
     if ((k & DIGIT) !== 0) {
       if (++phoneDigits > phoneRunDigits) phoneRunDigits = phoneDigits;
@@ -189,6 +231,7 @@ export function census(text: string): Census {
     if ((k & (DIGIT | UPPER | LOWER | WORDDASH | B64X)) !== 0) b64++;
     else {
       if (b64 > b64Run) b64Run = b64;
+      if (b64 >= 16) b64Runs.push(i - b64, i);
       b64 = 0;
     }
     // Runs of [A-Z0-9], [A-Za-z0-9], [A-Za-z0-9_-].
@@ -211,6 +254,8 @@ export function census(text: string): Census {
   if (an > alnumRun) alnumRun = an;
   if (wd > wordDashRun) wordDashRun = wd;
   if (b64 > b64Run) b64Run = b64;
+  if (b64 >= 16) b64Runs.push(n - b64, n);
+  if (lo > 0) leetRun(leetRuns, ls, n, lo);
   return {
     at,
     phoneRunDigits,
@@ -225,7 +270,16 @@ export function census(text: string): Census {
     hexRun,
     pctEscapes,
     pairs: pairsOk ? pairs : null,
+    latin1,
+    leetRuns,
+    b64Runs,
   };
+}
+
+/** Records [a, b) when `normalise` folds it: four or more, a letter, at least half letters. */
+function leetRun(out: number[], a: number, b: number, others: number): void {
+  const len = b - a;
+  if (len >= 4 && others < len && (len - others) * 2 >= len) out.push(a, b);
 }
 
 function isHex(c: number): boolean {

@@ -166,6 +166,35 @@ describe('census gates never hide a finding', () => {
     expect(open).toBeLessThan(2900);
   });
 
+  it('Latin-1 flag, leetspeak runs and base64 runs equal the regexes normalise used before them', () => {
+    const bits: (() => string)[] = [
+      () => pick(['a', 'Z', '0', '1', '3', '4', '5', '7', '2', '9', '@', '$', '_', '-', '+', '/', '=']),
+      () => pick([' ', '\n', 'é', 'À', 'ÿ', '\u00a0', '\u00bf', '\u0456', '日', '\u0130', '\u200b']),
+      () => alnum(1 + rnd(20)),
+      () => pick(['h3ll0', 'pr3v10us', '1gn0r3', '4ll', 'a1b2c3d4', 'l33t', 'c0d3$', 'SWdub3JlIGFsbA==']),
+    ];
+    let leet = 0;
+    for (let i = 0; i < 3000; i++) {
+      let t = '';
+      for (let j = 0, n = 1 + rnd(12); j < n; j++) t += pick(bits)();
+      const c = census(t);
+      expect(c.latin1, t).toBe(!/[^\x00-\x7f\u00c0-\u00ff]/.test(t));
+      const runs: number[] = [];
+      for (const m of t.matchAll(/[A-Za-z013457@$]+/g)) {
+        const w = m[0];
+        const letters = w.replace(/[^A-Za-z]/g, '').length;
+        if (/^(?=.*[A-Za-z])(?=.*[013457@$])[A-Za-z013457@$]{4,}$/.test(w) && letters * 2 >= w.length)
+          runs.push(m.index, m.index + w.length);
+      }
+      expect(c.leetRuns, t).toEqual(runs);
+      if (runs.length > 0) leet++;
+      const b64: number[] = [];
+      for (const m of t.matchAll(/[A-Za-z0-9+/_-]{16,}/g)) b64.push(m.index, m.index + m[0].length);
+      expect(c.b64Runs, t).toEqual(b64);
+    }
+    expect(leet).toBeGreaterThan(300);
+  });
+
   it('the census reads the shapes it promises', () => {
     const c = census('call 555-123 4567 or AB 12 from 10.0.0.1 at fe80::1 a@b');
     expect(c.phoneRunDigits).toBe(10);
