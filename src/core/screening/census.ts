@@ -90,7 +90,7 @@ const WORDDASH = 32; // _ -
 const B64X = 64; // + /
 const LEET = 128; // 0 1 3 4 5 7 (with @ and $, the leetspeak characters that are not letters)
 const CLS = new Uint8Array(128);
-/** Lower-case letters in no class but LOWER (not hex, not `e t x`): the common case, fast path. */
+/** Lower-case letters in no class but LOWER (not hex, not `e t x`). */
 const PLAIN = new Uint8Array(128);
 for (const ch of 'ghijklmnopqrsuvwyz') PLAIN[ch.charCodeAt(0)] = 1;
 for (let c = 48; c <= 57; c++) CLS[c] = DIGIT | HEX;
@@ -135,9 +135,10 @@ export function census(text: string): Census {
   let lo = 0;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
-    if (c < 128 && PLAIN[c] === 1) {
-      // A plain lower-case letter: extends the alphanumeric, word and base64 runs (their maxima
-      // are taken where they end) and ends every other run.
+    if (c >= 97 && c <= 122) {
+      // A lower-case letter (most of any text): extends the alphanumeric, word and base64 runs
+      // (their maxima are taken where they end) and a hex run for a to f; ends the digit-and-dot
+      // and [A-Z0-9] runs, and the phone run unless it is the e, t or x of an extension.
       if (i > 0) {
         const b = (Math.imul(prev, 31) + c) & PAIR_MASK;
         pairs[b >>> 5]! |= 1 << (b & 31);
@@ -146,11 +147,43 @@ export function census(text: string): Census {
       an++;
       wd++;
       b64++;
-      phoneDigits = 0;
+      dots = 0;
+      ud = 0;
+      if (PLAIN[c] === 1) {
+        phoneDigits = 0;
+        lastColon = -1;
+        hx = 0;
+        continue;
+      }
+      const k = CLS[c]!;
+      if ((k & PHONE) === 0) phoneDigits = 0;
+      if ((k & HEX) === 0) {
+        lastColon = -1;
+        hx = 0;
+      } else if (++hx > hexRun) hexRun = hx;
+      continue;
+    }
+    if (c === 32) {
+      // A space: ends every run but the phone run.
+      if (i > 0) {
+        const b = (Math.imul(prev, 31) + 32) & PAIR_MASK;
+        pairs[b >>> 5]! |= 1 << (b & 31);
+      }
+      prev = 32;
+      if (lo > 0) leetRun(leetRuns, ls, i, lo);
+      ls = i + 1;
+      lo = 0;
       dots = 0;
       lastColon = -1;
       hx = 0;
+      if (b64 > b64Run) b64Run = b64;
+      if (b64 >= 16) b64Runs.push(i - b64, i);
+      b64 = 0;
       ud = 0;
+      if (an > alnumRun) alnumRun = an;
+      an = 0;
+      if (wd > wordDashRun) wordDashRun = wd;
+      wd = 0;
       continue;
     }
     let k = 0;
