@@ -336,3 +336,23 @@ export function mayContain(c: Census, s: string): boolean {
   }
   return true;
 }
+
+/**
+ * The pair-filter bits of `s` (ASCII, lower case), computed once for a string looked for in many
+ * texts (the secret rules' hints): `mayContainPairs(c, pairBits(s))` is `mayContain(c, s)`.
+ */
+export function pairBits(s: string): Uint16Array {
+  const out = new Uint16Array(Math.max(0, s.length - 1));
+  for (let i = 1; i < s.length; i++) out[i - 1] = pairBit(s.charCodeAt(i - 1), s.charCodeAt(i));
+  return out;
+}
+
+export function mayContainPairs(c: Census, bits: Uint16Array): boolean {
+  const p = c.pairs;
+  if (!p) return true;
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i]!;
+    if ((p[b >>> 5]! & (1 << (b & 31))) === 0) return false;
+  }
+  return true;
+}

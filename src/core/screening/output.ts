@@ -74,6 +74,16 @@ function isSpace(c: string): boolean {
   return c === ' ' || c === '\n' || c === '\t' || c === '\r';
 }
 
+/**
+ * `CREDENTIAL_CONTEXT_RE.test(s)` on the only part of `s` a match can cover: it ends at the end
+ * and is at most a credential word (8), three non-word characters and the trailing whitespace long.
+ */
+function credentialBefore(s: string): boolean {
+  let ws = 0;
+  while (ws < s.length && /\s/.test(s[s.length - 1 - ws]!)) ws++;
+  return CREDENTIAL_CONTEXT_RE.test(s.length > ws + 11 ? s.slice(s.length - ws - 11) : s);
+}
+
 function sensitiveToken(tok: string): boolean {
   if (tok.length === 0) return false;
   if (/[0-9@_\-+/=:~%.$#!*&^|\\]/.test(tok)) return true;
@@ -169,8 +179,7 @@ export function createOutputScreener(
     let t = pending.length;
     while (t > 0 && !isSpace(pending[t - 1]!)) t--;
     const tok = pending.slice(t);
-    const before = carry + pending.slice(0, t);
-    if (tok.length > 0 && (sensitiveToken(tok) || CREDENTIAL_CONTEXT_RE.test(before))) hold = t;
+    if (tok.length > 0 && (sensitiveToken(tok) || credentialBefore(carry + pending.slice(0, t)))) hold = t;
     else if (tok.length > 0 && piiAction !== 'off' && /^[\p{L}\p{N}]+$/u.test(tok)) hold = t; // e-mail local part
     // 2. Digit groups that a card, phone or IBAN may continue ("4111 1111 1111 ", "+44 20 7946").
     if (tok.length === 0 || (GROUP_RE.test(tok) && /\d/.test(tok))) {

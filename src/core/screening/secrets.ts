@@ -6,7 +6,7 @@
  * Runs on the original text (spans are used for redaction). Every pattern is linear-time: no
  * nested quantifiers, bounded repetitions.
  */
-import { type Census, census, mayContain } from './census.js';
+import { type Census, census, mayContainPairs, pairBits } from './census.js';
 import { entropy, type Finding } from './findings.js';
 
 export interface Rule {
@@ -253,12 +253,16 @@ export function hintsIn(lower: string): Set<string> {
  * none of them has no generic match.
  */
 const GENERIC_KEYS = ['key', 'secret', 'token', 'passw', 'pwd', 'cred', 'auth', 'login'];
+/** The census pair bits of each hint and generic keyword, computed once. */
+const HINT_PAIRS = SECRET_HINTS.map(pairBits);
+const GENERIC_KEY_PAIRS = GENERIC_KEYS.map(pairBits);
 
 /** `hintsIn(lower)`, found through the census pair filter and `includes` for the hints it lets by. */
 function hintsVia(c: Census, lower: string): Set<string> {
   if (!c.pairs) return hintsIn(lower);
   const found = new Set<string>();
-  for (const h of SECRET_HINTS) if (mayContain(c, h) && lower.includes(h)) found.add(h);
+  for (let i = 0; i < SECRET_HINTS.length; i++)
+    if (mayContainPairs(c, HINT_PAIRS[i]!) && lower.includes(SECRET_HINTS[i]!)) found.add(SECRET_HINTS[i]!);
   return found;
 }
 
@@ -295,7 +299,7 @@ export function detectSecrets(text: string, opts: DetectOptions = {}): Finding[]
       out.push({ detector: 'secrets', kind: r.kind, start, end: start + value.length });
     }
   }
-  if (c && !GENERIC_KEYS.some((k) => mayContain(c, k) && lower.includes(k)))
+  if (c && !GENERIC_KEYS.some((k, i) => mayContainPairs(c, GENERIC_KEY_PAIRS[i]!) && lower.includes(k)))
     return out.sort((a, b) => a.start - b.start);
   GENERIC_RE.lastIndex = 0;
   for (const m of text.matchAll(GENERIC_RE)) {
