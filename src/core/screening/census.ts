@@ -31,6 +31,8 @@ export interface Census {
   wordDashRun: number;
   /** The text has a `.`. */
   dot: boolean;
+  /** Longest run of `[A-Za-z0-9_-]` right before a `.` (a Discord token needs 23). */
+  wordDashBeforeDot: number;
   /** Longest run of base64 characters `[A-Za-z0-9+/_-]` (a decode probe needs 16). */
   b64Run: number;
   /** Longest run of hex digits (a hex probe needs 16). */
@@ -121,6 +123,7 @@ export function census(text: string): Census {
   let an = 0;
   let wordDashRun = 0;
   let wd = 0;
+  let wordDashBeforeDot = 0;
   let b64Run = 0;
   let b64 = 0;
   let hexRun = 0;
@@ -255,6 +258,7 @@ export function census(text: string): Census {
     if (c === 46) {
       dot = true;
       if (++dots > digitDotRunDots) digitDotRunDots = dots;
+      if (wd > wordDashBeforeDot) wordDashBeforeDot = wd;
     } else if ((k & DIGIT) === 0) dots = 0;
     // Colon pairs (IPv6): a colon after a colon with at most four hex digits since.
     if ((k & HEX) === 0) {
@@ -299,6 +303,7 @@ export function census(text: string): Census {
     alnumRun,
     wordDashRun,
     dot,
+    wordDashBeforeDot,
     b64Run,
     hexRun,
     pctEscapes,

@@ -104,7 +104,7 @@ export const SECRET_RULES: Rule[] = [
     kind: 'twilio-key',
     re: /(?<![A-Za-z0-9])(?:SK|AC)[0-9a-fA-F]{32}(?![A-Za-z0-9])/g,
     minEntropy: 3,
-    gate: (c) => c.alnumRun >= 34,
+    gate: (c) => c.alnumRun >= 34 && c.hexRun >= 32,
   },
   { kind: 'shopify-token', re: /shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}/g, hint: ['shp'] },
   { kind: 'digitalocean-token', re: /do[opr]_v1_[a-f0-9]{64}/g, hint: ['_v1_'] },
@@ -122,7 +122,7 @@ export const SECRET_RULES: Rule[] = [
   {
     kind: 'discord-token',
     re: /(?<![A-Za-z0-9_-])[MNOA-Z][A-Za-z\d_-]{22,27}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_!-]{27,40}/g,
-    gate: (c) => c.dot && c.wordDashRun >= 23,
+    gate: (c) => c.wordDashBeforeDot >= 23,
   },
   { kind: 'mailchimp-key', re: /(?<![A-Za-z0-9])[0-9a-f]{32}-us\d{1,2}(?![A-Za-z0-9])/g, hint: ['-us'] },
   { kind: 'telegram-token', re: /(?<!\d)\d{8,10}:AA[A-Za-z0-9_-]{32,34}(?![A-Za-z0-9_-])/g, hint: [':aa'] },

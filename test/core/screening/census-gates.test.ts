@@ -56,7 +56,7 @@ const FRAGMENTS: (() => string)[] = [
     `${pick(['jane.doe', 'x', 'a+b', 'ünï', 'first last'])}@${pick(['example.org', 'x.io', 'localhost', ''])}`,
   () => `${pick(['AKIA', 'ASIA', 'A3TX'])}${upper(16)}`,
   () => `${pick(['SK', 'AC'])}${hex(32)}`,
-  () => `${pick('MNOA')}${alnum(23)}.${alnum(6)}.${alnum(27)}`,
+  () => `${pick('MNOA')}${alnum(22 + rnd(3))}${pick(['', '-', '_'])}.${alnum(6)}.${alnum(27)}`,
   () => `A3-${upper(6)}-${upper(11)}-${upper(5)}-${upper(5)}-${upper(5)}`,
   () =>
     `${pick(['api_key', 'SECRET', 'Token', 'password', 'pwd', 'creds', 'auth', 'LOGIN', 'key'])}${pick(['=', ': ', ' is ', '="'])}${alnum(10 + rnd(30))}`,
@@ -120,16 +120,22 @@ describe('census gates never hide a finding', () => {
   it('same findings on random strings made of what the gates look at', () => {
     let found = 0;
     let gatedOff = 0;
+    const kinds = new Set<string>();
     for (let i = 0; i < 3000; i++) {
       const t = randomText();
       same(t);
-      found += detectSecrets(t).length + detectPii(t).length;
+      const fs = [...detectSecrets(t), ...detectPii(t)];
+      found += fs.length;
+      for (const f of fs) kinds.add(f.kind);
       const c = census(t);
       if (c.phoneRunDigits < 7 || !c.upperPairDigits || c.upperDigitRun < 20) gatedOff++;
     }
     // Not vacuous: plenty of findings, and plenty of texts where some gate was closed.
     expect(found).toBeGreaterThan(1000);
     expect(gatedOff).toBeGreaterThan(300);
+    // The gated shapes are found, not only skipped.
+    for (const k of ['discord-token', 'twilio-key', 'aws-access-key', 'card', 'phone', 'iban'])
+      expect(kinds, k).toContain(k);
   });
 
   it('mayContain is a superset of includes on the lower-cased text', () => {
@@ -207,5 +213,7 @@ describe('census gates never hide a finding', () => {
     expect(d.upperPairDigits).toBe(false);
     expect(d.alnumRun).toBe(36);
     expect(d.wordDashRun).toBe(40);
+    expect(d.wordDashBeforeDot).toBe(0);
+    expect(census('see N-abc_defghijklmnopqrstuvw.abcdef. and a.b').wordDashBeforeDot).toBe(26);
   });
 });
