@@ -257,6 +257,62 @@ const GENERIC_KEYS = ['key', 'secret', 'token', 'passw', 'pwd', 'cred', 'auth', 
 const HINT_PAIRS = SECRET_HINTS.map(pairBits);
 const GENERIC_KEY_PAIRS = GENERIC_KEYS.map(pairBits);
 
+/** How each of {@link GENERIC_RE}'s names begins (lower case): a match can only start at one. */
+const GENERIC_STARTS = [
+  'api',
+  'secret',
+  'token',
+  'passw',
+  'pwd',
+  'cred',
+  'auth',
+  'login',
+  'access',
+  'private',
+  'signing',
+  'session',
+  'encryption',
+  'key',
+];
+const GENERIC_START_PAIRS = GENERIC_STARTS.map(pairBits);
+const GENERIC_STICKY = new RegExp(GENERIC_RE.source, 'iy');
+
+/**
+ * `text.matchAll(GENERIC_RE)`, trying the regex only where one of its names begins (found with
+ * `indexOf` in the lower-cased text, behind the census pair filter) instead of at every position:
+ * the leftmost match from each point on, as `matchAll` finds it. Falls back to `matchAll` when
+ * lower-casing changed the text's length (U+0130), since positions would not line up.
+ */
+function genericMatches(
+  text: string,
+  lower: string,
+  c: Census | null,
+): RegExpExecArray[] | IterableIterator<RegExpMatchArray> {
+  if (!c || lower.length !== text.length) {
+    GENERIC_RE.lastIndex = 0;
+    return text.matchAll(GENERIC_RE);
+  }
+  const starts: number[] = [];
+  for (let i = 0; i < GENERIC_STARTS.length; i++) {
+    if (!mayContainPairs(c, GENERIC_START_PAIRS[i]!)) continue;
+    const w = GENERIC_STARTS[i]!;
+    for (let p = lower.indexOf(w); p >= 0; p = lower.indexOf(w, p + 1)) starts.push(p);
+  }
+  starts.sort((a, b) => a - b);
+  const out: RegExpExecArray[] = [];
+  let from = 0;
+  for (const p of starts) {
+    if (p < from) continue;
+    GENERIC_STICKY.lastIndex = p;
+    const m = GENERIC_STICKY.exec(text);
+    if (m) {
+      out.push(m);
+      from = p + m[0].length;
+    }
+  }
+  return out;
+}
+
 /** `hintsIn(lower)`, found through the census pair filter and `includes` for the hints it lets by. */
 function hintsVia(c: Census, lower: string): Set<string> {
   if (!c.pairs) return hintsIn(lower);
@@ -301,8 +357,7 @@ export function detectSecrets(text: string, opts: DetectOptions = {}): Finding[]
   }
   if (c && !GENERIC_KEYS.some((k, i) => mayContainPairs(c, GENERIC_KEY_PAIRS[i]!) && lower.includes(k)))
     return out.sort((a, b) => a.start - b.start);
-  GENERIC_RE.lastIndex = 0;
-  for (const m of text.matchAll(GENERIC_RE)) {
+  for (const m of genericMatches(text, lower, c)) {
     if (ID_SUFFIX_RE.test(m[1]!)) continue;
     let value = m[2]!;
     // Trailing punctuation belongs to the sentence, not the secret.
