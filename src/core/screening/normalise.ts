@@ -338,6 +338,17 @@ function foldKnownRuns(s: string, runs: readonly number[], signals: Set<string>)
   return out + s.slice(last);
 }
 
+/** Whether a leetspeak run of `s`, folded and lower-cased, contains a rare ROT13 word. */
+function foldedRunHasRareWord(s: string, runs: readonly number[]): boolean {
+  for (let k = 0; k < runs.length; k += 2) {
+    let run = '';
+    for (let i = runs[k]!; i < runs[k + 1]!; i++) run += LEET[s[i]!] ?? s[i]!;
+    run = run.toLowerCase();
+    if (ROT13_RARE_WORDS.some((w) => run.includes(w))) return true;
+  }
+  return false;
+}
+
 /** `\s+` → one space, touching only runs that are not already a single space. */
 const WS_FIX_RE = /\s\s+|[^\S ]/g;
 
@@ -441,14 +452,16 @@ export function normalise(input: string, pre?: Census): Normalised {
     }
   }
   let hints = 0;
-  // A rare ROT13 word needs all its letter pairs in the text. On Latin-1 text that was not folded
-  // or joined, normalisation only collapsed whitespace, which makes no new letter pair, so the
-  // census's pair filter can rule every word out without lower-casing or a regex scan.
+  // A rare ROT13 word needs all its letter pairs in the text. On Latin-1 text that was not
+  // joined, normalisation collapsed whitespace (which makes no new letter pair) and folded the
+  // leetspeak runs; a folded run is bounded by characters that are not letters, so a word that
+  // uses its new pairs lies inside it. The census's pair filter and the folded runs can then rule
+  // every word out without lower-casing the text or a regex scan.
   const mayRot13 =
     !c.latin1 ||
-    signals.has('leet') ||
     signals.has('spaced') ||
-    ROT13_RARE_WORDS.some((w) => mayContain(c, w));
+    ROT13_RARE_WORDS.some((w) => mayContain(c, w)) ||
+    foldedRunHasRareWord(s, c.leetRuns);
   // Lower-casing first lets a case-sensitive regex do the case-insensitive test: exact unless the
   // text has one of the two characters whose lower case is ASCII (U+0130 İ, U+212A Kelvin sign).
   const lower = mayRot13 ? text.toLowerCase() : '';
