@@ -10,9 +10,8 @@
  * results (score, spans), and thresholds and actions are applied to them afresh on every request.
  *
  * Bounded by entries and by the characters of the texts it keeps; least recently used entries go
- * first. Texts shorter than `minChars` are not kept (they cost little to screen and would push the
- * long ones out). Holds no clock and does no I/O; the owner (the `screenInput` stage) keeps one
- * per process.
+ * first. Texts shorter than `minChars` are not kept (too varied to come back). Holds no clock
+ * and does no I/O; the owner (the `screenInput` stage) keeps one per process.
  */
 import type { Finding } from './findings.js';
 import type { InjectionModel, InjectionScore } from './prompt-injection.js';
@@ -27,11 +26,11 @@ export interface TextFindings {
 }
 
 export interface ScreeningMemoOptions {
-  /** Most texts kept (default 512). */
+  /** Most texts kept (default 1024). */
   maxEntries?: number;
   /** Most characters kept over all texts (default 2^21, about 4 MiB of UTF-16). */
   maxChars?: number;
-  /** Shortest text kept (default 128 characters). */
+  /** Shortest text kept (default 16 characters). */
   minChars?: number;
 }
 
@@ -46,9 +45,11 @@ export class ScreeningMemo {
   misses = 0;
 
   constructor(opts: ScreeningMemoOptions = {}) {
-    this.maxEntries = opts.maxEntries ?? 512;
+    this.maxEntries = opts.maxEntries ?? 1024;
     this.maxChars = opts.maxChars ?? 1 << 21;
-    this.minChars = opts.minChars ?? 128;
+    // Even a short text costs a few µs to scan (every detector's fixed work) and a lookup far less;
+    // below 16 characters ("hi", "thanks") texts are too varied to come back usefully.
+    this.minChars = opts.minChars ?? 16;
   }
 
   /** Texts kept now. */
