@@ -1,9 +1,11 @@
 /**
  * One pass over a text's UTF-16 code units that tells the secret and PII detectors which of their
- * regexes can possibly match, so the others are not run at all. Every field is a NECESSARY
+ * regexes can possibly match, so the others are not run at all. Every gate field is a NECESSARY
  * condition of some regex (never a sufficient one): a gate built on it may only skip a regex that
  * could not have matched. `test/core/screening/census-gates.test.ts` checks gated against ungated
- * results on the screening data and on random strings.
+ * results on the screening data and on random strings. Three fields are exact records for
+ * `normalise` instead (`latin1`, `leetRuns`, `b64Runs`: what its regexes would find), checked
+ * against those regexes by the same test.
  *
  * Pure. `screenTexts` computes it once per text and hands it to normalisation, secrets and PII.
  */
