@@ -313,13 +313,29 @@ function genericMatches(
   return out;
 }
 
-/** `hintsIn(lower)`, found through the census pair filter and `includes` for the hints it lets by. */
-function hintsVia(c: Census, lower: string): Set<string> {
-  if (!c.pairs) return hintsIn(lower);
-  const found = new Set<string>();
-  for (let i = 0; i < SECRET_HINTS.length; i++)
-    if (mayContainPairs(c, HINT_PAIRS[i]!) && lower.includes(SECRET_HINTS[i]!)) found.add(SECRET_HINTS[i]!);
-  return found;
+/** Each rule's hints as indices into SECRET_HINTS (null: the rule has none). */
+const HINT_INDEX = new Map(SECRET_HINTS.map((h, i) => [h, i] as const));
+const RULE_HINTS = SECRET_RULES.map((r) =>
+  r.hint ? Int32Array.from(r.hint, (h) => HINT_INDEX.get(h)!) : null,
+);
+/**
+ * Which hints the current text has (scratch: filled at the start of each `detectSecrets` call,
+ * which runs to the end without yielding, so one array serves every call).
+ */
+const hintOn = new Uint8Array(SECRET_HINTS.length);
+
+/**
+ * Fills {@link hintOn} for `lower`: with a census pair filter, `includes` for the hints it lets
+ * by; without one, `hintsIn`. Either way exactly the hints `lower.includes(h)` finds.
+ */
+function markHints(c: Census | null, lower: string): void {
+  if (c?.pairs) {
+    for (let i = 0; i < SECRET_HINTS.length; i++)
+      hintOn[i] = mayContainPairs(c, HINT_PAIRS[i]!) && lower.includes(SECRET_HINTS[i]!) ? 1 : 0;
+    return;
+  }
+  const found = hintsIn(lower);
+  for (let i = 0; i < SECRET_HINTS.length; i++) hintOn[i] = found.has(SECRET_HINTS[i]!) ? 1 : 0;
 }
 
 export interface DetectOptions {
@@ -339,9 +355,17 @@ export function detectSecrets(text: string, opts: DetectOptions = {}): Finding[]
   const gates = opts.gates !== false && text.length < 65536;
   const lower = text.length < 65536 ? text.toLowerCase() : '';
   const c = gates ? (opts.census ?? census(text)) : null;
-  const hints = text.length < 65536 ? (c ? hintsVia(c, lower) : hintsIn(lower)) : null;
-  for (const r of SECRET_RULES) {
-    if (r.hint && hints && !r.hint.some((h) => hints.has(h))) continue;
+  // Texts of 64 Ki characters or more run every rule (no lower-cased copy, no hint test).
+  const hinted = text.length < 65536;
+  if (hinted) markHints(c, lower);
+  for (let ri = 0; ri < SECRET_RULES.length; ri++) {
+    const r = SECRET_RULES[ri]!;
+    const hs = RULE_HINTS[ri];
+    if (hs && hinted) {
+      let on = false;
+      for (let k = 0; k < hs.length && !on; k++) on = hintOn[hs[k]!] === 1;
+      if (!on) continue;
+    }
     if (r.gate && c && !r.gate(c)) continue;
     r.re.lastIndex = 0;
     for (const m of text.matchAll(r.re)) {
