@@ -4,9 +4,14 @@
 // Wall-clock percentiles include time the process spent preempted (on a shared machine the p99
 // mostly measures the other jobs); `cpu` is the mean CPU time per call over the same runs
 // (process.cpuUsage: user + system), which other processes do not inflate.
+// `all (screenRequest)` scans every text on every call (no memo): the cost of a request whose
+// texts were not seen before. `all, texts seen before (memo)` is the same request when its texts
+// are in the gateway's memo of findings (src/core/screening/memo.ts), as a chat's history is from
+// its second turn on.
 // Prints a table and one line `BENCH_JSON <json>` (for bench/run.mjs to collect).
 
 import { shippedInjectionModel } from '../src/core/screening/injection-model.ts';
+import { ScreeningMemo } from '../src/core/screening/memo.ts';
 import { normalise } from '../src/core/screening/normalise.ts';
 import { createOutputScreener } from '../src/core/screening/output.ts';
 import { detectPii } from '../src/core/screening/pii.ts';
@@ -53,12 +58,14 @@ function time(fn) {
 }
 
 const deltas = prompt.match(/.{1,12}/gs);
+const memo = new ScreeningMemo();
 const cases = {
   normalise: () => normalise(prompt),
   injection: () => scoreInjection(model, prompt),
   secrets: () => detectSecrets(prompt),
   pii: () => detectPii(prompt),
   'all (screenRequest)': () => screenRequest('chat', body, DEFAULT_SCREENING),
+  'all, texts seen before (memo)': () => screenRequest('chat', body, DEFAULT_SCREENING, { memo }),
   'output stream (12-char deltas)': () => {
     const s = createOutputScreener(DEFAULT_SCREENING);
     for (const d of deltas) s.push(d);

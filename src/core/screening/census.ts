@@ -1,9 +1,11 @@
 /**
  * One pass over a text's UTF-16 code units that tells the secret and PII detectors which of their
- * regexes can possibly match, so the others are not run at all. Every field is a NECESSARY
+ * regexes can possibly match, so the others are not run at all. Every gate field is a NECESSARY
  * condition of some regex (never a sufficient one): a gate built on it may only skip a regex that
  * could not have matched. `test/core/screening/census-gates.test.ts` checks gated against ungated
- * results on the screening data and on random strings.
+ * results on the screening data and on random strings. Three fields are exact records for
+ * `normalise` instead (`latin1`, `leetRuns`, `b64Runs`: what its regexes would find), checked
+ * against those regexes by the same test.
  *
  * Pure. `screenTexts` computes it once per text and hands it to normalisation, secrets and PII.
  */
@@ -31,6 +33,8 @@ export interface Census {
   wordDashRun: number;
   /** The text has a `.`. */
   dot: boolean;
+  /** Longest run of `[A-Za-z0-9_-]` right before a `.` (a Discord token needs 23). */
+  wordDashBeforeDot: number;
   /** Longest run of base64 characters `[A-Za-z0-9+/_-]` (a decode probe needs 16). */
   b64Run: number;
   /** Longest run of hex digits (a hex probe needs 16). */
@@ -43,6 +47,22 @@ export interface Census {
    * (or contains) ASCII: then this filter is not used.
    */
   pairs: Uint32Array | null;
+  /**
+   * Every code unit is ASCII or a Latin-1 letter U+00C0..U+00FF: no invisible, bidi, tag or
+   * look-alike character, and NFKC is a no-op (`normalise` skips those passes).
+   */
+  latin1: boolean;
+  /**
+   * The runs `normalise` folds as leetspeak, as [start, end) pairs in order: maximal runs of
+   * `[A-Za-z013457@$]` of four or more with a letter and a digit (or `@`, `$`), at least half
+   * letters. Exact, not only necessary: on Latin-1 text `normalise` folds these and nothing else.
+   */
+  leetRuns: number[];
+  /**
+   * Maximal runs of base64 characters `[A-Za-z0-9+/_-]` of 16 or more, as [start, end) pairs in
+   * order (the decode-probe candidates; `normalise` adds up to two `=` after each).
+   */
+  b64Runs: number[];
 }
 
 const PAIR_MASK = 4095;
@@ -72,8 +92,9 @@ const PHONE = 8; // ( ) . + - x X e E t T and ASCII whitespace (digits are count
 const HEX = 16;
 const WORDDASH = 32; // _ -
 const B64X = 64; // + /
+const LEET = 128; // 0 1 3 4 5 7 (with @ and $, the leetspeak characters that are not letters)
 const CLS = new Uint8Array(128);
-/** Lower-case letters in no class but LOWER (not hex, not `e t x`): the common case, fast path. */
+/** Lower-case letters in no class but LOWER (not hex, not `e t x`). */
 const PLAIN = new Uint8Array(128);
 for (const ch of 'ghijklmnopqrsuvwyz') PLAIN[ch.charCodeAt(0)] = 1;
 for (let c = 48; c <= 57; c++) CLS[c] = DIGIT | HEX;
@@ -83,6 +104,7 @@ for (const ch of 'abcdefABCDEF') CLS[ch.charCodeAt(0)]! |= HEX;
 for (const ch of '().+-xXeEtT \t\n\v\f\r') CLS[ch.charCodeAt(0)]! |= PHONE;
 for (const ch of '_-') CLS[ch.charCodeAt(0)]! |= WORDDASH;
 for (const ch of '+/') CLS[ch.charCodeAt(0)]! |= B64X;
+for (const ch of '013457') CLS[ch.charCodeAt(0)]! |= LEET;
 
 export function census(text: string): Census {
   const n = text.length;
@@ -103,17 +125,25 @@ export function census(text: string): Census {
   let an = 0;
   let wordDashRun = 0;
   let wd = 0;
+  let wordDashBeforeDot = 0;
   let b64Run = 0;
   let b64 = 0;
   let hexRun = 0;
   let hx = 0;
   let pctEscapes = 0;
   let prev = 0;
+  let latin1 = true;
+  const leetRuns: number[] = [];
+  const b64Runs: number[] = [];
+  // The current run of [A-Za-z013457@$] starts at `ls` and has `lo` digits, `@` and `$` in it.
+  let ls = 0;
+  let lo = 0;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
-    if (c < 128 && PLAIN[c] === 1) {
-      // A plain lower-case letter: extends the alphanumeric, word and base64 runs (their maxima
-      // are taken where they end) and ends every other run.
+    if (c >= 97 && c <= 122) {
+      // A lower-case letter (most of any text): extends the alphanumeric, word and base64 runs
+      // (their maxima are taken where they end) and a hex run for a to f; ends the digit-and-dot
+      // and [A-Z0-9] runs, and the phone run unless it is the e, t or x of an extension.
       if (i > 0) {
         const b = (Math.imul(prev, 31) + c) & PAIR_MASK;
         pairs[b >>> 5]! |= 1 << (b & 31);
@@ -122,11 +152,43 @@ export function census(text: string): Census {
       an++;
       wd++;
       b64++;
-      phoneDigits = 0;
+      dots = 0;
+      ud = 0;
+      if (PLAIN[c] === 1) {
+        phoneDigits = 0;
+        lastColon = -1;
+        hx = 0;
+        continue;
+      }
+      const k = CLS[c]!;
+      if ((k & PHONE) === 0) phoneDigits = 0;
+      if ((k & HEX) === 0) {
+        lastColon = -1;
+        hx = 0;
+      } else if (++hx > hexRun) hexRun = hx;
+      continue;
+    }
+    if (c === 32) {
+      // A space: ends every run but the phone run.
+      if (i > 0) {
+        const b = (Math.imul(prev, 31) + 32) & PAIR_MASK;
+        pairs[b >>> 5]! |= 1 << (b & 31);
+      }
+      prev = 32;
+      if (lo > 0) leetRun(leetRuns, ls, i, lo);
+      ls = i + 1;
+      lo = 0;
       dots = 0;
       lastColon = -1;
       hx = 0;
+      if (b64 > b64Run) b64Run = b64;
+      if (b64 >= 16) b64Runs.push(i - b64, i);
+      b64 = 0;
       ud = 0;
+      if (an > alnumRun) alnumRun = an;
+      an = 0;
+      if (wd > wordDashRun) wordDashRun = wd;
+      wd = 0;
       continue;
     }
     let k = 0;
@@ -154,7 +216,15 @@ export function census(text: string): Census {
       if (wd > wordDashRun) wordDashRun = wd;
       wd = 0;
       if (b64 > b64Run) b64Run = b64;
+      if (b64 >= 16) b64Runs.push(i - b64, i);
       b64 = 0;
+      if (c === 64 || c === 36) lo++;
+      else {
+        if (lo > 0) leetRun(leetRuns, ls, i, lo);
+        ls = i + 1;
+        lo = 0;
+        if (c >= 128 && (c < 0xc0 || c > 0xff)) latin1 = false;
+      }
       hx = 0;
       if (c === 64) at = true;
       if (c === 37 && i + 2 < n && isHex(text.charCodeAt(i + 1)) && isHex(text.charCodeAt(i + 2)))
@@ -165,6 +235,16 @@ export function census(text: string): Census {
       } else lastColon = -1;
       dots = 0;
       continue;
+    }
+    // Leetspeak runs: letters continue one, 0 1 3 4 5 7 count in it, anything else ends it.
+    if ((k & (UPPER | LOWER)) === 0) {
+      if ((k & LEET) !== 0) lo++;
+      else {
+        if (lo > 0) leetRun(leetRuns, ls, i, lo);
+        ls = i + 1;
+        lo = 0;
+        if (c >= 128 && (c < 0xc0 || c > 0xff)) latin1 = false;
+      }
     }
     if ((k & DIGIT) !== 0) {
       if (++phoneDigits > phoneRunDigits) phoneRunDigits = phoneDigits;
@@ -180,6 +260,7 @@ export function census(text: string): Census {
     if (c === 46) {
       dot = true;
       if (++dots > digitDotRunDots) digitDotRunDots = dots;
+      if (wd > wordDashBeforeDot) wordDashBeforeDot = wd;
     } else if ((k & DIGIT) === 0) dots = 0;
     // Colon pairs (IPv6): a colon after a colon with at most four hex digits since.
     if ((k & HEX) === 0) {
@@ -189,6 +270,7 @@ export function census(text: string): Census {
     if ((k & (DIGIT | UPPER | LOWER | WORDDASH | B64X)) !== 0) b64++;
     else {
       if (b64 > b64Run) b64Run = b64;
+      if (b64 >= 16) b64Runs.push(i - b64, i);
       b64 = 0;
     }
     // Runs of [A-Z0-9], [A-Za-z0-9], [A-Za-z0-9_-].
@@ -211,6 +293,8 @@ export function census(text: string): Census {
   if (an > alnumRun) alnumRun = an;
   if (wd > wordDashRun) wordDashRun = wd;
   if (b64 > b64Run) b64Run = b64;
+  if (b64 >= 16) b64Runs.push(n - b64, n);
+  if (lo > 0) leetRun(leetRuns, ls, n, lo);
   return {
     at,
     phoneRunDigits,
@@ -221,11 +305,21 @@ export function census(text: string): Census {
     alnumRun,
     wordDashRun,
     dot,
+    wordDashBeforeDot,
     b64Run,
     hexRun,
     pctEscapes,
     pairs: pairsOk ? pairs : null,
+    latin1,
+    leetRuns,
+    b64Runs,
   };
+}
+
+/** Records [a, b) when `normalise` folds it: four or more, a letter, at least half letters. */
+function leetRun(out: number[], a: number, b: number, others: number): void {
+  const len = b - a;
+  if (len >= 4 && others < len && (len - others) * 2 >= len) out.push(a, b);
 }
 
 function isHex(c: number): boolean {
@@ -245,6 +339,26 @@ export function mayContain(c: Census, s: string): boolean {
   if (!p) return true;
   for (let i = 1; i < s.length; i++) {
     const b = pairBit(s.charCodeAt(i - 1), s.charCodeAt(i));
+    if ((p[b >>> 5]! & (1 << (b & 31))) === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * The pair-filter bits of `s` (ASCII, lower case), computed once for a string looked for in many
+ * texts (the secret rules' hints): `mayContainPairs(c, pairBits(s))` is `mayContain(c, s)`.
+ */
+export function pairBits(s: string): Uint16Array {
+  const out = new Uint16Array(Math.max(0, s.length - 1));
+  for (let i = 1; i < s.length; i++) out[i - 1] = pairBit(s.charCodeAt(i - 1), s.charCodeAt(i));
+  return out;
+}
+
+export function mayContainPairs(c: Census, bits: Uint16Array): boolean {
+  const p = c.pairs;
+  if (!p) return true;
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i]!;
     if ((p[b >>> 5]! & (1 << (b & 31))) === 0) return false;
   }
   return true;

@@ -21,7 +21,7 @@
  * those detectors do not run on the normalised form.
  */
 
-import { type Census, census } from './census.js';
+import { type Census, census, mayContain } from './census.js';
 
 export interface Normalised {
   /** The normalised text. */
@@ -122,7 +122,7 @@ const LEET_WORD_RE = /^(?=.*[A-Za-z])(?=.*[013457@$])[A-Za-z013457@$]{4,}$/;
 const LEET_HINT_RE = /[A-Za-z][013457@$]|[013457@$][A-Za-z]/;
 
 /** A cheap scan for five single letters in a row separated by one space, dot, dash or underscore. */
-function hasSpacedLetters(s: string): boolean {
+export function hasSpacedLetters(s: string): boolean {
   let run = 0;
   for (let i = 1; i < s.length; i += 2) {
     const sep = s.charCodeAt(i);
@@ -161,39 +161,47 @@ function foldWord(w: string, signals: Set<string>): string {
   return w;
 }
 
+/**
+ * Five separators two apart with a character above U+0040 between each: necessary for
+ * {@link hasSpacedLetters} (whose five steps are exactly that), and found by the regex engine's
+ * scan for a separator, several times faster than the loop over every character.
+ */
+export const SPACED_HINT_RE =
+  /[ ._-][^\x00-\x40][ ._-][^\x00-\x40][ ._-][^\x00-\x40][ ._-][^\x00-\x40][ ._-]/;
+
 /** "i g n o r e  a l l" (six or more single letters separated by one space, dot, dash or underscore). */
 const SPACED_RE = /(?:^|(?<=\s))(?:\p{L}[ ._-]){5,}\p{L}(?=\s|$|[.,!?])/gu;
 
-/** Base64 characters (with the URL-safe `-_`) as a lookup table over ASCII. */
-const B64_CLASS = new Uint8Array(128);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-')
-  B64_CLASS[c.charCodeAt(0)] = 1;
-const inClass = (t: Uint8Array, c: number) => c < 128 && t[c] === 1;
-
-/** The matches of `/(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}/g` in `s`, by one scan. */
-function base64Runs(s: string): string[] {
+/**
+ * The matches of `/(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}/g` in `s`, from the runs its
+ * census recorded (`c` must be the census of `s`).
+ */
+function base64Runs(s: string, c: Census): string[] {
   const out: string[] = [];
-  const n = s.length;
-  let i = 0;
-  while (i < n) {
-    if (!inClass(B64_CLASS, s.charCodeAt(i))) {
-      i++;
-      continue;
-    }
-    const a = i;
-    while (i < n && inClass(B64_CLASS, s.charCodeAt(i))) i++;
-    if (i - a < 16) continue;
-    let b = i;
-    if (b < n && s.charCodeAt(b) === 61) b++;
-    if (b < n && s.charCodeAt(b) === 61) b++;
+  const runs = c.b64Runs;
+  for (let k = 0; k < runs.length; k += 2) {
+    const a = runs[k]!;
+    let b = runs[k + 1]!;
+    if (b < s.length && s.charCodeAt(b) === 61) b++;
+    if (b < s.length && s.charCodeAt(b) === 61) b++;
     out.push(s.slice(a, b));
-    i = b;
   }
   return out;
 }
 /** Words that only ROT13'd English has ("ignore", "instructions", "previous", "system", "prompt" ...). */
-const ROT13_RARE_RE =
-  /\b(?:vtaber|vafgehpgvbaf|cerivbhf|flfgrz|cebzcg|eriryny|sbetrg|cergraq|ehyrf|qvfertneq)\b/i;
+const ROT13_RARE_WORDS = [
+  'vtaber',
+  'vafgehpgvbaf',
+  'cerivbhf',
+  'flfgrz',
+  'cebzcg',
+  'eriryny',
+  'sbetrg',
+  'cergraq',
+  'ehyrf',
+  'qvfertneq',
+];
+const ROT13_RARE_RE = new RegExp(`\\b(?:${ROT13_RARE_WORDS.join('|')})\\b`, 'i');
 const ROT13_RARE_LOWER_RE = new RegExp(ROT13_RARE_RE.source);
 const LOWER_TO_ASCII_RE = /[\u0130\u212A]/;
 const HEX_RE = /\b(?:0x)?((?:[0-9a-fA-F]{2}){8,})\b/g;
@@ -311,11 +319,43 @@ function foldLeetRuns(s: string, signals: Set<string>): string {
   return last === 0 ? s : out + s.slice(last);
 }
 
+/** {@link foldLeetRuns} with the runs already known (`Census.leetRuns`: exactly those it folds). */
+function foldKnownRuns(s: string, runs: readonly number[], signals: Set<string>): string {
+  if (runs.length === 0) return s;
+  signals.add('leet');
+  let out = '';
+  let last = 0;
+  for (let k = 0; k < runs.length; k += 2) {
+    const a = runs[k]!;
+    const b = runs[k + 1]!;
+    out += s.slice(last, a);
+    for (let i = a; i < b; i++) {
+      const ch = s[i]!;
+      out += LEET[ch] ?? ch;
+    }
+    last = b;
+  }
+  return out + s.slice(last);
+}
+
+/** Whether a leetspeak run of `s`, folded and lower-cased, contains a rare ROT13 word. */
+function foldedRunHasRareWord(s: string, runs: readonly number[]): boolean {
+  for (let k = 0; k < runs.length; k += 2) {
+    let run = '';
+    for (let i = runs[k]!; i < runs[k + 1]!; i++) run += LEET[s[i]!] ?? s[i]!;
+    run = run.toLowerCase();
+    if (ROT13_RARE_WORDS.some((w) => run.includes(w))) return true;
+  }
+  return false;
+}
+
 /** `\s+` → one space, touching only runs that are not already a single space. */
 const WS_FIX_RE = /\s\s+|[^\S ]/g;
 
-function cleanText(s: string, signals: Set<string>): string {
-  if (NON_LATIN1_LETTER_RE.test(s)) {
+/** `c`, when given, is the census of `s`. */
+function cleanText(s: string, signals: Set<string>, c?: Census): string {
+  const latin1 = c ? c.latin1 : !NON_LATIN1_LETTER_RE.test(s);
+  if (!latin1) {
     if (INVISIBLE_RE.test(s)) {
       signals.add('zero-width');
       s = s.replace(INVISIBLE_RE, '');
@@ -326,11 +366,13 @@ function cleanText(s: string, signals: Set<string>): string {
     }
     s = s.normalize('NFKC');
   }
-  // Fold only the words that need it (most text has neither mixed scripts nor leet).
-  if (MIXED_SCRIPT_RE.test(s)) s = s.replace(WORD_RE, (w) => foldWord(w, signals));
+  // Fold only the words that need it (most text has neither mixed scripts nor leet). Latin-1
+  // text has no Cyrillic or Greek, and its census lists the leetspeak runs to fold.
+  if (c && latin1) s = foldKnownRuns(s, c.leetRuns, signals);
+  else if (MIXED_SCRIPT_RE.test(s)) s = s.replace(WORD_RE, (w) => foldWord(w, signals));
   else if (LEET_HINT_RE.test(s)) s = foldLeetRuns(s, signals);
   s = s.replace(WS_FIX_RE, ' ').trim();
-  if (hasSpacedLetters(s)) {
+  if (SPACED_HINT_RE.test(s) && hasSpacedLetters(s)) {
     SPACED_RE.lastIndex = 0;
     if (SPACED_RE.test(s)) {
       signals.add('spaced');
@@ -366,12 +408,12 @@ export function normalise(input: string, pre?: Census): Normalised {
     s = s.replace(TAG_RE, '');
   }
   TAG_RE.lastIndex = 0;
-  const text = cleanText(s, signals);
   const c = pre && s === input ? pre : census(s);
+  const text = cleanText(s, signals, c);
 
   // Probes run on the text before whitespace collapsing changes nothing they need; use `s`.
   if (c.b64Run >= 16) {
-    for (const run of base64Runs(s)) {
+    for (const run of base64Runs(s, c)) {
       if (probes.length >= MAX_PROBES) break;
       // A base64 run has mixed case or digits; a long plain word does not.
       if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
@@ -410,10 +452,21 @@ export function normalise(input: string, pre?: Census): Normalised {
     }
   }
   let hints = 0;
+  // A rare ROT13 word needs all its letter pairs in the text. On Latin-1 text that was not
+  // joined, normalisation collapsed whitespace (which makes no new letter pair) and folded the
+  // leetspeak runs; a folded run is bounded by characters that are not letters, so a word that
+  // uses its new pairs lies inside it. The census's pair filter and the folded runs can then rule
+  // every word out without lower-casing the text or a regex scan.
+  const mayRot13 =
+    !c.latin1 ||
+    signals.has('spaced') ||
+    ROT13_RARE_WORDS.some((w) => mayContain(c, w)) ||
+    foldedRunHasRareWord(s, c.leetRuns);
   // Lower-casing first lets a case-sensitive regex do the case-insensitive test: exact unless the
   // text has one of the two characters whose lower case is ASCII (U+0130 İ, U+212A Kelvin sign).
-  const lower = text.toLowerCase();
-  const rare = LOWER_TO_ASCII_RE.test(text) ? ROT13_RARE_RE.test(text) : ROT13_RARE_LOWER_RE.test(lower);
+  const lower = mayRot13 ? text.toLowerCase() : '';
+  const rare =
+    mayRot13 && (LOWER_TO_ASCII_RE.test(text) ? ROT13_RARE_RE.test(text) : ROT13_RARE_LOWER_RE.test(lower));
   if (rare) for (const w of lower.split(/[^a-z]+/)) if (ROT13_HINTS.has(w) && ++hints >= 2) break;
   if (hints >= 2 && probes.length < MAX_PROBES) {
     signals.add('rot13');

@@ -17,7 +17,7 @@
  * emitted, then `cut: { reason }` and nothing more. `flag` only reports. Pure.
  */
 
-import { census } from './census.js';
+import { census, isJsSpace } from './census.js';
 import type { Finding } from './findings.js';
 import { detectPii } from './pii.js';
 import type { ScreeningAction, ScreeningSettings } from './policy.js';
@@ -74,10 +74,38 @@ function isSpace(c: string): boolean {
   return c === ' ' || c === '\n' || c === '\t' || c === '\r';
 }
 
+/**
+ * `CREDENTIAL_CONTEXT_RE.test(carry + head)` on the only part a match can cover: it ends at the
+ * end and is at most a credential word (8), three non-word characters and the trailing whitespace
+ * long; that tail is taken without joining the two strings.
+ */
+function credentialBefore(carry: string, head: string): boolean {
+  const n = carry.length + head.length;
+  let ws = 0;
+  while (ws < n) {
+    const i = n - 1 - ws;
+    if (!isJsSpace(i >= carry.length ? head.charCodeAt(i - carry.length) : carry.charCodeAt(i))) break;
+    ws++;
+  }
+  const need = ws + 11;
+  const tail =
+    head.length >= need
+      ? head.slice(head.length - need)
+      : carry.slice(Math.max(0, carry.length - (need - head.length))) + head;
+  return CREDENTIAL_CONTEXT_RE.test(tail);
+}
+
+/**
+ * Necessary for `/.\p{Lu}/u` (a character, then an upper-case letter of any script): a code unit,
+ * then A-Z or a unit above U+007F. Tested first because most tokens are plain lower-case words,
+ * which it rules out faster than the Unicode property class can.
+ */
+const MAYBE_UPPER_AFTER_RE = /.[A-Z\u0080-\uFFFF]/;
+
 function sensitiveToken(tok: string): boolean {
   if (tok.length === 0) return false;
   if (/[0-9@_\-+/=:~%.$#!*&^|\\]/.test(tok)) return true;
-  if (/.\p{Lu}/u.test(tok)) return true;
+  if (MAYBE_UPPER_AFTER_RE.test(tok) && /.\p{Lu}/u.test(tok)) return true;
   return KEY_PREFIX_RE.test(tok);
 }
 
@@ -169,8 +197,7 @@ export function createOutputScreener(
     let t = pending.length;
     while (t > 0 && !isSpace(pending[t - 1]!)) t--;
     const tok = pending.slice(t);
-    const before = carry + pending.slice(0, t);
-    if (tok.length > 0 && (sensitiveToken(tok) || CREDENTIAL_CONTEXT_RE.test(before))) hold = t;
+    if (tok.length > 0 && (sensitiveToken(tok) || credentialBefore(carry, pending.slice(0, t)))) hold = t;
     else if (tok.length > 0 && piiAction !== 'off' && /^[\p{L}\p{N}]+$/u.test(tok)) hold = t; // e-mail local part
     // 2. Digit groups that a card, phone or IBAN may continue ("4111 1111 1111 ", "+44 20 7946").
     if (tok.length === 0 || (GROUP_RE.test(tok) && /\d/.test(tok))) {

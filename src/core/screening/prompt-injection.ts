@@ -16,11 +16,11 @@
 
 import type { Census } from './census.js';
 import {
-  CHAR_NGRAM_MAX,
   CHAR_NGRAMS,
   FEATURE_BITS,
   FNV_OFFSET,
   FNV_PRIME,
+  forEachFeature,
   isWordChar,
   LENGTH_PRIOR,
 } from './injection-features.js';
@@ -79,14 +79,14 @@ export function encodeInjectionModel(
 /**
  * Scratch state per model: a bitset of the features seen in the current text (binary features
  * without allocating; 32 KiB at 18 bits, so it stays in L1 beside the weights' cache lines, where a
- * byte per bucket took 256 KiB) and per-position sums.
+ * byte per bucket took 256 KiB) and the feature sums and counts per window stride.
  */
 interface Scratch {
   marks: Uint32Array;
   /** Words of `marks` written by the current text, cleared after it. */
   touched: Int32Array;
-  sum: Float64Array;
-  cnt: Uint32Array;
+  bs: Float64Array;
+  bc: Uint32Array;
 }
 const scratchFor = new WeakMap<InjectionModel, Scratch>();
 
@@ -96,18 +96,70 @@ function scratch(model: InjectionModel, n: number): Scratch {
     s = {
       marks: new Uint32Array(Math.max(1, (1 << model.bits) >>> 5)),
       touched: new Int32Array(0),
-      sum: new Float64Array(0),
-      cnt: new Uint32Array(0),
+      bs: new Float64Array(0),
+      bc: new Uint32Array(0),
     };
     scratchFor.set(model, s);
   }
-  if (s.sum.length < n + 1) {
-    s.sum = new Float64Array(Math.max(n + 1, s.sum.length * 2));
-    s.cnt = new Uint32Array(s.sum.length);
+  const blocks = Math.ceil(n / WINDOW_STRIDE) + 1;
+  if (s.bs.length < blocks) {
+    s.bs = new Float64Array(Math.max(blocks, s.bs.length * 2));
+    s.bc = new Uint32Array(s.bs.length);
   }
   // At most 4 character features per position plus 2 word features per word.
   if (s.touched.length < 6 * n + 16) s.touched = new Int32Array(Math.max(6 * n + 16, s.touched.length * 2));
   return s;
+}
+
+/** `isWordChar` for every UTF-16 code unit, looked up once per character of the word pass. */
+const WORD_CHAR = new Uint8Array(65536);
+for (let c = 0; c < 65536; c++) WORD_CHAR[c] = isWordChar(c) ? 1 : 0;
+
+/** The character n-gram lengths the written-out pass below visits (2, 3 and 5; see CHAR_NGRAMS). */
+const PASS_NGRAMS = 0b10110;
+
+/**
+ * Feature sums through the shared `forEachFeature`, for a model trained with other n-gram lengths
+ * than the written-out pass visits (training experiments): the same features, sums equal up to
+ * floating-point rounding (added in another order).
+ */
+function genericSums(
+  model: InjectionModel,
+  text: string,
+  sum: Float64Array,
+  cnt: Uint32Array,
+): { total: number; count: number } {
+  const seen = new Set<number>();
+  let total = 0;
+  let count = 0;
+  forEachFeature(text, model.bits, (b, p) => {
+    if (seen.has(b)) return;
+    seen.add(b);
+    total += model.weights[b]!;
+    count++;
+    sum[p] += model.weights[b]!;
+    cnt[p]++;
+  });
+  return { total, count };
+}
+
+/** {@link injectionMargins} through `forEachFeature` (any CHAR_NGRAMS); exported for its test. */
+export function genericMargins(
+  model: InjectionModel,
+  text: string,
+): { whole: number; best: number; window?: { start: number; end: number } } {
+  const n = text.length;
+  const sum = new Float64Array(n + 1);
+  const cnt = new Uint32Array(n + 1);
+  const g = genericSums(model, text, sum, cnt);
+  const blocks = Math.ceil(n / WINDOW_STRIDE);
+  const bs = new Float64Array(blocks + 1);
+  const bc = new Uint32Array(blocks + 1);
+  for (let i = 0; i < n; i++) {
+    bs[Math.floor(i / WINDOW_STRIDE)] += sum[i]!;
+    bc[Math.floor(i / WINDOW_STRIDE)] += cnt[i]!;
+  }
+  return windowMargins(model, n, g.total, g.count, bs, bc, n > WINDOW_CHARS + WINDOW_STRIDE / 2);
 }
 
 /** The raw margin (log-odds) of one already-normalised text. */
@@ -115,29 +167,41 @@ export function injectionMargin(model: InjectionModel, text: string): number {
   return injectionMargins(model, text).whole;
 }
 
+/** Bucket mask of the shipped feature space (a constant, so the hot loops keep one register free). */
+const MASK = (1 << FEATURE_BITS) - 1;
+
 /**
  * One pass over `text`: the whole-text margin and the best window margin. A feature counts once,
  * at its first occurrence (binary features); a window's margin uses the features first seen inside
  * it, so windows cost no second pass.
+ *
+ * Window sums are taken per stride of WINDOW_STRIDE characters as the difference of the running
+ * total at the stride's two ends, so the per-character loops carry nothing for windows. With the
+ * shipped weights the differences are exact, as is every sum here: each weight is an int16 times
+ * the model's scale rounded to float32 (24 bits; the smallest weight is about 2^-13, so every
+ * weight is a multiple of 2^-36), and a double holds every multiple of 2^-36 below 2^17 exactly,
+ * whatever the order of the additions (`injection-fast.test.ts` compares to the feature-by-feature
+ * reference with `toBe`). Were they not exact, scores would move by about 1e-16.
  */
 export function injectionMargins(
   model: InjectionModel,
   text: string,
 ): { whole: number; best: number; window?: { start: number; end: number } } {
+  if (CHAR_NGRAMS !== PASS_NGRAMS || model.bits !== FEATURE_BITS) return genericMargins(model, text);
   const w = model.weights;
   const n = text.length;
   const sc = scratch(model, n);
-  const { marks, touched, sum, cnt } = sc;
+  const { marks, touched, bs, bc } = sc;
   let nt = 0;
   const useWindows = n > WINDOW_CHARS + WINDOW_STRIDE / 2;
+  // Strides of positions before n (a feature at n, the last word's, belongs to the whole text only).
+  const blocks = Math.ceil(n / WINDOW_STRIDE);
   if (useWindows) {
-    sum.fill(0, 0, n + 1);
-    cnt.fill(0, 0, n + 1);
+    bs.fill(0, 0, blocks + 1);
+    bc.fill(0, 0, blocks + 1);
   }
   // The loops below are `forEachFeature` (injection-features.ts) inlined, visiting the same
-  // features in the same order (so the sums are bit-identical): no closure call per feature.
-  // test/core/screening/injection-fast.test.ts checks the two agree.
-  const mask = (1 << model.bits) - 1;
+  // features in the same order: no closure call per feature.
   const s = text.toLowerCase();
   const len = s.length;
   let total = 0;
@@ -148,123 +212,148 @@ export function injectionMargins(
   let c2 = len > 1 ? s.charCodeAt(1) : 32;
   let c3 = len > 2 ? s.charCodeAt(2) : 32;
   let c4 = len > 3 ? s.charCodeAt(3) : 32;
-  const g2 = (CHAR_NGRAMS & 2) !== 0;
-  const g3 = (CHAR_NGRAMS & 4) !== 0;
-  const g4 = (CHAR_NGRAMS & 8) !== 0;
-  const g5 = (CHAR_NGRAMS & 16) !== 0;
-  for (let i = -1; i < len; i++) {
-    let ps = 0;
-    let pc = 0;
-    // Single CJK, kana and hangul characters.
-    if (i >= 0 && c0 >= 0x2e80) {
-      const x0 = Math.imul(c0 ^ 0x7feb352d, 0x846ca68b);
-      const b = (x0 ^ (x0 >>> 15)) & mask;
-      const bit = 1 << (b & 31);
-      if ((marks[b >>> 5]! & bit) === 0) {
-        marks[b >>> 5]! |= bit;
-        touched[nt++] = b >>> 5;
-        ps += w[b]!;
-        pc++;
-      }
-    }
-    // Character n-grams starting at i, lengths 2 to 5 unrolled (only those in CHAR_NGRAMS are
-    // features); one ending in the space past the text is the last one.
-    let h = Math.imul(Math.imul(FNV_OFFSET ^ c0, FNV_PRIME) ^ c1, FNV_PRIME);
-    for (let k = 1; ; k++) {
-      if (k === 1 ? g2 : k === 2 ? g3 : k === 3 ? g4 : g5) {
-        const x1 = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
-        const b = (x1 ^ (x1 >>> 12)) & mask;
-        const word = b >>> 5;
+  let i = -1;
+  // Stride by stride (position -1, the space before the text, is in the first); past n, or
+  // without windows, in one go.
+  for (let blk = 0; ; blk++) {
+    const inStrides = useWindows && i < n;
+    const stop = inStrides ? Math.min(n, (blk + 1) * WINDOW_STRIDE) : len;
+    const t0 = total;
+    const k0 = count;
+    for (; i < stop; i++) {
+      // Single CJK, kana and hangul characters.
+      if (c0 >= 0x2e80 && i >= 0) {
+        const x0 = Math.imul(c0 ^ 0x7feb352d, 0x846ca68b);
+        const b = (x0 ^ (x0 >>> 15)) & MASK;
         const bit = 1 << (b & 31);
-        const m = marks[word]!;
-        if ((m & bit) === 0) {
-          marks[word] = m | bit;
-          touched[nt++] = word;
-          ps += w[b]!;
-          pc++;
-        }
-      }
-      if (k >= 4 || i + k >= len || k >= CHAR_NGRAM_MAX - 1) break;
-      h = Math.imul(h ^ (k === 1 ? c2 : k === 2 ? c3 : c4), FNV_PRIME);
-    }
-    if (pc > 0) {
-      total += ps;
-      count += pc;
-      if (useWindows) {
-        const p = Math.max(i, 0);
-        sum[p] += ps;
-        cnt[p] += pc;
-      }
-    }
-    c0 = c1;
-    c1 = c2;
-    c2 = c3;
-    c3 = c4;
-    c4 = i + 5 < len ? s.charCodeAt(i + 5) : 32;
-  }
-  let prev = 0;
-  let wh = FNV_OFFSET;
-  let inWord = false;
-  for (let i = 0; i <= len; i++) {
-    const c = i < len ? s.charCodeAt(i) : 32;
-    if (isWordChar(c)) {
-      wh = Math.imul(wh ^ c, FNV_PRIME);
-      inWord = true;
-    } else if (inWord) {
-      const u = Math.imul(wh ^ 0x5bd1e995, 0x27d4eb2d);
-      let b = (u ^ (u >>> 13)) & mask;
-      let bit = 1 << (b & 31);
-      if ((marks[b >>> 5]! & bit) === 0) {
-        marks[b >>> 5]! |= bit;
-        touched[nt++] = b >>> 5;
-        const x = w[b]!;
-        total += x;
-        count++;
-        if (useWindows) {
-          sum[i] += x;
-          cnt[i]++;
-        }
-      }
-      if (prev !== 0) {
-        const bg = Math.imul(Math.imul(prev, 0x9e3779b1) ^ wh, 0x85ebca6b);
-        b = (bg ^ (bg >>> 16)) & mask;
-        bit = 1 << (b & 31);
         if ((marks[b >>> 5]! & bit) === 0) {
           marks[b >>> 5]! |= bit;
           touched[nt++] = b >>> 5;
-          const x = w[b]!;
-          total += x;
+          total += w[b]!;
           count++;
-          if (useWindows) {
-            sum[i] += x;
-            cnt[i]++;
+        }
+      }
+      // Character 2-, 3- and 5-grams starting at i, written out (a loop over the lengths with a
+      // test per length cost a third of the pass); one ending in the space past the text is the last.
+      let h = Math.imul(Math.imul(FNV_OFFSET ^ c0, FNV_PRIME) ^ c1, FNV_PRIME);
+      let x = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+      let b = (x ^ (x >>> 12)) & MASK;
+      let word = b >>> 5;
+      let bit = 1 << (b & 31);
+      let m = marks[word]!;
+      if ((m & bit) === 0) {
+        marks[word] = m | bit;
+        touched[nt++] = word;
+        total += w[b]!;
+        count++;
+      }
+      if (i + 1 < len) {
+        h = Math.imul(h ^ c2, FNV_PRIME);
+        x = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+        b = (x ^ (x >>> 12)) & MASK;
+        word = b >>> 5;
+        bit = 1 << (b & 31);
+        m = marks[word]!;
+        if ((m & bit) === 0) {
+          marks[word] = m | bit;
+          touched[nt++] = word;
+          total += w[b]!;
+          count++;
+        }
+        if (i + 3 < len) {
+          h = Math.imul(Math.imul(h ^ c3, FNV_PRIME) ^ c4, FNV_PRIME);
+          x = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+          b = (x ^ (x >>> 12)) & MASK;
+          word = b >>> 5;
+          bit = 1 << (b & 31);
+          m = marks[word]!;
+          if ((m & bit) === 0) {
+            marks[word] = m | bit;
+            touched[nt++] = word;
+            total += w[b]!;
+            count++;
           }
         }
       }
-      prev = wh;
-      wh = FNV_OFFSET;
-      inWord = false;
+      c0 = c1;
+      c1 = c2;
+      c2 = c3;
+      c3 = c4;
+      c4 = i + 5 < len ? s.charCodeAt(i + 5) : 32;
     }
+    if (inStrides) {
+      bs[blk] = total - t0;
+      bc[blk] = count - k0;
+    }
+    if (i >= len) break;
+  }
+  // Word unigrams and bigrams, attributed to the position where the word ends.
+  let prev = 0;
+  let wh = FNV_OFFSET;
+  let inWord = false;
+  i = 0;
+  for (let blk = 0; ; blk++) {
+    const inStrides = useWindows && i < n;
+    const stop = inStrides ? Math.min(n, (blk + 1) * WINDOW_STRIDE) : len + 1;
+    const t0 = total;
+    const k0 = count;
+    for (; i < stop; i++) {
+      const c = i < len ? s.charCodeAt(i) : 32;
+      if (WORD_CHAR[c] === 1) {
+        wh = Math.imul(wh ^ c, FNV_PRIME);
+        inWord = true;
+      } else if (inWord) {
+        const u = Math.imul(wh ^ 0x5bd1e995, 0x27d4eb2d);
+        let b = (u ^ (u >>> 13)) & MASK;
+        let bit = 1 << (b & 31);
+        if ((marks[b >>> 5]! & bit) === 0) {
+          marks[b >>> 5]! |= bit;
+          touched[nt++] = b >>> 5;
+          total += w[b]!;
+          count++;
+        }
+        if (prev !== 0) {
+          const bg = Math.imul(Math.imul(prev, 0x9e3779b1) ^ wh, 0x85ebca6b);
+          b = (bg ^ (bg >>> 16)) & MASK;
+          bit = 1 << (b & 31);
+          if ((marks[b >>> 5]! & bit) === 0) {
+            marks[b >>> 5]! |= bit;
+            touched[nt++] = b >>> 5;
+            total += w[b]!;
+            count++;
+          }
+        }
+        prev = wh;
+        wh = FNV_OFFSET;
+        inWord = false;
+      }
+    }
+    if (inStrides) {
+      bs[blk]! += total - t0;
+      bc[blk]! += count - k0;
+    }
+    if (i > len) break;
   }
   for (let k = 0; k < nt; k++) marks[touched[k]!] = 0;
+  return windowMargins(model, n, total, count, bs, bc, useWindows);
+}
+
+/**
+ * The whole-text margin and the best window's, from the feature sums and counts per stride
+ * (`bs`, `bc`; zero past the last stride). Windows start every WINDOW_STRIDE characters and span
+ * two strides.
+ */
+function windowMargins(
+  model: InjectionModel,
+  n: number,
+  total: number,
+  count: number,
+  bs: Float64Array,
+  bc: Uint32Array,
+  useWindows: boolean,
+): { whole: number; best: number; window?: { start: number; end: number } } {
   const whole = model.bias + total / Math.sqrt(count + LENGTH_PRIOR);
   if (!useWindows) return { whole, best: whole };
-  // Windows start every WINDOW_STRIDE characters and span two strides: sum each stride once
-  // (positions before n; a feature at position n, the last word's, belongs to the whole text only).
-  const blocks = Math.ceil(n / WINDOW_STRIDE);
-  const bs = new Float64Array(blocks + 1);
-  const bc = new Uint32Array(blocks + 1);
-  for (let b = 0; b < blocks; b++) {
-    const e = Math.min(n, (b + 1) * WINDOW_STRIDE);
-    let s = 0;
-    let c = 0;
-    for (let i = b * WINDOW_STRIDE; i < e; i++) {
-      s += sum[i]!;
-      c += cnt[i]!;
-    }
-    bs[b] = s;
-    bc[b] = c;
-  }
   let best = whole;
   let window: { start: number; end: number } | undefined;
   for (let start = 0, b = 0; start < n - WINDOW_STRIDE / 2; start += WINDOW_STRIDE, b++) {

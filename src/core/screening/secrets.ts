@@ -6,7 +6,7 @@
  * Runs on the original text (spans are used for redaction). Every pattern is linear-time: no
  * nested quantifiers, bounded repetitions.
  */
-import { type Census, census, mayContain } from './census.js';
+import { type Census, census, mayContainPairs, pairBits } from './census.js';
 import { entropy, type Finding } from './findings.js';
 
 export interface Rule {
@@ -104,7 +104,7 @@ export const SECRET_RULES: Rule[] = [
     kind: 'twilio-key',
     re: /(?<![A-Za-z0-9])(?:SK|AC)[0-9a-fA-F]{32}(?![A-Za-z0-9])/g,
     minEntropy: 3,
-    gate: (c) => c.alnumRun >= 34,
+    gate: (c) => c.alnumRun >= 34 && c.hexRun >= 32,
   },
   { kind: 'shopify-token', re: /shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}/g, hint: ['shp'] },
   { kind: 'digitalocean-token', re: /do[opr]_v1_[a-f0-9]{64}/g, hint: ['_v1_'] },
@@ -122,7 +122,7 @@ export const SECRET_RULES: Rule[] = [
   {
     kind: 'discord-token',
     re: /(?<![A-Za-z0-9_-])[MNOA-Z][A-Za-z\d_-]{22,27}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_!-]{27,40}/g,
-    gate: (c) => c.dot && c.wordDashRun >= 23,
+    gate: (c) => c.wordDashBeforeDot >= 23,
   },
   { kind: 'mailchimp-key', re: /(?<![A-Za-z0-9])[0-9a-f]{32}-us\d{1,2}(?![A-Za-z0-9])/g, hint: ['-us'] },
   { kind: 'telegram-token', re: /(?<!\d)\d{8,10}:AA[A-Za-z0-9_-]{32,34}(?![A-Za-z0-9_-])/g, hint: [':aa'] },
@@ -253,13 +253,89 @@ export function hintsIn(lower: string): Set<string> {
  * none of them has no generic match.
  */
 const GENERIC_KEYS = ['key', 'secret', 'token', 'passw', 'pwd', 'cred', 'auth', 'login'];
+/** The census pair bits of each hint and generic keyword, computed once. */
+const HINT_PAIRS = SECRET_HINTS.map(pairBits);
+const GENERIC_KEY_PAIRS = GENERIC_KEYS.map(pairBits);
 
-/** `hintsIn(lower)`, found through the census pair filter and `includes` for the hints it lets by. */
-function hintsVia(c: Census, lower: string): Set<string> {
-  if (!c.pairs) return hintsIn(lower);
-  const found = new Set<string>();
-  for (const h of SECRET_HINTS) if (mayContain(c, h) && lower.includes(h)) found.add(h);
-  return found;
+/** How each of {@link GENERIC_RE}'s names begins (lower case): a match can only start at one. */
+const GENERIC_STARTS = [
+  'api',
+  'secret',
+  'token',
+  'passw',
+  'pwd',
+  'cred',
+  'auth',
+  'login',
+  'access',
+  'private',
+  'signing',
+  'session',
+  'encryption',
+  'key',
+];
+const GENERIC_START_PAIRS = GENERIC_STARTS.map(pairBits);
+const GENERIC_STICKY = new RegExp(GENERIC_RE.source, 'iy');
+
+/**
+ * `text.matchAll(GENERIC_RE)`, trying the regex only where one of its names begins (found with
+ * `indexOf` in the lower-cased text, behind the census pair filter) instead of at every position:
+ * the leftmost match from each point on, as `matchAll` finds it. Falls back to `matchAll` when
+ * lower-casing changed the text's length (U+0130), since positions would not line up.
+ */
+function genericMatches(
+  text: string,
+  lower: string,
+  c: Census | null,
+): RegExpExecArray[] | IterableIterator<RegExpMatchArray> {
+  if (!c || lower.length !== text.length) {
+    GENERIC_RE.lastIndex = 0;
+    return text.matchAll(GENERIC_RE);
+  }
+  const starts: number[] = [];
+  for (let i = 0; i < GENERIC_STARTS.length; i++) {
+    if (!mayContainPairs(c, GENERIC_START_PAIRS[i]!)) continue;
+    const w = GENERIC_STARTS[i]!;
+    for (let p = lower.indexOf(w); p >= 0; p = lower.indexOf(w, p + 1)) starts.push(p);
+  }
+  starts.sort((a, b) => a - b);
+  const out: RegExpExecArray[] = [];
+  let from = 0;
+  for (const p of starts) {
+    if (p < from) continue;
+    GENERIC_STICKY.lastIndex = p;
+    const m = GENERIC_STICKY.exec(text);
+    if (m) {
+      out.push(m);
+      from = p + m[0].length;
+    }
+  }
+  return out;
+}
+
+/** Each rule's hints as indices into SECRET_HINTS (null: the rule has none). */
+const HINT_INDEX = new Map(SECRET_HINTS.map((h, i) => [h, i] as const));
+const RULE_HINTS = SECRET_RULES.map((r) =>
+  r.hint ? Int32Array.from(r.hint, (h) => HINT_INDEX.get(h)!) : null,
+);
+/**
+ * Which hints the current text has (scratch: filled at the start of each `detectSecrets` call,
+ * which runs to the end without yielding, so one array serves every call).
+ */
+const hintOn = new Uint8Array(SECRET_HINTS.length);
+
+/**
+ * Fills {@link hintOn} for `lower`: with a census pair filter, `includes` for the hints it lets
+ * by; without one, `hintsIn`. Either way exactly the hints `lower.includes(h)` finds.
+ */
+function markHints(c: Census | null, lower: string): void {
+  if (c?.pairs) {
+    for (let i = 0; i < SECRET_HINTS.length; i++)
+      hintOn[i] = mayContainPairs(c, HINT_PAIRS[i]!) && lower.includes(SECRET_HINTS[i]!) ? 1 : 0;
+    return;
+  }
+  const found = hintsIn(lower);
+  for (let i = 0; i < SECRET_HINTS.length; i++) hintOn[i] = found.has(SECRET_HINTS[i]!) ? 1 : 0;
 }
 
 export interface DetectOptions {
@@ -279,9 +355,17 @@ export function detectSecrets(text: string, opts: DetectOptions = {}): Finding[]
   const gates = opts.gates !== false && text.length < 65536;
   const lower = text.length < 65536 ? text.toLowerCase() : '';
   const c = gates ? (opts.census ?? census(text)) : null;
-  const hints = text.length < 65536 ? (c ? hintsVia(c, lower) : hintsIn(lower)) : null;
-  for (const r of SECRET_RULES) {
-    if (r.hint && hints && !r.hint.some((h) => hints.has(h))) continue;
+  // Texts of 64 Ki characters or more run every rule (no lower-cased copy, no hint test).
+  const hinted = text.length < 65536;
+  if (hinted) markHints(c, lower);
+  for (let ri = 0; ri < SECRET_RULES.length; ri++) {
+    const r = SECRET_RULES[ri]!;
+    const hs = RULE_HINTS[ri];
+    if (hs && hinted) {
+      let on = false;
+      for (let k = 0; k < hs.length && !on; k++) on = hintOn[hs[k]!] === 1;
+      if (!on) continue;
+    }
     if (r.gate && c && !r.gate(c)) continue;
     r.re.lastIndex = 0;
     for (const m of text.matchAll(r.re)) {
@@ -295,10 +379,9 @@ export function detectSecrets(text: string, opts: DetectOptions = {}): Finding[]
       out.push({ detector: 'secrets', kind: r.kind, start, end: start + value.length });
     }
   }
-  if (c && !GENERIC_KEYS.some((k) => mayContain(c, k) && lower.includes(k)))
+  if (c && !GENERIC_KEYS.some((k, i) => mayContainPairs(c, GENERIC_KEY_PAIRS[i]!) && lower.includes(k)))
     return out.sort((a, b) => a.start - b.start);
-  GENERIC_RE.lastIndex = 0;
-  for (const m of text.matchAll(GENERIC_RE)) {
+  for (const m of genericMatches(text, lower, c)) {
     if (ID_SUFFIX_RE.test(m[1]!)) continue;
     let value = m[2]!;
     // Trailing punctuation belongs to the sentence, not the secret.

@@ -56,7 +56,7 @@ const FRAGMENTS: (() => string)[] = [
     `${pick(['jane.doe', 'x', 'a+b', 'ünï', 'first last'])}@${pick(['example.org', 'x.io', 'localhost', ''])}`,
   () => `${pick(['AKIA', 'ASIA', 'A3TX'])}${upper(16)}`,
   () => `${pick(['SK', 'AC'])}${hex(32)}`,
-  () => `${pick('MNOA')}${alnum(23)}.${alnum(6)}.${alnum(27)}`,
+  () => `${pick('MNOA')}${alnum(22 + rnd(3))}${pick(['', '-', '_'])}.${alnum(6)}.${alnum(27)}`,
   () => `A3-${upper(6)}-${upper(11)}-${upper(5)}-${upper(5)}-${upper(5)}`,
   () =>
     `${pick(['api_key', 'SECRET', 'Token', 'password', 'pwd', 'creds', 'auth', 'LOGIN', 'key'])}${pick(['=', ': ', ' is ', '="'])}${alnum(10 + rnd(30))}`,
@@ -120,16 +120,22 @@ describe('census gates never hide a finding', () => {
   it('same findings on random strings made of what the gates look at', () => {
     let found = 0;
     let gatedOff = 0;
+    const kinds = new Set<string>();
     for (let i = 0; i < 3000; i++) {
       const t = randomText();
       same(t);
-      found += detectSecrets(t).length + detectPii(t).length;
+      const fs = [...detectSecrets(t), ...detectPii(t)];
+      found += fs.length;
+      for (const f of fs) kinds.add(f.kind);
       const c = census(t);
       if (c.phoneRunDigits < 7 || !c.upperPairDigits || c.upperDigitRun < 20) gatedOff++;
     }
     // Not vacuous: plenty of findings, and plenty of texts where some gate was closed.
     expect(found).toBeGreaterThan(1000);
     expect(gatedOff).toBeGreaterThan(300);
+    // The gated shapes are found, not only skipped.
+    for (const k of ['discord-token', 'twilio-key', 'aws-access-key', 'card', 'phone', 'iban'])
+      expect(kinds, k).toContain(k);
   });
 
   it('mayContain is a superset of includes on the lower-cased text', () => {
@@ -166,6 +172,35 @@ describe('census gates never hide a finding', () => {
     expect(open).toBeLessThan(2900);
   });
 
+  it('Latin-1 flag, leetspeak runs and base64 runs equal the regexes normalise used before them', () => {
+    const bits: (() => string)[] = [
+      () => pick(['a', 'Z', '0', '1', '3', '4', '5', '7', '2', '9', '@', '$', '_', '-', '+', '/', '=']),
+      () => pick([' ', '\n', 'é', 'À', 'ÿ', '\u00a0', '\u00bf', '\u0456', '日', '\u0130', '\u200b']),
+      () => alnum(1 + rnd(20)),
+      () => pick(['h3ll0', 'pr3v10us', '1gn0r3', '4ll', 'a1b2c3d4', 'l33t', 'c0d3$', 'SWdub3JlIGFsbA==']),
+    ];
+    let leet = 0;
+    for (let i = 0; i < 3000; i++) {
+      let t = '';
+      for (let j = 0, n = 1 + rnd(12); j < n; j++) t += pick(bits)();
+      const c = census(t);
+      expect(c.latin1, t).toBe(!/[^\x00-\x7f\u00c0-\u00ff]/.test(t));
+      const runs: number[] = [];
+      for (const m of t.matchAll(/[A-Za-z013457@$]+/g)) {
+        const w = m[0];
+        const letters = w.replace(/[^A-Za-z]/g, '').length;
+        if (/^(?=.*[A-Za-z])(?=.*[013457@$])[A-Za-z013457@$]{4,}$/.test(w) && letters * 2 >= w.length)
+          runs.push(m.index, m.index + w.length);
+      }
+      expect(c.leetRuns, t).toEqual(runs);
+      if (runs.length > 0) leet++;
+      const b64: number[] = [];
+      for (const m of t.matchAll(/[A-Za-z0-9+/_-]{16,}/g)) b64.push(m.index, m.index + m[0].length);
+      expect(c.b64Runs, t).toEqual(b64);
+    }
+    expect(leet).toBeGreaterThan(300);
+  });
+
   it('the census reads the shapes it promises', () => {
     const c = census('call 555-123 4567 or AB 12 from 10.0.0.1 at fe80::1 a@b');
     expect(c.phoneRunDigits).toBe(10);
@@ -178,5 +213,7 @@ describe('census gates never hide a finding', () => {
     expect(d.upperPairDigits).toBe(false);
     expect(d.alnumRun).toBe(36);
     expect(d.wordDashRun).toBe(40);
+    expect(d.wordDashBeforeDot).toBe(0);
+    expect(census('see N-abc_defghijklmnopqrstuvw.abcdef. and a.b').wordDashBeforeDot).toBe(26);
   });
 });

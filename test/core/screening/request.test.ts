@@ -123,6 +123,35 @@ describe('screenRequest', () => {
     expect(r.header).toBe('redact; secrets=github-token');
   });
 
+  it('the redacted copy shares no object or array with the body, keeps odd keys and clones the rest', () => {
+    // 1. A parsed body with an own "__proto__" key, nested arrays, and numbers, nulls and booleans.
+    const body = JSON.parse(
+      `{"model":"m","__proto__":{"x":1},"temperature":0.2,"stop":null,"stream":false,` +
+        `"messages":[{"role":"user","content":[{"type":"text","text":"key ${github}"}]},` +
+        `{"role":"assistant","content":"ok","meta":{"tags":["a","b"]}}]}`,
+    );
+    const before = structuredClone(body);
+    const r = screenRequest('chat', body, DEFAULT_SCREENING);
+    const copy = r.redactedBody as typeof body;
+    // 2. The copy is the body with the one text redacted, and the body is unchanged.
+    const want = structuredClone(before);
+    want.messages[0].content[0].text = 'key [REDACTED:github-token]';
+    expect(copy).toEqual(want);
+    expect(body).toEqual(before);
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect(Object.keys(copy)).toContain('__proto__');
+    expect(Object.getOwnPropertyDescriptor(copy, '__proto__')?.value).toEqual({ x: 1 });
+    // 3. No container is shared: changing the copy leaves the body alone.
+    copy.messages[1].meta.tags.push('c');
+    copy.messages[1].role = 'user';
+    expect(body.messages[1]).toEqual(before.messages[1]);
+    // 4. A value that is not plain JSON (here a Date) is cloned, not shared.
+    const dated = { input: `deploy ${github}`, when: new Date(0) };
+    const c2 = screenRequest('/v1/responses', dated, DEFAULT_SCREENING).redactedBody as typeof dated;
+    expect(c2.when).toEqual(new Date(0));
+    expect(c2.when).not.toBe(dated.when);
+  });
+
   it('flags PII of the configured kinds only, and shadow verdicts never decide', () => {
     const body = { input: ['mail me at ann@example.org', 'from 203.0.113.9'] };
     expect(screenRequest('embeddings', body, DEFAULT_SCREENING).header).toBe('flag; pii=email,ip');

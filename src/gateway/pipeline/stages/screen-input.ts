@@ -14,11 +14,19 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { SluiceConfig } from '../../../config/schema.js';
 import { type Refusal, refuse } from '../../../core/errors.js';
+import { ScreeningMemo } from '../../../core/screening/memo.js';
 import { makeCanary, withCanary } from '../../../core/screening/output.js';
 import { compileScreeningPolicy, type ScreeningPolicy } from '../../../core/screening/policy.js';
 import { type ScreenResult, screenRequest } from '../../../core/screening/request.js';
 import { inputSignals } from '../../../core/screening/signals.js';
 import type { RequestContext } from '../context.js';
+
+/**
+ * Findings of texts that come back (a chat's history every turn, system prompts, tool results and
+ * documents), per process: exact (keyed by the whole text) and bounded (memo.ts), so a repeated
+ * text is not scanned again and the answer is the same as without it.
+ */
+const inputMemo = new ScreeningMemo();
 
 /** One compiled policy per config snapshot (a reload compiles anew). */
 const policies = new WeakMap<SluiceConfig, ScreeningPolicy>();
@@ -79,7 +87,7 @@ function plantCanary(ctx: RequestContext): void {
 export function screenInput(ctx: RequestContext): Refusal | undefined {
   if (!ctx.body || !ctx.endpoint || !ctx.principal) return undefined;
   const settings = policyFor(ctx.rt.cfg).settingsFor(ctx.principal);
-  const r = screenRequest(ctx.endpoint, ctx.body, settings);
+  const r = screenRequest(ctx.endpoint, ctx.body, settings, { memo: inputMemo });
   if (r.header) {
     ctx.reply.header('x-sluice-screening', r.header);
     ctx.screening = { ...ctx.screening, input: auditOf(r) };
