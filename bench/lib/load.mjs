@@ -22,6 +22,17 @@ export const STREAM_BODY = JSON.stringify({
   stream_options: { include_usage: true },
 });
 
+/**
+ * The chat body with the user's question numbered per request: every request carries a text no
+ * earlier one did, as real traffic does, so a per-text cache (screening's memo) only helps where
+ * it would in production (the system prompt, which repeats).
+ */
+let asked = 0;
+export function chatBodyNumbered() {
+  asked++;
+  return `{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one short sentence. (${asked})"}],"max_tokens":16}`;
+}
+
 function runAutocannon(opts) {
   return new Promise((resolve, reject) => {
     const inst = autocannon(opts, (err, res) => (err ? reject(err) : resolve(res)));
@@ -46,7 +57,7 @@ export async function measureThroughput(target, { connections, duration, rate })
     url: `${target.url}/v1/chat/completions`,
     method: 'POST',
     headers: { 'content-type': 'application/json', ...target.headers },
-    body: CHAT_BODY,
+    requests: [{ setupRequest: (req) => ({ ...req, body: chatBodyNumbered() }) }],
     connections,
     duration,
     timeout: 10,
