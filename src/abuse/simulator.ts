@@ -252,6 +252,15 @@ interface Timer {
   due: number;
   seq: number;
   fire: () => void;
+  /** The request parked on this timer: resumed (and driven until it answers or parks again) when it fires. */
+  owner: InFlight | null;
+}
+
+/** A request between its dispatch and its answer. */
+interface InFlight {
+  done: boolean;
+  /** Set while the event loop waits for this request to answer or park. */
+  wake: (() => void) | null;
 }
 
 /** A binary min-heap of virtual timers ordered by (due, seq). */
@@ -426,13 +435,14 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     const runtime = await buildRuntime(cfg, 1, ContextLoader.forFile(opts.source.file));
     const heap = new TimerHeap();
     let seq = 0;
-    let parkCurrent: (() => void) | null = null;
-    let lastTimer: Timer | undefined;
+    /** The request running now (the one a timer pushed now belongs to). */
+    let current: InFlight | null = null;
     const sleep = (ms: number) =>
       new Promise<void>((resolve) => {
-        lastTimer = { due: vnow + ms, seq: seq++, fire: resolve };
-        heap.push(lastTimer);
-        parkCurrent?.();
+        const owner = current;
+        heap.push({ due: vnow + ms, seq: seq++, fire: resolve, owner });
+        // The running request parks: the loop goes on with the next event.
+        owner?.wake?.();
       });
     const byId = new Map<string, TraceRequest>();
     const upstreams = new Map<string, Upstream>();
@@ -511,23 +521,22 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     let viaHttp = 0;
     await app.ready();
 
-    // 3. The event loop: timers due before a request fire first, in order.
+    // 3. The event loop: timers due before a request fire first, in order. Only one request runs at
+    // a time: `drive` starts or resumes it and returns once it has answered or parked on a virtual
+    // timer (the upstream's latency); a parked request is resumed when its timer fires.
     const results: { status: number; code: string | null }[] = new Array(trace.requests.length);
-    const done = new Map<Timer, Promise<void>>();
     let finished = 0;
-    const dispatch = async (r: TraceRequest, index: number): Promise<void> => {
+    const dispatch = (r: TraceRequest, index: number, run: InFlight): Promise<void> => {
       const requestId = `r${r.line}`;
       byId.set(requestId, r);
-      const headers: Record<string, string> = { ...r.headers, 'x-request-id': requestId };
-      if (r.key !== undefined) headers.authorization = `Bearer ${secrets.get(r.key)}`;
-      else if (r.authorization !== undefined) headers.authorization = r.authorization;
       const hasBody = r.body !== undefined && r.method !== 'GET';
-      if (hasBody && !headers['content-type']) headers['content-type'] = 'application/json';
       const payload = hasBody ? JSON.stringify(r.body) : undefined;
-      let parked!: () => void;
-      const parkedP = new Promise<'parked'>((res) => {
-        parked = () => res('parked');
-      });
+      const headers = requestHeaders(
+        r,
+        requestId,
+        hasBody,
+        r.key !== undefined ? secrets.get(r.key) : undefined,
+      );
       const viaInject = () =>
         app
           .inject({ method: r.method as 'POST', url: r.path, headers, payload, remoteAddress: r.ip })
@@ -549,43 +558,42 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
               viaHttp++;
               return viaInject();
             });
-      const complete = answer.then((res) => {
+      return answer.then((res) => {
         results[index] = res;
         byId.delete(requestId);
         finished++;
+        run.done = true;
+        run.wake?.();
       });
-      parkCurrent = parked;
-      const first = await Promise.race([complete.then(() => 'done' as const), parkedP]);
-      parkCurrent = null;
-      // The timer just pushed belongs to this request: when it fires, wait for the answer.
-      if (first === 'parked' && lastTimer) done.set(lastTimer, complete);
     };
+    /** Runs `start` (or resumes a parked request) until it answers or parks; the timer it parks on is returned. */
+    const drive = (run: InFlight, start: () => void): Promise<void> =>
+      new Promise<void>((resolve) => {
+        run.wake = () => {
+          run.wake = null;
+          current = null;
+          resolve();
+        };
+        current = run;
+        start();
+      });
     const fireDue = async (until: number) => {
       for (let t = heap.peek(); t && t.due <= until; t = heap.peek()) {
         heap.pop();
         vnow = Math.max(vnow, t.due);
-        const complete = done.get(t);
-        done.delete(t);
-        let parked!: () => void;
-        const parkedP = new Promise<'parked'>((res) => {
-          parked = () => res('parked');
-        });
-        parkCurrent = parked;
-        t.fire();
-        if (complete) {
-          const how = await Promise.race([complete.then(() => 'done' as const), parkedP]);
-          if (how === 'parked' && lastTimer) done.set(lastTimer, complete);
-        }
-        parkCurrent = null;
+        const run = t.owner;
+        if (run && !run.done) await drive(run, t.fire);
+        else t.fire();
       }
     };
     const total = trace.requests.length;
     for (let i = 0; i < total; i++) {
       const r = trace.requests[i]!;
       const at = SIM_EPOCH + r.t * 1000;
-      await fireDue(at);
+      if (heap.size > 0) await fireDue(at);
       vnow = Math.max(vnow, at);
-      await dispatch(r, i);
+      const run: InFlight = { done: false, wake: null };
+      await drive(run, () => void dispatch(r, i, run));
       if (opts.onProgress && (i & 1023) === 0) opts.onProgress(i, total);
     }
     await fireDue(Number.POSITIVE_INFINITY);
@@ -642,6 +650,23 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     await stores.close().catch(() => {});
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** The request's headers as a client sends them: the trace's own, its id, its credential, a JSON content type. */
+function requestHeaders(
+  r: TraceRequest,
+  requestId: string,
+  hasBody: boolean,
+  secret: string | undefined,
+): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const given = r.headers;
+  for (const k in given) headers[k] = given[k]!;
+  headers['x-request-id'] = requestId;
+  if (r.key !== undefined) headers.authorization = `Bearer ${secret}`;
+  else if (r.authorization !== undefined) headers.authorization = r.authorization;
+  if (hasBody && !headers['content-type']) headers['content-type'] = 'application/json';
+  return headers;
 }
 
 /** The headers light-my-request (app.inject) would give the request: a default user agent, a host, a length. */
