@@ -243,6 +243,8 @@ export interface SimulationResult {
   decisions: string[];
   summary: string;
   wallSeconds: number;
+  /** CPU time (user + system) the process spent during the run. */
+  cpuSeconds: number;
 }
 
 /** The virtual epoch: trace time 0 is this instant (fixed, so runs are reproducible). */
@@ -395,6 +397,8 @@ function simConfig(cfg: SluiceConfig, dataDir: string): SluiceConfig {
 
 export async function runSimulation(opts: SimulationOptions): Promise<SimulationResult> {
   const wallStart = performance.now();
+  // CPU time of this process during the run: on a shared machine the wall-clock rate says little.
+  const cpuStart = process.cpuUsage();
   const { trace } = opts;
   const tmp = opts.dataDir ? null : mkdtempSync(join(tmpdir(), 'sluice-sim-'));
   const dataDir = opts.dataDir ?? tmp!;
@@ -531,15 +535,16 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       byId.set(requestId, r);
       const hasBody = r.body !== undefined && r.method !== 'GET';
       const payload = hasBody ? JSON.stringify(r.body) : undefined;
-      const headers = requestHeaders(
-        r,
-        requestId,
-        hasBody,
-        r.key !== undefined ? secrets.get(r.key) : undefined,
-      );
+      const secret = r.key !== undefined ? secrets.get(r.key) : undefined;
       const viaInject = () =>
         app
-          .inject({ method: r.method as 'POST', url: r.path, headers, payload, remoteAddress: r.ip })
+          .inject({
+            method: r.method as 'POST',
+            url: r.path,
+            headers: requestHeaders(r, requestId, hasBody, secret),
+            payload,
+            remoteAddress: r.ip,
+          })
           .then((res) => ({ status: res.statusCode, code: codeOf(res.statusCode, res.payload) }));
       const answer =
         mode === 'inject'
@@ -549,7 +554,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
               method: r.method,
               url: r.path,
               // As light-my-request completes them, so header names and order match the HTTP path.
-              headers: injectHeaders(headers, payload),
+              headers: injectHeaders(requestHeaders(r, requestId, hasBody, secret), payload),
               payload,
               remoteAddress: r.ip,
             }).then((res) => {
@@ -611,14 +616,10 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       const res = results[i] ?? { status: 0, code: 'SIM_NO_ANSWER' };
       byStatus[res.status] = (byStatus[res.status] ?? 0) + 1;
       if (res.code) byCode[res.code] = (byCode[res.code] ?? 0) + 1;
+      // As JSON.stringify({ line, t, status, code, actions }) writes it (numbers print the same).
+      const acts = perRequest.size > 0 ? perRequest.get(`r${r.line}`) : undefined;
       decisions.push(
-        JSON.stringify({
-          line: r.line,
-          t: r.t,
-          status: res.status,
-          code: res.code,
-          actions: perRequest.get(`r${r.line}`) ?? [],
-        }),
+        `{"line":${r.line},"t":${r.t},"status":${res.status},"code":${res.code === null ? 'null' : JSON.stringify(res.code)},"actions":${acts ? JSON.stringify(acts) : '[]'}}`,
       );
     }
     const report: SimulationReport = {
@@ -632,6 +633,8 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     };
     await app.close();
     const wallSeconds = (performance.now() - wallStart) / 1000;
+    const cpu = process.cpuUsage(cpuStart);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
     const counts: Record<string, number> = {};
     for (const a of actions) counts[a.action] = (counts[a.action] ?? 0) + 1;
     const acted = Object.entries(counts)
@@ -639,13 +642,14 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       .join(', ');
     const summary =
       `sluice simulate: ${total} requests over ${report.virtualSeconds} virtual seconds in ${wallSeconds.toFixed(2)} s ` +
-      `(${Math.round(total / Math.max(wallSeconds, 1e-6))} requests/s, ${finished} answered` +
+      `(${Math.round(total / Math.max(wallSeconds, 1e-6))} requests/s; ${cpuSeconds.toFixed(2)} CPU-s, ` +
+      `${Math.round(total / Math.max(cpuSeconds, 1e-6))} requests per CPU-second; ${finished} answered` +
       `${mode === 'inject' ? ' all through HTTP inject' : viaHttp ? ` (${viaHttp} through HTTP inject)` : ''}, ` +
       `${audited} audit events, ${metered} usage records); ` +
       `statuses ${Object.entries(report.byStatus)
         .map(([k, v]) => `${k}: ${v}`)
         .join(', ')}; actions: ${acted || 'none'}.`;
-    return { report, decisions, summary, wallSeconds };
+    return { report, decisions, summary, wallSeconds, cpuSeconds };
   } finally {
     await stores.close().catch(() => {});
     if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -669,9 +673,11 @@ function requestHeaders(
   return headers;
 }
 
-/** The headers light-my-request (app.inject) would give the request: a default user agent, a host, a length. */
-function injectHeaders(given: Record<string, string>, payload: string | undefined): Record<string, string> {
-  const h: Record<string, string> = { ...given };
+/**
+ * The headers light-my-request (app.inject) would give the request: a default user agent, a host, a
+ * length. Completes `h` in place (a fresh object from `requestHeaders`).
+ */
+function injectHeaders(h: Record<string, string>, payload: string | undefined): Record<string, string> {
   if (!('user-agent' in h)) h['user-agent'] = 'lightMyRequest';
   if (!h.host) h.host = 'localhost:80';
   if (payload !== undefined && !('content-length' in h))
