@@ -12,6 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { KeyService, KeyServiceError } from '../admin/key-service.js';
 import type { ConfigSource } from '../config/resolve.js';
@@ -518,12 +519,21 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       health: () => ({ ready: true, degraded: [] }),
       abuse,
     };
-    const app = createGateway(gatewayDeps);
     const stageLists = defaultStages();
     const mode = opts.mode ?? 'direct';
-    // Requests only the HTTP layer can decide (unknown routes, non-JSON or oversized bodies) go through inject.
+    // Requests only the HTTP layer can decide (unknown routes, non-JSON or oversized bodies) go through
+    // inject. The Fastify app is built the first time one needs it (most traces never do).
     let viaHttp = 0;
-    await app.ready();
+    // Held in a box: a Fastify instance is itself a thenable, which a promise would adopt.
+    let appReady: Promise<{ app: FastifyInstance }> | null = null;
+    const httpApp = (): Promise<{ app: FastifyInstance }> => {
+      if (!appReady) {
+        const app = createGateway(gatewayDeps);
+        appReady = Promise.resolve(app.ready()).then(() => ({ app }));
+      }
+      return appReady;
+    };
+    if (mode === 'inject') await httpApp();
 
     // 3. The event loop: timers due before a request fire first, in order. Only one request runs at
     // a time: `drive` starts or resumes it and returns once it has answered or parked on a virtual
@@ -537,14 +547,16 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       const payload = hasBody ? JSON.stringify(r.body) : undefined;
       const secret = r.key !== undefined ? secrets.get(r.key) : undefined;
       const viaInject = () =>
-        app
-          .inject({
-            method: r.method as 'POST',
-            url: r.path,
-            headers: requestHeaders(r, requestId, hasBody, secret),
-            payload,
-            remoteAddress: r.ip,
-          })
+        httpApp()
+          .then(({ app }) =>
+            app.inject({
+              method: r.method as 'POST',
+              url: r.path,
+              headers: requestHeaders(r, requestId, hasBody, secret),
+              payload,
+              remoteAddress: r.ip,
+            }),
+          )
           .then((res) => ({ status: res.statusCode, code: codeOf(res.statusCode, res.payload) }));
       const answer =
         mode === 'inject'
@@ -631,7 +643,9 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       byCode: sortKeys(byCode),
       actions,
     };
-    await app.close();
+    // (assigned in a closure: TypeScript's narrowing cannot see it)
+    const built = appReady as Promise<{ app: FastifyInstance }> | null;
+    if (built) await (await built).app.close();
     const wallSeconds = (performance.now() - wallStart) / 1000;
     const cpu = process.cpuUsage(cpuStart);
     const cpuSeconds = (cpu.user + cpu.system) / 1e6;
