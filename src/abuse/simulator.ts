@@ -18,14 +18,14 @@ import { KeyService, KeyServiceError } from '../admin/key-service.js';
 import type { ConfigSource } from '../config/resolve.js';
 import type { SluiceConfig } from '../config/schema.js';
 import type { Clock, Upstream, UpstreamRequest, UpstreamResponse } from '../core/ports.js';
-import { createGateway, type GatewayDeps } from '../gateway/app.js';
+import type { GatewayDeps } from '../gateway/app.js';
 import { KeyAuthenticator } from '../gateway/auth.js';
 import { AuthFailureLimiter } from '../gateway/auth-failures.js';
 import { runPipelineDirect } from '../gateway/pipeline/direct.js';
 import { defaultStages } from '../gateway/pipeline/stages.js';
-import { buildRuntime } from '../main.js';
 import { createUpstream } from '../providers/index.js';
 import { ContextLoader } from '../wiring/policy.js';
+import { buildRuntime } from '../wiring/runtime.js';
 import { openStores } from '../wiring/stores.js';
 import { type AbuseAction, AbuseEngine } from './engine.js';
 
@@ -528,8 +528,12 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     let appReady: Promise<{ app: FastifyInstance }> | null = null;
     const httpApp = (): Promise<{ app: FastifyInstance }> => {
       if (!appReady) {
-        const app = createGateway(gatewayDeps);
-        appReady = Promise.resolve(app.ready()).then(() => ({ app }));
+        // Loaded here, not at the top: Fastify and the HTTP app cost start-up time most runs never use.
+        appReady = import('../gateway/app.js').then(async ({ createGateway }) => {
+          const app = createGateway(gatewayDeps);
+          await app.ready();
+          return { app };
+        });
       }
       return appReady;
     };

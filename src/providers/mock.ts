@@ -67,6 +67,14 @@ function prng(seed: number): () => number {
 
 const WORD = /\S+/g;
 
+/** Answer id prefixes, per endpoint, as the real APIs write them. */
+const ID_HEAD: Partial<Record<Endpoint, string>> = {
+  chat: 'chatcmpl-',
+  completions: 'cmpl-',
+  responses: 'resp_',
+  messages: 'msg_',
+};
+
 /**
  * The mock's reply, as words (one token each): "This is a mock reply from Sluice to: <first words
  * of the prompt>..." padded with deterministic filler to exactly `count` words.
@@ -183,13 +191,7 @@ export class MockUpstream implements Upstream {
     const endpoint = req.endpoint;
     const model = typeof body.model === 'string' && body.model ? body.model : defaultModel(endpoint);
     const created = Math.floor(this.now() / 1000);
-    const idHead = {
-      chat: 'chatcmpl-',
-      completions: 'cmpl-',
-      responses: 'resp_',
-      messages: 'msg_',
-    } as Record<string, string>;
-    const id = `${idHead[endpoint] ?? ''}${req.requestId}`;
+    const id = `${ID_HEAD[endpoint] ?? ''}${req.requestId}`;
     const jsonHeaders = (extra: Record<string, string> = {}) => ({
       'content-type': 'application/json',
       ...extra,
