@@ -264,6 +264,8 @@ interface InFlight {
   done: boolean;
   /** Set while the event loop waits for this request to answer or park. */
   wake: (() => void) | null;
+  /** What the request threw (a bug: refusals are answers). */
+  failed: { err: unknown } | null;
 }
 
 /** A binary min-heap of virtual timers ordered by (due, seq). */
@@ -579,21 +581,33 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
               viaHttp++;
               return viaInject();
             });
-      return answer.then((res) => {
-        results[index] = res;
-        byId.delete(requestId);
-        finished++;
-        run.done = true;
-        run.wake?.();
-      });
+      return answer.then(
+        (res) => {
+          results[index] = res;
+          byId.delete(requestId);
+          finished++;
+          run.done = true;
+          run.wake?.();
+        },
+        // A bug, not a refusal (the pipeline answers refusals): the run stops with it (see `drive`).
+        (err: unknown) => {
+          run.failed = { err };
+          run.done = true;
+          run.wake?.();
+        },
+      );
     };
-    /** Runs `start` (or resumes a parked request) until it answers or parks; the timer it parks on is returned. */
+    /**
+     * Starts a request (or resumes a parked one by firing its timer) and resolves once it has answered
+     * or parked again; rejects with what the request threw, if it threw.
+     */
     const drive = (run: InFlight, start: () => void): Promise<void> =>
-      new Promise<void>((resolve) => {
+      new Promise<void>((resolve, reject) => {
         run.wake = () => {
           run.wake = null;
           current = null;
-          resolve();
+          if (run.failed) reject(run.failed.err);
+          else resolve();
         };
         current = run;
         start();
@@ -613,7 +627,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       const at = SIM_EPOCH + r.t * 1000;
       if (heap.size > 0) await fireDue(at);
       vnow = Math.max(vnow, at);
-      const run: InFlight = { done: false, wake: null };
+      const run: InFlight = { done: false, wake: null, failed: null };
       await drive(run, () => void dispatch(r, i, run));
       if (opts.onProgress && (i & 1023) === 0) opts.onProgress(i, total);
     }
