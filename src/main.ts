@@ -40,7 +40,7 @@ import { KeyAuthenticator } from './gateway/auth.js';
 import { AuthFailureLimiter, summaryAuditEvent } from './gateway/auth-failures.js';
 import { clientEndpoints } from './gateway/endpoints/index.js';
 import { createWebParts } from './gateway/portal/wiring.js';
-import { compileRuntime, type Runtime } from './gateway/runtime.js';
+import type { Runtime } from './gateway/runtime.js';
 import { JwtVerifier, tokenRoutes } from './gateway/tokens.js';
 import { AlertEngine } from './observability/alerts.js';
 import { crossingAlert, LimitWatch } from './observability/limit-watch.js';
@@ -56,9 +56,10 @@ import { UsageWriter } from './stores/usage-writer.js';
 import { TIERS_CHANGED, type TrustService } from './trust/service.js';
 import { startTrust, withEarnedTiers } from './trust/wiring.js';
 import { DeprecationNotifier } from './wiring/deprecation-notices.js';
-import { accessPolicyFor, ContextLoader, limitPolicyFor } from './wiring/policy.js';
+import { ContextLoader } from './wiring/policy.js';
 import { startPolicyWatcher } from './wiring/policy-watch.js';
 import { installProcessGuard } from './wiring/process-guard.js';
+import { buildRuntime } from './wiring/runtime.js';
 import { openStores, type Stores } from './wiring/stores.js';
 
 export interface ServeOptions {
@@ -123,13 +124,7 @@ export function makeLogger(level: SluiceConfig['log']['level'], fd: 1 | 2 = 1): 
   );
 }
 
-export async function buildRuntime(
-  cfg: SluiceConfig,
-  version: number | null,
-  context: ContextLoader,
-): Promise<Runtime> {
-  return compileRuntime(cfg, version, limitPolicyFor(cfg), accessPolicyFor(cfg, await context.load(cfg)));
-}
+export { buildRuntime };
 
 export async function serve(opts: ServeOptions): Promise<RunningSluice> {
   let cfg = opts.source.config;

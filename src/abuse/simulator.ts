@@ -12,19 +12,20 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { KeyService, KeyServiceError } from '../admin/key-service.js';
 import type { ConfigSource } from '../config/resolve.js';
 import type { SluiceConfig } from '../config/schema.js';
 import type { Clock, Upstream, UpstreamRequest, UpstreamResponse } from '../core/ports.js';
-import { createGateway, type GatewayDeps } from '../gateway/app.js';
+import type { GatewayDeps } from '../gateway/app.js';
 import { KeyAuthenticator } from '../gateway/auth.js';
 import { AuthFailureLimiter } from '../gateway/auth-failures.js';
 import { runPipelineDirect } from '../gateway/pipeline/direct.js';
 import { defaultStages } from '../gateway/pipeline/stages.js';
-import { buildRuntime } from '../main.js';
 import { createUpstream } from '../providers/index.js';
 import { ContextLoader } from '../wiring/policy.js';
+import { buildRuntime } from '../wiring/runtime.js';
 import { openStores } from '../wiring/stores.js';
 import { type AbuseAction, AbuseEngine } from './engine.js';
 
@@ -243,6 +244,8 @@ export interface SimulationResult {
   decisions: string[];
   summary: string;
   wallSeconds: number;
+  /** CPU time (user + system) the process spent during the run. */
+  cpuSeconds: number;
 }
 
 /** The virtual epoch: trace time 0 is this instant (fixed, so runs are reproducible). */
@@ -252,6 +255,17 @@ interface Timer {
   due: number;
   seq: number;
   fire: () => void;
+  /** The request parked on this timer: resumed (and driven until it answers or parks again) when it fires. */
+  owner: InFlight | null;
+}
+
+/** A request between its dispatch and its answer. */
+interface InFlight {
+  done: boolean;
+  /** Set while the event loop waits for this request to answer or park. */
+  wake: (() => void) | null;
+  /** What the request threw (a bug: refusals are answers). */
+  failed: { err: unknown } | null;
 }
 
 /** A binary min-heap of virtual timers ordered by (due, seq). */
@@ -386,6 +400,8 @@ function simConfig(cfg: SluiceConfig, dataDir: string): SluiceConfig {
 
 export async function runSimulation(opts: SimulationOptions): Promise<SimulationResult> {
   const wallStart = performance.now();
+  // CPU time of this process during the run: on a shared machine the wall-clock rate says little.
+  const cpuStart = process.cpuUsage();
   const { trace } = opts;
   const tmp = opts.dataDir ? null : mkdtempSync(join(tmpdir(), 'sluice-sim-'));
   const dataDir = opts.dataDir ?? tmp!;
@@ -426,13 +442,14 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     const runtime = await buildRuntime(cfg, 1, ContextLoader.forFile(opts.source.file));
     const heap = new TimerHeap();
     let seq = 0;
-    let parkCurrent: (() => void) | null = null;
-    let lastTimer: Timer | undefined;
+    /** The request running now (the one a timer pushed now belongs to). */
+    let current: InFlight | null = null;
     const sleep = (ms: number) =>
       new Promise<void>((resolve) => {
-        lastTimer = { due: vnow + ms, seq: seq++, fire: resolve };
-        heap.push(lastTimer);
-        parkCurrent?.();
+        const owner = current;
+        heap.push({ due: vnow + ms, seq: seq++, fire: resolve, owner });
+        // The running request parks: the loop goes on with the next event.
+        owner?.wake?.();
       });
     const byId = new Map<string, TraceRequest>();
     const upstreams = new Map<string, Upstream>();
@@ -505,33 +522,48 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       abuse,
       onScreening: (e) => abuse.screened(e),
     };
-    const app = createGateway(gatewayDeps);
     const stageLists = defaultStages();
     const mode = opts.mode ?? 'direct';
-    // Requests only the HTTP layer can decide (unknown routes, non-JSON or oversized bodies) go through inject.
+    // Requests only the HTTP layer can decide (unknown routes, non-JSON or oversized bodies) go through
+    // inject. The Fastify app is built the first time one needs it (most traces never do).
     let viaHttp = 0;
-    await app.ready();
+    // Held in a box: a Fastify instance is itself a thenable, which a promise would adopt.
+    let appReady: Promise<{ app: FastifyInstance }> | null = null;
+    const httpApp = (): Promise<{ app: FastifyInstance }> => {
+      if (!appReady) {
+        // Loaded here, not at the top: Fastify and the HTTP app cost start-up time most runs never use.
+        appReady = import('../gateway/app.js').then(async ({ createGateway }) => {
+          const app = createGateway(gatewayDeps);
+          await app.ready();
+          return { app };
+        });
+      }
+      return appReady;
+    };
+    if (mode === 'inject') await httpApp();
 
-    // 3. The event loop: timers due before a request fire first, in order.
+    // 3. The event loop: timers due before a request fire first, in order. Only one request runs at
+    // a time: `drive` starts or resumes it and returns once it has answered or parked on a virtual
+    // timer (the upstream's latency); a parked request is resumed when its timer fires.
     const results: { status: number; code: string | null }[] = new Array(trace.requests.length);
-    const done = new Map<Timer, Promise<void>>();
     let finished = 0;
-    const dispatch = async (r: TraceRequest, index: number): Promise<void> => {
+    const dispatch = (r: TraceRequest, index: number, run: InFlight): Promise<void> => {
       const requestId = `r${r.line}`;
       byId.set(requestId, r);
-      const headers: Record<string, string> = { ...r.headers, 'x-request-id': requestId };
-      if (r.key !== undefined) headers.authorization = `Bearer ${secrets.get(r.key)}`;
-      else if (r.authorization !== undefined) headers.authorization = r.authorization;
       const hasBody = r.body !== undefined && r.method !== 'GET';
-      if (hasBody && !headers['content-type']) headers['content-type'] = 'application/json';
       const payload = hasBody ? JSON.stringify(r.body) : undefined;
-      let parked!: () => void;
-      const parkedP = new Promise<'parked'>((res) => {
-        parked = () => res('parked');
-      });
+      const secret = r.key !== undefined ? secrets.get(r.key) : undefined;
       const viaInject = () =>
-        app
-          .inject({ method: r.method as 'POST', url: r.path, headers, payload, remoteAddress: r.ip })
+        httpApp()
+          .then(({ app }) =>
+            app.inject({
+              method: r.method as 'POST',
+              url: r.path,
+              headers: requestHeaders(r, requestId, hasBody, secret),
+              payload,
+              remoteAddress: r.ip,
+            }),
+          )
           .then((res) => ({ status: res.statusCode, code: codeOf(res.statusCode, res.payload) }));
       const answer =
         mode === 'inject'
@@ -541,7 +573,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
               method: r.method,
               url: r.path,
               // As light-my-request completes them, so header names and order match the HTTP path.
-              headers: injectHeaders(headers, payload),
+              headers: injectHeaders(requestHeaders(r, requestId, hasBody, secret), payload),
               payload,
               remoteAddress: r.ip,
             }).then((res) => {
@@ -550,43 +582,54 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
               viaHttp++;
               return viaInject();
             });
-      const complete = answer.then((res) => {
-        results[index] = res;
-        byId.delete(requestId);
-        finished++;
-      });
-      parkCurrent = parked;
-      const first = await Promise.race([complete.then(() => 'done' as const), parkedP]);
-      parkCurrent = null;
-      // The timer just pushed belongs to this request: when it fires, wait for the answer.
-      if (first === 'parked' && lastTimer) done.set(lastTimer, complete);
+      return answer.then(
+        (res) => {
+          results[index] = res;
+          byId.delete(requestId);
+          finished++;
+          run.done = true;
+          run.wake?.();
+        },
+        // A bug, not a refusal (the pipeline answers refusals): the run stops with it (see `drive`).
+        (err: unknown) => {
+          run.failed = { err };
+          run.done = true;
+          run.wake?.();
+        },
+      );
     };
+    /**
+     * Starts a request (or resumes a parked one by firing its timer) and resolves once it has answered
+     * or parked again; rejects with what the request threw, if it threw.
+     */
+    const drive = (run: InFlight, start: () => void): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        run.wake = () => {
+          run.wake = null;
+          current = null;
+          if (run.failed) reject(run.failed.err);
+          else resolve();
+        };
+        current = run;
+        start();
+      });
     const fireDue = async (until: number) => {
       for (let t = heap.peek(); t && t.due <= until; t = heap.peek()) {
         heap.pop();
         vnow = Math.max(vnow, t.due);
-        const complete = done.get(t);
-        done.delete(t);
-        let parked!: () => void;
-        const parkedP = new Promise<'parked'>((res) => {
-          parked = () => res('parked');
-        });
-        parkCurrent = parked;
-        t.fire();
-        if (complete) {
-          const how = await Promise.race([complete.then(() => 'done' as const), parkedP]);
-          if (how === 'parked' && lastTimer) done.set(lastTimer, complete);
-        }
-        parkCurrent = null;
+        const run = t.owner;
+        if (run && !run.done) await drive(run, t.fire);
+        else t.fire();
       }
     };
     const total = trace.requests.length;
     for (let i = 0; i < total; i++) {
       const r = trace.requests[i]!;
       const at = SIM_EPOCH + r.t * 1000;
-      await fireDue(at);
+      if (heap.size > 0) await fireDue(at);
       vnow = Math.max(vnow, at);
-      await dispatch(r, i);
+      const run: InFlight = { done: false, wake: null, failed: null };
+      await drive(run, () => void dispatch(r, i, run));
       if (opts.onProgress && (i & 1023) === 0) opts.onProgress(i, total);
     }
     await fireDue(Number.POSITIVE_INFINITY);
@@ -604,14 +647,10 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       const res = results[i] ?? { status: 0, code: 'SIM_NO_ANSWER' };
       byStatus[res.status] = (byStatus[res.status] ?? 0) + 1;
       if (res.code) byCode[res.code] = (byCode[res.code] ?? 0) + 1;
+      // As JSON.stringify({ line, t, status, code, actions }) writes it (numbers print the same).
+      const acts = perRequest.size > 0 ? perRequest.get(`r${r.line}`) : undefined;
       decisions.push(
-        JSON.stringify({
-          line: r.line,
-          t: r.t,
-          status: res.status,
-          code: res.code,
-          actions: perRequest.get(`r${r.line}`) ?? [],
-        }),
+        `{"line":${r.line},"t":${r.t},"status":${res.status},"code":${res.code === null ? 'null' : JSON.stringify(res.code)},"actions":${acts ? JSON.stringify(acts) : '[]'}}`,
       );
     }
     const report: SimulationReport = {
@@ -623,8 +662,12 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       byCode: sortKeys(byCode),
       actions,
     };
-    await app.close();
+    // (assigned in a closure: TypeScript's narrowing cannot see it)
+    const built = appReady as Promise<{ app: FastifyInstance }> | null;
+    if (built) await (await built).app.close();
     const wallSeconds = (performance.now() - wallStart) / 1000;
+    const cpu = process.cpuUsage(cpuStart);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
     const counts: Record<string, number> = {};
     for (const a of actions) counts[a.action] = (counts[a.action] ?? 0) + 1;
     const acted = Object.entries(counts)
@@ -632,22 +675,42 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       .join(', ');
     const summary =
       `sluice simulate: ${total} requests over ${report.virtualSeconds} virtual seconds in ${wallSeconds.toFixed(2)} s ` +
-      `(${Math.round(total / Math.max(wallSeconds, 1e-6))} requests/s, ${finished} answered` +
+      `(${Math.round(total / Math.max(wallSeconds, 1e-6))} requests/s; ${cpuSeconds.toFixed(2)} CPU-s, ` +
+      `${Math.round(total / Math.max(cpuSeconds, 1e-6))} requests per CPU-second; ${finished} answered` +
       `${mode === 'inject' ? ' all through HTTP inject' : viaHttp ? ` (${viaHttp} through HTTP inject)` : ''}, ` +
       `${audited} audit events, ${metered} usage records); ` +
       `statuses ${Object.entries(report.byStatus)
         .map(([k, v]) => `${k}: ${v}`)
         .join(', ')}; actions: ${acted || 'none'}.`;
-    return { report, decisions, summary, wallSeconds };
+    return { report, decisions, summary, wallSeconds, cpuSeconds };
   } finally {
     await stores.close().catch(() => {});
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-/** The headers light-my-request (app.inject) would give the request: a default user agent, a host, a length. */
-function injectHeaders(given: Record<string, string>, payload: string | undefined): Record<string, string> {
-  const h: Record<string, string> = { ...given };
+/** The request's headers as a client sends them: the trace's own, its id, its credential, a JSON content type. */
+function requestHeaders(
+  r: TraceRequest,
+  requestId: string,
+  hasBody: boolean,
+  secret: string | undefined,
+): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const given = r.headers;
+  for (const k in given) headers[k] = given[k]!;
+  headers['x-request-id'] = requestId;
+  if (r.key !== undefined) headers.authorization = `Bearer ${secret}`;
+  else if (r.authorization !== undefined) headers.authorization = r.authorization;
+  if (hasBody && !headers['content-type']) headers['content-type'] = 'application/json';
+  return headers;
+}
+
+/**
+ * The headers light-my-request (app.inject) would give the request: a default user agent, a host, a
+ * length. Completes `h` in place (a fresh object from `requestHeaders`).
+ */
+function injectHeaders(h: Record<string, string>, payload: string | undefined): Record<string, string> {
   if (!('user-agent' in h)) h['user-agent'] = 'lightMyRequest';
   if (!h.host) h.host = 'localhost:80';
   if (payload !== undefined && !('content-length' in h))

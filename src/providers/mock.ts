@@ -65,16 +65,29 @@ function prng(seed: number): () => number {
   };
 }
 
+const WORD = /\S+/g;
+
+/** Answer id prefixes, per endpoint, as the real APIs write them. */
+const ID_HEAD: Partial<Record<Endpoint, string>> = {
+  chat: 'chatcmpl-',
+  completions: 'cmpl-',
+  responses: 'resp_',
+  messages: 'msg_',
+};
+
 /**
  * The mock's reply, as words (one token each): "This is a mock reply from Sluice to: <first words
  * of the prompt>..." padded with deterministic filler to exactly `count` words.
  */
 export function mockReplyWords(prompt: string, count: number): string[] {
-  const quoted = prompt
-    .split(/\s+/)
-    .filter(Boolean)
-    .slice(0, 7)
-    .map((w) => (w.length > 32 ? `${w.slice(0, 32)}…` : w));
+  // The first 7 whitespace-separated words (as split(/\s+/) without empties gives them), without
+  // splitting a long prompt whole.
+  const quoted: string[] = [];
+  WORD.lastIndex = 0;
+  for (let m = WORD.exec(prompt); m !== null && quoted.length < 7; m = WORD.exec(prompt)) {
+    const w = m[0];
+    quoted.push(w.length > 32 ? `${w.slice(0, 32)}…` : w);
+  }
   const words = ['This', 'is', 'a', 'mock', 'reply', 'from', 'Sluice'];
   if (quoted.length === 0) words[words.length - 1] = 'Sluice.';
   else {
@@ -178,13 +191,7 @@ export class MockUpstream implements Upstream {
     const endpoint = req.endpoint;
     const model = typeof body.model === 'string' && body.model ? body.model : defaultModel(endpoint);
     const created = Math.floor(this.now() / 1000);
-    const idHead = {
-      chat: 'chatcmpl-',
-      completions: 'cmpl-',
-      responses: 'resp_',
-      messages: 'msg_',
-    } as Record<string, string>;
-    const id = `${idHead[endpoint] ?? ''}${req.requestId}`;
+    const id = `${ID_HEAD[endpoint] ?? ''}${req.requestId}`;
     const jsonHeaders = (extra: Record<string, string> = {}) => ({
       'content-type': 'application/json',
       ...extra,
@@ -235,7 +242,9 @@ export class MockUpstream implements Upstream {
         outputTokens: plan.words.length * plan.choices,
         images: 0,
       };
-      return done(200, jsonHeaders(requestIdHeader), whole(plan), usage);
+      const json =
+        plan.endpoint === 'chat' && !plan.tool ? chatCompletionJson(plan) : JSON.stringify(whole(plan));
+      return doneText(200, jsonHeaders(requestIdHeader), json, usage);
     }
     return this.stream(plan, req.signal, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -357,13 +366,55 @@ function done(
   json: unknown,
   usage: Usage,
 ): UpstreamResponse {
-  return {
-    status,
-    headers,
-    rateHeaders: {},
-    body: Buffer.from(JSON.stringify(json), 'utf8'),
-    usage: Promise.resolve(usage),
-  };
+  return doneText(status, headers, JSON.stringify(json), usage);
+}
+
+function doneText(
+  status: number,
+  headers: Record<string, string>,
+  json: string,
+  usage: Usage,
+): UpstreamResponse {
+  return { status, headers, rateHeaders: {}, body: Buffer.from(json, 'utf8'), usage: Promise.resolve(usage) };
+}
+
+/** A JSON number as JSON.stringify writes it. */
+function jnum(x: number): string {
+  return Number.isFinite(x) ? `${x}` : 'null';
+}
+
+/**
+ * The non-streamed chat answer, written directly: byte for byte `JSON.stringify(whole(plan))` (a test
+ * compares them), without building the object first (the mock answers most calls of a simulation).
+ */
+export function chatCompletionJson(plan: {
+  id: string;
+  created: number;
+  model: string;
+  words: string[];
+  choices: number;
+  truncated: boolean;
+  input: number;
+  joined?: boolean;
+}): string {
+  const text = JSON.stringify(plan.words.join(plan.joined ? '' : ' '));
+  const finish = plan.truncated ? '"length"' : '"stop"';
+  let choices = '';
+  for (let index = 0; index < plan.choices; index++)
+    choices += `${index > 0 ? ',' : ''}{"index":${index},"message":{"role":"assistant","content":${text},"refusal":null,"annotations":[]},"logprobs":null,"finish_reason":${finish}}`;
+  const input = plan.input;
+  const output = plan.words.length * plan.choices;
+  return (
+    `{"id":${JSON.stringify(plan.id)},"object":"chat.completion","created":${jnum(plan.created)},"model":${JSON.stringify(plan.model)},` +
+    `"choices":[${choices}],"usage":{"prompt_tokens":${jnum(input)},"completion_tokens":${jnum(output)},"total_tokens":${jnum(input + output)},` +
+    `"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,` +
+    `"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_sluice_mock"}`
+  );
+}
+
+/** The reference `chatCompletionJson` must agree with (tests). */
+export function chatCompletionReference(plan: Parameters<typeof chatCompletionJson>[0]): string {
+  return JSON.stringify(whole({ ...plan, endpoint: 'chat', body: {} }));
 }
 
 function defaultModel(endpoint: Endpoint): string {

@@ -163,31 +163,26 @@ interface KeyState extends Rate {
   lastAction: string;
 }
 
+/** Only what a detector reads: every field here costs a map update per request or per new network. */
 interface NetState {
   net: string;
-  tenants: RecentSet<string>;
-  keys: RecentSet<string>;
   ips: RecentSet<string>;
-  /** Template -> keys that sent it from here. */
-  tplKeys: Map<number, RecentSet<string>>;
   /** Client fingerprint -> tenants that used it from here. */
   fpTenants: Map<number, RecentSet<string>>;
   fpKeys: Map<number, RecentSet<string>>;
-  failed: RecentSet<number>;
-  failedIps: RecentSet<string>;
-  nextEval: number;
+  /** Failed credentials and the addresses they came from: made at the first failure from here. */
+  failed: RecentSet<number> | null;
+  failedIps: RecentSet<string> | null;
   nextFailEval: number;
 }
 
+/** Only what `evalTemplate` and `templateKeysOn` read (most templates are seen once: keep them small). */
 interface TemplateState {
   keys: RecentSet<string>;
   tenants: RecentSet<string>;
-  nets: RecentSet<string>;
   /** key -> net it sent this template from (last seen). */
   keyNet: Map<string, string>;
   keyTenant: Map<string, string>;
-  nextEval: number;
-  lastKeys: number;
 }
 
 function newRate(now: number): Rate {
@@ -366,8 +361,6 @@ export class AnomalyDetectors {
     findings: Finding[],
   ): void {
     const n = this.netState(this.nets, net);
-    n.tenants.see(o.tenantId, now);
-    n.keys.see(o.keyId, now);
     n.ips.see(o.ip, now);
     const fp = o.rawHeaders
       ? rawClientFingerprint(o.userAgent, o.rawHeaders, net)
@@ -389,11 +382,8 @@ export class AnomalyDetectors {
       ts = {
         keys: new RecentSet(512),
         tenants: new RecentSet(512),
-        nets: new RecentSet(512),
         keyNet: new Map(),
         keyTenant: new Map(),
-        nextEval: 0,
-        lastKeys: 0,
       };
       this.templates.set(t, ts);
       capMap(this.templates, this.caps.templates);
@@ -403,7 +393,6 @@ export class AnomalyDetectors {
     // network: only then can its counts grow (a lockstep round is over in seconds).
     let changed = ts.keys.touch(o.keyId, now) < since;
     if (ts.tenants.touch(o.tenantId, now) < since) changed = true;
-    ts.nets.see(net, now);
     if (ts.keyNet.get(o.keyId) !== net) {
       ts.keyNet.set(o.keyId, net);
       capMap(ts.keyNet, 512);
@@ -429,6 +418,8 @@ export class AnomalyDetectors {
     ] as const) {
       if (!id) continue;
       const n = this.netState(map, id);
+      n.failed ??= new RecentSet(512);
+      n.failedIps ??= new RecentSet(256);
       n.failed.see(a.credential, now);
       n.failedIps.see(a.ip, now);
       if (now < n.nextFailEval) continue;
@@ -522,15 +513,11 @@ export class AnomalyDetectors {
     if (!n) {
       n = {
         net,
-        tenants: new RecentSet(256),
-        keys: new RecentSet(512),
         ips: new RecentSet(256),
-        tplKeys: new Map(),
         fpTenants: new Map(),
         fpKeys: new Map(),
-        failed: new RecentSet(512),
-        failedIps: new RecentSet(256),
-        nextEval: 0,
+        failed: null,
+        failedIps: null,
         nextFailEval: 0,
       };
       map.set(net, n);

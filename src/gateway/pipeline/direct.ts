@@ -76,54 +76,49 @@ function hooksOf(deps: GatewayDeps) {
 }
 const NOOP = () => {};
 
-interface ShimReply {
-  statusCode: number;
-  sent: boolean;
-  payload: unknown;
-  hdrs: Record<string, unknown>;
+/** The reply shim: what the stages set (status, headers) and what was sent. Methods on the prototype: nothing per request but the object. */
+class ShimReply {
+  statusCode = 200;
+  sent = false;
+  payload: unknown = undefined;
+  readonly hdrs: Record<string, unknown> = {};
+  readonly raw = RAW_REPLY;
+  code(s: number): this {
+    this.statusCode = s;
+    return this;
+  }
+  status(s: number): this {
+    this.statusCode = s;
+    return this;
+  }
+  header(k: string, v: unknown): this {
+    this.hdrs[k.toLowerCase()] = v;
+    return this;
+  }
+  headers(o: Record<string, unknown>): this {
+    for (const k in o) this.hdrs[k.toLowerCase()] = o[k];
+    return this;
+  }
+  getHeader(k: string): unknown {
+    return this.hdrs[k.toLowerCase()];
+  }
+  removeHeader(k: string): this {
+    delete this.hdrs[k.toLowerCase()];
+    return this;
+  }
+  type(t: string): this {
+    this.hdrs['content-type'] = t;
+    return this;
+  }
+  send(p?: unknown): this {
+    this.sent = true;
+    this.payload = p;
+    return this;
+  }
 }
 
 function shimReply(): ShimReply & FastifyReply {
-  const r = {
-    statusCode: 200,
-    sent: false,
-    payload: undefined as unknown,
-    hdrs: {} as Record<string, unknown>,
-    raw: RAW_REPLY,
-    code(s: number) {
-      r.statusCode = s;
-      return r;
-    },
-    status(s: number) {
-      r.statusCode = s;
-      return r;
-    },
-    header(k: string, v: unknown) {
-      r.hdrs[k.toLowerCase()] = v;
-      return r;
-    },
-    headers(o: Record<string, unknown>) {
-      for (const k in o) r.hdrs[k.toLowerCase()] = o[k];
-      return r;
-    },
-    getHeader(k: string) {
-      return r.hdrs[k.toLowerCase()];
-    },
-    removeHeader(k: string) {
-      delete r.hdrs[k.toLowerCase()];
-      return r;
-    },
-    type(t: string) {
-      r.hdrs['content-type'] = t;
-      return r;
-    },
-    send(p?: unknown) {
-      r.sent = true;
-      r.payload = p;
-      return r;
-    },
-  };
-  return r as unknown as ShimReply & FastifyReply;
+  return new ShimReply() as unknown as ShimReply & FastifyReply;
 }
 
 /** Which stage list a method and path take, or null when only the HTTP app can answer it. */
