@@ -57,7 +57,14 @@ export async function measureThroughput(target, { connections, duration, rate })
     url: `${target.url}/v1/chat/completions`,
     method: 'POST',
     headers: { 'content-type': 'application/json', ...target.headers },
-    requests: [{ setupRequest: (req) => ({ ...req, body: chatBodyNumbered() }) }],
+    // Each request states its headers: autocannon's per-request objects do not inherit the top-level ones.
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...target.headers },
+        setupRequest: (req) => ({ ...req, body: chatBodyNumbered() }),
+      },
+    ],
     connections,
     duration,
     timeout: 10,

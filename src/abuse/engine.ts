@@ -353,10 +353,12 @@ export class AbuseEngine implements AbuseHooks {
     let kind: 'injection' | 'canary' | null = null;
     let refused = false;
     let score: number | undefined;
+    let textHash: number | undefined;
     for (const s of e.signals) {
       if (s.direction === 'input' && s.detector === 'injection') {
         kind = 'injection';
         score = s.score;
+        textHash = s.textHash;
         refused ||= s.action === 'block' && !s.shadow;
       } else if (s.direction === 'output' && s.detector === 'canary') kind ??= 'canary';
     }
@@ -371,6 +373,7 @@ export class AbuseEngine implements AbuseHooks {
         kind,
         refused,
         score,
+        textHash,
         requestId: e.requestId,
       },
       now,

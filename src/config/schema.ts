@@ -136,7 +136,11 @@ const screeningShape = {
     /** Classifier score at or above which the action applies (0.5 = the cross-validated operating point). */
     threshold: z.number().min(0).max(1).default(0.5),
     shadow: z.boolean().default(false),
-    /** Per-role thresholds (user, system, developer, assistant, tool, document); others use `threshold`. */
+    /**
+     * Per-role thresholds (user, system, developer, assistant, tool, document); others use `threshold`.
+     * System and developer prompts are the application's own text ("You are a helpful assistant."),
+     * so they take 0.9 by default (src/core/screening/policy.ts); a configured `roles` map is merged over that.
+     */
     roles: z.record(z.string(), z.number().min(0).max(1)).default({}),
   }),
   secrets: z.strictObject({ action: screeningAction.default('redact'), shadow: z.boolean().default(false) }),

@@ -36,6 +36,8 @@ export interface InjectionAttempt {
   refused: boolean;
   /** The injection score, when there is one. */
   score?: number;
+  /** A hash of the text that was scored (see ScreeningSignal.textHash); distinct texts are counted. */
+  textHash?: number;
   requestId?: string;
 }
 
@@ -50,6 +52,11 @@ const SERIES = 3;
 /** Attempts in five minutes before a flag, and before a quarantine (times the policy's sensitivity). */
 export const FLAG_ATTEMPTS = 6;
 export const QUARANTINE_ATTEMPTS = 20;
+/**
+ * Distinct attempt texts in five minutes before any action: one text repeated (an application's own
+ * system prompt the classifier dislikes, a phrase its end users paste) is not someone trying payloads.
+ */
+export const DISTINCT_TEXTS = 3;
 /** The share of the key's requests that must be attempts: a flag needs half, a quarantine 70 %. */
 export const FLAG_SHARE = 0.5;
 export const QUARANTINE_SHARE = 0.7;
@@ -57,6 +64,7 @@ export const QUARANTINE_SHARE = 0.7;
 interface KeyAttempts {
   ring: SlotRing;
   ips: RecentSet<string>;
+  texts: RecentSet<number>;
   samples: string[];
   action: string;
   tenantId: string;
@@ -85,6 +93,7 @@ export class InjectionAttempts {
       s = {
         ring: new SlotRing(WINDOW, SLOT_MS, SERIES),
         ips: new RecentSet(64),
+        texts: new RecentSet(64),
         samples: [],
         action: a.action,
         tenantId: a.tenantId,
@@ -95,6 +104,8 @@ export class InjectionAttempts {
     s.ring.add(now, a.kind === 'canary' ? S_CANARY : S_ATTEMPT, 1);
     if (a.refused) s.ring.add(now, S_REFUSED, 1);
     s.ips.see(a.ip, now);
+    // A canary leak is evidence whatever the text; an attempt without a hash counts as its own text.
+    s.texts.see(a.kind === 'canary' || a.textHash === undefined ? -1 - s.texts.size : a.textHash, now);
     s.action = a.action;
     if (a.requestId) {
       s.samples.push(a.requestId);
@@ -113,6 +124,7 @@ export class InjectionAttempts {
     const requests = Math.max(answered + refused, injections + canaries, 1);
     const share = (injections + canaries) / requests;
     if (attempts < FLAG_ATTEMPTS * k || share < FLAG_SHARE) return null;
+    if (s.texts.countSeenSince(now - 5 * 60_000) < DISTINCT_TEXTS) return null;
     const strong = attempts >= QUARANTINE_ATTEMPTS * k && share >= QUARANTINE_SHARE;
     const parts = [`${injections} of its last ${requests} requests in 5 min were scored as prompt injection`];
     if (canaries > 0) parts.push(`${canaries} answers repeated a task's hidden prompt`);

@@ -45,9 +45,16 @@ export const EXTERNAL_OFF: ExternalScreening = {
   cacheTtlMs: 600_000,
 };
 
+/**
+ * Default per-role injection thresholds, under any configured ones: system and developer prompts are
+ * the application's own text, and common ones ("You are a helpful assistant.") read like the
+ * role-play that jailbreaks use; a real jailbreak placed there still scores above 0.9.
+ */
+export const DEFAULT_ROLES: Readonly<Record<string, number>> = Object.freeze({ system: 0.9, developer: 0.9 });
+
 /** The issue's defaults: what a config without `screening:` gets. */
 export const DEFAULT_SCREENING: ScreeningSettings = {
-  injection: { action: 'flag', threshold: 0.5, shadow: false, roles: {} },
+  injection: { action: 'flag', threshold: 0.5, shadow: false, roles: DEFAULT_ROLES },
   secrets: { action: 'redact', shadow: false },
   pii: { action: 'flag', kinds: ['email', 'phone', 'card', 'iban', 'ssn', 'ip'], shadow: false },
   output: { secrets: 'redact', pii: 'off', deny: [] },
@@ -92,7 +99,7 @@ const CACHE_SIZE = 10_000;
 export function settingsFromConfig(s: ScreeningConfig | undefined): ScreeningSettings {
   if (!s) return DEFAULT_SCREENING;
   return {
-    injection: { ...s.injection, roles: { ...s.injection.roles } },
+    injection: { ...s.injection, roles: { ...DEFAULT_ROLES, ...s.injection.roles } },
     secrets: { ...s.secrets },
     pii: { ...s.pii, kinds: [...s.pii.kinds] },
     output: { ...s.output, deny: [...s.output.deny] },

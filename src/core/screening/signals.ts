@@ -22,6 +22,18 @@ export interface ScreeningSignal {
   kinds: string[];
   /** The injection score (0..1), for injection signals. */
   score?: number;
+  /**
+   * For injection signals: a 32-bit hash of the text that crossed the threshold (never the text),
+   * so a detector can tell a key that repeats one text (an application's own prompt, a phrase its
+   * users paste) from one that tries payload after payload.
+   */
+  textHash?: number;
+}
+
+function hash32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
 /** Who sent the request the signals are about (ids only). */
@@ -47,6 +59,7 @@ export function inputSignals(r: ScreenResult): ScreeningSignal[] {
         shadow: v.shadow,
         kinds: [],
         score: v.score,
+        ...(v.text !== null && r.texts[v.text] ? { textHash: hash32(r.texts[v.text]!.text) } : {}),
       });
     else
       out.push({

@@ -75,6 +75,20 @@ describe('injection-attempts detector', () => {
     expect(leaks.at(-1)?.reason).toContain("task's hidden prompt");
   });
 
+  it('does not act on one text repeated (an application prompt the classifier dislikes), only on several', () => {
+    // Sixty requests, every one flagged for the same text: nothing.
+    expect(feed(new InjectionAttempts(), 60, 60, { textHash: 42 })).toEqual([]);
+    // Two texts alternating: still nothing; a third one: a finding.
+    const d = new InjectionAttempts();
+    const two = [];
+    for (let i = 0; i < 20; i++)
+      two.push(d.attempt(attempt({ textHash: i % 2 }), T0 + i * 3_000, () => i + 1));
+    expect(two.filter(Boolean)).toEqual([]);
+    expect(d.attempt(attempt({ textHash: 7 }), T0 + 60_000 + 1, () => 21)?.detector).toBe(
+      'injection-attempts',
+    );
+  });
+
   it('forgets attempts older than five minutes', () => {
     const d = new InjectionAttempts();
     feed(d, FLAG_ATTEMPTS - 1, FLAG_ATTEMPTS - 1);

@@ -188,9 +188,19 @@ describe('compileScreeningPolicy', () => {
       keys: { k1: { screening: { injection: { action: 'off' } } } },
     });
     const pol = compileScreeningPolicy(cfg);
-    expect(pol.base.injection).toEqual({ action: 'flag', threshold: 0.6, shadow: false, roles: {} });
+    expect(pol.base.injection).toEqual({
+      action: 'flag',
+      threshold: 0.6,
+      shadow: false,
+      roles: { system: 0.9, developer: 0.9 },
+    });
     const s = pol.settingsFor({ tier: 'default', tenantId: 'acme', projectId: 'p1', keyId: 'k2' });
-    expect(s.injection).toEqual({ action: 'block', threshold: 0.6, shadow: false, roles: { tool: 0.4 } });
+    expect(s.injection).toEqual({
+      action: 'block',
+      threshold: 0.6,
+      shadow: false,
+      roles: { system: 0.9, developer: 0.9, tool: 0.4 },
+    });
     expect(s.secrets.action).toBe('block');
     expect(s.pii.kinds).toEqual(['email']);
     expect(
