@@ -1,8 +1,9 @@
 /**
  * `POST /v1/moderations` (OpenAI): forwarded to the model's upstream when it is an OpenAI-compatible
- * one, otherwise answered here in OpenAI's moderation shape. Sluice's own screening does not exist yet:
- * the local answer flags nothing (every category false, every score 0) until a screening stage feeds
- * it. Its own action `moderations.create`, cheap in limits: one request, no tokens.
+ * one, otherwise answered here in OpenAI's moderation shape. The local answer flags nothing (every
+ * category false, every score 0): Sluice's own detectors look for prompt injection, secrets and PII,
+ * not OpenAI's moderation categories. Its own action `moderations.create`, cheap in limits: one
+ * request, no tokens.
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
