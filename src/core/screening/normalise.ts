@@ -115,6 +115,10 @@ const LEET: Record<string, string> = {
   $: 's',
 };
 
+/** {@link LEET} by code unit (0: not folded). */
+const LEET_CODE = new Uint8Array(128);
+for (const [k, v] of Object.entries(LEET)) LEET_CODE[k.charCodeAt(0)] = v.charCodeAt(0);
+
 const WORD_RE = /[\p{L}\p{M}\p{N}@$]+/gu;
 const LATIN_RE = /[A-Za-z]/;
 const MIXED_SCRIPT_RE = /[\u0370-\u03FF\u0400-\u052F\u0261]/;
@@ -172,22 +176,6 @@ export const SPACED_HINT_RE =
 /** "i g n o r e  a l l" (six or more single letters separated by one space, dot, dash or underscore). */
 const SPACED_RE = /(?:^|(?<=\s))(?:\p{L}[ ._-]){5,}\p{L}(?=\s|$|[.,!?])/gu;
 
-/**
- * The matches of `/(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}/g` in `s`, from the runs its
- * census recorded (`c` must be the census of `s`).
- */
-function base64Runs(s: string, c: Census): string[] {
-  const out: string[] = [];
-  const runs = c.b64Runs;
-  for (let k = 0; k < runs.length; k += 2) {
-    const a = runs[k]!;
-    let b = runs[k + 1]!;
-    if (b < s.length && s.charCodeAt(b) === 61) b++;
-    if (b < s.length && s.charCodeAt(b) === 61) b++;
-    out.push(s.slice(a, b));
-  }
-  return out;
-}
 /** Words that only ROT13'd English has ("ignore", "instructions", "previous", "system", "prompt" ...). */
 const ROT13_RARE_WORDS = [
   'vtaber',
@@ -248,17 +236,90 @@ function utf8(bytes: Uint8Array): string {
   return UTF8.decode(bytes);
 }
 
-function decodeBase64(run: string): string | null {
-  const b64 = run.replace(/-/g, '+').replace(/_/g, '/').replace(/=+$/, '');
-  if (b64.length < 16 || b64.length % 4 === 1) return null;
-  try {
-    const bin = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    return utf8(bytes);
-  } catch {
-    return null;
+/** Base64 value of each ASCII code unit, `-` and `_` as `+` and `/` (URL-safe); 255: none. */
+const B64_VALUE = new Uint8Array(128).fill(255);
+for (let i = 0; i < 64; i++)
+  B64_VALUE['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(i)] = i;
+B64_VALUE[45] = 62;
+B64_VALUE[95] = 63;
+
+/** Scratch bytes for decoded base64 probes (a call runs to the end without yielding). */
+let b64Scratch = new Uint8Array(256);
+
+/**
+ * Decodes the base64 run `s[a, b)` (URL-safe `-` `_` allowed, trailing `=` ignored, every other
+ * character in the alphabet: a census run) into {@link b64Scratch} and returns the byte count, or
+ * -1 for under 16 characters or a length that leaves one odd character. The bytes are those `atob`
+ * gives for the run with `-` `_` mapped and its padding restored (forgiving-base64: leftover
+ * bits of the last group dropped), without building the mapped, padded and binary strings.
+ */
+function decodeBase64Run(s: string, a: number, b: number): number {
+  while (b > a && s.charCodeAt(b - 1) === 61) b--;
+  const len = b - a;
+  if (len < 16 || len % 4 === 1) return -1;
+  const nbytes = Math.floor((len * 3) / 4);
+  if (b64Scratch.length < nbytes) b64Scratch = new Uint8Array(Math.max(nbytes, b64Scratch.length * 2));
+  const out = b64Scratch;
+  let acc = 0;
+  let bits = 0;
+  let m = 0;
+  for (let i = a; i < b; i++) {
+    acc = ((acc << 6) | B64_VALUE[s.charCodeAt(i)]!) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[m++] = (acc >>> bits) & 0xff;
+    }
   }
+  return m;
+}
+
+/**
+ * False only when decoded bytes cannot be {@link readable} text, checked on the bytes: without a
+ * whitespace character (`/\s/` in UTF-8: an ASCII one, or one of the multi-byte sequences of
+ * U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF, which decode
+ * to that character wherever they occur), or with more than a twentieth of control bytes other
+ * than tab, LF and CR (each decodes to one unreadable character, and the text has at most one
+ * character per byte, so `readable`'s 95 % would fail). Base64 of a random key (the tokens a
+ * prompt carries) fails here nineteen times in twenty, before any string is built.
+ */
+function mayBeReadable(bytes: Uint8Array, n: number): boolean {
+  let ctrl = 0;
+  let ws = false;
+  for (let i = 0; i < n; i++) {
+    const x = bytes[i]!;
+    if (x < 32) {
+      // Tab, LF, VT, FF and CR are whitespace; every control but tab, LF and CR is unreadable.
+      if (x >= 9 && x <= 13) ws = true;
+      if (x !== 9 && x !== 10 && x !== 13) ctrl++;
+    } else if (x === 32) ws = true;
+    else if (x >= 0xc2 && !ws && i + 1 < n) {
+      const y = bytes[i + 1]!;
+      const z = i + 2 < n ? bytes[i + 2]! : 0;
+      if (
+        (x === 0xc2 && y === 0xa0) ||
+        (x === 0xe1 && y === 0x9a && z === 0x80) ||
+        (x === 0xe2 && y === 0x80 && ((z >= 0x80 && z <= 0x8a) || z === 0xa8 || z === 0xa9 || z === 0xaf)) ||
+        (x === 0xe2 && y === 0x81 && z === 0x9f) ||
+        (x === 0xe3 && y === 0x80 && z === 0x80) ||
+        (x === 0xef && y === 0xbb && z === 0xbf)
+      )
+        ws = true;
+    }
+  }
+  return ws && ctrl * 20 <= n;
+}
+
+/** `/[A-Z]/.test(r) && /[a-z]/.test(r)` for `r = s.slice(a, b)`. */
+function hasUpperAndLower(s: string, a: number, b: number): boolean {
+  let upper = false;
+  let lower = false;
+  for (let i = a; i < b; i++) {
+    const x = s.charCodeAt(i);
+    if (x >= 65 && x <= 90) upper = true;
+    else if (x >= 97 && x <= 122) lower = true;
+  }
+  return upper && lower;
 }
 
 function decodeHex(hex: string): string {
@@ -319,42 +380,115 @@ function foldLeetRuns(s: string, signals: Set<string>): string {
   return last === 0 ? s : out + s.slice(last);
 }
 
-/** {@link foldLeetRuns} with the runs already known (`Census.leetRuns`: exactly those it folds). */
-function foldKnownRuns(s: string, runs: readonly number[], signals: Set<string>): string {
-  if (runs.length === 0) return s;
-  signals.add('leet');
-  let out = '';
-  let last = 0;
+/**
+ * Whether a leetspeak run of `s`, folded and lower-cased, contains a rare ROT13 word. Compared in
+ * place, code unit by code unit (a run is ASCII, so folding and lower-casing are per unit): no
+ * string is built for the runs of a text that has no such word, which is nearly every text.
+ */
+function foldedRunHasRareWord(s: string, runs: readonly number[]): boolean {
   for (let k = 0; k < runs.length; k += 2) {
     const a = runs[k]!;
     const b = runs[k + 1]!;
-    out += s.slice(last, a);
     for (let i = a; i < b; i++) {
-      const ch = s[i]!;
-      out += LEET[ch] ?? ch;
+      for (let w = 0; w < ROT13_RARE_WORDS.length; w++) {
+        const word = ROT13_RARE_WORDS[w]!;
+        if (i + word.length > b) continue;
+        let j = 0;
+        while (j < word.length && foldLower(s.charCodeAt(i + j)) === word.charCodeAt(j)) j++;
+        if (j === word.length) return true;
+      }
     }
-    last = b;
-  }
-  return out + s.slice(last);
-}
-
-/** Whether a leetspeak run of `s`, folded and lower-cased, contains a rare ROT13 word. */
-function foldedRunHasRareWord(s: string, runs: readonly number[]): boolean {
-  for (let k = 0; k < runs.length; k += 2) {
-    let run = '';
-    for (let i = runs[k]!; i < runs[k + 1]!; i++) run += LEET[s[i]!] ?? s[i]!;
-    run = run.toLowerCase();
-    if (ROT13_RARE_WORDS.some((w) => run.includes(w))) return true;
   }
   return false;
+}
+
+/** A leetspeak run's code unit folded (`LEET`) and lower-cased. */
+function foldLower(ch: number): number {
+  const f = LEET_CODE[ch]! || ch;
+  return f >= 65 && f <= 90 ? f + 32 : f;
 }
 
 /** `\s+` → one space, touching only runs that are not already a single space. */
 const WS_FIX_RE = /\s\s+|[^\S ]/g;
 
+/**
+ * Scratch bytes for {@link foldLatin1}: a call runs to the end without yielding, so one buffer
+ * serves every call (grown to the longest text seen, in powers of two).
+ */
+let latin1Scratch = Buffer.allocUnsafe(4096);
+
+/**
+ * `foldKnownRuns(s, c.leetRuns, signals).replace(WS_FIX_RE, ' ').trim()` for Latin-1 text (`c`
+ * its census, `c.latin1` true), in one pass with no intermediate strings: the leetspeak runs fold
+ * character for character, every run of JS whitespace becomes one space, and a space at either
+ * end goes. On Latin-1 text `\s` and `trim` mean the same six code units (tab, LF, VT, FF, CR,
+ * space: U+0085 and U+00A0 are not Latin-1 letters, so `c.latin1` excludes them), and a leetspeak
+ * run holds none of them, so folding first and collapsing after is the same as one pass. Returns
+ * `s` itself when nothing changes (most prose: no allocation), else one new string decoded from
+ * the scratch bytes; the string allocations of the chained version were half of what a 4 kB
+ * prompt's screening allocated, and the garbage collections they caused were the p99 tail.
+ */
+function foldLatin1(s: string, c: Census, signals: Set<string>): string {
+  const n = s.length;
+  const runs = c.leetRuns;
+  if (runs.length > 0) signals.add('leet');
+  if (latin1Scratch.length < n) {
+    let size = latin1Scratch.length;
+    while (size < n) size *= 2;
+    latin1Scratch = Buffer.allocUnsafe(size);
+  }
+  const out = latin1Scratch;
+  let m = 0;
+  let changed = false;
+  // Next leetspeak run [ra, rb) (rb = -1: none left).
+  let r = 0;
+  let ra = runs.length > 0 ? runs[0]! : n;
+  let rb = runs.length > 0 ? runs[1]! : -1;
+  // Whether the last byte written is a space that came from whitespace (collapsing continues).
+  let inWs = false;
+  for (let i = 0; i < n; i++) {
+    let ch = s.charCodeAt(i);
+    if (ch === 32 || (ch >= 9 && ch <= 13)) {
+      if (inWs || m === 0) {
+        // A second whitespace unit in a run, or whitespace at the start (trimmed).
+        changed = true;
+        continue;
+      }
+      if (ch !== 32) changed = true;
+      out[m++] = 32;
+      inWs = true;
+      continue;
+    }
+    inWs = false;
+    if (i >= ra) {
+      const f = LEET_CODE[ch]!;
+      if (f !== 0) {
+        ch = f;
+        changed = true;
+      }
+      if (i + 1 === rb) {
+        r += 2;
+        ra = r < runs.length ? runs[r]! : n;
+        rb = r < runs.length ? runs[r + 1]! : -1;
+      }
+    }
+    out[m++] = ch;
+  }
+  // A trailing space (from trailing whitespace) is trimmed.
+  if (inWs) {
+    m--;
+    changed = true;
+  }
+  return changed ? out.toString('latin1', 0, m) : s;
+}
+
 /** `c`, when given, is the census of `s`. */
 function cleanText(s: string, signals: Set<string>, c?: Census): string {
   const latin1 = c ? c.latin1 : !NON_LATIN1_LETTER_RE.test(s);
+  if (c && latin1) {
+    s = foldLatin1(s, c, signals);
+    return spacedJoin(s, signals);
+  }
   if (!latin1) {
     if (INVISIBLE_RE.test(s)) {
       signals.add('zero-width');
@@ -366,12 +500,15 @@ function cleanText(s: string, signals: Set<string>, c?: Census): string {
     }
     s = s.normalize('NFKC');
   }
-  // Fold only the words that need it (most text has neither mixed scripts nor leet). Latin-1
-  // text has no Cyrillic or Greek, and its census lists the leetspeak runs to fold.
-  if (c && latin1) s = foldKnownRuns(s, c.leetRuns, signals);
-  else if (MIXED_SCRIPT_RE.test(s)) s = s.replace(WORD_RE, (w) => foldWord(w, signals));
+  // Fold only the words that need it (most text has neither mixed scripts nor leet).
+  if (MIXED_SCRIPT_RE.test(s)) s = s.replace(WORD_RE, (w) => foldWord(w, signals));
   else if (LEET_HINT_RE.test(s)) s = foldLeetRuns(s, signals);
   s = s.replace(WS_FIX_RE, ' ').trim();
+  return spacedJoin(s, signals);
+}
+
+/** Joins letters spaced out one by one ("i g n o r e" → "ignore"). */
+function spacedJoin(s: string, signals: Set<string>): string {
   if (SPACED_HINT_RE.test(s) && hasSpacedLetters(s)) {
     SPACED_RE.lastIndex = 0;
     if (SPACED_RE.test(s)) {
@@ -413,12 +550,17 @@ export function normalise(input: string, pre?: Census): Normalised {
 
   // Probes run on the text before whitespace collapsing changes nothing they need; use `s`.
   if (c.b64Run >= 16) {
-    for (const run of base64Runs(s, c)) {
+    // The census's runs are the matches of /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}/g
+    // without their `=`, which are ignored.
+    const runs = c.b64Runs;
+    for (let k = 0; k < runs.length; k += 2) {
       if (probes.length >= MAX_PROBES) break;
       // A base64 run has mixed case or digits; a long plain word does not.
-      if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
-      const dec = decodeBase64(run);
-      if (dec && readable(dec)) {
+      if (!hasUpperAndLower(s, runs[k]!, runs[k + 1]!)) continue;
+      const nb = decodeBase64Run(s, runs[k]!, runs[k + 1]!);
+      if (nb < 0 || !mayBeReadable(b64Scratch, nb)) continue;
+      const dec = utf8(b64Scratch.subarray(0, nb));
+      if (readable(dec)) {
         signals.add('base64');
         probes.push(dec);
         kinds.push('base64');
