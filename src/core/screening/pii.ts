@@ -8,7 +8,7 @@
  * with a bad checksum, 999.1.1.1), so the regexes can stay permissive.
  */
 import { type Census, census } from './census.js';
-import type { Finding } from './findings.js';
+import { byStart, type Finding, sortInPlace } from './findings.js';
 
 export const PII_KINDS = ['email', 'phone', 'card', 'iban', 'ssn', 'nino', 'ip'] as const;
 export type PiiKind = (typeof PII_KINDS)[number];
@@ -386,5 +386,5 @@ export function detectPii(
     for (const m of text.matchAll(PHONE_WORD_RE)) phone(m.index! + m[0].lastIndexOf(m[1]!), m[1]!.trim());
     for (const m of text.matchAll(PHONE_BEFORE_RE)) phone(m.index!, m[1]!.trim());
   }
-  return out.sort((a, b) => a.start - b.start);
+  return sortInPlace(out, byStart);
 }

@@ -7,7 +7,7 @@
  * nested quantifiers, bounded repetitions.
  */
 import { type Census, census, mayContainPairs, pairBits } from './census.js';
-import { entropy, type Finding } from './findings.js';
+import { byStart, entropy, type Finding, sortInPlace } from './findings.js';
 
 export interface Rule {
   kind: string;
@@ -276,6 +276,7 @@ const GENERIC_STARTS = [
 ];
 const GENERIC_START_PAIRS = GENERIC_STARTS.map(pairBits);
 const GENERIC_STICKY = new RegExp(GENERIC_RE.source, 'iy');
+const byNumber = (a: number, b: number): number => a - b;
 
 /**
  * `text.matchAll(GENERIC_RE)`, trying the regex only where one of its names begins (found with
@@ -298,7 +299,7 @@ function genericMatches(
     const w = GENERIC_STARTS[i]!;
     for (let p = lower.indexOf(w); p >= 0; p = lower.indexOf(w, p + 1)) starts.push(p);
   }
-  starts.sort((a, b) => a - b);
+  sortInPlace(starts, byNumber);
   const out: RegExpExecArray[] = [];
   let from = 0;
   for (const p of starts) {
@@ -380,7 +381,7 @@ export function detectSecrets(text: string, opts: DetectOptions = {}): Finding[]
     }
   }
   if (c && !GENERIC_KEYS.some((k, i) => mayContainPairs(c, GENERIC_KEY_PAIRS[i]!) && lower.includes(k)))
-    return out.sort((a, b) => a.start - b.start);
+    return sortInPlace(out, byStart);
   for (const m of genericMatches(text, lower, c)) {
     if (ID_SUFFIX_RE.test(m[1]!)) continue;
     let value = m[2]!;
@@ -397,5 +398,5 @@ export function detectSecrets(text: string, opts: DetectOptions = {}): Finding[]
     const f: Finding = { detector: 'secrets', kind: 'generic-secret', start, end: start + value.length };
     if (!out.some((o) => o.start < f.end && f.start < o.end)) out.push(f);
   }
-  return out.sort((a, b) => a.start - b.start);
+  return sortInPlace(out, byStart);
 }
