@@ -167,6 +167,15 @@ export function injectionMargin(model: InjectionModel, text: string): number {
   return injectionMargins(model, text).whole;
 }
 
+/** `String.fromCharCode(c).toLowerCase()` for c up to U+00FF (each is one code unit). */
+const LOWER_LATIN1 = new Uint16Array(65536);
+for (let c = 0; c < 65536; c++) LOWER_LATIN1[c] = c < 256 ? String.fromCharCode(c).toLowerCase().charCodeAt(0) : c;
+
+/** Code unit `i` of `s`, lower-cased through `low` when given (`s` is then Latin-1). */
+function lowerAt(s: string, i: number, low: Uint16Array): number {
+  return low[s.charCodeAt(i)]!;
+}
+
 /** Bucket mask of the shipped feature space (a constant, so the hot loops keep one register free). */
 const MASK = (1 << FEATURE_BITS) - 1;
 
@@ -186,6 +195,7 @@ const MASK = (1 << FEATURE_BITS) - 1;
 export function injectionMargins(
   model: InjectionModel,
   text: string,
+  latin1 = false,
 ): { whole: number; best: number; window?: { start: number; end: number } } {
   if (CHAR_NGRAMS !== PASS_NGRAMS || model.bits !== FEATURE_BITS) return genericMargins(model, text);
   const w = model.weights;
@@ -202,16 +212,20 @@ export function injectionMargins(
   }
   // The loops below are `forEachFeature` (injection-features.ts) inlined, visiting the same
   // features in the same order: no closure call per feature.
-  const s = text.toLowerCase();
+  // `latin1`: the caller knows every code unit is at most U+00FF; each then lower-cases to one
+  // unit on its own (no U+0130, no final sigma), so the loops look up LOWER_LATIN1 per unit
+  // instead of reading a lower-cased copy (4 KB allocated for a 4 kB prompt, every call).
+  const s = latin1 ? text : text.toLowerCase();
+  const low = LOWER_LATIN1;
   const len = s.length;
   let total = 0;
   let count = 0;
   // The next five characters from position i (32, a space, outside the text), slid along.
   let c0 = 32;
-  let c1 = len > 0 ? s.charCodeAt(0) : 32;
-  let c2 = len > 1 ? s.charCodeAt(1) : 32;
-  let c3 = len > 2 ? s.charCodeAt(2) : 32;
-  let c4 = len > 3 ? s.charCodeAt(3) : 32;
+  let c1 = len > 0 ? lowerAt(s, 0, low) : 32;
+  let c2 = len > 1 ? lowerAt(s, 1, low) : 32;
+  let c3 = len > 2 ? lowerAt(s, 2, low) : 32;
+  let c4 = len > 3 ? lowerAt(s, 3, low) : 32;
   let i = -1;
   // Stride by stride (position -1, the space before the text, is in the first); past n, or
   // without windows, in one go.
@@ -279,7 +293,7 @@ export function injectionMargins(
       c1 = c2;
       c2 = c3;
       c3 = c4;
-      c4 = i + 5 < len ? s.charCodeAt(i + 5) : 32;
+      c4 = i + 5 < len ? low[s.charCodeAt(i + 5)]! : 32;
     }
     if (inStrides) {
       bs[blk] = total - t0;
@@ -298,7 +312,7 @@ export function injectionMargins(
     const t0 = total;
     const k0 = count;
     for (; i < stop; i++) {
-      const c = i < len ? s.charCodeAt(i) : 32;
+      const c = i < len ? low[s.charCodeAt(i)]! : 32;
       if (WORD_CHAR[c] === 1) {
         wh = Math.imul(wh ^ c, FNV_PRIME);
         inWord = true;
@@ -384,7 +398,9 @@ const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 /** Score a raw text (normalised here; `pre` is its census when the caller has it). */
 export function scoreInjection(model: InjectionModel, input: string, pre?: Census): InjectionScore {
   const n = normalise(input, pre);
-  const m = injectionMargins(model, n.text);
+  // A Latin-1 input (its census says so) normalises to Latin-1 text: normalisation then only
+  // folds leetspeak to ASCII letters and whitespace to spaces.
+  const m = injectionMargins(model, n.text, pre?.latin1 === true);
   let best = m.best;
   let source = m.window ? 'window' : 'text';
   let window = m.window;
