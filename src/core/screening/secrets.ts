@@ -257,6 +257,17 @@ const GENERIC_KEYS = ['key', 'secret', 'token', 'passw', 'pwd', 'cred', 'auth', 
 const HINT_PAIRS = SECRET_HINTS.map(pairBits);
 const GENERIC_KEY_PAIRS = GENERIC_KEYS.map(pairBits);
 
+/**
+ * `s` as a case-insensitive regex (without the `u` flag). On a text whose census has a pair filter
+ * (no U+0130 or U+212A, the two characters whose lower case is or holds ASCII), `re.test(text)` is
+ * `text.toLowerCase().includes(s)` for lower-case ASCII `s`: without `u`, `i` matches an ASCII
+ * letter only to itself and its other case, as lower-casing does. That spares the lower-cased
+ * copy of the text (4 KB for a 4 kB prompt, every call) at the same cost.
+ */
+const literalRe = (s: string, flags: string) => new RegExp(s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&'), flags);
+const HINT_RES = SECRET_HINTS.map((h) => literalRe(h, 'i'));
+const GENERIC_KEY_RES = GENERIC_KEYS.map((k) => literalRe(k, 'i'));
+
 /** How each of {@link GENERIC_RE}'s names begins (lower case): a match can only start at one. */
 const GENERIC_STARTS = [
   'api',
@@ -275,21 +286,24 @@ const GENERIC_STARTS = [
   'key',
 ];
 const GENERIC_START_PAIRS = GENERIC_STARTS.map(pairBits);
+/** Global, so that `test` leaves `lastIndex` after each occurrence (no match array is built). */
+const GENERIC_START_RES = GENERIC_STARTS.map((w) => literalRe(w, 'gi'));
 const GENERIC_STICKY = new RegExp(GENERIC_RE.source, 'iy');
 const byNumber = (a: number, b: number): number => a - b;
 
 /**
- * `text.matchAll(GENERIC_RE)`, trying the regex only where one of its names begins (found with
- * `indexOf` in the lower-cased text, behind the census pair filter) instead of at every position:
- * the leftmost match from each point on, as `matchAll` finds it. Falls back to `matchAll` when
- * lower-casing changed the text's length (U+0130), since positions would not line up.
+ * `text.matchAll(GENERIC_RE)`, trying the regex only where one of its names begins (found behind
+ * the census pair filter, by `literalRe` regexes on the text, or without a pair filter by `indexOf`
+ * in the lower-cased text) instead of at every position: the leftmost match from each point on,
+ * as `matchAll` finds it. Falls back to `matchAll` without a census, or when lower-casing changed
+ * the text's length (U+0130), since positions would not line up.
  */
 function genericMatches(
   text: string,
   lower: string,
   c: Census | null,
 ): RegExpExecArray[] | IterableIterator<RegExpMatchArray> {
-  if (!c || lower.length !== text.length) {
+  if (!c || (!c.pairs && lower.length !== text.length)) {
     GENERIC_RE.lastIndex = 0;
     return text.matchAll(GENERIC_RE);
   }
@@ -297,6 +311,17 @@ function genericMatches(
   for (let i = 0; i < GENERIC_STARTS.length; i++) {
     if (!mayContainPairs(c, GENERIC_START_PAIRS[i]!)) continue;
     const w = GENERIC_STARTS[i]!;
+    if (c.pairs) {
+      // Every occurrence, overlapping ones included, as the `indexOf` loop below finds them.
+      const re = GENERIC_START_RES[i]!;
+      re.lastIndex = 0;
+      while (re.test(text)) {
+        const p = re.lastIndex - w.length;
+        starts.push(p);
+        re.lastIndex = p + 1;
+      }
+      continue;
+    }
     for (let p = lower.indexOf(w); p >= 0; p = lower.indexOf(w, p + 1)) starts.push(p);
   }
   sortInPlace(starts, byNumber);
@@ -329,10 +354,10 @@ const hintOn = new Uint8Array(SECRET_HINTS.length);
  * Fills {@link hintOn} for `lower`: with a census pair filter, `includes` for the hints it lets
  * by; without one, `hintsIn`. Either way exactly the hints `lower.includes(h)` finds.
  */
-function markHints(c: Census | null, lower: string): void {
+function markHints(c: Census | null, text: string, lower: string): void {
   if (c?.pairs) {
     for (let i = 0; i < SECRET_HINTS.length; i++)
-      hintOn[i] = mayContainPairs(c, HINT_PAIRS[i]!) && lower.includes(SECRET_HINTS[i]!) ? 1 : 0;
+      hintOn[i] = mayContainPairs(c, HINT_PAIRS[i]!) && HINT_RES[i]!.test(text) ? 1 : 0;
     return;
   }
   const found = hintsIn(lower);
@@ -350,15 +375,26 @@ export interface DetectOptions {
   census?: Census;
 }
 
+/** Whether the lower-cased text has one of {@link GENERIC_KEYS} (`lower` is '' when `c.pairs`). */
+function hasGenericKey(c: Census, text: string, lower: string): boolean {
+  for (let i = 0; i < GENERIC_KEYS.length; i++) {
+    if (!mayContainPairs(c, GENERIC_KEY_PAIRS[i]!)) continue;
+    if (c.pairs ? GENERIC_KEY_RES[i]!.test(text) : lower.includes(GENERIC_KEYS[i]!)) return true;
+  }
+  return false;
+}
+
 /** All secrets in `text`, by kind and span, in text order. */
 export function detectSecrets(text: string, opts: DetectOptions = {}): Finding[] {
   const out: Finding[] = [];
   const gates = opts.gates !== false && text.length < 65536;
-  const lower = text.length < 65536 ? text.toLowerCase() : '';
   const c = gates ? (opts.census ?? census(text)) : null;
+  // With a census pair filter the hints and generic names are looked for by case-insensitive
+  // regexes (`literalRe`) and the lower-cased copy is not needed: it is '' then.
+  const lower = text.length < 65536 && !c?.pairs ? text.toLowerCase() : '';
   // Texts of 64 Ki characters or more run every rule (no lower-cased copy, no hint test).
   const hinted = text.length < 65536;
-  if (hinted) markHints(c, lower);
+  if (hinted) markHints(c, text, lower);
   for (let ri = 0; ri < SECRET_RULES.length; ri++) {
     const r = SECRET_RULES[ri]!;
     const hs = RULE_HINTS[ri];
@@ -380,8 +416,7 @@ export function detectSecrets(text: string, opts: DetectOptions = {}): Finding[]
       out.push({ detector: 'secrets', kind: r.kind, start, end: start + value.length });
     }
   }
-  if (c && !GENERIC_KEYS.some((k, i) => mayContainPairs(c, GENERIC_KEY_PAIRS[i]!) && lower.includes(k)))
-    return sortInPlace(out, byStart);
+  if (c && !hasGenericKey(c, text, lower)) return sortInPlace(out, byStart);
   for (const m of genericMatches(text, lower, c)) {
     if (ID_SUFFIX_RE.test(m[1]!)) continue;
     let value = m[2]!;
