@@ -389,10 +389,13 @@ function foldedRunHasRareWord(s: string, runs: readonly number[]): boolean {
   for (let k = 0; k < runs.length; k += 2) {
     const a = runs[k]!;
     const b = runs[k + 1]!;
-    for (let i = a; i < b; i++) {
+    // The shortest rare word has five letters.
+    for (let i = a; i + 5 <= b; i++) {
+      const first = foldLower(s.charCodeAt(i));
+      if (RARE_FIRST[first] !== 1) continue;
       for (let w = 0; w < ROT13_RARE_WORDS.length; w++) {
         const word = ROT13_RARE_WORDS[w]!;
-        if (i + word.length > b) continue;
+        if (i + word.length > b || word.charCodeAt(0) !== first) continue;
         let j = 0;
         while (j < word.length && foldLower(s.charCodeAt(i + j)) === word.charCodeAt(j)) j++;
         if (j === word.length) return true;
@@ -401,6 +404,10 @@ function foldedRunHasRareWord(s: string, runs: readonly number[]): boolean {
   }
   return false;
 }
+
+/** First letters of the rare ROT13 words. */
+const RARE_FIRST = new Uint8Array(128);
+for (const w of ROT13_RARE_WORDS) RARE_FIRST[w.charCodeAt(0)] = 1;
 
 /** A leetspeak run's code unit folded (`LEET`) and lower-cased. */
 function foldLower(ch: number): number {
