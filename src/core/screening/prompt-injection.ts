@@ -87,6 +87,9 @@ interface Scratch {
   touched: Int32Array;
   bs: Float64Array;
   bc: Uint32Array;
+  /** Word features found during the character pass, visited after it: bucket, and position. */
+  wb: Int32Array;
+  wp: Int32Array;
 }
 const scratchFor = new WeakMap<InjectionModel, Scratch>();
 
@@ -98,6 +101,8 @@ function scratch(model: InjectionModel, n: number): Scratch {
       touched: new Int32Array(0),
       bs: new Float64Array(0),
       bc: new Uint32Array(0),
+      wb: new Int32Array(0),
+      wp: new Int32Array(0),
     };
     scratchFor.set(model, s);
   }
@@ -108,6 +113,11 @@ function scratch(model: InjectionModel, n: number): Scratch {
   }
   // At most 4 character features per position plus 2 word features per word.
   if (s.touched.length < 6 * n + 16) s.touched = new Int32Array(Math.max(6 * n + 16, s.touched.length * 2));
+  // Two word features per word, at most n / 2 + 1 words.
+  if (s.wb.length < n + 4) {
+    s.wb = new Int32Array(Math.max(n + 4, s.wb.length * 2));
+    s.wp = new Int32Array(s.wb.length);
+  }
   return s;
 }
 
@@ -169,7 +179,8 @@ export function injectionMargin(model: InjectionModel, text: string): number {
 
 /** `String.fromCharCode(c).toLowerCase()` for c up to U+00FF (each is one code unit). */
 const LOWER_LATIN1 = new Uint16Array(65536);
-for (let c = 0; c < 65536; c++) LOWER_LATIN1[c] = c < 256 ? String.fromCharCode(c).toLowerCase().charCodeAt(0) : c;
+for (let c = 0; c < 65536; c++)
+  LOWER_LATIN1[c] = c < 256 ? String.fromCharCode(c).toLowerCase().charCodeAt(0) : c;
 
 /** Code unit `i` of `s`, lower-cased through `low` when given (`s` is then Latin-1). */
 function lowerAt(s: string, i: number, low: Uint16Array): number {
@@ -201,7 +212,7 @@ export function injectionMargins(
   const w = model.weights;
   const n = text.length;
   const sc = scratch(model, n);
-  const { marks, touched, bs, bc } = sc;
+  const { marks, touched, bs, bc, wb, wp } = sc;
   let nt = 0;
   const useWindows = n > WINDOW_CHARS + WINDOW_STRIDE / 2;
   // Strides of positions before n (a feature at n, the last word's, belongs to the whole text only).
@@ -227,6 +238,11 @@ export function injectionMargins(
   let c3 = len > 2 ? lowerAt(s, 2, low) : 32;
   let c4 = len > 3 ? lowerAt(s, 3, low) : 32;
   let i = -1;
+  // Word state (see the word features below), carried through the character pass.
+  let prev = 0;
+  let wh = FNV_OFFSET;
+  let inWord = false;
+  let nw = 0;
   // Stride by stride (position -1, the space before the text, is in the first); past n, or
   // without windows, in one go.
   for (let blk = 0; ; blk++) {
@@ -289,6 +305,24 @@ export function injectionMargins(
           }
         }
       }
+      // Words: c1 is the unit at i + 1 (a space at len), as the word pass read it; a word's
+      // unigram and bigram are kept, with the position where it ends, for after this pass.
+      if (WORD_CHAR[c1] === 1) {
+        wh = Math.imul(wh ^ c1, FNV_PRIME);
+        inWord = true;
+      } else if (inWord) {
+        const u = Math.imul(wh ^ 0x5bd1e995, 0x27d4eb2d);
+        wb[nw] = (u ^ (u >>> 13)) & MASK;
+        wp[nw++] = i + 1;
+        if (prev !== 0) {
+          const bg = Math.imul(Math.imul(prev, 0x9e3779b1) ^ wh, 0x85ebca6b);
+          wb[nw] = (bg ^ (bg >>> 16)) & MASK;
+          wp[nw++] = i + 1;
+        }
+        prev = wh;
+        wh = FNV_OFFSET;
+        inWord = false;
+      }
       c0 = c1;
       c1 = c2;
       c2 = c3;
@@ -301,54 +335,30 @@ export function injectionMargins(
     }
     if (i >= len) break;
   }
-  // Word unigrams and bigrams, attributed to the position where the word ends.
-  let prev = 0;
-  let wh = FNV_OFFSET;
-  let inWord = false;
-  i = 0;
-  for (let blk = 0; ; blk++) {
-    const inStrides = useWindows && i < n;
-    const stop = inStrides ? Math.min(n, (blk + 1) * WINDOW_STRIDE) : len + 1;
-    const t0 = total;
-    const k0 = count;
-    for (; i < stop; i++) {
-      const c = i < len ? low[s.charCodeAt(i)]! : 32;
-      if (WORD_CHAR[c] === 1) {
-        wh = Math.imul(wh ^ c, FNV_PRIME);
-        inWord = true;
-      } else if (inWord) {
-        const u = Math.imul(wh ^ 0x5bd1e995, 0x27d4eb2d);
-        let b = (u ^ (u >>> 13)) & MASK;
-        let bit = 1 << (b & 31);
-        if ((marks[b >>> 5]! & bit) === 0) {
-          marks[b >>> 5]! |= bit;
-          touched[nt++] = b >>> 5;
-          total += w[b]!;
-          count++;
-        }
-        if (prev !== 0) {
-          const bg = Math.imul(Math.imul(prev, 0x9e3779b1) ^ wh, 0x85ebca6b);
-          b = (bg ^ (bg >>> 16)) & MASK;
-          bit = 1 << (b & 31);
-          if ((marks[b >>> 5]! & bit) === 0) {
-            marks[b >>> 5]! |= bit;
-            touched[nt++] = b >>> 5;
-            total += w[b]!;
-            count++;
-          }
-        }
-        prev = wh;
-        wh = FNV_OFFSET;
-        inWord = false;
+  // Word unigrams and bigrams, attributed to the position where the word ends, hashed during the
+  // character pass above (one read of the text, not two) and visited here, after every character
+  // feature, in the order the separate word pass visited them: which occurrence of a bucket
+  // comes first, and so the stride it counts in, is unchanged.
+  for (let k = 0; k < nw; k++) {
+    const b = wb[k]!;
+    const bit = 1 << (b & 31);
+    if ((marks[b >>> 5]! & bit) === 0) {
+      marks[b >>> 5]! |= bit;
+      touched[nt++] = b >>> 5;
+      const v = w[b]!;
+      total += v;
+      count++;
+      const p = wp[k]!;
+      if (useWindows && p < n) {
+        bs[(p / WINDOW_STRIDE) | 0]! += v;
+        bc[(p / WINDOW_STRIDE) | 0]!++;
       }
     }
-    if (inStrides) {
-      bs[blk]! += total - t0;
-      bc[blk]! += count - k0;
-    }
-    if (i > len) break;
   }
-  for (let k = 0; k < nt; k++) marks[touched[k]!] = 0;
+  // Clear the marks this text set: word by word for a short text; for a long one (more than 1,024
+  // words to clear, each a cache miss) one 32 KiB fill is less.
+  if (nt > marks.length >>> 3) marks.fill(0);
+  else for (let k = 0; k < nt; k++) marks[touched[k]!] = 0;
   return windowMargins(model, n, total, count, bs, bc, useWindows);
 }
 
