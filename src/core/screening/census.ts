@@ -106,8 +106,35 @@ for (const ch of '_-') CLS[ch.charCodeAt(0)]! |= WORDDASH;
 for (const ch of '+/') CLS[ch.charCodeAt(0)]! |= B64X;
 for (const ch of '013457') CLS[ch.charCodeAt(0)]! |= LEET;
 
+/**
+ * Scratch for the text's code units (a call runs to the end without yielding), kept up to 64 Ki
+ * units (128 KiB); a longer text gets its own array.
+ */
+let unitsBuf = Buffer.allocUnsafeSlow(8192);
+const MAX_KEPT_UNITS = 1 << 16;
+
+/**
+ * `text`'s UTF-16 code units in a typed array, copied natively (`utf16le` copies every unit as it
+ * is, lone surrogates included). The loop below reads them from there: `charCodeAt` per unit was
+ * a third of the census when the text is a slice of a longer string, as a parsed body's strings
+ * can be, and the copy costs a fiftieth of that.
+ */
+function unitsOf(text: string): Uint16Array {
+  const n = text.length;
+  let buf = unitsBuf;
+  if (buf.length < 2 * n) {
+    let size = buf.length;
+    while (size < 2 * n) size *= 2;
+    buf = Buffer.allocUnsafeSlow(size);
+    if (n <= MAX_KEPT_UNITS) unitsBuf = buf;
+  }
+  buf.write(text, 0, 2 * n, 'utf16le');
+  return new Uint16Array(buf.buffer, buf.byteOffset, n);
+}
+
 export function census(text: string): Census {
   const n = text.length;
+  const u = unitsOf(text);
   const pairs = new Uint32Array(128);
   let pairsOk = true;
   let at = false;
@@ -139,7 +166,7 @@ export function census(text: string): Census {
   let ls = 0;
   let lo = 0;
   for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
+    const c = u[i]!;
     if (c >= 97 && c <= 122) {
       // A lower-case letter (most of any text): extends the alphanumeric, word and base64 runs
       // (their maxima are taken where they end) and a hex run for a to f; ends the digit-and-dot
@@ -227,8 +254,7 @@ export function census(text: string): Census {
       }
       hx = 0;
       if (c === 64) at = true;
-      if (c === 37 && i + 2 < n && isHex(text.charCodeAt(i + 1)) && isHex(text.charCodeAt(i + 2)))
-        pctEscapes++;
+      if (c === 37 && i + 2 < n && isHex(u[i + 1]!) && isHex(u[i + 2]!)) pctEscapes++;
       if (c === 58) {
         if (lastColon >= 0 && i - lastColon <= 5) colonPair = true;
         lastColon = i;
@@ -248,12 +274,11 @@ export function census(text: string): Census {
     }
     if ((k & DIGIT) !== 0) {
       if (++phoneDigits > phoneRunDigits) phoneRunDigits = phoneDigits;
-      if (!upperPairDigits && i >= 3 && (CLS[text.charCodeAt(i - 1) & 127]! & DIGIT) !== 0) {
-        const a = text.charCodeAt(i - 2);
+      if (!upperPairDigits && i >= 3 && (CLS[u[i - 1]! & 127]! & DIGIT) !== 0) {
+        const a = u[i - 2]!;
         if (a === 32) {
-          if (i >= 4 && isUpper(text.charCodeAt(i - 3)) && isUpper(text.charCodeAt(i - 4)))
-            upperPairDigits = true;
-        } else if (isUpper(a) && isUpper(text.charCodeAt(i - 3))) upperPairDigits = true;
+          if (i >= 4 && isUpper(u[i - 3]!) && isUpper(u[i - 4]!)) upperPairDigits = true;
+        } else if (isUpper(a) && isUpper(u[i - 3]!)) upperPairDigits = true;
       }
     } else if ((k & PHONE) === 0) phoneDigits = 0;
     // Digit-and-dot runs (IPv4).
