@@ -115,11 +115,12 @@ const MAX_KEPT_UNITS = 1 << 16;
 
 /**
  * `text`'s UTF-16 code units in a typed array, copied natively (`utf16le` copies every unit as it
- * is, lone surrogates included). The loop below reads them from there: `charCodeAt` per unit was
+ * is, lone surrogates included). The census loop reads them from there: `charCodeAt` per unit was
  * a third of the census when the text is a slice of a longer string, as a parsed body's strings
- * can be, and the copy costs a fiftieth of that.
+ * can be, and the copy costs a fiftieth of that. The array is scratch shared by every caller: it
+ * is valid until the next call (the classifier's pass uses it too).
  */
-function unitsOf(text: string): Uint16Array {
+export function unitsOf(text: string): Uint16Array {
   const n = text.length;
   let buf = unitsBuf;
   if (buf.length < 2 * n) {

@@ -14,7 +14,7 @@
  * in the package); no I/O, no clock.
  */
 
-import type { Census } from './census.js';
+import { type Census, unitsOf } from './census.js';
 import {
   CHAR_NGRAMS,
   FEATURE_BITS,
@@ -182,11 +182,6 @@ const LOWER_LATIN1 = new Uint16Array(65536);
 for (let c = 0; c < 65536; c++)
   LOWER_LATIN1[c] = c < 256 ? String.fromCharCode(c).toLowerCase().charCodeAt(0) : c;
 
-/** Code unit `i` of `s`, lower-cased through `low` when given (`s` is then Latin-1). */
-function lowerAt(s: string, i: number, low: Uint16Array): number {
-  return low[s.charCodeAt(i)]!;
-}
-
 /** Bucket mask of the shipped feature space (a constant, so the hot loops keep one register free). */
 const MASK = (1 << FEATURE_BITS) - 1;
 
@@ -229,14 +224,16 @@ export function injectionMargins(
   const s = latin1 ? text : text.toLowerCase();
   const low = LOWER_LATIN1;
   const len = s.length;
+  // The units read from a natively copied array rather than by charCodeAt (see `unitsOf`).
+  const u = unitsOf(s);
   let total = 0;
   let count = 0;
   // The next five characters from position i (32, a space, outside the text), slid along.
   let c0 = 32;
-  let c1 = len > 0 ? lowerAt(s, 0, low) : 32;
-  let c2 = len > 1 ? lowerAt(s, 1, low) : 32;
-  let c3 = len > 2 ? lowerAt(s, 2, low) : 32;
-  let c4 = len > 3 ? lowerAt(s, 3, low) : 32;
+  let c1 = len > 0 ? low[u[0]!]! : 32;
+  let c2 = len > 1 ? low[u[1]!]! : 32;
+  let c3 = len > 2 ? low[u[2]!]! : 32;
+  let c4 = len > 3 ? low[u[3]!]! : 32;
   let i = -1;
   // Word state (see the word features below), carried through the character pass.
   let prev = 0;
@@ -327,7 +324,7 @@ export function injectionMargins(
       c1 = c2;
       c2 = c3;
       c3 = c4;
-      c4 = i + 5 < len ? low[s.charCodeAt(i + 5)]! : 32;
+      c4 = i + 5 < len ? low[u[i + 5]!]! : 32;
     }
     if (inStrides) {
       bs[blk] = total - t0;
