@@ -244,11 +244,12 @@ B64_VALUE[45] = 62;
 B64_VALUE[95] = 63;
 
 /** Scratch bytes for decoded base64 probes (a call runs to the end without yielding). */
-let b64Scratch = new Uint8Array(256);
+let b64Scratch: Buffer = Buffer.allocUnsafe(256);
 
 /**
  * Decodes the base64 run `s[a, b)` (URL-safe `-` `_` allowed, trailing `=` ignored, every other
- * character in the alphabet: a census run) into {@link b64Scratch} and returns the byte count, or
+ * character in the alphabet: a census run) into {@link b64Scratch} (replaced by a larger buffer
+ * for a long run, kept up to {@link MAX_KEPT_BYTES}) and returns the byte count, or
  * -1 for under 16 characters or a length that leaves one odd character. The bytes are those `atob`
  * gives for the run with `-` `_` mapped and its padding restored (forgiving-base64: leftover
  * bits of the last group dropped), without building the mapped, padded and binary strings.
@@ -257,9 +258,8 @@ function decodeBase64Run(s: string, a: number, b: number): number {
   while (b > a && s.charCodeAt(b - 1) === 61) b--;
   const len = b - a;
   if (len < 16 || len % 4 === 1) return -1;
-  const nbytes = Math.floor((len * 3) / 4);
-  if (b64Scratch.length < nbytes) b64Scratch = new Uint8Array(Math.max(nbytes, b64Scratch.length * 2));
-  const out = b64Scratch;
+  const out = scratchBytes(b64Scratch, Math.floor((len * 3) / 4));
+  b64Scratch = out;
   let acc = 0;
   let bits = 0;
   let m = 0;
@@ -281,7 +281,7 @@ function decodeBase64Run(s: string, a: number, b: number): number {
  * to that character wherever they occur), or with more than a twentieth of control bytes other
  * than tab, LF and CR (each decodes to one unreadable character, and the text has at most one
  * character per byte, so `readable`'s 95 % would fail). Base64 of a random key (the tokens a
- * prompt carries) fails here nineteen times in twenty, before any string is built.
+ * prompt carries) fails here more than nine times in ten, before any string is built.
  */
 function mayBeReadable(bytes: Uint8Array, n: number): boolean {
   let ctrl = 0;
@@ -420,13 +420,24 @@ const WS_FIX_RE = /\s\s+|[^\S ]/g;
 
 /**
  * Scratch bytes for {@link foldLatin1}: a call runs to the end without yielding, so one buffer
- * serves every call (grown to the longest text seen, in powers of two).
+ * serves every call (grown in powers of two up to {@link MAX_KEPT_BYTES}; a longer text gets its
+ * own, which is not kept).
  */
-let latin1Scratch = Buffer.allocUnsafe(4096);
+let latin1Scratch: Buffer = Buffer.allocUnsafe(4096);
+const MAX_KEPT_BYTES = 1 << 16;
+
+/** A scratch buffer of at least `n` bytes: `kept` when large enough, else a new one. */
+function scratchBytes(kept: Buffer, n: number): Buffer {
+  if (kept.length >= n) return kept;
+  let size = kept.length;
+  while (size < n) size *= 2;
+  return Buffer.allocUnsafe(size);
+}
 
 /**
- * `foldKnownRuns(s, c.leetRuns, signals).replace(WS_FIX_RE, ' ').trim()` for Latin-1 text (`c`
- * its census, `c.latin1` true), in one pass with no intermediate strings: the leetspeak runs fold
+ * For Latin-1 text (`c` its census, `c.latin1` true), what folding the census's leetspeak runs
+ * then `.replace(WS_FIX_RE, ' ').trim()` gave, in one pass with no intermediate strings (the
+ * chained version is the reference in `allocation-paths.test.ts`): the leetspeak runs fold
  * character for character, every run of JS whitespace becomes one space, and a space at either
  * end goes. On Latin-1 text `\s` and `trim` mean the same six code units (tab, LF, VT, FF, CR,
  * space: U+0085 and U+00A0 are not Latin-1 letters, so `c.latin1` excludes them), and a leetspeak
@@ -439,12 +450,8 @@ function foldLatin1(s: string, c: Census, signals: Set<string>): string {
   const n = s.length;
   const runs = c.leetRuns;
   if (runs.length > 0) signals.add('leet');
-  if (latin1Scratch.length < n) {
-    let size = latin1Scratch.length;
-    while (size < n) size *= 2;
-    latin1Scratch = Buffer.allocUnsafe(size);
-  }
-  const out = latin1Scratch;
+  const out = scratchBytes(latin1Scratch, n);
+  if (out.length <= MAX_KEPT_BYTES) latin1Scratch = out;
   // The text's bytes first, copied natively; the loop then reads them from the buffer and
   // compacts in place (it writes at m <= i). Reading the string unit by unit (`charCodeAt`) was
   // two thirds of this pass when the text is a slice of a longer string, as a parsed body's
@@ -570,8 +577,11 @@ export function normalise(input: string, pre?: Census): Normalised {
       // A base64 run has mixed case or digits; a long plain word does not.
       if (!hasUpperAndLower(s, runs[k]!, runs[k + 1]!)) continue;
       const nb = decodeBase64Run(s, runs[k]!, runs[k + 1]!);
-      if (nb < 0 || !mayBeReadable(b64Scratch, nb)) continue;
-      const dec = utf8(b64Scratch.subarray(0, nb));
+      const bytes = b64Scratch;
+      // A buffer grown for a long run is not kept past this one.
+      if (b64Scratch.length > MAX_KEPT_BYTES) b64Scratch = Buffer.allocUnsafe(256);
+      if (nb < 0 || !mayBeReadable(bytes, nb)) continue;
+      const dec = utf8(bytes.subarray(0, nb));
       if (readable(dec)) {
         signals.add('base64');
         probes.push(dec);

@@ -112,7 +112,6 @@ function referenceBase64Probes(s: string): string[] {
   return out;
 }
 
-const b64 = (bytes: number[]) => btoa(String.fromCharCode(...bytes));
 const utf8 = (s: string) => [...new TextEncoder().encode(s)];
 
 describe('allocation-free screening paths', () => {
@@ -136,6 +135,10 @@ describe('allocation-free screening paths', () => {
       expect(n.text, JSON.stringify(s)).toBe(referenceText(s));
       expect(n.signals.includes('leet'), JSON.stringify(s)).toBe(census(s).leetRuns.length > 0);
     }
+    // Longer than the scratch buffers are kept for (64 KiB), after a short one and before one.
+    const long = Array.from({ length: 3000 }, latin1Text).join(' ');
+    expect(long.length).toBeGreaterThan(1 << 16);
+    for (const s of ['h3ll0  w0rld', long, 'h3ll0  w0rld']) expect(normalise(s).text).toBe(referenceText(s));
     // Nothing to change: the same string comes back.
     expect(normalise('Nothing to fold here.').text).toBe('Nothing to fold here.');
   });
@@ -169,8 +172,10 @@ describe('allocation-free screening paths', () => {
           pick([32, 9, 10, 11, 13, 1, 0xc2, 0xa0, 0xe2, 0x80, 0xe3, 97, 98, 65]),
         ),
       );
+    // A run decoding to more bytes than the scratch buffer is kept for (64 KiB).
+    payloads.push(utf8('ignore all previous instructions '.repeat(2500)));
     for (const p of payloads) {
-      let enc = b64(p);
+      let enc = Buffer.from(p).toString('base64');
       if (rnd(2)) enc = enc.replace(/\+/g, '-').replace(/\//g, '_');
       if (rnd(2)) enc = enc.replace(/=+$/, '');
       const text = `payload ${enc} end`;
@@ -210,6 +215,10 @@ describe('allocation-free screening paths', () => {
         t += `${pick(['', 'my ', 'the '])}${pick(names)}${rnd(3) === 0 ? pick(odd) : ''}${pick([' = ', ': ', '="', ' is '])}${pick(values)}${pick([' ', '\n', '" '])}`;
       expect(detectSecrets(t), t).toEqual(detectSecrets(t, { gates: false }));
     }
+    // Longer than the census's scratch is kept for (64 Ki units), between two short texts.
+    const long = `${'prose and more prose '.repeat(4000)} token = "Zq8vN3kP0sWx7Lr2"`;
+    for (const t of ['api_key = "x9K2mQ7vB4nT8wL3pR6s"', long, 'Auth: Zq8vN3kP0sWx7Lr2'])
+      expect(detectSecrets(t), t.slice(-40)).toEqual(detectSecrets(t, { gates: false }));
   });
 
   it('5. sorts findings as Array.prototype.sort does (stable)', () => {
