@@ -177,7 +177,11 @@ export function injectionMargin(model: InjectionModel, text: string): number {
   return injectionMargins(model, text).whole;
 }
 
-/** `String.fromCharCode(c).toLowerCase()` for c up to U+00FF (each is one code unit). */
+/**
+ * `String.fromCharCode(c).toLowerCase()` for c up to U+00FF (each is one code unit), and c itself
+ * above: so it also leaves a text that `toLowerCase` already lower-cased as it is (nothing there
+ * is an upper-case Latin-1 letter), and one table serves both paths of the pass below.
+ */
 const LOWER_LATIN1 = new Uint16Array(65536);
 for (let c = 0; c < 65536; c++)
   LOWER_LATIN1[c] = c < 256 ? String.fromCharCode(c).toLowerCase().charCodeAt(0) : c;
@@ -308,8 +312,8 @@ export function injectionMargins(
         wh = Math.imul(wh ^ c1, FNV_PRIME);
         inWord = true;
       } else if (inWord) {
-        const u = Math.imul(wh ^ 0x5bd1e995, 0x27d4eb2d);
-        wb[nw] = (u ^ (u >>> 13)) & MASK;
+        const uh = Math.imul(wh ^ 0x5bd1e995, 0x27d4eb2d);
+        wb[nw] = (uh ^ (uh >>> 13)) & MASK;
         wp[nw++] = i + 1;
         if (prev !== 0) {
           const bg = Math.imul(Math.imul(prev, 0x9e3779b1) ^ wh, 0x85ebca6b);
