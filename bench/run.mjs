@@ -366,7 +366,7 @@ function screeningPhase() {
   const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
   const argv = [tsx, join(ROOT, 'bench', 'screening.mjs'), ...(quick ? ['--quick'] : [])];
   const [cmd, ...cmdArgs] = HAS_TASKSET ? ['taskset', '-c', String(TARGET_CORE), ...argv] : argv;
-  const label = `Content screening, 4 kB prompt (µs; run first, on an otherwise idle machine${HAS_TASKSET ? `, pinned to core ${TARGET_CORE}` : ''})`;
+  const label = `Content screening, 4 kB prompt (µs; run before the bench starts any server${HAS_TASKSET ? `, pinned to core ${TARGET_CORE}` : ''})`;
   try {
     const text = runCommand(cmd, cmdArgs, { cwd: ROOT, timeoutMs: (quick ? 120 : 400) * 1000 });
     const sj = text.split('\n').find((l) => l.startsWith('BENCH_JSON '));
@@ -486,7 +486,7 @@ async function main() {
   // Before anything is started or pinned: see screeningPhase.
   let screening;
   if (!args['no-extras']) {
-    log('screening cost (first, on an idle machine)');
+    log('screening cost (first, before any server starts)');
     screening = screeningPhase();
   }
   if (HAS_TASKSET) pinSelf(LOAD_CORE);
