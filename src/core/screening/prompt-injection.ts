@@ -186,6 +186,10 @@ const LOWER_LATIN1 = new Uint16Array(65536);
 for (let c = 0; c < 65536; c++)
   LOWER_LATIN1[c] = c < 256 ? String.fromCharCode(c).toLowerCase().charCodeAt(0) : c;
 
+/** The FNV-1a state after one code unit below 256 (the first step of every character n-gram). */
+const FNV_FIRST = new Int32Array(256);
+for (let c = 0; c < 256; c++) FNV_FIRST[c] = Math.imul(FNV_OFFSET ^ c, FNV_PRIME);
+
 /** Bucket mask of the shipped feature space (a constant, so the hot loops keep one register free). */
 const MASK = (1 << FEATURE_BITS) - 1;
 
@@ -266,7 +270,7 @@ export function injectionMargins(
       }
       // Character 2-, 3- and 5-grams starting at i, written out (a loop over the lengths with a
       // test per length cost a third of the pass); one ending in the space past the text is the last.
-      let h = Math.imul(Math.imul(FNV_OFFSET ^ c0, FNV_PRIME) ^ c1, FNV_PRIME);
+      let h = Math.imul((c0 < 256 ? FNV_FIRST[c0]! : Math.imul(FNV_OFFSET ^ c0, FNV_PRIME)) ^ c1, FNV_PRIME);
       let x = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
       let b = (x ^ (x >>> 12)) & MASK;
       let word = b >>> 5;
