@@ -11,8 +11,11 @@
 //
 // Method: logistic regression (AdaGrad SGD, L2, class-balanced) over the hashed features of
 // src/core/screening/injection-features.ts; 5-fold stratified cross-validation on the training
-// rows; threshold = the lowest CV margin whose false-positive rate is <= 2 %; the final model is
-// trained on all training rows and its bias shifted so that threshold is probability 0.5.
+// rows; threshold = the lowest CV margin whose false-positive rate is <= 2 % on all training rows
+// AND <= 4 % on the written rows alone (hand-written, multilingual hard negatives: the kind of text
+// a held-out set of hand-written prompts is made of; the shared benign rows are far easier and
+// would otherwise set the threshold alone); the final model is trained on all training rows and
+// its bias shifted so that threshold is probability 0.5.
 // Deterministic: a seeded PRNG orders everything, so two runs write the same file.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -33,6 +36,8 @@ const EPOCHS = 12;
 const LR = 0.4;
 const L2 = 1e-6;
 const TARGET_FPR = 0.02;
+/** Largest CV false-positive rate allowed on the written rows alone (see the header). */
+const TARGET_WRITTEN_FPR = 0.04;
 const HOLDOUT_SHARE = 0.3;
 /** Written rows count this many times: they are the closest to hand-written, multilingual traffic. */
 const WRITTEN_WEIGHT = 3;
@@ -196,9 +201,17 @@ function auc(scores, labels) {
 }
 const labels = rows.map((r) => r.y);
 const negScores = [...oof].filter((_, i) => !labels[i]).sort((a, b) => b - a);
-// Lowest threshold whose CV false-positive rate is <= TARGET_FPR.
+// Lowest threshold whose CV false-positive rate is <= TARGET_FPR overall and <= TARGET_WRITTEN_FPR
+// on the written rows.
 const allowedFp = Math.floor(TARGET_FPR * negScores.length);
-const threshold = negScores[allowedFp] + 1e-9;
+const writtenNeg = rows
+  .map((r, i) => (r.set === 'written' && !r.y ? oof[i] : null))
+  .filter((x) => x !== null)
+  .sort((a, b) => b - a);
+const threshold = Math.max(
+  negScores[allowedFp] + 1e-9,
+  writtenNeg[Math.floor(TARGET_WRITTEN_FPR * writtenNeg.length)] + 1e-9,
+);
 const cv = rates(oof, labels, threshold);
 const sharedIdx = rows.map((r, i) => (r.set === 'shared' ? i : -1)).filter((i) => i >= 0);
 const cvShared = rates(
@@ -206,16 +219,25 @@ const cvShared = rates(
   sharedIdx.map((i) => labels[i]),
   threshold,
 );
+const writtenIdx = rows.map((r, i) => (r.set === 'written' ? i : -1)).filter((i) => i >= 0);
+const cvWritten = rates(
+  writtenIdx.map((i) => oof[i]),
+  writtenIdx.map((i) => labels[i]),
+  threshold,
+);
 const fmt = (x) => x.toFixed(3);
 console.log(`\n${FOLDS}-fold cross-validation (out-of-fold scores, same scoring path as the gateway)`);
 console.log(
-  `  AUC ${fmt(auc(oof, labels))}; threshold (margin) ${threshold.toFixed(3)} chosen for FPR <= ${TARGET_FPR}`,
+  `  AUC ${fmt(auc(oof, labels))}; threshold (margin) ${threshold.toFixed(3)} chosen for FPR <= ${TARGET_FPR} overall, <= ${TARGET_WRITTEN_FPR} on written rows`,
 );
 console.log(
   `  all training rows : recall ${fmt(cv.recall)} (${cv.tp}/${cv.pos})  FPR ${fmt(cv.fpr)} (${cv.fp}/${cv.neg})`,
 );
 console.log(
   `  shared data only  : recall ${fmt(cvShared.recall)} (${cvShared.tp}/${cvShared.pos})  FPR ${fmt(cvShared.fpr)} (${cvShared.fp}/${cvShared.neg})`,
+);
+console.log(
+  `  written rows only : recall ${fmt(cvWritten.recall)} (${cvWritten.tp}/${cvWritten.pos})  FPR ${fmt(cvWritten.fpr)} (${cvWritten.fp}/${cvWritten.neg})`,
 );
 const bySource = new Map();
 rows.forEach((r, i) => {
@@ -237,7 +259,14 @@ final.bias -= threshold;
 const trainedAt = { rows: rows.length, holdout: holdout.length, seed: SEED, epochs: EPOCHS, folds: FOLDS };
 const file = encodeInjectionModel(final, {
   trainedAt,
-  cv: { recall: cv.recall, fpr: cv.fpr, sharedRecall: cvShared.recall, sharedFpr: cvShared.fpr },
+  cv: {
+    recall: cv.recall,
+    fpr: cv.fpr,
+    sharedRecall: cvShared.recall,
+    sharedFpr: cvShared.fpr,
+    writtenRecall: cvWritten.recall,
+    writtenFpr: cvWritten.fpr,
+  },
 });
 const shipped = decodeInjectionModel(file);
 const hs = holdout.map((r) => scoreInjection(shipped, r.text).score);

@@ -11,7 +11,18 @@ const di = args.indexOf('--duration');
 const duration = di >= 0 ? Number(args.splice(di, 2)[1]) : 900;
 const fi = args.indexOf('--family');
 const families = fi >= 0 ? args.splice(fi, 2)[1].split(',') : FAMILIES;
-const seeds = args.map(Number);
+// Seeds as separate arguments or comma-separated; anything else is refused (a NaN seed made
+// degenerate traces whose figures looked real).
+const seeds = args.flatMap((a) => a.split(',')).map(Number);
+if (seeds.length === 0 || seeds.some((s) => !Number.isInteger(s))) {
+  process.stderr.write('usage: evaluate.mjs SEED [SEED...] [--duration S] [--family F,F]  (seeds are integers)\n');
+  process.exit(2);
+}
+const unknown = families.filter((f) => !FAMILIES.includes(f));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown family ${unknown.join(', ')}; families: ${FAMILIES.join(', ')}\n`);
+  process.exit(2);
+}
 let abusive = 0;
 let caught = 0;
 let legit = 0;

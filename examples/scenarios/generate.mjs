@@ -445,7 +445,7 @@ export function evaluate(actors, report, decisions, requests) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [family, seedArg, ...rest] = process.argv.slice(2);
-  if (!FAMILIES.includes(family)) {
+  if (!FAMILIES.includes(family) || (seedArg !== undefined && !Number.isInteger(Number(seedArg)))) {
     process.stderr.write(`usage: generate.mjs FAMILY SEED [--labels FILE]\nfamilies: ${FAMILIES.join(', ')}\n`);
     process.exit(2);
   }
