@@ -11,8 +11,9 @@
  *      Cyrillic is left alone, so Russian stays Russian. Leetspeak digits inside letter words fold
  *      too ("1gn0re" → "ignore").
  *   5. Whitespace runs collapse to one space; letters spaced out one by one ("i g n o r e") join.
- *   6. Decode probes: base64, hex and URL-encoded runs that decode to readable text, and the ROT13
- *      reading when the text looks like ROT13'd English, are returned as extra texts to screen.
+ *   6. Decode probes: base64, hex and URL-encoded runs that decode to readable text, the ROT13
+ *      reading when the text looks like ROT13'd English, and the text read backwards when it looks
+ *      like reversed English, are returned as extra texts to screen.
  *
  * Decode probes run only where the text's census (`census.ts`, shared with the secret and PII
  * detectors) shows a candidate: a base64 or hex run of 16 or more, three `%XX` escapes.
@@ -28,9 +29,9 @@ export interface Normalised {
   text: string;
   /** Decoded payloads found in the text (each already normalised), to be screened as well. */
   probes: string[];
-  /** What each probe was decoded from (`tag-chars`, `base64`, `hex`, `url`, `rot13`), index for index. */
+  /** What each probe was decoded from (`tag-chars`, `base64`, `hex`, `url`, `rot13`, `reversed`), index for index. */
   probeKinds: string[];
-  /** What was found: `tag-chars`, `zero-width`, `bidi`, `homoglyph`, `leet`, `spaced`, `base64`, `hex`, `url`, `rot13`. */
+  /** What was found: `tag-chars`, `zero-width`, `bidi`, `homoglyph`, `leet`, `spaced`, `base64`, `hex`, `url`, `rot13`, `reversed`. */
   signals: string[];
 }
 
@@ -210,6 +211,28 @@ const ROT13_HINTS = new Set([
   'sbetrg',
   'lbhe',
 ]);
+
+/**
+ * Words that only reversed English has ("erongi" is "ignore" backwards), and the common words that
+ * confirm it ("eht", "dna", "uoy"). Two distinct hits, one of them rare, make the reversed reading
+ * a probe: "snoitcurtsni suoiverp lla erongi" is read by a model as easily as it is written.
+ */
+const REVERSED_RARE_WORDS = [
+  'erongi',
+  'snoitcurtsni',
+  'suoiverp',
+  'metsys',
+  'tpmorp',
+  'laever',
+  'tegrof',
+  'dragersid',
+  'selur',
+  'dnetrep',
+  'drowssap',
+  'terces',
+];
+const REVERSED_RARE_RE = new RegExp(`\\b(?:${REVERSED_RARE_WORDS.join('|')})\\b`);
+const REVERSED_HINTS = new Set([...REVERSED_RARE_WORDS, 'eht', 'dna', 'uoy', 'ruoy', 'lla', 'won', 'em']);
 
 /** At most this many probes per text: a payload of thousands of short base64 runs costs no more. */
 const MAX_PROBES = 8;
@@ -636,6 +659,23 @@ export function normalise(input: string, pre?: Census): Normalised {
     signals.add('rot13');
     probes.push(rot13(text));
     kinds.push('rot13');
+  }
+  // Reversed English: gated like ROT13 by the census's pair filter (every rare word's pairs must
+  // occur), so ordinary text pays a dozen bit tests.
+  if (
+    probes.length < MAX_PROBES &&
+    (!c.latin1 || signals.has('spaced') || REVERSED_RARE_WORDS.some((w) => mayContain(c, w)))
+  ) {
+    const low = lower || text.toLowerCase();
+    if (REVERSED_RARE_RE.test(low)) {
+      const seen = new Set<string>();
+      for (const w of low.split(/[^a-z]+/)) if (REVERSED_HINTS.has(w)) seen.add(w);
+      if (seen.size >= 2) {
+        signals.add('reversed');
+        probes.push([...text].reverse().join(''));
+        kinds.push('reversed');
+      }
+    }
   }
   const cleaned = probes.map((p) => cleanText(p, signals));
   return {
