@@ -314,6 +314,9 @@ function less(x: Timer, y: Timer): boolean {
   return x.due < y.due || (x.due === y.due && x.seq < y.seq);
 }
 
+/** The signal whole answers get in a simulation: nothing aborts a call there (see SimUpstream.call). */
+const NEVER_ABORTED = new AbortController().signal;
+
 /** The mock upstream as the trace describes it: virtual latency, given output tokens or status. */
 class SimUpstream implements Upstream {
   readonly name: string;
@@ -353,7 +356,21 @@ class SimUpstream implements Upstream {
         usage: Promise.resolve({ inputTokens: 0, outputTokens: 0, images: 0 }),
       };
     }
-    const res = await this.inner.call(req);
+    // Nothing aborts an upstream call in a simulation (no client goes away, no forced shutdown), so a
+    // whole answer gets a signal that never aborts instead of the call's own, which would be made
+    // just to be read once (see CallAbort). A stream keeps the real one: it listens on it.
+    const res = await this.inner.call(
+      req.stream
+        ? req
+        : {
+            endpoint: req.endpoint,
+            body: req.body,
+            stream: false,
+            signal: NEVER_ABORTED,
+            requestId: req.requestId,
+            headers: req.headers,
+          },
+    );
     const out = spec?.outputTokens;
     if (out === undefined) return res;
     return { ...res, usage: res.usage.then((u) => ({ ...u, outputTokens: out })) };

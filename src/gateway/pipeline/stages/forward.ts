@@ -6,6 +6,7 @@
  */
 import { type ErrorCode, type Refusal, refuse } from '../../../core/errors.js';
 import { UpstreamError, type UpstreamResponse } from '../../../core/ports.js';
+import { CallAbort } from '../call-abort.js';
 import type { RequestContext } from '../context.js';
 import type { GatewayDeps } from '../deps.js';
 import { logIds } from '../log-ids.js';
@@ -16,11 +17,11 @@ import { settleReservation } from './settle.js';
 const FORWARD_HEADERS = ['anthropic-version', 'anthropic-beta', 'openai-beta', 'traceparent', 'tracestate'];
 
 /** Upstream calls still waiting for headers, per gateway: a forced shutdown aborts them. */
-const waitingSets = new WeakMap<GatewayDeps, Set<AbortController>>();
+const waitingSets = new WeakMap<GatewayDeps, Set<CallAbort>>();
 
 /** Called once per gateway: a forced shutdown aborts every call still waiting for upstream headers. */
 export function trackWaiting(deps: GatewayDeps): void {
-  const waiting = new Set<AbortController>();
+  const waiting = new Set<CallAbort>();
   waitingSets.set(deps, waiting);
   deps.forceEnd?.addEventListener('abort', () => {
     for (const ac of waiting) ac.abort();
@@ -32,14 +33,14 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
   const { deps, request, reply } = ctx;
   const upstream = ctx.upstream!;
   const route = ctx.route!;
-  const ac = new AbortController();
+  const ac = new CallAbort();
   ctx.abort = ac;
   const onClose = () => {
     if (!reply.raw.writableFinished) ac.abort();
   };
   reply.raw.on('close', onClose);
   // A Set, not a listener per request: an EventTarget listener costs more than the whole add/delete.
-  const waiting = waitingSets.get(deps) ?? new Set<AbortController>();
+  const waiting = waitingSets.get(deps) ?? new Set<CallAbort>();
   if (deps.forceEnd?.aborted) ac.abort();
   waiting.add(ac);
   const headers: Record<string, string> = { 'x-request-id': ctx.id };
@@ -59,7 +60,10 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
       endpoint: ctx.endpoint!,
       body: upstreamBody,
       stream: ctx.stream,
-      signal: ac.signal,
+      // Made when the upstream first reads it (an HTTP upstream always does; see CallAbort).
+      get signal() {
+        return ac.signal;
+      },
       requestId: ctx.id,
       headers,
     });
@@ -75,7 +79,7 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
       { ...logIds(ctx), upstream: upstream.name, err: (err as Error).message },
       'upstream call failed',
     );
-    const gone = ac.signal.aborted && !shuttingDown;
+    const gone = ac.aborted && !shuttingDown;
     // Why a pinned or untrusted upstream was not used goes to the audit event (its fingerprint, not a path).
     const why = code === 'SLUICE_UPSTREAM_UNTRUSTED' || ctx.pinned ? (err as Error).message : undefined;
     return refuse(code, undefined, {
