@@ -65,7 +65,22 @@ function prng(seed: number): () => number {
   };
 }
 
-const WORD = /\S+/g;
+/** `\s` of a JavaScript regular expression (what `/\S+/` splits on), by UTF-16 code unit. */
+function isSpace(c: number): boolean {
+  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+  if (c < 0xa0) return false;
+  return (
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
 
 /** Answer id prefixes, per endpoint, as the real APIs write them. */
 const ID_HEAD: Partial<Record<Endpoint, string>> = {
@@ -82,11 +97,16 @@ const ID_HEAD: Partial<Record<Endpoint, string>> = {
 export function mockReplyWords(prompt: string, count: number): string[] {
   // The first 7 whitespace-separated words (as split(/\s+/) without empties gives them), without
   // splitting a long prompt whole.
+  // Scanned by hand: `/\S+/g.exec` allocates a match array per word (the mock answers every call of
+  // a simulation).
   const quoted: string[] = [];
-  WORD.lastIndex = 0;
-  for (let m = WORD.exec(prompt); m !== null && quoted.length < 7; m = WORD.exec(prompt)) {
-    const w = m[0];
-    quoted.push(w.length > 32 ? `${w.slice(0, 32)}…` : w);
+  const n = prompt.length;
+  for (let i = 0; i < n && quoted.length < 7; ) {
+    while (i < n && isSpace(prompt.charCodeAt(i))) i++;
+    if (i >= n) break;
+    const start = i;
+    while (i < n && !isSpace(prompt.charCodeAt(i))) i++;
+    quoted.push(i - start > 32 ? `${prompt.slice(start, start + 32)}…` : prompt.slice(start, i));
   }
   const words = ['This', 'is', 'a', 'mock', 'reply', 'from', 'Sluice'];
   if (quoted.length === 0) words[words.length - 1] = 'Sluice.';

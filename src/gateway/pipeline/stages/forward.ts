@@ -40,9 +40,10 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
   };
   reply.raw.on('close', onClose);
   // A Set, not a listener per request: an EventTarget listener costs more than the whole add/delete.
-  const waiting = waitingSets.get(deps) ?? new Set<CallAbort>();
+  // None without `trackWaiting` (no app, e.g. `sluice simulate`): nothing could abort the waiting calls.
+  const waiting = waitingSets.get(deps);
   if (deps.forceEnd?.aborted) ac.abort();
-  waiting.add(ac);
+  waiting?.add(ac);
   const headers: Record<string, string> = { 'x-request-id': ctx.id };
   for (const h of FORWARD_HEADERS) {
     const v = request.headers[h];
@@ -69,7 +70,7 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
     });
   } catch (err) {
     reply.raw.off('close', onClose);
-    waiting.delete(ac);
+    waiting?.delete(ac);
     // Nothing was produced: refund everything.
     if (ctx.reservation)
       void settleReservation(ctx, ctx.reservation, { inputTokens: 0, outputTokens: 0, images: 0 }, true);
@@ -88,7 +89,7 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
       ...(gone ? { silent: { reason: code, status: 502 } } : {}),
     });
   }
-  waiting.delete(ac);
+  waiting?.delete(ac);
   if (res.refusal) {
     // The provider already mapped the upstream's error answer into the catalogue (nothing of its
     // body reaches the caller); the log keeps the upstream's own status and the redacted reason.
