@@ -205,7 +205,11 @@ export class MockUpstream implements Upstream {
 
   async close(): Promise<void> {}
 
-  async call(req: UpstreamRequest): Promise<UpstreamResponse> {
+  /**
+   * `outputTokens`, when given, is what the answer's usage reports as output instead of the mock's own
+   * count (`sluice simulate`: a trace's `upstream.outputTokens`); the body is the same either way.
+   */
+  async call(req: UpstreamRequest, outputTokens?: number): Promise<UpstreamResponse> {
     if (req.signal.aborted) throw req.signal.reason ?? new Error('aborted');
     const body = req.body;
     const endpoint = req.endpoint;
@@ -221,11 +225,11 @@ export class MockUpstream implements Upstream {
 
     if (endpoint === 'embeddings') {
       const out = this.embeddings(body, model);
-      return done(200, jsonHeaders(requestIdHeader), out.json, out.usage);
+      return done(200, jsonHeaders(requestIdHeader), out.json, reported(out.usage, outputTokens));
     }
     if (endpoint === 'images') {
       const out = this.images(body, created);
-      return done(200, jsonHeaders(requestIdHeader), out.json, out.usage);
+      return done(200, jsonHeaders(requestIdHeader), out.json, reported(out.usage, outputTokens));
     }
 
     const cap = maxTokens(endpoint, body);
@@ -259,18 +263,23 @@ export class MockUpstream implements Upstream {
     if (!req.stream) {
       const usage: Usage = {
         inputTokens: plan.input,
-        outputTokens: plan.words.length * plan.choices,
+        outputTokens: outputTokens ?? plan.words.length * plan.choices,
         images: 0,
       };
       const json =
         plan.endpoint === 'chat' && !plan.tool ? chatCompletionJson(plan) : JSON.stringify(whole(plan));
       return doneText(200, jsonHeaders(requestIdHeader), json, usage);
     }
-    return this.stream(plan, req.signal, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      ...requestIdHeader,
-    });
+    return this.stream(
+      plan,
+      req.signal,
+      {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        ...requestIdHeader,
+      },
+      outputTokens,
+    );
   }
 
   private embeddings(body: Record<string, unknown>, model: string): { json: unknown; usage: Usage } {
@@ -323,7 +332,12 @@ export class MockUpstream implements Upstream {
     };
   }
 
-  private stream(plan: Plan, signal: AbortSignal, headers: Record<string, string>): UpstreamResponse {
+  private stream(
+    plan: Plan,
+    signal: AbortSignal,
+    headers: Record<string, string>,
+    outputTokens: number | undefined,
+  ): UpstreamResponse {
     const delay = this.cfg.tokenDelay;
     let produced = 0;
     let resolveUsage!: (u: Usage) => void;
@@ -338,7 +352,7 @@ export class MockUpstream implements Upstream {
       if (settled) return;
       settled = true;
       signal.removeEventListener('abort', onAbort);
-      resolveUsage({ inputTokens: plan.input, outputTokens: produced, images: 0 });
+      resolveUsage({ inputTokens: plan.input, outputTokens: outputTokens ?? produced, images: 0 });
     };
     // A consumer that never reads still gets its usage once the request is aborted.
     stop.signal.addEventListener('abort', settle, { once: true });
@@ -378,6 +392,11 @@ export class MockUpstream implements Upstream {
     const events = format ? eventsOf(format, body, () => stop.abort()) : undefined;
     return { status: 200, headers, rateHeaders: {}, body, usage, ...(events ? { events } : {}) };
   }
+}
+
+/** `usage` with its output tokens replaced by `outputTokens`, when given. */
+function reported(usage: Usage, outputTokens: number | undefined): Usage {
+  return outputTokens === undefined ? usage : { ...usage, outputTokens };
 }
 
 function done(
