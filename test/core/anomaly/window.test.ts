@@ -21,11 +21,11 @@ function prng(seed: number): () => number {
 describe('capped maps and recent sets', () => {
   it('capMap drops the oldest insertions exactly as a fresh keys().next() would, whatever else changes the map', () => {
     const rnd = prng(11);
-    for (let round = 0; round < 300; round++) {
+    for (let round = 0; round < 100; round++) {
       const cap = 1 + Math.floor(rnd() * 30);
       const a = new Map<number, number>();
       const b = new Map<number, number>();
-      for (let i = 0; i < 400; i++) {
+      for (let i = 0; i < 300; i++) {
         const op = rnd();
         const k = Math.floor(rnd() * 70);
         if (op < 0.6) {
@@ -48,8 +48,9 @@ describe('capped maps and recent sets', () => {
           referenceCap(a, c);
           capMap(b, c);
         }
-        expect([...b]).toEqual([...a]);
+        if (JSON.stringify([...b]) !== JSON.stringify([...a])) expect([...b]).toEqual([...a]);
       }
+      expect([...b]).toEqual([...a]);
     }
   });
 
