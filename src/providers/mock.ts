@@ -216,20 +216,14 @@ export class MockUpstream implements Upstream {
     const model = typeof body.model === 'string' && body.model ? body.model : defaultModel(endpoint);
     const created = Math.floor(this.now() / 1000);
     const id = `${ID_HEAD[endpoint] ?? ''}${req.requestId}`;
-    const jsonHeaders = (extra: Record<string, string> = {}) => ({
-      'content-type': 'application/json',
-      ...extra,
-    });
-    const requestIdHeader: Record<string, string> =
-      endpoint === 'messages' ? { 'request-id': req.requestId } : { 'x-request-id': req.requestId };
 
     if (endpoint === 'embeddings') {
       const out = this.embeddings(body, model);
-      return done(200, jsonHeaders(requestIdHeader), out.json, reported(out.usage, outputTokens));
+      return done(200, jsonHeaders(endpoint, req.requestId), out.json, reported(out.usage, outputTokens));
     }
     if (endpoint === 'images') {
       const out = this.images(body, created);
-      return done(200, jsonHeaders(requestIdHeader), out.json, reported(out.usage, outputTokens));
+      return done(200, jsonHeaders(endpoint, req.requestId), out.json, reported(out.usage, outputTokens));
     }
 
     const cap = maxTokens(endpoint, body);
@@ -268,7 +262,7 @@ export class MockUpstream implements Upstream {
       };
       const json =
         plan.endpoint === 'chat' && !plan.tool ? chatCompletionJson(plan) : JSON.stringify(whole(plan));
-      return doneText(200, jsonHeaders(requestIdHeader), json, usage);
+      return doneText(200, jsonHeaders(endpoint, req.requestId), json, usage);
     }
     return this.stream(
       plan,
@@ -276,7 +270,7 @@ export class MockUpstream implements Upstream {
       {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache',
-        ...requestIdHeader,
+        ...(endpoint === 'messages' ? { 'request-id': req.requestId } : { 'x-request-id': req.requestId }),
       },
       outputTokens,
     );
@@ -397,6 +391,13 @@ export class MockUpstream implements Upstream {
 /** `usage` with its output tokens replaced by `outputTokens`, when given. */
 function reported(usage: Usage, outputTokens: number | undefined): Usage {
   return outputTokens === undefined ? usage : { ...usage, outputTokens };
+}
+
+/** A JSON answer's headers: its type and the upstream's request id (Anthropic names it `request-id`). */
+function jsonHeaders(endpoint: Endpoint, requestId: string): Record<string, string> {
+  return endpoint === 'messages'
+    ? { 'content-type': 'application/json', 'request-id': requestId }
+    : { 'content-type': 'application/json', 'x-request-id': requestId };
 }
 
 function done(
