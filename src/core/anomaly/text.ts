@@ -51,8 +51,13 @@ export function isInternalAddress(ip: string): boolean {
 export function wideNetOf(ip: string): string {
   const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
   if (v4.indexOf(':') >= 0) return '';
-  const parts = v4.split('.');
-  return parts.length === 4 ? `${parts[0]}.${parts[1]}.0.0/16` : '';
+  // Exactly four dot-separated parts (as split('.') would count them), without splitting: this runs
+  // for every request once anything is quarantined.
+  const d1 = v4.indexOf('.');
+  const d2 = d1 < 0 ? -1 : v4.indexOf('.', d1 + 1);
+  const d3 = d2 < 0 ? -1 : v4.indexOf('.', d2 + 1);
+  if (d3 < 0 || v4.indexOf('.', d3 + 1) >= 0) return '';
+  return `${v4.slice(0, d2)}.0.0/16`;
 }
 
 /** Only this many characters of a prompt are looked at (templates show in their first words). */
