@@ -24,6 +24,7 @@ import { AuthFailureLimiter } from '../gateway/auth-failures.js';
 import { runPipelineDirect } from '../gateway/pipeline/direct.js';
 import { defaultStages } from '../gateway/pipeline/stages.js';
 import { createUpstream } from '../providers/index.js';
+import { MockUpstream } from '../providers/mock.js';
 import { ContextLoader } from '../wiring/policy.js';
 import { buildRuntime } from '../wiring/runtime.js';
 import { openStores } from '../wiring/stores.js';
@@ -314,6 +315,9 @@ function less(x: Timer, y: Timer): boolean {
   return x.due < y.due || (x.due === y.due && x.seq < y.seq);
 }
 
+/** The signal whole answers get in a simulation: nothing aborts a call there (see SimUpstream.call). */
+const NEVER_ABORTED = new AbortController().signal;
+
 /** The mock upstream as the trace describes it: virtual latency, given output tokens or status. */
 class SimUpstream implements Upstream {
   readonly name: string;
@@ -325,7 +329,9 @@ class SimUpstream implements Upstream {
   ) {
     this.name = inner.name;
     this.kind = inner.kind;
+    this.mock = inner instanceof MockUpstream ? inner : null;
   }
+  private readonly mock: MockUpstream | null;
   supports(e: UpstreamRequest['endpoint']): boolean {
     return this.inner.supports(e);
   }
@@ -335,28 +341,46 @@ class SimUpstream implements Upstream {
   close(): Promise<void> {
     return this.inner.close();
   }
-  async call(req: UpstreamRequest): Promise<UpstreamResponse> {
+  call(req: UpstreamRequest): Promise<UpstreamResponse> {
     const spec = this.specOf(req.requestId);
     // Streams arrive whole at the end of the latency (their chunks are not spread in virtual time).
-    if (spec && spec.latencyMs > 0) await this.sleep(spec.latencyMs);
+    if (spec && spec.latencyMs > 0) return this.sleep(spec.latencyMs).then(() => this.answer(req, spec));
+    return this.answer(req, spec);
+  }
+  private answer(req: UpstreamRequest, spec: TraceRequest | undefined): Promise<UpstreamResponse> {
     if (spec?.status !== undefined && spec.status >= 400) {
       const body = Buffer.from(
         JSON.stringify({
           error: { message: `upstream answered ${spec.status}`, type: 'upstream_error', code: null },
         }),
       );
-      return {
+      return Promise.resolve({
         status: spec.status,
         headers: { 'content-type': 'application/json' },
         rateHeaders: {},
         body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
         usage: Promise.resolve({ inputTokens: 0, outputTokens: 0, images: 0 }),
-      };
+      });
     }
-    const res = await this.inner.call(req);
+    // Nothing aborts an upstream call in a simulation (no client goes away, no forced shutdown), so a
+    // whole answer gets a signal that never aborts instead of the call's own, which would be made
+    // just to be read once (see CallAbort). A stream keeps the real one: it listens on it.
+    const call: UpstreamRequest = req.stream
+      ? req
+      : {
+          endpoint: req.endpoint,
+          body: req.body,
+          stream: false,
+          signal: NEVER_ABORTED,
+          requestId: req.requestId,
+          headers: req.headers,
+        };
     const out = spec?.outputTokens;
+    // The mock reports the trace's output tokens itself (no second promise per answer).
+    if (this.mock) return this.mock.call(call, out);
+    const res = this.inner.call(call);
     if (out === undefined) return res;
-    return { ...res, usage: res.usage.then((u) => ({ ...u, outputTokens: out })) };
+    return res.then((r) => ({ ...r, usage: r.usage.then((u) => ({ ...u, outputTokens: out })) }));
   }
 }
 
@@ -414,7 +438,8 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
   try {
     // 1. Keys declared in the trace.
     const keysSvc = new KeyService(stores.control, stores.pepper, clock, () => Object.keys(cfg.tiers));
-    const secrets = new Map<string, string>();
+    /** Trace key name -> its `Authorization` header value (made once, not per request). */
+    const bearers = new Map<string, string>();
     const keyNames = new Map<string, string>();
     const keyTenants = new Map<string, string>();
     for (const k of trace.keys) {
@@ -428,7 +453,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
           scopes: k.scopes ?? null,
           models: k.models ?? null,
         });
-        secrets.set(k.name, key);
+        bearers.set(k.name, `Bearer ${key}`);
         keyNames.set(record.id, k.name);
         keyTenants.set(k.name, k.tenant);
       } catch (err) {
@@ -547,40 +572,46 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     // timer (the upstream's latency); a parked request is resumed when its timer fires.
     const results: { status: number; code: string | null }[] = new Array(trace.requests.length);
     let finished = 0;
+    const viaInject = (
+      r: TraceRequest,
+      requestId: string,
+      hasBody: boolean,
+      bearer: string | undefined,
+      payload: string | undefined,
+    ) =>
+      httpApp()
+        .then(({ app }) =>
+          app.inject({
+            method: r.method as 'POST',
+            url: r.path,
+            headers: requestHeaders(r, requestId, hasBody, bearer),
+            payload,
+            remoteAddress: r.ip,
+          }),
+        )
+        .then((res) => ({ status: res.statusCode, code: codeOf(res.statusCode, res.payload) }));
     const dispatch = (r: TraceRequest, index: number, run: InFlight): Promise<void> => {
       const requestId = `r${r.line}`;
       byId.set(requestId, r);
       const hasBody = r.body !== undefined && r.method !== 'GET';
       const payload = hasBody ? JSON.stringify(r.body) : undefined;
-      const secret = r.key !== undefined ? secrets.get(r.key) : undefined;
-      const viaInject = () =>
-        httpApp()
-          .then(({ app }) =>
-            app.inject({
-              method: r.method as 'POST',
-              url: r.path,
-              headers: requestHeaders(r, requestId, hasBody, secret),
-              payload,
-              remoteAddress: r.ip,
-            }),
-          )
-          .then((res) => ({ status: res.statusCode, code: codeOf(res.statusCode, res.payload) }));
+      const bearer = r.key !== undefined ? bearers.get(r.key) : undefined;
       const answer =
         mode === 'inject'
-          ? viaInject()
+          ? viaInject(r, requestId, hasBody, bearer, payload)
           : runPipelineDirect(gatewayDeps, stageLists, {
               id: requestId,
               method: r.method,
               url: r.path,
               // As light-my-request completes them, so header names and order match the HTTP path.
-              headers: injectHeaders(requestHeaders(r, requestId, hasBody, secret), payload),
+              headers: injectHeaders(requestHeaders(r, requestId, hasBody, bearer), payload),
               payload,
               remoteAddress: r.ip,
             }).then((res) => {
               if (res !== 'unsupported')
                 return res.done.then(() => ({ status: res.status, code: codeOf(res.status, res.body) }));
               viaHttp++;
-              return viaInject();
+              return viaInject(r, requestId, hasBody, bearer, payload);
             });
       return answer.then(
         (res) => {
@@ -626,7 +657,8 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     for (let i = 0; i < total; i++) {
       const r = trace.requests[i]!;
       const at = SIM_EPOCH + r.t * 1000;
-      if (heap.size > 0) await fireDue(at);
+      // (an await only when a timer is due: most requests find none)
+      if (heap.size > 0 && heap.peek()!.due <= at) await fireDue(at);
       vnow = Math.max(vnow, at);
       const run: InFlight = { done: false, wake: null, failed: null };
       await drive(run, () => void dispatch(r, i, run));
@@ -694,13 +726,13 @@ function requestHeaders(
   r: TraceRequest,
   requestId: string,
   hasBody: boolean,
-  secret: string | undefined,
+  bearer: string | undefined,
 ): Record<string, string> {
   const headers: Record<string, string> = {};
   const given = r.headers;
   for (const k in given) headers[k] = given[k]!;
   headers['x-request-id'] = requestId;
-  if (r.key !== undefined) headers.authorization = `Bearer ${secret}`;
+  if (r.key !== undefined) headers.authorization = bearer as string;
   else if (r.authorization !== undefined) headers.authorization = r.authorization;
   if (hasBody && !headers['content-type']) headers['content-type'] = 'application/json';
   return headers;

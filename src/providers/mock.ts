@@ -65,7 +65,22 @@ function prng(seed: number): () => number {
   };
 }
 
-const WORD = /\S+/g;
+/** `\s` of a JavaScript regular expression (what `/\S+/` splits on), by UTF-16 code unit. */
+function isSpace(c: number): boolean {
+  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+  if (c < 0xa0) return false;
+  return (
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
 
 /** Answer id prefixes, per endpoint, as the real APIs write them. */
 const ID_HEAD: Partial<Record<Endpoint, string>> = {
@@ -82,11 +97,16 @@ const ID_HEAD: Partial<Record<Endpoint, string>> = {
 export function mockReplyWords(prompt: string, count: number): string[] {
   // The first 7 whitespace-separated words (as split(/\s+/) without empties gives them), without
   // splitting a long prompt whole.
+  // Scanned by hand: `/\S+/g.exec` allocates a match array per word (the mock answers every call of
+  // a simulation).
   const quoted: string[] = [];
-  WORD.lastIndex = 0;
-  for (let m = WORD.exec(prompt); m !== null && quoted.length < 7; m = WORD.exec(prompt)) {
-    const w = m[0];
-    quoted.push(w.length > 32 ? `${w.slice(0, 32)}…` : w);
+  const n = prompt.length;
+  for (let i = 0; i < n && quoted.length < 7; ) {
+    while (i < n && isSpace(prompt.charCodeAt(i))) i++;
+    if (i >= n) break;
+    const start = i;
+    while (i < n && !isSpace(prompt.charCodeAt(i))) i++;
+    quoted.push(i - start > 32 ? `${prompt.slice(start, start + 32)}…` : prompt.slice(start, i));
   }
   const words = ['This', 'is', 'a', 'mock', 'reply', 'from', 'Sluice'];
   if (quoted.length === 0) words[words.length - 1] = 'Sluice.';
@@ -185,27 +205,25 @@ export class MockUpstream implements Upstream {
 
   async close(): Promise<void> {}
 
-  async call(req: UpstreamRequest): Promise<UpstreamResponse> {
+  /**
+   * `outputTokens`, when given, is what the answer's usage reports as output instead of the mock's own
+   * count (`sluice simulate`: a trace's `upstream.outputTokens`); the body is the same either way.
+   */
+  async call(req: UpstreamRequest, outputTokens?: number): Promise<UpstreamResponse> {
     if (req.signal.aborted) throw req.signal.reason ?? new Error('aborted');
     const body = req.body;
     const endpoint = req.endpoint;
     const model = typeof body.model === 'string' && body.model ? body.model : defaultModel(endpoint);
     const created = Math.floor(this.now() / 1000);
     const id = `${ID_HEAD[endpoint] ?? ''}${req.requestId}`;
-    const jsonHeaders = (extra: Record<string, string> = {}) => ({
-      'content-type': 'application/json',
-      ...extra,
-    });
-    const requestIdHeader: Record<string, string> =
-      endpoint === 'messages' ? { 'request-id': req.requestId } : { 'x-request-id': req.requestId };
 
     if (endpoint === 'embeddings') {
       const out = this.embeddings(body, model);
-      return done(200, jsonHeaders(requestIdHeader), out.json, out.usage);
+      return done(200, jsonHeaders(endpoint, req.requestId), out.json, reported(out.usage, outputTokens));
     }
     if (endpoint === 'images') {
       const out = this.images(body, created);
-      return done(200, jsonHeaders(requestIdHeader), out.json, out.usage);
+      return done(200, jsonHeaders(endpoint, req.requestId), out.json, reported(out.usage, outputTokens));
     }
 
     const cap = maxTokens(endpoint, body);
@@ -239,18 +257,23 @@ export class MockUpstream implements Upstream {
     if (!req.stream) {
       const usage: Usage = {
         inputTokens: plan.input,
-        outputTokens: plan.words.length * plan.choices,
+        outputTokens: outputTokens ?? plan.words.length * plan.choices,
         images: 0,
       };
       const json =
         plan.endpoint === 'chat' && !plan.tool ? chatCompletionJson(plan) : JSON.stringify(whole(plan));
-      return doneText(200, jsonHeaders(requestIdHeader), json, usage);
+      return doneText(200, jsonHeaders(endpoint, req.requestId), json, usage);
     }
-    return this.stream(plan, req.signal, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      ...requestIdHeader,
-    });
+    return this.stream(
+      plan,
+      req.signal,
+      {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        ...(endpoint === 'messages' ? { 'request-id': req.requestId } : { 'x-request-id': req.requestId }),
+      },
+      outputTokens,
+    );
   }
 
   private embeddings(body: Record<string, unknown>, model: string): { json: unknown; usage: Usage } {
@@ -303,7 +326,12 @@ export class MockUpstream implements Upstream {
     };
   }
 
-  private stream(plan: Plan, signal: AbortSignal, headers: Record<string, string>): UpstreamResponse {
+  private stream(
+    plan: Plan,
+    signal: AbortSignal,
+    headers: Record<string, string>,
+    outputTokens: number | undefined,
+  ): UpstreamResponse {
     const delay = this.cfg.tokenDelay;
     let produced = 0;
     let resolveUsage!: (u: Usage) => void;
@@ -318,7 +346,7 @@ export class MockUpstream implements Upstream {
       if (settled) return;
       settled = true;
       signal.removeEventListener('abort', onAbort);
-      resolveUsage({ inputTokens: plan.input, outputTokens: produced, images: 0 });
+      resolveUsage({ inputTokens: plan.input, outputTokens: outputTokens ?? produced, images: 0 });
     };
     // A consumer that never reads still gets its usage once the request is aborted.
     stop.signal.addEventListener('abort', settle, { once: true });
@@ -358,6 +386,18 @@ export class MockUpstream implements Upstream {
     const events = format ? eventsOf(format, body, () => stop.abort()) : undefined;
     return { status: 200, headers, rateHeaders: {}, body, usage, ...(events ? { events } : {}) };
   }
+}
+
+/** `usage` with its output tokens replaced by `outputTokens`, when given. */
+function reported(usage: Usage, outputTokens: number | undefined): Usage {
+  return outputTokens === undefined ? usage : { ...usage, outputTokens };
+}
+
+/** A JSON answer's headers: its type and the upstream's request id (Anthropic names it `request-id`). */
+function jsonHeaders(endpoint: Endpoint, requestId: string): Record<string, string> {
+  return endpoint === 'messages'
+    ? { 'content-type': 'application/json', 'request-id': requestId }
+    : { 'content-type': 'application/json', 'x-request-id': requestId };
 }
 
 function done(

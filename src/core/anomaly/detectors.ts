@@ -176,13 +176,38 @@ interface NetState {
   nextFailEval: number;
 }
 
-/** Only what `evalTemplate` and `templateKeysOn` read (most templates are seen once: keep them small). */
-interface TemplateState {
+/** Only what `evalTemplate` and `templateKeysOn` read, once a second key, tenant or network sent it. */
+interface TemplateSenders {
   keys: RecentSet<string>;
   tenants: RecentSet<string>;
   /** key -> net it sent this template from (last seen). */
   keyNet: Map<string, string>;
   keyTenant: Map<string, string>;
+}
+
+/**
+ * A template. Most are only ever sent by one key from one network (a prompt that is nobody else's):
+ * that sender is kept inline (first and last sighting), and the collections are made when a second
+ * key, tenant or network sends it — one object per template instead of five, for the same counts.
+ */
+interface TemplateState {
+  key: string;
+  tenant: string;
+  net: string;
+  first: number;
+  last: number;
+  senders: TemplateSenders | null;
+}
+
+/** The collections of a template seen so far from its one sender (what they would hold by now). */
+function sendersOf(ts: TemplateState): TemplateSenders {
+  const keys = new RecentSet<string>(512);
+  const tenants = new RecentSet<string>(512);
+  keys.touch(ts.key, ts.first);
+  keys.touch(ts.key, ts.last);
+  tenants.touch(ts.tenant, ts.first);
+  tenants.touch(ts.tenant, ts.last);
+  return { keys, tenants, keyNet: new Map([[ts.key, ts.net]]), keyTenant: new Map([[ts.key, ts.tenant]]) };
 }
 
 function newRate(now: number): Rate {
@@ -377,30 +402,37 @@ export class AnomalyDetectors {
 
   /** Who sends the same prompt template, from which networks. */
   private correlateTemplate(o: Observation, t: number, net: string, now: number, findings: Finding[]): void {
+    const since = now - 10 * MIN;
     let ts = this.templates.get(t);
     if (!ts) {
-      ts = {
-        keys: new RecentSet(512),
-        tenants: new RecentSet(512),
-        keyNet: new Map(),
-        keyTenant: new Map(),
-      };
+      ts = { key: o.keyId, tenant: o.tenantId, net, first: now, last: now, senders: null };
       this.templates.set(t, ts);
       capMap(this.templates, this.caps.templates);
+      this.evalTemplate(t, ts, o, now, findings);
+      return;
     }
-    const since = now - 10 * MIN;
     // Evaluated at once when a key or tenant joins (or comes back within the window), or a key moves
     // network: only then can its counts grow (a lockstep round is over in seconds).
-    let changed = ts.keys.touch(o.keyId, now) < since;
-    if (ts.tenants.touch(o.tenantId, now) < since) changed = true;
-    if (ts.keyNet.get(o.keyId) !== net) {
-      ts.keyNet.set(o.keyId, net);
-      capMap(ts.keyNet, 512);
+    let s = ts.senders;
+    if (!s) {
+      if (ts.key === o.keyId && ts.tenant === o.tenantId && ts.net === net) {
+        const prev = ts.last;
+        ts.last = now;
+        if (prev < since) this.evalTemplate(t, ts, o, now, findings);
+        return;
+      }
+      s = ts.senders = sendersOf(ts);
+    }
+    let changed = s.keys.touch(o.keyId, now) < since;
+    if (s.tenants.touch(o.tenantId, now) < since) changed = true;
+    if (s.keyNet.get(o.keyId) !== net) {
+      s.keyNet.set(o.keyId, net);
+      capMap(s.keyNet, 512);
       changed = true;
     }
-    if (ts.keyTenant.get(o.keyId) !== o.tenantId) {
-      ts.keyTenant.set(o.keyId, o.tenantId);
-      capMap(ts.keyTenant, 512);
+    if (s.keyTenant.get(o.keyId) !== o.tenantId) {
+      s.keyTenant.set(o.keyId, o.tenantId);
+      capMap(s.keyTenant, 512);
       changed = true;
     }
     if (changed) this.evalTemplate(t, ts, o, now, findings);
@@ -455,10 +487,16 @@ export class AnomalyDetectors {
     const keys: string[] = [];
     const tenants = new Set<string>();
     if (!ts) return { keys, tenants: [] };
-    for (const [k, n] of ts.keyNet) {
-      if (n !== net || (ts.keys.lastSeen(k) ?? 0) < since) continue;
+    if (!ts.senders) {
+      if (ts.net === net && ts.last >= since)
+        return { keys: [ts.key], tenants: ts.tenant ? [ts.tenant] : [] };
+      return { keys, tenants: [] };
+    }
+    const s = ts.senders;
+    for (const [k, n] of s.keyNet) {
+      if (n !== net || (s.keys.lastSeen(k) ?? 0) < since) continue;
       keys.push(k);
-      const tn = ts.keyTenant.get(k);
+      const tn = s.keyTenant.get(k);
       if (tn) tenants.add(tn);
     }
     return { keys, tenants: [...tenants] };
@@ -729,8 +767,12 @@ export class AnomalyDetectors {
     });
   }
 
-  private evalTemplate(t: number, ts: TemplateState, o: Observation, now: number, out: Finding[]): void {
+  private evalTemplate(t: number, state: TemplateState, o: Observation, now: number, out: Finding[]): void {
     const since = now - 10 * MIN;
+    // One sender: one tenant at most (its count as the collections would give it).
+    if (!state.senders && (state.last >= since ? 1 : 0) < 5 * this.k) return;
+    state.senders ??= sendersOf(state);
+    const ts = state.senders;
     const tenants = ts.tenants.countSeenSince(since);
     if (tenants < 5 * this.k) return;
     const keys = ts.keys.membersSeenSince(since, 512);

@@ -51,8 +51,13 @@ export function isInternalAddress(ip: string): boolean {
 export function wideNetOf(ip: string): string {
   const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
   if (v4.indexOf(':') >= 0) return '';
-  const parts = v4.split('.');
-  return parts.length === 4 ? `${parts[0]}.${parts[1]}.0.0/16` : '';
+  // Exactly four dot-separated parts (as split('.') would count them), without splitting: this runs
+  // for every request once anything is quarantined.
+  const d1 = v4.indexOf('.');
+  const d2 = d1 < 0 ? -1 : v4.indexOf('.', d1 + 1);
+  const d3 = d2 < 0 ? -1 : v4.indexOf('.', d2 + 1);
+  if (d3 < 0 || v4.indexOf('.', d3 + 1) >= 0) return '';
+  return `${v4.slice(0, d2)}.0.0/16`;
 }
 
 /** Only this many characters of a prompt are looked at (templates show in their first words). */
@@ -249,6 +254,52 @@ function scanWords(s: string, from: number, to: number, w: TemplateHasher): void
 
 const hasher = new TemplateHasher();
 
+/** The last words `tailBackward` found, from the end: (cap, start, end) each. */
+const back = new Int32Array(12);
+
+/**
+ * The tail fingerprint of `s[from, to)` as `scanWords` in tail mode gives it, for a window without
+ * quote marks (nothing then depends on what came before a word): the last three words are found
+ * scanning backwards from the end, instead of scanning the whole window forwards. -1 when the
+ * window holds fewer than three words.
+ */
+function tailBackward(s: string, from: number, to: number): number {
+  let found = 0;
+  let i = to - 1;
+  // A fourth word decides only that the third from the end is not the window's first (see `kind`).
+  while (found < 4) {
+    while (i >= from && charClass(s.charCodeAt(i), s, i) === 0) i--;
+    if (i < from) break;
+    const end = i + 1;
+    while (i >= from && charClass(s.charCodeAt(i), s, i) !== 0) i--;
+    const start = i + 1;
+    // A word needs a letter or digit (a run of ' and - alone is none); it is a name when the first
+    // of them is an upper-case letter.
+    let j = start;
+    let cls = 3;
+    for (; j < end; j++) {
+      cls = charClass(s.charCodeAt(j), s, j);
+      if (cls !== 3) break;
+    }
+    if (j === end) continue;
+    if (found < 3) {
+      back[found * 3] = cls === 1 && isUpper(s.charCodeAt(j), s, j) ? 1 : 0;
+      back[found * 3 + 1] = start;
+      back[found * 3 + 2] = end;
+    }
+    found++;
+  }
+  if (found < 3) return -1;
+  let h = Math.imul(0x811c9dc5 ^ 126, 0x01000193);
+  for (let k = 2; k >= 0; k--) {
+    if (k < 2) h = Math.imul(h ^ 32, 0x01000193);
+    // The window's first word is never a name (`w.n > 0` in scanWords).
+    const kind = k === 2 && found === 3 ? 0 : back[k * 3]!;
+    h = hashWord(s, kind, back[k * 3 + 1]!, back[k * 3 + 2]!, h);
+  }
+  return h >>> 0;
+}
+
 /** The template fingerprints of a prompt, as `promptFeatures` computes them, without allocating. */
 export function templateHashes(text: string): { template: number; tail: number } {
   hasher.reset(TEMPLATE_WORDS, false);
@@ -256,9 +307,15 @@ export function templateHashes(text: string): { template: number; tail: number }
   const template = hasher.n >= 2 ? hasher.h >>> 0 || 1 : 0;
   let tail = 0;
   if (text.length > 120) {
-    hasher.reset(3, true);
-    scanWords(text, Math.max(0, text.length - PROMPT_PREFIX), text.length, hasher);
-    if (hasher.n >= 3) tail = hasher.tailHash(text) || 1;
+    const from = Math.max(0, text.length - PROMPT_PREFIX);
+    if (text.indexOf('"', from) < 0 && text.indexOf('«', from) < 0 && text.indexOf('“', from) < 0) {
+      const h = tailBackward(text, from, text.length);
+      if (h >= 0) tail = h || 1;
+    } else {
+      hasher.reset(3, true);
+      scanWords(text, from, text.length, hasher);
+      if (hasher.n >= 3) tail = hasher.tailHash(text) || 1;
+    }
   }
   scratch.template = template;
   scratch.tail = tail;
@@ -313,7 +370,18 @@ export const NOT_FINGERPRINT = [
   'host',
   'cookie',
 ];
-const NOT_FP_HASHES = new Set(NOT_FINGERPRINT.map((n) => fnv(n)));
+/** Hash -> name of NOT_FINGERPRINT: a hash hit is confirmed against the name, without lower-casing a copy. */
+const NOT_FP_BY_HASH = new Map(NOT_FINGERPRINT.map((n) => [fnv(n), n]));
+
+/** `name.toLowerCase() === lower` for an ASCII lower-case `lower`, without allocating. */
+function equalsLower(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
 
 /** FNV-1a of a header name, lower-cased (ASCII; header names are tokens). */
 function lowerFnv(s: string, h: number): number {
@@ -333,8 +401,8 @@ export function rawClientFingerprint(userAgent: string | null, raw: readonly str
   let names = 0;
   for (let i = 0; i < raw.length && names < 32; i += 2) {
     const name = raw[i]!;
-    if (NOT_FP_HASHES.has(lowerFnv(name, 0x811c9dc5)) && NOT_FINGERPRINT.includes(name.toLowerCase()))
-      continue;
+    const skip = NOT_FP_BY_HASH.get(lowerFnv(name, 0x811c9dc5));
+    if (skip !== undefined && equalsLower(name, skip)) continue;
     h = lowerFnv(name, (h ^ 0x2c) >>> 0);
     names++;
   }

@@ -18,6 +18,7 @@ import type { Principal } from '../auth.js';
 import type { ModelRoute } from '../model-routes.js';
 import type { CostEstimate, RequestFacts, Runtime } from '../runtime.js';
 import type { WireFormat } from '../wire.js';
+import type { CallAbort } from './call-abort.js';
 import type { GatewayDeps } from './deps.js';
 import type { Stage } from './runner.js';
 
@@ -72,8 +73,8 @@ export interface RequestContext {
   screening: { input?: Record<string, unknown>; output?: { found?: string[]; cut?: string } } | null;
   /** Set by `forward`: the upstream's answer (its body may be rewritten by `screen-output`). */
   response: UpstreamResponse | null;
-  /** Aborted when the client leaves or a forced shutdown ends the call. */
-  abort: AbortController | null;
+  /** Aborted when the client leaves or a forced shutdown ends the call (ask `abort.aborted`, not its signal). */
+  abort: CallAbort | null;
   /** Removes the forward stage's client-close listener once the answer has ended. */
   detach: (() => void) | null;
   /** clock.now() when the upstream call started. */

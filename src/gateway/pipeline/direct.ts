@@ -199,7 +199,10 @@ export async function runPipelineDirect(
   const payload = input.method === 'GET' ? undefined : input.payload;
   if (payload !== undefined) {
     const ct = input.headers['content-type'];
-    if (ct === undefined || ct.split(';')[0]!.trim().toLowerCase() !== 'application/json')
+    if (
+      ct !== 'application/json' &&
+      (ct === undefined || ct.split(';')[0]!.trim().toLowerCase() !== 'application/json')
+    )
       return 'unsupported';
     if (payload.length === 0 || Buffer.byteLength(payload) > h.maxBodyBytes) return 'unsupported';
     if (FORBIDDEN_TEXT.test(payload)) return 'unsupported';

@@ -19,6 +19,21 @@ export type Stage = (ctx: RequestContext) => Refusal | undefined | Promise<Refus
 const AUTH_ACTION = 'auth';
 
 /**
+ * The stage names of a list, read once: a function's `name` is a native accessor, and every stage of
+ * every request is timed under its name.
+ */
+const stageNames = new WeakMap<readonly Stage[], string[]>();
+function namesOf(stages: readonly Stage[]): string[] {
+  let names = stageNames.get(stages);
+  // (a list that grew since is named again)
+  if (!names || names.length !== stages.length) {
+    names = stages.map((s) => s.name);
+    stageNames.set(stages, names);
+  }
+  return names;
+}
+
+/**
  * Runs `stages` in order until one refuses (audited and answered here) or the request has been
  * answered. Never throws. What is left to send (`ctx.response`, `ctx.answer`) is the caller's.
  */
@@ -27,7 +42,11 @@ export async function runStages(ctx: RequestContext, stages: readonly Stage[]): 
   if (tracer) ctx.trace = tracer.start(ctx.request.headers.traceparent, ctx.t0);
   // One clock read per stage: a stage's end is the next one's start.
   let t = performance.now();
-  for (const stage of stages) {
+  const names = namesOf(stages);
+  // An index, not for-of: across the awaits an array iterator (and its result objects) would be
+  // allocated for every request.
+  for (let i = 0; i < stages.length; i++) {
+    const stage = stages[i]!;
     let r: Refusal | undefined;
     try {
       const out = stage(ctx);
@@ -36,8 +55,8 @@ export async function runStages(ctx: RequestContext, stages: readonly Stage[]): 
       r = refusalForError(ctx, err);
     }
     const t1 = performance.now();
-    ctx.stageMs[stage.name] = t1 - t;
-    if (ctx.trace) ctx.trace.span(stage.name, t, t1);
+    ctx.stageMs[names[i]!] = t1 - t;
+    if (ctx.trace) ctx.trace.span(names[i]!, t, t1);
     t = t1;
     if (r) {
       refuseRequest(ctx, r);
@@ -51,7 +70,10 @@ export async function runStages(ctx: RequestContext, stages: readonly Stage[]): 
 export async function endRequest(ctx: RequestContext): Promise<void> {
   try {
     let t = performance.now();
-    for (const stage of ctx.end) {
+    const end = ctx.end;
+    const names = namesOf(end);
+    for (let i = 0; i < end.length; i++) {
+      const stage = end[i]!;
       try {
         const out = stage(ctx);
         if (out instanceof Promise) await out;
@@ -62,8 +84,8 @@ export async function endRequest(ctx: RequestContext): Promise<void> {
         );
       }
       const t1 = performance.now();
-      ctx.stageMs[stage.name] = t1 - t;
-      if (ctx.trace) ctx.trace.span(stage.name, t, t1);
+      ctx.stageMs[names[i]!] = t1 - t;
+      if (ctx.trace) ctx.trace.span(names[i]!, t, t1);
       t = t1;
     }
   } finally {

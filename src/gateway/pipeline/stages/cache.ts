@@ -147,7 +147,7 @@ export function storeWhenEnded(ctx: RequestContext, res: UpstreamResponse): Upst
       }
       whole = true;
     } finally {
-      if (whole && bytes <= max && !ctx.abort?.signal.aborted && !deps.forceEnd?.aborted) {
+      if (whole && bytes <= max && !ctx.abort?.aborted && !deps.forceEnd?.aborted) {
         void res.usage
           .then((usage) => put({ status: 200, contentType, storedAt: deps.clock.now(), usage, chunks: kept }))
           .finally(release);

@@ -5,7 +5,13 @@
  * audited as an error; nothing is sent to a client that already left.
  */
 import { type ErrorCode, type Refusal, refuse } from '../../../core/errors.js';
-import { UpstreamError, type UpstreamResponse } from '../../../core/ports.js';
+import {
+  type Endpoint,
+  UpstreamError,
+  type UpstreamRequest,
+  type UpstreamResponse,
+} from '../../../core/ports.js';
+import { CallAbort } from '../call-abort.js';
 import type { RequestContext } from '../context.js';
 import type { GatewayDeps } from '../deps.js';
 import { logIds } from '../log-ids.js';
@@ -16,15 +22,34 @@ import { settleReservation } from './settle.js';
 const FORWARD_HEADERS = ['anthropic-version', 'anthropic-beta', 'openai-beta', 'traceparent', 'tracestate'];
 
 /** Upstream calls still waiting for headers, per gateway: a forced shutdown aborts them. */
-const waitingSets = new WeakMap<GatewayDeps, Set<AbortController>>();
+const waitingSets = new WeakMap<GatewayDeps, Set<CallAbort>>();
 
 /** Called once per gateway: a forced shutdown aborts every call still waiting for upstream headers. */
 export function trackWaiting(deps: GatewayDeps): void {
-  const waiting = new Set<AbortController>();
+  const waiting = new Set<CallAbort>();
   waitingSets.set(deps, waiting);
   deps.forceEnd?.addEventListener('abort', () => {
     for (const ac of waiting) ac.abort();
   });
+}
+
+/**
+ * The upstream request: its `signal` is made when the upstream first reads it (an HTTP upstream
+ * always does; see CallAbort). A class, not an object literal with a getter, which V8 builds through
+ * a slow runtime path on every call.
+ */
+class ForwardedCall implements UpstreamRequest {
+  constructor(
+    readonly endpoint: Endpoint,
+    readonly body: Record<string, unknown>,
+    readonly stream: boolean,
+    private readonly ac: CallAbort,
+    readonly requestId: string,
+    readonly headers: Record<string, string>,
+  ) {}
+  get signal(): AbortSignal {
+    return this.ac.signal;
+  }
 }
 
 export async function forward(ctx: RequestContext): Promise<Refusal | undefined> {
@@ -32,16 +57,17 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
   const { deps, request, reply } = ctx;
   const upstream = ctx.upstream!;
   const route = ctx.route!;
-  const ac = new AbortController();
+  const ac = new CallAbort();
   ctx.abort = ac;
   const onClose = () => {
     if (!reply.raw.writableFinished) ac.abort();
   };
   reply.raw.on('close', onClose);
   // A Set, not a listener per request: an EventTarget listener costs more than the whole add/delete.
-  const waiting = waitingSets.get(deps) ?? new Set<AbortController>();
+  // None without `trackWaiting` (no app, e.g. `sluice simulate`): nothing could abort the waiting calls.
+  const waiting = waitingSets.get(deps);
   if (deps.forceEnd?.aborted) ac.abort();
-  waiting.add(ac);
+  waiting?.add(ac);
   const headers: Record<string, string> = { 'x-request-id': ctx.id };
   for (const h of FORWARD_HEADERS) {
     const v = request.headers[h];
@@ -55,17 +81,12 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
   const tUp = performance.now();
   let res: UpstreamResponse;
   try {
-    res = await upstream.call({
-      endpoint: ctx.endpoint!,
-      body: upstreamBody,
-      stream: ctx.stream,
-      signal: ac.signal,
-      requestId: ctx.id,
-      headers,
-    });
+    res = await upstream.call(
+      new ForwardedCall(ctx.endpoint!, upstreamBody, ctx.stream, ac, ctx.id, headers),
+    );
   } catch (err) {
     reply.raw.off('close', onClose);
-    waiting.delete(ac);
+    waiting?.delete(ac);
     // Nothing was produced: refund everything.
     if (ctx.reservation)
       void settleReservation(ctx, ctx.reservation, { inputTokens: 0, outputTokens: 0, images: 0 }, true);
@@ -75,7 +96,7 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
       { ...logIds(ctx), upstream: upstream.name, err: (err as Error).message },
       'upstream call failed',
     );
-    const gone = ac.signal.aborted && !shuttingDown;
+    const gone = ac.aborted && !shuttingDown;
     // Why a pinned or untrusted upstream was not used goes to the audit event (its fingerprint, not a path).
     const why = code === 'SLUICE_UPSTREAM_UNTRUSTED' || ctx.pinned ? (err as Error).message : undefined;
     return refuse(code, undefined, {
@@ -84,7 +105,7 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
       ...(gone ? { silent: { reason: code, status: 502 } } : {}),
     });
   }
-  waiting.delete(ac);
+  waiting?.delete(ac);
   if (res.refusal) {
     // The provider already mapped the upstream's error answer into the catalogue (nothing of its
     // body reaches the caller); the log keeps the upstream's own status and the redacted reason.

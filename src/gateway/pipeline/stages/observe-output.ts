@@ -9,8 +9,7 @@ import type { RequestContext } from '../context.js';
 
 export function observeOutput(ctx: RequestContext): Refusal | undefined {
   const status = ctx.response?.status ?? 500;
-  if (status >= 400 || ctx.abort?.signal.aborted || !ctx.usage || !ctx.principal || !ctx.model)
-    return undefined;
+  if (status >= 400 || ctx.abort?.aborted || !ctx.usage || !ctx.principal || !ctx.model) return undefined;
   ctx.rt.limits.observeOutput?.(ctx.principal.keyId, ctx.model, ctx.usage.outputTokens);
   return undefined;
 }

@@ -43,7 +43,7 @@ export function record(ctx: RequestContext): undefined {
     country: ctx.country,
     decision: ok ? 'allowed' : 'error',
     reason: ok
-      ? ctx.abort?.signal.aborted
+      ? ctx.abort?.aborted
         ? 'client_closed'
         : hit
           ? 'cache_hit'
