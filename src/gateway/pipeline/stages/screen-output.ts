@@ -215,6 +215,9 @@ function screenStream(
   ctx.response!.body = eventBytes(screened);
 }
 
+/** The endpoints whose whole answers `screenAnswer` reads text from. */
+const TEXT_ANSWERS = new Set(['chat', 'completions', 'responses', 'messages']);
+
 export function screenOutput(ctx: RequestContext): Refusal | undefined {
   const res = ctx.response;
   if (!res || !ctx.principal || !ctx.endpoint || res.status !== 200) return undefined;
@@ -230,6 +233,9 @@ export function screenOutput(ctx: RequestContext): Refusal | undefined {
     if (format) screenStream(ctx, format, res.events!, s, opts);
     return undefined;
   }
+  // Only answers with text are screened: an embeddings answer (1,536 numbers per input) or an
+  // image URL list is not parsed at all, which was a third of a simulated embeddings request.
+  if (!TEXT_ANSWERS.has(ctx.endpoint)) return undefined;
   let body: unknown;
   try {
     body = JSON.parse(Buffer.from(res.body as Uint8Array).toString('utf8'));
