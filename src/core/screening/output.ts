@@ -11,8 +11,10 @@
  *   - an open `-----BEGIN ... PRIVATE KEY-----` block until its END line (up to 16 KiB);
  *   - a tail that is the start of a deny-list word or canary.
  * Everything else is emitted immediately, so an unaffected stream is not buffered. The detectors
- * run over the held text plus the last 256 emitted characters, so a secret split over three
- * chunks is found. `redact` replaces a match with `[REDACTED:<kind>]` (a match whose first
+ * run over the held text plus the last 128 emitted characters, so a secret split over three
+ * chunks is found; they are not run at all when that window has none of the things every secret
+ * or PII match needs (see {@link triggersFor}), which the screener tracks as the text goes by
+ * instead of re-reading the window on every delta. `redact` replaces a match with `[REDACTED:<kind>]` (a match whose first
  * characters already went out has the rest replaced); `block` cuts: the text before the match is
  * emitted, then `cut: { reason }` and nothing more. `flag` only reports. Pure.
  */
@@ -21,7 +23,7 @@ import { census, isJsSpace } from './census.js';
 import type { Finding } from './findings.js';
 import { detectPii } from './pii.js';
 import type { ScreeningAction, ScreeningSettings } from './policy.js';
-import { detectSecrets } from './secrets.js';
+import { detectSecrets, SECRET_HINTS, SECRET_RULES } from './secrets.js';
 
 export interface OutputFound {
   detector: Finding['detector'];
@@ -109,6 +111,106 @@ function sensitiveToken(tok: string): boolean {
   return KEY_PREFIX_RE.test(tok);
 }
 
+/**
+ * What a window must contain for the detectors to find anything in it (necessary, never
+ * sufficient), so a window without it can skip them with the same (empty) result:
+ *   - `detectSecrets` (on texts under 64 Ki characters, which every window here is unless a
+ *     single delta is that large: then the detectors always run) tries a rule only when the
+ *     lower-cased text contains one of the rule's hints, and the three rules without hints only
+ *     when the census shows a run of `[A-Za-z0-9_-]` of 20 or more (AWS key: 20 of `[A-Z0-9]`;
+ *     Twilio: 34 alphanumerics; Discord: 23 before a dot); its generic rule runs only when the
+ *     text contains one of {@link GENERIC_KEYS}. Lower-casing maps no character but U+0130 and
+ *     U+212A to ASCII, so with neither present a hint in the lower-cased text is a case-insensitive
+ *     ASCII match in the text itself; those two characters count as triggers.
+ *   - every PII pattern needs an ASCII digit, an `@` (e-mail) or a `:` (IPv6 without digits).
+ * `output-triggers.test.ts` checks the claim against the detectors on the screening data and on
+ * random text; if a rule without a hint and without one of the known gates is ever added to
+ * `SECRET_RULES`, secrets screening stops skipping (the detectors always run) instead of going
+ * wrong.
+ */
+export const GENERIC_KEYS = ['key', 'secret', 'token', 'passw', 'pwd', 'cred', 'auth', 'login'];
+const GATED_RULES = new Set(['aws-access-key', 'twilio-key', 'discord-token']);
+const SECRETS_SKIPPABLE = SECRET_RULES.every((r) => (r.hint?.length ?? 0) > 0 || GATED_RULES.has(r.kind));
+const RUN = 20;
+/** Texts this long or longer make `detectSecrets` run every rule (no hints): never skipped. */
+const SKIP_LIMIT = 65536;
+/** Every secret trigger word, lower case: the rules' hints and the generic rule's keys. */
+const WORDS = [...new Set([...SECRET_HINTS, ...GENERIC_KEYS])];
+/**
+ * Characters before the new text that a trigger may start in: the longest trigger (a 20-character
+ * run, or the longest word) less one.
+ */
+export const TRIGGER_CONTEXT = Math.max(RUN, ...WORDS.map((w) => w.length)) - 1;
+
+/** `[A-Za-z0-9_-]`, the characters of a run, by ASCII code. */
+const RUN_CHAR = new Uint8Array(128);
+for (let c = 0; c < 128; c++) RUN_CHAR[c] = /[A-Za-z0-9_-]/.test(String.fromCharCode(c)) ? 1 : 0;
+/** ASCII lower case (other code units unchanged). */
+const lowerAscii = (c: number) => (c >= 65 && c <= 90 ? c + 32 : c);
+/**
+ * The words by their first two (lower-case) characters, as a 128 x 128 table of indices into
+ * {@link WORDS_BY_PAIR} (0: no word starts so); a one-character word (`|`) is keyed on itself.
+ */
+const PAIR_SLOT = new Uint16Array(128 * 128);
+const WORDS_BY_PAIR: string[][] = [[]];
+const SINGLE = new Uint8Array(128);
+for (const w of WORDS) {
+  if (w.length === 1) {
+    SINGLE[w.charCodeAt(0)] = 1;
+    continue;
+  }
+  const k = w.charCodeAt(0) * 128 + w.charCodeAt(1);
+  if (PAIR_SLOT[k] === 0) {
+    PAIR_SLOT[k] = WORDS_BY_PAIR.length;
+    WORDS_BY_PAIR.push([]);
+  }
+  WORDS_BY_PAIR[PAIR_SLOT[k]!]!.push(w);
+}
+const SKIP_OK =
+  WORDS.every((w) => /^[\x00-\x7f]+$/.test(w) && w === w.toLowerCase()) &&
+  SECRET_RULES.every((r) => (r.hint?.length ?? 0) > 0 || GATED_RULES.has(r.kind));
+
+/** Case-insensitive (ASCII) `s.startsWith(w, i)` for a lower-case ASCII word. */
+function wordAt(s: string, i: number, w: string): boolean {
+  if (i + w.length > s.length) return false;
+  for (let k = 2; k < w.length; k++) if (lowerAscii(s.charCodeAt(i + k)) !== w.charCodeAt(k)) return false;
+  return true;
+}
+
+/**
+ * Whether `s` has a trigger: with `secrets`, a secret word (ASCII case-insensitive), a run of 20
+ * `[A-Za-z0-9_-]`, U+0130 or U+212A; with `pii`, an ASCII digit, `@` or `:`. One pass, no
+ * allocation (the regex equivalent spent most of its time trying the run at every position).
+ */
+export function hasTrigger(s: string, secrets: boolean, pii: boolean): boolean {
+  let run = 0;
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128) {
+      if (secrets && (c === 0x130 || c === 0x212a)) return true;
+      run = 0;
+      continue;
+    }
+    if (pii && ((c >= 48 && c <= 57) || c === 64 || c === 58)) return true;
+    if (!secrets) continue;
+    if (RUN_CHAR[c] === 1) {
+      if (++run >= RUN) return true;
+    } else run = 0;
+    const l = lowerAscii(c);
+    if (SINGLE[l] === 1) return true;
+    if (i + 1 < n) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 128) continue;
+      const slot = PAIR_SLOT[l * 128 + lowerAscii(d)]!;
+      if (slot !== 0) for (const w of WORDS_BY_PAIR[slot]!) if (wordAt(s, i, w)) return true;
+    }
+  }
+  return false;
+}
+
+const NO_HITS: never[] = [];
+
 type DenyMatcher = { kind: string; reason: string; re: RegExp; prefixes: string[] };
 
 function compileDeny(deny: readonly string[], canaries: readonly string[]): DenyMatcher[] {
@@ -150,7 +252,19 @@ export function createOutputScreener(
   const piiKinds = settings.pii.kinds;
   const deny = compileDeny(settings.output.deny, opts.canaries ?? []);
   const active = secretsAction !== 'off' || piiAction !== 'off' || deny.length > 0;
+  const secretsOn = secretsAction !== 'off';
+  const piiOn = piiAction !== 'off';
+  /** Whether the detectors may be skipped on a window without triggers (see {@link hasTrigger}). */
+  const skippable = deny.length === 0 && (secretsOn || piiOn) && (!secretsOn || SKIP_OK);
   let carry = '';
+  /** Characters released so far as emitted (redactions included): where `carry` ends. */
+  let released = 0;
+  /**
+   * At or after the start of the last trigger seen in the released text (-1: none). Set to the
+   * last released character when a release contains one, which may be late by the length of that
+   * release: the detectors then run a few deltas longer than they must, never fewer.
+   */
+  let lastTrigger = -1;
   let pending = '';
   let cut: { reason: string } | null = null;
   const found: OutputFound[] = [];
@@ -187,6 +301,26 @@ export function createOutputScreener(
       }
     }
     return hits.sort((a, b) => a.start - b.start);
+  };
+
+  /**
+   * False only when the window `carry + pending` has no trigger, so the detectors would find
+   * nothing in it: a trigger in the carry was recorded when it was released; one that reaches into
+   * `pending` starts at most `TRIGGER_CONTEXT` characters before it.
+   */
+  const mayMatch = (): boolean => {
+    if (!skippable || carry.length + pending.length >= SKIP_LIMIT) return true;
+    if (lastTrigger >= released - carry.length) return true;
+    return hasTrigger(carry.slice(-TRIGGER_CONTEXT) + pending, secretsOn, piiOn);
+  };
+
+  /** Text goes out: it joins the carry (the detectors' left context) and the trigger record. */
+  const release = (emit: string): void => {
+    if (emit.length === 0) return;
+    if (skippable && hasTrigger(carry.slice(-TRIGGER_CONTEXT) + emit, secretsOn, piiOn))
+      lastTrigger = released + emit.length - 1;
+    released += emit.length;
+    carry = (carry + emit).slice(-CARRY);
   };
 
   /** Where in `pending` the held tail starts. */
@@ -248,12 +382,11 @@ export function createOutputScreener(
       const emit = pending;
       pending = '';
       emittedTotal += emit.length;
-      carry = (carry + emit).slice(-CARRY);
+      release(emit);
       return { emit };
     }
     const off = carry.length;
-    const window = carry + pending;
-    const hits = detect(window).filter((h) => h.end > off);
+    const hits = mayMatch() ? detect(carry + pending).filter((h) => h.end > off) : NO_HITS;
     const newly: OutputFound[] = [];
     const note = (h: Hit) => {
       const key = `${h.detector}:${h.kind}:${h.start - off + emittedTotal}`;
@@ -284,7 +417,7 @@ export function createOutputScreener(
     const emit = redactRange(pending.slice(0, hold), hits, off, hold);
     pending = pending.slice(hold);
     emittedTotal += hold;
-    carry = (carry + emit).slice(-CARRY);
+    release(emit);
     return newly.length > 0 ? { emit, found: newly } : { emit };
   };
 
