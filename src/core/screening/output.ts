@@ -11,12 +11,17 @@
  *   - an open `-----BEGIN ... PRIVATE KEY-----` block until its END line (up to 16 KiB);
  *   - a tail that is the start of a deny-list word or canary.
  * Everything else is emitted immediately, so an unaffected stream is not buffered. The detectors
- * run over the held text plus the last 128 emitted characters, so a secret split over three
- * chunks is found; they are not run at all when that window has none of the things every secret
- * or PII match needs (see {@link triggersFor}), which the screener tracks as the text goes by
- * instead of re-reading the window on every delta. `redact` replaces a match with `[REDACTED:<kind>]` (a match whose first
+ * run over the held text plus the last 128 emitted characters (the carry), so a secret split over
+ * three chunks is found. `redact` replaces a match with `[REDACTED:<kind>]` (a match whose first
  * characters already went out has the rest replaced); `block` cuts: the text before the match is
  * emitted, then `cut: { reason }` and nothing more. `flag` only reports. Pure.
+ *
+ * Cost per delta: a delta is read a bounded number of times, not once per later delta. The carry
+ * lives in a ring of code units (no string is joined or sliced per delta), and the detectors run
+ * only when the window has a trigger (see {@link hasTrigger}): something every secret or PII
+ * match needs. Triggers are noted as text is released, so the carry is never re-read for them.
+ * What goes out is exactly what the window-per-delta screener sent (`output-differential.test.ts`
+ * runs both side by side).
  */
 
 import { census, isJsSpace } from './census.js';
@@ -59,152 +64,186 @@ export interface OutputScreenerOptions {
 const CARRY = 128;
 const MAX_HOLD = 1024;
 const MAX_KEY_HOLD = 16 * 1024;
+/** The ring of released code units: a power of two that holds the carry. */
+const RING = 256;
+const RING_MASK = RING - 1;
 
 const KEY_PREFIX_RE = /^(?:sk|gh|gl|xo|ey|hf|np|AK|AS|AI|SG|sq|hv|ntn|dapi|glc|shp|do[opr]|pypi|api)/;
-const CREDENTIAL_CONTEXT_RE =
-  /(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|key|bearer|auth)\W{0,3}\s*$/i;
 const GROUP_RE = /^[+(]?[0-9A-Z()+.-]{1,6}$/;
-
-const SUSPICIOUS_CHAR_RE = /[0-9@_=/+~:$%\\|#]|--|[a-z][A-Z]|[A-Z]{2}/;
 const SUSPICIOUS_WORD_RE = /bearer|passw|secret|token|api.?key|auth|private/i;
 
+/** ASCII classes, one bit each, for the per-character tests below. */
+const SENSITIVE = 1; // [0-9@_\-+/=:~%.$#!*&^|\\]: a token with one may be (part of) a secret or PII
+const SUSPICIOUS = 2; // [0-9@_=/+~:$%\\|#]
+const RUN_CHAR = 4; // [A-Za-z0-9_-]: the characters of a long key-like run
+const WORD = 8; // \w = [A-Za-z0-9_]
+const CLASS = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  CLASS[c] =
+    (/[0-9@_\-+/=:~%.$#!*&^|\\]/.test(ch) ? SENSITIVE : 0) |
+    (/[0-9@_=/+~:$%\\|#]/.test(ch) ? SUSPICIOUS : 0) |
+    (/[A-Za-z0-9_-]/.test(ch) ? RUN_CHAR : 0) |
+    (/\w/.test(ch) ? WORD : 0);
+}
+const isUpper = (c: number) => c >= 65 && c <= 90;
+const isLower = (c: number) => c >= 97 && c <= 122;
+/** ASCII lower case (other code units unchanged). */
+const lowerAscii = (c: number) => (isUpper(c) ? c + 32 : c);
+/** A code unit `.` does not match (without the `s` flag): the line terminators. */
+const isLineTerminator = (c: number) => c === 10 || c === 13 || c === 0x2028 || c === 0x2029;
+
+/** The whitespace the hold logic splits tokens on. */
+function isSpace(c: number): boolean {
+  return c === 32 || c === 10 || c === 9 || c === 13;
+}
+
+/**
+ * `/[0-9@_=/+~:$%\\|#]|--|[a-z][A-Z]|[A-Z]{2}/.test(s) || SUSPICIOUS_WORD_RE.test(s)`: every
+ * secret and PII shape has a digit, a symbol, an upper-case pair or a credential word. The
+ * character part is one pass over the code units.
+ */
 function suspicious(s: string): boolean {
-  return SUSPICIOUS_CHAR_RE.test(s) || SUSPICIOUS_WORD_RE.test(s);
-}
-
-function isSpace(c: string): boolean {
-  return c === ' ' || c === '\n' || c === '\t' || c === '\r';
-}
-
-/**
- * `CREDENTIAL_CONTEXT_RE.test(carry + head)` on the only part a match can cover: it ends at the
- * end and is at most a credential word (8), three non-word characters and the trailing whitespace
- * long; that tail is taken without joining the two strings.
- */
-function credentialBefore(carry: string, head: string): boolean {
-  const n = carry.length + head.length;
-  let ws = 0;
-  while (ws < n) {
-    const i = n - 1 - ws;
-    if (!isJsSpace(i >= carry.length ? head.charCodeAt(i - carry.length) : carry.charCodeAt(i))) break;
-    ws++;
+  let prev = -1;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 128) {
+      if ((CLASS[c]! & SUSPICIOUS) !== 0) return true;
+      if (c === 45 && prev === 45) return true;
+      if (isUpper(c) && (isLower(prev) || isUpper(prev))) return true;
+    }
+    prev = c;
   }
-  const need = ws + 11;
-  const tail =
-    head.length >= need
-      ? head.slice(head.length - need)
-      : carry.slice(Math.max(0, carry.length - (need - head.length))) + head;
-  return CREDENTIAL_CONTEXT_RE.test(tail);
+  return SUSPICIOUS_WORD_RE.test(s);
 }
 
 /**
- * Necessary for `/.\p{Lu}/u` (a character, then an upper-case letter of any script): a code unit,
- * then A-Z or a unit above U+007F. Tested first because most tokens are plain lower-case words,
- * which it rules out faster than the Unicode property class can.
+ * Whether the trailing token could be (part of) a secret or PII: a digit or symbol, an upper-case
+ * letter after its first character (`/.\p{Lu}/u`, decided without the Unicode class when that
+ * letter is A-Z), or a known key prefix.
  */
-const MAYBE_UPPER_AFTER_RE = /.[A-Z\u0080-\uFFFF]/;
-
 function sensitiveToken(tok: string): boolean {
   if (tok.length === 0) return false;
-  if (/[0-9@_\-+/=:~%.$#!*&^|\\]/.test(tok)) return true;
-  if (MAYBE_UPPER_AFTER_RE.test(tok) && /.\p{Lu}/u.test(tok)) return true;
+  let maybeUpper = false;
+  for (let i = 0; i < tok.length; i++) {
+    const c = tok.charCodeAt(i);
+    if (c < 128 && (CLASS[c]! & SENSITIVE) !== 0) return true;
+    // `.` then A-Z, or `.` then a non-ASCII unit that may be upper case (checked below).
+    if (i > 0 && (isUpper(c) || c >= 128) && !isLineTerminator(tok.charCodeAt(i - 1))) {
+      if (c < 128) return true;
+      maybeUpper = true;
+    }
+  }
+  if (maybeUpper && /.\p{Lu}/u.test(tok)) return true;
   return KEY_PREFIX_RE.test(tok);
 }
 
 /**
+ * The words of `/(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|key|bearer|auth)\W{0,3}\s*$/i`
+ * (a value follows a credential word: hold it). `api_key` and the like end in `key`.
+ */
+const CREDENTIAL_WORDS = ['passwd', 'password', 'pwd', 'secret', 'token', 'key', 'bearer', 'auth'];
+
+/**
  * What a window must contain for the detectors to find anything in it (necessary, never
- * sufficient), so a window without it can skip them with the same (empty) result:
- *   - `detectSecrets` (on texts under 64 Ki characters, which every window here is unless a
- *     single delta is that large: then the detectors always run) tries a rule only when the
- *     lower-cased text contains one of the rule's hints, and the three rules without hints only
- *     when the census shows a run of `[A-Za-z0-9_-]` of 20 or more (AWS key: 20 of `[A-Z0-9]`;
- *     Twilio: 34 alphanumerics; Discord: 23 before a dot); its generic rule runs only when the
- *     text contains one of {@link GENERIC_KEYS}. Lower-casing maps no character but U+0130 and
- *     U+212A to ASCII, so with neither present a hint in the lower-cased text is a case-insensitive
- *     ASCII match in the text itself; those two characters count as triggers.
+ * sufficient), so a window without it skips them with the same (empty) result:
+ *   - `detectSecrets` (on texts under 64 Ki characters, which every window is unless a single
+ *     delta is that large: then the detectors always run) tries a rule only when the lower-cased
+ *     text contains one of its hints, and the three rules without hints only when the census shows
+ *     a run of 20 or more `[A-Za-z0-9_-]` (AWS key: 20 of `[A-Z0-9]`; Twilio: 34 alphanumerics;
+ *     Discord: 23 before a dot); its generic rule runs only when the text contains one of
+ *     {@link GENERIC_KEYS}. Lower-casing maps no character to ASCII but U+0130 and U+212A, so
+ *     without them a hint in the lower-cased text is an ASCII case-insensitive match in the text;
+ *     those two characters are triggers themselves.
  *   - every PII pattern needs an ASCII digit, an `@` (e-mail) or a `:` (IPv6 without digits).
- * `output-triggers.test.ts` checks the claim against the detectors on the screening data and on
- * random text; if a rule without a hint and without one of the known gates is ever added to
- * `SECRET_RULES`, secrets screening stops skipping (the detectors always run) instead of going
- * wrong.
+ * `output-triggers.test.ts` checks this against the detectors. A secret rule with neither a hint
+ * nor one of the known gates turns the skip off (the detectors always run) rather than wrong.
  */
 export const GENERIC_KEYS = ['key', 'secret', 'token', 'passw', 'pwd', 'cred', 'auth', 'login'];
 const GATED_RULES = new Set(['aws-access-key', 'twilio-key', 'discord-token']);
-const SECRETS_SKIPPABLE = SECRET_RULES.every((r) => (r.hint?.length ?? 0) > 0 || GATED_RULES.has(r.kind));
 const RUN = 20;
-/** Texts this long or longer make `detectSecrets` run every rule (no hints): never skipped. */
-const SKIP_LIMIT = 65536;
+/**
+ * Pending text longer than this goes to the detectors without a trigger scan. Far below 64 Ki,
+ * the length from which `detectSecrets` runs every rule (no hints), which this scan assumes.
+ */
+const SCAN_LIMIT = 1024;
 /** Every secret trigger word, lower case: the rules' hints and the generic rule's keys. */
 const WORDS = [...new Set([...SECRET_HINTS, ...GENERIC_KEYS])];
-/**
- * Characters before the new text that a trigger may start in: the longest trigger (a 20-character
- * run, or the longest word) less one.
- */
-export const TRIGGER_CONTEXT = Math.max(RUN, ...WORDS.map((w) => w.length)) - 1;
-
-/** `[A-Za-z0-9_-]`, the characters of a run, by ASCII code. */
-const RUN_CHAR = new Uint8Array(128);
-for (let c = 0; c < 128; c++) RUN_CHAR[c] = /[A-Za-z0-9_-]/.test(String.fromCharCode(c)) ? 1 : 0;
-/** ASCII lower case (other code units unchanged). */
-const lowerAscii = (c: number) => (c >= 65 && c <= 90 ? c + 32 : c);
-/**
- * The words by their first two (lower-case) characters, as a 128 x 128 table of indices into
- * {@link WORDS_BY_PAIR} (0: no word starts so); a one-character word (`|`) is keyed on itself.
- */
-const PAIR_SLOT = new Uint16Array(128 * 128);
-const WORDS_BY_PAIR: string[][] = [[]];
+const SKIP_OK =
+  WORDS.every((w) => /^[\x00-\x7f]+$/.test(w) && w === w.toLowerCase()) &&
+  Math.max(...WORDS.map((w) => w.length)) < RING - CARRY &&
+  SECRET_RULES.every((r) => (r.hint?.length ?? 0) > 0 || GATED_RULES.has(r.kind));
+/** One-character words (`|`), by code. */
 const SINGLE = new Uint8Array(128);
+/** Longer words by their last two characters: a 128 x 128 table of indices into WORDS_BY_END. */
+const END_SLOT = new Uint16Array(128 * 128);
+const WORDS_BY_END: string[][] = [[]];
 for (const w of WORDS) {
   if (w.length === 1) {
     SINGLE[w.charCodeAt(0)] = 1;
     continue;
   }
-  const k = w.charCodeAt(0) * 128 + w.charCodeAt(1);
-  if (PAIR_SLOT[k] === 0) {
-    PAIR_SLOT[k] = WORDS_BY_PAIR.length;
-    WORDS_BY_PAIR.push([]);
+  const k = w.charCodeAt(w.length - 2) * 128 + w.charCodeAt(w.length - 1);
+  if (END_SLOT[k] === 0) {
+    END_SLOT[k] = WORDS_BY_END.length;
+    WORDS_BY_END.push([]);
   }
-  WORDS_BY_PAIR[PAIR_SLOT[k]!]!.push(w);
+  WORDS_BY_END[END_SLOT[k]!]!.push(w);
 }
-const SKIP_OK =
-  WORDS.every((w) => /^[\x00-\x7f]+$/.test(w) && w === w.toLowerCase()) &&
-  SECRET_RULES.every((r) => (r.hint?.length ?? 0) > 0 || GATED_RULES.has(r.kind));
 
-/** Case-insensitive (ASCII) `s.startsWith(w, i)` for a lower-case ASCII word. */
-function wordAt(s: string, i: number, w: string): boolean {
-  if (i + w.length > s.length) return false;
-  for (let k = 2; k < w.length; k++) if (lowerAscii(s.charCodeAt(i + k)) !== w.charCodeAt(k)) return false;
+/** Reads code unit `p` of some text (a string, or the ring joined to one). */
+type UnitAt = (p: number) => number;
+
+/** Whether the lower-case ASCII word `w` ends at `p` (ASCII case-insensitive). */
+function wordEndsAt(at: UnitAt, p: number, w: string): boolean {
+  const s = p - w.length + 1;
+  if (s < 0) return false;
+  for (let k = 0; k < w.length - 2; k++) if (lowerAscii(at(s + k)) !== w.charCodeAt(k)) return false;
   return true;
 }
 
 /**
- * Whether `s` has a trigger: with `secrets`, a secret word (ASCII case-insensitive), a run of 20
- * `[A-Za-z0-9_-]`, U+0130 or U+212A; with `pii`, an ASCII digit, `@` or `:`. One pass, no
- * allocation (the regex equivalent spent most of its time trying the run at every position).
+ * The start of the latest trigger that ends at `p` (-1: none), given its code unit `c`, the unit
+ * before it `prev` (-1 at the start) and the length `run` of the `[A-Za-z0-9_-]` run that ends
+ * there; `at` reads further back. Secret triggers: a word (hint or generic key), a 20-character
+ * run, U+0130 or U+212A; PII triggers: a digit, `@` or `:`.
+ */
+function triggerEndingAt(
+  at: UnitAt,
+  p: number,
+  c: number,
+  prev: number,
+  run: number,
+  secrets: boolean,
+  pii: boolean,
+): number {
+  if (c >= 128) return secrets && (c === 0x130 || c === 0x212a) ? p : -1;
+  if (pii && ((c >= 48 && c <= 57) || c === 64 || c === 58)) return p;
+  if (!secrets) return -1;
+  const l = lowerAscii(c);
+  if (SINGLE[l] === 1) return p;
+  let start = run >= RUN ? p - RUN + 1 : -1;
+  const slot = prev >= 0 && prev < 128 ? END_SLOT[lowerAscii(prev) * 128 + l]! : 0;
+  if (slot !== 0)
+    for (const w of WORDS_BY_END[slot]!)
+      if (p - w.length + 1 > start && wordEndsAt(at, p, w)) start = p - w.length + 1;
+  return start;
+}
+
+/**
+ * Whether `s` has a trigger (see {@link triggerEndingAt}): the screener's test, on a string. When
+ * it is false for a text under 64 Ki characters, `detectSecrets` (with `secrets`) and `detectPii`
+ * (with `pii`) find nothing in it.
  */
 export function hasTrigger(s: string, secrets: boolean, pii: boolean): boolean {
+  const at: UnitAt = (p) => s.charCodeAt(p);
   let run = 0;
-  const n = s.length;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 128) {
-      if (secrets && (c === 0x130 || c === 0x212a)) return true;
-      run = 0;
-      continue;
-    }
-    if (pii && ((c >= 48 && c <= 57) || c === 64 || c === 58)) return true;
-    if (!secrets) continue;
-    if (RUN_CHAR[c] === 1) {
-      if (++run >= RUN) return true;
-    } else run = 0;
-    const l = lowerAscii(c);
-    if (SINGLE[l] === 1) return true;
-    if (i + 1 < n) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 128) continue;
-      const slot = PAIR_SLOT[l * 128 + lowerAscii(d)]!;
-      if (slot !== 0) for (const w of WORDS_BY_PAIR[slot]!) if (wordAt(s, i, w)) return true;
-    }
+  let prev = -1;
+  for (let p = 0; p < s.length; p++) {
+    const c = s.charCodeAt(p);
+    run = c < 128 && (CLASS[c]! & RUN_CHAR) !== 0 ? run + 1 : 0;
+    if (triggerEndingAt(at, p, c, prev, run, secrets, pii) >= 0) return true;
+    prev = c;
   }
   return false;
 }
@@ -254,17 +293,20 @@ export function createOutputScreener(
   const active = secretsAction !== 'off' || piiAction !== 'off' || deny.length > 0;
   const secretsOn = secretsAction !== 'off';
   const piiOn = piiAction !== 'off';
-  /** Whether the detectors may be skipped on a window without triggers (see {@link hasTrigger}). */
+  /** Whether the detectors may be skipped on a window without a trigger (never with a deny list). */
   const skippable = deny.length === 0 && (secretsOn || piiOn) && (!secretsOn || SKIP_OK);
-  let carry = '';
-  /** Characters released so far as emitted (redactions included): where `carry` ends. */
-  let released = 0;
   /**
-   * At or after the start of the last trigger seen in the released text (-1: none). Set to the
-   * last released character when a release contains one, which may be late by the length of that
-   * release: the detectors then run a few deltas longer than they must, never fewer.
+   * The released (emitted) text's last RING code units, redactions included: the carry is its
+   * last CARRY. `released` counts every unit released so far; unit `p` is `ring[p & RING_MASK]`.
    */
+  const ring = new Uint16Array(RING);
+  let released = 0;
+  /** Length of the `[A-Za-z0-9_-]` run the released text ends with. */
+  let releasedRun = 0;
+  /** Start of the latest trigger in the released text (-1: none yet). */
   let lastTrigger = -1;
+  /** The carry as a string, built when the detectors need it (null: released text since). */
+  let carryText: string | null = '';
   let pending = '';
   let cut: { reason: string } | null = null;
   const found: OutputFound[] = [];
@@ -279,6 +321,19 @@ export function createOutputScreener(
     detector: Finding['detector'];
     action: ScreeningAction;
   };
+
+  const carryLength = () => Math.min(released, CARRY);
+  const carry = (): string => {
+    if (carryText === null) {
+      const n = carryLength();
+      const units = new Array<number>(n);
+      for (let i = 0; i < n; i++) units[i] = ring[(released - n + i) & RING_MASK]!;
+      carryText = String.fromCharCode(...units);
+    }
+    return carryText;
+  };
+  /** Unit `p` of the released text followed by `pending`. */
+  const unitAt: UnitAt = (p) => (p >= released ? pending.charCodeAt(p - released) : ring[p & RING_MASK]!);
 
   const detect = (window: string): Hit[] => {
     const hits: Hit[] = [];
@@ -304,23 +359,101 @@ export function createOutputScreener(
   };
 
   /**
-   * False only when the window `carry + pending` has no trigger, so the detectors would find
-   * nothing in it: a trigger in the carry was recorded when it was released; one that reaches into
-   * `pending` starts at most `TRIGGER_CONTEXT` characters before it.
+   * False only when the window (carry + pending) has no trigger, so the detectors would find
+   * nothing in it: a trigger in the carry was noted when released; one that ends in `pending` is
+   * looked for here (the ring supplies the characters before it).
    */
   const mayMatch = (): boolean => {
-    if (!skippable || carry.length + pending.length >= SKIP_LIMIT) return true;
-    if (lastTrigger >= released - carry.length) return true;
-    return hasTrigger(carry.slice(-TRIGGER_CONTEXT) + pending, secretsOn, piiOn);
+    // Long windows (a whole answer in one push, a held key block) are scanned by the detectors
+    // anyway, and most have a trigger: looking for one first would only add to their cost.
+    if (!skippable || pending.length > SCAN_LIMIT) return true;
+    if (lastTrigger >= released - carryLength()) return true;
+    let run = releasedRun;
+    let prev = released > 0 ? ring[(released - 1) & RING_MASK]! : -1;
+    for (let j = 0; j < pending.length; j++) {
+      const c = pending.charCodeAt(j);
+      run = c < 128 && (CLASS[c]! & RUN_CHAR) !== 0 ? run + 1 : 0;
+      if (triggerEndingAt(unitAt, released + j, c, prev, run, secretsOn, piiOn) >= 0) return true;
+      prev = c;
+    }
+    return false;
   };
 
-  /** Text goes out: it joins the carry (the detectors' left context) and the trigger record. */
+  /**
+   * Text goes out: into the ring (the detectors' left context), its triggers noted. Only its last
+   * RING units can reach the ring and only triggers ending in its last CARRY can ever be in a
+   * window again, so a long release writes and scans just its tail (the run it ends with is
+   * counted from the end, up to RUN).
+   */
   const release = (emit: string): void => {
-    if (emit.length === 0) return;
-    if (skippable && hasTrigger(carry.slice(-TRIGGER_CONTEXT) + emit, secretsOn, piiOn))
-      lastTrigger = released + emit.length - 1;
-    released += emit.length;
-    carry = (carry + emit).slice(-CARRY);
+    const n = emit.length;
+    if (n === 0) return;
+    const first = n > RING ? n - RING : 0;
+    const scanFrom = n > CARRY ? n - CARRY : 0;
+    if (first > 0) {
+      let run = 0;
+      let j = first - 1;
+      for (; j >= 0 && run < RUN; j--) {
+        const c = emit.charCodeAt(j);
+        if (c >= 128 || (CLASS[c]! & RUN_CHAR) === 0) break;
+        run++;
+      }
+      releasedRun = j < 0 ? releasedRun + run : run; // j < 0: the run goes on from the text before
+      released += first;
+    }
+    let prev = first > 0 ? emit.charCodeAt(first - 1) : released > 0 ? ring[(released - 1) & RING_MASK]! : -1;
+    for (let j = first; j < n; j++) {
+      const c = emit.charCodeAt(j);
+      const p = released;
+      ring[p & RING_MASK] = c;
+      released = p + 1;
+      releasedRun = c < 128 && (CLASS[c]! & RUN_CHAR) !== 0 ? releasedRun + 1 : 0;
+      if (skippable && j >= scanFrom) {
+        const s = triggerEndingAt(unitAt, p, c, prev, releasedRun, secretsOn, piiOn);
+        if (s > lastTrigger) lastTrigger = s;
+      }
+      prev = c;
+    }
+    carryText = null;
+  };
+
+  /**
+   * `/(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|key|bearer|auth)\W{0,3}\s*$/i` on
+   * carry + pending[0, t): a credential word, at most three non-word characters, then only
+   * whitespace to the end. Strip the trailing whitespace (all of it: a word character is not
+   * whitespace, so a match never needs less), then try the word before 0-3 non-word characters.
+   */
+  const credentialBefore = (t: number): boolean => {
+    const cl = carryLength();
+    const base = released - cl;
+    const at: UnitAt = (v) => (v >= cl ? pending.charCodeAt(v - cl) : ring[(base + v) & RING_MASK]!);
+    let w = cl + t;
+    while (w > 0 && isJsSpace(at(w - 1))) w--;
+    for (let k = 0; k <= 3 && k <= w; k++) {
+      if (k > 0) {
+        const c = at(w - k);
+        if (c < 128 && (CLASS[c]! & WORD) !== 0) break;
+      }
+      for (const word of CREDENTIAL_WORDS) {
+        const s = w - k - word.length;
+        if (s < 0) continue;
+        let i = 0;
+        while (i < word.length && lowerAscii(at(s + i)) === word.charCodeAt(i)) i++;
+        if (i === word.length) return true;
+      }
+    }
+    return false;
+  };
+
+  /** Whether pending[s, e) passes `GROUP_RE` and has a digit (length and digit checked first). */
+  const digitGroup = (s: number, e: number): boolean => {
+    if (e - s > 7) return false;
+    let digit = false;
+    for (let i = s; i < e && !digit; i++) {
+      const c = pending.charCodeAt(i);
+      digit = c >= 48 && c <= 57;
+    }
+    return digit && GROUP_RE.test(pending.slice(s, e));
   };
 
   /** Where in `pending` the held tail starts. */
@@ -329,29 +462,32 @@ export function createOutputScreener(
     let hold = pending.length;
     // 1. The trailing token, when it could be (part of) a secret or PII.
     let t = pending.length;
-    while (t > 0 && !isSpace(pending[t - 1]!)) t--;
-    const tok = pending.slice(t);
-    if (tok.length > 0 && (sensitiveToken(tok) || credentialBefore(carry, pending.slice(0, t)))) hold = t;
-    else if (tok.length > 0 && piiAction !== 'off' && /^[\p{L}\p{N}]+$/u.test(tok)) hold = t; // e-mail local part
+    while (t > 0 && !isSpace(pending.charCodeAt(t - 1))) t--;
+    const tokLength = pending.length - t;
+    if (tokLength > 0) {
+      const tok = pending.slice(t);
+      if (sensitiveToken(tok) || credentialBefore(t)) hold = t;
+      else if (piiAction !== 'off' && /^[\p{L}\p{N}]+$/u.test(tok)) hold = t; // e-mail local part
+    }
     // 2. Digit groups that a card, phone or IBAN may continue ("4111 1111 1111 ", "+44 20 7946").
-    if (tok.length === 0 || (GROUP_RE.test(tok) && /\d/.test(tok))) {
+    if (tokLength === 0 || digitGroup(t, pending.length)) {
       let k = t;
-      let groups = tok.length > 0 ? 1 : 0;
+      let groups = tokLength > 0 ? 1 : 0;
       for (;;) {
         let e = k;
-        while (e > 0 && isSpace(pending[e - 1]!) && k - e < 2) e--;
+        while (e > 0 && isSpace(pending.charCodeAt(e - 1)) && k - e < 2) e--;
         if (e === k) break;
         let s = e;
-        while (s > 0 && !isSpace(pending[s - 1]!)) s--;
-        const w = pending.slice(s, e);
-        if (s === e || !GROUP_RE.test(w) || !/\d/.test(w) || pending.length - s > 48) break;
+        while (s > 0 && !isSpace(pending.charCodeAt(s - 1))) s--;
+        if (s === e || pending.length - s > 48 || !digitGroup(s, e)) break;
         groups++;
         k = s;
       }
       if (groups > 0) hold = Math.min(hold, k);
     }
     // 3. An open private key block.
-    const b = pending.lastIndexOf('-----BEGIN');
+    // (`indexOf` first: `lastIndexOf` has no fast search, and most pending text has no header.)
+    const b = pending.indexOf('-----BEGIN') < 0 ? -1 : pending.lastIndexOf('-----BEGIN');
     if (b >= 0 && !pending.includes('-----END', b)) hold = Math.min(hold, b);
     // 4. The start of a deny word or canary.
     if (deny.length > 0) {
@@ -385,8 +521,8 @@ export function createOutputScreener(
       release(emit);
       return { emit };
     }
-    const off = carry.length;
-    const hits = mayMatch() ? detect(carry + pending).filter((h) => h.end > off) : NO_HITS;
+    const off = carryLength();
+    const hits = mayMatch() ? detect(carry() + pending).filter((h) => h.end > off) : NO_HITS;
     const newly: OutputFound[] = [];
     const note = (h: Hit) => {
       const key = `${h.detector}:${h.kind}:${h.start - off + emittedTotal}`;
@@ -414,7 +550,8 @@ export function createOutputScreener(
       return { emit, cut, found: newly };
     }
     for (const h of hits) if (h.start < off + hold) note(h);
-    const emit = redactRange(pending.slice(0, hold), hits, off, hold);
+    const emit =
+      hits.length === 0 ? pending.slice(0, hold) : redactRange(pending.slice(0, hold), hits, off, hold);
     pending = pending.slice(hold);
     emittedTotal += hold;
     release(emit);

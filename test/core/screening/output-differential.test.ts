@@ -149,7 +149,7 @@ const synth = Array.from({ length: 1500 }, synthetic);
 const full = process.env.SLUICE_OUTPUT_DIFF === 'full';
 
 describe('output screener against the reference copy', () => {
-  POLICIES.forEach(([name, s, canaries], pi) =>
+  for (const [pi, [name, s, canaries]] of POLICIES.entries())
     it(`same pushes, cut and findings on random chunkings: ${name}`, () => {
       let compared = 0;
       // Synthetic texts in chunks of 1-3, 1-12 and 1-60 characters; data texts in one random
@@ -158,7 +158,7 @@ describe('output screener against the reference copy', () => {
       for (let i = 0; i < synth.length; i++)
         if (full || i % 2 === pi % 2) for (const max of [3, 12, 60]) cases.push([synth[i]!, max]);
       const mine = data.filter((_, i) => full || i % 6 === pi % 6 || i % 6 === (pi + 3) % 6);
-      mine.forEach((t, i) => cases.push([t, i % 17 === 0 ? 3 : pick([12, 80])]));
+      for (const [i, t] of mine.entries()) cases.push([t, i % 17 === 0 ? 3 : pick([12, 80])]);
       for (const [text, max] of cases) {
         const parts = chunks(text, max);
         const want = trace(reference.createOutputScreener as Make, parts, s, canaries);
@@ -172,8 +172,7 @@ describe('output screener against the reference copy', () => {
         expect(screenOutputText(text, s, o)).toEqual(reference.screenOutputText(text, s, o));
       }
       expect(compared).toBeGreaterThan(2000);
-    }),
-  );
+    });
 
   it('same on a long answer in 12-character deltas, secrets planted every few hundred characters', () => {
     let text = '';
