@@ -64,9 +64,6 @@ export interface OutputScreenerOptions {
 const CARRY = 128;
 const MAX_HOLD = 1024;
 const MAX_KEY_HOLD = 16 * 1024;
-/** The ring of released code units: a power of two that holds the carry. */
-const RING = 256;
-const RING_MASK = RING - 1;
 
 const KEY_PREFIX_RE = /^(?:sk|gh|gl|xo|ey|hf|np|AK|AS|AI|SG|sq|hv|ntn|dapi|glc|shp|do[opr]|pypi|api)/;
 const GROUP_RE = /^[+(]?[0-9A-Z()+.-]{1,6}$/;
@@ -143,6 +140,9 @@ function sensitiveToken(tok: string): boolean {
  * (a value follows a credential word: hold it). `api_key` and the like end in `key`.
  */
 const CREDENTIAL_WORDS = ['passwd', 'password', 'pwd', 'secret', 'token', 'key', 'bearer', 'auth'];
+/** The last characters of {@link CREDENTIAL_WORDS}, by code. */
+const CREDENTIAL_LAST = new Uint8Array(128);
+for (const w of CREDENTIAL_WORDS) CREDENTIAL_LAST[w.charCodeAt(w.length - 1)] = 1;
 
 /**
  * What a window must contain for the detectors to find anything in it (necessary, never
@@ -171,7 +171,6 @@ const SCAN_LIMIT = 1024;
 const WORDS = [...new Set([...SECRET_HINTS, ...GENERIC_KEYS])];
 const SKIP_OK =
   WORDS.every((w) => /^[\x00-\x7f]+$/.test(w) && w === w.toLowerCase()) &&
-  Math.max(...WORDS.map((w) => w.length)) < RING - CARRY &&
   SECRET_RULES.every((r) => (r.hint?.length ?? 0) > 0 || GATED_RULES.has(r.kind));
 /** One-character words (`|`), by code. */
 const SINGLE = new Uint8Array(128);
@@ -191,25 +190,84 @@ for (const w of WORDS) {
   WORDS_BY_END[END_SLOT[k]!]!.push(w);
 }
 
-/** Reads code unit `p` of some text (a string, or the ring joined to one). */
-type UnitAt = (p: number) => number;
+/**
+ * The recent released (emitted) text, as the strings released (nothing copied per delta): the
+ * pieces that cover the carry, its last CARRY units. The carry is joined only when the detectors
+ * run; a unit before the carry reads as -1 (no window can see it).
+ */
+class Released {
+  pieces: string[] = [];
+  starts: number[] = [];
+  /** The first piece still needed. */
+  first = 0;
+  /** Units released so far. */
+  length = 0;
 
-/** Whether the lower-case ASCII word `w` ends at `p` (ASCII case-insensitive). */
-function wordEndsAt(at: UnitAt, p: number, w: string): boolean {
+  add(s: string): void {
+    this.pieces.push(s);
+    this.starts.push(this.length);
+    this.length += s.length;
+    const from = this.length - CARRY;
+    while (this.first + 1 < this.pieces.length && this.starts[this.first + 1]! <= from) this.first++;
+    if (this.first >= 64) {
+      this.pieces = this.pieces.slice(this.first);
+      this.starts = this.starts.slice(this.first);
+      this.first = 0;
+    }
+  }
+
+  /** Where the carry starts. */
+  carryStart(): number {
+    return this.length > CARRY ? this.length - CARRY : 0;
+  }
+
+  unit(q: number): number {
+    if (q < this.carryStart() || q >= this.length) return -1;
+    let i = this.pieces.length - 1;
+    while (this.starts[i]! > q) i--;
+    return this.pieces[i]!.charCodeAt(q - this.starts[i]!);
+  }
+
+  /** The carry as a string. */
+  carry(): string {
+    const n = this.length - this.carryStart();
+    const joined =
+      this.first === this.pieces.length - 1
+        ? this.pieces[this.first]!
+        : this.pieces.slice(this.first).join('');
+    return joined.length === n ? joined : joined.slice(joined.length - n);
+  }
+}
+
+/** The released text followed by a string (pending text, or a whole text after nothing). */
+class View {
+  constructor(
+    readonly released: Released,
+    public tail: string,
+  ) {}
+
+  unit(q: number): number {
+    const n = this.released.length;
+    return q >= n ? this.tail.charCodeAt(q - n) : this.released.unit(q);
+  }
+}
+
+/** Whether the lower-case ASCII word `w` ends at `p` (its last two units already matched). */
+function wordEndsAt(v: View, p: number, w: string): boolean {
   const s = p - w.length + 1;
   if (s < 0) return false;
-  for (let k = 0; k < w.length - 2; k++) if (lowerAscii(at(s + k)) !== w.charCodeAt(k)) return false;
+  for (let k = 0; k < w.length - 2; k++) if (lowerAscii(v.unit(s + k)) !== w.charCodeAt(k)) return false;
   return true;
 }
 
 /**
- * The start of the latest trigger that ends at `p` (-1: none), given its code unit `c`, the unit
- * before it `prev` (-1 at the start) and the length `run` of the `[A-Za-z0-9_-]` run that ends
- * there; `at` reads further back. Secret triggers: a word (hint or generic key), a 20-character
- * run, U+0130 or U+212A; PII triggers: a digit, `@` or `:`.
+ * The start of the latest trigger that ends at `p` (-1: none) in `v`, given its code unit `c`, the
+ * unit before it `prev` (-1: none) and the length `run` of the `[A-Za-z0-9_-]` run that ends
+ * there. Secret triggers: a word (hint or generic key), a 20-character run, U+0130 or U+212A; PII
+ * triggers: a digit, `@` or `:`.
  */
 function triggerEndingAt(
-  at: UnitAt,
+  v: View,
   p: number,
   c: number,
   prev: number,
@@ -226,9 +284,12 @@ function triggerEndingAt(
   const slot = prev >= 0 && prev < 128 ? END_SLOT[lowerAscii(prev) * 128 + l]! : 0;
   if (slot !== 0)
     for (const w of WORDS_BY_END[slot]!)
-      if (p - w.length + 1 > start && wordEndsAt(at, p, w)) start = p - w.length + 1;
+      if (p - w.length + 1 > start && wordEndsAt(v, p, w)) start = p - w.length + 1;
   return start;
 }
+
+/** The run length and trigger test for unit `c`, continuing a run of `run`. */
+const runAfter = (run: number, c: number) => (c < 128 && (CLASS[c]! & RUN_CHAR) !== 0 ? run + 1 : 0);
 
 /**
  * Whether `s` has a trigger (see {@link triggerEndingAt}): the screener's test, on a string. When
@@ -236,13 +297,13 @@ function triggerEndingAt(
  * (with `pii`) find nothing in it.
  */
 export function hasTrigger(s: string, secrets: boolean, pii: boolean): boolean {
-  const at: UnitAt = (p) => s.charCodeAt(p);
+  const v = new View(new Released(), s);
   let run = 0;
   let prev = -1;
   for (let p = 0; p < s.length; p++) {
     const c = s.charCodeAt(p);
-    run = c < 128 && (CLASS[c]! & RUN_CHAR) !== 0 ? run + 1 : 0;
-    if (triggerEndingAt(at, p, c, prev, run, secrets, pii) >= 0) return true;
+    run = runAfter(run, c);
+    if (triggerEndingAt(v, p, c, prev, run, secrets, pii) >= 0) return true;
     prev = c;
   }
   return false;
@@ -295,15 +356,17 @@ export function createOutputScreener(
   const piiOn = piiAction !== 'off';
   /** Whether the detectors may be skipped on a window without a trigger (never with a deny list). */
   const skippable = deny.length === 0 && (secretsOn || piiOn) && (!secretsOn || SKIP_OK);
+  /** The released (emitted) text, redactions included: its last CARRY units are the carry. */
+  const out = new Released();
+  /** The released text then `pending`, for the trigger scan and the credential-word test. */
+  const view = new View(out, '');
   /**
-   * The released (emitted) text's last RING code units, redactions included: the carry is its
-   * last CARRY. `released` counts every unit released so far; unit `p` is `ring[p & RING_MASK]`.
+   * The trigger scan of the released text (lazy: only when a window needs it): scanned up to
+   * `scanned`, where the run is `scanRun` long; `lastTrigger` is the start of the latest trigger
+   * found (-1: none).
    */
-  const ring = new Uint16Array(RING);
-  let released = 0;
-  /** Length of the `[A-Za-z0-9_-]` run the released text ends with. */
-  let releasedRun = 0;
-  /** Start of the latest trigger in the released text (-1: none yet). */
+  let scanned = 0;
+  let scanRun = 0;
   let lastTrigger = -1;
   /** The carry as a string, built when the detectors need it (null: released text since). */
   let carryText: string | null = '';
@@ -322,18 +385,11 @@ export function createOutputScreener(
     action: ScreeningAction;
   };
 
-  const carryLength = () => Math.min(released, CARRY);
+  const carryLength = () => out.length - out.carryStart();
   const carry = (): string => {
-    if (carryText === null) {
-      const n = carryLength();
-      const units = new Array<number>(n);
-      for (let i = 0; i < n; i++) units[i] = ring[(released - n + i) & RING_MASK]!;
-      carryText = String.fromCharCode(...units);
-    }
+    carryText ??= out.carry();
     return carryText;
   };
-  /** Unit `p` of the released text followed by `pending`. */
-  const unitAt: UnitAt = (p) => (p >= released ? pending.charCodeAt(p - released) : ring[p & RING_MASK]!);
 
   const detect = (window: string): Hit[] => {
     const hits: Hit[] = [];
@@ -360,60 +416,54 @@ export function createOutputScreener(
 
   /**
    * False only when the window (carry + pending) has no trigger, so the detectors would find
-   * nothing in it: a trigger in the carry was noted when released; one that ends in `pending` is
-   * looked for here (the ring supplies the characters before it).
+   * nothing in it. The released text is scanned once, from where the last scan stopped or from the
+   * carry's start if that is later (a trigger before it is in no window again); `pending` is
+   * scanned whole, from the run and unit the released text ends with.
    */
   const mayMatch = (): boolean => {
     // Long windows (a whole answer in one push, a held key block) are scanned by the detectors
     // anyway, and most have a trigger: looking for one first would only add to their cost.
     if (!skippable || pending.length > SCAN_LIMIT) return true;
-    if (lastTrigger >= released - carryLength()) return true;
-    let run = releasedRun;
-    let prev = released > 0 ? ring[(released - 1) & RING_MASK]! : -1;
+    view.tail = pending;
+    const from = out.carryStart();
+    if (scanned < from) {
+      scanned = from;
+      scanRun = 0;
+    }
+    if (scanned < out.length) {
+      let prev = out.unit(scanned - 1);
+      let p = scanned;
+      // Piece by piece from the one holding `scanned` (no per-unit piece lookup).
+      let i = out.pieces.length - 1;
+      while (out.starts[i]! > scanned) i--;
+      for (; i < out.pieces.length; i++) {
+        const piece = out.pieces[i]!;
+        for (let j = p - out.starts[i]!; j < piece.length; j++, p++) {
+          const c = piece.charCodeAt(j);
+          scanRun = runAfter(scanRun, c);
+          const t = triggerEndingAt(view, p, c, prev, scanRun, secretsOn, piiOn);
+          if (t > lastTrigger) lastTrigger = t;
+          prev = c;
+        }
+      }
+      scanned = out.length;
+    }
+    if (lastTrigger >= from) return true;
+    let run = scanRun;
+    let prev = out.unit(out.length - 1);
     for (let j = 0; j < pending.length; j++) {
       const c = pending.charCodeAt(j);
-      run = c < 128 && (CLASS[c]! & RUN_CHAR) !== 0 ? run + 1 : 0;
-      if (triggerEndingAt(unitAt, released + j, c, prev, run, secretsOn, piiOn) >= 0) return true;
+      run = runAfter(run, c);
+      if (triggerEndingAt(view, out.length + j, c, prev, run, secretsOn, piiOn) >= 0) return true;
       prev = c;
     }
     return false;
   };
 
-  /**
-   * Text goes out: into the ring (the detectors' left context), its triggers noted. Only its last
-   * RING units can reach the ring and only triggers ending in its last CARRY can ever be in a
-   * window again, so a long release writes and scans just its tail (the run it ends with is
-   * counted from the end, up to RUN).
-   */
+  /** Text goes out: it joins the released text (the detectors' left context). */
   const release = (emit: string): void => {
-    const n = emit.length;
-    if (n === 0) return;
-    const first = n > RING ? n - RING : 0;
-    const scanFrom = n > CARRY ? n - CARRY : 0;
-    if (first > 0) {
-      let run = 0;
-      let j = first - 1;
-      for (; j >= 0 && run < RUN; j--) {
-        const c = emit.charCodeAt(j);
-        if (c >= 128 || (CLASS[c]! & RUN_CHAR) === 0) break;
-        run++;
-      }
-      releasedRun = j < 0 ? releasedRun + run : run; // j < 0: the run goes on from the text before
-      released += first;
-    }
-    let prev = first > 0 ? emit.charCodeAt(first - 1) : released > 0 ? ring[(released - 1) & RING_MASK]! : -1;
-    for (let j = first; j < n; j++) {
-      const c = emit.charCodeAt(j);
-      const p = released;
-      ring[p & RING_MASK] = c;
-      released = p + 1;
-      releasedRun = c < 128 && (CLASS[c]! & RUN_CHAR) !== 0 ? releasedRun + 1 : 0;
-      if (skippable && j >= scanFrom) {
-        const s = triggerEndingAt(unitAt, p, c, prev, releasedRun, secretsOn, piiOn);
-        if (s > lastTrigger) lastTrigger = s;
-      }
-      prev = c;
-    }
+    if (emit.length === 0) return;
+    out.add(emit);
     carryText = null;
   };
 
@@ -424,21 +474,24 @@ export function createOutputScreener(
    * whitespace, so a match never needs less), then try the word before 0-3 non-word characters.
    */
   const credentialBefore = (t: number): boolean => {
-    const cl = carryLength();
-    const base = released - cl;
-    const at: UnitAt = (v) => (v >= cl ? pending.charCodeAt(v - cl) : ring[(base + v) & RING_MASK]!);
-    let w = cl + t;
-    while (w > 0 && isJsSpace(at(w - 1))) w--;
-    for (let k = 0; k <= 3 && k <= w; k++) {
+    // Positions are in the released text: the carry is [from, out.length), then pending.
+    view.tail = pending;
+    const from = out.carryStart();
+    let w = out.length + t;
+    while (w > from && isJsSpace(view.unit(w - 1))) w--;
+    for (let k = 0; k <= 3 && w - k >= from; k++) {
       if (k > 0) {
-        const c = at(w - k);
+        const c = view.unit(w - k);
         if (c < 128 && (CLASS[c]! & WORD) !== 0) break;
       }
+      // A word ends at w - k - 1: only if that unit ends one of them (d, t, n, y, r, h).
+      const last = w - k - 1 >= from ? lowerAscii(view.unit(w - k - 1)) : -1;
+      if (last < 0 || last >= 128 || CREDENTIAL_LAST[last] === 0) continue;
       for (const word of CREDENTIAL_WORDS) {
         const s = w - k - word.length;
-        if (s < 0) continue;
+        if (s < from) continue;
         let i = 0;
-        while (i < word.length && lowerAscii(at(s + i)) === word.charCodeAt(i)) i++;
+        while (i < word.length && lowerAscii(view.unit(s + i)) === word.charCodeAt(i)) i++;
         if (i === word.length) return true;
       }
     }
@@ -523,6 +576,14 @@ export function createOutputScreener(
     }
     const off = carryLength();
     const hits = mayMatch() ? detect(carry() + pending).filter((h) => h.end > off) : NO_HITS;
+    if (hits.length === 0) {
+      // Nothing found: what the general path below does with no hits, without its allocations.
+      const emit = pending.slice(0, hold);
+      pending = pending.slice(hold);
+      emittedTotal += hold;
+      release(emit);
+      return { emit };
+    }
     const newly: OutputFound[] = [];
     const note = (h: Hit) => {
       const key = `${h.detector}:${h.kind}:${h.start - off + emittedTotal}`;
