@@ -74,14 +74,19 @@ const SENSITIVE = 1; // [0-9@_\-+/=:~%.$#!*&^|\\]: a token with one may be (part
 const SUSPICIOUS = 2; // [0-9@_=/+~:$%\\|#]
 const RUN_CHAR = 4; // [A-Za-z0-9_-]: the characters of a long key-like run
 const WORD = 8; // \w = [A-Za-z0-9_]
+const PII_TRIGGER = 16; // [0-9@:]: every PII pattern has one
 const CLASS = new Uint8Array(128);
+/** ASCII lower case, as a table. */
+const LOWER = new Uint8Array(128);
+for (let c = 0; c < 128; c++) LOWER[c] = c >= 65 && c <= 90 ? c + 32 : c;
 for (let c = 0; c < 128; c++) {
   const ch = String.fromCharCode(c);
   CLASS[c] =
     (/[0-9@_\-+/=:~%.$#!*&^|\\]/.test(ch) ? SENSITIVE : 0) |
     (/[0-9@_=/+~:$%\\|#]/.test(ch) ? SUSPICIOUS : 0) |
     (/[A-Za-z0-9_-]/.test(ch) ? RUN_CHAR : 0) |
-    (/\w/.test(ch) ? WORD : 0);
+    (/\w/.test(ch) ? WORD : 0) |
+    (/[0-9@:]/.test(ch) ? PII_TRIGGER : 0);
 }
 const isUpper = (c: number) => c >= 65 && c <= 90;
 const isLower = (c: number) => c >= 97 && c <= 122;
@@ -170,12 +175,12 @@ const SCAN_LIMIT = 1024;
 /** Every secret trigger word, lower case: the rules' hints and the generic rule's keys. */
 const WORDS = [...new Set([...SECRET_HINTS, ...GENERIC_KEYS])];
 const SKIP_OK =
-  WORDS.every((w) => /^[\x00-\x7f]+$/.test(w) && w === w.toLowerCase()) &&
+  WORDS.every((w) => /^[\x01-\x7f]+$/.test(w) && w === w.toLowerCase() && w.length <= 16) &&
   SECRET_RULES.every((r) => (r.hint?.length ?? 0) > 0 || GATED_RULES.has(r.kind));
 /** One-character words (`|`), by code. */
 const SINGLE = new Uint8Array(128);
 /** Longer words by their last two characters: a 128 x 128 table of indices into WORDS_BY_END. */
-const END_SLOT = new Uint16Array(128 * 128);
+const END_SLOT = new Uint8Array(128 * 128);
 const WORDS_BY_END: string[][] = [[]];
 for (const w of WORDS) {
   if (w.length === 1) {
@@ -228,6 +233,15 @@ class Released {
     return this.pieces[i]!.charCodeAt(q - this.starts[i]!);
   }
 
+  /** The released text from `q` (not before the carry) to its end. */
+  textFrom(q: number): string {
+    let i = this.pieces.length - 1;
+    while (this.starts[i]! > q) i--;
+    let text = this.pieces[i]!.slice(q - this.starts[i]!);
+    for (i++; i < this.pieces.length; i++) text += this.pieces[i]!;
+    return text;
+  }
+
   /** The carry as a string. */
   carry(): string {
     const n = this.length - this.carryStart();
@@ -239,74 +253,112 @@ class Released {
   }
 }
 
-/** The released text followed by a string (pending text, or a whole text after nothing). */
-class View {
+/** "No trigger" (a run's start may be before the scan's origin). */
+const NONE = Number.MIN_SAFE_INTEGER;
+/** Units of history a scan keeps for the words: a power of two above the longest word. */
+const HIST = 16;
+
+/**
+ * A streaming scan for triggers: text is fed in pieces (no joining), and the latest trigger's
+ * start is kept. Triggers, with `secrets`: a word (hint or generic key, ASCII case-insensitive), a
+ * run of 20 `[A-Za-z0-9_-]`, U+0130 or U+212A; with `pii`: an ASCII digit, `@` or `:`. A trigger
+ * may start before the piece it ends in, never before the scan's origin. Most units are lower-case
+ * letters: for them a step is three table reads (class, lower case, the pair they end).
+ */
+class TriggerScan {
+  /** Absolute position of the next unit fed. */
+  at = 0;
+  /** Where the scan started: no trigger starts before it. */
+  origin = 0;
+  run = 0;
+  /** The last HIST units fed, lower-cased ASCII (0 for anything else), by position. */
+  hist = new Uint8Array(HIST);
+  /** Start of the latest trigger seen (NONE: none). */
+  last = NONE;
+
   constructor(
-    readonly released: Released,
-    public tail: string,
+    readonly secrets: boolean,
+    readonly pii: boolean,
   ) {}
 
-  unit(q: number): number {
-    const n = this.released.length;
-    return q >= n ? this.tail.charCodeAt(q - n) : this.released.unit(q);
+  reset(origin: number): void {
+    this.at = origin;
+    this.origin = origin;
+    this.run = 0;
+    this.last = NONE;
+  }
+
+  copy(o: TriggerScan): void {
+    this.at = o.at;
+    this.origin = o.origin;
+    this.run = o.run;
+    this.hist.set(o.hist);
+    this.last = o.last;
+  }
+
+  /**
+   * Feeds `s[i0, i1)`; with `first`, stops at the first trigger and returns true (`last` is then
+   * that trigger's start, and the scan is not to be fed more).
+   */
+  feed(s: string, i0: number, i1: number, first: boolean): boolean {
+    const { hist, secrets, pii } = this;
+    let at = this.at;
+    let run = this.run;
+    let last = this.last;
+    const origin = this.origin;
+    for (let i = i0; i < i1; i++, at++) {
+      const c = s.charCodeAt(i);
+      let t = NONE;
+      if (c >= 128) {
+        run = 0;
+        hist[at & (HIST - 1)] = 0;
+        if (secrets && (c === 0x130 || c === 0x212a)) t = at;
+      } else {
+        const info = CLASS[c]!;
+        const l = LOWER[c]!;
+        hist[at & (HIST - 1)] = l;
+        run = (info & RUN_CHAR) !== 0 ? run + 1 : 0;
+        if (pii && (info & PII_TRIGGER) !== 0) t = at;
+        else if (secrets) {
+          if (SINGLE[l] === 1) t = at;
+          else {
+            if (run >= RUN) t = at - RUN + 1;
+            const prev = at > origin ? hist[(at - 1) & (HIST - 1)]! : 0;
+            const slot = END_SLOT[prev * 128 + l]!;
+            if (slot !== 0)
+              for (const w of WORDS_BY_END[slot]!) {
+                const start = at - w.length + 1;
+                if (start <= t || start < origin) continue;
+                let k = w.length - 3;
+                while (k >= 0 && hist[(start + k) & (HIST - 1)] === w.charCodeAt(k)) k--;
+                if (k < 0) t = start;
+              }
+          }
+        }
+      }
+      if (t === NONE) continue;
+      if (t > last) last = t;
+      if (first) {
+        this.at = at + 1;
+        this.run = run;
+        this.last = last;
+        return true;
+      }
+    }
+    this.at = at;
+    this.run = run;
+    this.last = last;
+    return false;
   }
 }
 
-/** Whether the lower-case ASCII word `w` ends at `p` (its last two units already matched). */
-function wordEndsAt(v: View, p: number, w: string): boolean {
-  const s = p - w.length + 1;
-  if (s < 0) return false;
-  for (let k = 0; k < w.length - 2; k++) if (lowerAscii(v.unit(s + k)) !== w.charCodeAt(k)) return false;
-  return true;
-}
-
 /**
- * The start of the latest trigger that ends at `p` (-1: none) in `v`, given its code unit `c`, the
- * unit before it `prev` (-1: none) and the length `run` of the `[A-Za-z0-9_-]` run that ends
- * there. Secret triggers: a word (hint or generic key), a 20-character run, U+0130 or U+212A; PII
- * triggers: a digit, `@` or `:`.
- */
-function triggerEndingAt(
-  v: View,
-  p: number,
-  c: number,
-  prev: number,
-  run: number,
-  secrets: boolean,
-  pii: boolean,
-): number {
-  if (c >= 128) return secrets && (c === 0x130 || c === 0x212a) ? p : -1;
-  if (pii && ((c >= 48 && c <= 57) || c === 64 || c === 58)) return p;
-  if (!secrets) return -1;
-  const l = lowerAscii(c);
-  if (SINGLE[l] === 1) return p;
-  let start = run >= RUN ? p - RUN + 1 : -1;
-  const slot = prev >= 0 && prev < 128 ? END_SLOT[lowerAscii(prev) * 128 + l]! : 0;
-  if (slot !== 0)
-    for (const w of WORDS_BY_END[slot]!)
-      if (p - w.length + 1 > start && wordEndsAt(v, p, w)) start = p - w.length + 1;
-  return start;
-}
-
-/** The run length and trigger test for unit `c`, continuing a run of `run`. */
-const runAfter = (run: number, c: number) => (c < 128 && (CLASS[c]! & RUN_CHAR) !== 0 ? run + 1 : 0);
-
-/**
- * Whether `s` has a trigger (see {@link triggerEndingAt}): the screener's test, on a string. When
- * it is false for a text under 64 Ki characters, `detectSecrets` (with `secrets`) and `detectPii`
- * (with `pii`) find nothing in it.
+ * Whether `s` has a trigger (see {@link TriggerScan}): the screener's test, on a string. When it is
+ * false for a text under 64 Ki characters, `detectSecrets` (with `secrets`) and `detectPii` (with
+ * `pii`) find nothing in it.
  */
 export function hasTrigger(s: string, secrets: boolean, pii: boolean): boolean {
-  const v = new View(new Released(), s);
-  let run = 0;
-  let prev = -1;
-  for (let p = 0; p < s.length; p++) {
-    const c = s.charCodeAt(p);
-    run = runAfter(run, c);
-    if (triggerEndingAt(v, p, c, prev, run, secrets, pii) >= 0) return true;
-    prev = c;
-  }
-  return false;
+  return new TriggerScan(secrets, pii).feed(s, 0, s.length, true);
 }
 
 const NO_HITS: never[] = [];
@@ -358,16 +410,12 @@ export function createOutputScreener(
   const skippable = deny.length === 0 && (secretsOn || piiOn) && (!secretsOn || SKIP_OK);
   /** The released (emitted) text, redactions included: its last CARRY units are the carry. */
   const out = new Released();
-  /** The released text then `pending`, for the trigger scan and the credential-word test. */
-  const view = new View(out, '');
   /**
-   * The trigger scan of the released text (lazy: only when a window needs it): scanned up to
-   * `scanned`, where the run is `scanRun` long; `lastTrigger` is the start of the latest trigger
-   * found (-1: none).
+   * The trigger scan of the released text (lazy: only when a window needs it), and a copy of it
+   * that goes on into `pending`.
    */
-  let scanned = 0;
-  let scanRun = 0;
-  let lastTrigger = -1;
+  const scan = new TriggerScan(secretsOn, piiOn);
+  const probe = new TriggerScan(secretsOn, piiOn);
   /** The carry as a string, built when the detectors need it (null: released text since). */
   let carryText: string | null = '';
   let pending = '';
@@ -424,40 +472,22 @@ export function createOutputScreener(
     // Long windows (a whole answer in one push, a held key block) are scanned by the detectors
     // anyway, and most have a trigger: looking for one first would only add to their cost.
     if (!skippable || pending.length > SCAN_LIMIT) return true;
-    view.tail = pending;
     const from = out.carryStart();
-    if (scanned < from) {
-      scanned = from;
-      scanRun = 0;
-    }
-    if (scanned < out.length) {
-      let prev = out.unit(scanned - 1);
-      let p = scanned;
-      // Piece by piece from the one holding `scanned` (no per-unit piece lookup).
+    // The released text: scanned once, piece by piece, from where the last scan stopped (or from
+    // the carry's start if that is later: a trigger before it is in no window again).
+    if (scan.at < from) scan.reset(from);
+    if (scan.at < out.length) {
       let i = out.pieces.length - 1;
-      while (out.starts[i]! > scanned) i--;
+      while (out.starts[i]! > scan.at) i--;
       for (; i < out.pieces.length; i++) {
         const piece = out.pieces[i]!;
-        for (let j = p - out.starts[i]!; j < piece.length; j++, p++) {
-          const c = piece.charCodeAt(j);
-          scanRun = runAfter(scanRun, c);
-          const t = triggerEndingAt(view, p, c, prev, scanRun, secretsOn, piiOn);
-          if (t > lastTrigger) lastTrigger = t;
-          prev = c;
-        }
+        scan.feed(piece, scan.at - out.starts[i]!, piece.length, false);
       }
-      scanned = out.length;
     }
-    if (lastTrigger >= from) return true;
-    let run = scanRun;
-    let prev = out.unit(out.length - 1);
-    for (let j = 0; j < pending.length; j++) {
-      const c = pending.charCodeAt(j);
-      run = runAfter(run, c);
-      if (triggerEndingAt(view, out.length + j, c, prev, run, secretsOn, piiOn) >= 0) return true;
-      prev = c;
-    }
-    return false;
+    if (scan.last >= from) return true;
+    // Then pending, continuing from the released text's end (a copy: pending is not released).
+    probe.copy(scan);
+    return probe.feed(pending, 0, pending.length, true);
   };
 
   /** Text goes out: it joins the released text (the detectors' left context). */
@@ -475,23 +505,24 @@ export function createOutputScreener(
    */
   const credentialBefore = (t: number): boolean => {
     // Positions are in the released text: the carry is [from, out.length), then pending.
-    view.tail = pending;
     const from = out.carryStart();
-    let w = out.length + t;
-    while (w > from && isJsSpace(view.unit(w - 1))) w--;
+    const n = out.length;
+    const unit = (q: number) => (q >= n ? pending.charCodeAt(q - n) : out.unit(q));
+    let w = n + t;
+    while (w > from && isJsSpace(unit(w - 1))) w--;
     for (let k = 0; k <= 3 && w - k >= from; k++) {
       if (k > 0) {
-        const c = view.unit(w - k);
+        const c = unit(w - k);
         if (c < 128 && (CLASS[c]! & WORD) !== 0) break;
       }
       // A word ends at w - k - 1: only if that unit ends one of them (d, t, n, y, r, h).
-      const last = w - k - 1 >= from ? lowerAscii(view.unit(w - k - 1)) : -1;
+      const last = w - k - 1 >= from ? lowerAscii(unit(w - k - 1)) : -1;
       if (last < 0 || last >= 128 || CREDENTIAL_LAST[last] === 0) continue;
       for (const word of CREDENTIAL_WORDS) {
         const s = w - k - word.length;
         if (s < from) continue;
         let i = 0;
-        while (i < word.length && lowerAscii(view.unit(s + i)) === word.charCodeAt(i)) i++;
+        while (i < word.length && lowerAscii(unit(s + i)) === word.charCodeAt(i)) i++;
         if (i === word.length) return true;
       }
     }
