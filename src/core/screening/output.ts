@@ -414,8 +414,8 @@ export function createOutputScreener(
    * The trigger scan of the released text (lazy: only when a window needs it), and a copy of it
    * that goes on into `pending`.
    */
-  const scan = new TriggerScan(secretsOn, piiOn);
-  const probe = new TriggerScan(secretsOn, piiOn);
+  let scan: TriggerScan | undefined;
+  let probe: TriggerScan | undefined;
   /** The carry as a string, built when the detectors need it (null: released text since). */
   let carryText: string | null = '';
   let pending = '';
@@ -473,6 +473,9 @@ export function createOutputScreener(
     // anyway, and most have a trigger: looking for one first would only add to their cost.
     if (!skippable || pending.length > SCAN_LIMIT) return true;
     const from = out.carryStart();
+    // Made on first use: most answers' deltas all take the fast path and never need them.
+    scan ??= new TriggerScan(secretsOn, piiOn);
+    probe ??= new TriggerScan(secretsOn, piiOn);
     // The released text: scanned once, piece by piece, from where the last scan stopped (or from
     // the carry's start if that is later: a trigger before it is in no window again).
     if (scan.at < from) scan.reset(from);

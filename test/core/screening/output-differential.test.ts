@@ -140,11 +140,13 @@ const data = [
   ...jsonl('prompts_injection.jsonl'),
   ...snapshot,
 ];
-const synth = Array.from({ length: 1500 }, synthetic);
+const synth = Array.from({ length: 1000 }, synthetic);
 
 /**
- * CI runs a sample (each policy gets a different sixth of the data, so every text is checked
- * under two policies); `SLUICE_OUTPUT_DIFF=full` checks every text under every policy (minutes).
+ * CI runs a sample: half the synthetic texts and a sixth of the data per policy (each text is
+ * checked under some policy); `SLUICE_OUTPUT_DIFF=full` checks every text under every policy
+ * (minutes). The reference is slow on long texts in tiny chunks (it re-reads its window per delta),
+ * so 1-3 character chunks are used on data texts under 600 characters only.
  */
 const full = process.env.SLUICE_OUTPUT_DIFF === 'full';
 
@@ -157,8 +159,9 @@ describe('output screener against the reference copy', () => {
       const cases: [string, number][] = [];
       for (let i = 0; i < synth.length; i++)
         if (full || i % 2 === pi % 2) for (const max of [3, 12, 60]) cases.push([synth[i]!, max]);
-      const mine = data.filter((_, i) => full || i % 6 === pi % 6 || i % 6 === (pi + 3) % 6);
-      for (const [i, t] of mine.entries()) cases.push([t, i % 17 === 0 ? 3 : pick([12, 80])]);
+      const mine = data.filter((_, i) => full || i % 6 === pi % 6);
+      for (const [i, t] of mine.entries())
+        cases.push([t, i % 17 === 0 && t.length < 600 ? 3 : pick([12, 80])]);
       for (const [text, max] of cases) {
         const parts = chunks(text, max);
         const want = trace(reference.createOutputScreener as Make, parts, s, canaries);
@@ -172,9 +175,11 @@ describe('output screener against the reference copy', () => {
         expect(screenOutputText(text, s, o)).toEqual(reference.screenOutputText(text, s, o));
       }
       expect(compared).toBeGreaterThan(2000);
-    });
+    }, 180_000);
 
-  it('same on a long answer in 12-character deltas, secrets planted every few hundred characters', () => {
+  it('same on a long answer in 12-character deltas, secrets planted every few hundred characters', {
+    timeout: 180_000,
+  }, () => {
     let text = '';
     while (text.length < 20_000) text += `${synthetic()} ${data.length > 0 ? pick(data).slice(0, 300) : ''} `;
     for (const [, s, canaries] of POLICIES) {
