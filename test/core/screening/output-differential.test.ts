@@ -106,13 +106,28 @@ type Screener = ReturnType<typeof createOutputScreener>;
 type Make = (s: ScreeningSettings, o: { canaries?: string[] }) => Screener;
 
 /** Every push's result, then the flush, the cut and the findings. */
-function trace(make: Make, parts: string[], s: ScreeningSettings, canaries?: string[]) {
+/**
+ * Every push's result, then the flush, the cut and the findings. `flushAt` lists pushes after
+ * which the answer is flushed mid-way (as the stream transform does before a lifecycle event) and
+ * then goes on.
+ */
+function trace(
+  make: Make,
+  parts: string[],
+  s: ScreeningSettings,
+  canaries?: string[],
+  flushAt: ReadonlySet<number> = new Set(),
+) {
   const sc = make(s, { canaries });
   const steps: unknown[] = [];
-  for (const p of parts) {
+  for (const [i, p] of parts.entries()) {
     const r = sc.push(p);
     steps.push(r);
     if (r.cut) break;
+    if (flushAt.has(i)) {
+      steps.push({ flush: sc.flush() });
+      if (sc.cut) break;
+    }
   }
   if (!sc.cut) steps.push({ flush: sc.flush() });
   return { steps, cut: sc.cut, found: [...sc.found] };
@@ -162,10 +177,12 @@ describe('output screener against the reference copy', () => {
       const mine = data.filter((_, i) => full || i % 6 === pi % 6);
       for (const [i, t] of mine.entries())
         cases.push([t, i % 17 === 0 && t.length < 600 ? 3 : pick([12, 80])]);
-      for (const [text, max] of cases) {
+      for (const [n, [text, max]] of cases.entries()) {
         const parts = chunks(text, max);
-        const want = trace(reference.createOutputScreener as Make, parts, s, canaries);
-        const got = trace(createOutputScreener as Make, parts, s, canaries);
+        // One case in four is flushed mid-way after some pushes and goes on.
+        const flushAt = new Set(n % 4 === 0 ? parts.map((_, i) => i).filter(() => rnd(6) === 0) : []);
+        const want = trace(reference.createOutputScreener as Make, parts, s, canaries, flushAt);
+        const got = trace(createOutputScreener as Make, parts, s, canaries, flushAt);
         if (JSON.stringify(got) !== JSON.stringify(want))
           expect({ text, parts, got }).toEqual({ text, parts, got: want });
         compared++;
