@@ -136,6 +136,9 @@ function noteOutput(
     });
 }
 
+/** A delta the screener passed unchanged: its bytes go out as they came (one shared value). */
+const KEEP: TransformDecision = { action: 'keep' };
+
 /**
  * The event transform of a screened stream: one output screener per text channel (choice and
  * content part). A delta the screener passes unchanged is kept (its bytes go out untouched);
@@ -180,7 +183,7 @@ export function outputTransform(
         pendingCut = r.cut.reason; // the text before the match goes out; the cut follows it
         return { action: 'replace', text: r.emit };
       }
-      return r.emit === ev.text ? { action: 'keep' } : { action: 'replace', text: r.emit };
+      return r.emit === ev.text ? KEEP : { action: 'replace', text: r.emit };
     },
     flush(): HeldText[] | { action: 'cut'; reason: string } {
       if (pendingCut) return { action: 'cut', reason: pendingCut };
