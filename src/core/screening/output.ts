@@ -506,26 +506,29 @@ export function createOutputScreener(
    * whitespace to the end. Strip the trailing whitespace (all of it: a word character is not
    * whitespace, so a match never needs less), then try the word before 0-3 non-word characters.
    */
+  /** Unit `q` of the released text followed by `pending` (one function, not a closure per call). */
+  const pendingUnit = (q: number): number =>
+    q >= out.length ? pending.charCodeAt(q - out.length) : out.unit(q);
+
   const credentialBefore = (t: number): boolean => {
     // Positions are in the released text: the carry is [from, out.length), then pending.
     const from = out.carryStart();
     const n = out.length;
-    const unit = (q: number) => (q >= n ? pending.charCodeAt(q - n) : out.unit(q));
     let w = n + t;
-    while (w > from && isJsSpace(unit(w - 1))) w--;
+    while (w > from && isJsSpace(pendingUnit(w - 1))) w--;
     for (let k = 0; k <= 3 && w - k >= from; k++) {
       if (k > 0) {
-        const c = unit(w - k);
+        const c = pendingUnit(w - k);
         if (c < 128 && (CLASS[c]! & WORD) !== 0) break;
       }
       // A word ends at w - k - 1: only if that unit ends one of them (d, t, n, y, r, h).
-      const last = w - k - 1 >= from ? lowerAscii(unit(w - k - 1)) : -1;
+      const last = w - k - 1 >= from ? lowerAscii(pendingUnit(w - k - 1)) : -1;
       if (last < 0 || last >= 128 || CREDENTIAL_LAST[last] === 0) continue;
       for (const word of CREDENTIAL_WORDS) {
         const s = w - k - word.length;
         if (s < from) continue;
         let i = 0;
-        while (i < word.length && lowerAscii(unit(s + i)) === word.charCodeAt(i)) i++;
+        while (i < word.length && lowerAscii(pendingUnit(s + i)) === word.charCodeAt(i)) i++;
         if (i === word.length) return true;
       }
     }
