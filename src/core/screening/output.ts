@@ -16,12 +16,13 @@
  * characters already went out has the rest replaced); `block` cuts: the text before the match is
  * emitted, then `cut: { reason }` and nothing more. `flag` only reports. Pure.
  *
- * Cost per delta: a delta is read a bounded number of times, not once per later delta. The carry
- * lives in a ring of code units (no string is joined or sliced per delta), and the detectors run
- * only when the window has a trigger (see {@link hasTrigger}): something every secret or PII
- * match needs. Triggers are noted as text is released, so the carry is never re-read for them.
- * What goes out is exactly what the window-per-delta screener sent (`output-differential.test.ts`
- * runs both side by side).
+ * Cost per delta: a delta is read a bounded number of times, not once per later delta. The
+ * released text is kept as the strings released (joined into the carry only when the detectors
+ * run), and the detectors run only when the window has a trigger (see {@link TriggerScan}):
+ * something every secret or PII match needs. The released text is scanned for triggers once, as
+ * far as a window needs it, so the carry is not re-read per delta. What goes out is exactly what
+ * the screener that ran the detectors on every held window sent: `output-differential.test.ts`
+ * runs both side by side (the old one is kept under test/).
  */
 
 import { census, isJsSpace } from './census.js';
@@ -231,15 +232,6 @@ class Released {
     let i = this.pieces.length - 1;
     while (this.starts[i]! > q) i--;
     return this.pieces[i]!.charCodeAt(q - this.starts[i]!);
-  }
-
-  /** The released text from `q` (not before the carry) to its end. */
-  textFrom(q: number): string {
-    let i = this.pieces.length - 1;
-    while (this.starts[i]! > q) i--;
-    let text = this.pieces[i]!.slice(q - this.starts[i]!);
-    for (i++; i < this.pieces.length; i++) text += this.pieces[i]!;
-    return text;
   }
 
   /** The carry as a string. */
