@@ -31,7 +31,6 @@ import { streamFormatOf } from '../../../providers/stream-events.js';
 import type { TextEvent } from '../../../providers/stream-render.js';
 import {
   type EventTransform,
-  eventBytes,
   type HeldText,
   type TransformDecision,
   transformEvents,
@@ -215,7 +214,30 @@ function screenStream(
   const screened = transformEvents(format, events, transform, {
     onCut: (reason) => noteOutput(ctx, s, transform.found(), reason),
   });
-  ctx.response!.body = eventBytes(screened);
+  ctx.response!.body = rawBytes(screened);
+}
+
+/**
+ * `eventBytes` without an async generator of its own: each event's raw bytes, as it comes, one
+ * promise per event instead of a generator step on top of the transform's. `return` is passed on
+ * (a client that leaves closes the transform, which releases the upstream).
+ */
+function rawBytes(events: AsyncIterable<StreamEvent>): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+      const it = events[Symbol.asyncIterator]();
+      return {
+        async next(): Promise<IteratorResult<Uint8Array>> {
+          const r = await it.next();
+          return r.done ? { done: true, value: undefined } : { done: false, value: r.value.raw };
+        },
+        async return(): Promise<IteratorResult<Uint8Array>> {
+          await it.return?.();
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
 }
 
 export function screenOutput(ctx: RequestContext): Refusal | undefined {
