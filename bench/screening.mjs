@@ -7,13 +7,14 @@
 // `all (screenRequest)` scans every text on every call (no memo): the cost of a request whose
 // texts were not seen before. `all, texts seen before (memo)` is the same request when its texts
 // are in the gateway's memo of findings (src/core/screening/memo.ts), as a chat's history is from
-// its second turn on.
+// its second turn on. `output stream` is the output screener (secrets redact, its default) on a
+// 4 kB answer arriving in 12-character deltas; `output whole answer` the same text in one push.
 // Prints a table and one line `BENCH_JSON <json>` (for bench/run.mjs to collect).
 
 import { shippedInjectionModel } from '../src/core/screening/injection-model.ts';
 import { ScreeningMemo } from '../src/core/screening/memo.ts';
 import { normalise } from '../src/core/screening/normalise.ts';
-import { createOutputScreener } from '../src/core/screening/output.ts';
+import { createOutputScreener, screenOutputText } from '../src/core/screening/output.ts';
 import { detectPii } from '../src/core/screening/pii.ts';
 import { DEFAULT_SCREENING } from '../src/core/screening/policy.ts';
 import { scoreInjection } from '../src/core/screening/prompt-injection.ts';
@@ -71,6 +72,9 @@ const cases = {
     for (const d of deltas) s.push(d);
     s.flush();
   },
+  // The same answer in one push: the cost of screening it once, which the stream row is read
+  // against (the incremental screener re-reads a delta a bounded number of times, not per delta).
+  'output whole answer (one push)': () => screenOutputText(prompt, DEFAULT_SCREENING),
 };
 const only = process.argv
   .find((a) => a.startsWith('--only='))

@@ -31,7 +31,6 @@ import { streamFormatOf } from '../../../providers/stream-events.js';
 import type { TextEvent } from '../../../providers/stream-render.js';
 import {
   type EventTransform,
-  eventBytes,
   type HeldText,
   type TransformDecision,
   transformEvents,
@@ -136,6 +135,9 @@ function noteOutput(
     });
 }
 
+/** A delta the screener passed unchanged: its bytes go out as they came (one shared value). */
+const KEEP: TransformDecision = { action: 'keep' };
+
 /**
  * The event transform of a screened stream: one output screener per text channel (choice and
  * content part). A delta the screener passes unchanged is kept (its bytes go out untouched);
@@ -180,7 +182,7 @@ export function outputTransform(
         pendingCut = r.cut.reason; // the text before the match goes out; the cut follows it
         return { action: 'replace', text: r.emit };
       }
-      return r.emit === ev.text ? { action: 'keep' } : { action: 'replace', text: r.emit };
+      return r.emit === ev.text ? KEEP : { action: 'replace', text: r.emit };
     },
     flush(): HeldText[] | { action: 'cut'; reason: string } {
       if (pendingCut) return { action: 'cut', reason: pendingCut };
@@ -212,7 +214,30 @@ function screenStream(
   const screened = transformEvents(format, events, transform, {
     onCut: (reason) => noteOutput(ctx, s, transform.found(), reason),
   });
-  ctx.response!.body = eventBytes(screened);
+  ctx.response!.body = rawBytes(screened);
+}
+
+/**
+ * `eventBytes` without an async generator of its own: each event's raw bytes, as it comes, one
+ * promise per event instead of a generator step on top of the transform's. `return` is passed on
+ * (a client that leaves closes the transform, which releases the upstream).
+ */
+function rawBytes(events: AsyncIterable<StreamEvent>): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+      const it = events[Symbol.asyncIterator]();
+      return {
+        async next(): Promise<IteratorResult<Uint8Array>> {
+          const r = await it.next();
+          return r.done ? { done: true, value: undefined } : { done: false, value: r.value.raw };
+        },
+        async return(): Promise<IteratorResult<Uint8Array>> {
+          await it.return?.();
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
 }
 
 /** The endpoints whose whole answers `screenAnswer` reads text from. */
