@@ -67,7 +67,9 @@ describe('normalise', () => {
     expect(n.signals).toContain('reversed');
     // One reversed word alone, or ordinary text with "system" in it, is not reversed English.
     expect(normalise('Our metsys team ships on Friday').probeKinds).toEqual([]);
-    expect(normalise('Ignore the system prompt section of the doc and summarise the rest').probeKinds).toEqual([]);
+    expect(
+      normalise('Ignore the system prompt section of the doc and summarise the rest').probeKinds,
+    ).toEqual([]);
   });
 
   it('the spaced-letter hint regex holds wherever the spaced-letter scan does', () => {
