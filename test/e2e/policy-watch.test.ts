@@ -107,8 +107,15 @@ describe('policy impact and watch through the admin API', () => {
       env: { SLUICE_ADMIN_TOKEN: adminToken },
     });
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/429 rate\s+0\.0%\s+8\d\.\d%/);
-    expect(r.stdout).toMatch(/ALERT: 429 rate 0\.0% -> 8\d\.\d%\nroll back with: sluice policy rollback 1\n/);
+    // The 429 rate the previous test produced (20 or more of 25 refused: how many depends on how
+    // much of the new limit the calls before it had used, which moves with the machine's speed).
+    const w = await (await admin('/admin/v1/policy/watch?minutes=10')).json();
+    expect(w.after.limitedRate).toBeGreaterThanOrEqual(0.8);
+    const pct = `${(w.after.limitedRate * 100).toFixed(1)}%`.replace('.', '\\.');
+    expect(r.stdout).toMatch(new RegExp(`429 rate\\s+0\\.0%\\s+${pct}`));
+    expect(r.stdout).toMatch(
+      new RegExp(`ALERT: 429 rate 0\\.0% -> ${pct}\\nroll back with: sluice policy rollback 1\\n`),
+    );
     const noToken = await cli(['policy', 'watch', '--admin', s.adminUrl], {
       env: { SLUICE_ADMIN_TOKEN: '' },
     });
