@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/index.js';
+// The bundle of src/cli (scripts/build.mjs): one load instead of hundreds of module files.
+import { main } from '../dist/bundle/index.js';
 
 main(process.argv).catch((err) => {
   console.error(err?.message ?? err);
