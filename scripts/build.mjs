@@ -31,11 +31,12 @@ await build({
 // file at a time, and the ~760 files behind `sluice simulate` (Sluice's 400, kysely's 263, zod's 95)
 // took ~640 ms of CPU to load before the first request; the bundle loads in ~380 ms. The per-file
 // build above stays for the tests and for anything that imports one module. Packages stay outside
-// the bundle (native addons, WebAssembly, CommonJS) except the two ESM packages with many files.
+// the bundle (native addons, WebAssembly, CommonJS) except three with many files: kysely and zod
+// (ES modules) and yaml (CommonJS, given a `require` for the Node built-ins it asks for).
 // Code that finds files beside itself (`import.meta.url`) is pointed at its place in the per-file
 // build, which holds those files.
 const bundleDir = join(out, 'bundle');
-const INLINED = new Set(['kysely', 'zod']);
+const INLINED = new Set(['kysely', 'zod', 'yaml']);
 await build({
   entryPoints: [join(src, 'cli', 'index.ts')],
   outdir: bundleDir,
@@ -46,6 +47,9 @@ await build({
   target: 'node20',
   sourcemap: 'linked',
   logLevel: 'warning',
+  banner: {
+    js: "import { createRequire as __sluiceRequire } from 'node:module'; const require = __sluiceRequire(import.meta.url);",
+  },
   plugins: [
     {
       name: 'sluice-bundle',

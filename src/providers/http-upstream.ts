@@ -4,13 +4,14 @@
  * with a cap, and the stream relay that passes SSE bytes on while reading usage out of them.
  */
 import type { Readable } from 'node:stream';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { StreamEvent, Usage } from '../core/ports.js';
 import { UpstreamError } from '../core/ports.js';
 import { closeable } from './closeable-stream.js';
 import type { ChunkSource } from './request-streamed.js';
 import { type SseEvent, SseParser } from './sse.js';
 import { dualView } from './stream-events.js';
+import { undici } from './undici.js';
 import { PIN_MISMATCH, type TlsConnectOptions } from './upstream-tls.js';
 
 /** Timeouts in milliseconds, as `UpstreamConfig.timeouts` holds them after parsing. */
@@ -43,7 +44,7 @@ export const MAX_EVENT_BYTES = 16 * 1024 * 1024;
 
 /** A keep-alive pool to one origin; pipelining 1 because upstreams stream long answers. */
 export function createPool(origin: string, timeouts: UpstreamTimeouts, tls?: TlsConnectOptions): Pool {
-  return new Pool(origin, {
+  return new (undici().Pool)(origin, {
     pipelining: 1,
     connect: { timeout: timeouts.connect, ...tls },
     headersTimeout: timeouts.headers,

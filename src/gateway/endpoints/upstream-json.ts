@@ -2,8 +2,9 @@
  * A plain JSON POST to an upstream for the small endpoints of this folder (count_tokens, moderations):
  * no stream, the upstream's own credentials, the caller's credentials never forwarded.
  */
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../../config/schema.js';
+import { undici } from '../../providers/undici.js';
 
 /** 30 s: these endpoints answer in milliseconds upstream; a hung one must not hold the caller. */
 const TIMEOUT_MS = 30_000;
@@ -38,7 +39,7 @@ export async function postJson(
     const beta = callerHeaders['anthropic-beta'];
     if (typeof beta === 'string') headers['anthropic-beta'] = beta;
   } else if (cfg.apiKey) headers.authorization = `Bearer ${cfg.apiKey}`;
-  const res = await request(`${base}${path}`, {
+  const res = await undici().request(`${base}${path}`, {
     method: 'POST',
     headers,
     body: JSON.stringify(body),

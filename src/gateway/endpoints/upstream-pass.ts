@@ -3,8 +3,9 @@
  * bytes as received, the upstream's own credentials (the caller's never forwarded), the answer's
  * bytes and content type back. Also which upstream (or the built-in mock) serves a vendor's API.
  */
-import { request } from 'undici';
+
 import type { UpstreamConfig } from '../../config/schema.js';
+import { undici } from '../../providers/undici.js';
 import type { Runtime } from '../runtime.js';
 
 /** 120 s: uploads and downloads of batch files are larger than a model call's JSON. */
@@ -38,7 +39,7 @@ export async function passThrough(
     const beta = callerHeaders['anthropic-beta'];
     if (typeof beta === 'string') headers['anthropic-beta'] = beta;
   } else if (cfg.apiKey) headers.authorization = `Bearer ${cfg.apiKey}`;
-  const res = await request(`${base}${path}`, {
+  const res = await undici().request(`${base}${path}`, {
     method: method as 'GET',
     headers,
     body,
