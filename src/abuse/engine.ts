@@ -48,6 +48,20 @@ export interface AbuseAction {
 
 export type CaseStatus = 'open' | 'confirmed' | 'released' | 'expired';
 
+/** Most keys a case lists as related (its evidence; holds cover every member whatever this says). */
+const MAX_RELATED_KEYS = 1000;
+/** The related keys of a case as a set, kept beside its list (rebuilt when the list was replaced). */
+const relatedSets = new WeakMap<AbuseCase, { list: string[]; set: Set<string> }>();
+function relatedKeySet(c: AbuseCase): Set<string> {
+  const list = c.evidence.related.keys;
+  let e = relatedSets.get(c);
+  if (!e || e.list !== list || e.set.size !== list.length) {
+    e = { list, set: new Set(list) };
+    relatedSets.set(c, e);
+  }
+  return e.set;
+}
+
 /** A case for review: a flag, a throttle or a quarantine, with its evidence. */
 export interface AbuseCase {
   id: string;
@@ -207,6 +221,12 @@ export class AbuseEngine implements AbuseHooks {
   private readonly cases = new Map<string, AbuseCase>();
   /** detector|subject -> until when a repeat finding is folded into the existing case. */
   private readonly seen = new Map<string, { caseId: string; until: number }>();
+  /**
+   * The member entries of `seen` (`${caseId}|${sid}`) by case, kept in step with it: a campaign's
+   * finding lists every member on every request, and building each member's entry name to look it
+   * up cost a string per member per request (a campaign of 3,000 keys: 9 million).
+   */
+  private readonly told = new Map<string, Set<string>>();
   /** IPs already told about (per stuffing case), so each attacking address gets one action line. */
   private readonly toldIps = new Map<string, Set<string>>();
   private exempt: Set<string>;
@@ -630,17 +650,25 @@ export class AbuseEngine implements AbuseHooks {
         c.evidence.sampleRequests.push(requestId);
         grew = true;
       }
-      for (const k of f.related.keys)
-        if (!c.evidence.related.keys.includes(k) && c.evidence.related.keys.length < 1000) {
-          c.evidence.related.keys.push(k);
-          grew = true;
-        }
+      // A campaign's finding names every member on every request; looked up in a set, not the list,
+      // or a campaign of thousands of keys costs thousands of comparisons per key per request.
+      const listed = c.evidence.related.keys;
+      if (listed.length < MAX_RELATED_KEYS) {
+        const known = relatedKeySet(c);
+        for (const k of f.related.keys)
+          if (!known.has(k)) {
+            known.add(k);
+            listed.push(k);
+            grew = true;
+            if (listed.length >= MAX_RELATED_KEYS) break;
+          }
+      }
     }
+    const told = fresh ? undefined : this.told.get(c.id);
     for (const s of subjects) {
       const sid = subjectId(s);
-      const memberKey = `${c.id}|${sid}`;
-      if (!fresh && this.seen.has(memberKey)) continue;
-      this.seen.set(memberKey, { caseId: c.id, until: now + (c.expiresAt ?? now + FLAG_REPEAT_MS) });
+      if (told?.has(sid)) continue;
+      this.markTold(c.id, sid, now + (c.expiresAt ?? now + FLAG_REPEAT_MS));
       if (kind !== 'flag' && c.expiresAt !== null) {
         const h: Hold = {
           caseId: c.id,
@@ -712,7 +740,7 @@ export class AbuseEngine implements AbuseHooks {
     if (live && c.kind !== 'flag' && !c.shadow && c.expiresAt !== null && c.expiresAt > now) {
       const subjects = members ? c.evidence.related.keys.map((k) => `k:${k}`) : [subjectId(c.subject)];
       for (const sid of subjects) {
-        this.seen.set(`${c.id}|${sid}`, { caseId: c.id, until: c.expiresAt });
+        this.markTold(c.id, sid, c.expiresAt);
         const h: Hold = {
           caseId: c.id,
           kind: c.kind,
@@ -854,7 +882,23 @@ export class AbuseEngine implements AbuseHooks {
 
   private pruneSeen(now: number): void {
     if (this.seen.size < 200_000) return;
-    for (const [k, v] of this.seen) if (v.until <= now) this.seen.delete(k);
+    for (const [k, v] of this.seen)
+      if (v.until <= now) {
+        this.seen.delete(k);
+        // A member entry (`${caseId}|${sid}`; a campaign entry starts with its detector's name).
+        if (k.startsWith(`${v.caseId}|`)) this.told.get(v.caseId)?.delete(k.slice(v.caseId.length + 1));
+      }
+  }
+
+  /** Records that `sid` was told of (and held for) case `caseId`: a `seen` entry and its `told` member. */
+  private markTold(caseId: string, sid: string, until: number): void {
+    this.seen.set(`${caseId}|${sid}`, { caseId, until });
+    let set = this.told.get(caseId);
+    if (!set) {
+      set = new Set();
+      this.told.set(caseId, set);
+    }
+    set.add(sid);
   }
 
   private dropHolds(caseId: string): void {

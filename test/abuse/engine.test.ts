@@ -137,3 +137,51 @@ describe('abuse engine', () => {
     ).toBe('SLUICE_QUARANTINED');
   });
 });
+
+describe('abuse engine: a campaign of many keys', () => {
+  // 1,200 keys of 1,200 tenants behind one /24, one client, one prompt template, one request each:
+  // a campaign whose finding names every member on every request. Each member is told of once, and
+  // the case lists each related key once, in the order first seen, up to 1,000 (the evidence cap).
+  it('tells each member once and lists related keys once each, capped at 1,000', () => {
+    const clock = { t: T0 };
+    const actions: AbuseAction[] = [];
+    const engine = new AbuseEngine({ clock: { now: () => clock.t }, onAction: (a) => actions.push(a) });
+    const topics = ['invoices', 'a poem', 'sql joins', 'the weather', 'my cat', 'tax forms', 'rust traits'];
+    for (let i = 0; i < 1200; i++) {
+      clock.t = T0 + i * 200;
+      engine.observe({
+        requestId: `r${i}`,
+        keyId: `key${i}`,
+        tenantId: `tenant${i}`,
+        ip: `198.51.100.${1 + (i % 200)}`,
+        userAgent: 'scraper-x/1.0',
+        headerNames: ['host', 'user-agent', 'x-client-build', 'content-type'],
+        endUser: null,
+        action: 'chat.create',
+        endpoint: 'chat',
+        model: 'demo-model',
+        prompt: `Question ${i}: tell me something about ${topics[i % topics.length]} (${(i * 7919) % 1000})`,
+        inputTokens: 20,
+        outputTokens: 100,
+        status: 200,
+      });
+      if (i % 10 === 9) engine.flush();
+    }
+    engine.flush();
+    const cases = engine.listCases();
+    expect(cases.length).toBeGreaterThan(0);
+    const big = cases.reduce((a, b) =>
+      b.evidence.related.keys.length > a.evidence.related.keys.length ? b : a,
+    );
+    const listed = big.evidence.related.keys;
+    expect(listed.length).toBe(1000);
+    expect(new Set(listed).size).toBe(listed.length);
+    // First-seen order: the keys were first seen in index order.
+    const idx = listed.map((k) => Number(k.slice(3)));
+    expect(idx.every((v, j) => j === 0 || v > idx[j - 1]!)).toBe(true);
+    // Each member key is told of once for this case, though later findings list it again.
+    const told = actions.filter((a) => a.caseId === big.id && a.keyId !== undefined).map((a) => a.keyId!);
+    expect(told.length).toBeGreaterThan(1000);
+    expect(new Set(told).size).toBe(told.length);
+  });
+});
