@@ -620,29 +620,37 @@ export function normalise(input: string, pre?: Census): Normalised {
   // letter pairs let "erongi" by (most English prose) made one, a fifth of what screening a 4 kB
   // prompt allocated.
   let lower = '';
-  const rare =
-    mayRot13 &&
-    (c.latin1 || LOWER_TO_ASCII_RE.test(text)
-      ? ROT13_RARE_RE.test(text)
-      : ROT13_RARE_LOWER_RE.test((lower = text.toLowerCase())));
-  if (rare && rot13Hints(lower || (lower = text.toLowerCase())) >= 2 && probes.length < MAX_PROBES) {
-    signals.add('rot13');
-    probes.push(rot13(text));
-    kinds.push('rot13');
+  let rare = false;
+  if (mayRot13) {
+    if (c.latin1 || LOWER_TO_ASCII_RE.test(text)) rare = ROT13_RARE_RE.test(text);
+    else {
+      lower = text.toLowerCase();
+      rare = ROT13_RARE_LOWER_RE.test(lower);
+    }
+  }
+  if (rare) {
+    if (!lower) lower = text.toLowerCase();
+    if (rot13Hints(lower) >= 2 && probes.length < MAX_PROBES) {
+      signals.add('rot13');
+      probes.push(rot13(text));
+      kinds.push('rot13');
+    }
   }
   // Reversed English: gated like ROT13 by the census's pair filter (every rare word's pairs must
   // occur), so ordinary text pays a dozen bit tests.
   if (
     probes.length < MAX_PROBES &&
-    (!c.latin1 || signals.has('spaced') || REVERSED_RARE_WORDS.some((w) => mayContain(c, w))) &&
-    (c.latin1
-      ? REVERSED_RARE_I_RE.test(text)
-      : REVERSED_RARE_RE.test(lower || (lower = text.toLowerCase()))) &&
-    reversedHints(lower || (lower = text.toLowerCase())) >= 2
+    (!c.latin1 || signals.has('spaced') || REVERSED_RARE_WORDS.some((w) => mayContain(c, w)))
   ) {
-    signals.add('reversed');
-    probes.push([...text].reverse().join(''));
-    kinds.push('reversed');
+    if (!c.latin1 && !lower) lower = text.toLowerCase();
+    if (c.latin1 ? REVERSED_RARE_I_RE.test(text) : REVERSED_RARE_RE.test(lower)) {
+      if (!lower) lower = text.toLowerCase();
+      if (reversedHints(lower) >= 2) {
+        signals.add('reversed');
+        probes.push([...text].reverse().join(''));
+        kinds.push('reversed');
+      }
+    }
   }
   if (probes.length === 0) return { text, probes, probeKinds: kinds, signals: [...signals] };
   return cleanProbes(text, probes, kinds, signals);
