@@ -133,6 +133,17 @@ export function unitsOf(text: string): Uint16Array {
   return new Uint16Array(buf.buffer, buf.byteOffset, n);
 }
 
+/**
+ * On-stack replacement (OSR): V8 may compile a function while one call is still in a long loop
+ * (a 4 kB text's first call), with no feedback yet for the code after the loop. That code then
+ * deoptimises when it runs, and V8 (Node 20) keeps such OSR code when the deopt is outside the
+ * loop it entered by, so it enters it again from the loop on the next calls: one deopt per call
+ * until ordinary optimised code replaces it, which can be never (`detectSecrets` in one bench
+ * process in four before 2026-12-07: 40 µs a call). So the long loops of screening end with
+ * nothing after them but a plain return: their last step, where it needs code, runs inside the
+ * loop (`i === n` here), where a deopt discards the OSR code as usual.
+ * `test/core/screening/osr-settles.test.ts` checks it under `--always-osr`.
+ */
 export function census(text: string): Census {
   const n = text.length;
   const u = unitsOf(text);
@@ -166,7 +177,35 @@ export function census(text: string): Census {
   // The current run of [A-Za-z013457@$] starts at `ls` and has `lo` digits, `@` and `$` in it.
   let ls = 0;
   let lo = 0;
-  for (let i = 0; i < n; i++) {
+  // The end of the text is handled inside the loop (i === n), not after it: see the note on
+  // OSR above `census`.
+  for (let i = 0; ; i++) {
+    if (i === n) {
+      if (an > alnumRun) alnumRun = an;
+      if (wd > wordDashRun) wordDashRun = wd;
+      if (b64 > b64Run) b64Run = b64;
+      if (b64 >= 16) b64Runs.push(n - b64, n);
+      if (lo > 0) leetRun(leetRuns, ls, n, lo);
+      return {
+        at,
+        phoneRunDigits,
+        upperPairDigits,
+        digitDotRunDots,
+        colonPair,
+        upperDigitRun,
+        alnumRun,
+        wordDashRun,
+        dot,
+        wordDashBeforeDot,
+        b64Run,
+        hexRun,
+        pctEscapes,
+        pairs: pairsOk ? pairs : null,
+        latin1,
+        leetRuns,
+        b64Runs,
+      };
+    }
     const c = u[i]!;
     if (c >= 97 && c <= 122) {
       // A lower-case letter (most of any text): extends the alphanumeric, word and base64 runs
@@ -316,30 +355,6 @@ export function census(text: string): Census {
       }
     }
   }
-  if (an > alnumRun) alnumRun = an;
-  if (wd > wordDashRun) wordDashRun = wd;
-  if (b64 > b64Run) b64Run = b64;
-  if (b64 >= 16) b64Runs.push(n - b64, n);
-  if (lo > 0) leetRun(leetRuns, ls, n, lo);
-  return {
-    at,
-    phoneRunDigits,
-    upperPairDigits,
-    digitDotRunDots,
-    colonPair,
-    upperDigitRun,
-    alnumRun,
-    wordDashRun,
-    dot,
-    wordDashBeforeDot,
-    b64Run,
-    hexRun,
-    pctEscapes,
-    pairs: pairsOk ? pairs : null,
-    latin1,
-    leetRuns,
-    b64Runs,
-  };
 }
 
 /** Records [a, b) when `normalise` folds it: four or more, a letter, at least half letters. */

@@ -232,6 +232,8 @@ const REVERSED_RARE_WORDS = [
   'terces',
 ];
 const REVERSED_RARE_RE = new RegExp(`\\b(?:${REVERSED_RARE_WORDS.join('|')})\\b`);
+/** {@link REVERSED_RARE_RE}, case-insensitive, for Latin-1 text that is not lower-cased. */
+const REVERSED_RARE_I_RE = new RegExp(REVERSED_RARE_RE.source, 'i');
 const REVERSED_HINTS = new Set([...REVERSED_RARE_WORDS, 'eht', 'dna', 'uoy', 'ruoy', 'lla', 'won', 'em']);
 
 /** At most this many probes per text: a payload of thousands of short base64 runs costs no more. */
@@ -243,14 +245,15 @@ function readable(s: string): boolean {
   if (s.length < MIN_PROBE_CHARS) return false;
   let ok = 0;
   let letters = 0;
-  for (let i = 0; i < s.length; i++) {
+  // The result is returned from inside the loop (see the note on OSR above `census`).
+  for (let i = 0; ; i++) {
+    // Mostly printable and mostly letters: base64 of a random key decodes to binary junk.
+    if (i === s.length) return ok >= s.length * 0.95 && letters >= s.length * 0.6 && /\s/.test(s);
     const c = s.charCodeAt(i);
     if (c === 0xfffd || (c < 32 && c !== 10 && c !== 13 && c !== 9)) continue;
     ok++;
     if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c > 127) letters++;
   }
-  // Mostly printable and mostly letters: base64 of a random key decodes to binary junk.
-  return ok >= s.length * 0.95 && letters >= s.length * 0.6 && /\s/.test(s);
 }
 
 /** One decoder for every probe (`decode` without `stream` keeps no state between calls). */
@@ -309,7 +312,9 @@ function decodeBase64Run(s: string, a: number, b: number): number {
 function mayBeReadable(bytes: Uint8Array, n: number): boolean {
   let ctrl = 0;
   let ws = false;
-  for (let i = 0; i < n; i++) {
+  // The result is returned from inside the loop (see the note on OSR above `census`).
+  for (let i = 0; ; i++) {
+    if (i === n) return ws && ctrl * 20 <= n;
     const x = bytes[i]!;
     if (x < 32) {
       // Tab, LF, VT, FF and CR are whitespace; every control but tab, LF and CR is unreadable.
@@ -330,7 +335,6 @@ function mayBeReadable(bytes: Uint8Array, n: number): boolean {
         ws = true;
     }
   }
-  return ws && ctrl * 20 <= n;
 }
 
 /** `/[A-Z]/.test(r) && /[a-z]/.test(r)` for `r = s.slice(a, b)`. */
@@ -488,7 +492,16 @@ function foldLatin1(s: string, c: Census, signals: Set<string>): string {
   let rb = runs.length > 0 ? runs[1]! : -1;
   // Whether the last byte written is a space that came from whitespace (collapsing continues).
   let inWs = false;
-  for (let i = 0; i < n; i++) {
+  // The end is handled inside the loop, not after it (see the note on OSR above `census`).
+  for (let i = 0; ; i++) {
+    if (i === n) {
+      // A trailing space (from trailing whitespace) is trimmed.
+      if (inWs) {
+        m--;
+        changed = true;
+      }
+      return changed ? out.toString('latin1', 0, m) : s;
+    }
     let ch = out[i]!;
     if (ch === 32 || (ch >= 9 && ch <= 13)) {
       if (inWs || m === 0) {
@@ -516,12 +529,6 @@ function foldLatin1(s: string, c: Census, signals: Set<string>): string {
     }
     out[m++] = ch;
   }
-  // A trailing space (from trailing whitespace) is trimmed.
-  if (inWs) {
-    m--;
-    changed = true;
-  }
-  return changed ? out.toString('latin1', 0, m) : s;
 }
 
 /** `c`, when given, is the census of `s`. */
@@ -568,6 +575,9 @@ function spacedJoin(s: string, signals: Set<string>): string {
  * (each probe is bounded by the run it came from, and there are at most {@link MAX_PROBES}).
  */
 export function normalise(input: string, pre?: Census): Normalised {
+  // No loop in this function: each is in a helper of its own (see the note on OSR above `census`
+  // in census.ts; this function's end, after its loops, deoptimised on every call under
+  // `--always-osr`).
   const signals = new Set<string>();
   const probes: string[] = [];
   const kinds: string[] = [];
@@ -575,11 +585,7 @@ export function normalise(input: string, pre?: Census): Normalised {
   if (TAG_RE.test(s)) {
     TAG_RE.lastIndex = 0;
     signals.add('tag-chars');
-    let hidden = '';
-    for (const ch of s.matchAll(TAG_RE)) {
-      const cp = ch[0].codePointAt(0)! - 0xe0000;
-      if (cp >= 0x20 && cp < 0x7f) hidden += String.fromCharCode(cp);
-    }
+    const hidden = tagText(s);
     if (hidden.trim().length > 0) {
       probes.push(hidden);
       kinds.push('tag-chars');
@@ -591,54 +597,9 @@ export function normalise(input: string, pre?: Census): Normalised {
   const text = cleanText(s, signals, c);
 
   // Probes run on the text before whitespace collapsing changes nothing they need; use `s`.
-  if (c.b64Run >= 16) {
-    // The census's runs are the matches of /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}/g
-    // without their `=`, which are ignored.
-    const runs = c.b64Runs;
-    for (let k = 0; k < runs.length; k += 2) {
-      if (probes.length >= MAX_PROBES) break;
-      // A base64 run has mixed case or digits; a long plain word does not.
-      if (!hasUpperAndLower(s, runs[k]!, runs[k + 1]!)) continue;
-      const nb = decodeBase64Run(s, runs[k]!, runs[k + 1]!);
-      const bytes = b64Scratch;
-      // A buffer grown for a long run is not kept past this one.
-      if (b64Scratch.length > MAX_KEPT_BYTES) b64Scratch = Buffer.allocUnsafe(256);
-      if (nb < 0 || !mayBeReadable(bytes, nb)) continue;
-      const dec = utf8(bytes.subarray(0, nb));
-      if (readable(dec)) {
-        signals.add('base64');
-        probes.push(dec);
-        kinds.push('base64');
-      }
-    }
-  }
-  if (c.hexRun >= 16) {
-    for (const m of s.matchAll(HEX_RE)) {
-      if (probes.length >= MAX_PROBES) break;
-      const dec = decodeHex(m[1]!);
-      if (readable(dec)) {
-        signals.add('hex');
-        probes.push(dec);
-        kinds.push('hex');
-      }
-    }
-  }
-  if (c.pctEscapes >= 3) {
-    for (const m of s.matchAll(URLENC_RE)) {
-      if (probes.length >= MAX_PROBES) break;
-      try {
-        const dec = decodeURIComponent(m[0].replace(/\+/g, ' '));
-        if (dec !== m[0] && readable(dec)) {
-          signals.add('url');
-          probes.push(dec);
-          kinds.push('url');
-        }
-      } catch {
-        // malformed escapes: not a payload
-      }
-    }
-  }
-  let hints = 0;
+  if (c.b64Run >= 16) base64Probes(s, c.b64Runs, probes, kinds, signals);
+  if (c.hexRun >= 16) hexProbes(s, probes, kinds, signals);
+  if (c.pctEscapes >= 3) urlProbes(s, probes, kinds, signals);
   // A rare ROT13 word needs all its letter pairs in the text. On Latin-1 text that was not
   // joined, normalisation collapsed whitespace (which makes no new letter pair) and folded the
   // leetspeak runs; a folded run is bounded by characters that are not letters, so a word that
@@ -651,14 +612,29 @@ export function normalise(input: string, pre?: Census): Normalised {
     foldedRunHasRareWord(s, c.leetRuns);
   // Lower-casing first lets a case-sensitive regex do the case-insensitive test: exact unless the
   // text has one of the two characters whose lower case is ASCII (U+0130 İ, U+212A Kelvin sign).
-  const lower = mayRot13 ? text.toLowerCase() : '';
-  const rare =
-    mayRot13 && (LOWER_TO_ASCII_RE.test(text) ? ROT13_RARE_RE.test(text) : ROT13_RARE_LOWER_RE.test(lower));
-  if (rare) for (const w of lower.split(/[^a-z]+/)) if (ROT13_HINTS.has(w) && ++hints >= 2) break;
-  if (hints >= 2 && probes.length < MAX_PROBES) {
-    signals.add('rot13');
-    probes.push(rot13(text));
-    kinds.push('rot13');
+  // On Latin-1 text (its census says so; `text` is then Latin-1 too) the case-insensitive regex on
+  // the text itself is exact as well, and cheaper than the copy: there lower-casing maps A-Z to
+  // a-z and no other unit to ASCII, `i` without `u` matches an ASCII letter only to its other
+  // case, and `\b` sees the same word characters in both. So on such text the lower-cased copy
+  // (4 KB for a 4 kB prompt) is made only when a rare word is there; before, every text whose
+  // letter pairs let "erongi" by (most English prose) made one, a fifth of what screening a 4 kB
+  // prompt allocated.
+  let lower = '';
+  let rare = false;
+  if (mayRot13) {
+    if (c.latin1 || LOWER_TO_ASCII_RE.test(text)) rare = ROT13_RARE_RE.test(text);
+    else {
+      lower = text.toLowerCase();
+      rare = ROT13_RARE_LOWER_RE.test(lower);
+    }
+  }
+  if (rare) {
+    if (!lower) lower = text.toLowerCase();
+    if (rot13Hints(lower) >= 2 && probes.length < MAX_PROBES) {
+      signals.add('rot13');
+      probes.push(rot13(text));
+      kinds.push('rot13');
+    }
   }
   // Reversed English: gated like ROT13 by the census's pair filter (every rare word's pairs must
   // occur), so ordinary text pays a dozen bit tests.
@@ -666,17 +642,107 @@ export function normalise(input: string, pre?: Census): Normalised {
     probes.length < MAX_PROBES &&
     (!c.latin1 || signals.has('spaced') || REVERSED_RARE_WORDS.some((w) => mayContain(c, w)))
   ) {
-    const low = lower || text.toLowerCase();
-    if (REVERSED_RARE_RE.test(low)) {
-      const seen = new Set<string>();
-      for (const w of low.split(/[^a-z]+/)) if (REVERSED_HINTS.has(w)) seen.add(w);
-      if (seen.size >= 2) {
+    if (!c.latin1 && !lower) lower = text.toLowerCase();
+    if (c.latin1 ? REVERSED_RARE_I_RE.test(text) : REVERSED_RARE_RE.test(lower)) {
+      if (!lower) lower = text.toLowerCase();
+      if (reversedHints(lower) >= 2) {
         signals.add('reversed');
         probes.push([...text].reverse().join(''));
         kinds.push('reversed');
       }
     }
   }
+  if (probes.length === 0) return { text, probes, probeKinds: kinds, signals: [...signals] };
+  return cleanProbes(text, probes, kinds, signals);
+}
+
+/** The ASCII that Unicode tag characters in `s` spell (U+E0020..U+E007E). */
+function tagText(s: string): string {
+  let hidden = '';
+  const ms = [...s.matchAll(TAG_RE)];
+  for (let i = 0; i < ms.length; i++) {
+    const cp = ms[i]![0].codePointAt(0)! - 0xe0000;
+    if (cp >= 0x20 && cp < 0x7f) hidden += String.fromCharCode(cp);
+  }
+  return hidden;
+}
+
+/**
+ * Base64 probes: the census's runs (the matches of
+ * /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}/g without their `=`, which are ignored) that
+ * decode to readable text.
+ */
+function base64Probes(
+  s: string,
+  runs: readonly number[],
+  probes: string[],
+  kinds: string[],
+  signals: Set<string>,
+): void {
+  for (let k = 0; k < runs.length && probes.length < MAX_PROBES; k += 2) {
+    // A base64 run has mixed case or digits; a long plain word does not.
+    if (!hasUpperAndLower(s, runs[k]!, runs[k + 1]!)) continue;
+    const nb = decodeBase64Run(s, runs[k]!, runs[k + 1]!);
+    const bytes = b64Scratch;
+    // A buffer grown for a long run is not kept past this one.
+    if (b64Scratch.length > MAX_KEPT_BYTES) b64Scratch = Buffer.allocUnsafe(256);
+    if (nb < 0 || !mayBeReadable(bytes, nb)) continue;
+    const dec = utf8(bytes.subarray(0, nb));
+    if (readable(dec)) {
+      signals.add('base64');
+      probes.push(dec);
+      kinds.push('base64');
+    }
+  }
+}
+
+function hexProbes(s: string, probes: string[], kinds: string[], signals: Set<string>): void {
+  const ms = [...s.matchAll(HEX_RE)];
+  for (let i = 0; i < ms.length && probes.length < MAX_PROBES; i++) {
+    const dec = decodeHex(ms[i]![1]!);
+    if (readable(dec)) {
+      signals.add('hex');
+      probes.push(dec);
+      kinds.push('hex');
+    }
+  }
+}
+
+function urlProbes(s: string, probes: string[], kinds: string[], signals: Set<string>): void {
+  const ms = [...s.matchAll(URLENC_RE)];
+  for (let i = 0; i < ms.length && probes.length < MAX_PROBES; i++) {
+    const m = ms[i]![0];
+    try {
+      const dec = decodeURIComponent(m.replace(/\+/g, ' '));
+      if (dec !== m && readable(dec)) {
+        signals.add('url');
+        probes.push(dec);
+        kinds.push('url');
+      }
+    } catch {
+      // malformed escapes: not a payload
+    }
+  }
+}
+
+/** How many words of `lower` are ROT13 hints, counted up to two. */
+function rot13Hints(lower: string): number {
+  const ws = lower.split(/[^a-z]+/);
+  let hints = 0;
+  for (let i = 0; i < ws.length && hints < 2; i++) if (ROT13_HINTS.has(ws[i]!)) hints++;
+  return hints;
+}
+
+/** How many distinct words of `low` are reversed-English hints. */
+function reversedHints(low: string): number {
+  const ws = low.split(/[^a-z]+/);
+  const seen = new Set<string>();
+  for (let i = 0; i < ws.length; i++) if (REVERSED_HINTS.has(ws[i]!)) seen.add(ws[i]!);
+  return seen.size;
+}
+
+/** The result with every probe cleaned as the text was; probes left empty are dropped. */
+function cleanProbes(text: string, probes: string[], kinds: string[], signals: Set<string>): Normalised {
   const cleaned = probes.map((p) => cleanText(p, signals));
   return {
     text,

@@ -295,11 +295,26 @@ function looksLikeDate(s: string): boolean {
   return /^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$/.test(s.trim());
 }
 
+/** The kinds to look for as a bit mask; unknown names are ignored, as a Set of them ignored them. */
+function kindMask(kinds: readonly string[]): number {
+  let want = 0;
+  for (let i = 0; i < kinds.length; i++) want |= KIND_BIT.get(kinds[i]!) ?? 0;
+  return want;
+}
+
+/** Adds a finding unless it overlaps one already in `out`. */
+function add(out: Finding[], kind: string, start: number, end: number): void {
+  if (!out.some((o) => o.start < end && start < o.end)) out.push({ detector: 'pii', kind, start, end });
+}
+
 /**
  * All PII of the requested kinds in `text`, by kind and span, in text order. With `gates` (the
  * default) a kind whose necessary condition is missing from the text's census is not searched
  * (no digits run long enough for a phone, no `[A-Z]{2}\d{2}` for an IBAN ...); `gates: false`
  * searches every kind, with the same results (`census-gates.test.ts`).
+ *
+ * Each kind's loop is a function of its own and this one has none: see the note on OSR above
+ * `census` (census.ts).
  */
 export function detectPii(
   text: string,
@@ -307,9 +322,8 @@ export function detectPii(
   opts: { gates?: boolean; census?: Census } = {},
 ): Finding[] {
   // The kinds to look for as a bit mask (a Set per call was a twentieth of what screening a
-  // 4 kB prompt allocated); unknown names are ignored, as the Set ignored them.
-  let want = 0;
-  for (const k of kinds) want |= KIND_BIT.get(k) ?? 0;
+  // 4 kB prompt allocated).
+  let want = kindMask(kinds);
   const c = opts.gates !== false ? (opts.census ?? census(text)) : null;
   if (c) {
     if (!c.at) want &= ~BIT.email;
@@ -323,76 +337,108 @@ export function detectPii(
     if (c.digitDotRunDots < 3 && !c.colonPair) want &= ~BIT.ip;
   }
   const out: Finding[] = [];
-  const add = (kind: string, start: number, end: number) => {
-    if (!out.some((o) => o.start < end && start < o.end)) out.push({ detector: 'pii', kind, start, end });
-  };
-  const hasAt = text.includes('@');
-  if ((want & BIT.email) !== 0 && hasAt)
-    for (const [start, end] of emailSpans(text)) add('email', start, end);
-  if ((want & BIT.iban) !== 0)
-    for (const m of text.matchAll(IBAN_RE)) {
-      const v = ibanValid(m[1]!);
-      if (!v) continue;
-      // Span: the characters that make up the validated IBAN (separators included).
-      let seen = 0;
-      let end = m.index!;
-      while (seen < v.length && end < text.length) {
-        if (/[A-Za-z0-9]/.test(text[end]!)) seen++;
-        end++;
-      }
-      add('iban', m.index!, end);
-    }
-  if ((want & BIT.card) !== 0)
-    for (const m of text.matchAll(CARD_RE)) {
-      const raw = m[0];
-      const d = raw.replace(/[ -]/g, '');
-      // Mixed separators ("1234 5678-9012") are not how cards are written.
-      if (raw.includes(' ') && raw.includes('-')) continue;
-      if (d.length < 13 || d.length > 19 || !luhn(d) || !cardIssuer(d)) continue;
-      add('card', m.index!, m.index! + raw.length);
-    }
-  if ((want & BIT.ssn) !== 0)
-    for (const m of text.matchAll(SSN_RE)) {
-      const [a, b, c] = [m[1]!, m[3]!, m[4]!];
-      if (a === '000' || a === '666' || a[0] === '9' || b === '00' || c === '0000') continue;
-      // A well-known invalid pair used in examples, and repeated digits.
-      if (/^(\d)\1{2}$/.test(a) && a === b.padEnd(3, b[0]) && c === a[0]!.repeat(4)) continue;
-      add('ssn', m.index!, m.index! + m[0].length);
-    }
-  if ((want & BIT.nino) !== 0)
-    for (const m of text.matchAll(NINO_RE)) add('nino', m.index!, m.index! + m[0].length);
+  if ((want & BIT.email) !== 0 && text.includes('@')) emailFindings(text, out);
+  if ((want & BIT.iban) !== 0) ibanFindings(text, out);
+  if ((want & BIT.card) !== 0) cardFindings(text, out);
+  if ((want & BIT.ssn) !== 0) ssnFindings(text, out);
+  if ((want & BIT.nino) !== 0) ninoFindings(text, out);
   if ((want & BIT.ip) !== 0) {
-    if (!c || c.digitDotRunDots >= 3)
-      for (const m of text.matchAll(IPV4_RE)) {
-        // Version strings ("version 1.2.3.4") are not addresses.
-        const before = text.slice(Math.max(0, m.index! - 9), m.index!).toLowerCase();
-        if (/\bv(?:ersion)?\s?$/.test(before)) continue;
-        add('ip', m.index!, m.index! + m[0].length);
-      }
-    if (c ? c.colonPair : IPV6_HINT_RE.test(text))
-      for (const m of text.matchAll(IPV6_RE)) {
-        const s = m[0];
-        const start = m.index!;
-        // "foo2001:db8::1": the address starts where the hex digits do.
-        if (ipv6Valid(s)) add('ip', start, start + s.length);
-        else if (s.endsWith(':') && ipv6Valid(s.slice(0, -1))) add('ip', start, start + s.length - 1);
-      }
+    if (!c || c.digitDotRunDots >= 3) ipv4Findings(text, out);
+    if (c ? c.colonPair : IPV6_HINT_RE.test(text)) ipv6Findings(text, out);
   }
-  if ((want & BIT.phone) !== 0) {
-    // Digit groups inside an IBAN-shaped or card-shaped run are not phone numbers, valid or not.
-    const taken: [number, number][] = [];
-    for (const m of text.matchAll(IBAN_RE)) taken.push([m.index!, m.index! + m[0].length]);
-    for (const m of text.matchAll(CARD_RE)) taken.push([m.index!, m.index! + m[0].length]);
-    const phone = (start: number, s: string) => {
-      const n = phoneDigits(s);
-      if (n < 7 || n > 15 || looksLikeDate(s)) return;
-      const end = start + s.length;
-      if (taken.some(([a, b]) => a < end && start < b)) return;
-      add('phone', start, end);
-    };
-    for (const m of text.matchAll(PHONE_RE)) phone(m.index!, m[0]);
-    for (const m of text.matchAll(PHONE_WORD_RE)) phone(m.index! + m[0].lastIndexOf(m[1]!), m[1]!.trim());
-    for (const m of text.matchAll(PHONE_BEFORE_RE)) phone(m.index!, m[1]!.trim());
-  }
+  if ((want & BIT.phone) !== 0) phoneFindings(text, out);
   return sortInPlace(out, byStart);
+}
+
+function emailFindings(text: string, out: Finding[]): void {
+  const spans = emailSpans(text);
+  for (let i = 0; i < spans.length; i++) add(out, 'email', spans[i]![0], spans[i]![1]);
+}
+
+function ibanFindings(text: string, out: Finding[]): void {
+  for (const m of text.matchAll(IBAN_RE)) {
+    const v = ibanValid(m[1]!);
+    if (!v) continue;
+    // Span: the characters that make up the validated IBAN (separators included).
+    let seen = 0;
+    let end = m.index!;
+    while (seen < v.length && end < text.length) {
+      if (/[A-Za-z0-9]/.test(text[end]!)) seen++;
+      end++;
+    }
+    add(out, 'iban', m.index!, end);
+  }
+}
+
+function cardFindings(text: string, out: Finding[]): void {
+  for (const m of text.matchAll(CARD_RE)) {
+    const raw = m[0];
+    const d = raw.replace(/[ -]/g, '');
+    // Mixed separators ("1234 5678-9012") are not how cards are written.
+    if (raw.includes(' ') && raw.includes('-')) continue;
+    if (d.length < 13 || d.length > 19 || !luhn(d) || !cardIssuer(d)) continue;
+    add(out, 'card', m.index!, m.index! + raw.length);
+  }
+}
+
+function ssnFindings(text: string, out: Finding[]): void {
+  for (const m of text.matchAll(SSN_RE)) {
+    const [a, b, c] = [m[1]!, m[3]!, m[4]!];
+    if (a === '000' || a === '666' || a[0] === '9' || b === '00' || c === '0000') continue;
+    // A well-known invalid pair used in examples, and repeated digits.
+    if (/^(\d)\1{2}$/.test(a) && a === b.padEnd(3, b[0]) && c === a[0]!.repeat(4)) continue;
+    add(out, 'ssn', m.index!, m.index! + m[0].length);
+  }
+}
+
+function ninoFindings(text: string, out: Finding[]): void {
+  for (const m of text.matchAll(NINO_RE)) add(out, 'nino', m.index!, m.index! + m[0].length);
+}
+
+function ipv4Findings(text: string, out: Finding[]): void {
+  for (const m of text.matchAll(IPV4_RE)) {
+    // Version strings ("version 1.2.3.4") are not addresses.
+    const before = text.slice(Math.max(0, m.index! - 9), m.index!).toLowerCase();
+    if (/\bv(?:ersion)?\s?$/.test(before)) continue;
+    add(out, 'ip', m.index!, m.index! + m[0].length);
+  }
+}
+
+function ipv6Findings(text: string, out: Finding[]): void {
+  for (const m of text.matchAll(IPV6_RE)) {
+    const s = m[0];
+    const start = m.index!;
+    // "foo2001:db8::1": the address starts where the hex digits do.
+    if (ipv6Valid(s)) add(out, 'ip', start, start + s.length);
+    else if (s.endsWith(':') && ipv6Valid(s.slice(0, -1))) add(out, 'ip', start, start + s.length - 1);
+  }
+}
+
+function phoneFindings(text: string, out: Finding[]): void {
+  // Digit groups inside an IBAN-shaped or card-shaped run are not phone numbers, valid or not.
+  const taken = shapedRuns(text);
+  const phone = (start: number, s: string) => {
+    const n = phoneDigits(s);
+    if (n < 7 || n > 15 || looksLikeDate(s)) return;
+    const end = start + s.length;
+    if (taken.some(([a, b]) => a < end && start < b)) return;
+    add(out, 'phone', start, end);
+  };
+  // The three searches' candidates in one list, in the order they were tried (one loop: see the
+  // note on OSR above `census`).
+  const found = [
+    ...Array.from(text.matchAll(PHONE_RE), (m): [number, string] => [m.index!, m[0]]),
+    ...Array.from(text.matchAll(PHONE_WORD_RE), (m): [number, string] => [
+      m.index! + m[0].lastIndexOf(m[1]!),
+      m[1]!.trim(),
+    ]),
+    ...Array.from(text.matchAll(PHONE_BEFORE_RE), (m): [number, string] => [m.index!, m[1]!.trim()]),
+  ];
+  for (let i = 0; i < found.length; i++) phone(found[i]![0], found[i]![1]);
+}
+
+/** The spans of IBAN-shaped and card-shaped runs. */
+function shapedRuns(text: string): [number, number][] {
+  const span = (m: RegExpMatchArray): [number, number] => [m.index!, m.index! + m[0].length];
+  return [...Array.from(text.matchAll(IBAN_RE), span), ...Array.from(text.matchAll(CARD_RE), span)];
 }

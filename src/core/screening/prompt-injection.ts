@@ -338,33 +338,35 @@ export function injectionMargins(
       bs[blk] = total - t0;
       bc[blk] = count - k0;
     }
-    if (i >= len) break;
-  }
-  // Word unigrams and bigrams, attributed to the position where the word ends, hashed during the
-  // character pass above (one read of the text, not two) and visited here, after every character
-  // feature, in the order the separate word pass visited them: which occurrence of a bucket
-  // comes first, and so the stride it counts in, is unchanged.
-  for (let k = 0; k < nw; k++) {
-    const b = wb[k]!;
-    const bit = 1 << (b & 31);
-    if ((marks[b >>> 5]! & bit) === 0) {
-      marks[b >>> 5]! |= bit;
-      touched[nt++] = b >>> 5;
-      const v = w[b]!;
-      total += v;
-      count++;
-      const p = wp[k]!;
-      if (useWindows && p < n) {
-        bs[(p / WINDOW_STRIDE) | 0]! += v;
-        bc[(p / WINDOW_STRIDE) | 0]!++;
+    if (i < len) continue;
+    // The rest of the pass runs here, inside the stride loop rather than after it: see the note
+    // on OSR above `census` (census.ts).
+    // Word unigrams and bigrams, attributed to the position where the word ends, hashed during the
+    // character pass above (one read of the text, not two) and visited here, after every character
+    // feature, in the order the separate word pass visited them: which occurrence of a bucket
+    // comes first, and so the stride it counts in, is unchanged.
+    for (let k = 0; k < nw; k++) {
+      const b = wb[k]!;
+      const bit = 1 << (b & 31);
+      if ((marks[b >>> 5]! & bit) === 0) {
+        marks[b >>> 5]! |= bit;
+        touched[nt++] = b >>> 5;
+        const v = w[b]!;
+        total += v;
+        count++;
+        const p = wp[k]!;
+        if (useWindows && p < n) {
+          bs[(p / WINDOW_STRIDE) | 0]! += v;
+          bc[(p / WINDOW_STRIDE) | 0]!++;
+        }
       }
     }
+    // Clear the marks this text set: word by word for a short text; for a long one (more than 1,024
+    // words to clear, each a cache miss) one 32 KiB fill is less.
+    if (nt > marks.length >>> 3) marks.fill(0);
+    else for (let k = 0; k < nt; k++) marks[touched[k]!] = 0;
+    return windowMargins(model, n, total, count, bs, bc, useWindows);
   }
-  // Clear the marks this text set: word by word for a short text; for a long one (more than 1,024
-  // words to clear, each a cache miss) one 32 KiB fill is less.
-  if (nt > marks.length >>> 3) marks.fill(0);
-  else for (let k = 0; k < nt; k++) marks[touched[k]!] = 0;
-  return windowMargins(model, n, total, count, bs, bc, useWindows);
 }
 
 /**
@@ -385,16 +387,17 @@ function windowMargins(
   if (!useWindows) return { whole, best: whole };
   let best = whole;
   let window: { start: number; end: number } | undefined;
-  for (let start = 0, b = 0; start < n - WINDOW_STRIDE / 2; start += WINDOW_STRIDE, b++) {
+  // The result is returned from inside the loop (see the note on OSR above `census`).
+  for (let start = 0, b = 0; ; start += WINDOW_STRIDE, b++) {
+    if (start >= n - WINDOW_STRIDE / 2) return { whole, best, window };
     const end = Math.min(n, start + WINDOW_CHARS);
     const m = model.bias + (bs[b]! + bs[b + 1]!) / Math.sqrt(bc[b]! + bc[b + 1]! + LENGTH_PRIOR);
     if (m > best) {
       best = m;
       window = { start, end };
     }
-    if (end === n) break;
+    if (end === n) return { whole, best, window };
   }
-  return { whole, best, window };
 }
 
 export interface InjectionScore {
