@@ -260,9 +260,18 @@ export class MockUpstream implements Upstream {
         outputTokens: outputTokens ?? plan.words.length * plan.choices,
         images: 0,
       };
-      const json =
-        plan.endpoint === 'chat' && !plan.tool ? chatCompletionJson(plan) : JSON.stringify(whole(plan));
-      return doneText(200, jsonHeaders(endpoint, req.requestId), json, usage);
+      if (plan.endpoint === 'chat' && !plan.tool) {
+        const text = textOf(plan);
+        const res = doneText(
+          200,
+          jsonHeaders(endpoint, req.requestId),
+          chatCompletionJson(plan, text),
+          usage,
+        );
+        chatAnswerTexts.set(res.body as Uint8Array, text);
+        return res;
+      }
+      return doneText(200, jsonHeaders(endpoint, req.requestId), JSON.stringify(whole(plan)), usage);
     }
     return this.stream(
       plan,
@@ -424,20 +433,38 @@ function jnum(x: number): string {
 }
 
 /**
+ * The text of every whole chat answer the mock wrote (all its choices carry the same text), by the
+ * bytes it was written into: output screening reads it there instead of decoding and parsing the
+ * bytes back (`mockChatAnswerText`). Weak: an entry goes when its bytes do.
+ */
+const chatAnswerTexts = new WeakMap<Uint8Array, string>();
+
+/**
+ * The text each choice's `message.content` holds, when `body` is exactly the bytes of a whole chat
+ * answer the mock wrote (undefined for anything else: another upstream's, a copy, a stream).
+ */
+export function mockChatAnswerText(body: Uint8Array): string | undefined {
+  return chatAnswerTexts.get(body);
+}
+
+/**
  * The non-streamed chat answer, written directly: byte for byte `JSON.stringify(whole(plan))` (a test
  * compares them), without building the object first (the mock answers most calls of a simulation).
  */
-export function chatCompletionJson(plan: {
-  id: string;
-  created: number;
-  model: string;
-  words: string[];
-  choices: number;
-  truncated: boolean;
-  input: number;
-  joined?: boolean;
-}): string {
-  const text = JSON.stringify(plan.words.join(plan.joined ? '' : ' '));
+export function chatCompletionJson(
+  plan: {
+    id: string;
+    created: number;
+    model: string;
+    words: string[];
+    choices: number;
+    truncated: boolean;
+    input: number;
+    joined?: boolean;
+  },
+  answer = plan.words.join(plan.joined ? '' : ' '),
+): string {
+  const text = JSON.stringify(answer);
   const finish = plan.truncated ? '"length"' : '"stop"';
   let choices = '';
   for (let index = 0; index < plan.choices; index++)
