@@ -262,13 +262,16 @@ export class MockUpstream implements Upstream {
       };
       if (plan.endpoint === 'chat' && !plan.tool) {
         const text = textOf(plan);
-        const res = doneText(
-          200,
-          jsonHeaders(endpoint, req.requestId),
-          chatCompletionJson(plan, text),
-          usage,
-        );
-        chatAnswerTexts.set(res.body as Uint8Array, text);
+        const body = Buffer.from(chatCompletionJson(plan, text), 'utf8');
+        const res: MockChatAnswer = {
+          status: 200,
+          headers: jsonHeaders(endpoint, req.requestId),
+          rateHeaders: {},
+          body,
+          usage: Promise.resolve(usage),
+          mockChatText: text,
+          mockChatBytes: body,
+        };
         return res;
       }
       return doneText(200, jsonHeaders(endpoint, req.requestId), JSON.stringify(whole(plan)), usage);
@@ -433,18 +436,24 @@ function jnum(x: number): string {
 }
 
 /**
- * The text of every whole chat answer the mock wrote (all its choices carry the same text), by the
- * bytes it was written into: output screening reads it there instead of decoding and parsing the
- * bytes back (`mockChatAnswerText`). Weak: an entry goes when its bytes do.
+ * A whole chat answer of the mock, with the text all its choices carry and the bytes it was written
+ * into: output screening reads the text there instead of decoding and parsing the bytes back
+ * (`mockChatAnswerText`). Fields on the answer itself: a WeakMap entry per answer cost more than the
+ * parse it saves.
  */
-const chatAnswerTexts = new WeakMap<Uint8Array, string>();
+interface MockChatAnswer extends UpstreamResponse {
+  readonly mockChatText: string;
+  readonly mockChatBytes: Uint8Array;
+}
 
 /**
- * The text each choice's `message.content` holds, when `body` is exactly the bytes of a whole chat
- * answer the mock wrote (undefined for anything else: another upstream's, a copy, a stream).
+ * The text each choice's `message.content` holds, when `res` is a whole chat answer of the mock and
+ * its body is still exactly the bytes the mock wrote (undefined for anything else: another
+ * upstream's answer, a replaced or re-encoded body, a stream).
  */
-export function mockChatAnswerText(body: Uint8Array): string | undefined {
-  return chatAnswerTexts.get(body);
+export function mockChatAnswerText(res: UpstreamResponse): string | undefined {
+  const m = res as Partial<MockChatAnswer>;
+  return m.mockChatText !== undefined && m.mockChatBytes === res.body ? m.mockChatText : undefined;
 }
 
 /**

@@ -20,7 +20,7 @@ const call = (endpoint: 'chat' | 'completions', body: Record<string, unknown>) =
   });
 
 describe('the mock chat answer text output screening reads', () => {
-  it('is every choice`s content of the bytes the mock wrote, and unknown for anything else', async () => {
+  it('is every choice`s content of the bytes the mock wrote, and unknown once the body is replaced, or for another answer', async () => {
     const res = await call('chat', {
       model: 'demo-model',
       n: 3,
@@ -28,14 +28,14 @@ describe('the mock chat answer text output screening reads', () => {
       messages: [{ role: 'user', content: 'Tell me "about" \u00e9t\u00e9 and\nlines' }],
     });
     const bytes = res.body as Uint8Array;
-    const text = mockChatAnswerText(bytes);
+    const text = mockChatAnswerText(res);
     const parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
     expect(parsed.choices).toHaveLength(3);
     for (const c of parsed.choices) expect(c.message.content).toBe(text);
     // A copy of the same bytes, or another endpoint's answer, is not known: it is parsed as before.
-    expect(mockChatAnswerText(new Uint8Array(bytes))).toBeUndefined();
+    expect(mockChatAnswerText({ ...res, body: new Uint8Array(bytes) })).toBeUndefined();
     const completion = await call('completions', { model: 'demo-model', prompt: 'hi' });
-    expect(mockChatAnswerText(completion.body as Uint8Array)).toBeUndefined();
+    expect(mockChatAnswerText(completion)).toBeUndefined();
   });
 
   it('screens every choice of a mock answer as before: all redacted when one has a secret', async () => {

@@ -266,7 +266,7 @@ export function screenOutput(ctx: RequestContext): Refusal | undefined {
   // without decoding and parsing the bytes back. Every choice carries that text, so one screening
   // tells whether any would find something; only then is the answer parsed and rewritten below.
   if (ctx.endpoint === 'chat') {
-    const text = mockChatAnswerText(res.body as Uint8Array);
+    const text = mockChatAnswerText(res);
     if (text !== undefined && (text.length === 0 || screenOutputText(text, s, opts).found.length === 0))
       return undefined;
   }
