@@ -54,6 +54,11 @@ export interface TraceRequest {
   path: string;
   headers: Record<string, string>;
   body?: unknown;
+  /**
+   * Set when the line's text holds `-0` somewhere (a -0 in the body parses as -0 but is sent as 0):
+   * then the direct path parses the sent text instead of reusing `body` (see DirectInput.body).
+   */
+  reparse?: true;
   latencyMs: number;
   outputTokens?: number;
   status?: number;
@@ -173,7 +178,7 @@ export function parseTrace(text: string): Trace {
           status = u.status as number;
         }
       }
-      requests.push({
+      const req: TraceRequest = {
         line: lineNo,
         t,
         key,
@@ -186,7 +191,10 @@ export function parseTrace(text: string): Trace {
         latencyMs,
         outputTokens,
         status,
-      });
+      };
+      // (a superset of the lines with a -0 in the body: "2024-01-05" in a prompt counts too)
+      if (o.body !== undefined && raw.includes('-0')) req.reparse = true;
+      requests.push(req);
     } else {
       throw bad('type', `must be "key" or "request" (got ${JSON.stringify(o.type)?.slice(0, 40)})`);
     }
@@ -606,6 +614,8 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
               // As light-my-request completes them, so header names and order match the HTTP path.
               headers: injectHeaders(requestHeaders(r, requestId, hasBody, bearer), payload),
               payload,
+              // The trace line's own parse of the body: not parsed a second time from `payload`.
+              body: hasBody && !r.reparse ? r.body : undefined,
               remoteAddress: r.ip,
             }).then((res) => {
               if (res !== 'unsupported')

@@ -260,9 +260,21 @@ export class MockUpstream implements Upstream {
         outputTokens: outputTokens ?? plan.words.length * plan.choices,
         images: 0,
       };
-      const json =
-        plan.endpoint === 'chat' && !plan.tool ? chatCompletionJson(plan) : JSON.stringify(whole(plan));
-      return doneText(200, jsonHeaders(endpoint, req.requestId), json, usage);
+      if (plan.endpoint === 'chat' && !plan.tool) {
+        const text = textOf(plan);
+        const body = Buffer.from(chatCompletionJson(plan, text), 'utf8');
+        const res: MockChatAnswer = {
+          status: 200,
+          headers: jsonHeaders(endpoint, req.requestId),
+          rateHeaders: {},
+          body,
+          usage: Promise.resolve(usage),
+          mockChatText: text,
+          mockChatBytes: body,
+        };
+        return res;
+      }
+      return doneText(200, jsonHeaders(endpoint, req.requestId), JSON.stringify(whole(plan)), usage);
     }
     return this.stream(
       plan,
@@ -424,20 +436,44 @@ function jnum(x: number): string {
 }
 
 /**
+ * A whole chat answer of the mock, with the text all its choices carry and the bytes it was written
+ * into: output screening reads the text there instead of decoding and parsing the bytes back
+ * (`mockChatAnswerText`). Fields on the answer itself: a WeakMap entry per answer cost more than the
+ * parse it saves.
+ */
+interface MockChatAnswer extends UpstreamResponse {
+  readonly mockChatText: string;
+  readonly mockChatBytes: Uint8Array;
+}
+
+/**
+ * The text each choice's `message.content` holds, when `res` is a whole chat answer of the mock and
+ * its body is still exactly the bytes the mock wrote (undefined for anything else: another
+ * upstream's answer, a replaced or re-encoded body, a stream).
+ */
+export function mockChatAnswerText(res: UpstreamResponse): string | undefined {
+  const m = res as Partial<MockChatAnswer>;
+  return m.mockChatText !== undefined && m.mockChatBytes === res.body ? m.mockChatText : undefined;
+}
+
+/**
  * The non-streamed chat answer, written directly: byte for byte `JSON.stringify(whole(plan))` (a test
  * compares them), without building the object first (the mock answers most calls of a simulation).
  */
-export function chatCompletionJson(plan: {
-  id: string;
-  created: number;
-  model: string;
-  words: string[];
-  choices: number;
-  truncated: boolean;
-  input: number;
-  joined?: boolean;
-}): string {
-  const text = JSON.stringify(plan.words.join(plan.joined ? '' : ' '));
+export function chatCompletionJson(
+  plan: {
+    id: string;
+    created: number;
+    model: string;
+    words: string[];
+    choices: number;
+    truncated: boolean;
+    input: number;
+    joined?: boolean;
+  },
+  answer = plan.words.join(plan.joined ? '' : ' '),
+): string {
+  const text = JSON.stringify(answer);
   const finish = plan.truncated ? '"length"' : '"stop"';
   let choices = '';
   for (let index = 0; index < plan.choices; index++)

@@ -150,7 +150,7 @@ interface KeyState extends Rate {
   ips: RecentSet<string>;
   uas: RecentSet<string>;
   endUsers: RecentSet<string>;
-  /** Template counts in the current and previous 2-minute epoch (for "templated" sweeps). */
+  /** Template counts in the current and previous 2-minute epoch (for "templated" sweeps), by `template | 0`. */
   tpl: Map<number, number>;
   tplPrev: Map<number, number>;
   tplEpoch: number;
@@ -167,7 +167,7 @@ interface KeyState extends Rate {
 interface NetState {
   net: string;
   ips: RecentSet<string>;
-  /** Client fingerprint -> tenants that used it from here. */
+  /** Client fingerprint (`fp | 0`) -> tenants that used it from here. */
   fpTenants: Map<number, RecentSet<string>>;
   fpKeys: Map<number, RecentSet<string>>;
   /** Failed credentials and the addresses they came from: made at the first failure from here. */
@@ -246,6 +246,11 @@ export class AnomalyDetectors {
   private readonly tenants = new Map<string, Rate & { nextEval: number }>();
   private readonly nets = new Map<string, NetState>();
   private readonly wideNets = new Map<string, NetState>();
+  /**
+   * By template fingerprint as a signed 32-bit integer (`t | 0`, one-to-one with the unsigned hash):
+   * a small integer is a Map key V8 hashes and compares without boxing; above 2^31 the unsigned
+   * value is a heap number, boxed again on every lookup. The same goes for `tpl` and the fingerprint maps.
+   */
   private readonly templates = new Map<number, TemplateState>();
   private readonly k: number;
   private readonly caps: { keys: number; tenants: number; nets: number; templates: number };
@@ -324,8 +329,9 @@ export class AnomalyDetectors {
       key.tplEpoch = epoch;
     }
     if (template) {
-      const c = (key.tpl.get(template) ?? 0) + 1;
-      key.tpl.set(template, c);
+      const id = template | 0;
+      const c = (key.tpl.get(id) ?? 0) + 1;
+      key.tpl.set(id, c);
       if (key.tpl.size > 512) key.tpl.clear();
     }
     // The recent mix closes after 15 s with enough requests to compare (or after 60 s regardless).
@@ -393,8 +399,8 @@ export class AnomalyDetectors {
     const since = now - 10 * MIN;
     // The fingerprint is evaluated when a tenant or key joins it (or comes back within the window):
     // its counts only grow then; between joins they can only shrink.
-    const joined = seeIn(n.fpTenants, fp, o.tenantId, now, 64) < since;
-    const keyJoined = seeIn(n.fpKeys, fp, o.keyId, now, 256) < since;
+    const joined = seeIn(n.fpTenants, fp | 0, o.tenantId, now, 64) < since;
+    const keyJoined = seeIn(n.fpKeys, fp | 0, o.keyId, now, 256) < since;
     if (template) this.correlateTemplate(o, template, net, now, findings);
     if (tail) this.correlateTemplate(o, tail, net, now, findings);
     if (joined || keyJoined) this.evalFingerprint(n, fp, o, now, findings);
@@ -403,10 +409,10 @@ export class AnomalyDetectors {
   /** Who sends the same prompt template, from which networks. */
   private correlateTemplate(o: Observation, t: number, net: string, now: number, findings: Finding[]): void {
     const since = now - 10 * MIN;
-    let ts = this.templates.get(t);
+    let ts = this.templates.get(t | 0);
     if (!ts) {
       ts = { key: o.keyId, tenant: o.tenantId, net, first: now, last: now, senders: null };
-      this.templates.set(t, ts);
+      this.templates.set(t | 0, ts);
       capMap(this.templates, this.caps.templates);
       this.evalTemplate(t, ts, o, now, findings);
       return;
@@ -483,7 +489,7 @@ export class AnomalyDetectors {
 
   /** Keys seen here sending template `t` from `net` since `since`, and their tenants. */
   templateKeysOn(t: number, net: string, since: number): { keys: string[]; tenants: string[] } {
-    const ts = this.templates.get(t);
+    const ts = this.templates.get(t | 0);
     const keys: string[] = [];
     const tenants = new Set<string>();
     if (!ts) return { keys, tenants: [] };
@@ -735,11 +741,11 @@ export class AnomalyDetectors {
   /** Client fingerprint (user agent + header order + network) shared by keys of many tenants. */
   private evalFingerprint(n: NetState, fp: number, o: Observation, now: number, out: Finding[]): void {
     const since = now - 10 * MIN;
-    const ts = n.fpTenants.get(fp);
+    const ts = n.fpTenants.get(fp | 0);
     if (!ts) return;
     const ft = ts.countSeenSince(since);
     if (ft < 4 * this.k) return;
-    const keys = n.fpKeys.get(fp)?.membersSeenSince(since, 500) ?? [];
+    const keys = n.fpKeys.get(fp | 0)?.membersSeenSince(since, 500) ?? [];
     // The capability the fingerprint's keys mostly use (not whichever request happened to trigger).
     const votes = new Map<string, number>();
     let capability = o.action;

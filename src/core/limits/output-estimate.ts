@@ -64,40 +64,69 @@ function edgeOf(bucket: number): number {
 interface Histogram {
   n: number;
   counts: Uint32Array;
+  /** The key it belongs to, or null for a model's own histogram (any key). */
+  keyId: string | null;
+  model: string;
+  /** Neighbours in the recency list (least recently observed first). */
+  older: Histogram | null;
+  newer: Histogram | null;
 }
 
 /**
  * Observed output tokens per key and model (and per model across keys), as log-scale histograms.
  * `maxKeys` bounds memory (~700 bytes a histogram): the least recently observed is evicted first.
+ *
+ * Found through a map per key (by model) and a map of the models' own histograms, and ordered by a
+ * list of last observation: an observation touches the list (two pointers) instead of deleting and
+ * re-inserting a composed `key + model` string in one map, twice per answered call.
  */
 export class OutputSketch {
-  private readonly hists = new Map<string, Histogram>();
+  private readonly byKey = new Map<string, Map<string, Histogram>>();
+  private readonly byModel = new Map<string, Histogram>();
+  private oldest: Histogram | null = null;
+  private newest: Histogram | null = null;
+  private count = 0;
 
   constructor(private readonly maxKeys = 20_000) {}
 
   get size(): number {
-    return this.hists.size;
+    return this.count;
   }
 
   /** Records one answer's output tokens (called at settle, with the usage the upstream reported). */
   observe(keyId: string, model: string, outputTokens: number): void {
     if (!Number.isFinite(outputTokens) || outputTokens < 0) return;
     const b = bucketOf(outputTokens);
-    this.add(`k\u0000${keyId}\u0000${model}`, b);
-    this.add(`m\u0000${model}`, b);
+    this.add(keyId, model, b);
+    this.add(null, model, b);
   }
 
-  private add(id: string, b: number): void {
-    let h = this.hists.get(id);
-    if (h) this.hists.delete(id);
+  private find(keyId: string | null, model: string): Histogram | undefined {
+    return keyId === null ? this.byModel.get(model) : this.byKey.get(keyId)?.get(model);
+  }
+
+  private add(keyId: string | null, model: string, b: number): void {
+    let h = this.find(keyId, model);
+    if (h) this.unlink(h);
     else {
-      h = { n: 0, counts: new Uint32Array(BUCKETS) };
-      while (this.hists.size >= this.maxKeys) {
-        const oldest = this.hists.keys().next().value as string;
-        this.hists.delete(oldest);
+      while (this.count >= this.maxKeys && this.oldest) this.evict(this.oldest);
+      h = { n: 0, counts: new Uint32Array(BUCKETS), keyId, model, older: null, newer: null };
+      if (keyId === null) this.byModel.set(model, h);
+      else {
+        let models = this.byKey.get(keyId);
+        if (!models) {
+          models = new Map();
+          this.byKey.set(keyId, models);
+        }
+        models.set(model, h);
       }
+      this.count++;
     }
-    this.hists.set(id, h);
+    // The most recently observed goes last.
+    h.older = this.newest;
+    if (this.newest) this.newest.newer = h;
+    else this.oldest = h;
+    this.newest = h;
     h.counts[b]! += 1;
     h.n++;
     if (h.n >= HALVE_AT) {
@@ -110,9 +139,31 @@ export class OutputSketch {
     }
   }
 
+  private unlink(h: Histogram): void {
+    if (h.older) h.older.newer = h.newer;
+    else this.oldest = h.newer;
+    if (h.newer) h.newer.older = h.older;
+    else this.newest = h.older;
+    h.older = null;
+    h.newer = null;
+  }
+
+  private evict(h: Histogram): void {
+    this.unlink(h);
+    this.count--;
+    if (h.keyId === null) {
+      this.byModel.delete(h.model);
+      return;
+    }
+    const models = this.byKey.get(h.keyId);
+    if (!models) return;
+    models.delete(h.model);
+    if (models.size === 0) this.byKey.delete(h.keyId);
+  }
+
   /** The q-quantile of observations (upper bucket edge), or undefined with fewer than `minSamples`. */
   quantile(keyId: string | null, model: string, q: number, minSamples: number): number | undefined {
-    const h = this.hists.get(keyId === null ? `m\u0000${model}` : `k\u0000${keyId}\u0000${model}`);
+    const h = this.find(keyId, model);
     if (!h || h.n < Math.max(1, minSamples)) return undefined;
     const rank = Math.ceil(Math.min(1, Math.max(0, q)) * h.n);
     let seen = 0;

@@ -29,6 +29,14 @@ export interface DirectInput {
   headers: Record<string, string>;
   /** The JSON body as the client would send it (text); undefined for none. */
   payload?: string;
+  /**
+   * `JSON.parse(payload)`, when the caller already holds it (the simulator parsed the trace line):
+   * used instead of parsing the text again. The text is still what every check reads (type, size,
+   * forbidden text); the object gets the same shape check. It must be a value `JSON.parse(payload)`
+   * would equal exactly (no -0: JSON writes it as 0). Stages never change a body in place (they
+   * replace `ctx.body` with a copy), so the caller's object is left as it was.
+   */
+  body?: unknown;
   /** The peer address (before X-Forwarded-For through trusted proxies). */
   remoteAddress: string;
 }
@@ -206,7 +214,7 @@ export async function runPipelineDirect(
       return 'unsupported';
     if (payload.length === 0 || Buffer.byteLength(payload) > h.maxBodyBytes) return 'unsupported';
     if (FORBIDDEN_TEXT.test(payload)) return 'unsupported';
-    body = JSON.parse(payload);
+    body = input.body !== undefined ? input.body : JSON.parse(payload);
     if (
       !checkShape(body, {
         maxDepth: h.maxJsonDepth,

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, type SqliteDatabase, SqliteDialect, sql } from 'kysely';
 import type pg from 'pg';
 import { ensureDataDir } from '../data-dir.js';
 import { migrations } from './migrations.js';
@@ -177,6 +177,34 @@ function pgTypes(types: typeof pg.types): pg.CustomTypesConfig {
   } as pg.CustomTypesConfig;
 }
 
+/** Prepared statements kept per connection (by SQL text, least recently used dropped first). */
+const STATEMENT_CACHE = 256;
+
+/**
+ * The connection as Kysely's SQLite driver uses it (`prepare` and `close`), with its prepared
+ * statements kept: the driver prepares every query it runs, and compiling the same SQL again was
+ * most of a simple query's cost (every key created and looked up). Kysely's SQL text carries
+ * placeholders, so a query shape is one entry whatever its values. A statement still busy (a
+ * streamed query being iterated) is not handed out again: that call gets a fresh one.
+ */
+function cachedStatements(sqlite: Database.Database): SqliteDatabase {
+  const kept = new Map<string, Database.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      let stmt = kept.get(text);
+      if (stmt?.busy) return sqlite.prepare(text);
+      if (stmt) kept.delete(text);
+      else {
+        stmt = sqlite.prepare(text);
+        if (kept.size >= STATEMENT_CACHE) kept.delete(kept.keys().next().value as string);
+      }
+      kept.set(text, stmt);
+      return stmt;
+    },
+  };
+}
+
 /**
  * One SQLite connection per file per process: better-sqlite3 waits for locks synchronously, so two
  * connections of one process on one file could block the event loop waiting for each other.
@@ -242,7 +270,7 @@ function openSqlite(opts: OpenDatabaseOptions): SqlDatabase {
     // NORMAL is durable against a process crash (kill -9) in WAL mode; only power loss can lose the last commits.
     sqlite.pragma('synchronous = NORMAL');
     shared = {
-      db: new Kysely<SluiceDb>({ dialect: new SqliteDialect({ database: sqlite }) }),
+      db: new Kysely<SluiceDb>({ dialect: new SqliteDialect({ database: cachedStatements(sqlite) }) }),
       refs: 0,
       raw: sqlite,
     };

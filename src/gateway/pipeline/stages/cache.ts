@@ -18,10 +18,17 @@ const NO_TOKENS = Promise.resolve(NO_USAGE);
 
 const header = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(',') : v);
 
-export async function cache(ctx: RequestContext): Promise<Refusal | undefined> {
-  const store = ctx.deps.cache;
+export function cache(ctx: RequestContext): Refusal | undefined | Promise<Refusal | undefined> {
+  // Not async itself: with the cache off (the default) the stage is this one check, without a
+  // promise for the runner to await.
+  if (!ctx.deps.cache || !ctx.rt.cfg.cache.enabled) return undefined;
+  return lookUp(ctx);
+}
+
+/** The cache stage when the cache is on: cacheability, then the store. */
+async function lookUp(ctx: RequestContext): Promise<Refusal | undefined> {
+  const store = ctx.deps.cache!;
   const policy = ctx.rt.cfg.cache;
-  if (!store || !policy.enabled) return undefined;
   const p = ctx.principal!;
   if (policy.tiers && !policy.tiers.includes(p.tier)) return undefined;
   if (policy.tenants && !policy.tenants.includes(p.tenantId)) return undefined;

@@ -8,20 +8,32 @@
 import { type Refusal, refuse } from '../../../core/errors.js';
 import type { LimitStore } from '../../../core/ports.js';
 import type { RequestContext } from '../context.js';
+import type { GatewayDeps } from '../deps.js';
 import { logIds } from '../log-ids.js';
 
 type ReserveResult = Awaited<ReturnType<LimitStore['reserve']>>;
 
-export async function limit(ctx: RequestContext): Promise<Refusal | undefined> {
-  const { deps, rt, reply } = ctx;
-  const principal = ctx.principal!;
-  const upstream = ctx.upstream!;
-  const buckets = rt.limits.bucketsFor(principal, ctx.facts!);
+export function limit(ctx: RequestContext): Refusal | undefined | Promise<Refusal | undefined> {
+  const { deps, rt } = ctx;
+  const buckets = rt.limits.bucketsFor(ctx.principal!, ctx.facts!);
   ctx.buckets = buckets;
   ctx.costs = rt.limits.costsFor(buckets, ctx.model!, ctx.estimate!);
   ctx.ownBuckets = buckets.length;
   const admission = ctx.cache?.hit ? undefined : deps.admission; // a cache hit uses no upstream capacity
+  // Not async itself: with nothing to reserve the stage ends here, without a promise to await.
   if (buckets.length === 0 && !admission) return undefined;
+  return reserve(ctx, buckets, admission);
+}
+
+/** The reservation of `buckets` (through the admission controller, if any) and what it decided. */
+async function reserve(
+  ctx: RequestContext,
+  buckets: RequestContext['buckets'],
+  admission: GatewayDeps['admission'],
+): Promise<Refusal | undefined> {
+  const { deps, rt, reply } = ctx;
+  const principal = ctx.principal!;
+  const upstream = ctx.upstream!;
   const tier = rt.cfg.tiers[principal.tier];
   let result: ReserveResult | undefined;
   let waitedMs = 0;

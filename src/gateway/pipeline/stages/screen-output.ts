@@ -27,6 +27,7 @@ import {
   type ScreeningSettings,
 } from '../../../core/screening/policy.js';
 import { outputSignals } from '../../../core/screening/signals.js';
+import { mockChatAnswerText } from '../../../providers/mock.js';
 import { streamFormatOf } from '../../../providers/stream-events.js';
 import type { TextEvent } from '../../../providers/stream-render.js';
 import {
@@ -261,6 +262,14 @@ export function screenOutput(ctx: RequestContext): Refusal | undefined {
   // Only answers with text are screened: an embeddings answer (1,536 numbers per input) or an
   // image URL list is not parsed at all, which was a third of a simulated embeddings request.
   if (!TEXT_ANSWERS.has(ctx.endpoint)) return undefined;
+  // A whole chat answer of the built-in mock (most calls of `sluice simulate`): its text is known
+  // without decoding and parsing the bytes back. Every choice carries that text, so one screening
+  // tells whether any would find something; only then is the answer parsed and rewritten below.
+  if (ctx.endpoint === 'chat') {
+    const text = mockChatAnswerText(res);
+    if (text !== undefined && (text.length === 0 || screenOutputText(text, s, opts).found.length === 0))
+      return undefined;
+  }
   let body: unknown;
   try {
     body = JSON.parse(Buffer.from(res.body as Uint8Array).toString('utf8'));
