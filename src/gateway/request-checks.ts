@@ -55,24 +55,36 @@ export function checkShape(
   value: unknown,
   limits: { maxDepth: number; maxArray: number; maxString: number },
 ): boolean {
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (typeof v === 'string') {
-      if (v.length > limits.maxString) return false;
-    } else if (v !== null && typeof v === 'object') {
-      if (depth > limits.maxDepth) return false;
-      if (Array.isArray(v)) {
-        if (v.length > limits.maxArray) return false;
-        for (let i = 0; i < v.length; i++) {
-          const x = v[i];
-          if (typeof x === 'object' || typeof x === 'string') stack.push([x, depth + 1]);
+  // Iterative (a hostile body may be deeper than the call stack), with values and depths in two
+  // parallel arrays and strings checked where they are found: no allocation per node.
+  if (typeof value === 'string') return value.length <= limits.maxString;
+  const values: unknown[] = [value];
+  const depths: number[] = [1];
+  while (values.length > 0) {
+    const v = values.pop();
+    const depth = depths.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > limits.maxDepth) return false;
+    if (Array.isArray(v)) {
+      if (v.length > limits.maxArray) return false;
+      for (let i = 0; i < v.length; i++) {
+        const x = v[i];
+        if (typeof x === 'string') {
+          if (x.length > limits.maxString) return false;
+        } else if (typeof x === 'object' && x !== null) {
+          values.push(x);
+          depths.push(depth + 1);
         }
-      } else {
-        for (const k in v) {
-          if (k.length > limits.maxString) return false;
-          const x = (v as Record<string, unknown>)[k];
-          if (typeof x === 'object' || typeof x === 'string') stack.push([x, depth + 1]);
+      }
+    } else {
+      for (const k in v) {
+        if (k.length > limits.maxString) return false;
+        const x = (v as Record<string, unknown>)[k];
+        if (typeof x === 'string') {
+          if (x.length > limits.maxString) return false;
+        } else if (typeof x === 'object' && x !== null) {
+          values.push(x);
+          depths.push(depth + 1);
         }
       }
     }
