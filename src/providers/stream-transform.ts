@@ -128,6 +128,109 @@ function patchResponsesDone(ev: StreamEvent, emitted: Map<string, string>): Stre
 }
 
 /**
+ * The work of `transformEvents`, one event at a time and synchronous: `push(ev)` decides what goes
+ * out for `ev` (read `out` right after), `end()` what goes out when the source ends. Kept apart from
+ * the iteration so that `transformEvents` (events) and `transformedBytes` (bytes, no generator) share
+ * every decision. After a cut, `cut` is true and nothing more goes out.
+ */
+class EventTransformer {
+  readonly state: StreamState = newStreamState();
+  /** Responses only: the text that went out per output/content index, once anything was modified. */
+  readonly emitted = new Map<string, string>();
+  modified = false;
+  cut = false;
+  /** What the last `push` or `end` sends, in order (reused: read it before the next call). */
+  readonly out: StreamEvent[] = [];
+
+  constructor(
+    readonly format: StreamFormat,
+    readonly transform: EventTransform,
+    readonly opts: TransformOptions,
+  ) {}
+
+  private note(ev: TextEvent, text: string): void {
+    if (this.format !== 'responses') return;
+    const k = `${ev.choice}:${ev.contentIndex}`;
+    this.emitted.set(k, (this.emitted.get(k) ?? '') + text);
+  }
+
+  private cutWith(reason: string, choice: number): void {
+    this.opts.onCut?.(reason);
+    this.out.push({
+      kind: 'finish',
+      raw: renderCut(this.format, reason, this.state),
+      sse: 'cut',
+      choice,
+      reason: 'content_filter',
+    });
+    this.cut = true;
+  }
+
+  /** Sends held text; on a cut, the cut ending instead (and `cut` is set). */
+  private release(choice: number): void {
+    const held = this.transform.flush?.();
+    if (held === undefined) return;
+    if (!Array.isArray(held)) {
+      this.cutWith(held.reason, choice);
+      return;
+    }
+    for (const h of held) {
+      if (h.text.length === 0) continue;
+      this.modified = true;
+      this.note(h.template, h.text);
+      const out = textEvent(this.format, h.template, h.text);
+      trackStream(this.format, this.state, out);
+      this.out.push(out);
+    }
+  }
+
+  push(ev: StreamEvent): void {
+    const { format, state, out } = this;
+    out.length = 0;
+    if (this.cut) return;
+    if (ev.kind === 'text') {
+      const d = this.transform.text(ev);
+      if (d.action === 'cut') {
+        this.cutWith(d.reason, ev.choice);
+        return;
+      }
+      if (d.action === 'keep') {
+        this.note(ev, ev.text);
+        trackStream(format, state, ev);
+        out.push(ev);
+        return;
+      }
+      this.modified = true;
+      this.note(ev, d.text);
+      if (d.text.length === 0 && !finishes(ev)) return;
+      const re = textEvent(format, ev, d.text);
+      trackStream(format, state, re);
+      out.push(re);
+      return;
+    }
+    if (!passive(ev)) {
+      this.release('choice' in ev ? ev.choice : 0);
+      if (this.cut) return;
+    }
+    if (ev.kind === 'tool-call' && this.transform.toolCall) {
+      const d = this.transform.toolCall(ev);
+      if (d.action === 'cut') {
+        this.cutWith(d.reason, ev.choice);
+        return;
+      }
+    }
+    const o = this.modified && format === 'responses' ? patchResponsesDone(ev, this.emitted) : ev;
+    trackStream(format, state, o);
+    out.push(o);
+  }
+
+  end(): void {
+    this.out.length = 0;
+    if (!this.cut) this.release(0);
+  }
+}
+
+/**
  * Applies `transform` to a `format` stream. Unmodified events are yielded as the same objects (same
  * raw bytes), each as soon as it arrives. On a cut, held text is dropped, the cut ending is yielded
  * as one `finish` event, and the source is closed (which releases the upstream).
@@ -138,87 +241,76 @@ export async function* transformEvents(
   transform: EventTransform,
   opts: TransformOptions = {},
 ): AsyncGenerator<StreamEvent> {
-  const state: StreamState = newStreamState();
-  // Responses only: the text that went out per output/content index, once anything was modified.
-  const emitted = new Map<string, string>();
-  let modified = false;
-  const note = (ev: TextEvent, text: string): void => {
-    if (format !== 'responses') return;
-    const k = `${ev.choice}:${ev.contentIndex}`;
-    emitted.set(k, (emitted.get(k) ?? '') + text);
-  };
-  /** Yields held text; returns true when the flush cut the stream (the cut ending was yielded). */
-  const release = function* (choice: number): Generator<StreamEvent, boolean> {
-    const held = transform.flush?.() ?? [];
-    if (!Array.isArray(held)) {
-      opts.onCut?.(held.reason);
-      yield {
-        kind: 'finish',
-        raw: renderCut(format, held.reason, state),
-        sse: 'cut',
-        choice,
-        reason: 'content_filter',
-      };
-      return true;
-    }
-    for (const h of held) {
-      if (h.text.length === 0) continue;
-      modified = true;
-      note(h.template, h.text);
-      const out = textEvent(format, h.template, h.text);
-      trackStream(format, state, out);
-      yield out;
-    }
-    return false;
-  };
+  const t = new EventTransformer(format, transform, opts);
   for await (const ev of events) {
-    if (ev.kind === 'text') {
-      const d = transform.text(ev);
-      if (d.action === 'cut') {
-        opts.onCut?.(d.reason);
-        yield {
-          kind: 'finish',
-          raw: renderCut(format, d.reason, state),
-          sse: 'cut',
-          choice: ev.choice,
-          reason: 'content_filter',
-        };
-        return;
-      }
-      if (d.action === 'keep') {
-        note(ev, ev.text);
-        trackStream(format, state, ev);
-        yield ev;
-        continue;
-      }
-      modified = true;
-      note(ev, d.text);
-      if (d.text.length === 0 && !finishes(ev)) continue;
-      const out = textEvent(format, ev, d.text);
-      trackStream(format, state, out);
-      yield out;
-      continue;
-    }
-    if (!passive(ev) && (yield* release('choice' in ev ? ev.choice : 0))) return;
-    if (ev.kind === 'tool-call' && transform.toolCall) {
-      const d = transform.toolCall(ev);
-      if (d.action === 'cut') {
-        opts.onCut?.(d.reason);
-        yield {
-          kind: 'finish',
-          raw: renderCut(format, d.reason, state),
-          sse: 'cut',
-          choice: ev.choice,
-          reason: 'content_filter',
-        };
-        return;
-      }
-    }
-    const out = modified && format === 'responses' ? patchResponsesDone(ev, emitted) : ev;
-    trackStream(format, state, out);
-    yield out;
+    t.push(ev);
+    // Copied: `out` is reused by the next push, which a consumer may cause before reading these.
+    if (t.out.length === 1) yield t.out[0]!;
+    else if (t.out.length > 1) yield* [...t.out];
+    if (t.cut) return;
   }
-  yield* release(0);
+  t.end();
+  yield* [...t.out];
+}
+
+const DONE: IteratorResult<Uint8Array> = { done: true, value: undefined };
+
+function rawOf(out: readonly StreamEvent[]): Uint8Array {
+  return out.length === 1 ? out[0]!.raw : Buffer.concat(out.map((e) => e.raw));
+}
+
+/**
+ * `eventBytes(transformEvents(...))` without the async generators: the bytes of the transformed
+ * stream, the same bytes in the same order, with one promise per source event (the transform runs
+ * synchronously in between) instead of a generator step per event in each of two layers. The
+ * screened stream's per-event cost is what output screening adds to a stream, so what every
+ * concurrent stream's first byte waits behind (issue 12: TTFB with output screening on within
+ * 0.3 ms of off). What one source event turns into goes out as one chunk: held text released
+ * before a lifecycle event is written with it. An event that sends nothing (a delta held back
+ * whole) is not a chunk: the next source event is read. On a cut, the source is closed at once
+ * (which releases the upstream) and the cut ending is the last chunk. `return` closes the source.
+ */
+export function transformedBytes(
+  format: StreamFormat,
+  events: AsyncIterable<StreamEvent>,
+  transform: EventTransform,
+  opts: TransformOptions = {},
+): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+      const it = events[Symbol.asyncIterator]();
+      const t = new EventTransformer(format, transform, opts);
+      let finished = false;
+      let closing: Promise<unknown> | undefined;
+      const step = (
+        r: IteratorResult<StreamEvent>,
+      ): IteratorResult<Uint8Array> | Promise<IteratorResult<Uint8Array>> => {
+        if (r.done) {
+          finished = true;
+          t.end();
+          return t.out.length > 0 ? { done: false, value: rawOf(t.out) } : DONE;
+        }
+        t.push(r.value);
+        if (t.cut) {
+          finished = true;
+          closing = Promise.resolve(it.return?.());
+        }
+        if (t.out.length > 0) return { done: false, value: rawOf(t.out) };
+        return finished ? DONE : it.next().then(step);
+      };
+      return {
+        next(): Promise<IteratorResult<Uint8Array>> {
+          if (finished) return closing ? closing.then(() => DONE) : Promise.resolve(DONE);
+          return it.next().then(step);
+        },
+        async return(): Promise<IteratorResult<Uint8Array>> {
+          finished = true;
+          await (closing ?? it.return?.());
+          return DONE;
+        },
+      };
+    },
+  };
 }
 
 /** The bytes of an event stream (what the gateway writes): each event's raw bytes, as they come. */

@@ -6,7 +6,7 @@
  * with `incomplete_details.reason: "content_filter"`, Anthropic `stop_reason: "refusal"`); the
  * deny list and a task's canary (planted in its server-side prompt by `screenInput`) cut too.
  * Streams get the same screener (`createOutputScreener`, one per text channel) through the
- * provider's event transform (`transformEvents`): each text delta is kept byte for byte when the
+ * provider's event transform (`transformedBytes`): each text delta is kept byte for byte when the
  * screener emits it unchanged, re-rendered when it redacts or holds text back, and a block cuts
  * the stream with a well-formed ending in its own format. Only `events` is read (never `body` too);
  * deltas with nothing suspicious go out as they arrive, so an unaffected stream stays incremental.
@@ -33,7 +33,7 @@ import {
   type EventTransform,
   type HeldText,
   type TransformDecision,
-  transformEvents,
+  transformedBytes,
 } from '../../../providers/stream-transform.js';
 import type { RequestContext } from '../context.js';
 import { taskCanaries } from './screen-input.js';
@@ -211,33 +211,9 @@ function screenStream(
 ): void {
   // Noted as they happen (the end stages run once the upstream's stream ended, which a cut causes).
   const transform = outputTransform(s, (found) => noteOutput(ctx, s, found, null), opts);
-  const screened = transformEvents(format, events, transform, {
+  ctx.response!.body = transformedBytes(format, events, transform, {
     onCut: (reason) => noteOutput(ctx, s, transform.found(), reason),
   });
-  ctx.response!.body = rawBytes(screened);
-}
-
-/**
- * `eventBytes` without an async generator of its own: each event's raw bytes, as it comes, one
- * promise per event instead of a generator step on top of the transform's. `return` is passed on
- * (a client that leaves closes the transform, which releases the upstream).
- */
-function rawBytes(events: AsyncIterable<StreamEvent>): AsyncIterable<Uint8Array> {
-  return {
-    [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-      const it = events[Symbol.asyncIterator]();
-      return {
-        async next(): Promise<IteratorResult<Uint8Array>> {
-          const r = await it.next();
-          return r.done ? { done: true, value: undefined } : { done: false, value: r.value.raw };
-        },
-        async return(): Promise<IteratorResult<Uint8Array>> {
-          await it.return?.();
-          return { done: true, value: undefined };
-        },
-      };
-    },
-  };
 }
 
 /** The endpoints whose whole answers `screenAnswer` reads text from. */
