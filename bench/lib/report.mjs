@@ -103,8 +103,9 @@ export function renderReport(results) {
     ];
     parts.push(
       '\n### Output screening on vs off (streaming; issue 12: TTFB within 0.3 ms)\n\n' +
-        'sluice-memory (output screening at its defaults) against sluice-memory-output-off (the same config, ' +
-        `only \`screening.output\` off), taking turns in blocks of ${f(os.blockRequests)} streamed requests ` +
+        'sluice-memory-output-on (the sluice-memory config: output screening at its defaults) against ' +
+        'sluice-memory-output-off (the same config, only `screening.output` off), two processes started and ' +
+        `warmed alike, taking turns in blocks of ${f(os.blockRequests)} streamed requests ` +
         `(${os.concurrency} at a time), ${f(os.pairs)} pairs, order alternating; percentiles over all blocks' requests.\n`,
     );
     parts.push(

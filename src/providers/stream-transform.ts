@@ -255,20 +255,23 @@ export async function* transformEvents(
 
 const DONE: IteratorResult<Uint8Array> = { done: true, value: undefined };
 
-function rawOf(out: readonly StreamEvent[]): Uint8Array {
-  return out.length === 1 ? out[0]!.raw : Buffer.concat(out.map((e) => e.raw));
-}
-
 /**
  * `eventBytes(transformEvents(...))` without the async generators: the bytes of the transformed
- * stream, the same bytes in the same order, with one promise per source event (the transform runs
- * synchronously in between) instead of a generator step per event in each of two layers. The
- * screened stream's per-event cost is what output screening adds to a stream, so what every
- * concurrent stream's first byte waits behind (issue 12: TTFB with output screening on within
- * 0.3 ms of off). What one source event turns into goes out as one chunk: held text released
- * before a lifecycle event is written with it. An event that sends nothing (a delta held back
- * whole) is not a chunk: the next source event is read. On a cut, the source is closed at once
- * (which releases the upstream) and the cut ending is the last chunk. `return` closes the source.
+ * stream, the same bytes in the same order, with the transform run synchronously on each source
+ * event as it is read, instead of a generator step per event in each of two layers. Output
+ * screening's cost per stream is what every concurrent stream's first byte waits behind (issue 12:
+ * TTFB with output screening on within 0.3 ms of off), so this path is kept to what the unscreened
+ * one does: one chunk (one socket write) per upstream chunk, not one per event.
+ *
+ * The events of one upstream chunk are already in hand when the first of them is read (the event
+ * view answers the next read at once, without I/O); a read that waits for the upstream does not
+ * settle before a microtask queued after it. So after each event another read starts, and if it
+ * has not settled by then, what was gathered goes out and that read is kept for the next `next()`.
+ * Nothing waits for the upstream while it holds bytes to send: an event is held back at most one
+ * microtask, and the first event of a stream (the role chunk, `message_start`) goes out alone.
+ * An event that sends nothing (a delta held back whole) makes no chunk: reading goes on. On a cut,
+ * the source is closed at once (which releases the upstream) and the cut ending ends the last
+ * chunk. `return` closes the source.
  */
 export function transformedBytes(
   format: StreamFormat,
@@ -282,29 +285,74 @@ export function transformedBytes(
       const t = new EventTransformer(format, transform, opts);
       let finished = false;
       let closing: Promise<unknown> | undefined;
-      const step = (
-        r: IteratorResult<StreamEvent>,
-      ): IteratorResult<Uint8Array> | Promise<IteratorResult<Uint8Array>> => {
+      /** A read started while gathering that the chunk went out without: the next `next()` takes it. */
+      let ahead: Promise<IteratorResult<StreamEvent>> | undefined;
+      /** The bytes gathered for the next chunk. */
+      let parts: Uint8Array[] = [];
+      const chunk = (): IteratorResult<Uint8Array> => {
+        const p = parts;
+        parts = [];
+        if (p.length === 0) return DONE;
+        return { done: false, value: p.length === 1 ? p[0]! : Buffer.concat(p) };
+      };
+      /** One source result through the transform, its bytes gathered; true once nothing follows. */
+      const take = (r: IteratorResult<StreamEvent>): boolean => {
         if (r.done) {
           finished = true;
           t.end();
-          return t.out.length > 0 ? { done: false, value: rawOf(t.out) } : DONE;
+        } else {
+          t.push(r.value);
+          if (t.cut) {
+            finished = true;
+            closing = Promise.resolve(it.return?.());
+          }
         }
-        t.push(r.value);
-        if (t.cut) {
-          finished = true;
-          closing = Promise.resolve(it.return?.());
-        }
-        if (t.out.length > 0) return { done: false, value: rawOf(t.out) };
-        return finished ? DONE : it.next().then(step);
+        for (const e of t.out) parts.push(e.raw);
+        return finished;
       };
+      const gather = (first: Promise<IteratorResult<StreamEvent>>): Promise<IteratorResult<Uint8Array>> =>
+        new Promise((resolve, reject) => {
+          const read = (p: Promise<IteratorResult<StreamEvent>>): void => {
+            let settled = false;
+            let passed = false;
+            p.then(
+              (r) => {
+                settled = true;
+                if (passed) return;
+                if (take(r)) resolve(chunk());
+                else read(it.next());
+              },
+              (err: unknown) => {
+                settled = true;
+                if (passed) return;
+                if (parts.length === 0) reject(err);
+                else {
+                  ahead = p; // the next `next()` rejects with it, after this chunk went out
+                  resolve(chunk());
+                }
+              },
+            );
+            if (parts.length > 0)
+              queueMicrotask(() => {
+                if (settled) return;
+                passed = true;
+                ahead = p;
+                resolve(chunk());
+              });
+          };
+          read(first);
+        });
       return {
         next(): Promise<IteratorResult<Uint8Array>> {
+          const p = ahead;
+          ahead = undefined;
+          if (p) return gather(p);
           if (finished) return closing ? closing.then(() => DONE) : Promise.resolve(DONE);
-          return it.next().then(step);
+          return gather(it.next());
         },
         async return(): Promise<IteratorResult<Uint8Array>> {
           finished = true;
+          ahead = undefined;
           await (closing ?? it.return?.());
           return DONE;
         },

@@ -314,6 +314,42 @@ describe('transformedBytes: streaming behaviour', () => {
     expect(rest.endsWith('data: [DONE]\n\n')).toBe(true);
   });
 
+  it('events in hand together go out as one chunk; a read that waits is not waited for', async () => {
+    const src = controllable();
+    const out = transformedBytes('chat', src.iterable, outputTransform(DEFAULT_SCREENING))[
+      Symbol.asyncIterator
+    ]();
+    const plain = streamOf('chat', ['Hello', ' there', ' friend'], false);
+    const evs = chat(plain);
+    // 1. The role chunk alone: it goes out alone, though the source has nothing more yet.
+    src.push(evs[0]!);
+    expect(text((await out.next()).value)).toBe(plain[0]);
+    // 2. Three deltas arrive together (one upstream chunk): one chunk, the three events' bytes.
+    src.push(...evs.slice(1, 4));
+    expect(text((await out.next()).value)).toBe(plain.slice(1, 4).join(''));
+    // 3. The rest arrives together and the source ends: the last chunk, then done.
+    src.push(...evs.slice(4));
+    src.end();
+    expect(text((await out.next()).value)).toBe(plain.slice(4).join(''));
+    expect((await out.next()).done).toBe(true);
+  });
+
+  it('a source that fails after events in hand: those go out first, then the error', async () => {
+    const evs = chat(streamOf('chat', ['Hello', ' there'], false));
+    let n = 0;
+    const failing: AsyncIterable<StreamEvent> = {
+      [Symbol.asyncIterator]: () => ({
+        async next() {
+          if (n < 2) return { done: false, value: evs[n++]! };
+          throw new Error('upstream broke');
+        },
+      }),
+    };
+    const out = transformedBytes('chat', failing, outputTransform(DEFAULT_SCREENING))[Symbol.asyncIterator]();
+    expect(text((await out.next()).value)).toBe(text(evs[0]!.raw) + text(evs[1]!.raw));
+    await expect(out.next()).rejects.toThrow('upstream broke');
+  });
+
   it('a cut closes the source at once and ends the stream with the cut', async () => {
     const src = controllable();
     const s = { ...DEFAULT_SCREENING, output: { secrets: 'block' as const, pii: 'off' as const, deny: [] } };
