@@ -136,7 +136,7 @@ function patchResponsesDone(ev: StreamEvent, emitted: Map<string, string>): Stre
 class EventTransformer {
   readonly state: StreamState = newStreamState();
   /** Responses only: the text that went out per output/content index, once anything was modified. */
-  readonly emitted = new Map<string, string>();
+  readonly emitted: Map<string, string> | undefined;
   modified = false;
   cut = false;
   /** What the last `push` or `end` sends, in order (reused: read it before the next call). */
@@ -146,12 +146,15 @@ class EventTransformer {
     readonly format: StreamFormat,
     readonly transform: EventTransform,
     readonly opts: TransformOptions,
-  ) {}
+  ) {
+    if (format === 'responses') this.emitted = new Map();
+  }
 
   private note(ev: TextEvent, text: string): void {
-    if (this.format !== 'responses') return;
+    const emitted = this.emitted;
+    if (!emitted) return;
     const k = `${ev.choice}:${ev.contentIndex}`;
-    this.emitted.set(k, (this.emitted.get(k) ?? '') + text);
+    emitted.set(k, (emitted.get(k) ?? '') + text);
   }
 
   private cutWith(reason: string, choice: number): void {
@@ -219,7 +222,7 @@ class EventTransformer {
         return;
       }
     }
-    const o = this.modified && format === 'responses' ? patchResponsesDone(ev, this.emitted) : ev;
+    const o = this.modified && this.emitted ? patchResponsesDone(ev, this.emitted) : ev;
     trackStream(format, state, o);
     out.push(o);
   }
@@ -254,6 +257,7 @@ export async function* transformEvents(
 }
 
 const DONE: IteratorResult<Uint8Array> = { done: true, value: undefined };
+const SETTLED = Promise.resolve();
 
 /**
  * `eventBytes(transformEvents(...))` without the async generators: the bytes of the transformed
@@ -280,85 +284,130 @@ export function transformedBytes(
   opts: TransformOptions = {},
 ): AsyncIterable<Uint8Array> {
   return {
-    [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-      const it = events[Symbol.asyncIterator]();
-      const t = new EventTransformer(format, transform, opts);
-      let finished = false;
-      let closing: Promise<unknown> | undefined;
-      /** A read started while gathering that the chunk went out without: the next `next()` takes it. */
-      let ahead: Promise<IteratorResult<StreamEvent>> | undefined;
-      /** The bytes gathered for the next chunk. */
-      let parts: Uint8Array[] = [];
-      const chunk = (): IteratorResult<Uint8Array> => {
-        const p = parts;
-        parts = [];
-        if (p.length === 0) return DONE;
-        return { done: false, value: p.length === 1 ? p[0]! : Buffer.concat(p) };
-      };
-      /** One source result through the transform, its bytes gathered; true once nothing follows. */
-      const take = (r: IteratorResult<StreamEvent>): boolean => {
-        if (r.done) {
-          finished = true;
-          t.end();
-        } else {
-          t.push(r.value);
-          if (t.cut) {
-            finished = true;
-            closing = Promise.resolve(it.return?.());
-          }
-        }
-        for (const e of t.out) parts.push(e.raw);
-        return finished;
-      };
-      const gather = (first: Promise<IteratorResult<StreamEvent>>): Promise<IteratorResult<Uint8Array>> =>
-        new Promise((resolve, reject) => {
-          const read = (p: Promise<IteratorResult<StreamEvent>>): void => {
-            let settled = false;
-            let passed = false;
-            p.then(
-              (r) => {
-                settled = true;
-                if (passed) return;
-                if (take(r)) resolve(chunk());
-                else read(it.next());
-              },
-              (err: unknown) => {
-                settled = true;
-                if (passed) return;
-                if (parts.length === 0) reject(err);
-                else {
-                  ahead = p; // the next `next()` rejects with it, after this chunk went out
-                  resolve(chunk());
-                }
-              },
-            );
-            if (parts.length > 0)
-              queueMicrotask(() => {
-                if (settled) return;
-                passed = true;
-                ahead = p;
-                resolve(chunk());
-              });
-          };
-          read(first);
-        });
-      return {
-        next(): Promise<IteratorResult<Uint8Array>> {
-          const p = ahead;
-          ahead = undefined;
-          if (p) return gather(p);
-          if (finished) return closing ? closing.then(() => DONE) : Promise.resolve(DONE);
-          return gather(it.next());
-        },
-        async return(): Promise<IteratorResult<Uint8Array>> {
-          finished = true;
-          ahead = undefined;
-          await (closing ?? it.return?.());
-          return DONE;
-        },
-      };
-    },
+    [Symbol.asyncIterator]: () =>
+      new TransformedBytes(events[Symbol.asyncIterator](), new EventTransformer(format, transform, opts)),
   };
+}
+
+/**
+ * The iterator of `transformedBytes`, as a small state machine: its handlers are made once per
+ * stream (not per read), so a stream's reads allocate what the source's own promises do and
+ * little more (the closures and promises of a read made 4-5 KB per stream of the bench's, as much
+ * as the output screener itself). At most one source read is in flight; the consumer asks for one
+ * chunk at a time.
+ */
+class TransformedBytes implements AsyncIterator<Uint8Array> {
+  /** The source ended, the stream was cut, or the consumer left: nothing more is read. */
+  private finished = false;
+  private closed = false;
+  private closing: Promise<unknown> | undefined;
+  /** A source read is in flight: its result goes to `onResult`. */
+  private reading = false;
+  /** Sentinels queued and not run yet: only the last one judges the newest read. */
+  private sentinels = 0;
+  /** The bytes gathered for the next chunk. */
+  private parts: Uint8Array[] = [];
+  /** A failed read, when bytes gathered before it still had to go out. */
+  private failure: { err: unknown } | undefined;
+  /** The consumer's waiting `next()`. */
+  private resolve: ((r: IteratorResult<Uint8Array>) => void) | undefined;
+  private reject: ((err: unknown) => void) | undefined;
+
+  constructor(
+    private readonly it: AsyncIterator<StreamEvent>,
+    private readonly t: EventTransformer,
+  ) {}
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    return new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+      if (this.reading) return; // its result (or the sentinel after it) answers
+      if (this.failure || this.finished) return this.answer();
+      this.read();
+      // Bytes already in hand (gathered while the consumer was writing): send them, with whatever
+      // else the source has in hand, but wait for nothing.
+      if (this.parts.length > 0) this.watch();
+    });
+  }
+
+  async return(): Promise<IteratorResult<Uint8Array>> {
+    this.finished = true;
+    this.closed = true;
+    this.parts = [];
+    await (this.closing ?? this.it.return?.());
+    return DONE;
+  }
+
+  private read(): void {
+    this.reading = true;
+    this.it.next().then(this.onResult, this.onError);
+  }
+
+  /** Queues the check of the read just started: if it has not settled by then, it waits for I/O. */
+  private watch(): void {
+    this.sentinels++;
+    // A reaction on a settled promise: queued now, behind the read's if that one has settled
+    // (`queueMicrotask` would do the same, with an async resource per call).
+    SETTLED.then(this.sentinel);
+  }
+
+  private readonly onResult = (r: IteratorResult<StreamEvent>): void => {
+    this.reading = false;
+    if (this.closed) return;
+    const t = this.t;
+    if (r.done) {
+      this.finished = true;
+      t.end();
+    } else {
+      t.push(r.value);
+      if (t.cut) {
+        this.finished = true;
+        this.closing = Promise.resolve(this.it.return?.()); // releases the upstream now
+      }
+    }
+    for (const e of t.out) this.parts.push(e.raw);
+    if (!this.resolve) return; // the consumer asks later: the bytes wait in `parts`
+    if (this.finished) {
+      this.answer();
+      return;
+    }
+    this.read();
+    // With bytes in hand, the read just started is waited for only if the source answers it at
+    // once; with none (a delta held back whole), however long it takes.
+    if (this.parts.length > 0) this.watch();
+  };
+
+  private readonly onError = (err: unknown): void => {
+    this.reading = false;
+    if (this.closed) return;
+    this.failure = { err };
+    if (this.resolve) this.answer();
+  };
+
+  /** Runs one microtask after a read started: if the read has not settled, the chunk goes out. */
+  private readonly sentinel = (): void => {
+    if (--this.sentinels > 0 || !this.reading || !this.resolve || this.parts.length === 0) return;
+    this.answer();
+  };
+
+  /** Answers the waiting `next()`: the gathered bytes, else a failure, else the end. */
+  private answer(): void {
+    const resolve = this.resolve!;
+    const reject = this.reject!;
+    this.resolve = undefined;
+    this.reject = undefined;
+    const parts = this.parts;
+    if (parts.length > 0) {
+      this.parts = [];
+      resolve({ done: false, value: parts.length === 1 ? parts[0]! : Buffer.concat(parts) });
+    } else if (this.failure) {
+      const { err } = this.failure;
+      this.failure = undefined;
+      reject(err);
+    } else if (this.closing) this.closing.then(() => resolve(DONE), reject);
+    else resolve(DONE);
+  }
 }
 
 /** The bytes of an event stream (what the gateway writes): each event's raw bytes, as they come. */

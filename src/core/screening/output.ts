@@ -413,7 +413,8 @@ export function createOutputScreener(
   let pending = '';
   let cut: { reason: string } | null = null;
   const found: OutputFound[] = [];
-  const reported = new Set<string>();
+  /** Matches reported, by kind and position (made on the first: most answers have none). */
+  let reported: Set<string> | undefined;
   /** Characters of the answer already released (for de-duplicating reports). */
   let emittedTotal = 0;
 
@@ -616,6 +617,7 @@ export function createOutputScreener(
     const newly: OutputFound[] = [];
     const note = (h: Hit) => {
       const key = `${h.detector}:${h.kind}:${h.start - off + emittedTotal}`;
+      reported ??= new Set();
       if (reported.has(key)) return;
       reported.add(key);
       const f = { detector: h.detector, kind: h.kind, action: h.action };

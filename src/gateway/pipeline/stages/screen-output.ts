@@ -149,7 +149,10 @@ export function outputTransform(
   onFound?: (found: string[]) => void,
   opts: Opts = {},
 ): EventTransform & { found(): string[] } {
-  const channels = new Map<string, { screener: OutputScreener; template: TextEvent }>();
+  type Channel = { screener: OutputScreener; template: TextEvent };
+  const channels = new Map<string, Channel>();
+  /** The channel of the last delta: most streams have one, so most deltas need no key. */
+  let last: Channel | undefined;
   let pendingCut: string | null = null;
   let reported = 0;
   const report = () => {
@@ -168,11 +171,15 @@ export function outputTransform(
     },
     text(ev: TextEvent): TransformDecision {
       if (pendingCut) return { action: 'cut', reason: pendingCut };
-      const key = `${ev.choice}:${ev.contentIndex}`;
-      let ch = channels.get(key);
-      if (!ch) {
-        ch = { screener: createOutputScreener(s, opts), template: ev };
-        channels.set(key, ch);
+      let ch = last;
+      if (!ch || ch.template.choice !== ev.choice || ch.template.contentIndex !== ev.contentIndex) {
+        const key = `${ev.choice}:${ev.contentIndex}`;
+        ch = channels.get(key);
+        if (!ch) {
+          ch = { screener: createOutputScreener(s, opts), template: ev };
+          channels.set(key, ch);
+        }
+        last = ch;
       }
       ch.template = ev;
       const r = ch.screener.push(ev.text);
