@@ -637,6 +637,7 @@ export function createOutputScreener(
       const scope =
         blocker.detector === 'secrets' || blocker.detector === 'pii' ? `${blocker.detector}:` : '';
       cut = { reason: `${scope}${blocker.kind}` };
+      api.cut = cut;
       pending = '';
       emittedTotal += upto;
       return { emit, cut, found: newly };
@@ -650,7 +651,9 @@ export function createOutputScreener(
     return newly.length > 0 ? { emit, found: newly } : { emit };
   };
 
-  return {
+  // Plain properties, not getters (an object literal with accessors is built by runtime calls, a
+  // cost per stream): `found` is the array itself, `cut` is set where the cut is decided.
+  const api: { -readonly [K in keyof OutputScreener]: OutputScreener[K] } = {
     push(delta: string) {
       if (cut) return { emit: '' };
       pending += delta;
@@ -659,13 +662,10 @@ export function createOutputScreener(
     flush() {
       return step(true).emit;
     },
-    get cut() {
-      return cut;
-    },
-    get found() {
-      return found;
-    },
+    cut: null,
+    found,
   };
+  return api;
 }
 
 /** Apply `redact` hits to the part of pending being emitted (`[0, upto)`); window offsets shift by `off`. */
