@@ -89,18 +89,21 @@ export async function warmUp(target, seconds) {
   await measureThroughput(target, { connections: 10, duration: seconds });
 }
 
-function pct(sorted, p) {
+export function pct(sorted, p) {
   if (sorted.length === 0) return undefined;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 /**
  * Streaming scenario: `requests` streamed chat completions, `concurrency` at a time. Returns
- * the median and p99 of time to first body byte and of total time, in ms, and how many
- * responses were complete (ended with `data: [DONE]`).
+ * the median and p99 of time to first body byte and of total time, in ms, how many responses
+ * were complete (ended with `data: [DONE]`), and the target's CPU µs per stream. With `samples`,
+ * also every complete request's TTFB (ms, sorted), so rounds can be pooled.
  */
-export async function measureStreaming(target, { requests, concurrency }) {
-  const pool = new Pool(target.url, { connections: concurrency });
+export async function measureStreaming(target, { requests, concurrency, samples = false, pool: shared }) {
+  // `pool`: a caller's pool, kept open across calls (its connections stay warm), not closed here.
+  const pool = shared ?? new Pool(target.url, { connections: concurrency });
+  const cpu0 = cpuMicros(target.pid);
   const ttfb = [];
   const total = [];
   let complete = 0;
@@ -140,7 +143,8 @@ export async function measureStreaming(target, { requests, concurrency }) {
     }
   }
   await Promise.all(Array.from({ length: concurrency }, worker));
-  await pool.close();
+  const cpu1 = cpuMicros(target.pid);
+  if (!shared) await pool.close();
   ttfb.sort((a, b) => a - b);
   total.sort((a, b) => a - b);
   return {
@@ -150,6 +154,8 @@ export async function measureStreaming(target, { requests, concurrency }) {
     totalP99: pct(total, 99),
     complete,
     failed,
+    cpuUsPerStream: complete + failed > 0 ? (cpu1 - cpu0) / (complete + failed) : undefined,
+    ...(samples ? { ttfb, total } : {}),
   };
 }
 

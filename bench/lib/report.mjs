@@ -89,6 +89,57 @@ export function renderReport(results) {
     );
   }
 
+  const os = st?.outputScreening;
+  if (os) {
+    const signed = (n) => (n === undefined || Number.isNaN(n) ? '–' : `${n >= 0 ? '+' : ''}${f(n, 2)}`);
+    const row = (label, m) => [
+      label,
+      f(m.ttfbP50, 2),
+      f(m.ttfbP99, 2),
+      f(m.totalP50, 2),
+      f(m.totalP99, 2),
+      f(m.cpuUsPerStream, 0),
+      `${m.complete} / ${m.failed}`,
+    ];
+    parts.push(
+      '\n### Output screening on vs off (streaming; issue 12: TTFB within 0.3 ms)\n\n' +
+        'sluice-memory-output-on (the sluice-memory config: output screening at its defaults) against ' +
+        'sluice-memory-output-off (the same config, only `screening.output` off), two processes started and ' +
+        `warmed alike, taking turns in blocks of ${f(os.blockRequests)} streamed requests ` +
+        `(${os.concurrency} at a time), ${f(os.pairs)} pairs, order alternating; percentiles over all blocks' requests.\n`,
+    );
+    parts.push(
+      table(
+        [
+          'output screening',
+          'TTFB p50 ms',
+          'TTFB p99 ms',
+          'total p50 ms',
+          'total p99 ms',
+          'CPU µs/stream',
+          'complete / failed',
+        ],
+        [
+          row('on', os.on),
+          row('off', os.off),
+          [
+            'on − off',
+            signed(os.ttfbP50Diff),
+            signed(os.ttfbP99Diff),
+            signed(os.on.totalP50 - os.off.totalP50),
+            signed(os.on.totalP99 - os.off.totalP99),
+            signed(os.cpuUsPerStreamDiff),
+            '',
+          ],
+        ],
+      ),
+    );
+    const q = os.pairTtfbP50Diff;
+    parts.push(
+      `\nPer pair of blocks, TTFB p50 on − off: median ${signed(q.median)} ms (quartiles ${signed(q.p25)}, ${signed(q.p75)}).`,
+    );
+  }
+
   const mi = results.micro;
   if (mi) {
     parts.push('\n### Micro-benchmarks\n');
@@ -265,6 +316,14 @@ function headline(results) {
   for (const name of ['sluice-memory', 'sluice-redis']) {
     if (rows[name] && rows.portkey)
       out.push(`${name} / portkey: ${ratio(rows[name].rps / rows.portkey.rps)} the throughput`);
+  }
+  const os = results.streaming?.outputScreening;
+  if (os) {
+    out.push(
+      `streaming TTFB, output screening on vs off: p50 ${f(os.on.ttfbP50, 2)} vs ${f(os.off.ttfbP50, 2)} ms ` +
+        `(${os.ttfbP50Diff >= 0 ? '+' : ''}${f(os.ttfbP50Diff, 2)} ms), p99 ${f(os.on.ttfbP99, 2)} vs ${f(os.off.ttfbP99, 2)} ms ` +
+        `(${os.ttfbP99Diff >= 0 ? '+' : ''}${f(os.ttfbP99Diff, 2)} ms)`,
+    );
   }
   const lim = results.micro?.limiter;
   if (Array.isArray(lim?.cases)) {

@@ -128,6 +128,112 @@ function patchResponsesDone(ev: StreamEvent, emitted: Map<string, string>): Stre
 }
 
 /**
+ * The work of `transformEvents`, one event at a time and synchronous: `push(ev)` decides what goes
+ * out for `ev` (read `out` right after), `end()` what goes out when the source ends. Kept apart from
+ * the iteration so that `transformEvents` (events) and `transformedBytes` (bytes, no generator) share
+ * every decision. After a cut, `cut` is true and nothing more goes out.
+ */
+class EventTransformer {
+  readonly state: StreamState = newStreamState();
+  /** Responses only: the text that went out per output/content index, once anything was modified. */
+  readonly emitted: Map<string, string> | undefined;
+  modified = false;
+  cut = false;
+  /** What the last `push` or `end` sends, in order (reused: read it before the next call). */
+  readonly out: StreamEvent[] = [];
+
+  constructor(
+    readonly format: StreamFormat,
+    readonly transform: EventTransform,
+    readonly opts: TransformOptions,
+  ) {
+    if (format === 'responses') this.emitted = new Map();
+  }
+
+  private note(ev: TextEvent, text: string): void {
+    const emitted = this.emitted;
+    if (!emitted) return;
+    const k = `${ev.choice}:${ev.contentIndex}`;
+    emitted.set(k, (emitted.get(k) ?? '') + text);
+  }
+
+  private cutWith(reason: string, choice: number): void {
+    this.opts.onCut?.(reason);
+    this.out.push({
+      kind: 'finish',
+      raw: renderCut(this.format, reason, this.state),
+      sse: 'cut',
+      choice,
+      reason: 'content_filter',
+    });
+    this.cut = true;
+  }
+
+  /** Sends held text; on a cut, the cut ending instead (and `cut` is set). */
+  private release(choice: number): void {
+    const held = this.transform.flush?.();
+    if (held === undefined) return;
+    if (!Array.isArray(held)) {
+      this.cutWith(held.reason, choice);
+      return;
+    }
+    for (const h of held) {
+      if (h.text.length === 0) continue;
+      this.modified = true;
+      this.note(h.template, h.text);
+      const out = textEvent(this.format, h.template, h.text);
+      trackStream(this.format, this.state, out);
+      this.out.push(out);
+    }
+  }
+
+  push(ev: StreamEvent): void {
+    const { format, state, out } = this;
+    out.length = 0;
+    if (this.cut) return;
+    if (ev.kind === 'text') {
+      const d = this.transform.text(ev);
+      if (d.action === 'cut') {
+        this.cutWith(d.reason, ev.choice);
+        return;
+      }
+      if (d.action === 'keep') {
+        this.note(ev, ev.text);
+        trackStream(format, state, ev);
+        out.push(ev);
+        return;
+      }
+      this.modified = true;
+      this.note(ev, d.text);
+      if (d.text.length === 0 && !finishes(ev)) return;
+      const re = textEvent(format, ev, d.text);
+      trackStream(format, state, re);
+      out.push(re);
+      return;
+    }
+    if (!passive(ev)) {
+      this.release('choice' in ev ? ev.choice : 0);
+      if (this.cut) return;
+    }
+    if (ev.kind === 'tool-call' && this.transform.toolCall) {
+      const d = this.transform.toolCall(ev);
+      if (d.action === 'cut') {
+        this.cutWith(d.reason, ev.choice);
+        return;
+      }
+    }
+    const o = this.modified && this.emitted ? patchResponsesDone(ev, this.emitted) : ev;
+    trackStream(format, state, o);
+    out.push(o);
+  }
+
+  end(): void {
+    this.out.length = 0;
+    if (!this.cut) this.release(0);
+  }
+}
+
+/**
  * Applies `transform` to a `format` stream. Unmodified events are yielded as the same objects (same
  * raw bytes), each as soon as it arrives. On a cut, held text is dropped, the cut ending is yielded
  * as one `finish` event, and the source is closed (which releases the upstream).
@@ -138,87 +244,170 @@ export async function* transformEvents(
   transform: EventTransform,
   opts: TransformOptions = {},
 ): AsyncGenerator<StreamEvent> {
-  const state: StreamState = newStreamState();
-  // Responses only: the text that went out per output/content index, once anything was modified.
-  const emitted = new Map<string, string>();
-  let modified = false;
-  const note = (ev: TextEvent, text: string): void => {
-    if (format !== 'responses') return;
-    const k = `${ev.choice}:${ev.contentIndex}`;
-    emitted.set(k, (emitted.get(k) ?? '') + text);
-  };
-  /** Yields held text; returns true when the flush cut the stream (the cut ending was yielded). */
-  const release = function* (choice: number): Generator<StreamEvent, boolean> {
-    const held = transform.flush?.() ?? [];
-    if (!Array.isArray(held)) {
-      opts.onCut?.(held.reason);
-      yield {
-        kind: 'finish',
-        raw: renderCut(format, held.reason, state),
-        sse: 'cut',
-        choice,
-        reason: 'content_filter',
-      };
-      return true;
-    }
-    for (const h of held) {
-      if (h.text.length === 0) continue;
-      modified = true;
-      note(h.template, h.text);
-      const out = textEvent(format, h.template, h.text);
-      trackStream(format, state, out);
-      yield out;
-    }
-    return false;
-  };
+  const t = new EventTransformer(format, transform, opts);
   for await (const ev of events) {
-    if (ev.kind === 'text') {
-      const d = transform.text(ev);
-      if (d.action === 'cut') {
-        opts.onCut?.(d.reason);
-        yield {
-          kind: 'finish',
-          raw: renderCut(format, d.reason, state),
-          sse: 'cut',
-          choice: ev.choice,
-          reason: 'content_filter',
-        };
-        return;
-      }
-      if (d.action === 'keep') {
-        note(ev, ev.text);
-        trackStream(format, state, ev);
-        yield ev;
-        continue;
-      }
-      modified = true;
-      note(ev, d.text);
-      if (d.text.length === 0 && !finishes(ev)) continue;
-      const out = textEvent(format, ev, d.text);
-      trackStream(format, state, out);
-      yield out;
-      continue;
-    }
-    if (!passive(ev) && (yield* release('choice' in ev ? ev.choice : 0))) return;
-    if (ev.kind === 'tool-call' && transform.toolCall) {
-      const d = transform.toolCall(ev);
-      if (d.action === 'cut') {
-        opts.onCut?.(d.reason);
-        yield {
-          kind: 'finish',
-          raw: renderCut(format, d.reason, state),
-          sse: 'cut',
-          choice: ev.choice,
-          reason: 'content_filter',
-        };
-        return;
-      }
-    }
-    const out = modified && format === 'responses' ? patchResponsesDone(ev, emitted) : ev;
-    trackStream(format, state, out);
-    yield out;
+    t.push(ev);
+    // Copied: `out` is reused by the next push, which a consumer may cause before reading these.
+    if (t.out.length === 1) yield t.out[0]!;
+    else if (t.out.length > 1) yield* [...t.out];
+    if (t.cut) return;
   }
-  yield* release(0);
+  t.end();
+  yield* [...t.out];
+}
+
+const DONE: IteratorResult<Uint8Array> = { done: true, value: undefined };
+const SETTLED = Promise.resolve();
+
+/**
+ * `eventBytes(transformEvents(...))` without the async generators: the bytes of the transformed
+ * stream, the same bytes in the same order, with the transform run synchronously on each source
+ * event as it is read, instead of a generator step per event in each of two layers. Output
+ * screening's cost per stream is what every concurrent stream's first byte waits behind (issue 12:
+ * TTFB with output screening on within 0.3 ms of off), so this path is kept to what the unscreened
+ * one does: one chunk (one socket write) per upstream chunk, not one per event.
+ *
+ * The events of one upstream chunk are already in hand when the first of them is read (the event
+ * view answers the next read at once, without I/O); a read that waits for the upstream does not
+ * settle before a microtask queued after it. So after each event another read starts, and if it
+ * has not settled by then, what was gathered goes out and that read is kept for the next `next()`.
+ * Nothing waits for the upstream while it holds bytes to send: an event is held back at most one
+ * microtask, and the first event of a stream (the role chunk, `message_start`) goes out alone.
+ * An event that sends nothing (a delta held back whole) makes no chunk: reading goes on. On a cut,
+ * the source is closed at once (which releases the upstream) and the cut ending ends the last
+ * chunk. `return` closes the source.
+ */
+export function transformedBytes(
+  format: StreamFormat,
+  events: AsyncIterable<StreamEvent>,
+  transform: EventTransform,
+  opts: TransformOptions = {},
+): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator]: () =>
+      new TransformedBytes(events[Symbol.asyncIterator](), new EventTransformer(format, transform, opts)),
+  };
+}
+
+/**
+ * The iterator of `transformedBytes`, as a small state machine: its handlers are made once per
+ * stream (not per read), so a stream's reads allocate what the source's own promises do and
+ * little more (the closures and promises of a read made 4-5 KB per stream of the bench's, as much
+ * as the output screener itself). At most one source read is in flight; the consumer asks for one
+ * chunk at a time.
+ */
+class TransformedBytes implements AsyncIterator<Uint8Array> {
+  /** The source ended, the stream was cut, or the consumer left: nothing more is read. */
+  private finished = false;
+  private closed = false;
+  private closing: Promise<unknown> | undefined;
+  /** A source read is in flight: its result goes to `onResult`. */
+  private reading = false;
+  /** Sentinels queued and not run yet: only the last one judges the newest read. */
+  private sentinels = 0;
+  /** The bytes gathered for the next chunk. */
+  private parts: Uint8Array[] = [];
+  /** A failed read, when bytes gathered before it still had to go out. */
+  private failure: { err: unknown } | undefined;
+  /** The consumer's waiting `next()`. */
+  private resolve: ((r: IteratorResult<Uint8Array>) => void) | undefined;
+  private reject: ((err: unknown) => void) | undefined;
+
+  constructor(
+    private readonly it: AsyncIterator<StreamEvent>,
+    private readonly t: EventTransformer,
+  ) {}
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    return new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+      if (this.reading) return; // its result (or the sentinel after it) answers
+      if (this.failure || this.finished) return this.answer();
+      this.read();
+      // Bytes already in hand (gathered while the consumer was writing): send them, with whatever
+      // else the source has in hand, but wait for nothing.
+      if (this.parts.length > 0) this.watch();
+    });
+  }
+
+  async return(): Promise<IteratorResult<Uint8Array>> {
+    this.finished = true;
+    this.closed = true;
+    this.parts = [];
+    await (this.closing ?? this.it.return?.());
+    return DONE;
+  }
+
+  private read(): void {
+    this.reading = true;
+    this.it.next().then(this.onResult, this.onError);
+  }
+
+  /** Queues the check of the read just started: if it has not settled by then, it waits for I/O. */
+  private watch(): void {
+    this.sentinels++;
+    // A reaction on a settled promise: queued now, behind the read's if that one has settled
+    // (`queueMicrotask` would do the same, with an async resource per call).
+    SETTLED.then(this.sentinel);
+  }
+
+  private readonly onResult = (r: IteratorResult<StreamEvent>): void => {
+    this.reading = false;
+    if (this.closed) return;
+    const t = this.t;
+    if (r.done) {
+      this.finished = true;
+      t.end();
+    } else {
+      t.push(r.value);
+      if (t.cut) {
+        this.finished = true;
+        this.closing = Promise.resolve(this.it.return?.()); // releases the upstream now
+      }
+    }
+    for (const e of t.out) this.parts.push(e.raw);
+    if (!this.resolve) return; // the consumer asks later: the bytes wait in `parts`
+    if (this.finished) {
+      this.answer();
+      return;
+    }
+    this.read();
+    // With bytes in hand, the read just started is waited for only if the source answers it at
+    // once; with none (a delta held back whole), however long it takes.
+    if (this.parts.length > 0) this.watch();
+  };
+
+  private readonly onError = (err: unknown): void => {
+    this.reading = false;
+    if (this.closed) return;
+    this.failure = { err };
+    if (this.resolve) this.answer();
+  };
+
+  /** Runs one microtask after a read started: if the read has not settled, the chunk goes out. */
+  private readonly sentinel = (): void => {
+    if (--this.sentinels > 0 || !this.reading || !this.resolve || this.parts.length === 0) return;
+    this.answer();
+  };
+
+  /** Answers the waiting `next()`: the gathered bytes, else a failure, else the end. */
+  private answer(): void {
+    const resolve = this.resolve!;
+    const reject = this.reject!;
+    this.resolve = undefined;
+    this.reject = undefined;
+    const parts = this.parts;
+    if (parts.length > 0) {
+      this.parts = [];
+      resolve({ done: false, value: parts.length === 1 ? parts[0]! : Buffer.concat(parts) });
+    } else if (this.failure) {
+      const { err } = this.failure;
+      this.failure = undefined;
+      reject(err);
+    } else if (this.closing) this.closing.then(() => resolve(DONE), reject);
+    else resolve(DONE);
+  }
 }
 
 /** The bytes of an event stream (what the gateway writes): each event's raw bytes, as they come. */

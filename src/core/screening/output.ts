@@ -413,7 +413,8 @@ export function createOutputScreener(
   let pending = '';
   let cut: { reason: string } | null = null;
   const found: OutputFound[] = [];
-  const reported = new Set<string>();
+  /** Matches reported, by kind and position (made on the first: most answers have none). */
+  let reported: Set<string> | undefined;
   /** Characters of the answer already released (for de-duplicating reports). */
   let emittedTotal = 0;
 
@@ -616,6 +617,7 @@ export function createOutputScreener(
     const newly: OutputFound[] = [];
     const note = (h: Hit) => {
       const key = `${h.detector}:${h.kind}:${h.start - off + emittedTotal}`;
+      reported ??= new Set();
       if (reported.has(key)) return;
       reported.add(key);
       const f = { detector: h.detector, kind: h.kind, action: h.action };
@@ -635,6 +637,7 @@ export function createOutputScreener(
       const scope =
         blocker.detector === 'secrets' || blocker.detector === 'pii' ? `${blocker.detector}:` : '';
       cut = { reason: `${scope}${blocker.kind}` };
+      api.cut = cut;
       pending = '';
       emittedTotal += upto;
       return { emit, cut, found: newly };
@@ -648,7 +651,9 @@ export function createOutputScreener(
     return newly.length > 0 ? { emit, found: newly } : { emit };
   };
 
-  return {
+  // Plain properties, not getters (an object literal with accessors is built by runtime calls, a
+  // cost per stream): `found` is the array itself, `cut` is set where the cut is decided.
+  const api: { -readonly [K in keyof OutputScreener]: OutputScreener[K] } = {
     push(delta: string) {
       if (cut) return { emit: '' };
       pending += delta;
@@ -657,13 +662,10 @@ export function createOutputScreener(
     flush() {
       return step(true).emit;
     },
-    get cut() {
-      return cut;
-    },
-    get found() {
-      return found;
-    },
+    cut: null,
+    found,
   };
+  return api;
 }
 
 /** Apply `redact` hits to the part of pending being emitted (`[0, upto)`); window offsets shift by `off`. */

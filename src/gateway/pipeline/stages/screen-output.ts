@@ -6,7 +6,7 @@
  * with `incomplete_details.reason: "content_filter"`, Anthropic `stop_reason: "refusal"`); the
  * deny list and a task's canary (planted in its server-side prompt by `screenInput`) cut too.
  * Streams get the same screener (`createOutputScreener`, one per text channel) through the
- * provider's event transform (`transformEvents`): each text delta is kept byte for byte when the
+ * provider's event transform (`transformedBytes`): each text delta is kept byte for byte when the
  * screener emits it unchanged, re-rendered when it redacts or holds text back, and a block cuts
  * the stream with a well-formed ending in its own format. Only `events` is read (never `body` too);
  * deltas with nothing suspicious go out as they arrive, so an unaffected stream stays incremental.
@@ -34,7 +34,7 @@ import {
   type EventTransform,
   type HeldText,
   type TransformDecision,
-  transformEvents,
+  transformedBytes,
 } from '../../../providers/stream-transform.js';
 import type { RequestContext } from '../context.js';
 import { taskCanaries } from './screen-input.js';
@@ -150,7 +150,10 @@ export function outputTransform(
   onFound?: (found: string[]) => void,
   opts: Opts = {},
 ): EventTransform & { found(): string[] } {
-  const channels = new Map<string, { screener: OutputScreener; template: TextEvent }>();
+  type Channel = { screener: OutputScreener; template: TextEvent };
+  const channels = new Map<string, Channel>();
+  /** The channel of the last delta: most streams have one, so most deltas need no key. */
+  let last: Channel | undefined;
   let pendingCut: string | null = null;
   let reported = 0;
   const report = () => {
@@ -169,11 +172,15 @@ export function outputTransform(
     },
     text(ev: TextEvent): TransformDecision {
       if (pendingCut) return { action: 'cut', reason: pendingCut };
-      const key = `${ev.choice}:${ev.contentIndex}`;
-      let ch = channels.get(key);
-      if (!ch) {
-        ch = { screener: createOutputScreener(s, opts), template: ev };
-        channels.set(key, ch);
+      let ch = last;
+      if (!ch || ch.template.choice !== ev.choice || ch.template.contentIndex !== ev.contentIndex) {
+        const key = `${ev.choice}:${ev.contentIndex}`;
+        ch = channels.get(key);
+        if (!ch) {
+          ch = { screener: createOutputScreener(s, opts), template: ev };
+          channels.set(key, ch);
+        }
+        last = ch;
       }
       ch.template = ev;
       const r = ch.screener.push(ev.text);
@@ -212,33 +219,9 @@ function screenStream(
 ): void {
   // Noted as they happen (the end stages run once the upstream's stream ended, which a cut causes).
   const transform = outputTransform(s, (found) => noteOutput(ctx, s, found, null), opts);
-  const screened = transformEvents(format, events, transform, {
+  ctx.response!.body = transformedBytes(format, events, transform, {
     onCut: (reason) => noteOutput(ctx, s, transform.found(), reason),
   });
-  ctx.response!.body = rawBytes(screened);
-}
-
-/**
- * `eventBytes` without an async generator of its own: each event's raw bytes, as it comes, one
- * promise per event instead of a generator step on top of the transform's. `return` is passed on
- * (a client that leaves closes the transform, which releases the upstream).
- */
-function rawBytes(events: AsyncIterable<StreamEvent>): AsyncIterable<Uint8Array> {
-  return {
-    [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-      const it = events[Symbol.asyncIterator]();
-      return {
-        async next(): Promise<IteratorResult<Uint8Array>> {
-          const r = await it.next();
-          return r.done ? { done: true, value: undefined } : { done: false, value: r.value.raw };
-        },
-        async return(): Promise<IteratorResult<Uint8Array>> {
-          await it.return?.();
-          return { done: true, value: undefined };
-        },
-      };
-    },
-  };
 }
 
 /** The endpoints whose whole answers `screenAnswer` reads text from. */
