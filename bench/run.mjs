@@ -23,7 +23,15 @@ import {
   startPrivateRedis,
 } from './lib/redis.mjs';
 import { renderReport } from './lib/report.mjs';
-import { cleanupTemp, createKey, startSluice, tempDir, waitForSluice, writeConfig } from './lib/sluice.mjs';
+import {
+  cleanupTemp,
+  createKey,
+  SLUICE_BIN_FILES,
+  startSluice,
+  tempDir,
+  waitForSluice,
+  writeConfig,
+} from './lib/sluice.mjs';
 import { startBare, startFastifyMin, startPortkey, startStub } from './lib/targets.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -471,6 +479,7 @@ async function profilePhase(stub) {
     dataDir,
     core: TARGET_CORE,
     nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir],
+    bin: SLUICE_BIN_FILES,
   });
   t.headers = { authorization: `Bearer ${key}` };
   await warmUp(t, settings.warmup);

@@ -10,6 +10,8 @@ import { freePort, runCommand, sleep, startProcess } from './procs.mjs';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 export const SLUICE_BIN = join(ROOT, 'bin', 'sluice.js');
+/** The same CLI from the per-file build, for CPU profiles that name source files (sluice-files.mjs). */
+export const SLUICE_BIN_FILES = join(ROOT, 'bench', 'lib', 'sluice-files.mjs');
 /** A fixed pepper so copied data dirs verify the same keys; bench-only, never a real secret. */
 export const BENCH_PEPPER = 'b3e7c0ffee00112233445566778899aabbccddeeff00112233445566778899aa';
 
@@ -169,7 +171,7 @@ async function waitHealthy(url, timeoutMs) {
 
 /**
  * Start `sluice serve` on free loopback ports, pinned to `core`. `nodeArgs` go before the script
- * (e.g. `--cpu-prof`). Resolves to a process handle with `url`.
+ * (e.g. `--cpu-prof`); `bin` the entry (default `bin/sluice.js`). Resolves to a process handle with `url`.
  */
 export async function startSluice(opts) {
   // Retried: on a shared machine `dist/` may be mid-rebuild for a moment.
@@ -189,14 +191,22 @@ export async function startSluice(opts) {
   }
 }
 
-async function startSluiceOnce({ name, configFile, dataDir, core, nodeArgs = [], timeoutMs = 30_000 }) {
+async function startSluiceOnce({
+  name,
+  configFile,
+  dataDir,
+  core,
+  nodeArgs = [],
+  bin = SLUICE_BIN,
+  timeoutMs = 30_000,
+}) {
   const port = await freePort();
   const adminPort = await freePort();
   const proc = await startProcess({
     name,
     args: [
       ...nodeArgs,
-      SLUICE_BIN,
+      bin,
       'serve',
       '--config',
       configFile,
