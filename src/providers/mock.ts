@@ -350,35 +350,43 @@ export class MockUpstream implements Upstream {
     const usage = new Promise<Usage>((r) => {
       resolveUsage = r;
     });
-    // `stop` ends the stream early: the request's signal aborted, or the consumer stopped reading.
-    const stop = new AbortController();
-    const onAbort = (): void => stop.abort();
+    // `stopNow` ends the stream early: the request's signal aborted, or the consumer stopped reading.
+    // A flag, not an AbortController: aborting one builds a DOMException (with a stack trace) and
+    // dispatches an event, on every stream that ends (the consumer closes it when it has read it
+    // all). A controller is made only to cut short a token delay's sleep.
+    let halted = false;
+    let sleeper: AbortController | undefined;
     let settled = false;
     const settle = (): void => {
       if (settled) return;
       settled = true;
-      signal.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', stopNow);
       resolveUsage({ inputTokens: plan.input, outputTokens: outputTokens ?? produced, images: 0 });
     };
     // A consumer that never reads still gets its usage once the request is aborted.
-    stop.signal.addEventListener('abort', settle, { once: true });
-    if (signal.aborted) stop.abort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    const halt = stop.signal;
+    const stopNow = (): void => {
+      if (halted) return;
+      halted = true;
+      settle();
+      sleeper?.abort();
+    };
+    if (signal.aborted) stopNow();
+    else signal.addEventListener('abort', stopNow, { once: true });
 
     async function* run(): AsyncGenerator<Uint8Array> {
       let pending = '';
       try {
         for (const piece of pieces(plan)) {
-          if (halt.aborted) return;
+          if (halted) return;
           if (piece.token && delay > 0) {
             if (pending) {
               yield enc.encode(pending);
               pending = '';
-              if (halt.aborted) return;
+              if (halted) return;
             }
+            sleeper ??= new AbortController();
             try {
-              await sleep(delay, undefined, { signal: halt });
+              await sleep(delay, undefined, { signal: sleeper.signal });
             } catch {
               return;
             }
@@ -386,16 +394,16 @@ export class MockUpstream implements Upstream {
           if (piece.token) produced++;
           pending += piece.sse;
         }
-        if (pending && !halt.aborted) yield enc.encode(pending);
+        if (pending && !halted) yield enc.encode(pending);
       } finally {
         settle();
       }
     }
-    const body = closeable(run(), () => stop.abort());
+    const body = closeable(run(), stopNow);
     // The event view parses the same bytes through the same classifiers as a relayed stream; the
     // byte view stays as cheap as before (the gateway reads one or the other).
     const format = streamFormatOf(plan.endpoint);
-    const events = format ? eventsOf(format, body, () => stop.abort()) : undefined;
+    const events = format ? eventsOf(format, body, stopNow) : undefined;
     return { status: 200, headers, rateHeaders: {}, body, usage, ...(events ? { events } : {}) };
   }
 }
