@@ -57,6 +57,22 @@ export class SseParser {
     const blocks: SseBlock[] = [];
     let blockStart = 0;
     let lineStart = this.lineStart;
+    if (!this.afterCr && buf.indexOf(CR, prev) < 0) {
+      // No CR in what arrived (the usual stream, LF line ends): each line ends at the next LF,
+      // found by the native indexOf rather than a loop over every byte in JavaScript.
+      for (let i = buf.indexOf(LF, prev); i >= 0; i = buf.indexOf(LF, i + 1)) {
+        if (i === lineStart) {
+          blocks.push({ raw: buf.subarray(blockStart, i + 1), event: this.dispatch() });
+          blockStart = i + 1;
+        } else {
+          this.field(buf.subarray(lineStart, i));
+        }
+        lineStart = i + 1;
+      }
+      this.buf = blockStart === buf.length ? EMPTY : buf.subarray(blockStart);
+      this.lineStart = lineStart - blockStart;
+      return blocks;
+    }
     for (let i = prev; i < buf.length; i++) {
       const b = buf[i];
       if (this.afterCr) {
