@@ -1,7 +1,14 @@
 import { crc32, inflateSync } from 'node:zlib';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Endpoint, UpstreamRequest } from '../../src/core/ports.js';
-import { MOCK_PNG_BASE64, MockUpstream, mockReplyWords } from '../../src/providers/mock.js';
+import {
+  embeddingArrayJson,
+  MOCK_PNG_BASE64,
+  MockUpstream,
+  mockEmbedding,
+  mockReplyWords,
+} from '../../src/providers/mock.js';
 import { parseSse } from '../../src/providers/sse.js';
 import { readAll } from './stub-server.js';
 
@@ -119,7 +126,13 @@ describe('mock upstream', () => {
       usage: { prompt_tokens: 3, total_tokens: 3 },
     });
     expect(a.body.data).toHaveLength(2);
+    // The shape and key order JSON.stringify gave before the body was written by hand.
+    expect(Object.keys(a.body)).toEqual(['object', 'data', 'model', 'usage']);
+    expect(Object.keys(a.body.data[1])).toEqual(['object', 'index', 'embedding']);
+    expect(a.body.data.map((d: { index: number }) => d.index)).toEqual([0, 1]);
     const v = a.body.data[0].embedding as number[];
+    const exact = mockEmbedding('alpha', 1536);
+    for (let i = 0; i < v.length; i++) expect(Math.abs(v[i]! - exact[i]!)).toBeLessThan(6e-10);
     expect(v).toHaveLength(1536);
     expect(Math.sqrt(v.reduce((s, x) => s + x * x, 0))).toBeCloseTo(1, 6);
     expect(a.body.data[1].embedding).not.toEqual(v);
@@ -129,6 +142,7 @@ describe('mock upstream', () => {
     const buf = Buffer.from(b64.body.data[0].embedding as string, 'base64');
     const floats = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
     expect(floats).toHaveLength(16);
+    expect([...floats]).toEqual([...new Float32Array(mockEmbedding('alpha', 16))]);
     expect(a.usage).toEqual({ inputTokens: 3, outputTokens: 0, images: 0 });
   });
 
@@ -289,5 +303,29 @@ describe('mock upstream', () => {
     const res = await mock({ tokenDelay: 60_000 }).call(req('messages', { messages: [] }, true, ac.signal));
     ac.abort();
     expect((await res.usage).outputTokens).toBe(0);
+  });
+});
+
+describe('embeddingArrayJson', () => {
+  it('prints each component to nine decimals, as valid JSON, for any vector in [-1, 1]', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { maxLength: 64 }), (v) => {
+        const text = embeddingArrayJson(v).toString('utf8');
+        const back = JSON.parse(text) as number[];
+        expect(back).toHaveLength(v.length);
+        for (let i = 0; i < v.length; i++) {
+          expect(Math.abs(back[i]! - v[i]!)).toBeLessThanOrEqual(5e-10 + 1e-15);
+          expect(Object.is(back[i], -0)).toBe(false);
+        }
+        // The same text JSON.stringify gives the values rounded to nine decimals.
+        expect(JSON.parse(text)).toEqual(
+          v.map((x) => (Math.round(Math.abs(x) * 1e9) / 1e9) * Math.sign(x) || 0),
+        );
+      }),
+      { numRuns: 500 },
+    );
+    expect(embeddingArrayJson([1, -1, 0, -0, 1e-12, -1e-12, 0.5]).toString()).toBe(
+      '[1,-1,0.000000000,0.000000000,0.000000000,0.000000000,0.500000000]',
+    );
   });
 });
