@@ -8,7 +8,15 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UpstreamConfig } from '../config/schema.js';
-import type { Endpoint, Upstream, UpstreamRequest, UpstreamResponse, Usage } from '../core/ports.js';
+import type {
+  Endpoint,
+  StreamEvent,
+  StreamFormat,
+  Upstream,
+  UpstreamRequest,
+  UpstreamResponse,
+  Usage,
+} from '../core/ports.js';
 import { closeable } from './closeable-stream.js';
 import {
   structuredAnswer,
@@ -18,7 +26,8 @@ import {
   toolAnswerWhole,
 } from './mock-structured.js';
 import { estimateInputTokens, lastUserText } from './prompt-text.js';
-import { eventsOf, streamFormatOf } from './stream-events.js';
+import type { SseEvent } from './sse.js';
+import { classifyEvent, dualView, streamFormatOf } from './stream-events.js';
 
 export type MockUpstreamConfig = Extract<UpstreamConfig, { kind: 'mock' }>;
 
@@ -203,6 +212,12 @@ const enc = new TextEncoder();
 interface Piece {
   sse: string;
   token?: boolean;
+  /**
+   * The object the piece's `data:` line is the JSON of, when the piece was built from one the mock
+   * made for it alone (the text and token chunks): the event view classifies it without parsing the
+   * line back (see `mockBatches`). Absent: the line is parsed, as a relayed stream's would be.
+   */
+  data?: Record<string, unknown>;
 }
 
 function sse(data: unknown, event?: string): string {
@@ -438,13 +453,18 @@ export class MockUpstream implements Upstream {
     if (signal.aborted) stopNow();
     else signal.addEventListener('abort', stopNow, { once: true });
 
+    // The pieces of the chunk `run` yielded last (read by the event view as it reads that chunk).
+    let yielded: Piece[] = [];
     async function* run(): AsyncGenerator<Uint8Array> {
       let pending = '';
+      let held: Piece[] = [];
       try {
         for (const piece of pieces(plan)) {
           if (halted) return;
           if (piece.token && delay > 0) {
             if (pending) {
+              yielded = held;
+              held = [];
               yield enc.encode(pending);
               pending = '';
               if (halted) return;
@@ -458,17 +478,32 @@ export class MockUpstream implements Upstream {
           }
           if (piece.token) produced++;
           pending += piece.sse;
+          held.push(piece);
         }
-        if (pending && !halted) yield enc.encode(pending);
+        if (pending && !halted) {
+          yielded = held;
+          yield enc.encode(pending);
+        }
       } finally {
         settle();
       }
     }
     const body = closeable(run(), stopNow);
-    // The event view parses the same bytes through the same classifiers as a relayed stream; the
-    // byte view stays as cheap as before (the gateway reads one or the other).
+    // The event view classifies the same bytes with the same classifiers as a relayed stream, from
+    // the pieces they were written from (no SSE or JSON parse); the byte view stays as cheap as
+    // before (the gateway reads one or the other).
     const format = streamFormatOf(plan.endpoint);
-    const events = format ? eventsOf(format, body, stopNow) : undefined;
+    const events: AsyncIterable<StreamEvent> | undefined = format
+      ? {
+          [Symbol.asyncIterator]: () =>
+            dualView(
+              closeable(
+                mockBatches(format, body, () => yielded),
+                stopNow,
+              ),
+            ).events[Symbol.asyncIterator](),
+        }
+      : undefined;
     return { status: 200, headers, rateHeaders: {}, body, usage, ...(events ? { events } : {}) };
   }
 }
@@ -716,6 +751,57 @@ function whole(plan: Plan): unknown {
 }
 
 /** Each word as it is streamed: a leading space on all but the first (token pieces as they are). */
+/**
+ * The event batches of a mock stream, one per chunk of `bytes` (as `sseBatches` makes them from a
+ * relayed stream): each chunk is split into its pieces' bytes and each piece classified with the
+ * object its data was written from (`Piece.data`), or its data line parsed where it has none. The
+ * result equals `sseBatches(format, bytes)` event for event (test/providers/mock-stream-events.test.ts).
+ * `piecesOf()` gives the pieces of the chunk just read. Returning early ends `bytes`.
+ */
+export async function* mockBatches(
+  format: StreamFormat,
+  bytes: AsyncIterable<Uint8Array>,
+  piecesOf: () => readonly Piece[],
+): AsyncGenerator<StreamEvent[]> {
+  const it = bytes[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const r = await it.next();
+      if (r.done) break;
+      yield piecesToEvents(format, r.value, piecesOf());
+    }
+  } finally {
+    await it.return?.();
+  }
+}
+
+function piecesToEvents(format: StreamFormat, chunk: Uint8Array, list: readonly Piece[]): StreamEvent[] {
+  const out: StreamEvent[] = new Array(list.length);
+  let off = 0;
+  for (let i = 0; i < list.length; i++) {
+    const p = list[i]!;
+    const end = off + Buffer.byteLength(p.sse, 'utf8');
+    out[i] = classifyEvent(format, sseEventOf(p.sse), chunk.subarray(off, end), p.data);
+    off = end;
+  }
+  return out;
+}
+
+/**
+ * The event an SSE parser dispatches for one mock piece: `[event: NAME\n]data: DATA\n\n` (the mock
+ * writes one data line, JSON has no raw newline, and no `id:`), named `message` when unnamed.
+ */
+function sseEventOf(text: string): SseEvent {
+  let event = 'message';
+  let at = 0;
+  if (text.startsWith('event: ')) {
+    const nl = text.indexOf('\n');
+    event = text.slice(7, nl);
+    at = nl + 1;
+  }
+  return { event, data: text.slice(at + 6, text.length - 2) };
+}
+
 function deltas(plan: Plan): string[] {
   return plan.joined ? plan.words : plan.words.map((w, i) => (i === 0 ? w : ` ${w}`));
 }
@@ -773,14 +859,57 @@ function chatPieces(plan: Plan, emit: (p: Piece) => void): void {
     ...(withUsage ? { usage: null } : {}),
   };
   const prefix = `data: ${JSON.stringify(head).slice(0, -1)},"choices":[{"index":`;
-  const chunk = (index: number, delta: string, finish: string | null) =>
-    `${prefix}${index},"delta":${delta},"logprobs":null,"finish_reason":${finishJson(finish)}}]}\n\n`;
+  // The text, and the object it is the JSON of (`Piece.data`), in the same key order. Written out
+  // as literals: a spread of `head` per chunk made objects V8 reads slowly, and cost more than the
+  // parse it saves.
+  const { id, created, model } = plan;
+  const chunk = (
+    index: number,
+    delta: Record<string, unknown>,
+    deltaJson: string,
+    finish: string | null,
+  ): Piece => {
+    const choices = [{ index, delta, logprobs: null, finish_reason: finish }];
+    return {
+      sse: `${prefix}${index},"delta":${deltaJson},"logprobs":null,"finish_reason":${finishJson(finish)}}]}\n\n`,
+      data: withUsage
+        ? {
+            id,
+            object: 'chat.completion.chunk',
+            created,
+            model,
+            service_tier: 'default',
+            system_fingerprint: 'fp_sluice_mock',
+            usage: null,
+            choices,
+          }
+        : {
+            id,
+            object: 'chat.completion.chunk',
+            created,
+            model,
+            service_tier: 'default',
+            system_fingerprint: 'fp_sluice_mock',
+            choices,
+          },
+    };
+  };
   const parts = deltas(plan);
   for (let index = 0; index < plan.choices; index++) {
-    emit({ sse: chunk(index, '{"role":"assistant","content":"","refusal":null}', null) });
-    for (const content of parts)
-      emit({ sse: chunk(index, `{"content":${JSON.stringify(content)}}`, null), token: true });
-    emit({ sse: chunk(index, '{}', plan.truncated ? 'length' : 'stop') });
+    emit(
+      chunk(
+        index,
+        { role: 'assistant', content: '', refusal: null },
+        '{"role":"assistant","content":"","refusal":null}',
+        null,
+      ),
+    );
+    for (const content of parts) {
+      const p = chunk(index, { content }, `{"content":${JSON.stringify(content)}}`, null);
+      p.token = true;
+      emit(p);
+    }
+    emit(chunk(index, {}, '{}', plan.truncated ? 'length' : 'stop'));
   }
   if (withUsage) {
     const output = plan.words.length * plan.choices;
@@ -794,12 +923,34 @@ function completionPieces(plan: Plan, emit: (p: Piece) => void): void {
   const head = { id: plan.id, object: 'text_completion', created: plan.created, model: plan.model };
   const prefix = `data: ${JSON.stringify(head).slice(0, -1)},"choices":[{"text":`;
   const suffix = `,"system_fingerprint":"fp_sluice_mock"${withUsage ? ',"usage":null' : ''}}\n\n`;
-  const chunk = (index: number, text: string, finish: string | null) =>
-    `${prefix}${JSON.stringify(text)},"index":${index},"logprobs":null,"finish_reason":${finishJson(finish)}}]${suffix}`;
+  // The text, and the object it is the JSON of (`Piece.data`), in the same key order (literals, as
+  // in chatPieces).
+  const { id, created, model } = plan;
+  const chunk = (index: number, text: string, finish: string | null): Piece => {
+    const choices = [{ text, index, logprobs: null, finish_reason: finish }];
+    return {
+      sse: `${prefix}${JSON.stringify(text)},"index":${index},"logprobs":null,"finish_reason":${finishJson(finish)}}]${suffix}`,
+      data: withUsage
+        ? {
+            id,
+            object: 'text_completion',
+            created,
+            model,
+            choices,
+            system_fingerprint: 'fp_sluice_mock',
+            usage: null,
+          }
+        : { id, object: 'text_completion', created, model, choices, system_fingerprint: 'fp_sluice_mock' },
+    };
+  };
   const parts = deltas(plan);
   for (let index = 0; index < plan.choices; index++) {
-    for (const text of parts) emit({ sse: chunk(index, text, null), token: true });
-    emit({ sse: chunk(index, '', plan.truncated ? 'length' : 'stop') });
+    for (const text of parts) {
+      const p = chunk(index, text, null);
+      p.token = true;
+      emit(p);
+    }
+    emit(chunk(index, '', plan.truncated ? 'length' : 'stop'));
   }
   if (withUsage) {
     const output = plan.words.length * plan.choices;
@@ -835,16 +986,16 @@ function responsesPieces(plan: Plan, emit: (p: Piece) => void): void {
     sse: ev('response.content_part.added', { item_id: itemId, output_index: 0, content_index: 0, part }),
   });
   for (const delta of deltas(plan)) {
-    emit({
-      sse: ev('response.output_text.delta', {
-        item_id: itemId,
-        output_index: 0,
-        content_index: 0,
-        delta,
-        logprobs: [],
-      }),
-      token: true,
-    });
+    const data = {
+      type: 'response.output_text.delta',
+      item_id: itemId,
+      output_index: 0,
+      content_index: 0,
+      delta,
+      logprobs: [],
+      sequence_number: seq++,
+    };
+    emit({ sse: sse(data, data.type), token: true, data });
   }
   emit({
     sse: ev('response.output_text.done', {
@@ -893,6 +1044,7 @@ function messagesPieces(plan: Plan, emit: (p: Piece) => void): void {
     emit({
       sse: `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":${JSON.stringify(text)}}}\n\n`,
       token: true,
+      data: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } },
     });
   }
   emit({ sse: sse({ type: 'content_block_stop', index: 0 }, 'content_block_stop') });
