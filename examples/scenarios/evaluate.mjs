@@ -5,17 +5,21 @@ import { parseTrace, runSimulation } from '../../dist/abuse/simulator.js';
 import { parseConfig } from '../../dist/config/load.js';
 import { DEFAULT_SOURCE } from '../../dist/config/resolve.js';
 import { evaluate, FAMILIES, generate } from './generate.mjs';
+import { wireVariant } from './wire-variants.mjs';
 
 const args = process.argv.slice(2);
 const di = args.indexOf('--duration');
 const duration = di >= 0 ? Number(args.splice(di, 2)[1]) : 900;
+// --wire messages=0.5,stream=0.5: that share of chat requests sent as /v1/messages, streamed.
+const wi = args.indexOf('--wire');
+const wire = wi >= 0 ? Object.fromEntries(args.splice(wi, 2)[1].split(',').map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)])) : null;
 const fi = args.indexOf('--family');
 const families = fi >= 0 ? args.splice(fi, 2)[1].split(',') : FAMILIES;
 // Seeds as separate arguments or comma-separated; anything else is refused (a NaN seed made
 // degenerate traces whose figures looked real).
 const seeds = args.flatMap((a) => a.split(',')).map(Number);
 if (seeds.length === 0 || seeds.some((s) => !Number.isInteger(s))) {
-  process.stderr.write('usage: evaluate.mjs SEED [SEED...] [--duration S] [--family F,F]  (seeds are integers)\n');
+  process.stderr.write('usage: evaluate.mjs SEED [SEED...] [--duration S] [--family F,F] [--wire messages=0.5,stream=0.5]  (seeds are integers)\n');
   process.exit(2);
 }
 const unknown = families.filter((f) => !FAMILIES.includes(f));
@@ -34,7 +38,7 @@ const times = [];
 for (const seed of seeds)
   for (const family of families) {
     const { text, actors } = generate(family, seed, { duration });
-    const trace = parseTrace(text);
+    const trace = parseTrace(wire ? wireVariant(text, wire) : text);
     const c0 = process.cpuUsage();
     const r = await runSimulation({
       trace,
