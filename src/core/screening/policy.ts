@@ -110,12 +110,21 @@ export function settingsFromConfig(s: ScreeningConfig | undefined): ScreeningSet
 export function compileScreeningPolicy(cfg: SluiceConfig): ScreeningPolicy {
   const base = settingsFromConfig(cfg.screening);
   const cache = new Map<string, ScreeningSettings>();
+  // By principal object first: an authenticated key's principal is one cached object, asked three
+  // times per request (input, external and output screening); the string key costs a concatenation
+  // and a hash each time. Principals are never changed in place.
+  const byPrincipal = new WeakMap<ScreeningPrincipal, ScreeningSettings>();
   return {
     base,
     settingsFor(p) {
+      const known = byPrincipal.get(p);
+      if (known) return known;
       const ck = `${p.tier}\u0000${p.tenantId}\u0000${p.projectId ?? ''}\u0000${p.keyId}`;
       let s = cache.get(ck);
-      if (s) return s;
+      if (s) {
+        byPrincipal.set(p, s);
+        return s;
+      }
       s = base;
       s = applyScreeningOverride(s, cfg.tiers[p.tier]?.screening);
       s = applyScreeningOverride(s, cfg.tenants[p.tenantId]?.screening);
@@ -123,6 +132,7 @@ export function compileScreeningPolicy(cfg: SluiceConfig): ScreeningPolicy {
       s = applyScreeningOverride(s, cfg.keys[p.keyId]?.screening);
       if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string);
       cache.set(ck, s);
+      byPrincipal.set(p, s);
       return s;
     },
   };

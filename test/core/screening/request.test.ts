@@ -209,5 +209,13 @@ describe('compileScreeningPolicy', () => {
     expect(
       pol.settingsFor({ tier: 'default', tenantId: 'other', projectId: null, keyId: 'k2' }).secrets.action,
     ).toBe('redact');
+    // Asked again with the same principal objects (cached per object) and with equal new ones.
+    const k1 = { tier: 'default', tenantId: 'acme', projectId: null, keyId: 'k1' };
+    const k2 = { tier: 'default', tenantId: 'acme', projectId: 'p1', keyId: 'k2' };
+    for (let i = 0; i < 3; i++) {
+      expect(pol.settingsFor(k1).injection.action).toBe('off');
+      expect(pol.settingsFor(k2).injection.action).toBe('block');
+      expect(pol.settingsFor({ ...k2 })).toBe(pol.settingsFor(k2));
+    }
   });
 });
