@@ -3,7 +3,7 @@
 // Run after `node scripts/build.mjs`:  node examples/scenarios/evaluate.mjs SEED [SEED...] [--duration S]
 import { parseTrace, runSimulation } from '../../dist/abuse/simulator.js';
 import { parseConfig } from '../../dist/config/load.js';
-import { DEFAULT_SOURCE } from '../../dist/config/resolve.js';
+import { DEFAULT_SOURCE, resolveConfig } from '../../dist/config/resolve.js';
 import { evaluate, FAMILIES, generate } from './generate.mjs';
 import { wireVariant } from './wire-variants.mjs';
 
@@ -13,13 +13,16 @@ const duration = di >= 0 ? Number(args.splice(di, 2)[1]) : 900;
 // --wire messages=0.5,stream=0.5: that share of chat requests sent as /v1/messages, streamed.
 const wi = args.indexOf('--wire');
 const wire = wi >= 0 ? Object.fromEntries(args.splice(wi, 2)[1].split(',').map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)])) : null;
+// --config FILE: a policy file instead of the built-in default (e.g. with generous static limits).
+const ci = args.indexOf('--config');
+const configFile = ci >= 0 ? args.splice(ci, 2)[1] : null;
 const fi = args.indexOf('--family');
 const families = fi >= 0 ? args.splice(fi, 2)[1].split(',') : FAMILIES;
 // Seeds as separate arguments or comma-separated; anything else is refused (a NaN seed made
 // degenerate traces whose figures looked real).
 const seeds = args.flatMap((a) => a.split(',')).map(Number);
 if (seeds.length === 0 || seeds.some((s) => !Number.isInteger(s))) {
-  process.stderr.write('usage: evaluate.mjs SEED [SEED...] [--duration S] [--family F,F] [--wire messages=0.5,stream=0.5]  (seeds are integers)\n');
+  process.stderr.write('usage: evaluate.mjs SEED [SEED...] [--duration S] [--family F,F] [--wire messages=0.5,stream=0.5] [--config FILE]  (seeds are integers)\n');
   process.exit(2);
 }
 const unknown = families.filter((f) => !FAMILIES.includes(f));
@@ -43,7 +46,9 @@ for (const seed of seeds)
     const r = await runSimulation({
       trace,
       traceName: family,
-      source: { file: null, source: DEFAULT_SOURCE, config: parseConfig(DEFAULT_SOURCE) },
+      source: configFile
+        ? resolveConfig({ config: configFile })
+        : { file: null, source: DEFAULT_SOURCE, config: parseConfig(DEFAULT_SOURCE) },
       seed: 1,
     });
     const c = process.cpuUsage(c0);
