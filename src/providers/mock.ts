@@ -777,10 +777,15 @@ export async function* mockBatches(
 
 function piecesToEvents(format: StreamFormat, chunk: Uint8Array, list: readonly Piece[]): StreamEvent[] {
   const out: StreamEvent[] = new Array(list.length);
+  // When the chunk has as many bytes as its pieces have UTF-16 units, every unit was ASCII (any
+  // other encodes to two or more bytes): each piece's byte length is then its length.
+  let units = 0;
+  for (let i = 0; i < list.length; i++) units += list[i]!.sse.length;
+  const ascii = units === chunk.byteLength;
   let off = 0;
   for (let i = 0; i < list.length; i++) {
     const p = list[i]!;
-    const end = off + Buffer.byteLength(p.sse, 'utf8');
+    const end = off + (ascii ? p.sse.length : Buffer.byteLength(p.sse, 'utf8'));
     out[i] = classifyEvent(format, sseEventOf(p.sse), chunk.subarray(off, end), p.data);
     off = end;
   }
