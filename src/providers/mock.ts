@@ -1023,6 +1023,11 @@ function responsesPieces(plan: Plan, emit: (p: Piece) => void): void {
   emit({ sse: ev(plan.truncated ? 'response.incomplete' : 'response.completed', { response: final }) });
 }
 
+/** A piece written from an object made for it alone, which the event view reads instead of parsing it back. */
+function objectPiece(data: Record<string, unknown>, event: string): Piece {
+  return { sse: sse(data, event), data };
+}
+
 function messagesPieces(plan: Plan, emit: (p: Piece) => void): void {
   const start = {
     type: 'message_start',
@@ -1037,14 +1042,14 @@ function messagesPieces(plan: Plan, emit: (p: Piece) => void): void {
       usage: anthropicUsage(plan.input, 1),
     },
   };
-  emit({ sse: sse(start, 'message_start') });
-  emit({
-    sse: sse(
+  emit(objectPiece(start, 'message_start'));
+  emit(
+    objectPiece(
       { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
       'content_block_start',
     ),
-  });
-  emit({ sse: sse({ type: 'ping' }, 'ping') });
+  );
+  emit(objectPiece({ type: 'ping' }, 'ping'));
   for (const text of deltas(plan)) {
     emit({
       sse: `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":${JSON.stringify(text)}}}\n\n`,
@@ -1052,9 +1057,9 @@ function messagesPieces(plan: Plan, emit: (p: Piece) => void): void {
       data: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } },
     });
   }
-  emit({ sse: sse({ type: 'content_block_stop', index: 0 }, 'content_block_stop') });
-  emit({
-    sse: sse(
+  emit(objectPiece({ type: 'content_block_stop', index: 0 }, 'content_block_stop'));
+  emit(
+    objectPiece(
       {
         type: 'message_delta',
         delta: { stop_reason: plan.truncated ? 'max_tokens' : 'end_turn', stop_sequence: null },
@@ -1062,6 +1067,6 @@ function messagesPieces(plan: Plan, emit: (p: Piece) => void): void {
       },
       'message_delta',
     ),
-  });
-  emit({ sse: sse({ type: 'message_stop' }, 'message_stop') });
+  );
+  emit(objectPiece({ type: 'message_stop' }, 'message_stop'));
 }
