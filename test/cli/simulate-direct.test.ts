@@ -49,6 +49,20 @@ function mixedTrace(): string {
       '"ip"',
       '"authorization":"Basic abc","ip"',
     ),
+    // Streams of every format (the mock's event view: test/providers/mock-stream-events.test.ts).
+    odd(
+      14,
+      `"path":"/v1/messages","body":{"model":"claude-demo","max_tokens":30,"stream":true,"system":"be brief","messages":[{"role":"user","content":"naïve café 😀 tell me"}]},"upstream":{"latencyMs":200}`,
+    ),
+    odd(
+      15,
+      `"path":"/v1/completions","body":{"model":"demo-model","prompt":"once upon","stream":true,"n":2,"stream_options":{"include_usage":true}}`,
+    ),
+    odd(16, `"path":"/v1/responses","body":{"model":"demo-model","input":"hello there","stream":true}`),
+    odd(
+      17,
+      `"path":"/v1/chat/completions","body":{"model":"demo-model","stream":true,"max_tokens":3,"messages":[{"role":"user","content":"cut me short"}]}`,
+    ),
   ].map((line, i) => ({ t: i + 1, line }));
   const all = [...reqs, ...extra].sort((a, b) => a.t - b.t);
   return [...keys.values(), ...all.map((r) => r.line)].join('\n');
