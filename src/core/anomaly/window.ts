@@ -59,16 +59,31 @@ export class RecentSet<K> {
     return this.touch(k, now) === Number.NEGATIVE_INFINITY;
   }
 
+  /**
+   * The member of the last `touch` and its entry. Most sightings repeat the previous one (a key's
+   * network, address and client; a network's fingerprint): compared with `===`, that costs no hash
+   * lookup. Still valid while the member is in `m`: a member only leaves by eviction, in `touch`,
+   * which then sets these to the member it inserted.
+   */
+  private lastKey: K | undefined = undefined;
+  private lastEntry: { first: number; last: number } | undefined = undefined;
+
   /** Records a sighting; returns when the member was last seen before (-Infinity if new). One lookup. */
   touch(k: K, now: number): number {
-    const e = this.m.get(k);
+    let e = this.lastEntry;
+    if (e === undefined || this.lastKey !== k) e = this.m.get(k);
     if (e) {
+      this.lastKey = k;
+      this.lastEntry = e;
       const prev = e.last;
       e.last = now;
       return prev;
     }
     if (this.m.size >= this.cap) this.m.delete(oldestOf(this.m, this.oldest));
-    this.m.set(k, { first: now, last: now });
+    e = { first: now, last: now };
+    this.m.set(k, e);
+    this.lastKey = k;
+    this.lastEntry = e;
     return Number.NEGATIVE_INFINITY;
   }
 
