@@ -617,11 +617,14 @@ export class AnomalyDetectors {
         signals: { rate: round(v.rate), baseline: round(v.base, 3) },
       });
 
-    // Key sharing: many networks this key never used before, within minutes.
-    const newNets = s.nets.countNewSince(now - 5 * MIN);
+    // Key sharing: many networks this key never used before, within minutes. Either finding needs
+    // at least 8k new networks: a key that has used fewer in all is not scanned (0 stands for "too
+    // few"), and its user agents only when the first finding is made. Both scans ran on every
+    // evaluation of every key, for nothing on all but a few.
+    const newNets = s.nets.size >= 8 * k ? s.nets.countNewSince(now - 5 * MIN) : 0;
     const oldNets = s.nets.size - newNets;
-    const newUas = s.uas.countNewSince(now - 5 * MIN);
     if (age >= 2 * MIN && oldNets > 0 && newNets >= 8 * k && newNets >= 3 * (oldNets + 1)) {
+      const newUas = s.uas.countNewSince(now - 5 * MIN);
       out.push({
         detector: 'key-sharing',
         category: 'shared-credential',
@@ -650,7 +653,8 @@ export class AnomalyDetectors {
     // End-user rotation: a surge of end-user ids that never come back. Against the key's own
     // minutes 3 to 10 ago (a product whose customers are mostly new has always looked like that),
     // and only if the new ids do not return (a launch's new users keep chatting).
-    const euNew = s.ring.sum(now, S_EU_NEW, 6);
+    // (The age first: the slot sums are pure, and a younger key needs none of them.)
+    const euNew = age >= 5 * MIN ? s.ring.sum(now, S_EU_NEW, 6) : 0;
     if (age >= 5 * MIN && euNew >= 40 * k) {
       const eu = s.ring.sum(now, S_EU, 6);
       const euBefore = s.ring.sum(now, S_EU, SLOTS) - s.ring.sum(now, S_EU, 18);
@@ -678,14 +682,28 @@ export class AnomalyDetectors {
       }
     }
 
-    // Distillation: sustained reasoning-extraction prompts with long answers.
-    const n5 = s.ring.sum(now, S_REQ, 30);
+    // Distillation: sustained reasoning-extraction prompts with long answers. The last minute must
+    // be busy too: a researcher's occasional long question is not a sweep. That minute is summed
+    // first: most keys fail it, and then the three 5-minute sums (pure) are not needed.
+    const n1 = s.ring.sum(now, S_REQ, 6);
+    const n5 = n1 >= 12 * k ? s.ring.sum(now, S_REQ, 30) : 0;
+    if (n5 >= 12 * k) this.distillation(s, o, now, n5, subject, out);
+  }
+
+  /** The distillation finding of a key whose last minute and 5 minutes were busy (see evalKey). */
+  private distillation(
+    s: KeyState,
+    o: Observation,
+    now: number,
+    n5: number,
+    subject: Finding['subject'],
+    out: Finding[],
+  ): void {
+    const k = this.k;
     const r5 = s.ring.sum(now, S_REASON, 30);
     const out5 = s.ring.sum(now, S_OUT, 30);
     const meanOut = n5 > 0 ? out5 / n5 : 0;
-    // The last minute must be busy too: a researcher's occasional long question is not a sweep.
-    const n1 = s.ring.sum(now, S_REQ, 6);
-    if (n5 >= 12 * k && n1 >= 12 * k && r5 / n5 >= 0.6 && meanOut >= 350) {
+    if (r5 / n5 >= 0.6 && meanOut >= 350) {
       let top = 0;
       for (const c of s.tpl.values()) if (c > top) top = c;
       for (const c of s.tplPrev.values()) if (c > top) top = c;
