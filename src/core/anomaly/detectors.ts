@@ -161,6 +161,14 @@ interface KeyState extends Rate {
   mixWindow: number;
   nextEval: number;
   lastAction: string;
+  /**
+   * The address of the key's last request, its network (`netOf`) and whether it is public (not
+   * `isInternalAddress`): a key's address rarely changes, and both are pure functions of it. The
+   * same network string on every request is also hashed once, for every map it keys.
+   */
+  ip: string;
+  net: string;
+  publicIp: boolean;
 }
 
 /** Only what a detector reads: every field here costs a map update per request or per new network. */
@@ -310,12 +318,17 @@ export class AnomalyDetectors {
     const { template, tail } = templateHashes(text);
     const reasoning = text.length > 0 && REASONING.test(text.length > 800 ? text.slice(0, 800) : text);
     const lengthClass = lengthClassOf(text.length);
-    const net = netOf(o.ip);
     const key = this.keyState(o, now);
+    if (o.ip !== key.ip) {
+      key.ip = o.ip;
+      key.net = netOf(o.ip);
+      key.publicIp = !isInternalAddress(o.ip);
+    }
+    const net = key.net;
     this.lastTemplate = template;
     this.lastTail = tail;
     this.lastNet = net;
-    this.lastPublic = !isInternalAddress(o.ip);
+    this.lastPublic = key.publicIp;
 
     // Key counters.
     foldRate(key, now);
@@ -559,6 +572,9 @@ export class AnomalyDetectors {
         mixWindow: now,
         nextEval: 0,
         lastAction: o.action,
+        ip: o.ip,
+        net: netOf(o.ip),
+        publicIp: !isInternalAddress(o.ip),
       };
       this.keys.set(o.keyId, s);
       capMap(this.keys, this.caps.keys);
