@@ -108,6 +108,26 @@ describe('capped maps and recent sets', () => {
     }
   });
 
+  it('RecentSet numbers members as the map does (0 and -0 one member, NaN one member)', () => {
+    const rnd = prng(29);
+    const pool = [0, -0, Number.NaN, 1, 2, 0.5, 2 ** 40];
+    const set = new RecentSet<number>(4);
+    const ref = new Map<number, { first: number; last: number }>();
+    let k = 0;
+    for (let now = 0; now < 3000; now++) {
+      if (rnd() < 0.5) k = pool[Math.floor(rnd() * pool.length)]!;
+      const e = ref.get(k);
+      const expected = e ? e.last : Number.NEGATIVE_INFINITY;
+      if (e) e.last = now;
+      else {
+        if (ref.size >= 4) ref.delete(ref.keys().next().value as number);
+        ref.set(k, { first: now, last: now });
+      }
+      expect(set.touch(k, now)).toBe(expected);
+      expect(set.membersSeenSince(0, 100)).toEqual([...ref.keys()]);
+    }
+  });
+
   it('a full map keeps evicting in insertion order through long churn (the eviction iterator survives rebuilds)', () => {
     const m = new Map<number, number>();
     for (let i = 0; i < 50_000; i++) {
