@@ -564,7 +564,10 @@ export class AnomalyDetectors {
         endUsers: new RecentSet(4096),
         tpl: new Map(),
         tplPrev: new Map(),
-        tplEpoch: Math.floor(now / (2 * MIN)),
+        // No epoch yet: the key's first observation rolls over to its epoch (two empty maps for
+        // two empty maps). So `observe` runs the rollover within its first requests, not first
+        // minutes into a run, when the never-run `new Map()` there sent the optimized code back.
+        tplEpoch: -1,
         mixBase: new Float64Array(MIX_BINS),
         mixBaseN: 0,
         mixRecent: new Float64Array(MIX_BINS),
