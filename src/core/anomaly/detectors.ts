@@ -430,38 +430,38 @@ export class AnomalyDetectors {
   private correlateTemplate(o: Observation, t: number, net: string, now: number, findings: Finding[]): void {
     const since = now - 10 * MIN;
     let ts = this.templates.get(t | 0);
+    // One call of evalTemplate at the end for every case: a new template (evaluated at once, from
+    // the first requests on) and a lone sender back after the window (first minutes into a run) once
+    // had a call each, and the late one, never run when this was optimized, deoptimized it.
+    let evaluate: boolean;
     if (!ts) {
       ts = { key: o.keyId, tenant: o.tenantId, net, first: now, last: now, senders: null };
       this.templates.set(t | 0, ts);
       capMap(this.templates, this.caps.templates);
-      this.evalTemplate(t, ts, o, now, findings);
-      return;
-    }
-    // Evaluated at once when a key or tenant joins (or comes back within the window), or a key moves
-    // network: only then can its counts grow (a lockstep round is over in seconds).
-    let s = ts.senders;
-    if (!s) {
-      if (ts.key === o.keyId && ts.tenant === o.tenantId && ts.net === net) {
-        const prev = ts.last;
-        ts.last = now;
-        if (prev < since) this.evalTemplate(t, ts, o, now, findings);
-        return;
+      evaluate = true;
+    } else if (!ts.senders && ts.key === o.keyId && ts.tenant === o.tenantId && ts.net === net) {
+      const prev = ts.last;
+      ts.last = now;
+      evaluate = prev < since;
+    } else {
+      // Evaluated at once when a key or tenant joins (or comes back within the window), or a key
+      // moves network: only then can its counts grow (a lockstep round is over in seconds).
+      ts.senders ??= sendersOf(ts);
+      const s = ts.senders;
+      evaluate = s.keys.touch(o.keyId, now) < since;
+      if (s.tenants.touch(o.tenantId, now) < since) evaluate = true;
+      if (s.keyNet.get(o.keyId) !== net) {
+        s.keyNet.set(o.keyId, net);
+        capMap(s.keyNet, 512);
+        evaluate = true;
       }
-      s = ts.senders = sendersOf(ts);
+      if (s.keyTenant.get(o.keyId) !== o.tenantId) {
+        s.keyTenant.set(o.keyId, o.tenantId);
+        capMap(s.keyTenant, 512);
+        evaluate = true;
+      }
     }
-    let changed = s.keys.touch(o.keyId, now) < since;
-    if (s.tenants.touch(o.tenantId, now) < since) changed = true;
-    if (s.keyNet.get(o.keyId) !== net) {
-      s.keyNet.set(o.keyId, net);
-      capMap(s.keyNet, 512);
-      changed = true;
-    }
-    if (s.keyTenant.get(o.keyId) !== o.tenantId) {
-      s.keyTenant.set(o.keyId, o.tenantId);
-      capMap(s.keyTenant, 512);
-      changed = true;
-    }
-    if (changed) this.evalTemplate(t, ts, o, now, findings);
+    if (evaluate) this.evalTemplate(t, ts, o, now, findings);
   }
 
   /** A failed authentication: credential stuffing is many different credentials from one range. */

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain ES module without types (examples/scenarios/generate.mjs)
 import { FAMILIES, generate } from '../../../examples/scenarios/generate.mjs';
 import { AnomalyDetectors, type Observation } from '../../../src/core/anomaly/detectors.js';
-import { fnv } from '../../../src/core/anomaly/text.js';
+import { fnv, lengthClassOf } from '../../../src/core/anomaly/text.js';
 import { lastUserText } from '../../../src/providers/prompt-text.js';
 import { AnomalyDetectors as ReferenceDetectors } from './reference/detectors.js';
 
@@ -118,6 +118,13 @@ function replay(family: string, seed: number, sensitivity: number): number {
 }
 
 describe('the detectors decide as their reference copy (before the speed changes)', () => {
+  it('class prompt lengths as the chained comparison did', () => {
+    const chained = (n: number) => (n < 64 ? 0 : n < 512 ? 1 : n < 4096 ? 2 : 3);
+    for (let n = 0; n <= 10_000; n++)
+      if (lengthClassOf(n) !== chained(n)) expect(lengthClassOf(n)).toBe(chained(n));
+    expect([0, 63, 64, 511, 512, 4095, 4096].map(lengthClassOf)).toEqual([0, 0, 1, 1, 2, 2, 3]);
+  });
+
   it('on every scenario family, finding by finding', () => {
     let findings = 0;
     for (const family of FAMILIES as string[]) findings += replay(family, 61, 1);
