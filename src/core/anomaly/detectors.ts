@@ -233,7 +233,10 @@ function newTenant(now: number): Rate & { nextEval: number } {
     firstSeen: now,
     spiking: false,
     spikes: 0,
-    lastSpikeEnd: 0,
+    // Never read (a record of the last spike's end). A double from the start, as every later value
+    // (a clock reading): a small integer here changed the hidden class of every state object at the
+    // first spike's end, minutes into a run, and every optimized function that reads them with it.
+    lastSpikeEnd: Number.NEGATIVE_INFINITY,
     nextEval: 0,
   };
 }
@@ -555,7 +558,7 @@ export class AnomalyDetectors {
         firstSeen: now,
         spiking: false,
         spikes: 0,
-        lastSpikeEnd: 0,
+        lastSpikeEnd: Number.NEGATIVE_INFINITY, // (a double: see newTenant)
         keyId: o.keyId,
         tenantId: o.tenantId,
         nets: new RecentSet(256),
@@ -569,7 +572,11 @@ export class AnomalyDetectors {
         // minutes into a run, when the never-run `new Map()` there sent the optimized code back.
         tplEpoch: -1,
         mixBase: new Float64Array(MIX_BINS),
-        mixBaseN: 0,
+        // -0, a double: the history halves (`*= 0.5`) and takes fractions once a key has sent 4,000
+        // requests; from a small-integer 0 that changed every key's hidden class at that moment
+        // (observe, evalKey, foldRate, spike, closeMixWindow all deoptimized). -0 counts as 0 in
+        // everything done with it (sums, comparisons; divisions only once it is 60 or more).
+        mixBaseN: -0,
         mixRecent: new Float64Array(MIX_BINS),
         mixRecentN: 0,
         mixWindow: now,
