@@ -336,10 +336,11 @@ export function promptFeatures(text: string): PromptFeatures {
 
 /** Length class: 0 (< 64 chars), 1 (< 512), 2 (< 4096), 3 (longer). */
 export function lengthClassOf(n: number): number {
-  // The three comparisons made for every length (the class is how many thresholds it reaches), not
-  // one after another: the first prompt of 512 characters or more came minutes into a run, after
-  // the detectors' `observe` was optimized without ever making the third, and deoptimized it.
-  return (n >= 64 ? 1 : 0) + (n >= 512 ? 1 : 0) + (n >= 4096 ? 1 : 0);
+  // The three comparisons made for every length (3 less the thresholds it stays under: the chained
+  // form's value for every number, NaN included), not one after another: the first prompt of 512
+  // characters or more came minutes into a run, after the detectors' `observe` was optimized
+  // without ever making the third, and deoptimized it.
+  return 3 - (n < 64 ? 1 : 0) - (n < 512 ? 1 : 0) - (n < 4096 ? 1 : 0);
 }
 
 /** The reference implementation `templateHashes` must agree with (tests compare them). */

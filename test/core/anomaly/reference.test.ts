@@ -123,6 +123,8 @@ describe('the detectors decide as their reference copy (before the speed changes
     for (let n = 0; n <= 10_000; n++)
       if (lengthClassOf(n) !== chained(n)) expect(lengthClassOf(n)).toBe(chained(n));
     expect([0, 63, 64, 511, 512, 4095, 4096].map(lengthClassOf)).toEqual([0, 0, 1, 1, 2, 2, 3]);
+    for (const n of [Number.NaN, -1, 63.5, 1e9, Number.POSITIVE_INFINITY])
+      expect(lengthClassOf(n)).toBe(chained(n));
   });
 
   it('on every scenario family, finding by finding', () => {
