@@ -161,6 +161,14 @@ interface KeyState extends Rate {
   mixWindow: number;
   nextEval: number;
   lastAction: string;
+  /**
+   * The address of the key's last request, its network (`netOf`) and whether it is public (not
+   * `isInternalAddress`): a key's address rarely changes, and both are pure functions of it. The
+   * same network string on every request is also hashed once, for every map it keys.
+   */
+  ip: string;
+  net: string;
+  publicIp: boolean;
 }
 
 /** Only what a detector reads: every field here costs a map update per request or per new network. */
@@ -210,7 +218,13 @@ function sendersOf(ts: TemplateState): TemplateSenders {
   return { keys, tenants, keyNet: new Map([[ts.key, ts.net]]), keyTenant: new Map([[ts.key, ts.tenant]]) };
 }
 
-function newRate(now: number): Rate {
+/**
+ * A tenant's rate state. Written out field by field, not spread from a `Rate` (`{ ...rate, x }`):
+ * V8 gave the spread copies of a `Rate` with fields added dictionary-mode properties, so every read
+ * of a key's or tenant's state on every request was a hash lookup instead of a fixed offset (and
+ * `foldRate` and `spike` went megamorphic). One literal per kind: one hidden class, fields in-object.
+ */
+function newTenant(now: number): Rate & { nextEval: number } {
   return {
     ring: new SlotRing(SLOTS, SLOT_MS, SERIES),
     base: 0,
@@ -219,7 +233,11 @@ function newRate(now: number): Rate {
     firstSeen: now,
     spiking: false,
     spikes: 0,
-    lastSpikeEnd: 0,
+    // Never read (a record of the last spike's end). A double from the start, as every later value
+    // (a clock reading): a small integer here changed the hidden class of every state object at the
+    // first spike's end, minutes into a run, and every optimized function that reads them with it.
+    lastSpikeEnd: Number.NEGATIVE_INFINITY,
+    nextEval: 0,
   };
 }
 
@@ -303,12 +321,17 @@ export class AnomalyDetectors {
     const { template, tail } = templateHashes(text);
     const reasoning = text.length > 0 && REASONING.test(text.length > 800 ? text.slice(0, 800) : text);
     const lengthClass = lengthClassOf(text.length);
-    const net = netOf(o.ip);
     const key = this.keyState(o, now);
+    if (o.ip !== key.ip) {
+      key.ip = o.ip;
+      key.net = netOf(o.ip);
+      key.publicIp = !isInternalAddress(o.ip);
+    }
+    const net = key.net;
     this.lastTemplate = template;
     this.lastTail = tail;
     this.lastNet = net;
-    this.lastPublic = !isInternalAddress(o.ip);
+    this.lastPublic = key.publicIp;
 
     // Key counters.
     foldRate(key, now);
@@ -345,7 +368,7 @@ export class AnomalyDetectors {
     // Tenant counters.
     let tenant = this.tenants.get(o.tenantId);
     if (!tenant) {
-      tenant = { ...newRate(now), nextEval: 0 };
+      tenant = newTenant(now);
       this.tenants.set(o.tenantId, tenant);
       capMap(this.tenants, this.caps.tenants);
     }
@@ -410,38 +433,38 @@ export class AnomalyDetectors {
   private correlateTemplate(o: Observation, t: number, net: string, now: number, findings: Finding[]): void {
     const since = now - 10 * MIN;
     let ts = this.templates.get(t | 0);
+    // One call of evalTemplate at the end for every case: a new template (evaluated at once, from
+    // the first requests on) and a lone sender back after the window (first minutes into a run) once
+    // had a call each, and the late one, never run when this was optimized, deoptimized it.
+    let evaluate: boolean;
     if (!ts) {
       ts = { key: o.keyId, tenant: o.tenantId, net, first: now, last: now, senders: null };
       this.templates.set(t | 0, ts);
       capMap(this.templates, this.caps.templates);
-      this.evalTemplate(t, ts, o, now, findings);
-      return;
-    }
-    // Evaluated at once when a key or tenant joins (or comes back within the window), or a key moves
-    // network: only then can its counts grow (a lockstep round is over in seconds).
-    let s = ts.senders;
-    if (!s) {
-      if (ts.key === o.keyId && ts.tenant === o.tenantId && ts.net === net) {
-        const prev = ts.last;
-        ts.last = now;
-        if (prev < since) this.evalTemplate(t, ts, o, now, findings);
-        return;
+      evaluate = true;
+    } else if (!ts.senders && ts.key === o.keyId && ts.tenant === o.tenantId && ts.net === net) {
+      const prev = ts.last;
+      ts.last = now;
+      evaluate = prev < since;
+    } else {
+      // Evaluated at once when a key or tenant joins (or comes back within the window), or a key
+      // moves network: only then can its counts grow (a lockstep round is over in seconds).
+      ts.senders ??= sendersOf(ts);
+      const s = ts.senders;
+      evaluate = s.keys.touch(o.keyId, now) < since;
+      if (s.tenants.touch(o.tenantId, now) < since) evaluate = true;
+      if (s.keyNet.get(o.keyId) !== net) {
+        s.keyNet.set(o.keyId, net);
+        capMap(s.keyNet, 512);
+        evaluate = true;
       }
-      s = ts.senders = sendersOf(ts);
+      if (s.keyTenant.get(o.keyId) !== o.tenantId) {
+        s.keyTenant.set(o.keyId, o.tenantId);
+        capMap(s.keyTenant, 512);
+        evaluate = true;
+      }
     }
-    let changed = s.keys.touch(o.keyId, now) < since;
-    if (s.tenants.touch(o.tenantId, now) < since) changed = true;
-    if (s.keyNet.get(o.keyId) !== net) {
-      s.keyNet.set(o.keyId, net);
-      capMap(s.keyNet, 512);
-      changed = true;
-    }
-    if (s.keyTenant.get(o.keyId) !== o.tenantId) {
-      s.keyTenant.set(o.keyId, o.tenantId);
-      capMap(s.keyTenant, 512);
-      changed = true;
-    }
-    if (changed) this.evalTemplate(t, ts, o, now, findings);
+    if (evaluate) this.evalTemplate(t, ts, o, now, findings);
   }
 
   /** A failed authentication: credential stuffing is many different credentials from one range. */
@@ -526,8 +549,16 @@ export class AnomalyDetectors {
   private keyState(o: Observation, now: number): KeyState {
     let s = this.keys.get(o.keyId);
     if (!s) {
+      // The `Rate` fields written out (see newTenant).
       s = {
-        ...newRate(now),
+        ring: new SlotRing(SLOTS, SLOT_MS, SERIES),
+        base: 0,
+        baseSlots: 0,
+        lastFolded: Math.floor(now / SLOT_MS),
+        firstSeen: now,
+        spiking: false,
+        spikes: 0,
+        lastSpikeEnd: Number.NEGATIVE_INFINITY, // (a double: see newTenant)
         keyId: o.keyId,
         tenantId: o.tenantId,
         nets: new RecentSet(256),
@@ -536,14 +567,24 @@ export class AnomalyDetectors {
         endUsers: new RecentSet(4096),
         tpl: new Map(),
         tplPrev: new Map(),
-        tplEpoch: Math.floor(now / (2 * MIN)),
+        // No epoch yet: the key's first observation rolls over to its epoch (two empty maps for
+        // two empty maps). So `observe` runs the rollover within its first requests, not first
+        // minutes into a run, when the never-run `new Map()` there sent the optimized code back.
+        tplEpoch: -1,
         mixBase: new Float64Array(MIX_BINS),
-        mixBaseN: 0,
+        // -0, a double: the history halves (`*= 0.5`) and takes fractions once a key has sent 4,000
+        // requests; from a small-integer 0 that changed every key's hidden class at that moment
+        // (observe, evalKey, foldRate, spike, closeMixWindow all deoptimized). -0 counts as 0 in
+        // everything done with it (sums, comparisons; divisions only once it is 60 or more).
+        mixBaseN: -0,
         mixRecent: new Float64Array(MIX_BINS),
         mixRecentN: 0,
         mixWindow: now,
         nextEval: 0,
         lastAction: o.action,
+        ip: o.ip,
+        net: netOf(o.ip),
+        publicIp: !isInternalAddress(o.ip),
       };
       this.keys.set(o.keyId, s);
       capMap(this.keys, this.caps.keys);
@@ -602,11 +643,14 @@ export class AnomalyDetectors {
         signals: { rate: round(v.rate), baseline: round(v.base, 3) },
       });
 
-    // Key sharing: many networks this key never used before, within minutes.
-    const newNets = s.nets.countNewSince(now - 5 * MIN);
+    // Key sharing: many networks this key never used before, within minutes. Either finding needs
+    // at least 8k new networks: a key that has used fewer in all is not scanned (0 stands for "too
+    // few"), and its user agents only when the first finding is made. Both scans ran on every
+    // evaluation of every key, for nothing on all but a few.
+    const newNets = s.nets.size >= 8 * k ? s.nets.countNewSince(now - 5 * MIN) : 0;
     const oldNets = s.nets.size - newNets;
-    const newUas = s.uas.countNewSince(now - 5 * MIN);
     if (age >= 2 * MIN && oldNets > 0 && newNets >= 8 * k && newNets >= 3 * (oldNets + 1)) {
+      const newUas = s.uas.countNewSince(now - 5 * MIN);
       out.push({
         detector: 'key-sharing',
         category: 'shared-credential',
@@ -635,7 +679,8 @@ export class AnomalyDetectors {
     // End-user rotation: a surge of end-user ids that never come back. Against the key's own
     // minutes 3 to 10 ago (a product whose customers are mostly new has always looked like that),
     // and only if the new ids do not return (a launch's new users keep chatting).
-    const euNew = s.ring.sum(now, S_EU_NEW, 6);
+    // (The age first: the slot sums are pure, and a younger key needs none of them.)
+    const euNew = age >= 5 * MIN ? s.ring.sum(now, S_EU_NEW, 6) : 0;
     if (age >= 5 * MIN && euNew >= 40 * k) {
       const eu = s.ring.sum(now, S_EU, 6);
       const euBefore = s.ring.sum(now, S_EU, SLOTS) - s.ring.sum(now, S_EU, 18);
@@ -663,14 +708,28 @@ export class AnomalyDetectors {
       }
     }
 
-    // Distillation: sustained reasoning-extraction prompts with long answers.
-    const n5 = s.ring.sum(now, S_REQ, 30);
+    // Distillation: sustained reasoning-extraction prompts with long answers. The last minute must
+    // be busy too: a researcher's occasional long question is not a sweep. That minute is summed
+    // first: most keys fail it, and then the three 5-minute sums (pure) are not needed.
+    const n1 = s.ring.sum(now, S_REQ, 6);
+    const n5 = n1 >= 12 * k ? s.ring.sum(now, S_REQ, 30) : 0;
+    if (n5 >= 12 * k) this.distillation(s, o, now, n5, subject, out);
+  }
+
+  /** The distillation finding of a key whose last minute and 5 minutes were busy (see evalKey). */
+  private distillation(
+    s: KeyState,
+    o: Observation,
+    now: number,
+    n5: number,
+    subject: Finding['subject'],
+    out: Finding[],
+  ): void {
+    const k = this.k;
     const r5 = s.ring.sum(now, S_REASON, 30);
     const out5 = s.ring.sum(now, S_OUT, 30);
     const meanOut = n5 > 0 ? out5 / n5 : 0;
-    // The last minute must be busy too: a researcher's occasional long question is not a sweep.
-    const n1 = s.ring.sum(now, S_REQ, 6);
-    if (n5 >= 12 * k && n1 >= 12 * k && r5 / n5 >= 0.6 && meanOut >= 350) {
+    if (r5 / n5 >= 0.6 && meanOut >= 350) {
       let top = 0;
       for (const c of s.tpl.values()) if (c > top) top = c;
       for (const c of s.tplPrev.values()) if (c > top) top = c;
@@ -870,9 +929,15 @@ function spike(
   const span = (now % SLOT_MS) + 2 * SLOT_MS;
   const rate = (count * 1000) / Math.max(span, SLOT_MS);
   const base = r.base / (SLOT_MS / 1000);
-  const on = r.baseSlots >= 30 && count >= 30 * k && rate >= Math.max(10 * base * k, 1);
-  if (!on) {
-    if (r.spiking && rate < 3 * base + 0.2) {
+  // Every comparison made on every call (all pure), not behind `&&`: behind it, each was first
+  // reached minutes into a run (a subject's baseline takes 5 minutes), after this function was
+  // optimized without it, and threw that code away, once per comparison.
+  const settled = r.baseSlots >= 30;
+  const busy = count >= 30 * k;
+  const fast = rate >= Math.max(10 * base * k, 1);
+  const calm = rate < 3 * base + 0.2;
+  if (!(settled && busy && fast)) {
+    if (r.spiking && calm) {
       r.spiking = false;
       r.spikes++;
       r.lastSpikeEnd = now;

@@ -52,23 +52,46 @@ export class RecentSet<K> {
   /** Kept at the oldest member (see `oldestOf`). */
   private readonly oldest: Oldest<K> = { it: null };
 
-  constructor(readonly cap: number) {}
+  constructor(readonly cap: number) {
+    // Strings and numbers (credential and text hashes) are members: the field holds both kinds from
+    // the first set on. Holding only strings at first, it changed representation at the first
+    // number, and every optimized function that had touched a set was thrown away.
+    this.lastKey = 0 as K;
+    this.lastKey = undefined;
+  }
 
   /** Records a sighting; returns true if the member was new (or had been evicted). */
   see(k: K, now: number): boolean {
     return this.touch(k, now) === Number.NEGATIVE_INFINITY;
   }
 
+  /**
+   * The member of the last `touch` and its entry. Most sightings repeat the previous one (a key's
+   * network, address and client; a network's fingerprint): compared with `Object.is`, that costs no
+   * hash lookup. Still valid while the member is in `m`: a member only leaves by eviction, in
+   * `touch`, which then sets these to the member it inserted. (`Object.is`, not `===`: it agrees
+   * with the map's SameValueZero wherever it says "same", and the optimizing compiler does not
+   * specialise it on the members seen first, strings, to throw that code away at the first number.)
+   */
+  private lastKey: K | undefined = undefined;
+  private lastEntry: { first: number; last: number } | undefined = undefined;
+
   /** Records a sighting; returns when the member was last seen before (-Infinity if new). One lookup. */
   touch(k: K, now: number): number {
-    const e = this.m.get(k);
+    let e = this.lastEntry;
+    if (e === undefined || !Object.is(this.lastKey, k)) e = this.m.get(k);
     if (e) {
+      this.lastKey = k;
+      this.lastEntry = e;
       const prev = e.last;
       e.last = now;
       return prev;
     }
     if (this.m.size >= this.cap) this.m.delete(oldestOf(this.m, this.oldest));
-    this.m.set(k, { first: now, last: now });
+    e = { first: now, last: now };
+    this.m.set(k, e);
+    this.lastKey = k;
+    this.lastEntry = e;
     return Number.NEGATIVE_INFINITY;
   }
 

@@ -1,0 +1,894 @@
+/**
+ * REFERENCE COPY, for tests only: src/core/anomaly/detectors.ts as it was at a08a4b0, before the
+ * speed changes of branch abu. test/core/anomaly/reference.test.ts replays generated traces through
+ * it and through the current detectors and requires the same findings, in the same order. Do not
+ * change it (except to follow a deliberate change of what the detectors decide).
+ */
+/**
+ * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
+ *
+ * `observe` is the hot path: O(1) amortised work per request (a few map updates and slot adds);
+ * each subject (key, tenant, network, template) is evaluated at most once per `EVAL_EVERY_MS`,
+ * and that evaluation (a scan of bounded maps) is the batched, heavier part. Memory is bounded:
+ * every map has a cap and drops its oldest entries first.
+ */
+
+import { type InjectionAttempt, InjectionAttempts } from '../../../../src/core/anomaly/injection.js';
+import {
+  clientFingerprint,
+  isInternalAddress,
+  lengthClassOf,
+  netOf,
+  REASONING,
+  rawClientFingerprint,
+  templateHashes,
+  wideNetOf,
+} from '../../../../src/core/anomaly/text.js';
+import { capMap, RecentSet, SlotRing } from './window.js';
+
+export const DETECTORS = [
+  'volume-spike',
+  'style-shift',
+  'key-sharing',
+  'end-user-rotation',
+  'credential-stuffing',
+  'template-campaign',
+  'client-fingerprint',
+  'distillation',
+  'injection-attempts',
+] as const;
+export type DetectorName = (typeof DETECTORS)[number];
+
+/** What the request path tells the detectors about one answered (or refused) request. */
+export interface Observation {
+  requestId: string;
+  keyId: string;
+  tenantId: string;
+  ip: string;
+  userAgent: string | null;
+  /** Request header names in the order the client sent them (credentials and ids excluded by the caller). */
+  headerNames: readonly string[];
+  /**
+   * Or the raw headers as Node keeps them (name, value, name, value, ...): names are lower-cased and
+   * filtered (see `clientFingerprint`) when the batch runs, not on the request's turn. Wins over `headerNames`.
+   */
+  rawHeaders?: readonly string[];
+  endUser: string | null;
+  /** `chat.create`, `images.generate`, ... */
+  action: string;
+  endpoint: string;
+  model: string | null;
+  /** The prompt text, or a bounded prefix of it. */
+  prompt: string;
+  /**
+   * Or the request body, and the endpoint it was sent to: the abuse engine extracts the prompt from
+   * it in its batch (set `prompt` to '' then).
+   */
+  body?: Record<string, unknown>;
+  bodyEndpoint?: string;
+  inputTokens: number;
+  outputTokens: number;
+  status: number;
+}
+
+/** A failed authentication (bad, unknown or revoked credential). */
+export interface AuthFailure {
+  ip: string;
+  /** A hash of the presented credential (never the credential itself); 0 when none was presented. */
+  credential: number;
+  userAgent: string | null;
+}
+
+/** The readable category a person sees (never the detector's internals). */
+export type Category =
+  | 'unusual-volume'
+  | 'unusual-usage'
+  | 'shared-credential'
+  | 'automated-abuse'
+  | 'credential-abuse'
+  | 'model-extraction'
+  | 'prompt-injection';
+
+export interface Finding {
+  detector: DetectorName;
+  category: Category;
+  /** 0..1; 1 is certain. */
+  score: number;
+  /** The detector's own suggestion; the policy decides. High-confidence findings suggest quarantine. */
+  suggest: 'flag' | 'quarantine';
+  /** Who: a key (with its tenant), a tenant, or a network (credential stuffing). */
+  subject: { keyId?: string; tenantId?: string; net?: string; ip?: string };
+  /** The capability to pause: an action such as `chat.create`, or `*`. */
+  capability: string;
+  reason: string;
+  related: { keys: string[]; ips: string[]; tenants: string[] };
+  signals: Record<string, number | string>;
+}
+
+export interface DetectorTuning {
+  /** Multiplies every count threshold (2 = twice as much evidence needed). */
+  sensitivity: number;
+  /** Caps on tracked subjects (oldest dropped first). */
+  maxKeys: number;
+  maxTenants: number;
+  maxNets: number;
+  maxTemplates: number;
+}
+
+const SLOT_MS = 10_000;
+const SLOTS = 60; // 10 minutes of 10 s slots
+const EVAL_EVERY_MS = 2_000;
+const MAX_KEYS = 50_000;
+const MAX_TENANTS = 20_000;
+const MAX_NETS = 50_000;
+const MAX_TEMPLATES = 20_000;
+const MIN = 60_000;
+
+// Series of a key's SlotRing.
+const S_REQ = 0;
+const S_REASON = 1;
+const S_OUT = 2;
+const S_EU = 3;
+const S_EU_NEW = 4;
+const SERIES = 5;
+
+const ENDPOINTS = ['chat', 'completions', 'embeddings', 'images', 'responses', 'messages', 'tasks'];
+const MIX_BINS = ENDPOINTS.length * 4 + 8;
+
+interface Rate {
+  ring: SlotRing;
+  /** EWMA of requests per slot over closed slots. */
+  base: number;
+  /** Closed slots folded into `base`. */
+  baseSlots: number;
+  lastFolded: number;
+  firstSeen: number;
+  spiking: boolean;
+  /** Spikes this subject has shown before (a repeat is a pattern, not an attack). */
+  spikes: number;
+  lastSpikeEnd: number;
+}
+
+interface KeyState extends Rate {
+  keyId: string;
+  tenantId: string;
+  nets: RecentSet<string>;
+  ips: RecentSet<string>;
+  uas: RecentSet<string>;
+  endUsers: RecentSet<string>;
+  /** Template counts in the current and previous 2-minute epoch (for "templated" sweeps), by `template | 0`. */
+  tpl: Map<number, number>;
+  tplPrev: Map<number, number>;
+  tplEpoch: number;
+  mixBase: Float64Array;
+  mixBaseN: number;
+  mixRecent: Float64Array;
+  mixRecentN: number;
+  mixWindow: number;
+  nextEval: number;
+  lastAction: string;
+}
+
+/** Only what a detector reads: every field here costs a map update per request or per new network. */
+interface NetState {
+  net: string;
+  ips: RecentSet<string>;
+  /** Client fingerprint (`fp | 0`) -> tenants that used it from here. */
+  fpTenants: Map<number, RecentSet<string>>;
+  fpKeys: Map<number, RecentSet<string>>;
+  /** Failed credentials and the addresses they came from: made at the first failure from here. */
+  failed: RecentSet<number> | null;
+  failedIps: RecentSet<string> | null;
+  nextFailEval: number;
+}
+
+/** Only what `evalTemplate` and `templateKeysOn` read, once a second key, tenant or network sent it. */
+interface TemplateSenders {
+  keys: RecentSet<string>;
+  tenants: RecentSet<string>;
+  /** key -> net it sent this template from (last seen). */
+  keyNet: Map<string, string>;
+  keyTenant: Map<string, string>;
+}
+
+/**
+ * A template. Most are only ever sent by one key from one network (a prompt that is nobody else's):
+ * that sender is kept inline (first and last sighting), and the collections are made when a second
+ * key, tenant or network sends it — one object per template instead of five, for the same counts.
+ */
+interface TemplateState {
+  key: string;
+  tenant: string;
+  net: string;
+  first: number;
+  last: number;
+  senders: TemplateSenders | null;
+}
+
+/** The collections of a template seen so far from its one sender (what they would hold by now). */
+function sendersOf(ts: TemplateState): TemplateSenders {
+  const keys = new RecentSet<string>(512);
+  const tenants = new RecentSet<string>(512);
+  keys.touch(ts.key, ts.first);
+  keys.touch(ts.key, ts.last);
+  tenants.touch(ts.tenant, ts.first);
+  tenants.touch(ts.tenant, ts.last);
+  return { keys, tenants, keyNet: new Map([[ts.key, ts.net]]), keyTenant: new Map([[ts.key, ts.tenant]]) };
+}
+
+function newRate(now: number): Rate {
+  return {
+    ring: new SlotRing(SLOTS, SLOT_MS, SERIES),
+    base: 0,
+    baseSlots: 0,
+    lastFolded: Math.floor(now / SLOT_MS),
+    firstSeen: now,
+    spiking: false,
+    spikes: 0,
+    lastSpikeEnd: 0,
+  };
+}
+
+function endpointIndex(endpoint: string): number {
+  const i = ENDPOINTS.indexOf(endpoint);
+  return i < 0 ? ENDPOINTS.length - 1 : i;
+}
+
+function modelBin(model: string | null): number {
+  return ENDPOINTS.length * 4 + (model ? (model.length * 31 + model.charCodeAt(model.length - 1)) % 8 : 0);
+}
+
+function round(x: number, d = 2): number {
+  const m = 10 ** d;
+  return Math.round(x * m) / m;
+}
+
+/**
+ * All detectors over all subjects. Findings come back from `observe`/`authFailed` when an
+ * evaluation crosses a threshold; the caller (the abuse engine) applies policy and deduplicates.
+ */
+export class AnomalyDetectors {
+  private readonly keys = new Map<string, KeyState>();
+  private readonly tenants = new Map<string, Rate & { nextEval: number }>();
+  private readonly nets = new Map<string, NetState>();
+  private readonly wideNets = new Map<string, NetState>();
+  /**
+   * By template fingerprint as a signed 32-bit integer (`t | 0`, one-to-one with the unsigned hash):
+   * a small integer is a Map key V8 hashes and compares without boxing; above 2^31 the unsigned
+   * value is a heap number, boxed again on every lookup. The same goes for `tpl` and the fingerprint maps.
+   */
+  private readonly templates = new Map<number, TemplateState>();
+  private readonly k: number;
+  private readonly caps: { keys: number; tenants: number; nets: number; templates: number };
+  private readonly injections: InjectionAttempts;
+
+  constructor(tuning: Partial<DetectorTuning> = {}) {
+    this.k = tuning.sensitivity ?? 1;
+    this.caps = {
+      keys: tuning.maxKeys ?? MAX_KEYS,
+      tenants: tuning.maxTenants ?? MAX_TENANTS,
+      nets: tuning.maxNets ?? MAX_NETS,
+      templates: tuning.maxTemplates ?? MAX_TEMPLATES,
+    };
+    this.injections = new InjectionAttempts(this.k, this.caps.keys);
+  }
+
+  /** The key's answered requests over the last `slots` ten-second slots (0 for a key never observed). */
+  private readonly answered = (keyId: string, slots: number): number => {
+    const key = this.keys.get(keyId);
+    return key ? key.ring.sum(this.injectionNow, S_REQ, slots) : 0;
+  };
+  private injectionNow = 0;
+
+  /**
+   * A screening verdict that counts as an injection attempt (see injection.ts): O(1); a finding
+   * when the key's attempts are many and most of what it sends.
+   */
+  injectionAttempt(a: InjectionAttempt, now: number): Finding | null {
+    this.injectionNow = now;
+    return this.injections.attempt(a, now, this.answered);
+  }
+
+  /** The last observation's template fingerprints and network (for signals shared across instances). */
+  lastTemplate = 0;
+  lastTail = 0;
+  lastNet = '';
+  lastPublic = false;
+
+  /** Findings of the last `observe`/`authFailed` call (reused: read them before the next call). */
+  private readonly out: Finding[] = [];
+
+  /**
+   * One observation: O(1) amortised, no allocation once its subjects are known. Returns findings
+   * (usually none) in an array that the next call reuses.
+   */
+  observe(o: Observation, now: number): Finding[] {
+    const findings = this.out;
+    findings.length = 0;
+    const text = o.prompt;
+    const { template, tail } = templateHashes(text);
+    const reasoning = text.length > 0 && REASONING.test(text.length > 800 ? text.slice(0, 800) : text);
+    const lengthClass = lengthClassOf(text.length);
+    const net = netOf(o.ip);
+    const key = this.keyState(o, now);
+    this.lastTemplate = template;
+    this.lastTail = tail;
+    this.lastNet = net;
+    this.lastPublic = !isInternalAddress(o.ip);
+
+    // Key counters.
+    foldRate(key, now);
+    key.ring.add(now, S_REQ, 1);
+    if (reasoning) key.ring.add(now, S_REASON, 1);
+    key.ring.add(now, S_OUT, o.outputTokens);
+    key.nets.see(net, now);
+    key.ips.see(o.ip, now);
+    key.uas.see(o.userAgent ?? '-', now);
+    if (o.endUser) {
+      key.ring.add(now, S_EU, 1);
+      if (key.endUsers.see(o.endUser, now)) key.ring.add(now, S_EU_NEW, 1);
+    }
+    const epoch = Math.floor(now / (2 * MIN));
+    if (epoch !== key.tplEpoch) {
+      key.tplPrev = epoch === key.tplEpoch + 1 ? key.tpl : new Map();
+      key.tpl = new Map();
+      key.tplEpoch = epoch;
+    }
+    if (template) {
+      const id = template | 0;
+      const c = (key.tpl.get(id) ?? 0) + 1;
+      key.tpl.set(id, c);
+      if (key.tpl.size > 512) key.tpl.clear();
+    }
+    // The recent mix closes after 15 s with enough requests to compare (or after 60 s regardless).
+    const mixAge = now - key.mixWindow;
+    if ((mixAge >= 15_000 && key.mixRecentN >= 8 * this.k) || mixAge >= 60_000)
+      this.closeMixWindow(key, now, now, findings);
+    key.mixRecent[endpointIndex(o.endpoint) * 4 + lengthClass]! += 1;
+    key.mixRecent[modelBin(o.model)]! += 1;
+    key.mixRecentN++;
+
+    // Tenant counters.
+    let tenant = this.tenants.get(o.tenantId);
+    if (!tenant) {
+      tenant = { ...newRate(now), nextEval: 0 };
+      this.tenants.set(o.tenantId, tenant);
+      capMap(this.tenants, this.caps.tenants);
+    }
+    foldRate(tenant, now);
+    tenant.ring.add(now, S_REQ, 1);
+
+    // Network and template counters (cross-key correlation), for public addresses only (see
+    // isInternalAddress): behind an undeclared proxy every tenant would share one network.
+    if (this.lastPublic) {
+      this.correlate(o, template, tail, net, now, findings);
+    }
+
+    // Batched evaluations.
+    if (now >= key.nextEval) {
+      key.nextEval = now + EVAL_EVERY_MS;
+      this.evalKey(key, o, now, findings);
+    }
+    if (now >= tenant.nextEval) {
+      tenant.nextEval = now + EVAL_EVERY_MS;
+      const v = spike(tenant, now, this.k * 3);
+      if (v)
+        findings.push({
+          detector: 'volume-spike',
+          category: 'unusual-volume',
+          score: v.score,
+          suggest: 'flag',
+          subject: { tenantId: o.tenantId },
+          capability: '*',
+          reason: `tenant request rate ${round(v.rate)}/s is ${round(v.ratio, 1)}x its usual ${round(v.base, 3)}/s`,
+          related: { keys: [o.keyId], ips: [o.ip], tenants: [o.tenantId] },
+          signals: { rate: round(v.rate), baseline: round(v.base, 3) },
+        });
+    }
+    return findings;
+  }
+
+  /** Cross-key correlation: who shares a network or a client fingerprint. */
+  private correlate(
+    o: Observation,
+    template: number,
+    tail: number,
+    net: string,
+    now: number,
+    findings: Finding[],
+  ): void {
+    const n = this.netState(this.nets, net);
+    n.ips.see(o.ip, now);
+    const fp = o.rawHeaders
+      ? rawClientFingerprint(o.userAgent, o.rawHeaders, net)
+      : clientFingerprint(o.userAgent, o.headerNames, net);
+    const since = now - 10 * MIN;
+    // The fingerprint is evaluated when a tenant or key joins it (or comes back within the window):
+    // its counts only grow then; between joins they can only shrink.
+    const joined = seeIn(n.fpTenants, fp | 0, o.tenantId, now, 64) < since;
+    const keyJoined = seeIn(n.fpKeys, fp | 0, o.keyId, now, 256) < since;
+    if (template) this.correlateTemplate(o, template, net, now, findings);
+    if (tail) this.correlateTemplate(o, tail, net, now, findings);
+    if (joined || keyJoined) this.evalFingerprint(n, fp, o, now, findings);
+  }
+
+  /** Who sends the same prompt template, from which networks. */
+  private correlateTemplate(o: Observation, t: number, net: string, now: number, findings: Finding[]): void {
+    const since = now - 10 * MIN;
+    let ts = this.templates.get(t | 0);
+    if (!ts) {
+      ts = { key: o.keyId, tenant: o.tenantId, net, first: now, last: now, senders: null };
+      this.templates.set(t | 0, ts);
+      capMap(this.templates, this.caps.templates);
+      this.evalTemplate(t, ts, o, now, findings);
+      return;
+    }
+    // Evaluated at once when a key or tenant joins (or comes back within the window), or a key moves
+    // network: only then can its counts grow (a lockstep round is over in seconds).
+    let s = ts.senders;
+    if (!s) {
+      if (ts.key === o.keyId && ts.tenant === o.tenantId && ts.net === net) {
+        const prev = ts.last;
+        ts.last = now;
+        if (prev < since) this.evalTemplate(t, ts, o, now, findings);
+        return;
+      }
+      s = ts.senders = sendersOf(ts);
+    }
+    let changed = s.keys.touch(o.keyId, now) < since;
+    if (s.tenants.touch(o.tenantId, now) < since) changed = true;
+    if (s.keyNet.get(o.keyId) !== net) {
+      s.keyNet.set(o.keyId, net);
+      capMap(s.keyNet, 512);
+      changed = true;
+    }
+    if (s.keyTenant.get(o.keyId) !== o.tenantId) {
+      s.keyTenant.set(o.keyId, o.tenantId);
+      capMap(s.keyTenant, 512);
+      changed = true;
+    }
+    if (changed) this.evalTemplate(t, ts, o, now, findings);
+  }
+
+  /** A failed authentication: credential stuffing is many different credentials from one range. */
+  authFailed(a: AuthFailure, now: number): Finding[] {
+    const findings = this.out;
+    findings.length = 0;
+    const net = netOf(a.ip);
+    const wide = wideNetOf(a.ip);
+    for (const [map, id, need] of [
+      [this.nets, net, 10],
+      [this.wideNets, wide, 25],
+    ] as const) {
+      if (!id) continue;
+      const n = this.netState(map, id);
+      n.failed ??= new RecentSet(512);
+      n.failedIps ??= new RecentSet(256);
+      n.failed.see(a.credential, now);
+      n.failedIps.see(a.ip, now);
+      if (now < n.nextFailEval) continue;
+      n.nextFailEval = now + 1000;
+      const distinct = n.failed.countSeenSince(now - 5 * MIN);
+      if (distinct >= need * this.k) {
+        const ips = n.failedIps.membersSeenSince(now - 5 * MIN, 100);
+        findings.push({
+          detector: 'credential-stuffing',
+          category: 'credential-abuse',
+          score: Math.min(1, 0.6 + distinct / (need * 10)),
+          suggest: 'quarantine',
+          subject: { net: id, ip: a.ip },
+          capability: '*',
+          reason: `${distinct} different invalid credentials from ${id} in 5 min`,
+          related: { keys: [], ips, tenants: [] },
+          signals: { distinctCredentials: distinct, ips: ips.length },
+        });
+      }
+    }
+    return findings;
+  }
+
+  /** True if this key was already in use before `t` (a known client in a range under suspicion). */
+  keyKnownBefore(keyId: string, t: number): boolean {
+    const s = this.keys.get(keyId);
+    return s !== undefined && s.firstSeen < t;
+  }
+
+  /** Keys seen here sending template `t` from `net` since `since`, and their tenants. */
+  templateKeysOn(t: number, net: string, since: number): { keys: string[]; tenants: string[] } {
+    const ts = this.templates.get(t | 0);
+    const keys: string[] = [];
+    const tenants = new Set<string>();
+    if (!ts) return { keys, tenants: [] };
+    if (!ts.senders) {
+      if (ts.net === net && ts.last >= since)
+        return { keys: [ts.key], tenants: ts.tenant ? [ts.tenant] : [] };
+      return { keys, tenants: [] };
+    }
+    const s = ts.senders;
+    for (const [k, n] of s.keyNet) {
+      if (n !== net || (s.keys.lastSeen(k) ?? 0) < since) continue;
+      keys.push(k);
+      const tn = s.keyTenant.get(k);
+      if (tn) tenants.add(tn);
+    }
+    return { keys, tenants: [...tenants] };
+  }
+
+  /** Networks this key used for the first time since `since` (here). */
+  localNewNets(keyId: string, since: number): number {
+    return this.keys.get(keyId)?.nets.countNewSince(since) ?? 0;
+  }
+
+  /** Sizes of the state maps, for metrics and tests of boundedness. */
+  sizes(): { keys: number; tenants: number; nets: number; templates: number } {
+    return {
+      keys: this.keys.size,
+      tenants: this.tenants.size,
+      nets: this.nets.size + this.wideNets.size,
+      templates: this.templates.size,
+    };
+  }
+
+  private keyState(o: Observation, now: number): KeyState {
+    let s = this.keys.get(o.keyId);
+    if (!s) {
+      s = {
+        ...newRate(now),
+        keyId: o.keyId,
+        tenantId: o.tenantId,
+        nets: new RecentSet(256),
+        ips: new RecentSet(256),
+        uas: new RecentSet(32),
+        endUsers: new RecentSet(4096),
+        tpl: new Map(),
+        tplPrev: new Map(),
+        tplEpoch: Math.floor(now / (2 * MIN)),
+        mixBase: new Float64Array(MIX_BINS),
+        mixBaseN: 0,
+        mixRecent: new Float64Array(MIX_BINS),
+        mixRecentN: 0,
+        mixWindow: now,
+        nextEval: 0,
+        lastAction: o.action,
+      };
+      this.keys.set(o.keyId, s);
+      capMap(this.keys, this.caps.keys);
+    }
+    s.lastAction = o.action;
+    return s;
+  }
+
+  private netState(map: Map<string, NetState>, net: string): NetState {
+    let n = map.get(net);
+    if (!n) {
+      n = {
+        net,
+        ips: new RecentSet(256),
+        fpTenants: new Map(),
+        fpKeys: new Map(),
+        failed: null,
+        failedIps: null,
+        nextFailEval: 0,
+      };
+      map.set(net, n);
+      capMap(map, this.caps.nets);
+    }
+    return n;
+  }
+
+  /** Whether the key's last minute was spread over many end users at an ordinary pace each. */
+  private moreEndUsers(s: KeyState, now: number): boolean {
+    const n1 = s.ring.sum(now, S_REQ, 6);
+    const eu1 = s.ring.sum(now, S_EU, 6);
+    if (n1 === 0 || eu1 < 0.8 * n1) return false;
+    const users = s.endUsers.countSeenSince(now - MIN);
+    return users >= 10 && eu1 / users <= 10;
+  }
+
+  private evalKey(s: KeyState, o: Observation, now: number, out: Finding[]): void {
+    const k = this.k;
+    const subject = { keyId: s.keyId, tenantId: s.tenantId };
+    const age = now - s.firstSeen;
+
+    // Volume spike against the key's own baseline — unless the growth is more people rather than
+    // one client going wild: most requests of the last minute name an end user, from ≥ 10 distinct
+    // end users sending ≤ 10 requests a minute each (a launch). End users that never come back are
+    // end-user rotation's business (below).
+    const v = spike(s, now, k);
+    if (v && !this.moreEndUsers(s, now))
+      out.push({
+        detector: 'volume-spike',
+        category: 'unusual-volume',
+        score: v.score,
+        suggest: 'flag',
+        subject,
+        capability: '*',
+        reason: `request rate ${round(v.rate)}/s is ${round(v.ratio, 1)}x this key's usual ${round(v.base, 3)}/s`,
+        related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
+        signals: { rate: round(v.rate), baseline: round(v.base, 3) },
+      });
+
+    // Key sharing: many networks this key never used before, within minutes.
+    const newNets = s.nets.countNewSince(now - 5 * MIN);
+    const oldNets = s.nets.size - newNets;
+    const newUas = s.uas.countNewSince(now - 5 * MIN);
+    if (age >= 2 * MIN && oldNets > 0 && newNets >= 8 * k && newNets >= 3 * (oldNets + 1)) {
+      out.push({
+        detector: 'key-sharing',
+        category: 'shared-credential',
+        score: Math.min(1, 0.55 + newNets / 40 + (newUas >= 2 ? 0.2 : 0)),
+        suggest: newNets >= 10 * k ? 'quarantine' : 'flag',
+        subject,
+        capability: '*',
+        reason: `key used from ${newNets} new networks in 5 min (it had used ${oldNets} before)`,
+        related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - 5 * MIN, 50), tenants: [s.tenantId] },
+        signals: { newNetworks: newNets, previousNetworks: oldNets, newUserAgents: newUas },
+      });
+    } else if (age < 2 * MIN && newNets >= 24 * k) {
+      out.push({
+        detector: 'key-sharing',
+        category: 'shared-credential',
+        score: 0.5,
+        suggest: 'flag',
+        subject,
+        capability: '*',
+        reason: `a new key used from ${newNets} networks in its first minutes`,
+        related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - 5 * MIN, 50), tenants: [s.tenantId] },
+        signals: { newNetworks: newNets },
+      });
+    }
+
+    // End-user rotation: a surge of end-user ids that never come back. Against the key's own
+    // minutes 3 to 10 ago (a product whose customers are mostly new has always looked like that),
+    // and only if the new ids do not return (a launch's new users keep chatting).
+    const euNew = s.ring.sum(now, S_EU_NEW, 6);
+    if (age >= 5 * MIN && euNew >= 40 * k) {
+      const eu = s.ring.sum(now, S_EU, 6);
+      const euBefore = s.ring.sum(now, S_EU, SLOTS) - s.ring.sum(now, S_EU, 18);
+      const newPerMinBefore = (s.ring.sum(now, S_EU_NEW, SLOTS) - s.ring.sum(now, S_EU_NEW, 18)) / 7;
+      if (euBefore >= 10 * k && euNew >= 3 * newPerMinBefore + 20 * k) {
+        const { first, returned } = s.endUsers.returnedOf(now - 3 * MIN, now - 20_000);
+        if (first >= 20 * k && returned <= 0.1 * first)
+          out.push({
+            detector: 'end-user-rotation',
+            category: 'automated-abuse',
+            score: Math.min(1, 0.5 + euNew / 400),
+            suggest: 'flag',
+            subject,
+            capability: '*',
+            reason: `${euNew} of ${eu} requests in the last minute came from end-user ids never seen before; ${first - returned} of ${first} new end users of the last 3 minutes never came back`,
+            related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
+            signals: {
+              endUserRequests: eu,
+              newEndUsers: euNew,
+              newPerMinuteBefore: round(newPerMinBefore, 1),
+              returned,
+              first,
+            },
+          });
+      }
+    }
+
+    // Distillation: sustained reasoning-extraction prompts with long answers.
+    const n5 = s.ring.sum(now, S_REQ, 30);
+    const r5 = s.ring.sum(now, S_REASON, 30);
+    const out5 = s.ring.sum(now, S_OUT, 30);
+    const meanOut = n5 > 0 ? out5 / n5 : 0;
+    // The last minute must be busy too: a researcher's occasional long question is not a sweep.
+    const n1 = s.ring.sum(now, S_REQ, 6);
+    if (n5 >= 12 * k && n1 >= 12 * k && r5 / n5 >= 0.6 && meanOut >= 350) {
+      let top = 0;
+      for (const c of s.tpl.values()) if (c > top) top = c;
+      for (const c of s.tplPrev.values()) if (c > top) top = c;
+      const strong = n5 >= 60 * k && r5 / n5 >= 0.7 && meanOut >= 500;
+      out.push({
+        detector: 'distillation',
+        category: 'model-extraction',
+        score: Math.min(1, 0.5 + n5 / 400 + (strong ? 0.2 : 0)),
+        suggest: strong ? 'quarantine' : 'flag',
+        subject,
+        capability: o.action,
+        reason: `${r5} of ${n5} requests in 5 min ask for step-by-step reasoning, averaging ${Math.round(meanOut)} output tokens`,
+        related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - 5 * MIN, 10), tenants: [s.tenantId] },
+        signals: { requests: n5, reasoning: r5, meanOutputTokens: Math.round(meanOut), topTemplate: top },
+      });
+    }
+  }
+
+  /** Style shift: the last 15 s of endpoint/model/length mix against the key's history. */
+  private closeMixWindow(s: KeyState, window: number, now: number, out: Finding[]): void {
+    const rn = s.mixRecentN;
+    if (rn >= 8 * this.k && s.mixBaseN >= 60 * this.k) {
+      // Total-variation distance of each histogram (endpoint x length class; model), the larger one.
+      let a = 0;
+      let b = 0;
+      for (let i = 0; i < MIX_BINS; i++) {
+        const d = Math.abs(s.mixRecent[i]! / rn - s.mixBase[i]! / s.mixBaseN);
+        if (i < ENDPOINTS.length * 4) a += d;
+        else b += d;
+      }
+      const tv = Math.max(a, b) / 2;
+      if (tv >= 0.7) {
+        let bin = 0;
+        for (let i = 0; i < MIX_BINS; i++)
+          if (
+            s.mixRecent[i]! - s.mixBase[i]! * (rn / s.mixBaseN) >
+            s.mixRecent[bin]! - s.mixBase[bin]! * (rn / s.mixBaseN)
+          )
+            bin = i;
+        out.push({
+          detector: 'style-shift',
+          category: 'unusual-usage',
+          score: Math.min(1, tv),
+          suggest: 'flag',
+          subject: { keyId: s.keyId, tenantId: s.tenantId },
+          capability: s.lastAction,
+          reason:
+            bin < ENDPOINTS.length * 4
+              ? `the mix of endpoints and prompt lengths changed sharply (now mostly ${ENDPOINTS[Math.floor(bin / 4)]} calls)`
+              : 'the mix of models changed sharply',
+          related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
+          signals: { distance: round(tv), recent: rn, history: s.mixBaseN },
+        });
+      }
+    }
+    // Fold the window into the history, which forgets slowly (half weight every ~2000 requests).
+    for (let i = 0; i < MIX_BINS; i++) s.mixBase[i]! += s.mixRecent[i]!;
+    s.mixBaseN += rn;
+    if (s.mixBaseN > 4000) {
+      for (let i = 0; i < MIX_BINS; i++) s.mixBase[i]! *= 0.5;
+      s.mixBaseN *= 0.5;
+    }
+    s.mixRecent.fill(0);
+    s.mixRecentN = 0;
+    s.mixWindow = window;
+  }
+
+  /** Client fingerprint (user agent + header order + network) shared by keys of many tenants. */
+  private evalFingerprint(n: NetState, fp: number, o: Observation, now: number, out: Finding[]): void {
+    const since = now - 10 * MIN;
+    const ts = n.fpTenants.get(fp | 0);
+    if (!ts) return;
+    const ft = ts.countSeenSince(since);
+    if (ft < 4 * this.k) return;
+    const keys = n.fpKeys.get(fp | 0)?.membersSeenSince(since, 500) ?? [];
+    // The capability the fingerprint's keys mostly use (not whichever request happened to trigger).
+    const votes = new Map<string, number>();
+    let capability = o.action;
+    let best = 0;
+    for (const k of keys) {
+      const a = this.keys.get(k)?.lastAction;
+      if (!a) continue;
+      const v = (votes.get(a) ?? 0) + 1;
+      votes.set(a, v);
+      if (v > best) {
+        best = v;
+        capability = a;
+      }
+    }
+    out.push({
+      detector: 'client-fingerprint',
+      category: 'automated-abuse',
+      score: Math.min(1, 0.5 + ft / 20),
+      suggest: ft >= 6 * this.k ? 'quarantine' : 'flag',
+      subject: { net: n.net },
+      capability,
+      reason: `one client fingerprint used by ${keys.length} keys of ${ft} tenants from ${n.net} in 10 min`,
+      related: { keys, ips: n.ips.membersSeenSince(since, 50), tenants: ts.membersSeenSince(since, 100) },
+      signals: { tenants: ft, keys: keys.length },
+    });
+  }
+
+  private evalTemplate(t: number, state: TemplateState, o: Observation, now: number, out: Finding[]): void {
+    const since = now - 10 * MIN;
+    // One sender: one tenant at most (its count as the collections would give it).
+    if (!state.senders && (state.last >= since ? 1 : 0) < 5 * this.k) return;
+    state.senders ??= sendersOf(state);
+    const ts = state.senders;
+    const tenants = ts.tenants.countSeenSince(since);
+    if (tenants < 5 * this.k) return;
+    const keys = ts.keys.membersSeenSince(since, 512);
+    // Members: keys whose network hosts this template for at least two tenants (proxies shared by
+    // accounts); a popular template used independently comes from each tenant's own network.
+    const perNet = new Map<string, Set<string>>();
+    for (const key of keys) {
+      const net = ts.keyNet.get(key);
+      const tenant = ts.keyTenant.get(key);
+      if (!net || !tenant) continue;
+      let set = perNet.get(net);
+      if (!set) {
+        set = new Set();
+        perNet.set(net, set);
+      }
+      set.add(tenant);
+    }
+    const members: string[] = [];
+    const memberTenants = new Set<string>();
+    const memberNets: string[] = [];
+    for (const [net, set] of perNet) {
+      if (set.size < 2) continue;
+      memberNets.push(net);
+      for (const tn of set) memberTenants.add(tn);
+    }
+    for (const key of keys) {
+      const net = ts.keyNet.get(key);
+      if (net && (perNet.get(net)?.size ?? 0) >= 2) members.push(key);
+    }
+    if (memberTenants.size < 5 * this.k || members.length < 6 * this.k) return;
+    if (members.length / memberNets.length < 3) return;
+    out.push({
+      detector: 'template-campaign',
+      category: 'automated-abuse',
+      score: Math.min(1, 0.6 + members.length / 50),
+      suggest: 'quarantine',
+      subject: { net: memberNets[0] },
+      capability: o.action,
+      reason: `same prompt template from ${members.length} keys of ${memberTenants.size} tenants through ${memberNets.length} networks in 10 min`,
+      related: { keys: members, ips: [], tenants: [...memberTenants].slice(0, 100) },
+      signals: {
+        template: t.toString(16),
+        keys: members.length,
+        tenants: memberTenants.size,
+        networks: memberNets.length,
+      },
+    });
+  }
+}
+
+/** Records `member` in the set of `k`; returns when it was last seen there before (-Infinity if new). */
+function seeIn<K, M>(map: Map<K, RecentSet<M>>, k: K, member: M, now: number, cap: number): number {
+  let s = map.get(k);
+  if (!s) {
+    s = new RecentSet<M>(cap);
+    map.set(k, s);
+    capMap(map, 256);
+  }
+  return s.touch(member, now);
+}
+
+/** Folds closed slots into the EWMA baseline (10-minute time constant; slower while spiking). */
+function foldRate(r: Rate, now: number): void {
+  const cur = Math.floor(now / SLOT_MS);
+  if (cur <= r.lastFolded) return;
+  const from = Math.max(r.lastFolded, cur - SLOTS);
+  for (let id = from; id < cur; id++) {
+    const v = r.ring.at(id, S_REQ);
+    const alpha = r.spiking ? 1 / 360 : r.baseSlots < 30 ? 1 / (r.baseSlots + 1) : 1 / 60;
+    r.base += alpha * (v - r.base);
+    r.baseSlots++;
+  }
+  // A long idle gap folds as zeros (bounded by the ring), so the baseline decays with silence.
+  if (cur - r.lastFolded > SLOTS) {
+    const idle = cur - r.lastFolded - SLOTS;
+    r.base *= Math.exp(-idle / 60);
+    r.baseSlots += idle;
+  }
+  r.lastFolded = cur;
+}
+
+/** Rate over the last 30 s against the baseline; a subject that spiked before and calmed down is not flagged again. */
+function spike(
+  r: Rate,
+  now: number,
+  k: number,
+): { rate: number; base: number; ratio: number; score: number } | null {
+  const count = r.ring.sum(now, S_REQ, 3);
+  const span = (now % SLOT_MS) + 2 * SLOT_MS;
+  const rate = (count * 1000) / Math.max(span, SLOT_MS);
+  const base = r.base / (SLOT_MS / 1000);
+  const on = r.baseSlots >= 30 && count >= 30 * k && rate >= Math.max(10 * base * k, 1);
+  if (!on) {
+    if (r.spiking && rate < 3 * base + 0.2) {
+      r.spiking = false;
+      r.spikes++;
+      r.lastSpikeEnd = now;
+    }
+    return null;
+  }
+  const first = !r.spiking;
+  r.spiking = true;
+  // A burst this subject has shown (and ended) before is its pattern (a nightly batch), not an attack.
+  if (!first || r.spikes > 0) return null;
+  const ratio = base > 0 ? rate / base : rate * 100;
+  return { rate, base, ratio, score: Math.min(1, 0.4 + Math.log10(Math.max(ratio, 1)) / 5) };
+}
