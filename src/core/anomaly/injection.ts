@@ -49,16 +49,25 @@ const S_CANARY = 1;
 const S_REFUSED = 2;
 const SERIES = 3;
 
-/** Attempts in five minutes before a flag, and before a quarantine (times the policy's sensitivity). */
-export const FLAG_ATTEMPTS = 6;
+/**
+ * Attempts in five minutes before a flag, and before a quarantine (times the policy's sensitivity).
+ * A flag needs 4 (it was 6): a key probing at one request every 10-20 s with ordinary prompts mixed
+ * in took more than 120 s to reach 6 in 2 of 60 generated scenarios (seeds 181-243).
+ */
+export const FLAG_ATTEMPTS = 4;
 export const QUARANTINE_ATTEMPTS = 20;
 /**
  * Distinct attempt texts in five minutes before any action: one text repeated (an application's own
  * system prompt the classifier dislikes, a phrase its end users paste) is not someone trying payloads.
  */
 export const DISTINCT_TEXTS = 3;
-/** The share of the key's requests that must be attempts: a flag needs half, a quarantine 70 %. */
-export const FLAG_SHARE = 0.5;
+/**
+ * The share of the key's requests that must be attempts: a flag needs about a third (it was half:
+ * a prober whose payloads the classifier scores below its threshold one time in three stayed
+ * under it), a quarantine 70 %. A support bot whose users paste a payload now and then (3 %) and
+ * people asking about injection stay far below either.
+ */
+export const FLAG_SHARE = 0.34;
 export const QUARANTINE_SHARE = 0.7;
 
 interface KeyAttempts {

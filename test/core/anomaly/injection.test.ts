@@ -5,6 +5,7 @@ import { AbuseSchema } from '../../../src/abuse/policy.js';
 import type { Observation } from '../../../src/core/anomaly/detectors.js';
 import {
   FLAG_ATTEMPTS,
+  FLAG_SHARE,
   type InjectionAttempt,
   InjectionAttempts,
   QUARANTINE_ATTEMPTS,
@@ -41,6 +42,22 @@ function feed(
 }
 
 describe('injection-attempts detector', () => {
+  it('flags a slow prober whose attempts are a third of what it sends, not a key where they are a quarter', () => {
+    // Four attempts (distinct texts) in 5 min: a key probing at one request every 10-20 s, with
+    // ordinary prompts mixed in and some payloads the classifier does not score as injection.
+    expect(FLAG_ATTEMPTS).toBe(4);
+    expect(FLAG_SHARE).toBeLessThanOrEqual(0.35);
+    const probe = (answered: number) => {
+      const d = new InjectionAttempts();
+      let last = null;
+      for (let i = 0; i < 4; i++)
+        last = d.attempt(attempt({ requestId: `r${i}`, textHash: i }), T0 + i * 15_000, () => answered);
+      return last;
+    };
+    expect(probe(11)?.suggest).toBe('flag'); // 4 of 11: 36 %
+    expect(probe(16)).toBeNull(); // 4 of 16: 25 %
+  });
+
   it('says nothing below the flag count, flags at it, and suggests quarantine only when it persists', () => {
     const d = new InjectionAttempts();
     // Every request of the key is an attempt (answered = attempts so far).
