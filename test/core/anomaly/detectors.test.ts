@@ -185,6 +185,51 @@ describe('volume spike', () => {
   });
 });
 
+describe('style shift', () => {
+  /** A key sending one request every `every` ms: `history` chats, then embeddings; when the first shift finding came. */
+  function shiftAt(
+    every: number,
+    history: number,
+    burst = 1,
+    after = 40,
+  ): { first: number | null; shiftStart: number } {
+    const d = new AnomalyDetectors();
+    let t = T0;
+    let first: number | null = null;
+    const send = (o: Observation) => {
+      for (const f of d.observe(o, t)) if (f.detector === 'style-shift' && first === null) first = t;
+    };
+    for (let i = 0; i < history; i++, t += every) send(obs({ prompt: `hello there number ${i}` }));
+    const shiftStart = t;
+    for (let i = 0; i < after; i++, t += every / burst)
+      send(
+        obs({
+          endpoint: 'embeddings',
+          action: 'embeddings.create',
+          model: 'demo-embed',
+          prompt: 'x'.repeat(900),
+        }),
+      );
+    return { first, shiftStart };
+  }
+
+  it('judges a slow key on its last 8 requests: flagged by the 8th new one, not a window later', () => {
+    // One request every 3.5 s: a 15 s window holds 4-5, so a window that began before the shift
+    // mixes both kinds and the next whole one took 8 more requests (about a minute).
+    const { first, shiftStart } = shiftAt(3500, 100);
+    expect(first).not.toBeNull();
+    expect(first! - shiftStart).toBeLessThanOrEqual(7 * 3500);
+  });
+
+  it('does not judge a key without 60 requests of history, nor on 8 requests bunched into less than 15 s', () => {
+    expect(shiftAt(3500, 40).first).toBeNull();
+    // A fast key: 8 requests come in 2.8 s, so only the 15 s windows judge it (their first whole one).
+    const fast = shiftAt(3500, 100, 10, 120);
+    expect(fast.first).not.toBeNull();
+    expect(fast.first! - fast.shiftStart).toBeGreaterThanOrEqual(15_000);
+  });
+});
+
 describe('bounded state', () => {
   it('keeps its maps capped under a flood of distinct keys, networks and templates', () => {
     const d = new AnomalyDetectors({ maxKeys: 500, maxTenants: 300, maxNets: 400, maxTemplates: 200 });

@@ -3,6 +3,7 @@
  * speed changes of branch abu. test/core/anomaly/reference.test.ts replays generated traces through
  * it and through the current detectors and requires the same findings, in the same order. Do not
  * change it (except to follow a deliberate change of what the detectors decide).
+ * Followed since: the style-shift ring (`ringShift`, session 6), copied from the current code.
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -134,6 +135,8 @@ const SERIES = 5;
 
 const ENDPOINTS = ['chat', 'completions', 'embeddings', 'images', 'responses', 'messages', 'tasks'];
 const MIX_BINS = ENDPOINTS.length * 4 + 8;
+/** Requests in the ring a slow key's style shift is judged on (as many as a window needs). */
+const MIX_RING = 8;
 
 interface Rate {
   ring: SlotRing;
@@ -165,6 +168,15 @@ interface KeyState extends Rate {
   mixRecent: Float64Array;
   mixRecentN: number;
   mixWindow: number;
+  /**
+   * The last MIX_RING requests' bins (endpoint x length, model) and times: a slow key's shift is
+   * judged on its latest requests as they come, not only when a 15 s window that began before the
+   * shift closes (see `ringShift`).
+   */
+  mixRing: Uint8Array;
+  mixRingT: Float64Array;
+  mixRingN: number;
+  mixRingEval: number;
   nextEval: number;
   lastAction: string;
 }
@@ -344,9 +356,17 @@ export class AnomalyDetectors {
     const mixAge = now - key.mixWindow;
     if ((mixAge >= 15_000 && key.mixRecentN >= 8 * this.k) || mixAge >= 60_000)
       this.closeMixWindow(key, now, now, findings);
-    key.mixRecent[endpointIndex(o.endpoint) * 4 + lengthClass]! += 1;
-    key.mixRecent[modelBin(o.model)]! += 1;
+    const binA = endpointIndex(o.endpoint) * 4 + lengthClass;
+    const binB = modelBin(o.model);
+    key.mixRecent[binA]! += 1;
+    key.mixRecent[binB]! += 1;
     key.mixRecentN++;
+    const at = key.mixRingN % MIX_RING;
+    key.mixRing[2 * at] = binA;
+    key.mixRing[2 * at + 1] = binB;
+    key.mixRingT[at] = now;
+    key.mixRingN++;
+    if (key.mixRingN >= MIX_RING && now >= key.mixRingEval) this.ringShift(key, now, findings);
 
     // Tenant counters.
     let tenant = this.tenants.get(o.tenantId);
@@ -548,6 +568,10 @@ export class AnomalyDetectors {
         mixRecent: new Float64Array(MIX_BINS),
         mixRecentN: 0,
         mixWindow: now,
+        mixRing: new Uint8Array(2 * MIX_RING),
+        mixRingT: new Float64Array(MIX_RING),
+        mixRingN: 0,
+        mixRingEval: 0,
         nextEval: 0,
         lastAction: o.action,
       };
@@ -693,6 +717,68 @@ export class AnomalyDetectors {
         signals: { requests: n5, reasoning: r5, meanOutputTokens: Math.round(meanOut), topTemplate: top },
       });
     }
+  }
+
+  /**
+   * Style shift on the key's last MIX_RING requests, for a slow key: when they span at least 15 s
+   * (fewer than 8 requests per 15 s; a faster key's windows fill in 15 s and are judged at their
+   * close), they are compared with the history the same way as a closed window. A window that began
+   * before the shift mixes old requests with new ones and may not cross 0.7; the next one takes
+   * another 8 requests, which for a key sending one request every 3-4 s was a minute. At most one
+   * evaluation per second per key; none for 15 s after a finding.
+   */
+  private ringShift(s: KeyState, now: number, out: Finding[]): void {
+    if (this.k > 1 || s.mixBaseN < 60 * this.k) return;
+    const oldest = s.mixRingT[s.mixRingN % MIX_RING]!;
+    if (now - oldest < 15_000) return;
+    s.mixRingEval = now + 1000;
+    // TV distance of the ring's histogram against the history's, per part (endpoint x length; model):
+    // 1/2 (sum over the ring's bins of |r/n - p| - p, plus 1), the bins the ring lacks adding p each.
+    const ring = s.mixRing;
+    const base = s.mixBase;
+    const bn = s.mixBaseN;
+    let a = 1;
+    let b = 1;
+    let top = -1;
+    let topExcess = Number.NEGATIVE_INFINITY;
+    for (let j = 0; j < 2 * MIX_RING; j++) {
+      const bin = ring[j]!;
+      // Each distinct bin once: count it where it first appears in the ring.
+      let first = true;
+      let r = 0;
+      for (let m = 0; m < 2 * MIX_RING; m++) {
+        if (ring[m] !== bin) continue;
+        if (m < j) first = false;
+        r++;
+      }
+      if (!first) continue;
+      const p = base[bin]! / bn;
+      const d = Math.abs(r / MIX_RING - p) - p;
+      if (bin < ENDPOINTS.length * 4) a += d;
+      else b += d;
+      const excess = r - base[bin]! * (MIX_RING / bn);
+      if (excess > topExcess) {
+        topExcess = excess;
+        top = bin;
+      }
+    }
+    const tv = Math.max(a, b) / 2;
+    if (tv < 0.7) return;
+    s.mixRingEval = now + 15_000;
+    out.push({
+      detector: 'style-shift',
+      category: 'unusual-usage',
+      score: Math.min(1, tv),
+      suggest: 'flag',
+      subject: { keyId: s.keyId, tenantId: s.tenantId },
+      capability: s.lastAction,
+      reason:
+        top < ENDPOINTS.length * 4
+          ? `the mix of endpoints and prompt lengths changed sharply (now mostly ${ENDPOINTS[Math.floor(top / 4)]} calls)`
+          : 'the mix of models changed sharply',
+      related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
+      signals: { distance: round(tv), recent: MIX_RING, history: bn },
+    });
   }
 
   /** Style shift: the last 15 s of endpoint/model/length mix against the key's history. */
