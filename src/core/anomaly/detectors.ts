@@ -130,6 +130,8 @@ const ENDPOINTS = ['chat', 'completions', 'embeddings', 'images', 'responses', '
 const MIX_BINS = ENDPOINTS.length * 4 + 8;
 /** Requests in the ring a slow key's style shift is judged on (as many as a window needs). */
 const MIX_RING = 8;
+/** Per-bin counts of one ring evaluation (left all zero after each). */
+const RING_COUNTS = new Uint8Array(MIX_BINS);
 
 interface Rate {
   ring: SlotRing;
@@ -782,11 +784,17 @@ export class AnomalyDetectors {
   private ringShift(s: KeyState, now: number, out: Finding[]): void {
     if (this.k > 1 || s.mixBaseN < 60 * this.k) return;
     const oldest = s.mixRingT[s.mixRingN % MIX_RING]!;
-    if (now - oldest < 15_000) return;
+    if (now - oldest < 15_000) {
+      // Every later oldest entry is newer: the span cannot reach 15 s before this one's 15 s are up.
+      s.mixRingEval = oldest + 15_000;
+      return;
+    }
     s.mixRingEval = now + 1000;
     // TV distance of the ring's histogram against the history's, per part (endpoint x length; model):
     // 1/2 (sum over the ring's bins of |r/n - p| - p, plus 1), the bins the ring lacks adding p each.
     const ring = s.mixRing;
+    const counts = RING_COUNTS;
+    for (let j = 0; j < 2 * MIX_RING; j++) counts[ring[j]!]!++;
     const base = s.mixBase;
     const bn = s.mixBaseN;
     let a = 1;
@@ -795,15 +803,9 @@ export class AnomalyDetectors {
     let topExcess = Number.NEGATIVE_INFINITY;
     for (let j = 0; j < 2 * MIX_RING; j++) {
       const bin = ring[j]!;
-      // Each distinct bin once: count it where it first appears in the ring.
-      let first = true;
-      let r = 0;
-      for (let m = 0; m < 2 * MIX_RING; m++) {
-        if (ring[m] !== bin) continue;
-        if (m < j) first = false;
-        r++;
-      }
-      if (!first) continue;
+      const r = counts[bin]!;
+      if (r === 0) continue; // (a bin already counted)
+      counts[bin] = 0;
       const p = base[bin]! / bn;
       const d = Math.abs(r / MIX_RING - p) - p;
       if (bin < ENDPOINTS.length * 4) a += d;
