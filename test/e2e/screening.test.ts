@@ -298,13 +298,15 @@ describe('streamed output', () => {
 describe('input screening with the real SDKs', () => {
   it('block → 400 SLUICE_CONTENT_BLOCKED on chat, responses, embeddings (OpenAI) and messages (Anthropic)', async () => {
     const oa = openai('block');
-    const calls: Promise<unknown>[] = [
-      oa.chat.completions.create({ model: 'gpt-stub', messages: [{ role: 'user', content: `use ${AWS}` }] }),
-      oa.responses.create({ model: 'gpt-stub', input: `use ${AWS}` }),
-      oa.embeddings.create({ model: 'emb-stub', input: `use ${AWS}` }),
+    // Thunks, called one at a time: promises created together would reject while an earlier one
+    // is awaited, before their handler is attached, and Node reports that as unhandled.
+    const calls: (() => Promise<unknown>)[] = [
+      () => oa.chat.completions.create({ model: 'gpt-stub', messages: [{ role: 'user', content: `use ${AWS}` }] }),
+      () => oa.responses.create({ model: 'gpt-stub', input: `use ${AWS}` }),
+      () => oa.embeddings.create({ model: 'emb-stub', input: `use ${AWS}` }),
     ];
-    for (const c of calls) {
-      const err = await c.then(
+    for (const call of calls) {
+      const err = await call().then(
         () => null,
         (e) => e,
       );
