@@ -69,6 +69,21 @@ export interface Trace {
   requests: TraceRequest[];
 }
 
+/**
+ * A trace's requests as the simulation reads them: `at(i)` for i = 0, 1, 2, ... in order. An array
+ * of parsed requests is one; `scanTrace` gives one that parses each line only when it is reached.
+ */
+export interface TraceRequests {
+  readonly length: number;
+  at(i: number): TraceRequest | undefined;
+}
+
+/** What `runSimulation` replays: the keys, made first, and the requests. */
+export interface TraceSource {
+  keys: TraceKey[];
+  requests: TraceRequests;
+}
+
 const IP = /^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F:.]+$/;
 
 function fieldError(lineNo: number, field: string, why: string): TraceError {
@@ -210,14 +225,7 @@ export function parseTrace(text: string): Trace {
       if (end >= text.length) break;
       continue;
     }
-    let o: Record<string, unknown>;
-    try {
-      o = JSON.parse(raw);
-    } catch {
-      throw new TraceError(`line ${lineNo}: not valid JSON`);
-    }
-    if (!o || typeof o !== 'object' || Array.isArray(o))
-      throw new TraceError(`line ${lineNo}: not a JSON object`);
+    const o = notAnObject(lineNo, raw);
     const type = o.type;
     if (type === 'request') {
       const req = requestLine(o, lineNo, lastT, raw);
@@ -231,14 +239,128 @@ export function parseTrace(text: string): Trace {
         `must be "key" or "request" (got ${JSON.stringify(type)?.slice(0, 40)})`,
       );
   }
-  for (const r of requests)
-    if (r.key !== undefined && !names.has(r.key))
-      throw new TraceError(`line ${r.line}: field "key" names undeclared key "${r.key.slice(0, 64)}"`);
+  for (const r of requests) if (r.key !== undefined && !names.has(r.key)) throw undeclaredKey(r);
   return { keys, requests };
 }
 
+function undeclaredKey(r: TraceRequest): TraceError {
+  return new TraceError(`line ${r.line}: field "key" names undeclared key "${r.key!.slice(0, 64)}"`);
+}
+
+function notAnObject(lineNo: number, raw: string): Record<string, unknown> {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(raw);
+  } catch {
+    throw new TraceError(`line ${lineNo}: not valid JSON`);
+  }
+  if (!o || typeof o !== 'object' || Array.isArray(o))
+    throw new TraceError(`line ${lineNo}: not a JSON object`);
+  return o;
+}
+
+/** `{"type":"request"`: a line that starts so is a request line (see `scanTrace`). */
+const REQUEST_START = Buffer.from('{"type":"request"');
+
+/**
+ * Reads a trace from its bytes without parsing every request up front (`parseTrace` keeps them all:
+ * a trace's parsed requests take about twice its size in the heap, and every one of them is copied
+ * by the garbage collector on the way to the old generation). One pass finds the lines and parses
+ * the key lines and any line that does not start with `{"type":"request"`; a request line that does
+ * is parsed and checked when the run reaches it (`at`), with the same checks and messages as
+ * `parseTrace`. So a trace with a bad request line is refused when the run reaches that line, not
+ * before the run starts; either way nothing is written and `sluice simulate` exits 1 naming it.
+ */
+export function scanTrace(buf: Buffer): TraceSource {
+  const keys: TraceKey[] = [];
+  const names = new Set<string>();
+  let starts = new Float64Array(1024);
+  let ends = new Float64Array(1024);
+  let lines = new Uint32Array(1024);
+  let count = 0;
+  const n = buf.length;
+  const head = REQUEST_START.length;
+  let lineNo = 0;
+  for (let start = 0; start <= n; ) {
+    let end = buf.indexOf(0x0a, start);
+    if (end < 0) end = n;
+    lineNo++;
+    const s = start;
+    start = end + 1;
+    let request = end - s >= head && buf.compare(REQUEST_START, 0, head, s, s + head) === 0;
+    if (!request) {
+      const raw = buf.toString('utf8', s, end).trim();
+      if (raw.length === 0) {
+        if (end >= n) break;
+        continue;
+      }
+      const o = notAnObject(lineNo, raw);
+      const type = o.type;
+      if (type === 'key') keys.push(keyLine(o, lineNo, names));
+      else if (type === 'request') request = true;
+      else
+        throw fieldError(
+          lineNo,
+          'type',
+          `must be "key" or "request" (got ${JSON.stringify(type)?.slice(0, 40)})`,
+        );
+    }
+    if (request) {
+      if (count === starts.length) {
+        const grow = <T extends Float64Array | Uint32Array>(a: T): T => {
+          const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+          b.set(a);
+          return b;
+        };
+        starts = grow(starts);
+        ends = grow(ends);
+        lines = grow(lines);
+      }
+      starts[count] = s;
+      ends[count] = end;
+      lines[count] = lineNo;
+      count++;
+    }
+  }
+  return { keys, requests: new LazyRequests(buf, starts, ends, lines, count, names) };
+}
+
+/** The request lines `scanTrace` found, parsed and checked in order as they are reached. */
+class LazyRequests implements TraceRequests {
+  private next = 0;
+  private lastT = Number.NEGATIVE_INFINITY;
+  private last: TraceRequest | undefined = undefined;
+
+  constructor(
+    private readonly buf: Buffer,
+    private readonly starts: Float64Array,
+    private readonly ends: Float64Array,
+    private readonly lines: Uint32Array,
+    readonly length: number,
+    private readonly names: Set<string>,
+  ) {}
+
+  at(i: number): TraceRequest | undefined {
+    if (i === this.next - 1) return this.last;
+    if (i < 0 || i >= this.length) return undefined;
+    if (i !== this.next)
+      throw new Error(`trace requests are read in order (asked for ${i}, next is ${this.next})`);
+    const lineNo = this.lines[i]!;
+    const raw = this.buf.toString('utf8', this.starts[i]!, this.ends[i]!).trim();
+    const o = notAnObject(lineNo, raw);
+    // (a line that starts as a request and names another type later: JSON keeps the last one)
+    if (o.type !== 'request') throw fieldError(lineNo, 'type', 'is given twice');
+    const r = requestLine(o, lineNo, this.lastT, raw);
+    if (r.key !== undefined && !this.names.has(r.key)) throw undeclaredKey(r);
+    this.lastT = r.t;
+    this.last = r;
+    this.next = i + 1;
+    return r;
+  }
+}
+
 export interface SimulationOptions {
-  trace: Trace;
+  trace: TraceSource;
   traceName: string;
   source: ConfigSource;
   /** Use this data dir instead of a fresh temporary one. */
@@ -466,10 +588,12 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
   // CPU time of this process during the run: on a shared machine the wall-clock rate says little.
   const cpuStart = process.cpuUsage();
   const { trace } = opts;
+  // (the first request read before anything is made: a bad first line leaves nothing behind)
+  const total = trace.requests.length;
+  const firstT = total > 0 ? trace.requests.at(0)!.t : 0;
   const tmp = opts.dataDir ? null : mkdtempSync(join(tmpdir(), 'sluice-sim-'));
   const dataDir = opts.dataDir ?? tmp!;
   const cfg = simConfig(opts.source.config, dataDir);
-  const firstT = trace.requests[0]?.t ?? 0;
   let vnow = SIM_EPOCH + firstT * 1000;
   const clock: Clock = { now: () => vnow };
   const logger = pino({ level: 'silent' });
@@ -609,7 +733,10 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     // 3. The event loop: timers due before a request fire first, in order. Only one request runs at
     // a time: `drive` starts or resumes it and returns once it has answered or parked on a virtual
     // timer (the upstream's latency); a parked request is resumed when its timer fires.
-    const results: { status: number; code: string | null }[] = new Array(trace.requests.length);
+    const results: { status: number; code: string | null }[] = new Array(total);
+    // Each request's line and time, kept for the decisions (the request itself is dropped once answered).
+    const lineOf = new Float64Array(total);
+    const tOf = new Float64Array(total);
     let finished = 0;
     const viaInject = (
       r: TraceRequest,
@@ -694,9 +821,10 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
         else t.fire();
       }
     };
-    const total = trace.requests.length;
     for (let i = 0; i < total; i++) {
-      const r = trace.requests[i]!;
+      const r = trace.requests.at(i)!;
+      lineOf[i] = r.line;
+      tOf[i] = r.t;
       const at = SIM_EPOCH + r.t * 1000;
       // (an await only when a timer is due: most requests find none)
       if (heap.size > 0 && heap.peek()!.due <= at) await fireDue(at);
@@ -707,7 +835,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     }
     await fireDue(Number.POSITIVE_INFINITY);
     opts.onProgress?.(total, total);
-    const lastT = trace.requests[total - 1]?.t ?? 0;
+    const lastT = total > 0 ? tOf[total - 1]! : 0;
     abuse.flush();
     abuse.expire();
 
@@ -716,14 +844,14 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     const byCode: Record<string, number> = {};
     const decisions: string[] = [];
     for (let i = 0; i < total; i++) {
-      const r = trace.requests[i]!;
+      const line = lineOf[i]!;
       const res = results[i] ?? { status: 0, code: 'SIM_NO_ANSWER' };
       byStatus[res.status] = (byStatus[res.status] ?? 0) + 1;
       if (res.code) byCode[res.code] = (byCode[res.code] ?? 0) + 1;
       // As JSON.stringify({ line, t, status, code, actions }) writes it (numbers print the same).
-      const acts = perRequest.size > 0 ? perRequest.get(`r${r.line}`) : undefined;
+      const acts = perRequest.size > 0 ? perRequest.get(`r${line}`) : undefined;
       decisions.push(
-        `{"line":${r.line},"t":${r.t},"status":${res.status},"code":${res.code === null ? 'null' : JSON.stringify(res.code)},"actions":${acts ? JSON.stringify(acts) : '[]'}}`,
+        `{"line":${line},"t":${tOf[i]},"status":${res.status},"code":${res.code === null ? 'null' : JSON.stringify(res.code)},"actions":${acts ? JSON.stringify(acts) : '[]'}}`,
       );
     }
     const report: SimulationReport = {

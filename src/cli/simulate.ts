@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { parseTrace, runSimulation, type SimulationResult, TraceError } from '../abuse/simulator.js';
+import { runSimulation, type SimulationResult, scanTrace, TraceError } from '../abuse/simulator.js';
 import { ConfigError, parseConfig } from '../config/load.js';
 import { type ConfigSource, DEFAULT_SOURCE, resolveConfig } from '../config/resolve.js';
 import { CliExit } from './exit.js';
@@ -22,22 +22,25 @@ export function registerSimulate(program: Command): void {
     .option('--decisions <file>', 'write one decision per trace request (JSON Lines) here')
     .option('--seed <n>', 'seed for anything random in the run', '1')
     .action(async (trace: string, o) => {
-      let text: string;
+      let bytes: Buffer;
       try {
         const { readFileSync } = await import('node:fs');
-        text = readFileSync(trace, 'utf8');
+        bytes = readFileSync(trace);
       } catch (err) {
         throw new CliExit(
           `sluice simulate: cannot read ${trace}: ${(err as NodeJS.ErrnoException).code ?? err}`,
           1,
         );
       }
-      let parsed: ReturnType<typeof parseTrace>;
+      // Request lines are parsed as the run reaches them (scanTrace): a malformed one stops the run
+      // there, with the same exit code and message as a malformed line found before it starts.
+      const traceError = (err: unknown) =>
+        err instanceof TraceError ? new CliExit(`sluice simulate: ${trace}: ${err.message}`, 1) : err;
+      let parsed: ReturnType<typeof scanTrace>;
       try {
-        parsed = parseTrace(text);
+        parsed = scanTrace(bytes);
       } catch (err) {
-        if (err instanceof TraceError) throw new CliExit(`sluice simulate: ${trace}: ${err.message}`, 1);
-        throw err;
+        throw traceError(err);
       }
       let source: ConfigSource;
       try {
@@ -51,26 +54,32 @@ export function registerSimulate(program: Command): void {
       }
       const tty = process.stderr.isTTY === true;
       let lastDraw = 0;
-      const result: SimulationResult = await runSimulation({
-        trace: parsed,
-        traceName: basename(trace),
-        source,
-        dataDir: o.dataDir,
-        seed: Number.parseInt(o.seed, 10) || 1,
-        onProgress: tty
-          ? (done, total) => {
-              const now = Date.now();
-              if (now - lastDraw < 100 && done < total) return;
-              lastDraw = now;
-              const width = 30;
-              const filled = Math.round((done / Math.max(1, total)) * width);
-              process.stderr.write(
-                `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} requests`,
-              );
-              if (done >= total) process.stderr.write('\n');
-            }
-          : undefined,
-      });
+      let result: SimulationResult;
+      try {
+        result = await runSimulation({
+          trace: parsed,
+          traceName: basename(trace),
+          source,
+          dataDir: o.dataDir,
+          seed: Number.parseInt(o.seed, 10) || 1,
+          onProgress: tty
+            ? (done, total) => {
+                const now = Date.now();
+                if (now - lastDraw < 100 && done < total) return;
+                lastDraw = now;
+                const width = 30;
+                const filled = Math.round((done / Math.max(1, total)) * width);
+                process.stderr.write(
+                  `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} requests`,
+                );
+                if (done >= total) process.stderr.write('\n');
+              }
+            : undefined,
+        });
+      } catch (err) {
+        if (tty && lastDraw > 0) process.stderr.write('\n');
+        throw traceError(err);
+      }
       if (o.report) writeFileSync(o.report, `${JSON.stringify(result.report, null, 2)}\n`);
       if (o.decisions)
         writeFileSync(o.decisions, result.decisions.join('\n') + (result.decisions.length ? '\n' : ''));

@@ -2,11 +2,12 @@
  * `parseTrace` lost its per-line closures (issue 11: simulate speed); it must accept, reject and
  * describe every trace exactly as the code it replaced (a verbatim copy in reference/): the same
  * keys and requests, or the same TraceError message, for valid lines and for every way a field can
- * be wrong.
+ * be wrong. `scanTrace`, which parses request lines only when the run reaches them, must end in the
+ * same keys and requests, and refuse the same traces.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseTrace } from '../../src/abuse/simulator.js';
+import { parseTrace, scanTrace, type TraceRequest } from '../../src/abuse/simulator.js';
 import { parseTraceReference } from './reference/parse-trace-reference.js';
 
 function outcome(parse: (text: string) => unknown, text: string): unknown {
@@ -128,5 +129,72 @@ describe('parseTrace', () => {
       'user-agent': 'openai-node/4.77.0',
       'x-sluice-end-user': 'u1',
     });
+  });
+});
+
+/** `scanTrace`, then every request read in order, as the simulation reads them. */
+function scanAll(text: string): { keys: unknown; requests: TraceRequest[] } {
+  const t = scanTrace(Buffer.from(text));
+  const requests: TraceRequest[] = [];
+  for (let i = 0; i < t.requests.length; i++) requests.push(t.requests.at(i)!);
+  // Asking again for the request just read gives it again; past the end, nothing.
+  if (requests.length > 0) expect(t.requests.at(requests.length - 1)).toBe(requests.at(-1));
+  expect(t.requests.at(requests.length)).toBeUndefined();
+  return { keys: t.keys, requests };
+}
+
+/** A line that is always valid (given keys k1 and k2 declared first, and times that only grow). */
+const validLine = fc.oneof(
+  fc.constantFrom(
+    '{"type":"request","t":9,"key":"k1","ip":"198.51.100.7","path":"/v1/chat/completions","body":{"model":"m","messages":[{"role":"user","content":"héllo 2024-01-05"}]}}',
+    '{"type":"request","t":9,"authorization":"Bearer x","ip":"2001:db8::1","path":"/v1/models"}',
+    '  {"t":9,"type":"request","key":"k2","ip":"198.51.100.7","path":"/v1/embeddings","body":{"input":"x"}}',
+    '{"type":"request","t":9,"key":"k1","ip":"198.51.100.7","path":"/v1/chat/completions","body":{"a":-0}}\r',
+    '',
+    '  ',
+  ),
+);
+const KEYS =
+  '{"type":"key","name":"k1","tenant":"t","tier":"default"}\n{"type":"key","name":"k2","tenant":"t","tier":"default"}';
+
+describe('scanTrace', () => {
+  it('ends in the same keys and requests as parseTrace, and refuses the same traces', () => {
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 8 }), fc.boolean(), (lines, crlf) => {
+        const text = lines.join(crlf ? '\r\n' : '\n');
+        const eager = outcome(parseTrace, text) as { ok?: unknown; error?: string };
+        const lazy = outcome(scanAll, text) as { ok?: unknown; error?: string };
+        if (eager.ok) expect(lazy).toEqual(eager);
+        else expect(lazy.error).toBe('TraceError');
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('names the same line and field as parseTrace when one line is wrong', () => {
+    fc.assert(
+      fc.property(
+        fc.array(validLine, { maxLength: 5 }),
+        line,
+        fc.array(validLine, { maxLength: 5 }),
+        (before, odd, after) => {
+          const text = [KEYS, ...before, odd, ...after].join('\n');
+          expect(outcome(scanAll, text)).toEqual(outcome(parseTrace, text));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('reads a trace with a byte-order mark, CRLF line ends and no final newline', () => {
+    const text = `\ufeff${KEYS}\r\n{"type":"request","t":0,"key":"k1","ip":"10.0.0.1","path":"/v1/models"}\r\n{"type":"request","t":1,"key":"k2","ip":"10.0.0.1","path":"/v1/models"}`;
+    const got = scanAll(text);
+    expect(got).toEqual(parseTrace(text));
+    expect(got.requests.map((r) => r.line)).toEqual([3, 4]);
+  });
+
+  it('refuses a request line whose JSON names the type twice, the second time not "request"', () => {
+    const text = `${KEYS}\n{"type":"request","t":0,"key":"k1","ip":"10.0.0.1","path":"/v1/models","type":"key","name":"k3","tenant":"t","tier":"default"}`;
+    expect(() => scanAll(text)).toThrow(/line 3: field "type" is given twice/);
   });
 });

@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain ES module without types (examples/scenarios/generate.mjs)
 import { generate } from '../../examples/scenarios/generate.mjs';
-import { parseTrace, runSimulation, TraceError } from '../../src/abuse/simulator.js';
+import { parseTrace, runSimulation, scanTrace, TraceError } from '../../src/abuse/simulator.js';
 import { parseConfig } from '../../src/config/load.js';
 import { DEFAULT_SOURCE } from '../../src/config/resolve.js';
 
@@ -85,7 +85,10 @@ tiers:
     const { text } = generate('template-campaign', 5, { duration: 240 });
     const trace = parseTrace(text);
     const a = await runSimulation({ trace, traceName: 'c.jsonl', source: defaultSource(), seed: 1 });
-    const b = await runSimulation({ trace, traceName: 'c.jsonl', source: defaultSource(), seed: 1 });
+    // The second run reads the trace as the CLI does, each request line parsed when it is reached.
+    const lazy = scanTrace(Buffer.from(text));
+    expect(lazy.requests.length).toBe(trace.requests.length);
+    const b = await runSimulation({ trace: lazy, traceName: 'c.jsonl', source: defaultSource(), seed: 1 });
     expect(JSON.stringify(b.report)).toBe(JSON.stringify(a.report));
     expect(b.decisions.join('\n')).toBe(a.decisions.join('\n'));
     expect(
@@ -130,6 +133,20 @@ tiers:
     const e1 = await run('node', ['bin/sluice.js', 'simulate', bad]).catch((e) => e);
     expect(e1.code).toBe(1);
     expect(e1.stderr).toMatch(/line 1: field "key"/);
+
+    // A bad request line the run reaches after others have run: still exit 1 naming it, no report.
+    const late = join(dir, 'late.jsonl');
+    const lateReport = join(dir, 'late-report.json');
+    writeFileSync(
+      late,
+      `${readFileSync(good, 'utf8')}{"type":"request","t":0.1,"key":"a","ip":"10.0.0.1","path":"/v1/models"}\n`,
+    );
+    const e3 = await run('node', ['bin/sluice.js', 'simulate', late, '--report', lateReport]).catch((e) => e);
+    expect(e3.code).toBe(1);
+    expect(e3.stderr).toContain(
+      `sluice simulate: ${late}: line 4: field "t" goes back in time (0.1 after 0.2)`,
+    );
+    expect(existsSync(lateReport)).toBe(false);
 
     const cfg = join(dir, 'bad.yaml');
     writeFileSync(cfg, 'upstreams: 7\n');

@@ -301,7 +301,11 @@ describe('input screening with the real SDKs', () => {
     // Thunks, called one at a time: promises created together would reject while an earlier one
     // is awaited, before their handler is attached, and Node reports that as unhandled.
     const calls: (() => Promise<unknown>)[] = [
-      () => oa.chat.completions.create({ model: 'gpt-stub', messages: [{ role: 'user', content: `use ${AWS}` }] }),
+      () =>
+        oa.chat.completions.create({
+          model: 'gpt-stub',
+          messages: [{ role: 'user', content: `use ${AWS}` }],
+        }),
       () => oa.responses.create({ model: 'gpt-stub', input: `use ${AWS}` }),
       () => oa.embeddings.create({ model: 'emb-stub', input: `use ${AWS}` }),
     ];
