@@ -272,6 +272,15 @@ export async function privatePostgres(port: number): Promise<PrivatePostgres> {
       return [];
     }
   };
+  /** The process state letter from /proc (T when stopped), or '' when it is gone. */
+  const stateOf = (pid: number): string => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    } catch {
+      return '';
+    }
+  };
   const gone = (pid: number) => {
     try {
       process.kill(pid, 0);
@@ -284,13 +293,29 @@ export async function privatePostgres(port: number): Promise<PrivatePostgres> {
     port,
     url: (db = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${db}`,
     async start() {
-      asPostgres(
-        `${bin}/pg_ctl -D ${data} -l ${dir}/log -w -o "-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null`,
-      );
+      try {
+        asPostgres(
+          `${bin}/pg_ctl -D ${data} -l ${dir}/log -w -o "-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null`,
+        );
+      } catch (err) {
+        // The server's own reason is in its log, not in pg_ctl's message.
+        let log = '';
+        try {
+          log = readFileSync(join(dir, 'log'), 'utf8').split('\n').slice(-15).join('\n');
+        } catch {}
+        throw new Error(`${(err as Error).message}\n--- server log ---\n${log}`);
+      }
     },
     async kill() {
       const pid = pidOf();
       if (!pid) return;
+      // Stopped before its children are listed: a postmaster under load forks a backend for every
+      // new connection, and one forked between the listing and the kill would outlive it, keep the
+      // shared memory, and make the next start fail ("pre-existing shared memory block ... in use").
+      try {
+        process.kill(pid, 'SIGSTOP');
+      } catch {}
+      await waitFor(() => ['T', 't', 'Z', ''].includes(stateOf(pid)), 5_000);
       const all = [pid, ...childrenOf(pid)];
       for (const p of all) {
         try {
