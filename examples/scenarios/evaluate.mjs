@@ -4,12 +4,20 @@
 import { parseTrace, runSimulation } from '../../dist/abuse/simulator.js';
 import { parseConfig } from '../../dist/config/load.js';
 import { DEFAULT_SOURCE, resolveConfig } from '../../dist/config/resolve.js';
-import { evaluate, FAMILIES, generate } from './generate.mjs';
+import { evaluate, FAMILIES as OWN_FAMILIES, generate as ownGenerate } from './generate.mjs';
 import { wireVariant } from './wire-variants.mjs';
 
 const args = process.argv.slice(2);
+// --generator FILE: another module exporting FAMILIES and generate(family, seed, { duration })
+// with the same { text, actors } result (e.g. independent/generate.mjs, written without reading
+// the detectors); scored the same way.
+const gi = args.indexOf('--generator');
+const generatorModule = gi >= 0 ? await import(new URL(args.splice(gi, 2)[1], `file://${process.cwd()}/`).href) : null;
+const FAMILIES = generatorModule?.FAMILIES ?? OWN_FAMILIES;
+const generate = generatorModule?.generate ?? ownGenerate;
 const di = args.indexOf('--duration');
-const duration = di >= 0 ? Number(args.splice(di, 2)[1]) : 900;
+// (another generator keeps its own default duration)
+const duration = di >= 0 ? Number(args.splice(di, 2)[1]) : generatorModule ? undefined : 900;
 // --wire messages=0.5,stream=0.5: that share of chat requests sent as /v1/messages, streamed.
 const wi = args.indexOf('--wire');
 const wire = wi >= 0 ? Object.fromEntries(args.splice(wi, 2)[1].split(',').map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)])) : null;
@@ -22,7 +30,7 @@ const families = fi >= 0 ? args.splice(fi, 2)[1].split(',') : FAMILIES;
 // degenerate traces whose figures looked real).
 const seeds = args.flatMap((a) => a.split(',')).map(Number);
 if (seeds.length === 0 || seeds.some((s) => !Number.isInteger(s))) {
-  process.stderr.write('usage: evaluate.mjs SEED [SEED...] [--duration S] [--family F,F] [--wire messages=0.5,stream=0.5] [--config FILE]  (seeds are integers)\n');
+  process.stderr.write('usage: evaluate.mjs SEED [SEED...] [--duration S] [--family F,F] [--wire messages=0.5,stream=0.5] [--config FILE] [--generator FILE]  (seeds are integers)\n');
   process.exit(2);
 }
 const unknown = families.filter((f) => !FAMILIES.includes(f));

@@ -402,10 +402,11 @@ export function evaluate(actors, report, decisions, requests) {
       if (a.action !== 'flag' && (n === a.key || n === a.ip)) touched.add(n);
     }
   }
-  // Refusals seen by legitimate keys.
+  // Refusals seen by legitimate keys: Sluice's own (with a Sluice error code), not an upstream's
+  // 429 or 403 passed through (the trace's `upstream.status`; its code is null).
   for (let i = 0; i < decisions.length; i++) {
     const d = decisions[i];
-    if (d.status === 403 || d.status === 429) {
+    if ((d.status === 403 || d.status === 429) && d.code) {
       const q = requests[i];
       if (q.key) touched.add(q.key);
     }

@@ -117,6 +117,8 @@ const MAX_TENANTS = 20_000;
 const MAX_NETS = 50_000;
 const MAX_TEMPLATES = 20_000;
 const MIN = 60_000;
+/** How long after its first request an end-user id must be seen again to count as a returning user. */
+const RETURN_GAP_MS = 10_000;
 
 // Series of a key's SlotRing.
 const S_REQ = 0;
@@ -711,7 +713,11 @@ export class AnomalyDetectors {
       const euBefore = s.ring.sum(now, S_EU, SLOTS) - s.ring.sum(now, S_EU, 18);
       const newPerMinBefore = (s.ring.sum(now, S_EU_NEW, SLOTS) - s.ring.sum(now, S_EU_NEW, 18)) / 7;
       if (euBefore >= 10 * k && euNew >= 3 * newPerMinBefore + 20 * k) {
-        const { first, returned } = s.endUsers.returnedOf(now - 3 * MIN, now - 20_000);
+        // "Came back": seen again 10 s or more after its first request. A rotating client that
+        // spends each id on a burst of two or three requests within a second or two (traffic
+        // written without sight of this detector: examples/scenarios/independent) re-used every
+        // id; people come back to a conversation (half of a many-users app's ids after a minute).
+        const { first, returned } = s.endUsers.returnedOf(now - 3 * MIN, now - 20_000, RETURN_GAP_MS);
         if (first >= 20 * k && returned <= 0.1 * first)
           out.push({
             detector: 'end-user-rotation',
@@ -720,7 +726,7 @@ export class AnomalyDetectors {
             suggest: 'flag',
             subject,
             capability: '*',
-            reason: `${euNew} of ${eu} requests in the last minute came from end-user ids never seen before; ${first - returned} of ${first} new end users of the last 3 minutes never came back`,
+            reason: `${euNew} of ${eu} requests in the last minute came from end-user ids never seen before; ${first - returned} of ${first} new end users of the last 3 minutes were not seen again ${RETURN_GAP_MS / 1000} s or more after their first request`,
             related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
             signals: {
               endUserRequests: eu,
@@ -739,6 +745,44 @@ export class AnomalyDetectors {
     const n1 = s.ring.sum(now, S_REQ, 6);
     const n5 = n1 >= 12 * k ? s.ring.sum(now, S_REQ, 30) : 0;
     if (n5 >= 12 * k) this.distillation(s, o, now, n5, subject, out);
+
+    // Output shift (a style shift in what is generated, not in what is asked): the last minute's
+    // answers average 1,000 tokens or more, eight times the key's minutes 2 to 10 ago. A key that
+    // turned from short help answers to whole novel chapters at the same request rate (traffic
+    // written without sight of these detectors: examples/scenarios/independent) changed neither its
+    // endpoint, nor its model, nor its prompt lengths. The minute's output is summed first: few keys
+    // pass it.
+    const out1 = n1 >= 8 * k && age >= 5 * MIN ? s.ring.sum(now, S_OUT, 6) : 0;
+    if (out1 >= 1000 * n1) this.outputShift(s, now, n1, out1, subject, out);
+  }
+
+  /** The output-shift finding of a key whose last minute's answers were long (see evalKey). */
+  private outputShift(
+    s: KeyState,
+    now: number,
+    n1: number,
+    out1: number,
+    subject: Finding['subject'],
+    out: Finding[],
+  ): void {
+    const k = this.k;
+    const nB = s.ring.sum(now, S_REQ, SLOTS) - s.ring.sum(now, S_REQ, 12);
+    if (nB < 30 * k) return;
+    const meanB = (s.ring.sum(now, S_OUT, SLOTS) - s.ring.sum(now, S_OUT, 12)) / nB;
+    const mean1 = out1 / n1;
+    const ratio = mean1 / Math.max(meanB, 50);
+    if (ratio < 8 * k) return;
+    out.push({
+      detector: 'style-shift',
+      category: 'unusual-usage',
+      score: Math.min(1, 0.5 + Math.log10(ratio) / 5),
+      suggest: 'flag',
+      subject,
+      capability: '*',
+      reason: `answers of the last minute average ${Math.round(mean1)} output tokens, ${round(ratio, 1)}x this key's usual ${Math.round(meanB)}`,
+      related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
+      signals: { meanOutputTokens: Math.round(mean1), baselineOutputTokens: Math.round(meanB), requests: n1 },
+    });
   }
 
   /** The distillation finding of a key whose last minute and 5 minutes were busy (see evalKey). */

@@ -79,6 +79,11 @@ interface KeyAttempts {
   tenantId: string;
 }
 
+/** Attempts (and canaries) over the key's requests in the last `slots` slots, answered or refused. */
+function shareOf(ring: SlotRing, now: number, slots: number, attempts: number, answered: number): number {
+  return attempts / Math.max(answered + ring.sum(now, S_REFUSED, slots), attempts, 1);
+}
+
 export class InjectionAttempts {
   private readonly keys = new Map<string, KeyAttempts>();
 
@@ -120,20 +125,41 @@ export class InjectionAttempts {
       s.samples.push(a.requestId);
       if (s.samples.length > 10) s.samples.shift();
     }
-    return this.evaluate(a.keyId, s, now, answered(a.keyId, WINDOW));
+    return this.evaluate(a.keyId, s, now, answered);
   }
 
-  private evaluate(keyId: string, s: KeyAttempts, now: number, answered: number): InjectionFinding | null {
+  private evaluate(
+    keyId: string,
+    s: KeyAttempts,
+    now: number,
+    answeredIn: (keyId: string, slots: number) => number,
+  ): InjectionFinding | null {
     const k = this.k;
     const injections = s.ring.sum(now, S_ATTEMPT, WINDOW);
     const canaries = s.ring.sum(now, S_CANARY, WINDOW);
-    const refused = s.ring.sum(now, S_REFUSED, WINDOW);
     // A leaked task prompt is worth three ordinary attempts: the attack worked.
     const attempts = injections + 3 * canaries;
-    const requests = Math.max(answered + refused, injections + canaries, 1);
-    const share = (injections + canaries) / requests;
-    if (attempts < FLAG_ATTEMPTS * k || share < FLAG_SHARE) return null;
+    if (attempts < FLAG_ATTEMPTS * k) return null;
+    const share = shareOf(s.ring, now, WINDOW, injections + canaries, answeredIn(keyId, WINDOW));
+    // The flag's share counts the key's requests since its first attempt in the window, not over
+    // all five minutes: a key that had been busy before it started probing diluted its attempts with
+    // that earlier traffic, and reached a third of five minutes only after two minutes or more (a
+    // prober at one request in two, 0.2 requests/s, in traffic written without sight of this
+    // detector: examples/scenarios/independent). A key whose users paste a payload now and then
+    // still has most of its requests between its first attempt and now.
+    const cur = Math.floor(now / SLOT_MS);
+    let since = 1;
+    for (let back = WINDOW - 1; back > 0; back--)
+      if (s.ring.at(cur - back, S_ATTEMPT) + s.ring.at(cur - back, S_CANARY) > 0) {
+        since = back + 1;
+        break;
+      }
+    const recent =
+      since === WINDOW ? share : shareOf(s.ring, now, since, injections + canaries, answeredIn(keyId, since));
+    if (recent < FLAG_SHARE) return null;
     if (s.texts.countSeenSince(now - 5 * 60_000) < DISTINCT_TEXTS) return null;
+    const refused = s.ring.sum(now, S_REFUSED, WINDOW);
+    const requests = Math.max(answeredIn(keyId, WINDOW) + refused, injections + canaries, 1);
     const strong = attempts >= QUARANTINE_ATTEMPTS * k && share >= QUARANTINE_SHARE;
     const parts = [`${injections} of its last ${requests} requests in 5 min were scored as prompt injection`];
     if (canaries > 0) parts.push(`${canaries} answers repeated a task's hidden prompt`);
@@ -146,7 +172,13 @@ export class InjectionAttempts {
       capability: s.action,
       reason: parts.join('; '),
       related: { keys: [keyId], ips: s.ips.membersSeenSince(now - 5 * 60_000, 20), tenants: [s.tenantId] },
-      signals: { injections, canaries, requests, share: Math.round(share * 100) / 100 },
+      signals: {
+        injections,
+        canaries,
+        requests,
+        share: Math.round(share * 100) / 100,
+        shareSinceFirst: Math.round(recent * 100) / 100,
+      },
     };
   }
 

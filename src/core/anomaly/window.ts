@@ -109,14 +109,17 @@ export class RecentSet<K> {
     return n;
   }
 
-  /** Of the members first seen in [from, to], how many were seen again after their first sighting. */
-  returnedOf(from: number, to: number): { first: number; returned: number } {
+  /**
+   * Of the members first seen in [from, to], how many were seen again at least `gap` ms after their
+   * first sighting (0: seen again at all).
+   */
+  returnedOf(from: number, to: number, gap = 0): { first: number; returned: number } {
     let first = 0;
     let returned = 0;
     for (const e of this.m.values())
       if (e.first >= from && e.first <= to) {
         first++;
-        if (e.last > e.first) returned++;
+        if (e.last > e.first && e.last - e.first >= gap) returned++;
       }
     return { first, returned };
   }

@@ -49,8 +49,19 @@ export const EXTERNAL_OFF: ExternalScreening = {
  * Default per-role injection thresholds, under any configured ones: system and developer prompts are
  * the application's own text, and common ones ("You are a helpful assistant.") read like the
  * role-play that jailbreaks use; a real jailbreak placed there still scores above 0.9.
+ * Assistant turns are the model's own earlier answers, sent back with every later turn of a chat,
+ * and `input` is text to embed or moderate, which no model takes as instructions: both are full of
+ * how-to prose ("open Settings, choose the section and confirm with your password", "follow the
+ * prompts") that scored 0.5-0.7 in a traffic generator written without sight of the classifier
+ * (examples/scenarios/independent), once per turn or per document. A forged assistant turn or an
+ * embedded payload of the classic kind still scores above 0.9 (test/core/screening/system-role.test.ts).
  */
-export const DEFAULT_ROLES: Readonly<Record<string, number>> = Object.freeze({ system: 0.9, developer: 0.9 });
+export const DEFAULT_ROLES: Readonly<Record<string, number>> = Object.freeze({
+  system: 0.9,
+  developer: 0.9,
+  assistant: 0.9,
+  input: 0.9,
+});
 
 /** The issue's defaults: what a config without `screening:` gets. */
 export const DEFAULT_SCREENING: ScreeningSettings = {

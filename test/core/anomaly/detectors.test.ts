@@ -250,3 +250,36 @@ describe('bounded state', () => {
     expect(s.templates).toBe(200);
   });
 });
+
+describe('output shift', () => {
+  /** `seconds` of requests at `perSecond`, each answered with `tokens` output tokens; the style-shift reasons. */
+  function run(d: AnomalyDetectors, t0: number, seconds: number, perSecond: number, tokens: number) {
+    const found: string[] = [];
+    for (let i = 0; i < seconds * perSecond; i++)
+      for (const f of d.observe(
+        obs({ requestId: `r${t0}-${i}`, prompt: `help me with case ${i}`, outputTokens: tokens }),
+        t0 + (i * 1000) / perSecond,
+      ))
+        if (f.detector === 'style-shift') found.push(f.reason);
+    return found;
+  }
+
+  it('flags a key whose answers turn from short to whole chapters at the same request rate', () => {
+    const d = new AnomalyDetectors();
+    expect(run(d, T0, 600, 0.7, 140)).toEqual([]);
+    const found = run(d, T0 + 600_000, 120, 0.7, 2400);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found[0]).toMatch(
+      /answers of the last minute average \d+ output tokens, [\d.]+x this key's usual 140/,
+    );
+  });
+
+  it('leaves a key whose answers were always long, or grew threefold', () => {
+    const long = new AnomalyDetectors();
+    expect(run(long, T0, 600, 0.7, 2400)).toEqual([]);
+    expect(run(long, T0 + 600_000, 120, 0.7, 2600)).toEqual([]);
+    const grew = new AnomalyDetectors();
+    expect(run(grew, T0, 600, 0.7, 400)).toEqual([]);
+    expect(run(grew, T0 + 600_000, 120, 0.7, 1200)).toEqual([]);
+  });
+});

@@ -55,6 +55,21 @@ describe('end-user rotation', () => {
     ).toBeGreaterThan(0);
   });
 
+  it('flags ids spent on bursts of two or three requests within a second, not on a launch whose users keep talking', () => {
+    // A client that re-uses each throwaway id for a quick burst (seen in traffic written without
+    // sight of this detector): every id is "seen again", a second later.
+    const d = new AnomalyDetectors();
+    expect(run(d, T0, 600, 0.5, (i) => `user-${i % 10}`)).toEqual([]);
+    expect(run(d, T0 + 600_000, 120, 3, (i) => `anon-${Math.floor(i / 3)}`).length).toBeGreaterThan(0);
+    // The same growth from people who come back to their conversation a minute later: nothing.
+    const p = new AnomalyDetectors();
+    expect(run(p, T0, 600, 0.5, (i) => `user-${i % 10}`)).toEqual([]);
+    // At 3 requests/s, every other request from someone new, the rest from someone first seen 30 s
+    // before (or, in the first 30 s, from the regular users).
+    const person = (i: number) => (i % 2 === 0 ? `p-${i}` : i >= 91 ? `p-${i - 91}` : `user-${i % 10}`);
+    expect(run(p, T0 + 600_000, 180, 3, person)).toEqual([]);
+  });
+
   it('does not flag a launch or a product whose customers are mostly new: that has always been its pattern', () => {
     // A support bot with 3,000 customers at 1.5 requests/s: nearly every end user is new for minutes.
     const d = new AnomalyDetectors();

@@ -58,6 +58,32 @@ describe('injection-attempts detector', () => {
     expect(probe(16)).toBeNull(); // 4 of 16: 25 %
   });
 
+  it("measures the share from the key's first attempt: a busy key that starts probing is flagged at once", () => {
+    // A key that sends 0.2 requests/s (two per ten-second slot) all along, then probes at one
+    // request in two. Its five minutes hold 60 requests; the requests since its first attempt, 8.
+    const inSlots = (slots: number) => 2 * slots;
+    const probing = new InjectionAttempts();
+    const found = [];
+    for (let i = 0; i < 4; i++)
+      found.push(
+        probing.attempt(attempt({ requestId: `r${i}`, textHash: i }), T0 + i * 10_000, (_k, slots) =>
+          inSlots(slots),
+        ),
+      );
+    expect(found.slice(0, 3)).toEqual([null, null, null]);
+    expect(found[3]).toMatchObject({ suggest: 'flag', signals: { shareSinceFirst: 0.5 } });
+    // Measured over all five minutes that was 4 of 60: no flag until some 20 attempts.
+    expect(found[3]!.signals.share).toBeLessThan(FLAG_SHARE);
+    // The same key whose users paste a payload once a minute: 4 in 19 slots, 4 of 38 requests.
+    const pasting = new InjectionAttempts();
+    let last = null;
+    for (let i = 0; i < 4; i++)
+      last = pasting.attempt(attempt({ requestId: `r${i}`, textHash: i }), T0 + i * 60_000, (_k, slots) =>
+        inSlots(slots),
+      );
+    expect(last).toBeNull();
+  });
+
   it('says nothing below the flag count, flags at it, and suggests quarantine only when it persists', () => {
     const d = new InjectionAttempts();
     // Every request of the key is an attempt (answered = attempts so far).

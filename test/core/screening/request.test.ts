@@ -192,14 +192,14 @@ describe('compileScreeningPolicy', () => {
       action: 'flag',
       threshold: 0.6,
       shadow: false,
-      roles: { system: 0.9, developer: 0.9 },
+      roles: { system: 0.9, developer: 0.9, assistant: 0.9, input: 0.9 },
     });
     const s = pol.settingsFor({ tier: 'default', tenantId: 'acme', projectId: 'p1', keyId: 'k2' });
     expect(s.injection).toEqual({
       action: 'block',
       threshold: 0.6,
       shadow: false,
-      roles: { system: 0.9, developer: 0.9, tool: 0.4 },
+      roles: { system: 0.9, developer: 0.9, assistant: 0.9, input: 0.9, tool: 0.4 },
     });
     expect(s.secrets.action).toBe('block');
     expect(s.pii.kinds).toEqual(['email']);
