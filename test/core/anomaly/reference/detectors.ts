@@ -5,7 +5,7 @@
  * change it (except to follow a deliberate change of what the detectors decide).
  * Followed since: the style-shift ring (`ringShift`, session 6), copied from the current code;
  * end-user rotation's "came back" meaning seen again 10 s or more after the first request
- * (`RETURN_GAP_MS`, session 7); the output shift (`outputShift`, session 7), copied.
+ * (`RETURN_GAP_MS`, session 7) and its floor of 25 new-id requests a minute (`EU_NEW_PER_MIN`, was 40); the output shift (`outputShift`, session 7), copied.
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -127,6 +127,11 @@ const MAX_NETS = 50_000;
 const MAX_TEMPLATES = 20_000;
 const MIN = 60_000;
 const RETURN_GAP_MS = 10_000;
+/**
+ * Requests from new end-user ids in a minute before rotation is considered (it was 40: a client
+ * spending a fresh id on every second request at 1.4 requests/s made 35).
+ */
+const EU_NEW_PER_MIN = 25;
 
 // Series of a key's SlotRing.
 const S_REQ = 0;
@@ -669,7 +674,7 @@ export class AnomalyDetectors {
     // minutes 3 to 10 ago (a product whose customers are mostly new has always looked like that),
     // and only if the new ids do not return (a launch's new users keep chatting).
     const euNew = s.ring.sum(now, S_EU_NEW, 6);
-    if (age >= 5 * MIN && euNew >= 40 * k) {
+    if (age >= 5 * MIN && euNew >= EU_NEW_PER_MIN * k) {
       const eu = s.ring.sum(now, S_EU, 6);
       const euBefore = s.ring.sum(now, S_EU, SLOTS) - s.ring.sum(now, S_EU, 18);
       const newPerMinBefore = (s.ring.sum(now, S_EU_NEW, SLOTS) - s.ring.sum(now, S_EU_NEW, 18)) / 7;
