@@ -283,3 +283,45 @@ describe('output shift', () => {
     expect(run(grew, T0 + 600_000, 120, 0.7, 1200)).toEqual([]);
   });
 });
+
+describe('distillation', () => {
+  /** Seconds after `t0` of the first distillation finding over `seconds` of requests, or null. */
+  function firstFinding(
+    d: AnomalyDetectors,
+    t0: number,
+    seconds: number,
+    perSecond: number,
+    prompt: (i: number) => string,
+    tokens: number,
+  ): { at: number; reason: string } | null {
+    for (let i = 0; i < seconds * perSecond; i++) {
+      const t = t0 + (i * 1000) / perSecond;
+      for (const f of d.observe(obs({ requestId: `d${t}`, prompt: prompt(i), outputTokens: tokens }), t))
+        if (f.detector === 'distillation') return { at: (t - t0) / 1000, reason: f.reason };
+    }
+    return null;
+  }
+  const topics = ['photosynthesis', 'tcp', 'inflation', 'tides', 'vaccines', 'compilers', 'dns', 'raft'];
+  const sweep = (i: number) =>
+    i % 5 === 4
+      ? `Summarise ${topics[i % 8]} in a line`
+      : `Explain step by step how ${topics[i % 8]} works, ${i}`;
+
+  it('flags a sweep within a minute of its start, though the key was busy with other work before', () => {
+    const d = new AnomalyDetectors();
+    expect(firstFinding(d, T0, 600, 0.35, (i) => `help me with ticket ${i}`, 300)).toBeNull();
+    const f = firstFinding(d, T0 + 600_000, 180, 2.2, sweep, 1200);
+    expect(f).not.toBeNull();
+    // Five minutes' shares, diluted by the 105 ordinary requests before, took about 100 s.
+    expect(f!.at).toBeLessThan(70);
+    expect(f!.reason).toMatch(/requests in the last minute ask for step-by-step reasoning/);
+  });
+
+  it('leaves a key that asks the same things with short answers, or only now and then', () => {
+    const short = new AnomalyDetectors();
+    expect(firstFinding(short, T0, 600, 0.35, (i) => `help me with ticket ${i}`, 300)).toBeNull();
+    expect(firstFinding(short, T0 + 600_000, 180, 2.2, sweep, 200)).toBeNull();
+    const sometimes = new AnomalyDetectors();
+    expect(firstFinding(sometimes, T0, 900, 0.15, sweep, 1200)).toBeNull();
+  });
+});
