@@ -166,7 +166,8 @@ export class InjectionAttempts {
     return {
       detector: 'injection-attempts',
       category: 'prompt-injection',
-      score: Math.min(1, 0.5 + attempts / (4 * QUARANTINE_ATTEMPTS * k) + (share - FLAG_SHARE) / 2),
+      // (on the share the flag was decided on: never under 0.5, whatever the five minutes held)
+      score: Math.min(1, 0.5 + attempts / (4 * QUARANTINE_ATTEMPTS * k) + (recent - FLAG_SHARE) / 2),
       suggest: strong ? 'quarantine' : 'flag',
       subject: { keyId, tenantId: s.tenantId },
       capability: s.action,

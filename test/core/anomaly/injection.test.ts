@@ -74,6 +74,8 @@ describe('injection-attempts detector', () => {
     expect(found[3]).toMatchObject({ suggest: 'flag', signals: { shareSinceFirst: 0.5 } });
     // Measured over all five minutes that was 4 of 60: no flag until some 20 attempts.
     expect(found[3]!.signals.share).toBeLessThan(FLAG_SHARE);
+    // Its score rests on the share it was flagged on (a policy's `minScore` of 0.5 keeps it).
+    expect(found[3]!.score).toBeGreaterThanOrEqual(0.5);
     // The same key whose users paste a payload once a minute: 4 in 19 slots, 4 of 38 requests.
     const pasting = new InjectionAttempts();
     let last = null;
