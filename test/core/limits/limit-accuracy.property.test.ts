@@ -231,4 +231,37 @@ describe('limit accuracy (memory store, fake clock, reference models)', () => {
       { numRuns: 300 },
     );
   });
+
+  it('lets usage booked exactly one window ago leave (the counterexample of a run in the seventh session)', async () => {
+    // limit 15 per hour; 3 booked at t0, then 6 and 7 at t0 + 1 h: the 3 has left, so 13 are in use.
+    const t0 = 1_700_000_000_000;
+    let now = t0;
+    const store = new MemoryLimitStore({ clock: { now: () => now } });
+    const buckets: LimitBucket[] = [
+      {
+        id: 'w0',
+        key: 'k:w0',
+        kind: 'tokens',
+        algorithm: 'window',
+        burst: 0,
+        per: 'key',
+        limit: 15,
+        windowMs: 3_600_000,
+        shadow: false,
+      } as LimitBucket,
+    ];
+    const model = new WindowModel(15, 3_600_000);
+    for (const [cost, at] of [
+      [3, t0],
+      [6, t0 + 3_600_000],
+      [7, t0 + 3_600_000],
+    ] as const) {
+      now = at;
+      const r = await store.reserve({ buckets, costs: [cost], requestId: `r${cost}` });
+      expect(r.ok).toBe(model.check(cost, `r${cost}`, now).ok);
+      model.charge(cost, `r${cost}`, now);
+    }
+    expect(model.windowTotalsAtAdmission).toEqual([3, 6, 13]);
+    expect((await store.peek(buckets))[0]!.remaining).toBe(2);
+  });
 });

@@ -82,7 +82,12 @@ export class WindowModel implements BucketModel {
   readonly k = 60;
   readonly g: number;
   readonly records: { t: number; slot: number; amount: number; rid: string | null }[] = [];
-  /** At each admission: usage booked in [t − W, t] as it stood then (must stay ≤ limit). */
+  /**
+   * At each admission: usage booked in (t − W, t] as it stood then (must stay ≤ limit). Open at
+   * t − W: usage leaves at its slot's newest booking + W, so a booking made exactly W before has
+   * left (the closed interval counted it, and failed one run in a few hundred: a reserve exactly one
+   * window after another).
+   */
   readonly windowTotalsAtAdmission: number[] = [];
 
   constructor(
@@ -129,7 +134,7 @@ export class WindowModel implements BucketModel {
     if (cost <= 0) return;
     this.records.push({ t: now, slot: this.slot(now), amount: cost, rid });
     let inWindow = 0;
-    for (const r of this.records) if (r.t >= now - this.w && r.t <= now) inWindow += r.amount;
+    for (const r of this.records) if (r.t > now - this.w && r.t <= now) inWindow += r.amount;
     this.windowTotalsAtAdmission.push(inWindow);
   }
 
