@@ -882,20 +882,7 @@ export class AnomalyDetectors {
     // tested far more often; a key that switched (7 of its last 8) to what it rarely did reaches 0.8.
     if (tv < 0.8) return;
     s.mixRingEval = now + 15_000;
-    out.push({
-      detector: 'style-shift',
-      category: 'unusual-usage',
-      score: Math.min(1, tv),
-      suggest: 'flag',
-      subject: { keyId: s.keyId, tenantId: s.tenantId },
-      capability: s.lastAction,
-      reason:
-        top < ENDPOINTS.length * 4
-          ? `the mix of endpoints and prompt lengths changed sharply (now mostly ${ENDPOINTS[Math.floor(top / 4)]} calls)`
-          : 'the mix of models changed sharply',
-      related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
-      signals: { distance: round(tv), recent: MIX_RING, history: bn },
-    });
+    out.push(mixShift(s, tv, top, MIX_RING, bn, now));
   }
 
   /** Style shift: the last 15 s of endpoint/model/length mix against the key's history. */
@@ -919,20 +906,7 @@ export class AnomalyDetectors {
             s.mixRecent[bin]! - s.mixBase[bin]! * (rn / s.mixBaseN)
           )
             bin = i;
-        out.push({
-          detector: 'style-shift',
-          category: 'unusual-usage',
-          score: Math.min(1, tv),
-          suggest: 'flag',
-          subject: { keyId: s.keyId, tenantId: s.tenantId },
-          capability: s.lastAction,
-          reason:
-            bin < ENDPOINTS.length * 4
-              ? `the mix of endpoints and prompt lengths changed sharply (now mostly ${ENDPOINTS[Math.floor(bin / 4)]} calls)`
-              : 'the mix of models changed sharply',
-          related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
-          signals: { distance: round(tv), recent: rn, history: s.mixBaseN },
-        });
+        out.push(mixShift(s, tv, bin, rn, s.mixBaseN, now));
       }
     }
     // Fold the window into the history, which forgets slowly (half weight every ~2000 requests).
@@ -1067,6 +1041,34 @@ function foldRate(r: Rate, now: number): void {
     r.baseSlots += idle;
   }
   r.lastFolded = cur;
+}
+
+/**
+ * The style-shift finding of a key's mix (a closed window or the slow-key ring): total-variation
+ * distance `tv`, the bin that grew most (`top`), over `recent` requests against `history`.
+ */
+function mixShift(
+  s: KeyState,
+  tv: number,
+  top: number,
+  recent: number,
+  history: number,
+  now: number,
+): Finding {
+  return {
+    detector: 'style-shift',
+    category: 'unusual-usage',
+    score: Math.min(1, tv),
+    suggest: 'flag',
+    subject: { keyId: s.keyId, tenantId: s.tenantId },
+    capability: s.lastAction,
+    reason:
+      top < ENDPOINTS.length * 4
+        ? `the mix of endpoints and prompt lengths changed sharply (now mostly ${ENDPOINTS[Math.floor(top / 4)]} calls)`
+        : 'the mix of models changed sharply',
+    related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
+    signals: { distance: round(tv), recent, history },
+  };
 }
 
 /** Rate over the last 30 s against the baseline; a subject that spiked before and calmed down is not flagged again. */

@@ -6,17 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { clientFingerprint, NOT_FINGERPRINT, rawClientFingerprint } from '../../../src/core/anomaly/text.js';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../helpers/prng.js';
 
 /** What the fingerprint means: the first 32 kept names, lower-cased (ASCII, as header names are). */
 function reference(userAgent: string | null, raw: string[], net: string): number {

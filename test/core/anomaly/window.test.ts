@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { capMap, RecentSet } from '../../../src/core/anomaly/window.js';
+import { prng } from '../../helpers/prng.js';
 
 /** What capMap did before its eviction iterator was kept: a fresh `keys().next()` per dropped entry. */
 function referenceCap<K, V>(m: Map<K, V>, cap: number): void {
   while (m.size > cap) m.delete(m.keys().next().value as K);
-}
-
-/** A small deterministic PRNG (mulberry32), so a failure replays. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('capped maps and recent sets', () => {
