@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import pino from 'pino';
+import type { Logger } from 'pino';
 import { KeyService, KeyServiceError } from '../admin/key-service.js';
 import type { ConfigSource } from '../config/resolve.js';
 import type { SluiceConfig } from '../config/schema.js';
@@ -564,6 +564,24 @@ function codeOf(status: number, body: unknown): string | null {
   return null;
 }
 
+const quiet = () => {};
+/**
+ * The run's logger: silent (a replay logs nothing), and not pino itself, whose module and its
+ * worker-thread transport cost start-up time a replay never uses.
+ */
+const SILENT = {
+  level: 'silent',
+  trace: quiet,
+  debug: quiet,
+  info: quiet,
+  warn: quiet,
+  error: quiet,
+  fatal: quiet,
+  silent: quiet,
+  isLevelEnabled: () => false,
+  child: () => SILENT,
+} as unknown as Logger;
+
 function simConfig(cfg: SluiceConfig, dataDir: string): SluiceConfig {
   return {
     ...cfg,
@@ -596,7 +614,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
   const cfg = simConfig(opts.source.config, dataDir);
   let vnow = SIM_EPOCH + firstT * 1000;
   const clock: Clock = { now: () => vnow };
-  const logger = pino({ level: 'silent' });
+  const logger = SILENT;
   const stores = await openStores(cfg, { clock, logger, instanceId: 'simulate' });
   try {
     // 1. Keys declared in the trace.
@@ -642,7 +660,17 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     const byId = new Map<string, TraceRequest>();
     const upstreams = new Map<string, Upstream>();
     for (const u of cfg.upstreams)
-      upstreams.set(u.name, new SimUpstream(createUpstream(u, { clock }), (id) => byId.get(id), sleep));
+      upstreams.set(
+        u.name,
+        new SimUpstream(
+          // (every upstream is the mock here, see simConfig; its embeddings are constant vectors)
+          u.kind === 'mock'
+            ? new MockUpstream(u, { now: clock.now, vectors: 'constant' })
+            : createUpstream(u, { clock }),
+          (id) => byId.get(id),
+          sleep,
+        ),
+      );
     const actions: ReportAction[] = [];
     const perRequest = new Map<string, { action: string; detector: string; case: string }[]>();
     const nameOf = (id: string) => keyNames.get(id) ?? id;

@@ -244,18 +244,40 @@ interface Plan {
   tool?: ToolAnswerPlan;
 }
 
-/** The built-in upstream. `now` gives `created` timestamps (defaults to the wall clock). */
+/**
+ * The built-in upstream. `now` gives `created` timestamps (defaults to the wall clock).
+ * `vectors: 'constant'` (for `sluice simulate`, where no one reads an answer's body) answers every
+ * embedding with one fixed unit vector per size instead of one seeded by its input: the same
+ * shape, length and usage, without the ~20 µs per 1,536 floats of making and printing a new one.
+ */
 export class MockUpstream implements Upstream {
   readonly kind = 'mock' as const;
   readonly name: string;
   private readonly now: () => number;
+  private readonly constantVectors: boolean;
+  /** `vectors: 'constant'`: each size's vector, printed once (JSON array, and base64 JSON string). */
+  private readonly printed = new Map<string, Buffer>();
 
   constructor(
     private readonly cfg: MockUpstreamConfig,
-    opts: { now?: () => number } = {},
+    opts: { now?: () => number; vectors?: 'seeded' | 'constant' } = {},
   ) {
     this.name = cfg.name;
     this.now = opts.now ?? Date.now;
+    this.constantVectors = opts.vectors === 'constant';
+  }
+
+  /** One embedding as JSON: seeded by its input, or the constant one of its size. */
+  private vectorJson(text: string, dims: number, base64: boolean): Buffer {
+    const k = this.constantVectors ? `${dims}${base64 ? 'b' : 'a'}` : '';
+    const kept = this.constantVectors ? this.printed.get(k) : undefined;
+    if (kept) return kept;
+    const v = mockEmbedding(this.constantVectors ? '' : text, dims);
+    const json = base64
+      ? Buffer.from(JSON.stringify(Buffer.from(new Float32Array(v).buffer).toString('base64')))
+      : embeddingArrayJson(v);
+    if (this.constantVectors) this.printed.set(k, json);
+    return json;
   }
 
   supports(_endpoint: Endpoint): boolean {
@@ -372,13 +394,8 @@ export class MockUpstream implements Upstream {
     // JSON.stringify gave { object, data: [{ object, index, embedding }], model, usage }.
     const parts: Buffer[] = [Buffer.from('{"object":"list","data":[')];
     inputs.forEach((text, index) => {
-      const v = mockEmbedding(text, dims);
       parts.push(Buffer.from(`${index > 0 ? ',' : ''}{"object":"embedding","index":${index},"embedding":`));
-      parts.push(
-        base64
-          ? Buffer.from(JSON.stringify(Buffer.from(new Float32Array(v).buffer).toString('base64')))
-          : embeddingArrayJson(v),
-      );
+      parts.push(this.vectorJson(text, dims, base64));
       parts.push(Buffer.from('}'));
     });
     const tokens = estimateInputTokens('embeddings', body);

@@ -153,4 +153,28 @@ tiers:
     const e2 = await run('node', ['bin/sluice.js', 'simulate', good, '--config', cfg]).catch((e) => e);
     expect(e2.code).toBe(2);
   }, 120_000);
+
+  it('a trace over the size bound runs in a child (larger young generation): same files and exit codes', async () => {
+    const trace = join(dir, 'child.jsonl');
+    writeFileSync(trace, generate('template-campaign', 11, { duration: 240 }).text);
+    const files = async (env: Record<string, string>, name: string) => {
+      const report = join(dir, `${name}-report.json`);
+      const decisions = join(dir, `${name}-decisions.jsonl`);
+      await run('node', ['bin/sluice.js', 'simulate', trace, '--report', report, '--decisions', decisions], {
+        env: { ...process.env, ...env },
+      });
+      return [readFileSync(report, 'utf8'), readFileSync(decisions, 'utf8')];
+    };
+    const here = await files({ SLUICE_SIMULATE_CHILD_BYTES: String(1 << 30) }, 'here');
+    const child = await files({ SLUICE_SIMULATE_CHILD_BYTES: '0' }, 'child');
+    expect(child).toEqual(here);
+    expect(JSON.parse(here[0]!).requests).toBeGreaterThan(100);
+    const bad = join(dir, 'child-bad.jsonl');
+    writeFileSync(bad, '{"type":"request","t":0,"ip":"10.0.0.1","path":"/v1/models"}\n');
+    const e1 = await run('node', ['bin/sluice.js', 'simulate', bad], {
+      env: { ...process.env, SLUICE_SIMULATE_CHILD_BYTES: '0' },
+    }).catch((e) => e);
+    expect(e1.code).toBe(1);
+    expect(e1.stderr).toMatch(/line 1: field "key"/);
+  }, 120_000);
 });

@@ -146,6 +146,36 @@ describe('mock upstream', () => {
     expect(a.usage).toEqual({ inputTokens: 3, outputTokens: 0, images: 0 });
   });
 
+  it("embeddings with vectors: 'constant' (sluice simulate): one unit vector per size, same shape and usage", async () => {
+    const constant = new MockUpstream(
+      { name: 'local', kind: 'mock', tokenDelay: 0, replyWords: 12 },
+      { now: () => NOW, vectors: 'constant' },
+    );
+    const body = { model: 'demo-embed', input: ['alpha', 'beta'] };
+    const seeded = await json('embeddings', body);
+    const a = await json('embeddings', body, constant);
+    expect(Object.keys(a.body)).toEqual(Object.keys(seeded.body));
+    expect(a.body.usage).toEqual(seeded.body.usage);
+    expect(a.usage).toEqual(seeded.usage);
+    const [v0, v1] = a.body.data.map((d: { embedding: number[] }) => d.embedding);
+    expect(v0).toHaveLength(1536);
+    expect(v1).toEqual(v0);
+    expect(v0).not.toEqual(seeded.body.data[0].embedding);
+    expect(Math.sqrt(v0.reduce((s: number, x: number) => s + x * x, 0))).toBeCloseTo(1, 6);
+    // Another input and size: the same vector for the same size, another for another size.
+    const b = await json('embeddings', { model: 'demo-embed', input: 'gamma' }, constant);
+    expect(b.body.data[0].embedding).toEqual(v0);
+    const small = await json('embeddings', { ...body, dimensions: 16 }, constant);
+    expect(small.body.data[0].embedding).toHaveLength(16);
+    const b64 = await json('embeddings', { ...body, encoding_format: 'base64', dimensions: 16 }, constant);
+    expect(b64.body.data[1].embedding).toBe(b64.body.data[0].embedding);
+    const buf = Buffer.from(b64.body.data[1].embedding as string, 'base64');
+    const floats = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+    expect(floats).toHaveLength(16);
+    const fromJson = small.body.data[0].embedding as number[];
+    for (let i = 0; i < 16; i++) expect(Math.abs(floats[i]! - fromJson[i]!)).toBeLessThan(1e-7);
+  });
+
   it('images: a valid PNG in b64_json, or a data: url', async () => {
     const { body, usage } = await json('images', { model: 'demo-image', prompt: 'a cat', n: 2 });
     expect(body.data).toHaveLength(2);
