@@ -733,6 +733,8 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       audit,
       usage,
       clock,
+      // Stage timings are read by no one here (audit and usage are counted, not written).
+      stageClock: () => 0,
       logger,
       health: () => ({ ready: true, degraded: [] }),
       abuse,

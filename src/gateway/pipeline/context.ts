@@ -22,6 +22,14 @@ import type { CallAbort } from './call-abort.js';
 import type { GatewayDeps } from './deps.js';
 import type { Stage } from './runner.js';
 
+/** `performance.now`, bound (the method refuses to run unbound). */
+const performanceNow = () => performance.now();
+
+/** The clock for stage timings: `deps.stageClock`, else `performance.now`. */
+export function stageClockOf(deps: GatewayDeps): () => number {
+  return deps.stageClock ?? performanceNow;
+}
+
 export interface RequestContext {
   readonly deps: GatewayDeps;
   readonly request: FastifyRequest;
@@ -167,7 +175,7 @@ export function newContext(
     usage: null,
     answer: undefined,
     stageMs: {},
-    t0: performance.now(),
+    t0: stageClockOf(deps)(),
     end: init.end,
     done,
     settled,

@@ -43,6 +43,12 @@ export interface GatewayDeps {
   audit: AuditSink;
   usage: { record(r: UsageRecord): void };
   clock: Clock;
+  /**
+   * Monotonic milliseconds for stage timings (`ctx.stageMs`, spans); default `performance.now`.
+   * `sluice simulate` passes a constant: its timings are read by no one, and a clock read per stage
+   * was ~3 % of a replay.
+   */
+  stageClock?: () => number;
   logger: Logger;
   /** Readiness and degradation, for /readyz. */
   health: () => { ready: boolean; degraded: string[] };

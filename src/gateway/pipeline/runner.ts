@@ -7,7 +7,7 @@
 import { ERRORS, type Refusal, refuse } from '../../core/errors.js';
 import { sendRefusal } from '../wire.js';
 import { recordDecision } from './audit-event.js';
-import type { RequestContext } from './context.js';
+import { type RequestContext, stageClockOf } from './context.js';
 import { codeForError } from './error-table.js';
 import { logIds } from './log-ids.js';
 import { endTrace } from './trace.js';
@@ -41,7 +41,8 @@ export async function runStages(ctx: RequestContext, stages: readonly Stage[]): 
   const tracer = ctx.deps.tracer;
   if (tracer) ctx.trace = tracer.start(ctx.request.headers.traceparent, ctx.t0);
   // One clock read per stage: a stage's end is the next one's start.
-  let t = performance.now();
+  const now = stageClockOf(ctx.deps);
+  let t = now();
   const names = namesOf(stages);
   // An index, not for-of: across the awaits an array iterator (and its result objects) would be
   // allocated for every request.
@@ -54,7 +55,7 @@ export async function runStages(ctx: RequestContext, stages: readonly Stage[]): 
     } catch (err) {
       r = refusalForError(ctx, err);
     }
-    const t1 = performance.now();
+    const t1 = now();
     ctx.stageMs[names[i]!] = t1 - t;
     if (ctx.trace) ctx.trace.span(names[i]!, t, t1);
     t = t1;
@@ -69,7 +70,8 @@ export async function runStages(ctx: RequestContext, stages: readonly Stage[]): 
 /** The end of a call: runs the end stages (settle, record) once the answer or stream has ended. */
 export async function endRequest(ctx: RequestContext): Promise<void> {
   try {
-    let t = performance.now();
+    const now = stageClockOf(ctx.deps);
+    let t = now();
     const end = ctx.end;
     const names = namesOf(end);
     for (let i = 0; i < end.length; i++) {
@@ -83,7 +85,7 @@ export async function endRequest(ctx: RequestContext): Promise<void> {
           'end stage failed',
         );
       }
-      const t1 = performance.now();
+      const t1 = now();
       ctx.stageMs[names[i]!] = t1 - t;
       if (ctx.trace) ctx.trace.span(names[i]!, t, t1);
       t = t1;

@@ -104,6 +104,19 @@ describe('runner', () => {
     await ctx.done;
   });
 
+  it("times stages on deps.stageClock when given (sluice simulate's constant clock), once per stage", async () => {
+    const readings = [10, 13, 20];
+    let reads = 0;
+    const h = harness({ deps: { stageClock: () => readings[reads++]! } });
+    const { ctx } = fakeContext(h);
+    reads = 0; // (the context read it once for t0)
+    const s0 = () => undefined;
+    const s1 = () => undefined;
+    await runStages(ctx, [s0, s1]);
+    expect(ctx.stageMs).toEqual({ s0: 3, s1: 7 });
+    expect(reads).toBe(3);
+  });
+
   it('a silent refusal (the caller left) is audited with its own reason and status, and nothing is sent', async () => {
     const h = harness();
     const { ctx, sent } = fakeContext(h);

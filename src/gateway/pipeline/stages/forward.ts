@@ -12,7 +12,7 @@ import {
   type UpstreamResponse,
 } from '../../../core/ports.js';
 import { CallAbort } from '../call-abort.js';
-import type { RequestContext } from '../context.js';
+import { type RequestContext, stageClockOf } from '../context.js';
 import type { GatewayDeps } from '../deps.js';
 import { logIds } from '../log-ids.js';
 import { declaredCapacity } from './limit.js';
@@ -78,7 +78,7 @@ export async function forward(ctx: RequestContext): Promise<Refusal | undefined>
   const body = ctx.body!;
   const upstreamBody = route.upstreamModel === ctx.model ? body : { ...body, model: route.upstreamModel };
   ctx.upstreamStarted = deps.clock.now();
-  const tUp = performance.now();
+  const tUp = stageClockOf(deps)();
   let res: UpstreamResponse;
   try {
     res = await upstream.call(
