@@ -20,6 +20,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { mulberry32 } from '../src/core/prng.ts';
 import { FEATURE_BITS, featureList, LENGTH_PRIOR } from '../src/core/screening/injection-features.ts';
 import { normalise } from '../src/core/screening/normalise.ts';
 import {
@@ -42,16 +43,6 @@ const HOLDOUT_SHARE = 0.3;
 /** Written rows count this many times: they are the closest to hand-written, multilingual traffic. */
 const WRITTEN_WEIGHT = 3;
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function shuffle(arr, rnd) {
   for (let i = arr.length - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1));

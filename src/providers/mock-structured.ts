@@ -12,7 +12,9 @@
  * min/max on numbers, lengths and item counts, multipleOf, and the common string formats. `pattern`
  * is not solved: a schema whose strings must match a pattern gets a plain word.
  */
+
 import type { Endpoint } from '../core/ports.js';
+import { mulberry32 } from '../core/prng.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type Schema = Record<string, unknown>;
@@ -38,17 +40,6 @@ function hash(s: string): number {
   return h >>> 0;
 }
 
-/** mulberry32. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = ['alpha', 'bravo', 'delta', 'echo', 'harbor', 'meadow', 'river', 'summit', 'willow', 'cedar'];
 /** Recursion through $ref stops adding optional parts beyond this depth. */
@@ -287,7 +278,7 @@ class Generator {
 /** A deterministic instance of `schema` (same schema and seed, same instance). */
 export function instanceOf(schema: unknown, seed: string): Json {
   const root = isObj(schema) ? schema : {};
-  return new Generator(root, prng(hash(`${seed}\u0000${JSON.stringify(schema)}`))).instance(root, 0, '');
+  return new Generator(root, mulberry32(hash(`${seed}\u0000${JSON.stringify(schema)}`))).instance(root, 0, '');
 }
 
 type Tokenizer = typeof import('gpt-tokenizer');

@@ -17,6 +17,7 @@ import type {
   UpstreamResponse,
   Usage,
 } from '../core/ports.js';
+import { mulberry32 } from '../core/prng.js';
 import { closeable } from './closeable-stream.js';
 import {
   structuredAnswer,
@@ -62,17 +63,6 @@ export function fnv1a(s: string): number {
   return h >>> 0;
 }
 
-/** mulberry32: a tiny deterministic PRNG returning floats in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `\s` of a JavaScript regular expression (what `/\S+/` splits on), by UTF-16 code unit. */
 function isSpace(c: number): boolean {
@@ -127,7 +117,7 @@ export function mockReplyWords(prompt: string, count: number): string[] {
     }
     words.push(...quoted);
   }
-  const rnd = prng(fnv1a(prompt));
+  const rnd = mulberry32(fnv1a(prompt));
   while (words.length < count) words.push(FILLER[Math.floor(rnd() * FILLER.length)]);
   if (words.length > count) words.length = count;
   return words;
@@ -135,7 +125,7 @@ export function mockReplyWords(prompt: string, count: number): string[] {
 
 /** A deterministic unit vector of `dims` floats seeded by the input. */
 export function mockEmbedding(input: string, dims: number): number[] {
-  const rnd = prng(fnv1a(input));
+  const rnd = mulberry32(fnv1a(input));
   const v = new Array<number>(dims);
   let norm = 0;
   for (let i = 0; i < dims; i++) {
