@@ -117,6 +117,13 @@ const MAX_TENANTS = 20_000;
 const MAX_NETS = 50_000;
 const MAX_TEMPLATES = 20_000;
 const MIN = 60_000;
+/** A key's first minutes of traffic: its baseline of networks (key sharing). */
+const ESTABLISH_MS = 2 * MIN;
+/**
+ * A key first seen this soon after detection started (a restart, a replay's first minutes) is not
+ * known to be new: the finding for a new key used from many networks at once is not made for it.
+ */
+const OBSERVED_MS = 10 * MIN;
 /** How long after its first request an end-user id must be seen again to count as a returning user. */
 const RETURN_GAP_MS = 10_000;
 /**
@@ -294,6 +301,11 @@ export class AnomalyDetectors {
   private readonly k: number;
   private readonly caps: { keys: number; tenants: number; nets: number; templates: number };
   private readonly injections: InjectionAttempts;
+  /**
+   * The first observation's time. A key first seen within OBSERVED_MS of it may be an old key seen
+   * for the first time (a restart, the start of a replayed trace), not a new one.
+   */
+  private startedAt = Number.NaN;
 
   constructor(tuning: Partial<DetectorTuning> = {}) {
     this.k = tuning.sensitivity ?? 1;
@@ -338,6 +350,7 @@ export class AnomalyDetectors {
   observe(o: Observation, now: number): Finding[] {
     const findings = this.out;
     findings.length = 0;
+    if (this.startedAt !== this.startedAt) this.startedAt = now;
     const text = o.prompt;
     const { template, tail } = templateHashes(text);
     const reasoning = text.length > 0 && REASONING.test(text.length > 800 ? text.slice(0, 800) : text);
@@ -644,6 +657,20 @@ export class AnomalyDetectors {
     return n;
   }
 
+  /**
+   * Whether the key's last 5 minutes (`n5` requests) came from many people: most requests name an
+   * end user, at least 5 of them, a handful of requests each. An app serving students who ask for
+   * step-by-step explanations is not one client sweeping topics (traffic written without sight of
+   * this detector: examples/scenarios/independent-b); a sweep behind fake end-user ids needs more
+   * than 5 requests per id or fresh ids, which end-user rotation sees.
+   */
+  private manyPeopleAsking(s: KeyState, now: number, n5: number): boolean {
+    const eu5 = s.ring.sum(now, S_EU, 30);
+    if (eu5 < 0.8 * n5) return false;
+    const users = s.endUsers.countSeenSince(now - 5 * MIN);
+    return users >= 5 && eu5 <= 5 * users;
+  }
+
   /** Whether the key's last minute was spread over many end users at an ordinary pace each. */
   private moreEndUsers(s: KeyState, now: number): boolean {
     const n1 = s.ring.sum(now, S_REQ, 6);
@@ -680,9 +707,20 @@ export class AnomalyDetectors {
     // at least 8k new networks: a key that has used fewer in all is not scanned (0 stands for "too
     // few"), and its user agents only when the first finding is made. Both scans ran on every
     // evaluation of every key, for nothing on all but a few.
-    const newNets = s.nets.size >= 8 * k ? s.nets.countNewSince(now - 5 * MIN) : 0;
+    // "New" is first seen in the last 5 minutes and after the key's first ESTABLISH_MS: what a key
+    // does in its first minutes is its baseline. Otherwise a key that has always been called from
+    // many networks (an edge deployment, a mobile app calling with its own key) had "used 1 network
+    // before" 5 minutes after it was first seen, and was quarantined (traffic written without sight
+    // of this detector: examples/scenarios/independent-b).
+    // (A key younger than that: every network is new.)
+    const newNets =
+      s.nets.size < 8 * k
+        ? 0
+        : age < ESTABLISH_MS
+          ? s.nets.size
+          : s.nets.countNewSince(Math.max(now - 5 * MIN, s.firstSeen + ESTABLISH_MS));
     const oldNets = s.nets.size - newNets;
-    if (age >= 2 * MIN && oldNets > 0 && newNets >= 8 * k && newNets >= 3 * (oldNets + 1)) {
+    if (age >= ESTABLISH_MS && oldNets > 0 && newNets >= 8 * k && newNets >= 3 * (oldNets + 1)) {
       const newUas = s.uas.countNewSince(now - 5 * MIN);
       out.push({
         detector: 'key-sharing',
@@ -695,7 +733,7 @@ export class AnomalyDetectors {
         related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - 5 * MIN, 50), tenants: [s.tenantId] },
         signals: { newNetworks: newNets, previousNetworks: oldNets, newUserAgents: newUas },
       });
-    } else if (age < 2 * MIN && newNets >= 24 * k) {
+    } else if (age < ESTABLISH_MS && newNets >= 24 * k && s.firstSeen - this.startedAt >= OBSERVED_MS) {
       out.push({
         detector: 'key-sharing',
         category: 'shared-credential',
@@ -812,7 +850,7 @@ export class AnomalyDetectors {
     const five = r5 / n5 >= 0.6 && meanOut >= 350;
     const r1 = five ? 0 : s.ring.sum(now, S_REASON, 6);
     const out1 = five ? 0 : s.ring.sum(now, S_OUT, 6);
-    if (five || (r1 >= 0.6 * n1 && out1 >= 350 * n1)) {
+    if ((five || (r1 >= 0.6 * n1 && out1 >= 350 * n1)) && !this.manyPeopleAsking(s, now, n5)) {
       let top = 0;
       for (const c of s.tpl.values()) if (c > top) top = c;
       for (const c of s.tplPrev.values()) if (c > top) top = c;
@@ -1023,14 +1061,23 @@ function seeIn<K, M>(map: Map<K, RecentSet<M>>, k: K, member: M, now: number, ca
   return s.touch(member, now);
 }
 
-/** Folds closed slots into the EWMA baseline (10-minute time constant; slower while spiking). */
+/**
+ * Folds closed slots into the EWMA baseline (10-minute time constant; an hour's while spiking, and
+ * for a slot over 3x the baseline + 3 once the baseline is settled: an outlier does not teach the
+ * baseline at full weight). Before, the first slots of a surge (and every slot of a surge that
+ * ramps up over minutes) raised the baseline as fast as the rate, so a key that went from 0.1 to
+ * 1.4 requests/s was 8x its "usual" when it got busy enough to judge, and a 3-minute ramp to
+ * 2-3/s never passed 5x (traffic written without sight of this detector:
+ * examples/scenarios/independent-b). Growth of less than 3x a slot (organic growth) folds as before.
+ */
 function foldRate(r: Rate, now: number): void {
   const cur = Math.floor(now / SLOT_MS);
   if (cur <= r.lastFolded) return;
   const from = Math.max(r.lastFolded, cur - SLOTS);
   for (let id = from; id < cur; id++) {
     const v = r.ring.at(id, S_REQ);
-    const alpha = r.spiking ? 1 / 360 : r.baseSlots < 30 ? 1 / (r.baseSlots + 1) : 1 / 60;
+    const outlier = r.baseSlots >= 30 && v > 3 * r.base + 3;
+    const alpha = r.spiking || outlier ? 1 / 360 : r.baseSlots < 30 ? 1 / (r.baseSlots + 1) : 1 / 60;
     r.base += alpha * (v - r.base);
     r.baseSlots++;
   }

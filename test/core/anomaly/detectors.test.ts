@@ -163,6 +163,52 @@ describe('key sharing', () => {
     expect(f).toBeDefined();
     expect(f?.subject.keyId).toBe('k1');
   });
+
+  /** A key called from `nets` networks from its first request on (an edge deployment, a mobile app). */
+  function manyNetworksFromTheStart(
+    d: AnomalyDetectors,
+    key: string,
+    t0: number,
+    nets: number,
+    seconds: number,
+  ) {
+    const found = [];
+    for (let s = 0; s < seconds; s++)
+      found.push(
+        ...d.observe(
+          obs({ keyId: key, tenantId: key, ip: `100.${(s * 7) % nets}.1.${s % 200}` }),
+          t0 + s * 1000,
+        ),
+      );
+    return found.filter((f) => f.detector === 'key-sharing');
+  }
+
+  it('leaves a key that has used many networks since it was first seen: its first minutes are its baseline', () => {
+    // 24 networks in the first 2 minutes, 40 by minute 5, used in rotation for 15 minutes: before,
+    // "used from 36 new networks in 5 min (it had used 1 before)" and a quarantine at minute 5.
+    const d = new AnomalyDetectors();
+    expect(manyNetworksFromTheStart(d, 'edge', T0, 40, 900)).toEqual([]);
+    // A key with a long history from one network that is then shared still is quarantined.
+    const found = [];
+    for (let s = 0; s < 600; s += 5)
+      found.push(...d.observe(obs({ keyId: 'home', ip: '10.1.1.1' }), T0 + s * 1000));
+    for (let i = 0; i < 30; i++)
+      found.push(
+        ...d.observe(obs({ keyId: 'home', ip: `172.${16 + (i % 15)}.${i}.9` }), T0 + 600_000 + i * 2000),
+      );
+    expect(found.some((x) => x.detector === 'key-sharing' && x.suggest === 'quarantine')).toBe(true);
+  });
+
+  it('flags a new key used from many networks at once only when it appeared well after detection started', () => {
+    // Seen in the first minutes of detection (a restart, the start of a replay): not known to be new.
+    const d = new AnomalyDetectors();
+    expect(manyNetworksFromTheStart(d, 'old', T0, 60, 100)).toEqual([]);
+    // Twelve minutes later, a key never seen before does the same: flagged (not quarantined).
+    const late = manyNetworksFromTheStart(d, 'new', T0 + 12 * 60_000, 60, 100);
+    expect(late.length).toBeGreaterThan(0);
+    expect(late[0]!.reason).toMatch(/a new key used from \d+ networks in its first minutes/);
+    expect(late.every((f) => f.suggest === 'flag')).toBe(true);
+  });
 });
 
 describe('volume spike', () => {
@@ -182,6 +228,35 @@ describe('volume spike', () => {
     run(600, 0.2);
     run(60, 10);
     expect(spikes.length).toBe(1);
+  });
+
+  /** When a key at 0.1 requests/s that then ramps to `peak` over `rampS` seconds is first flagged (s after the ramp began). */
+  function flaggedAfter(peak: number, rampS: number): number | null {
+    const d = new AnomalyDetectors();
+    let t = T0;
+    for (; t < T0 + 600_000; t += 10_000) d.observe(obs({}), t);
+    const start = t;
+    let rate = 0.1;
+    while (t < start + 600_000) {
+      rate = Math.min(peak, 0.1 + ((peak - 0.1) * (t - start)) / (rampS * 1000));
+      t += 1000 / rate;
+      for (const f of d.observe(obs({}), t))
+        if (f.detector === 'volume-spike' && f.subject.keyId) return (t - start) / 1000;
+    }
+    return null;
+  }
+
+  it('flags a surge that builds up over minutes: its own first slots do not become the baseline', () => {
+    // To 2.5 requests/s over 3 minutes (25x): before, the baseline followed the ramp and never fell
+    // under a tenth of the rate; and a step to 1.3/s was 8x the baseline its first slots had raised.
+    const ramp = flaggedAfter(2.5, 180);
+    expect(ramp).not.toBeNull();
+    expect(ramp!).toBeLessThan(150);
+    const step = flaggedAfter(1.3, 1);
+    expect(step).not.toBeNull();
+    expect(step!).toBeLessThan(40);
+    // Doubling over ten minutes (organic growth) is not a spike.
+    expect(flaggedAfter(0.2, 600)).toBeNull();
   });
 });
 
@@ -315,6 +390,34 @@ describe('distillation', () => {
     // Five minutes' shares, diluted by the 105 ordinary requests before, took about 100 s.
     expect(f!.at).toBeLessThan(70);
     expect(f!.reason).toMatch(/requests in the last minute ask for step-by-step reasoning/);
+  });
+
+  it('leaves an app whose step-by-step questions come from many end users, a few each', () => {
+    // A tutoring app: students (end-user ids) ask for step-by-step explanations with long answers.
+    const app = new AnomalyDetectors();
+    const students = (i: number) => `stu_${Math.floor(i / 3) % 60}`;
+    let found: string[] = [];
+    for (let i = 0; i < 900; i++) {
+      const t = T0 + i * 1000;
+      for (const f of app.observe(
+        obs({ requestId: `s${i}`, prompt: sweep(i), outputTokens: 700, endUser: students(i) }),
+        t,
+      ))
+        found.push(f.detector);
+    }
+    expect(found.filter((x) => x === 'distillation')).toEqual([]);
+    // The same prompts and answers from one client (no end users, or one): a distillation finding.
+    for (const endUser of [null, 'u1']) {
+      const one = new AnomalyDetectors();
+      found = [];
+      for (let i = 0; i < 900; i++)
+        for (const f of one.observe(
+          obs({ requestId: `s${i}`, prompt: sweep(i), outputTokens: 700, endUser }),
+          T0 + i * 1000,
+        ))
+          found.push(f.detector);
+      expect(found).toContain('distillation');
+    }
   });
 
   it('leaves a key that asks the same things with short answers, or only now and then', () => {

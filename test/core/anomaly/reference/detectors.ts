@@ -5,7 +5,11 @@
  * change it (except to follow a deliberate change of what the detectors decide).
  * Followed since: the style-shift ring (`ringShift`, session 6), copied from the current code;
  * end-user rotation's "came back" meaning seen again 10 s or more after the first request
- * (`RETURN_GAP_MS`, session 7); the output shift (`outputShift`, session 7), copied; distillation's flag on the last minute alone (session 7).
+ * (`RETURN_GAP_MS`, session 7); the output shift (`outputShift`, session 7), copied; distillation's flag on the last minute alone (session 7);
+ * key sharing's baseline of the key's first ESTABLISH_MS and no new-key finding for a key first
+ * seen within OBSERVED_MS of the first observation, and no distillation finding for a key whose
+ * last 5 minutes came from many end users (`manyPeopleAsking`, copied), and a slot over 3x the
+ * baseline + 3 folded into it at an hour's time constant (`foldRate`) (session 8).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -126,6 +130,8 @@ const MAX_TENANTS = 20_000;
 const MAX_NETS = 50_000;
 const MAX_TEMPLATES = 20_000;
 const MIN = 60_000;
+const ESTABLISH_MS = 2 * MIN;
+const OBSERVED_MS = 10 * MIN;
 const RETURN_GAP_MS = 10_000;
 /**
  * Requests from new end-user ids in a minute before rotation is considered. 25 caught one more
@@ -282,6 +288,7 @@ export class AnomalyDetectors {
   private readonly k: number;
   private readonly caps: { keys: number; tenants: number; nets: number; templates: number };
   private readonly injections: InjectionAttempts;
+  private startedAt = Number.NaN;
 
   constructor(tuning: Partial<DetectorTuning> = {}) {
     this.k = tuning.sensitivity ?? 1;
@@ -326,6 +333,7 @@ export class AnomalyDetectors {
   observe(o: Observation, now: number): Finding[] {
     const findings = this.out;
     findings.length = 0;
+    if (Number.isNaN(this.startedAt)) this.startedAt = now;
     const text = o.prompt;
     const { template, tail } = templateHashes(text);
     const reasoning = text.length > 0 && REASONING.test(text.length > 800 ? text.slice(0, 800) : text);
@@ -609,6 +617,14 @@ export class AnomalyDetectors {
     return n;
   }
 
+  /** Most of the last 5 minutes' requests name an end user, ≥ 5 of them, ≤ 5 requests each. */
+  private manyPeopleAsking(s: KeyState, now: number, n5: number): boolean {
+    const eu5 = s.ring.sum(now, S_EU, 30);
+    if (eu5 < 0.8 * n5) return false;
+    const users = s.endUsers.countSeenSince(now - 5 * MIN);
+    return users >= 5 && eu5 <= 5 * users;
+  }
+
   /** Whether the key's last minute was spread over many end users at an ordinary pace each. */
   private moreEndUsers(s: KeyState, now: number): boolean {
     const n1 = s.ring.sum(now, S_REQ, 6);
@@ -641,11 +657,14 @@ export class AnomalyDetectors {
         signals: { rate: round(v.rate), baseline: round(v.base, 3) },
       });
 
-    // Key sharing: many networks this key never used before, within minutes.
-    const newNets = s.nets.countNewSince(now - 5 * MIN);
+    // Key sharing: many networks this key never used before, within minutes (after its first
+    // ESTABLISH_MS, its baseline).
+    const newNets = s.nets.countNewSince(
+      age < ESTABLISH_MS ? now - 5 * MIN : Math.max(now - 5 * MIN, s.firstSeen + ESTABLISH_MS),
+    );
     const oldNets = s.nets.size - newNets;
     const newUas = s.uas.countNewSince(now - 5 * MIN);
-    if (age >= 2 * MIN && oldNets > 0 && newNets >= 8 * k && newNets >= 3 * (oldNets + 1)) {
+    if (age >= ESTABLISH_MS && oldNets > 0 && newNets >= 8 * k && newNets >= 3 * (oldNets + 1)) {
       out.push({
         detector: 'key-sharing',
         category: 'shared-credential',
@@ -657,7 +676,7 @@ export class AnomalyDetectors {
         related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - 5 * MIN, 50), tenants: [s.tenantId] },
         signals: { newNetworks: newNets, previousNetworks: oldNets, newUserAgents: newUas },
       });
-    } else if (age < 2 * MIN && newNets >= 24 * k) {
+    } else if (age < ESTABLISH_MS && newNets >= 24 * k && s.firstSeen - this.startedAt >= OBSERVED_MS) {
       out.push({
         detector: 'key-sharing',
         category: 'shared-credential',
@@ -712,7 +731,12 @@ export class AnomalyDetectors {
     const five = r5 / n5 >= 0.6 && meanOut >= 350;
     const r1 = s.ring.sum(now, S_REASON, 6);
     const outMin = s.ring.sum(now, S_OUT, 6);
-    if (n5 >= 12 * k && n1 >= 12 * k && (five || (r1 >= 0.6 * n1 && outMin >= 350 * n1))) {
+    if (
+      n5 >= 12 * k &&
+      n1 >= 12 * k &&
+      (five || (r1 >= 0.6 * n1 && outMin >= 350 * n1)) &&
+      !this.manyPeopleAsking(s, now, n5)
+    ) {
       let top = 0;
       for (const c of s.tpl.values()) if (c > top) top = c;
       for (const c of s.tplPrev.values()) if (c > top) top = c;
@@ -994,7 +1018,8 @@ function foldRate(r: Rate, now: number): void {
   const from = Math.max(r.lastFolded, cur - SLOTS);
   for (let id = from; id < cur; id++) {
     const v = r.ring.at(id, S_REQ);
-    const alpha = r.spiking ? 1 / 360 : r.baseSlots < 30 ? 1 / (r.baseSlots + 1) : 1 / 60;
+    const outlier = r.baseSlots >= 30 && v > 3 * r.base + 3;
+    const alpha = r.spiking || outlier ? 1 / 360 : r.baseSlots < 30 ? 1 / (r.baseSlots + 1) : 1 / 60;
     r.base += alpha * (v - r.base);
     r.baseSlots++;
   }
