@@ -1062,9 +1062,9 @@ function seeIn<K, M>(map: Map<K, RecentSet<M>>, k: K, member: M, now: number, ca
 }
 
 /**
- * Folds closed slots into the EWMA baseline (10-minute time constant; an hour's while spiking, and
- * for a slot over 3x the baseline + 3 once the baseline is settled: an outlier does not teach the
- * baseline at full weight). Before, the first slots of a surge (and every slot of a surge that
+ * Folds closed slots into the EWMA baseline (the mean of the first 30 slots, then a 10-minute time
+ * constant; an hour's while spiking, and for a slot over 3x the baseline + 3: an outlier does not
+ * teach the baseline at full weight). Before, the first slots of a surge (and every slot of a surge that
  * ramps up over minutes) raised the baseline as fast as the rate, so a key that went from 0.1 to
  * 1.4 requests/s was 8x its "usual" when it got busy enough to judge, and a 3-minute ramp to
  * 2-3/s never passed 5x (traffic written without sight of this detector:
@@ -1076,8 +1076,8 @@ function foldRate(r: Rate, now: number): void {
   const from = Math.max(r.lastFolded, cur - SLOTS);
   for (let id = from; id < cur; id++) {
     const v = r.ring.at(id, S_REQ);
-    const outlier = r.baseSlots >= 30 && v > 3 * r.base + 3;
-    const alpha = r.spiking || outlier ? 1 / 360 : r.baseSlots < 30 ? 1 / (r.baseSlots + 1) : 1 / 60;
+    const outlier = r.spiking || v > 3 * r.base + 3;
+    const alpha = r.baseSlots < 30 ? 1 / (r.baseSlots + 1) : outlier ? 1 / 360 : 1 / 60;
     r.base += alpha * (v - r.base);
     r.baseSlots++;
   }
@@ -1135,7 +1135,9 @@ function spike(
   const busy = count >= 30 * k;
   const fast = rate >= Math.max(10 * base * k, 1);
   const calm = rate < 3 * base + 0.2;
-  if (!(settled && busy && fast)) {
+  // A burst is remembered before the baseline has settled too (a batch's first run in the first
+  // minutes of a replay or after a restart): only findings wait for a settled baseline.
+  if (!(busy && fast)) {
     if (r.spiking && calm) {
       r.spiking = false;
       r.spikes++;
@@ -1146,7 +1148,7 @@ function spike(
   const first = !r.spiking;
   r.spiking = true;
   // A burst this subject has shown (and ended) before is its pattern (a nightly batch), not an attack.
-  if (!first || r.spikes > 0) return null;
+  if (!settled || !first || r.spikes > 0) return null;
   const ratio = base > 0 ? rate / base : rate * 100;
   return { rate, base, ratio, score: Math.min(1, 0.4 + Math.log10(Math.max(ratio, 1)) / 5) };
 }

@@ -230,6 +230,24 @@ describe('volume spike', () => {
     expect(spikes.length).toBe(1);
   });
 
+  it("remembers a burst shown before the baseline settled: a batch's second run is its pattern", () => {
+    // A batch key: a run 90 s into detection (the first minutes of a replay, or after a restart),
+    // the next one 6 minutes later. The second is no surprise.
+    const d = new AnomalyDetectors();
+    const found: string[] = [];
+    let t = T0;
+    const run = (seconds: number, perSecond: number) => {
+      for (const end = t + seconds * 1000; t < end; t += 1000 / perSecond)
+        for (const f of d.observe(obs({}), t)) if (f.subject.keyId) found.push(f.detector);
+    };
+    run(90, 0.05);
+    run(20, 5);
+    run(330, 0.05);
+    run(60, 5);
+    run(120, 0.05);
+    expect(found.filter((x) => x === 'volume-spike')).toEqual([]);
+  });
+
   /** When a key at 0.1 requests/s that then ramps to `peak` over `rampS` seconds is first flagged (s after the ramp began). */
   function flaggedAfter(peak: number, rampS: number): number | null {
     const d = new AnomalyDetectors();

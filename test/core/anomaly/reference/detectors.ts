@@ -9,7 +9,8 @@
  * key sharing's baseline of the key's first ESTABLISH_MS and no new-key finding for a key first
  * seen within OBSERVED_MS of the first observation, and no distillation finding for a key whose
  * last 5 minutes came from many end users (`manyPeopleAsking`, copied), and a slot over 3x the
- * baseline + 3 folded into it at an hour's time constant (`foldRate`) (session 8).
+ * baseline + 3 folded into it at an hour's time constant once settled (`foldRate`), and a burst
+ * remembered before the baseline has settled (`spike`) (session 8).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -1018,8 +1019,8 @@ function foldRate(r: Rate, now: number): void {
   const from = Math.max(r.lastFolded, cur - SLOTS);
   for (let id = from; id < cur; id++) {
     const v = r.ring.at(id, S_REQ);
-    const outlier = r.baseSlots >= 30 && v > 3 * r.base + 3;
-    const alpha = r.spiking || outlier ? 1 / 360 : r.baseSlots < 30 ? 1 / (r.baseSlots + 1) : 1 / 60;
+    const outlier = r.spiking || v > 3 * r.base + 3;
+    const alpha = r.baseSlots < 30 ? 1 / (r.baseSlots + 1) : outlier ? 1 / 360 : 1 / 60;
     r.base += alpha * (v - r.base);
     r.baseSlots++;
   }
@@ -1042,7 +1043,8 @@ function spike(
   const span = (now % SLOT_MS) + 2 * SLOT_MS;
   const rate = (count * 1000) / Math.max(span, SLOT_MS);
   const base = r.base / (SLOT_MS / 1000);
-  const on = r.baseSlots >= 30 && count >= 30 * k && rate >= Math.max(10 * base * k, 1);
+  // (session 8: a burst is remembered before the baseline has settled; only findings wait for it)
+  const on = count >= 30 * k && rate >= Math.max(10 * base * k, 1);
   if (!on) {
     if (r.spiking && rate < 3 * base + 0.2) {
       r.spiking = false;
@@ -1054,7 +1056,7 @@ function spike(
   const first = !r.spiking;
   r.spiking = true;
   // A burst this subject has shown (and ended) before is its pattern (a nightly batch), not an attack.
-  if (!first || r.spikes > 0) return null;
+  if (r.baseSlots < 30 || !first || r.spikes > 0) return null;
   const ratio = base > 0 ? rate / base : rate * 100;
   return { rate, base, ratio, score: Math.min(1, 0.4 + Math.log10(Math.max(ratio, 1)) / 5) };
 }
