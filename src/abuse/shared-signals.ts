@@ -166,7 +166,10 @@ export class SharedSignals {
         const all = c[first + 1]!;
         const before = c[first + 2]!;
         const fresh = Math.min(c[first]!, all - before);
-        if (!local.keyKnownBefore(keyId, now - 2 * MIN)) return null;
+        // The key's first 2 minutes are its baseline (as in the local rule): judged only once those
+        // minutes are 5 minutes old, so "before" holds them. A key called from dozens of networks
+        // since it was first seen (an edge deployment, a mobile app) had "used 12 before".
+        if (!local.keyKnownBefore(keyId, now - 7 * MIN)) return null;
         if (before <= 0 || fresh < 8 * k || fresh < 3 * (before + 1)) return null;
         if (local.localNewNets(keyId, now - 5 * MIN) >= fresh) return null;
         return {

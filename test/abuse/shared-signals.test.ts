@@ -86,6 +86,22 @@ describe('abuse signals shared across instances through Redis', () => {
     expect([...c.actions, ...d.actions].filter((x) => x.detector === 'key-sharing')).toEqual([]);
   });
 
+  it('leaves a key called from many networks since it was first seen: its first minutes are its baseline', async () => {
+    // A mobile app's key: a new network every 5 s from its first request, split over A and B.
+    const clock = { t: T0 + 7_200_000 };
+    const a = instance(clock, true);
+    const b = instance(clock, true);
+    const key = `k-mobile-${Date.now()}`;
+    for (let n = 0; n < 66; n++) {
+      clock.t = T0 + 7_200_000 + n * 5_000;
+      const e = n % 2 ? a.engine : b.engine;
+      e.observe(obs(key, 'mobileco', `100.${64 + (n % 60)}.${n}.9`, `Ask ${n}`, 300 + n));
+      e.flush();
+      await e.settled();
+    }
+    expect([...a.actions, ...b.actions].filter((x) => x.detector === 'key-sharing')).toEqual([]);
+  });
+
   it('sees credential stuffing from one range split across instances, and refuses new keys there', async () => {
     const clock = { t: T0 + 3_600_000 };
     const a = instance(clock, true);
