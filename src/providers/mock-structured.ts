@@ -40,7 +40,6 @@ function hash(s: string): number {
   return h >>> 0;
 }
 
-
 const WORDS = ['alpha', 'bravo', 'delta', 'echo', 'harbor', 'meadow', 'river', 'summit', 'willow', 'cedar'];
 /** Recursion through $ref stops adding optional parts beyond this depth. */
 const DEEP = 6;
@@ -278,7 +277,11 @@ class Generator {
 /** A deterministic instance of `schema` (same schema and seed, same instance). */
 export function instanceOf(schema: unknown, seed: string): Json {
   const root = isObj(schema) ? schema : {};
-  return new Generator(root, mulberry32(hash(`${seed}\u0000${JSON.stringify(schema)}`))).instance(root, 0, '');
+  return new Generator(root, mulberry32(hash(`${seed}\u0000${JSON.stringify(schema)}`))).instance(
+    root,
+    0,
+    '',
+  );
 }
 
 type Tokenizer = typeof import('gpt-tokenizer');

@@ -63,7 +63,6 @@ export function fnv1a(s: string): number {
   return h >>> 0;
 }
 
-
 /** `\s` of a JavaScript regular expression (what `/\S+/` splits on), by UTF-16 code unit. */
 function isSpace(c: number): boolean {
   if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d);

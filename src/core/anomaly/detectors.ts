@@ -350,7 +350,7 @@ export class AnomalyDetectors {
   observe(o: Observation, now: number): Finding[] {
     const findings = this.out;
     findings.length = 0;
-    if (this.startedAt !== this.startedAt) this.startedAt = now;
+    if (Number.isNaN(this.startedAt)) this.startedAt = now;
     const text = o.prompt;
     const { template, tail } = templateHashes(text);
     const reasoning = text.length > 0 && REASONING.test(text.length > 800 ? text.slice(0, 800) : text);
