@@ -1136,8 +1136,11 @@ function spike(
   const fast = rate >= Math.max(10 * base * k, 1);
   const calm = rate < 3 * base + 0.2;
   // A burst is remembered before the baseline has settled too (a batch's first run in the first
-  // minutes of a replay or after a restart): only findings wait for a settled baseline.
-  if (!(busy && fast)) {
+  // minutes of a replay or after a restart): only findings wait for a settled baseline. Not in the
+  // subject's first minute: against a baseline of a few slots, a key that is simply busy from its
+  // first request would "burst" and then never be judged again.
+  const known = r.baseSlots >= 6;
+  if (!(known && busy && fast)) {
     if (r.spiking && calm) {
       r.spiking = false;
       r.spikes++;

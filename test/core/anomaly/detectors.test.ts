@@ -248,6 +248,24 @@ describe('volume spike', () => {
     expect(found.filter((x) => x === 'volume-spike')).toEqual([]);
   });
 
+  it('still judges a key that is busy from its first request (its first minute is no burst)', () => {
+    // 8 requests/s from the start (a restart finds it busy), then 100/s ten minutes later: flagged.
+    // It starts at the end of a 10-s slot, so its first slot holds one request: against that, its
+    // next 20 s looked like a burst, and a burst "shown before" is never flagged again.
+    const d = new AnomalyDetectors();
+    const found: number[] = [];
+    let t = T0 + 9_900;
+    const run = (seconds: number, perSecond: number) => {
+      for (const end = t + seconds * 1000; t < end; t += 1000 / perSecond)
+        for (const f of d.observe(obs({}), t))
+          if (f.detector === 'volume-spike' && f.subject.keyId) found.push((t - T0) / 1000);
+    };
+    run(600, 8);
+    run(60, 100);
+    expect(found.length).toBe(1);
+    expect(found[0]!).toBeGreaterThanOrEqual(600);
+  });
+
   /** When a key at 0.1 requests/s that then ramps to `peak` over `rampS` seconds is first flagged (s after the ramp began). */
   function flaggedAfter(peak: number, rampS: number): number | null {
     const d = new AnomalyDetectors();

@@ -1043,8 +1043,9 @@ function spike(
   const span = (now % SLOT_MS) + 2 * SLOT_MS;
   const rate = (count * 1000) / Math.max(span, SLOT_MS);
   const base = r.base / (SLOT_MS / 1000);
-  // (session 8: a burst is remembered before the baseline has settled; only findings wait for it)
-  const on = count >= 30 * k && rate >= Math.max(10 * base * k, 1);
+  // (session 8: a burst is remembered before the baseline has settled, after its first minute; only
+  // findings wait for a settled baseline)
+  const on = r.baseSlots >= 6 && count >= 30 * k && rate >= Math.max(10 * base * k, 1);
   if (!on) {
     if (r.spiking && rate < 3 * base + 0.2) {
       r.spiking = false;
