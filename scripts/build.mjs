@@ -1,12 +1,22 @@
 // Transpiles src/ to dist/ with esbuild (type checking is `npm run check`): fast enough to run
 // before every `npm start` and `npm test`, so the CLI and end-to-end tests never run stale code.
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
 const src = join(root, 'src');
-const out = join(root, 'dist');
+// Built beside dist/ and swapped in at the end (two renames): a process running from dist/ (a
+// `sluice simulate`, a server) while this runs keeps its files, and a failed build leaves the last
+// good one. (The same depth as dist/, so every relative path in the output is the same.)
+const dist = join(root, 'dist');
+const out = join(root, `.dist-build-${process.pid}`);
+const old = join(root, `.dist-old-${process.pid}`);
+// (a build that fails, or is stopped, leaves neither behind)
+process.on('exit', () => {
+  rmSync(out, { recursive: true, force: true });
+  rmSync(old, { recursive: true, force: true });
+});
 function walk(dir, acc = []) {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
@@ -90,3 +100,19 @@ if (!existsSync(join(out, 'cli', 'index.js')) || !existsSync(join(bundleDir, 'in
   console.error('build: dist/cli/index.js or dist/bundle/index.js missing');
   process.exit(1);
 }
+// The swap: the old dist/ aside, the new one in its place, the old one removed. Another build
+// finishing at the same moment may take dist/ in between: then this one tries again.
+for (let attempt = 0; ; attempt++) {
+  try {
+    if (existsSync(dist)) renameSync(dist, old);
+  } catch (err) {
+    if (err.code !== 'ENOENT') throw err;
+  }
+  try {
+    renameSync(out, dist);
+    break;
+  } catch (err) {
+    if (attempt >= 5 || (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST')) throw err;
+  }
+}
+rmSync(old, { recursive: true, force: true });
