@@ -662,14 +662,8 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     for (const u of cfg.upstreams)
       upstreams.set(
         u.name,
-        new SimUpstream(
-          // (every upstream is the mock here, see simConfig; its embeddings are constant vectors)
-          u.kind === 'mock'
-            ? new MockUpstream(u, { now: clock.now, vectors: 'constant' })
-            : createUpstream(u, { clock }),
-          (id) => byId.get(id),
-          sleep,
-        ),
+        // (every upstream is the mock here, see simConfig; no one reads its embeddings' values)
+        new SimUpstream(createUpstream(u, { clock, mockVectors: 'constant' }), (id) => byId.get(id), sleep),
       );
     const actions: ReportAction[] = [];
     const perRequest = new Map<string, { action: string; detector: string; case: string }[]>();

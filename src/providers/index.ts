@@ -21,6 +21,8 @@ export interface CreateUpstreamOptions {
   breaker?: Partial<BreakerOptions>;
   /** Where relative `tls` file paths resolve (the config file's directory); default the working directory. */
   baseDir?: string;
+  /** The mock's embeddings (`MockUpstream`): seeded by the input (default), or one constant vector per size. */
+  mockVectors?: 'seeded' | 'constant';
 }
 
 /**
@@ -114,7 +116,8 @@ export class GuardedUpstream implements Upstream {
 /** Builds one configured upstream. */
 export function createUpstream(cfg: UpstreamConfig, opts: CreateUpstreamOptions = {}): Upstream {
   const clock = opts.clock ?? systemClock;
-  if (cfg.kind === 'mock') return new MockUpstream(cfg, { now: () => clock.now() });
+  if (cfg.kind === 'mock')
+    return new MockUpstream(cfg, { now: () => clock.now(), vectors: opts.mockVectors });
   const breaker = new CircuitBreaker(clock, opts.breaker);
   // A stream that breaks after its headers counted as a success is a failure of its own.
   const hooks: ProviderHooks = { onStreamFailure: () => breaker.failure(false) };

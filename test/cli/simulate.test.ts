@@ -157,18 +157,33 @@ tiers:
   it('a trace over the size bound runs in a child (larger young generation): same files and exit codes', async () => {
     const trace = join(dir, 'child.jsonl');
     writeFileSync(trace, generate('template-campaign', 11, { duration: 240 }).text);
+    // Every Node process of the command (NODE_OPTIONS reaches the child too) logs its flags here.
+    const preload = join(dir, 'log-flags.cjs');
+    writeFileSync(
+      preload,
+      "require('node:fs').appendFileSync(process.env.FLAGS_LOG, JSON.stringify(process.execArgv) + '\\n');\n",
+    );
     const files = async (env: Record<string, string>, name: string) => {
       const report = join(dir, `${name}-report.json`);
       const decisions = join(dir, `${name}-decisions.jsonl`);
+      const log = join(dir, `${name}-flags.log`);
       await run('node', ['bin/sluice.js', 'simulate', trace, '--report', report, '--decisions', decisions], {
-        env: { ...process.env, ...env },
+        env: { ...process.env, ...env, NODE_OPTIONS: `--require ${preload}`, FLAGS_LOG: log },
       });
-      return [readFileSync(report, 'utf8'), readFileSync(decisions, 'utf8')];
+      const flags = readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as string[]);
+      return { files: [readFileSync(report, 'utf8'), readFileSync(decisions, 'utf8')], flags };
     };
     const here = await files({ SLUICE_SIMULATE_CHILD_BYTES: String(1 << 30) }, 'here');
     const child = await files({ SLUICE_SIMULATE_CHILD_BYTES: '0' }, 'child');
-    expect(child).toEqual(here);
-    expect(JSON.parse(here[0]!).requests).toBeGreaterThan(100);
+    // One process under the bound; over it, a second one with the larger young generation.
+    expect(here.flags).toHaveLength(1);
+    expect(child.flags).toHaveLength(2);
+    expect(child.flags[1]).toContain('--max-semi-space-size=32');
+    expect(child.files).toEqual(here.files);
+    expect(JSON.parse(here.files[0]!).requests).toBeGreaterThan(100);
     const bad = join(dir, 'child-bad.jsonl');
     writeFileSync(bad, '{"type":"request","t":0,"ip":"10.0.0.1","path":"/v1/models"}\n');
     const e1 = await run('node', ['bin/sluice.js', 'simulate', bad], {

@@ -658,26 +658,39 @@ export class AnomalyDetectors {
   }
 
   /**
-   * Whether the key's last 5 minutes (`n5` requests) came from many people: most requests name an
-   * end user, at least 5 of them, a handful of requests each. An app serving students who ask for
-   * step-by-step explanations is not one client sweeping topics (traffic written without sight of
-   * this detector: examples/scenarios/independent-b); a sweep behind fake end-user ids needs more
-   * than 5 requests per id or fresh ids, which end-user rotation sees.
+   * Whether the key's last `slots` (its `n` requests) came from many people: ≥ 80 % of them name an
+   * end user, from ≥ `minUsers` distinct end users sending ≤ `maxEach` requests each on average.
    */
-  private manyPeopleAsking(s: KeyState, now: number, n5: number): boolean {
-    const eu5 = s.ring.sum(now, S_EU, 30);
-    if (eu5 < 0.8 * n5) return false;
-    const users = s.endUsers.countSeenSince(now - 5 * MIN);
-    return users >= 5 && eu5 <= 5 * users;
+  private carriedByEndUsers(
+    s: KeyState,
+    now: number,
+    slots: number,
+    n: number,
+    minUsers: number,
+    maxEach: number,
+  ): boolean {
+    const eu = s.ring.sum(now, S_EU, slots);
+    if (n === 0 || eu < 0.8 * n) return false;
+    const users = s.endUsers.countSeenSince(now - slots * SLOT_MS);
+    return users >= minUsers && eu <= maxEach * users;
   }
 
-  /** Whether the key's last minute was spread over many end users at an ordinary pace each. */
+  /**
+   * The last minute spread over ≥ 10 end users at ≤ 10 requests each: a launch, not one client
+   * going wild (volume spike).
+   */
   private moreEndUsers(s: KeyState, now: number): boolean {
-    const n1 = s.ring.sum(now, S_REQ, 6);
-    const eu1 = s.ring.sum(now, S_EU, 6);
-    if (n1 === 0 || eu1 < 0.8 * n1) return false;
-    const users = s.endUsers.countSeenSince(now - MIN);
-    return users >= 10 && eu1 / users <= 10;
+    return this.carriedByEndUsers(s, now, 6, s.ring.sum(now, S_REQ, 6), 10, 10);
+  }
+
+  /**
+   * The last 5 minutes (`n5` requests) from ≥ 5 end users at ≤ 5 requests each. An app serving
+   * students who ask for step-by-step explanations is not one client sweeping topics (traffic
+   * written without sight of this detector: examples/scenarios/independent-b); a sweep behind fake
+   * end-user ids needs more than 5 requests per id or fresh ids, which end-user rotation sees.
+   */
+  private manyPeopleAsking(s: KeyState, now: number, n5: number): boolean {
+    return this.carriedByEndUsers(s, now, 30, n5, 5, 5);
   }
 
   private evalKey(s: KeyState, o: Observation, now: number, out: Finding[]): void {

@@ -46,7 +46,8 @@ export interface GatewayDeps {
   /**
    * Monotonic milliseconds for stage timings (`ctx.stageMs`, spans); default `performance.now`.
    * `sluice simulate` passes a constant: its timings are read by no one, and a clock read per stage
-   * was ~3 % of a replay.
+   * was ~3 % of a replay. With a `tracer`, leave it unset: spans are placed on performance.now's
+   * timeline.
    */
   stageClock?: () => number;
   logger: Logger;

@@ -3,7 +3,7 @@
  * attributes and Sluice's own, the upstream call's client span, then hands it to the exporter.
  * Only called for a sampled request (`ctx.trace` set).
  */
-import type { RequestContext } from './context.js';
+import { type RequestContext, stageClockOf } from './context.js';
 
 const OPERATION: Record<string, string> = {
   chat: 'chat',
@@ -18,7 +18,7 @@ export function endTrace(ctx: RequestContext): void {
   const t = ctx.trace;
   const tracer = ctx.deps.tracer;
   if (!t || !tracer) return;
-  const now = performance.now();
+  const now = stageClockOf(ctx.deps)();
   const a = t.attrs;
   a['sluice.request_id'] = ctx.id;
   a['sluice.action'] = ctx.action;
