@@ -132,6 +132,8 @@ const RETURN_GAP_MS = 10_000;
  * detector, and flagged a product launch whose users mostly ask once; 40 is kept.
  */
 const EU_NEW_PER_MIN = 40;
+/** Tenants a network must send one template for to be one of a campaign's networks. */
+const MEMBER_NET_TENANTS = 3;
 
 // Series of a key's SlotRing.
 const S_REQ = 0;
@@ -1016,8 +1018,10 @@ export class AnomalyDetectors {
     const tenants = ts.tenants.countSeenSince(since);
     if (tenants < 5 * this.k) return;
     const keys = ts.keys.membersSeenSince(since, 512);
-    // Members: keys whose network hosts this template for at least two tenants (proxies shared by
-    // accounts); a popular template used independently comes from each tenant's own network.
+    // Members: keys whose network hosts this template for at least three tenants (proxies shared by
+    // accounts); a popular template used independently comes from each tenant's own network. Two
+    // tenants on one network are not enough: two customers on one cloud /24 who both use a popular
+    // template were quarantined with a campaign that used it too, from other networks.
     const perNet = new Map<string, Set<string>>();
     for (const key of keys) {
       const net = ts.keyNet.get(key);
@@ -1034,13 +1038,13 @@ export class AnomalyDetectors {
     const memberTenants = new Set<string>();
     const memberNets: string[] = [];
     for (const [net, set] of perNet) {
-      if (set.size < 2) continue;
+      if (set.size < MEMBER_NET_TENANTS) continue;
       memberNets.push(net);
       for (const tn of set) memberTenants.add(tn);
     }
     for (const key of keys) {
       const net = ts.keyNet.get(key);
-      if (net && (perNet.get(net)?.size ?? 0) >= 2) members.push(key);
+      if (net && (perNet.get(net)?.size ?? 0) >= MEMBER_NET_TENANTS) members.push(key);
     }
     if (memberTenants.size < 5 * this.k || members.length < 6 * this.k) return;
     if (members.length / memberNets.length < 3) return;

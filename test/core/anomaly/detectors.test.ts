@@ -124,13 +124,47 @@ describe('template campaign', () => {
       for (let i = 0; i < 20; i++)
         findings.push(
           ...d.observe(
-            obs({ keyId: `k${i}`, tenantId: `t${i}`, ip: `10.${i}.0.5`, prompt: template(i + round) }),
+            // (public addresses: private ones are never correlated, see the test above)
+            obs({ keyId: `k${i}`, tenantId: `t${i}`, ip: `203.0.${i}.5`, prompt: template(i + round) }),
             T0 + round * 10_000 + i * 50,
           ),
         );
     expect(
       findings.filter((f) => f.detector === 'template-campaign' || f.detector === 'client-fingerprint'),
     ).toEqual([]);
+  });
+
+  it('leaves two customers on one cloud network out of a campaign that uses their popular template', () => {
+    const d = new AnomalyDetectors();
+    const findings = [];
+    for (let round = 0; round < 5; round++) {
+      // Two long-standing customers on one cloud /24, each sending the template on its own...
+      for (const [i, key] of ['cust-a', 'cust-b'].entries())
+        findings.push(
+          ...d.observe(
+            obs({ keyId: key, tenantId: key, ip: `40.76.91.${10 + i}`, prompt: template(round * 3 + i) }),
+            T0 + round * 10_000 + i * 30,
+          ),
+        );
+      // ...and twelve fresh accounts behind two proxies sending it in lockstep.
+      for (let i = 0; i < 12; i++)
+        findings.push(
+          ...d.observe(
+            obs({
+              keyId: `k${i}`,
+              tenantId: `t${i}`,
+              ip: i % 2 ? '192.0.2.10' : '198.51.100.20',
+              prompt: template(i * 7 + round),
+            }),
+            T0 + round * 10_000 + 100 + i * 50,
+          ),
+        );
+    }
+    const campaign = findings.filter((f) => f.detector === 'template-campaign');
+    expect(campaign.length).toBeGreaterThan(0);
+    const named = new Set(campaign.flatMap((f) => f.related.keys));
+    expect(named.has('k0')).toBe(true);
+    expect(named.has('cust-a') || named.has('cust-b')).toBe(false);
   });
 
   it('leaves one tenant with many keys on one network alone', () => {

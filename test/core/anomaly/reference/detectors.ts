@@ -10,7 +10,8 @@
  * seen within OBSERVED_MS of the first observation, and no distillation finding for a key whose
  * last 5 minutes came from many end users (`manyPeopleAsking`, copied), and a slot over 3x the
  * baseline + 3 folded into it at an hour's time constant once settled (`foldRate`), and a burst
- * remembered before the baseline has settled (`spike`) (session 8).
+ * remembered before the baseline has settled (`spike`) (session 8); a template campaign's networks
+ * host the template for three tenants, not two (session 9).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -972,13 +973,13 @@ export class AnomalyDetectors {
     const memberTenants = new Set<string>();
     const memberNets: string[] = [];
     for (const [net, set] of perNet) {
-      if (set.size < 2) continue;
+      if (set.size < 3) continue;
       memberNets.push(net);
       for (const tn of set) memberTenants.add(tn);
     }
     for (const key of keys) {
       const net = ts.keyNet.get(key);
-      if (net && (perNet.get(net)?.size ?? 0) >= 2) members.push(key);
+      if (net && (perNet.get(net)?.size ?? 0) >= 3) members.push(key);
     }
     if (memberTenants.size < 5 * this.k || members.length < 6 * this.k) return;
     if (members.length / memberNets.length < 3) return;
