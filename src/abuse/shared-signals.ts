@@ -16,7 +16,7 @@
  */
 import { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/schema.js';
-import type { Finding } from '../core/anomaly/detectors.js';
+import { type Finding, KEY_SHARING_NEW_NETS } from '../core/anomaly/detectors.js';
 
 /** The commands used, as ioredis offers them (a Redis or Cluster client; keys share a hash tag). */
 export interface SharedPipeline {
@@ -170,7 +170,7 @@ export class SharedSignals {
         // minutes are 5 minutes old, so "before" holds them. A key called from dozens of networks
         // since it was first seen (an edge deployment, a mobile app) had "used 12 before".
         if (!local.keyKnownBefore(keyId, now - 7 * MIN)) return null;
-        if (before <= 0 || fresh < 8 * k || fresh < 3 * (before + 1)) return null;
+        if (before <= 0 || fresh < KEY_SHARING_NEW_NETS * k || fresh < 3 * (before + 1)) return null;
         if (local.localNewNets(keyId, now - 5 * MIN) >= fresh) return null;
         return {
           detector: 'key-sharing',

@@ -132,6 +132,15 @@ const RETURN_GAP_MS = 10_000;
  * detector, and flagged a product launch whose users mostly ask once; 40 is kept.
  */
 const EU_NEW_PER_MIN = 40;
+/**
+ * New networks in 5 minutes before a key is shared (times the policy's sensitivity; 10 quarantines).
+ * 6, not 8: a leak whose networks join one every 20-40 s was flagged about a minute later at 8
+ * (traffic written without sight of this detector, examples/scenarios/independent, seeds 38-42: p95
+ * 78 -> 27 s), and no legitimate key of any generator reached 6.
+ */
+export const KEY_SHARING_NEW_NETS = 6;
+/** Requests from new end-user ids in a minute before a scripted rotation (ids spent in bursts within RETURN_GAP_MS) is considered. */
+const EU_SCRIPTED_NEW_PER_MIN = 20;
 /** Tenants a network must send one template for to be one of a campaign's networks. */
 const MEMBER_NET_TENANTS = 3;
 
@@ -719,7 +728,7 @@ export class AnomalyDetectors {
       });
 
     // Key sharing: many networks this key never used before, within minutes. Either finding needs
-    // at least 8k new networks: a key that has used fewer in all is not scanned (0 stands for "too
+    // at least KEY_SHARING_NEW_NETS·k new networks: a key that has used fewer in all is not scanned (0 stands for "too
     // few"), and its user agents only when the first finding is made. Both scans ran on every
     // evaluation of every key, for nothing on all but a few.
     // "New" is first seen in the last 5 minutes and after the key's first ESTABLISH_MS: what a key
@@ -729,13 +738,18 @@ export class AnomalyDetectors {
     // of this detector: examples/scenarios/independent-b).
     // (A key younger than that: every network is new.)
     const newNets =
-      s.nets.size < 8 * k
+      s.nets.size < KEY_SHARING_NEW_NETS * k
         ? 0
         : age < ESTABLISH_MS
           ? s.nets.size
           : s.nets.countNewSince(Math.max(now - 5 * MIN, s.firstSeen + ESTABLISH_MS));
     const oldNets = s.nets.size - newNets;
-    if (age >= ESTABLISH_MS && oldNets > 0 && newNets >= 8 * k && newNets >= 3 * (oldNets + 1)) {
+    if (
+      age >= ESTABLISH_MS &&
+      oldNets > 0 &&
+      newNets >= KEY_SHARING_NEW_NETS * k &&
+      newNets >= 3 * (oldNets + 1)
+    ) {
       const newUas = s.uas.countNewSince(now - 5 * MIN);
       out.push({
         detector: 'key-sharing',
@@ -767,35 +781,55 @@ export class AnomalyDetectors {
     // and only if the new ids do not return (a launch's new users keep chatting).
     // (The age first: the slot sums are pure, and a younger key needs none of them.)
     const euNew = age >= 5 * MIN ? s.ring.sum(now, S_EU_NEW, 6) : 0;
-    if (age >= 5 * MIN && euNew >= EU_NEW_PER_MIN * k) {
+    if (age >= 5 * MIN && euNew >= EU_SCRIPTED_NEW_PER_MIN * k) {
       const eu = s.ring.sum(now, S_EU, 6);
       const euBefore = s.ring.sum(now, S_EU, SLOTS) - s.ring.sum(now, S_EU, 18);
       const newPerMinBefore = (s.ring.sum(now, S_EU_NEW, SLOTS) - s.ring.sum(now, S_EU_NEW, 18)) / 7;
-      if (euBefore >= 10 * k && euNew >= 3 * newPerMinBefore + 20 * k) {
-        // "Came back": seen again 10 s or more after its first request. A rotating client that
-        // spends each id on a burst of two or three requests within a second or two (traffic
-        // written without sight of this detector: examples/scenarios/independent) re-used every
-        // id; people come back to a conversation (half of a many-users app's ids after a minute).
-        const { first, returned } = s.endUsers.returnedOf(now - 3 * MIN, now - 20_000, RETURN_GAP_MS);
-        if (first >= 20 * k && returned <= 0.1 * first)
-          out.push({
-            detector: 'end-user-rotation',
-            category: 'automated-abuse',
-            score: Math.min(1, 0.5 + euNew / 400),
-            suggest: 'flag',
-            subject,
-            capability: '*',
-            reason: `${euNew} of ${eu} requests in the last minute came from end-user ids never seen before; ${first - returned} of ${first} new end users of the last 3 minutes were not seen again ${RETURN_GAP_MS / 1000} s or more after their first request`,
-            related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
-            signals: {
-              endUserRequests: eu,
-              newEndUsers: euNew,
-              newPerMinuteBefore: round(newPerMinBefore, 1),
-              returned,
-              first,
-            },
-          });
-      }
+      // "Came back": seen again 10 s or more after its first request. A rotating client that
+      // spends each id on a burst of two or three requests within a second or two (traffic
+      // written without sight of this detector: examples/scenarios/independent) re-used every
+      // id; people come back to a conversation (half of a many-users app's ids after a minute).
+      const { first, returned, burstOnly } =
+        euBefore >= 10 * k
+          ? s.endUsers.returnedOf(now - 3 * MIN, now - 20_000, RETURN_GAP_MS)
+          : { first: 0, returned: 0, burstOnly: 0 };
+      const rotating =
+        euNew >= EU_NEW_PER_MIN * k &&
+        euNew >= 3 * newPerMinBefore + 20 * k &&
+        first >= 20 * k &&
+        returned <= 0.1 * first;
+      // Scripted: fewer new ids, but most spent on a burst of requests answered within 10 s of
+      // each other and never seen again. A person's next message waits for the answer and a
+      // reading, and people who come back keep talking; a launch's new users mostly ask once.
+      // Both blind generators rotate 17-34 new ids a minute this way (2-3 requests each, 10-15 %
+      // seen again later), under the floor for ids used once.
+      const scripted =
+        !rotating &&
+        euNew >= 2 * newPerMinBefore + 10 * k &&
+        first >= 20 * k &&
+        burstOnly >= 0.5 * first &&
+        returned <= 0.25 * first;
+      if (rotating || scripted)
+        out.push({
+          detector: 'end-user-rotation',
+          category: 'automated-abuse',
+          score: Math.min(1, 0.5 + euNew / 400),
+          suggest: 'flag',
+          subject,
+          capability: '*',
+          reason: rotating
+            ? `${euNew} of ${eu} requests in the last minute came from end-user ids never seen before; ${first - returned} of ${first} new end users of the last 3 minutes were not seen again ${RETURN_GAP_MS / 1000} s or more after their first request`
+            : `${euNew} of ${eu} requests in the last minute came from end-user ids never seen before; ${burstOnly} of ${first} new end users of the last 3 minutes sent all their requests within ${RETURN_GAP_MS / 1000} s and were not seen again`,
+          related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
+          signals: {
+            endUserRequests: eu,
+            newEndUsers: euNew,
+            newPerMinuteBefore: round(newPerMinBefore, 1),
+            returned,
+            first,
+            burstOnly,
+          },
+        });
     }
 
     // Distillation: sustained reasoning-extraction prompts with long answers. The last minute must
@@ -933,7 +967,7 @@ export class AnomalyDetectors {
     // A higher bar than a window's 0.7: the ring is judged after every request, not once per
     // window, so chance runs (8 embeddings in a row from a key that sends a quarter of them) are
     // tested far more often; a key that switched (7 of its last 8) to what it rarely did reaches 0.8.
-    if (tv < 0.8) return;
+    if (tv < 0.8 || knownMode(s, top)) return;
     s.mixRingEval = now + 15_000;
     out.push(mixShift(s, tv, top, MIX_RING, bn, now));
   }
@@ -959,7 +993,7 @@ export class AnomalyDetectors {
             s.mixRecent[bin]! - s.mixBase[bin]! * (rn / s.mixBaseN)
           )
             bin = i;
-        out.push(mixShift(s, tv, bin, rn, s.mixBaseN, now));
+        if (!knownMode(s, bin)) out.push(mixShift(s, tv, bin, rn, s.mixBaseN, now));
       }
     }
     // Fold the window into the history, which forgets slowly (half weight every ~2000 requests).
@@ -1111,6 +1145,17 @@ function foldRate(r: Rate, now: number): void {
  * The style-shift finding of a key's mix (a closed window or the slow-key ring): total-variation
  * distance `tv`, the bin that grew most (`top`), over `recent` requests against `history`.
  */
+/**
+ * The bin a key shifted to already makes up a tenth of its history: a return to one of its own modes
+ * (a data pipeline's run of classifications between runs of extractions and embedding batches,
+ * traffic written without sight of this detector: examples/scenarios/independent-c), not a new
+ * style. A key turned to what it never or rarely did (images, bulk embeddings) is below.
+ */
+function knownMode(s: KeyState, bin: number): boolean {
+  return s.mixBase[bin]! >= KNOWN_MODE_SHARE * s.mixBaseN;
+}
+const KNOWN_MODE_SHARE = 0.1;
+
 function mixShift(
   s: KeyState,
   tv: number,

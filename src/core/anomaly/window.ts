@@ -111,17 +111,23 @@ export class RecentSet<K> {
 
   /**
    * Of the members first seen in [from, to], how many were seen again at least `gap` ms after their
-   * first sighting (0: seen again at all).
+   * first sighting (0: seen again at all), and how many were seen again only within `gap` of it
+   * (`burstOnly`).
    */
-  returnedOf(from: number, to: number, gap = 0): { first: number; returned: number } {
+  returnedOf(from: number, to: number, gap = 0): { first: number; returned: number; burstOnly: number } {
     let first = 0;
     let returned = 0;
+    let burstOnly = 0;
     for (const e of this.m.values())
       if (e.first >= from && e.first <= to) {
         first++;
-        if (e.last > e.first && e.last - e.first >= gap) returned++;
+        if (e.last > e.first) {
+          if (e.last - e.first >= gap) returned++;
+          // Seen again, but only within `gap` of its first sighting.
+          else burstOnly++;
+        }
       }
-    return { first, returned };
+    return { first, returned, burstOnly };
   }
 
   membersSeenSince(since: number, max = 50): K[] {

@@ -198,6 +198,22 @@ describe('key sharing', () => {
     expect(f?.subject.keyId).toBe('k1');
   });
 
+  it('flags a key with one home network used from six new ones in 5 minutes; five is a traveller', () => {
+    const run = (newNets: number) => {
+      const d = new AnomalyDetectors();
+      const found = [];
+      for (let s = 0; s < 600; s += 5) found.push(...d.observe(obs({ ip: '198.51.100.7' }), T0 + s * 1000));
+      // One new network every 40 s among the home traffic (a quiet leak).
+      for (let i = 0; i < newNets; i++)
+        found.push(...d.observe(obs({ ip: `203.0.${113 + i}.9` }), T0 + 600_000 + i * 40_000));
+      return found.filter((f) => f.detector === 'key-sharing');
+    };
+    expect(run(5)).toEqual([]);
+    const six = run(6);
+    expect(six.map((f) => f.suggest)).toEqual(['flag']);
+    expect(six[0]?.signals.newNetworks).toBe(6);
+  });
+
   /** A key called from `nets` networks from its first request on (an edge deployment, a mobile app). */
   function manyNetworksFromTheStart(
     d: AnomalyDetectors,
@@ -372,6 +388,29 @@ describe('style shift', () => {
     const fast = shiftAt(3500, 100, 10, 120);
     expect(fast.first).not.toBeNull();
     expect(fast.first! - fast.shiftStart).toBeGreaterThanOrEqual(15_000);
+  });
+
+  it('leaves a key going back to a kind of call it often makes (a pipeline between runs); flags one it never made', () => {
+    // History: runs of 17 chats then 3 embeddings (15 % embeddings), then a run of 30 embeddings.
+    const run = (historyEmbeds: boolean) => {
+      const d = new AnomalyDetectors();
+      let t = T0;
+      const found = [];
+      const embed = obs({
+        endpoint: 'embeddings',
+        action: 'embeddings.create',
+        model: 'demo-embed',
+        prompt: 'x'.repeat(900),
+      });
+      for (let i = 0; i < 200; i++, t += 2000) {
+        const o = historyEmbeds && i % 20 >= 17 ? embed : obs({ prompt: `hello there number ${i}` });
+        found.push(...d.observe(o, t));
+      }
+      for (let i = 0; i < 30; i++, t += 2000) found.push(...d.observe(embed, t));
+      return found.filter((f) => f.detector === 'style-shift');
+    };
+    expect(run(true)).toEqual([]);
+    expect(run(false).length).toBeGreaterThan(0);
   });
 });
 

@@ -70,6 +70,24 @@ describe('end-user rotation', () => {
     expect(run(p, T0 + 600_000, 180, 3, person)).toEqual([]);
   });
 
+  it('flags a slower rotation (25 new ids a minute) when each id is spent on a burst within 10 s, not a launch whose new users ask once', () => {
+    // Ten minutes of ten regular users at 0.5/s; then 75 requests a minute: 25 new ids, 3 requests
+    // each within 1.5 s (some ids come back later, as in the blind generators' traffic).
+    const burst = (i: number) => {
+      const id = Math.floor(i / 3);
+      return id % 8 === 0 && i % 3 === 2 ? `user-${id % 10}` : `anon-${id}`;
+    };
+    const d = new AnomalyDetectors();
+    expect(run(d, T0, 600, 0.5, (i) => `user-${i % 10}`)).toEqual([]);
+    const found = run(d, T0 + 600_000, 150, 1.25, burst);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found[0]).toContain('sent all their requests within 10 s');
+    // A launch at the same rates: 25 new people a minute who each ask once, the rest regulars.
+    const p = new AnomalyDetectors();
+    expect(run(p, T0, 600, 0.5, (i) => `user-${i % 10}`)).toEqual([]);
+    expect(run(p, T0 + 600_000, 150, 1.25, (i) => (i % 3 === 0 ? `new-${i}` : `user-${i % 10}`))).toEqual([]);
+  });
+
   it('does not flag a launch or a product whose customers are mostly new: that has always been its pattern', () => {
     // A support bot with 3,000 customers at 1.5 requests/s: nearly every end user is new for minutes.
     const d = new AnomalyDetectors();

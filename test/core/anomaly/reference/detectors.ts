@@ -11,7 +11,9 @@
  * last 5 minutes came from many end users (`manyPeopleAsking`, copied), and a slot over 3x the
  * baseline + 3 folded into it at an hour's time constant once settled (`foldRate`), and a burst
  * remembered before the baseline has settled (`spike`) (session 8); a template campaign's networks
- * host the template for three tenants, not two (session 9).
+ * host the template for three tenants, not two, key sharing's flag at 6 new networks, not 8, and
+ * end-user rotation's scripted path (new ids spent in bursts within RETURN_GAP_MS, from 20 a minute),
+ * and no style shift to a bin that holds a tenth of the key's history (`knownMode`) (session 9).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -666,7 +668,7 @@ export class AnomalyDetectors {
     );
     const oldNets = s.nets.size - newNets;
     const newUas = s.uas.countNewSince(now - 5 * MIN);
-    if (age >= ESTABLISH_MS && oldNets > 0 && newNets >= 8 * k && newNets >= 3 * (oldNets + 1)) {
+    if (age >= ESTABLISH_MS && oldNets > 0 && newNets >= 6 * k && newNets >= 3 * (oldNets + 1)) {
       out.push({
         detector: 'key-sharing',
         category: 'shared-credential',
@@ -696,31 +698,49 @@ export class AnomalyDetectors {
     // minutes 3 to 10 ago (a product whose customers are mostly new has always looked like that),
     // and only if the new ids do not return (a launch's new users keep chatting).
     const euNew = s.ring.sum(now, S_EU_NEW, 6);
-    if (age >= 5 * MIN && euNew >= EU_NEW_PER_MIN * k) {
+    if (age >= 5 * MIN && euNew >= 20 * k) {
       const eu = s.ring.sum(now, S_EU, 6);
       const euBefore = s.ring.sum(now, S_EU, SLOTS) - s.ring.sum(now, S_EU, 18);
       const newPerMinBefore = (s.ring.sum(now, S_EU_NEW, SLOTS) - s.ring.sum(now, S_EU_NEW, 18)) / 7;
-      if (euBefore >= 10 * k && euNew >= 3 * newPerMinBefore + 20 * k) {
-        const { first, returned } = s.endUsers.returnedOf(now - 3 * MIN, now - 20_000, RETURN_GAP_MS);
-        if (first >= 20 * k && returned <= 0.1 * first)
-          out.push({
-            detector: 'end-user-rotation',
-            category: 'automated-abuse',
-            score: Math.min(1, 0.5 + euNew / 400),
-            suggest: 'flag',
-            subject,
-            capability: '*',
-            reason: `${euNew} of ${eu} requests in the last minute came from end-user ids never seen before; ${first - returned} of ${first} new end users of the last 3 minutes were not seen again ${RETURN_GAP_MS / 1000} s or more after their first request`,
-            related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
-            signals: {
-              endUserRequests: eu,
-              newEndUsers: euNew,
-              newPerMinuteBefore: round(newPerMinBefore, 1),
-              returned,
-              first,
-            },
-          });
-      }
+      const { first, returned, burstOnly } = s.endUsers.returnedOf(
+        now - 3 * MIN,
+        now - 20_000,
+        RETURN_GAP_MS,
+      );
+      const rotating =
+        euBefore >= 10 * k &&
+        euNew >= EU_NEW_PER_MIN * k &&
+        euNew >= 3 * newPerMinBefore + 20 * k &&
+        first >= 20 * k &&
+        returned <= 0.1 * first;
+      const scripted =
+        !rotating &&
+        euBefore >= 10 * k &&
+        euNew >= 2 * newPerMinBefore + 10 * k &&
+        first >= 20 * k &&
+        burstOnly >= 0.5 * first &&
+        returned <= 0.25 * first;
+      if (rotating || scripted)
+        out.push({
+          detector: 'end-user-rotation',
+          category: 'automated-abuse',
+          score: Math.min(1, 0.5 + euNew / 400),
+          suggest: 'flag',
+          subject,
+          capability: '*',
+          reason: rotating
+            ? `${euNew} of ${eu} requests in the last minute came from end-user ids never seen before; ${first - returned} of ${first} new end users of the last 3 minutes were not seen again ${RETURN_GAP_MS / 1000} s or more after their first request`
+            : `${euNew} of ${eu} requests in the last minute came from end-user ids never seen before; ${burstOnly} of ${first} new end users of the last 3 minutes sent all their requests within ${RETURN_GAP_MS / 1000} s and were not seen again`,
+          related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
+          signals: {
+            endUserRequests: eu,
+            newEndUsers: euNew,
+            newPerMinuteBefore: round(newPerMinBefore, 1),
+            returned,
+            first,
+            burstOnly,
+          },
+        });
     }
 
     // Distillation: sustained reasoning-extraction prompts with long answers.
@@ -844,7 +864,7 @@ export class AnomalyDetectors {
     // A higher bar than a window's 0.7: the ring is judged after every request, not once per
     // window, so chance runs (8 embeddings in a row from a key that sends a quarter of them) are
     // tested far more often; a key that switched (7 of its last 8) to what it rarely did reaches 0.8.
-    if (tv < 0.8) return;
+    if (tv < 0.8 || s.mixBase[top]! >= 0.1 * bn) return;
     s.mixRingEval = now + 15_000;
     out.push({
       detector: 'style-shift',
@@ -883,20 +903,21 @@ export class AnomalyDetectors {
             s.mixRecent[bin]! - s.mixBase[bin]! * (rn / s.mixBaseN)
           )
             bin = i;
-        out.push({
-          detector: 'style-shift',
-          category: 'unusual-usage',
-          score: Math.min(1, tv),
-          suggest: 'flag',
-          subject: { keyId: s.keyId, tenantId: s.tenantId },
-          capability: s.lastAction,
-          reason:
-            bin < ENDPOINTS.length * 4
-              ? `the mix of endpoints and prompt lengths changed sharply (now mostly ${ENDPOINTS[Math.floor(bin / 4)]} calls)`
-              : 'the mix of models changed sharply',
-          related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
-          signals: { distance: round(tv), recent: rn, history: s.mixBaseN },
-        });
+        if (s.mixBase[bin]! < 0.1 * s.mixBaseN)
+          out.push({
+            detector: 'style-shift',
+            category: 'unusual-usage',
+            score: Math.min(1, tv),
+            suggest: 'flag',
+            subject: { keyId: s.keyId, tenantId: s.tenantId },
+            capability: s.lastAction,
+            reason:
+              bin < ENDPOINTS.length * 4
+                ? `the mix of endpoints and prompt lengths changed sharply (now mostly ${ENDPOINTS[Math.floor(bin / 4)]} calls)`
+                : 'the mix of models changed sharply',
+            related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
+            signals: { distance: round(tv), recent: rn, history: s.mixBaseN },
+          });
       }
     }
     // Fold the window into the history, which forgets slowly (half weight every ~2000 requests).

@@ -91,15 +91,17 @@ export class RecentSet<K> {
   }
 
   /** Of the members first seen in [from, to], how many were seen again after their first sighting. */
-  returnedOf(from: number, to: number, gap = 0): { first: number; returned: number } {
+  returnedOf(from: number, to: number, gap = 0): { first: number; returned: number; burstOnly: number } {
     let first = 0;
     let returned = 0;
+    let burstOnly = 0;
     for (const e of this.m.values())
       if (e.first >= from && e.first <= to) {
         first++;
         if (e.last > e.first && e.last - e.first >= gap) returned++;
+        else if (e.last > e.first) burstOnly++;
       }
-    return { first, returned };
+    return { first, returned, burstOnly };
   }
 
   membersSeenSince(since: number, max = 50): K[] {
