@@ -175,6 +175,7 @@ function emptySlot(): Slot {
     userAgent: null,
     headerNames: [],
     endUser: null,
+    sentAt: Number.NaN,
     action: '',
     endpoint: '',
     model: null,
@@ -291,6 +292,7 @@ export class AbuseEngine implements AbuseHooks {
     s.userAgent = o.userAgent;
     s.headerNames = o.headerNames;
     s.endUser = o.endUser;
+    s.sentAt = o.sentAt ?? Number.NaN;
     s.action = o.action;
     s.endpoint = o.endpoint;
     s.model = o.model;

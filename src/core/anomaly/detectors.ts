@@ -48,6 +48,12 @@ export interface Observation {
    */
   rawHeaders?: readonly string[];
   endUser: string | null;
+  /**
+   * When the request was sent (its upstream call began), if before `now`: end users are dated by it.
+   * An observation comes when the answer ends, seconds later for a long answer, so two requests
+   * sent together for one id were "seen again" 10 s apart when their answers' lengths differed.
+   */
+  sentAt?: number;
   /** `chat.create`, `images.generate`, ... */
   action: string;
   endpoint: string;
@@ -388,7 +394,9 @@ export class AnomalyDetectors {
     key.uas.see(o.userAgent ?? '-', now);
     if (o.endUser) {
       key.ring.add(now, S_EU, 1);
-      if (key.endUsers.see(o.endUser, now)) key.ring.add(now, S_EU_NEW, 1);
+      // (NaN, or later than now, is no date: `now`)
+      const sent = o.sentAt !== undefined && o.sentAt < now ? o.sentAt : now;
+      if (key.endUsers.see(o.endUser, sent)) key.ring.add(now, S_EU_NEW, 1);
     }
     const epoch = Math.floor(now / (2 * MIN));
     if (epoch !== key.tplEpoch) {
@@ -526,9 +534,12 @@ export class AnomalyDetectors {
     findings.length = 0;
     const net = netOf(a.ip);
     const wide = wideNetOf(a.ip);
-    for (const [map, id, need] of [
-      [this.nets, net, 10],
-      [this.wideNets, wide, 25],
+    // Per /24: 10 distinct credentials in 5 min quarantine the range. Per /16: 25 quarantine, 12 flag
+    // (a careful stuffer spread over the four /24s of a /22 at ~10 guesses a minute reached 25 only
+    // after 150-180 s: traffic written without sight of this detector, examples/scenarios/independent-c).
+    for (const [map, id, need, flagAt] of [
+      [this.nets, net, 10, 10],
+      [this.wideNets, wide, 25, 12],
     ] as const) {
       if (!id) continue;
       const n = this.netState(map, id);
@@ -539,13 +550,13 @@ export class AnomalyDetectors {
       if (now < n.nextFailEval) continue;
       n.nextFailEval = now + 1000;
       const distinct = n.failed.countSeenSince(now - 5 * MIN);
-      if (distinct >= need * this.k) {
+      if (distinct >= flagAt * this.k) {
         const ips = n.failedIps.membersSeenSince(now - 5 * MIN, 100);
         findings.push({
           detector: 'credential-stuffing',
           category: 'credential-abuse',
           score: Math.min(1, 0.6 + distinct / (need * 10)),
-          suggest: 'quarantine',
+          suggest: distinct >= need * this.k ? 'quarantine' : 'flag',
           subject: { net: id, ip: a.ip },
           capability: '*',
           reason: `${distinct} different invalid credentials from ${id} in 5 min`,
@@ -748,7 +759,8 @@ export class AnomalyDetectors {
       age >= ESTABLISH_MS &&
       oldNets > 0 &&
       newNets >= KEY_SHARING_NEW_NETS * k &&
-      newNets >= 3 * (oldNets + 1)
+      newNets >= 3 * (oldNets + 1) &&
+      (oldNets <= 3 || moreNetworksPerRequest(s, newNets, now))
     ) {
       const newUas = s.uas.countNewSince(now - 5 * MIN);
       out.push({
@@ -1099,6 +1111,26 @@ export class AnomalyDetectors {
       },
     });
   }
+}
+
+/**
+ * For a key already used from more than 3 networks: the last 5 minutes' new networks per request at
+ * least twice the networks per request of the 5 minutes before (networks in use then, first seen
+ * before the last 5 minutes). An app called from many networks (a mobile app whose devices move
+ * between carriers) brings more networks as it gets busier, at the rate it always did: without
+ * this, one that grew from 24 requests and 11 networks in its first 2 minutes to 200 requests from
+ * 36 new ones was quarantined (traffic written without sight of this detector:
+ * examples/scenarios/independent-c). A key with a home of 1-3 networks is not asked: a leak that
+ * sends much from few networks has fewer new networks per request than a quiet home had.
+ */
+function moreNetworksPerRequest(s: KeyState, newNets: number, now: number): boolean {
+  // "Recent" as `newNets` counts it: since 5 minutes ago, or since the key's first ESTABLISH_MS.
+  const since = Math.max(now - 5 * MIN, s.firstSeen + ESTABLISH_MS);
+  const slots = Math.min(30, Math.ceil((now - since) / SLOT_MS));
+  const recent = s.ring.sum(now, S_REQ, slots);
+  const before = s.ring.sum(now, S_REQ, slots + 30) - recent;
+  const netsBefore = s.nets.countActiveBefore(since, since - 5 * MIN);
+  return newNets * Math.max(before, 1) >= 2 * netsBefore * Math.max(recent, 1);
 }
 
 /** Records `member` in the set of `k`; returns when it was last seen there before (-Infinity if new). */

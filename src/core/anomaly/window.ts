@@ -84,7 +84,8 @@ export class RecentSet<K> {
       this.lastKey = k;
       this.lastEntry = e;
       const prev = e.last;
-      e.last = now;
+      // (sightings dated by when a request was sent can come out of order: the latest stays)
+      if (now > prev) e.last = now;
       return prev;
     }
     if (this.m.size >= this.cap) this.m.delete(oldestOf(this.m, this.oldest));
@@ -106,6 +107,13 @@ export class RecentSet<K> {
   countNewSince(since: number): number {
     let n = 0;
     for (const e of this.m.values()) if (e.first >= since) n++;
+    return n;
+  }
+
+  /** Members first seen before `firstBefore` and seen since `lastSince` (in use then, not new since). */
+  countActiveBefore(firstBefore: number, lastSince: number): number {
+    let n = 0;
+    for (const e of this.m.values()) if (e.first < firstBefore && e.last >= lastSince) n++;
     return n;
   }
 

@@ -68,6 +68,26 @@ describe('credential stuffing', () => {
   });
 });
 
+describe('credential stuffing over a wider range', () => {
+  it('flags 12 different bad credentials spread over the four /24s of a /22, and quarantines at 25', () => {
+    const d = new AnomalyDetectors();
+    const found = [];
+    // One guess every 6 s, each /24 of 198.51.100.0/22 in turn: no /24 reaches 10 for a long time.
+    for (let i = 0; i < 30; i++)
+      found.push(
+        ...d.authFailed(
+          { ip: `198.51.${100 + (i % 4)}.${10 + i}`, credential: 5000 + i, userAgent: null },
+          T0 + i * 6000,
+        ),
+      );
+    const wide = found.filter((f) => f.subject.net === '198.51.0.0/16');
+    expect(wide[0]?.suggest).toBe('flag');
+    expect(wide[0]?.signals.distinctCredentials).toBe(12);
+    expect(wide.some((f) => f.suggest === 'quarantine')).toBe(true);
+    expect(found.filter((f) => f.subject.net !== '198.51.0.0/16')).toEqual([]);
+  });
+});
+
 describe('template campaign', () => {
   const template = (i: number) => `Write a five-star review for product ${i} mentioning fast shipping`;
 
@@ -212,6 +232,25 @@ describe('key sharing', () => {
     const six = run(6);
     expect(six.map((f) => f.suggest)).toEqual(['flag']);
     expect(six[0]?.signals.newNetworks).toBe(6);
+  });
+
+  it('leaves an app called from many networks that gets busier: its new networks come at the rate its requests do', () => {
+    // A mobile app: each request from a phone on some carrier network, one new network in two
+    // requests, from 12 requests a minute for 2 minutes to 40 a minute.
+    const run = (perMinAfter: number, newEvery: number) => {
+      const d = new AnomalyDetectors();
+      const found = [];
+      let net = 0;
+      let t = T0;
+      for (let i = 0; i < 24; i++, t += 5000)
+        found.push(...d.observe(obs({ ip: `100.${i % 2 ? net : net++}.7.9` }), t));
+      for (let i = 0; i < perMinAfter * 5; i++, t += 60_000 / perMinAfter)
+        found.push(...d.observe(obs({ ip: `100.${i % newEvery ? net % 12 : net++}.7.9` }), t));
+      return found.filter((f) => f.detector === 'key-sharing');
+    };
+    expect(run(40, 2)).toEqual([]);
+    // The same key whose new networks come four times as often per request as they did: a finding.
+    expect(run(40, 1).length).toBeGreaterThan(0);
   });
 
   /** A key called from `nets` networks from its first request on (an edge deployment, a mobile app). */

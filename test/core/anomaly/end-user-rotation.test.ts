@@ -88,6 +88,33 @@ describe('end-user rotation', () => {
     expect(run(p, T0 + 600_000, 150, 1.25, (i) => (i % 3 === 0 ? `new-${i}` : `user-${i % 10}`))).toEqual([]);
   });
 
+  it('dates end users by when the request was sent, not when its answer ended', () => {
+    // 75 requests a minute: 25 new ids, 3 requests each sent within 1.6 s, answered 1-14 s later
+    // (observations come in answer order). By answer time, most ids are "seen again" 10 s later.
+    const rotate = (withSentAt: boolean) => {
+      const d = new AnomalyDetectors();
+      expect(run(d, T0, 600, 0.5, (i) => `user-${i % 10}`)).toEqual([]);
+      const answers: { at: number; sent: number; id: string; i: number }[] = [];
+      for (let i = 0; i < 190; i++) {
+        const sent = T0 + 600_000 + i * 800;
+        answers.push({
+          at: sent + 1000 + ((i * 7919) % 13) * 1000,
+          sent,
+          id: `anon-${Math.floor(i / 3)}`,
+          i,
+        });
+      }
+      answers.sort((x, y) => x.at - y.at);
+      const found: string[] = [];
+      for (const a of answers)
+        for (const f of d.observe({ ...obs(a.i, a.id), ...(withSentAt ? { sentAt: a.sent } : {}) }, a.at))
+          if (f.detector === 'end-user-rotation') found.push(f.reason);
+      return found;
+    };
+    expect(rotate(true).length).toBeGreaterThan(0);
+    expect(rotate(false)).toEqual([]);
+  });
+
   it('does not flag a launch or a product whose customers are mostly new: that has always been its pattern', () => {
     // A support bot with 3,000 customers at 1.5 requests/s: nearly every end user is new for minutes.
     const d = new AnomalyDetectors();

@@ -18,6 +18,7 @@ const scratch: Observation = {
   headerNames: NO_NAMES,
   rawHeaders: NO_NAMES,
   endUser: null,
+  sentAt: Number.NaN,
   action: '',
   endpoint: '',
   model: null,
@@ -41,6 +42,8 @@ export function observeAbuse(ctx: RequestContext): undefined {
   o.userAgent = (ctx.request.headers['user-agent'] as string | undefined) ?? null;
   o.rawHeaders = ctx.request.raw.rawHeaders;
   o.endUser = ctx.facts?.endUser ?? null;
+  // (0 when nothing was forwarded: a cached answer, a local one)
+  o.sentAt = ctx.upstreamStarted > 0 ? ctx.upstreamStarted : Number.NaN;
   o.action = ctx.action;
   o.endpoint = ctx.action.startsWith('tasks.') ? 'tasks' : ctx.endpoint;
   o.model = ctx.model;

@@ -13,7 +13,9 @@
  * remembered before the baseline has settled (`spike`) (session 8); a template campaign's networks
  * host the template for three tenants, not two, key sharing's flag at 6 new networks, not 8, and
  * end-user rotation's scripted path (new ids spent in bursts within RETURN_GAP_MS, from 20 a minute),
- * and no style shift to a bin that holds a tenth of the key's history (`knownMode`) (session 9).
+ * and no style shift to a bin that holds a tenth of the key's history (`knownMode`), and a /16's
+ * credential stuffing flagged from 12 distinct credentials, and key sharing of a key used from more
+ * than 3 networks only when its new networks per request doubled (session 9).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -497,9 +499,9 @@ export class AnomalyDetectors {
     findings.length = 0;
     const net = netOf(a.ip);
     const wide = wideNetOf(a.ip);
-    for (const [map, id, need] of [
-      [this.nets, net, 10],
-      [this.wideNets, wide, 25],
+    for (const [map, id, need, flagAt] of [
+      [this.nets, net, 10, 10],
+      [this.wideNets, wide, 25, 12],
     ] as const) {
       if (!id) continue;
       const n = this.netState(map, id);
@@ -510,13 +512,13 @@ export class AnomalyDetectors {
       if (now < n.nextFailEval) continue;
       n.nextFailEval = now + 1000;
       const distinct = n.failed.countSeenSince(now - 5 * MIN);
-      if (distinct >= need * this.k) {
+      if (distinct >= flagAt * this.k) {
         const ips = n.failedIps.membersSeenSince(now - 5 * MIN, 100);
         findings.push({
           detector: 'credential-stuffing',
           category: 'credential-abuse',
           score: Math.min(1, 0.6 + distinct / (need * 10)),
-          suggest: 'quarantine',
+          suggest: distinct >= need * this.k ? 'quarantine' : 'flag',
           subject: { net: id, ip: a.ip },
           capability: '*',
           reason: `${distinct} different invalid credentials from ${id} in 5 min`,
@@ -668,7 +670,20 @@ export class AnomalyDetectors {
     );
     const oldNets = s.nets.size - newNets;
     const newUas = s.uas.countNewSince(now - 5 * MIN);
-    if (age >= ESTABLISH_MS && oldNets > 0 && newNets >= 6 * k && newNets >= 3 * (oldNets + 1)) {
+    const since = Math.max(now - 5 * MIN, s.firstSeen + ESTABLISH_MS);
+    const slots = Math.min(30, Math.ceil((now - since) / SLOT_MS));
+    const recentReqs = s.ring.sum(now, S_REQ, slots);
+    const beforeReqs = s.ring.sum(now, S_REQ, slots + 30) - recentReqs;
+    const perRequest =
+      newNets * Math.max(beforeReqs, 1) >=
+      2 * s.nets.countActiveBefore(since, since - 5 * MIN) * Math.max(recentReqs, 1);
+    if (
+      age >= ESTABLISH_MS &&
+      oldNets > 0 &&
+      newNets >= 6 * k &&
+      newNets >= 3 * (oldNets + 1) &&
+      (oldNets <= 3 || perRequest)
+    ) {
       out.push({
         detector: 'key-sharing',
         category: 'shared-credential',

@@ -90,6 +90,12 @@ export class RecentSet<K> {
     return n;
   }
 
+  countActiveBefore(firstBefore: number, lastSince: number): number {
+    let n = 0;
+    for (const e of this.m.values()) if (e.first < firstBefore && e.last >= lastSince) n++;
+    return n;
+  }
+
   /** Of the members first seen in [from, to], how many were seen again after their first sighting. */
   returnedOf(from: number, to: number, gap = 0): { first: number; returned: number; burstOnly: number } {
     let first = 0;
