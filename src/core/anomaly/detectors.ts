@@ -147,6 +147,8 @@ const EU_NEW_PER_MIN = 40;
 export const KEY_SHARING_NEW_NETS = 6;
 /** Requests from new end-user ids in a minute before a scripted rotation (ids spent in bursts within RETURN_GAP_MS) is considered. */
 const EU_SCRIPTED_NEW_PER_MIN = 20;
+/** How long a spike that began before its subject's baseline settled must go on to be judged. */
+const SUSTAINED_MS = 90_000;
 /** Tenants a network must send one template for to be one of a campaign's networks. */
 const MEMBER_NET_TENANTS = 3;
 
@@ -177,6 +179,8 @@ interface Rate {
   /** Spikes this subject has shown before (a repeat is a pattern, not an attack). */
   spikes: number;
   lastSpikeEnd: number;
+  /** When a spike that began before the baseline settled began (-1: none, or already judged). */
+  spikeFrom: number;
 }
 
 interface KeyState extends Rate {
@@ -282,6 +286,7 @@ function newTenant(now: number): Rate & { nextEval: number } {
     // (a clock reading): a small integer here changed the hidden class of every state object at the
     // first spike's end, minutes into a run, and every optimized function that reads them with it.
     lastSpikeEnd: Number.NEGATIVE_INFINITY,
+    spikeFrom: -1.5,
     nextEval: 0,
   };
 }
@@ -623,6 +628,7 @@ export class AnomalyDetectors {
         spiking: false,
         spikes: 0,
         lastSpikeEnd: Number.NEGATIVE_INFINITY, // (a double: see newTenant)
+        spikeFrom: -1.5,
         keyId: o.keyId,
         tenantId: o.tenantId,
         nets: new RecentSet(256),
@@ -1160,7 +1166,11 @@ function foldRate(r: Rate, now: number): void {
   for (let id = from; id < cur; id++) {
     const v = r.ring.at(id, S_REQ);
     const outlier = r.spiking || v > 3 * r.base + 3;
-    const alpha = r.baseSlots < 30 ? 1 / (r.baseSlots + 1) : outlier ? 1 / 360 : 1 / 60;
+    // Before the baseline settles it is the mean of the slots so far, except while spiking: a
+    // surge in a key's first minutes made its own baseline (4 requests/s against 0.05 became 4x
+    // "usual" at settling; traffic written without sight of this detector, independent-c).
+    const alpha =
+      r.baseSlots < 30 ? (r.spiking ? 1 / 360 : 1 / (r.baseSlots + 1)) : outlier ? 1 / 360 : 1 / 60;
     r.base += alpha * (v - r.base);
     r.baseSlots++;
   }
@@ -1239,13 +1249,20 @@ function spike(
       r.spiking = false;
       r.spikes++;
       r.lastSpikeEnd = now;
+      r.spikeFrom = -1.5;
     }
     return null;
   }
   const first = !r.spiking;
   r.spiking = true;
+  if (first && !settled) r.spikeFrom = now;
+  if (!settled) return null;
   // A burst this subject has shown (and ended) before is its pattern (a nightly batch), not an attack.
-  if (!settled || !first || r.spikes > 0) return null;
+  // One that began before the baseline settled and is still going SUSTAINED_MS on is judged then:
+  // a batch run is over by then; a flood from a key's first minutes was never judged before.
+  const sustained = !first && r.spikes === 0 && r.spikeFrom >= 0 && now - r.spikeFrom >= SUSTAINED_MS;
+  if (sustained) r.spikeFrom = -1.5;
+  else if (!first || r.spikes > 0) return null;
   const ratio = base > 0 ? rate / base : rate * 100;
   return { rate, base, ratio, score: Math.min(1, 0.4 + Math.log10(Math.max(ratio, 1)) / 5) };
 }

@@ -337,6 +337,26 @@ describe('volume spike', () => {
     expect(found.filter((x) => x === 'volume-spike')).toEqual([]);
   });
 
+  it("judges a flood that began in a key's first minutes once it has gone on 90 s", () => {
+    // A key seen now and then for 3 minutes, then 4 requests/s for 4 minutes. The flood began
+    // before the baseline settled (5 minutes of slots), so it was remembered as the key's pattern
+    // and never judged; a batch run that is over within 90 s still is (the test above).
+    const d = new AnomalyDetectors();
+    const found: number[] = [];
+    let t = T0;
+    const run = (seconds: number, perSecond: number) => {
+      for (const end = t + seconds * 1000; t < end; t += 1000 / perSecond)
+        for (const f of d.observe(obs({}), t))
+          if (f.detector === 'volume-spike' && f.subject.keyId) found.push(t - T0);
+    };
+    run(180, 0.05);
+    run(240, 4);
+    expect(found.length).toBe(1);
+    // Judged once it has gone on 90 s (from 180 s) and the baseline has settled (300 s).
+    expect(found[0]!).toBeGreaterThanOrEqual(300_000);
+    expect(found[0]!).toBeLessThan(330_000);
+  });
+
   it('still judges a key that is busy from its first request (its first minute is no burst)', () => {
     // 8 requests/s from the start (a restart finds it busy), then 100/s ten minutes later: flagged.
     // It starts at the end of a 10-s slot, so its first slot holds one request: against that, its

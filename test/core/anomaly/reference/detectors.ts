@@ -15,7 +15,8 @@
  * end-user rotation's scripted path (new ids spent in bursts within RETURN_GAP_MS, from 20 a minute),
  * and no style shift to a bin that holds a tenth of the key's history (`knownMode`), and a /16's
  * credential stuffing flagged from 12 distinct credentials, and key sharing of a key used from more
- * than 3 networks only when its new networks per request doubled (session 9).
+ * than 3 networks only when its new networks per request doubled, and a spike that began before
+ * the baseline settled judged once it has gone on 90 s (session 9).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -171,6 +172,7 @@ interface Rate {
   /** Spikes this subject has shown before (a repeat is a pattern, not an attack). */
   spikes: number;
   lastSpikeEnd: number;
+  spikeFrom: number;
 }
 
 interface KeyState extends Rate {
@@ -259,6 +261,7 @@ function newRate(now: number): Rate {
     spiking: false,
     spikes: 0,
     lastSpikeEnd: 0,
+    spikeFrom: -1,
   };
 }
 
@@ -1057,7 +1060,8 @@ function foldRate(r: Rate, now: number): void {
   for (let id = from; id < cur; id++) {
     const v = r.ring.at(id, S_REQ);
     const outlier = r.spiking || v > 3 * r.base + 3;
-    const alpha = r.baseSlots < 30 ? 1 / (r.baseSlots + 1) : outlier ? 1 / 360 : 1 / 60;
+    const alpha =
+      r.baseSlots < 30 ? (r.spiking ? 1 / 360 : 1 / (r.baseSlots + 1)) : outlier ? 1 / 360 : 1 / 60;
     r.base += alpha * (v - r.base);
     r.baseSlots++;
   }
@@ -1088,13 +1092,19 @@ function spike(
       r.spiking = false;
       r.spikes++;
       r.lastSpikeEnd = now;
+      r.spikeFrom = -1;
     }
     return null;
   }
   const first = !r.spiking;
   r.spiking = true;
-  // A burst this subject has shown (and ended) before is its pattern (a nightly batch), not an attack.
-  if (r.baseSlots < 30 || !first || r.spikes > 0) return null;
+  if (first && r.baseSlots < 30) r.spikeFrom = now;
+  if (r.baseSlots < 30) return null;
+  // A burst this subject has shown (and ended) before is its pattern (a nightly batch), not an attack;
+  // one that began before the baseline settled is judged once it has gone on 90 s (session 9).
+  const sustained = !first && r.spikes === 0 && r.spikeFrom >= 0 && now - r.spikeFrom >= 90_000;
+  if (sustained) r.spikeFrom = -1;
+  else if (!first || r.spikes > 0) return null;
   const ratio = base > 0 ? rate / base : rate * 100;
   return { rate, base, ratio, score: Math.min(1, 0.4 + Math.log10(Math.max(ratio, 1)) / 5) };
 }
