@@ -80,7 +80,7 @@ const p95 = times.length ? times[Math.ceil(times.length * 0.95) - 1] : null;
 // one not caught within 120 s counting as never caught ("-" when the 95th percentile is such a one):
 const all = [...times, ...Array(Math.max(0, abusive - times.length)).fill(Number.POSITIVE_INFINITY)];
 const p95All = abusive ? all[Math.ceil(abusive * 0.95) - 1] : null;
-const p95AllText = p95All === null || p95All === undefined || !Number.isFinite(p95All) ? '-' : `${p95All.toFixed(1)} s`;
+const p95AllText = Number.isFinite(p95All) ? `${p95All.toFixed(1)} s` : '-';
 console.log(
   `ALL seeds ${seeds.join(',')}: caught ${caught}/${abusive} (${((caught / abusive) * 100).toFixed(1)}%), p95 ${p95?.toFixed(1)} s (of all abusive actors, a miss as never: ${p95AllText}), legit touched ${touched}/${legit} (${((touched / legit) * 100).toFixed(2)}%), legit flagged ${flaggedLegit}/${legit}; ${requests} requests, ${(requests / cpu).toFixed(0)} requests per CPU-second`,
 );

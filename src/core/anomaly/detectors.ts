@@ -142,13 +142,17 @@ const EU_NEW_PER_MIN = 40;
  * New networks in 5 minutes before a key is shared (times the policy's sensitivity; 10 quarantines).
  * 6, not 8: a leak whose networks join one every 20-40 s was flagged about a minute later at 8
  * (traffic written without sight of this detector, examples/scenarios/independent, seeds 38-42: p95
- * 78 -> 27 s), and no legitimate key of any generator reached 6.
+ * 78 -> 27 s); no legitimate key of our generator or of the first two blind ones was flagged for it.
  */
 export const KEY_SHARING_NEW_NETS = 6;
 /** Requests from new end-user ids in a minute before a scripted rotation (ids spent in bursts within RETURN_GAP_MS) is considered. */
 const EU_SCRIPTED_NEW_PER_MIN = 20;
 /** How long a spike that began before its subject's baseline settled must go on to be judged. */
 const SUSTAINED_MS = 90_000;
+/** A style shift to a bin holding this share of the key's history is a return to a known mode. */
+const KNOWN_MODE_SHARE = 0.1;
+/** `returnedOf` for a key that is not asked (no allocation per evaluation). */
+const NO_RETURNS = { first: 0, returned: 0, burstOnly: 0 } as const;
 /** Tenants a network must send one template for to be one of a campaign's networks. */
 const MEMBER_NET_TENANTS = 3;
 
@@ -179,7 +183,7 @@ interface Rate {
   /** Spikes this subject has shown before (a repeat is a pattern, not an attack). */
   spikes: number;
   lastSpikeEnd: number;
-  /** When a spike that began before the baseline settled began (-1: none, or already judged). */
+  /** When a spike that began before the baseline settled began (negative: none, or already judged). */
   spikeFrom: number;
 }
 
@@ -807,14 +811,14 @@ export class AnomalyDetectors {
       // spends each id on a burst of two or three requests within a second or two (traffic
       // written without sight of this detector: examples/scenarios/independent) re-used every
       // id; people come back to a conversation (half of a many-users app's ids after a minute).
+      // (a key without end users 3-10 minutes ago, or with fewer than 20 new ones, is not judged)
       const { first, returned, burstOnly } =
-        euBefore >= 10 * k
-          ? s.endUsers.returnedOf(now - 3 * MIN, now - 20_000, RETURN_GAP_MS)
-          : { first: 0, returned: 0, burstOnly: 0 };
+        euBefore >= 10 * k ? s.endUsers.returnedOf(now - 3 * MIN, now - 20_000, RETURN_GAP_MS) : NO_RETURNS;
+      const judged = first >= 20 * k;
       const rotating =
+        judged &&
         euNew >= EU_NEW_PER_MIN * k &&
         euNew >= 3 * newPerMinBefore + 20 * k &&
-        first >= 20 * k &&
         returned <= 0.1 * first;
       // Scripted: fewer new ids, but most spent on a burst of requests answered within 10 s of
       // each other and never seen again. A person's next message waits for the answer and a
@@ -822,9 +826,9 @@ export class AnomalyDetectors {
       // Both blind generators rotate 17-34 new ids a minute this way (2-3 requests each, 10-15 %
       // seen again later), under the floor for ids used once.
       const scripted =
+        judged &&
         !rotating &&
         euNew >= 2 * newPerMinBefore + 10 * k &&
-        first >= 20 * k &&
         burstOnly >= 0.5 * first &&
         returned <= 0.25 * first;
       if (rotating || scripted)
@@ -1184,10 +1188,6 @@ function foldRate(r: Rate, now: number): void {
 }
 
 /**
- * The style-shift finding of a key's mix (a closed window or the slow-key ring): total-variation
- * distance `tv`, the bin that grew most (`top`), over `recent` requests against `history`.
- */
-/**
  * The bin a key shifted to already makes up a tenth of its history: a return to one of its own modes
  * (a data pipeline's run of classifications between runs of extractions and embedding batches,
  * traffic written without sight of this detector: examples/scenarios/independent-c), not a new
@@ -1196,8 +1196,11 @@ function foldRate(r: Rate, now: number): void {
 function knownMode(s: KeyState, bin: number): boolean {
   return s.mixBase[bin]! >= KNOWN_MODE_SHARE * s.mixBaseN;
 }
-const KNOWN_MODE_SHARE = 0.1;
 
+/**
+ * The style-shift finding of a key's mix (a closed window or the slow-key ring): total-variation
+ * distance `tv`, the bin that grew most (`top`), over `recent` requests against `history`.
+ */
 function mixShift(
   s: KeyState,
   tv: number,
