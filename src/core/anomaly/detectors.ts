@@ -145,8 +145,11 @@ const EU_NEW_PER_MIN = 40;
  * 78 -> 27 s); no legitimate key of our generator or of the first two blind ones was flagged for it.
  */
 export const KEY_SHARING_NEW_NETS = 6;
-/** Requests from new end-user ids in a minute before a scripted rotation (ids spent in bursts within RETURN_GAP_MS) is considered. */
-const EU_SCRIPTED_NEW_PER_MIN = 20;
+/**
+ * New end-user ids in a minute before a scripted rotation (ids spent in bursts within RETURN_GAP_MS)
+ * is considered: 15 (it was 20; the third blind generator rotates 14-19 a minute at its slowest).
+ */
+const EU_SCRIPTED_NEW_PER_MIN = 15;
 /** How long a spike that began before its subject's baseline settled must go on to be judged. */
 const SUSTAINED_MS = 90_000;
 /** A style shift to a bin holding this share of the key's history is a return to a known mode. */
@@ -825,12 +828,17 @@ export class AnomalyDetectors {
       // reading, and people who come back keep talking; a launch's new users mostly ask once.
       // Both blind generators rotate 17-34 new ids a minute this way (2-3 requests each, 10-15 %
       // seen again later), under the floor for ids used once.
+      // Or a smaller share spent in bursts (a fifth) when almost none came back: at most a tenth,
+      // and under a third of the burst ones (the third blind generator rotates 15-30 ids a minute,
+      // 35-50 % of them used twice or three times within seconds, 0-3 % seen again later). A
+      // launch's users come back (10-90 % of its new ids in every generator) and rarely send two
+      // calls within 10 s.
       const scripted =
         judged &&
         !rotating &&
         euNew >= 2 * newPerMinBefore + 10 * k &&
-        burstOnly >= 0.5 * first &&
-        returned <= 0.25 * first;
+        ((burstOnly >= 0.5 * first && returned <= 0.25 * first) ||
+          (burstOnly >= 0.2 * first && returned <= 0.1 * first && 3 * returned <= burstOnly));
       if (rotating || scripted)
         out.push({
           detector: 'end-user-rotation',

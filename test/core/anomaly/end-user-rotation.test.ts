@@ -88,6 +88,36 @@ describe('end-user rotation', () => {
     expect(run(p, T0 + 600_000, 150, 1.25, (i) => (i % 3 === 0 ? `new-${i}` : `user-${i % 10}`))).toEqual([]);
   });
 
+  it('flags 17 new ids a minute when two in five are spent on a burst and none come back, not a launch whose users do', () => {
+    // Ten minutes of ten regular users at 0.25/s, who go on; then 17 new ids a minute, ids 0 and 1
+    // of every five sent twice within a second, the rest once, never seen again (as the third blind
+    // generator rotates: examples/scenarios/independent-c). `back`: the share of new ids that come
+    // back 40 s later (a launch's users return; a rotation's do not).
+    const scenario = (back: number) => {
+      const d = new AnomalyDetectors();
+      expect(run(d, T0, 600, 0.25, (i) => `user-${i % 10}`)).toEqual([]);
+      const ev: { at: number; id: string }[] = [];
+      for (let s = 0; s < 180; s += 4) ev.push({ at: T0 + 600_000 + s * 1000, id: `user-${s % 10}` });
+      for (let j = 0; j < 3 * 17; j++) {
+        const at = T0 + 600_000 + Math.floor((j * 60_000) / 17) + 500;
+        ev.push({ at, id: `anon-${j}` });
+        if (j % 5 < 2) ev.push({ at: at + 700, id: `anon-${j}` });
+        if (j % 100 < back * 100) ev.push({ at: at + 40_000, id: `anon-${j}` });
+      }
+      ev.sort((a, b) => a.at - b.at);
+      const found: string[] = [];
+      ev.forEach((e, i) => {
+        for (const f of d.observe(obs(i, e.id), e.at)) if (f.detector === 'end-user-rotation') found.push(f.reason);
+      });
+      return found;
+    };
+    const found = scenario(0);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found[0]).toContain('sent all their requests within 10 s');
+    // The same new ids, a fifth of them back 40 s later: people, not a script.
+    expect(scenario(0.2)).toEqual([]);
+  });
+
   it('dates end users by when the request was sent, not when its answer ended', () => {
     // 75 requests a minute: 25 new ids, 3 requests each sent within 1.6 s, answered 1-14 s later
     // (observations come in answer order). By answer time, most ids are "seen again" 10 s later.
