@@ -14,6 +14,7 @@ import {
   lengthClassOf,
   netOf,
   REASONING,
+  rangeOfNet,
   rawClientFingerprint,
   templateHashes,
   wideNetOf,
@@ -194,6 +195,8 @@ interface KeyState extends Rate {
   keyId: string;
   tenantId: string;
   nets: RecentSet<string>;
+  /** The address ranges (/16, IPv6 /32) of `nets`, each dated by the first of its networks seen. */
+  wides: RecentSet<string>;
   ips: RecentSet<string>;
   uas: RecentSet<string>;
   endUsers: RecentSet<string>;
@@ -401,7 +404,7 @@ export class AnomalyDetectors {
     key.ring.add(now, S_REQ, 1);
     if (reasoning) key.ring.add(now, S_REASON, 1);
     key.ring.add(now, S_OUT, o.outputTokens);
-    key.nets.see(net, now);
+    if (key.nets.see(net, now)) key.wides.see(rangeOfNet(net), now);
     key.ips.see(o.ip, now);
     key.uas.see(o.userAgent ?? '-', now);
     if (o.endUser) {
@@ -639,6 +642,7 @@ export class AnomalyDetectors {
         keyId: o.keyId,
         tenantId: o.tenantId,
         nets: new RecentSet(256),
+        wides: new RecentSet(256),
         ips: new RecentSet(256),
         uas: new RecentSet(32),
         endUsers: new RecentSet(4096),
@@ -768,11 +772,19 @@ export class AnomalyDetectors {
           ? s.nets.size
           : s.nets.countNewSince(Math.max(now - 5 * MIN, s.firstSeen + ESTABLISH_MS));
     const oldNets = s.nets.size - newNets;
+    // Or new address ranges (/16, IPv6 /32) the key had never used, twice its old networks: a leak
+    // comes from strangers' ISPs all over, an owner's growth from more addresses of its own provider
+    // (an autoscaled backend, a second office of one ISP). A key with 2 networks of its own had to
+    // reach 9 new ones, and a leak joining one network every 15-20 s took 2-3 minutes to (the blind
+    // generators: independent-b seeds 1-5 and 15-17, p95 ~140 -> ~80 s; independent-c).
+    const since = Math.max(now - 5 * MIN, s.firstSeen + ESTABLISH_MS);
+    const newRanges =
+      newNets >= KEY_SHARING_NEW_NETS * k && age >= ESTABLISH_MS ? s.wides.countNewSince(since) : 0;
     if (
       age >= ESTABLISH_MS &&
       oldNets > 0 &&
-      newNets >= KEY_SHARING_NEW_NETS * k &&
-      newNets >= 3 * (oldNets + 1) &&
+      ((newNets >= KEY_SHARING_NEW_NETS * k && newNets >= 3 * (oldNets + 1)) ||
+        (newRanges >= KEY_SHARING_NEW_NETS * k && newRanges >= 2 * (oldNets + 1))) &&
       (oldNets <= 3 || moreNetworksPerRequest(s, newNets, now))
     ) {
       const newUas = s.uas.countNewSince(now - 5 * MIN);
@@ -783,9 +795,9 @@ export class AnomalyDetectors {
         suggest: newNets >= 10 * k ? 'quarantine' : 'flag',
         subject,
         capability: '*',
-        reason: `key used from ${newNets} new networks in 5 min (it had used ${oldNets} before)`,
+        reason: `key used from ${newNets} new networks (${newRanges} new address ranges) in 5 min (it had used ${oldNets} before)`,
         related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - 5 * MIN, 50), tenants: [s.tenantId] },
-        signals: { newNetworks: newNets, previousNetworks: oldNets, newUserAgents: newUas },
+        signals: { newNetworks: newNets, newRanges, previousNetworks: oldNets, newUserAgents: newUas },
       });
     } else if (age < ESTABLISH_MS && newNets >= 24 * k && s.firstSeen - this.startedAt >= OBSERVED_MS) {
       out.push({

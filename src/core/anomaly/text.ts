@@ -23,6 +23,14 @@ export function netOf(ip: string): string {
   return `${parts[0] ?? ''}:${parts[1] ?? ''}:${parts[2] ?? ''}::/48`;
 }
 
+/** The address range (/16, IPv6 /32) of a network as `netOf` writes it (`a.b.c.0/24`, `x:y:z::/48`). */
+export function rangeOfNet(net: string): string {
+  const sep = net.indexOf(':') >= 0 ? ':' : '.';
+  const i = net.indexOf(sep);
+  const j = i < 0 ? -1 : net.indexOf(sep, i + 1);
+  return j < 0 ? net : net.slice(0, j);
+}
+
 /**
  * Loopback, private (RFC 1918, IPv6 ULA) and link-local addresses. Traffic from them is the
  * operator's own network, or a proxy whose address was not declared in `trustedProxies`: then every

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AnomalyDetectors, type Observation } from '../../../src/core/anomaly/detectors.js';
-import { netOf, promptFeatures } from '../../../src/core/anomaly/text.js';
+import { netOf, promptFeatures, rangeOfNet } from '../../../src/core/anomaly/text.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -41,6 +41,8 @@ describe('prompt features', () => {
   it('groups addresses by /24 and /48', () => {
     expect(netOf('192.0.2.77')).toBe('192.0.2.0/24');
     expect(netOf('2001:db8:1:2::5')).toBe('2001:db8:1::/48');
+    expect(rangeOfNet(netOf('192.0.2.77'))).toBe('192.0');
+    expect(rangeOfNet(netOf('2001:db8:1:2::5'))).toBe('2001:db8');
   });
 });
 
@@ -232,6 +234,28 @@ describe('key sharing', () => {
     const six = run(6);
     expect(six.map((f) => f.suggest)).toEqual(['flag']);
     expect(six[0]?.signals.newNetworks).toBe(6);
+  });
+
+  it('flags a key of two networks used from six new ones in six new address ranges; six more of its own provider are growth', () => {
+    // Two home networks for ten minutes, then one new network every 15 s among the home traffic.
+    const run = (newIp: (i: number) => string) => {
+      const d = new AnomalyDetectors();
+      const found = [];
+      for (let s = 0; s < 600; s += 5)
+        found.push(...d.observe(obs({ ip: s % 10 === 0 ? '198.51.100.7' : '198.51.101.7' }), T0 + s * 1000));
+      for (let i = 0; i < 6; i++) {
+        found.push(...d.observe(obs({ ip: newIp(i) }), T0 + 600_000 + i * 15_000));
+        found.push(...d.observe(obs({ ip: '198.51.100.7' }), T0 + 605_000 + i * 15_000));
+      }
+      return found.filter((f) => f.detector === 'key-sharing');
+    };
+    // Strangers: six /24s in six /16s the key never used (9 new networks would be needed otherwise).
+    const leak = run((i) => `${81 + i}.${20 + i}.7.9`);
+    expect(leak.length).toBeGreaterThan(0);
+    expect(leak.every((f) => f.suggest === 'flag')).toBe(true);
+    expect(leak[0]?.signals).toMatchObject({ newNetworks: 6, newRanges: 6, previousNetworks: 2 });
+    // The owner's autoscaled backend: six more /24s of its own two /16s.
+    expect(run((i) => `198.51.${110 + i}.7`)).toEqual([]);
   });
 
   it('leaves an app called from many networks that gets busier: its new networks come at the rate its requests do', () => {

@@ -107,7 +107,8 @@ describe('end-user rotation', () => {
       ev.sort((a, b) => a.at - b.at);
       const found: string[] = [];
       ev.forEach((e, i) => {
-        for (const f of d.observe(obs(i, e.id), e.at)) if (f.detector === 'end-user-rotation') found.push(f.reason);
+        for (const f of d.observe(obs(i, e.id), e.at))
+          if (f.detector === 'end-user-rotation') found.push(f.reason);
       });
       return found;
     };

@@ -18,7 +18,8 @@
  * than 3 networks only when its new networks per request doubled, and a spike that began before
  * the baseline settled judged once it has gone on 90 s (session 9); end-user rotation's scripted
  * path from 15 new ids a minute, and also when a fifth were spent in bursts and almost none came
- * back (session 10).
+ * back, and key sharing also from 6 new address ranges (/16, IPv6 /32) twice the key's old
+ * networks (session 10).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -36,6 +37,7 @@ import {
   lengthClassOf,
   netOf,
   REASONING,
+  rangeOfNet,
   rawClientFingerprint,
   templateHashes,
   wideNetOf,
@@ -181,6 +183,7 @@ interface KeyState extends Rate {
   keyId: string;
   tenantId: string;
   nets: RecentSet<string>;
+  wides: RecentSet<string>;
   ips: RecentSet<string>;
   uas: RecentSet<string>;
   endUsers: RecentSet<string>;
@@ -361,7 +364,7 @@ export class AnomalyDetectors {
     key.ring.add(now, S_REQ, 1);
     if (reasoning) key.ring.add(now, S_REASON, 1);
     key.ring.add(now, S_OUT, o.outputTokens);
-    key.nets.see(net, now);
+    if (key.nets.see(net, now)) key.wides.see(rangeOfNet(net), now);
     key.ips.see(o.ip, now);
     key.uas.see(o.userAgent ?? '-', now);
     if (o.endUser) {
@@ -585,6 +588,7 @@ export class AnomalyDetectors {
         keyId: o.keyId,
         tenantId: o.tenantId,
         nets: new RecentSet(256),
+        wides: new RecentSet(256),
         ips: new RecentSet(256),
         uas: new RecentSet(32),
         endUsers: new RecentSet(4096),
@@ -676,6 +680,7 @@ export class AnomalyDetectors {
     const oldNets = s.nets.size - newNets;
     const newUas = s.uas.countNewSince(now - 5 * MIN);
     const since = Math.max(now - 5 * MIN, s.firstSeen + ESTABLISH_MS);
+    const newRanges = s.wides.countNewSince(since);
     const slots = Math.min(30, Math.ceil((now - since) / SLOT_MS));
     const recentReqs = s.ring.sum(now, S_REQ, slots);
     const beforeReqs = s.ring.sum(now, S_REQ, slots + 30) - recentReqs;
@@ -685,8 +690,8 @@ export class AnomalyDetectors {
     if (
       age >= ESTABLISH_MS &&
       oldNets > 0 &&
-      newNets >= 6 * k &&
-      newNets >= 3 * (oldNets + 1) &&
+      ((newNets >= 6 * k && newNets >= 3 * (oldNets + 1)) ||
+        (newRanges >= 6 * k && newRanges >= 2 * (oldNets + 1))) &&
       (oldNets <= 3 || perRequest)
     ) {
       out.push({
@@ -696,9 +701,9 @@ export class AnomalyDetectors {
         suggest: newNets >= 10 * k ? 'quarantine' : 'flag',
         subject,
         capability: '*',
-        reason: `key used from ${newNets} new networks in 5 min (it had used ${oldNets} before)`,
+        reason: `key used from ${newNets} new networks (${newRanges} new address ranges) in 5 min (it had used ${oldNets} before)`,
         related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - 5 * MIN, 50), tenants: [s.tenantId] },
-        signals: { newNetworks: newNets, previousNetworks: oldNets, newUserAgents: newUas },
+        signals: { newNetworks: newNets, newRanges, previousNetworks: oldNets, newUserAgents: newUas },
       });
     } else if (age < ESTABLISH_MS && newNets >= 24 * k && s.firstSeen - this.startedAt >= OBSERVED_MS) {
       out.push({
