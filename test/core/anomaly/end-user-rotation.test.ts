@@ -119,6 +119,37 @@ describe('end-user rotation', () => {
     expect(scenario(0.2)).toEqual([]);
   });
 
+  it('flags a slow rotation (12 new ids a minute, half spent on a burst), not a launch whose users ask once', () => {
+    // Ten minutes of ten regular users at 0.25/s, who go on; then 12 new ids a minute, every other
+    // one sent twice within a second, never seen again (the blind generators' slowest rotations).
+    // `burst`: whether those second requests are sent; without them, ids used once, 12 a minute, a
+    // fifth back 40 s later: a small launch.
+    const scenario = (burst: boolean) => {
+      const d = new AnomalyDetectors();
+      expect(run(d, T0, 600, 0.25, (i) => `user-${i % 10}`)).toEqual([]);
+      const ev: { at: number; id: string }[] = [];
+      for (let s = 0; s < 240; s += 4) ev.push({ at: T0 + 600_000 + s * 1000, id: `user-${s % 10}` });
+      for (let j = 0; j < 48; j++) {
+        const at = T0 + 600_000 + j * 5000 + 500;
+        ev.push({ at, id: `anon-${j}` });
+        if (burst && j % 2 === 0) ev.push({ at: at + 800, id: `anon-${j}` });
+        if (!burst && j % 5 === 0) ev.push({ at: at + 40_000, id: `anon-${j}` });
+      }
+      ev.sort((a, b) => a.at - b.at);
+      const found: number[] = [];
+      ev.forEach((e, i) => {
+        for (const f of d.observe(obs(i, e.id), e.at))
+          if (f.detector === 'end-user-rotation') found.push(e.at - T0 - 600_000);
+      });
+      return found;
+    };
+    const found = scenario(true);
+    expect(found.length).toBeGreaterThan(0);
+    // Judged once 20 new ids of the last 3 minutes (20 s ago at the latest) can be: 2 min 20 s.
+    expect(found[0]).toBeLessThanOrEqual(150_000);
+    expect(scenario(false)).toEqual([]);
+  });
+
   it('dates end users by when the request was sent, not when its answer ended', () => {
     // 75 requests a minute: 25 new ids, 3 requests each sent within 1.6 s, answered 1-14 s later
     // (observations come in answer order). By answer time, most ids are "seen again" 10 s later.

@@ -17,9 +17,9 @@
  * credential stuffing flagged from 12 distinct credentials, and key sharing of a key used from more
  * than 3 networks only when its new networks per request doubled, and a spike that began before
  * the baseline settled judged once it has gone on 90 s (session 9); end-user rotation's scripted
- * path from 15 new ids a minute, and also when a fifth were spent in bursts and almost none came
- * back, and key sharing also from 6 new address ranges (/16, IPv6 /32) twice the key's old
- * networks (session 10).
+ * path also when a fifth of the new ids were spent in bursts and almost none came back, and from 8
+ * new ids a minute (6 more than twice the key's before), and key sharing also from 6 new address
+ * ranges (/16, IPv6 /32) twice the key's old networks (session 10).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -723,7 +723,7 @@ export class AnomalyDetectors {
     // minutes 3 to 10 ago (a product whose customers are mostly new has always looked like that),
     // and only if the new ids do not return (a launch's new users keep chatting).
     const euNew = s.ring.sum(now, S_EU_NEW, 6);
-    if (age >= 5 * MIN && euNew >= 15 * k) {
+    if (age >= 5 * MIN && euNew >= 8 * k) {
       const eu = s.ring.sum(now, S_EU, 6);
       const euBefore = s.ring.sum(now, S_EU, SLOTS) - s.ring.sum(now, S_EU, 18);
       const newPerMinBefore = (s.ring.sum(now, S_EU_NEW, SLOTS) - s.ring.sum(now, S_EU_NEW, 18)) / 7;
@@ -741,7 +741,7 @@ export class AnomalyDetectors {
       const scripted =
         !rotating &&
         euBefore >= 10 * k &&
-        euNew >= 2 * newPerMinBefore + 10 * k &&
+        euNew >= 2 * newPerMinBefore + 6 * k &&
         first >= 20 * k &&
         ((burstOnly >= 0.5 * first && returned <= 0.25 * first) ||
           (burstOnly >= 0.2 * first && returned <= 0.1 * first && 3 * returned <= burstOnly));
