@@ -194,7 +194,9 @@ describe('step-up with TOTP (RFC 6238 / RFC 9470)', () => {
     );
     expect(enrolled.otpauthUrl).toMatch(/^otpauth:\/\/totp\//);
     // The key cache holds the record without the factor up to a second: poll until a wrong code is
-    // judged as a code (not refused as "no second factor enrolled").
+    // judged as a code (not refused as "no second factor enrolled"). Every poll is a failed
+    // authentication from this address (30 a minute are allowed, then 429): polling every 20 ms
+    // spent them all within the second once the CLI came back fast, so every 200 ms.
     const wrong = await waitFor(
       async () => {
         const res = await token(k.key, {
@@ -203,7 +205,7 @@ describe('step-up with TOTP (RFC 6238 / RFC 9470)', () => {
         const text = await res.clone().text();
         return text.includes('no second factor enrolled') ? undefined : res;
       },
-      { what: 'the enrolled factor to be seen by the gateway' },
+      { intervalMs: 200, what: 'the enrolled factor to be seen by the gateway' },
     );
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get('www-authenticate')).toContain('insufficient_user_authentication');
