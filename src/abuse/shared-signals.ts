@@ -2,7 +2,8 @@
  * The abuse signals that must be global, shared through Redis when it is configured, so a campaign
  * split across instances behind a load balancer is still seen:
  *
- * - distinct networks per key (key sharing): HyperLogLogs per key and minute;
+ * - distinct networks per key, and the address ranges (/16, IPv6 /32) they fall in (key sharing):
+ *   HyperLogLogs per key and minute;
  * - distinct keys and tenants per prompt template and network (template campaigns): HyperLogLogs
  *   per template, network and minute;
  * - distinct failed credentials per /24 (credential stuffing): HyperLogLogs per range and minute.
@@ -17,6 +18,7 @@
 import { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/schema.js';
 import { type Finding, KEY_SHARING_NEW_NETS } from '../core/anomaly/detectors.js';
+import { rangeOfNet } from '../core/anomaly/text.js';
 
 /** The commands used, as ioredis offers them (a Redis or Cluster client; keys share a hash tag). */
 export interface SharedPipeline {
@@ -50,7 +52,10 @@ const MIN = 60_000;
 
 export class SharedSignals {
   private readonly prefix: string;
-  private keyNets = new Map<string, { tenantId: string; nets: Set<string>; ips: Set<string> }>();
+  private keyNets = new Map<
+    string,
+    { tenantId: string; nets: Set<string>; ranges: Set<string>; ips: Set<string> }
+  >();
   private tplNets = new Map<
     string,
     { t: number; net: string; action: string; keys: Set<string>; tenants: Set<string> }
@@ -74,10 +79,13 @@ export class SharedSignals {
   ): void {
     let k = this.keyNets.get(keyId);
     if (!k) {
-      k = { tenantId, nets: new Set(), ips: new Set() };
+      k = { tenantId, nets: new Set(), ranges: new Set(), ips: new Set() };
       this.keyNets.set(keyId, k);
     }
-    k.nets.add(net);
+    if (!k.nets.has(net)) {
+      k.nets.add(net);
+      k.ranges.add(rangeOfNet(net));
+    }
     if (k.ips.size < 50) k.ips.add(ip);
     for (const t of [template, tail]) {
       if (!t) continue;
@@ -160,17 +168,28 @@ export class SharedSignals {
       p.pfcount(...buckets(base, 0, 4))
         .pfcount(...buckets(base, 0, 29))
         .pfcount(...buckets(base, 5, 29));
+      // The address ranges of those networks (same hash tag, same slot), counted the same way.
+      const rbase = `${this.prefix}kr:{${keyId}}`;
+      p.pfadd(`${rbase}:${b}`, ...v.ranges).expire(`${rbase}:${b}`, 31 * 60);
+      p.pfcount(...buckets(rbase, 0, 4))
+        .pfcount(...buckets(rbase, 0, 29))
+        .pfcount(...buckets(rbase, 5, 29));
       const first = at;
-      at += 3;
+      at += 6;
       reads.push((c) => {
         const all = c[first + 1]!;
         const before = c[first + 2]!;
         const fresh = Math.min(c[first]!, all - before);
+        const freshRanges = Math.min(c[first + 3]!, c[first + 4]! - c[first + 5]!);
         // The key's first 2 minutes are its baseline (as in the local rule): judged only once those
         // minutes are 5 minutes old, so "before" holds them. A key called from dozens of networks
         // since it was first seen (an edge deployment, a mobile app) had "used 12 before".
         if (!local.keyKnownBefore(keyId, now - 7 * MIN)) return null;
-        if (before <= 0 || fresh < KEY_SHARING_NEW_NETS * k || fresh < 3 * (before + 1)) return null;
+        // The local rule's two tests: new networks, 3x those used before; or new address ranges, 2x.
+        if (before <= 0) return null;
+        const many = fresh >= KEY_SHARING_NEW_NETS * k && fresh >= 3 * (before + 1);
+        const spread = freshRanges >= KEY_SHARING_NEW_NETS * k && freshRanges >= 2 * (before + 1);
+        if (!many && !spread) return null;
         if (local.localNewNets(keyId, now - 5 * MIN) >= fresh) return null;
         return {
           detector: 'key-sharing',
@@ -179,9 +198,9 @@ export class SharedSignals {
           suggest: fresh >= 10 * k ? 'quarantine' : 'flag',
           subject: { keyId, tenantId: v.tenantId },
           capability: '*',
-          reason: `key used from about ${fresh} new networks in 5 min across instances (it had used about ${before} before)`,
+          reason: `key used from about ${fresh} new networks (${freshRanges} new address ranges) in 5 min across instances (it had used about ${before} before)`,
           related: { keys: [keyId], ips: [...v.ips], tenants: [v.tenantId] },
-          signals: { newNetworks: fresh, previousNetworks: before, shared: 'redis' },
+          signals: { newNetworks: fresh, newRanges: freshRanges, previousNetworks: before, shared: 'redis' },
         };
       });
     }

@@ -87,6 +87,41 @@ describe('abuse signals shared across instances through Redis', () => {
     expect([...c.actions, ...d.actions].filter((x) => x.detector === 'key-sharing')).toEqual([]);
   });
 
+  it('sees a key of two networks used from six new address ranges split across instances; six more networks of its own ranges are not', async () => {
+    const run = async (shared: boolean, newIp: (n: number) => string) => {
+      const clock = { t: T0 + 10_800_000 };
+      const a = instance(clock, shared);
+      const b = instance(clock, shared);
+      const key = `k-ranges-${shared}-${newIp(0)}-${Date.now()}`;
+      // Ten minutes from two home networks (one range), seen by both instances.
+      for (let i = 0; i < 20; i++) {
+        clock.t = T0 + 10_800_000 + i * 30_000;
+        const e = i % 2 ? a.engine : b.engine;
+        e.observe(obs(key, 'acme', i % 4 < 2 ? '198.51.100.7' : '198.51.101.7', `Summarise ticket ${i}`, i));
+        e.flush();
+      }
+      await Promise.all([a.engine.settled(), b.engine.settled()]);
+      // Six new networks, three on each instance: the count rule needs 3 x (2 + 1) = 9.
+      for (let n = 0; n < 6; n++) {
+        clock.t = T0 + 10_800_000 + 600_000 + n * 10_000;
+        const e = n % 2 ? a.engine : b.engine;
+        e.observe(obs(key, 'acme', newIp(n), `Summarise ticket ${n}`, 400 + n));
+        e.flush();
+        await e.settled();
+      }
+      return [...a.actions, ...b.actions].filter((x) => x.detector === 'key-sharing');
+    };
+    const strangers = (n: number) => `${81 + n}.${20 + n}.7.9`;
+    const found = await run(true, strangers);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found[0]!.reason).toContain('6 new address ranges');
+    expect(found[0]!.reason).toContain('across instances');
+    // Control: per instance alone, three of them each: nothing.
+    expect(await run(false, strangers)).toEqual([]);
+    // The owner's own provider: six more /24s of its one range, shared: nothing.
+    expect(await run(true, (n) => `198.51.${110 + n}.7`)).toEqual([]);
+  });
+
   it('leaves a key called from many networks since it was first seen: its first minutes are its baseline', async () => {
     // A mobile app's key: a new network every 5 s from its first request, split over A and B.
     const clock = { t: T0 + 7_200_000 };
