@@ -196,7 +196,7 @@ interface KeyState extends Rate {
   tenantId: string;
   nets: RecentSet<string>;
   /** The address ranges (/16, IPv6 /32) of `nets`, each dated by the first of its networks seen. */
-  wides: RecentSet<string>;
+  ranges: RecentSet<string>;
   ips: RecentSet<string>;
   uas: RecentSet<string>;
   endUsers: RecentSet<string>;
@@ -404,7 +404,7 @@ export class AnomalyDetectors {
     key.ring.add(now, S_REQ, 1);
     if (reasoning) key.ring.add(now, S_REASON, 1);
     key.ring.add(now, S_OUT, o.outputTokens);
-    if (key.nets.see(net, now)) key.wides.see(rangeOfNet(net), now);
+    if (key.nets.see(net, now)) key.ranges.see(rangeOfNet(net), now);
     key.ips.see(o.ip, now);
     key.uas.see(o.userAgent ?? '-', now);
     if (o.endUser) {
@@ -642,7 +642,7 @@ export class AnomalyDetectors {
         keyId: o.keyId,
         tenantId: o.tenantId,
         nets: new RecentSet(256),
-        wides: new RecentSet(256),
+        ranges: new RecentSet(256),
         ips: new RecentSet(256),
         uas: new RecentSet(32),
         endUsers: new RecentSet(4096),
@@ -779,7 +779,7 @@ export class AnomalyDetectors {
     // generators: independent-b seeds 1-5 and 15-17, p95 ~140 -> ~80 s; independent-c).
     const since = Math.max(now - 5 * MIN, s.firstSeen + ESTABLISH_MS);
     const newRanges =
-      newNets >= KEY_SHARING_NEW_NETS * k && age >= ESTABLISH_MS ? s.wides.countNewSince(since) : 0;
+      newNets >= KEY_SHARING_NEW_NETS * k && age >= ESTABLISH_MS ? s.ranges.countNewSince(since) : 0;
     if (
       age >= ESTABLISH_MS &&
       oldNets > 0 &&

@@ -183,7 +183,7 @@ interface KeyState extends Rate {
   keyId: string;
   tenantId: string;
   nets: RecentSet<string>;
-  wides: RecentSet<string>;
+  ranges: RecentSet<string>;
   ips: RecentSet<string>;
   uas: RecentSet<string>;
   endUsers: RecentSet<string>;
@@ -364,7 +364,7 @@ export class AnomalyDetectors {
     key.ring.add(now, S_REQ, 1);
     if (reasoning) key.ring.add(now, S_REASON, 1);
     key.ring.add(now, S_OUT, o.outputTokens);
-    if (key.nets.see(net, now)) key.wides.see(rangeOfNet(net), now);
+    if (key.nets.see(net, now)) key.ranges.see(rangeOfNet(net), now);
     key.ips.see(o.ip, now);
     key.uas.see(o.userAgent ?? '-', now);
     if (o.endUser) {
@@ -588,7 +588,7 @@ export class AnomalyDetectors {
         keyId: o.keyId,
         tenantId: o.tenantId,
         nets: new RecentSet(256),
-        wides: new RecentSet(256),
+        ranges: new RecentSet(256),
         ips: new RecentSet(256),
         uas: new RecentSet(32),
         endUsers: new RecentSet(4096),
@@ -680,7 +680,7 @@ export class AnomalyDetectors {
     const oldNets = s.nets.size - newNets;
     const newUas = s.uas.countNewSince(now - 5 * MIN);
     const since = Math.max(now - 5 * MIN, s.firstSeen + ESTABLISH_MS);
-    const newRanges = s.wides.countNewSince(since);
+    const newRanges = s.ranges.countNewSince(since);
     const slots = Math.min(30, Math.ceil((now - since) / SLOT_MS));
     const recentReqs = s.ring.sum(now, S_REQ, slots);
     const beforeReqs = s.ring.sum(now, S_REQ, slots + 30) - recentReqs;
