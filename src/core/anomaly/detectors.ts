@@ -765,19 +765,19 @@ export class AnomalyDetectors {
     // before" 5 minutes after it was first seen, and was quarantined (traffic written without sight
     // of this detector: examples/scenarios/independent-b).
     // (A key younger than that: every network is new.)
+    const since = Math.max(now - 5 * MIN, s.firstSeen + ESTABLISH_MS);
     const newNets =
       s.nets.size < KEY_SHARING_NEW_NETS * k
         ? 0
         : age < ESTABLISH_MS
           ? s.nets.size
-          : s.nets.countNewSince(Math.max(now - 5 * MIN, s.firstSeen + ESTABLISH_MS));
+          : s.nets.countNewSince(since);
     const oldNets = s.nets.size - newNets;
     // Or new address ranges (/16, IPv6 /32) the key had never used, twice its old networks: a leak
     // comes from strangers' ISPs all over, an owner's growth from more addresses of its own provider
     // (an autoscaled backend, a second office of one ISP). A key with 2 networks of its own had to
     // reach 9 new ones, and a leak joining one network every 15-20 s took 2-3 minutes to (the blind
     // generators: independent-b seeds 1-5 and 15-17, p95 ~140 -> ~80 s; independent-c).
-    const since = Math.max(now - 5 * MIN, s.firstSeen + ESTABLISH_MS);
     const newRanges =
       newNets >= KEY_SHARING_NEW_NETS * k && age >= ESTABLISH_MS ? s.ranges.countNewSince(since) : 0;
     if (
@@ -785,7 +785,7 @@ export class AnomalyDetectors {
       oldNets > 0 &&
       ((newNets >= KEY_SHARING_NEW_NETS * k && newNets >= 3 * (oldNets + 1)) ||
         (newRanges >= KEY_SHARING_NEW_NETS * k && newRanges >= 2 * (oldNets + 1))) &&
-      (oldNets <= 3 || moreNetworksPerRequest(s, newNets, now))
+      (oldNets <= 3 || moreNetworksPerRequest(s, newNets, since, now))
     ) {
       const newUas = s.uas.countNewSince(now - 5 * MIN);
       out.push({
@@ -834,24 +834,16 @@ export class AnomalyDetectors {
         euNew >= EU_NEW_PER_MIN * k &&
         euNew >= 3 * newPerMinBefore + 20 * k &&
         returned <= 0.1 * first;
-      // Scripted: fewer new ids, but most spent on a burst of requests answered within 10 s of
-      // each other and never seen again. A person's next message waits for the answer and a
-      // reading, and people who come back keep talking; a launch's new users mostly ask once.
-      // Both blind generators rotate 17-34 new ids a minute this way (2-3 requests each, 10-15 %
-      // seen again later), under the floor for ids used once.
-      // Or a smaller share spent in bursts (a fifth) when almost none came back: at most a tenth,
-      // and under a third of the burst ones (the third blind generator rotates 15-30 ids a minute,
-      // 35-50 % of them used twice or three times within seconds, 0-3 % seen again later). A
-      // launch's users come back (10-90 % of its new ids in every generator) and rarely send two
-      // calls within 10 s.
-      // From 8 new ids a minute, 6 more than twice the minutes 3-10 ago's (20 and 10 before: the
-      // blind generators' slow rotations, 9-14 new ids a minute, half spent in bursts, were found
-      // after 2-4 minutes or never; independent-b seeds 1-12: 9 -> 10 of 12 rotations within
-      // 120 s, no legitimate flag added on 48 seeds of the four generators). Judged from 20 new ids
-      // of the last 3 minutes still: from 12, one more slow rotation of twelve was found, and our
-      // own product launch was flagged in 2 of 15 seeds (its first users, picked from a small pool,
-      // come back within seconds). An agent product whose every user message makes several calls
-      // within seconds, launched to people who ask once, would meet this rule: a flag.
+      // Scripted: fewer new ids (from EU_SCRIPTED_NEW_PER_MIN), spent on bursts of requests sent
+      // within 10 s and never seen again: half of them with at most a quarter back later, or a
+      // fifth with at most a tenth back (and under a third of the burst ones). A person's next
+      // message waits for the answer and a reading, and people come back; a launch's new users
+      // come back (10-90 % of its new ids in every generator) and rarely send two calls within
+      // 10 s. The blind generators rotate 9-34 ids a minute this way: 2-3 requests each, 0-15 %
+      // seen again later. Judged from 20 new ids, as the other path: from 12, our own product
+      // launch was flagged in 2 of 15 seeds (its first users, drawn from a small pool, come back
+      // within seconds). An agent product whose every user message makes several calls within
+      // seconds, launched to people who ask once, would meet this rule: a flag, not a refusal.
       const scripted =
         first >= 20 * k &&
         !rotating &&
@@ -1160,9 +1152,8 @@ export class AnomalyDetectors {
  * examples/scenarios/independent-c). A key with a home of 1-3 networks is not asked: a leak that
  * sends much from few networks has fewer new networks per request than a quiet home had.
  */
-function moreNetworksPerRequest(s: KeyState, newNets: number, now: number): boolean {
-  // "Recent" as `newNets` counts it: since 5 minutes ago, or since the key's first ESTABLISH_MS.
-  const since = Math.max(now - 5 * MIN, s.firstSeen + ESTABLISH_MS);
+function moreNetworksPerRequest(s: KeyState, newNets: number, since: number, now: number): boolean {
+  // `since`: "recent" as `newNets` counts it (5 minutes ago, or the end of the key's first ESTABLISH_MS).
   const slots = Math.min(30, Math.ceil((now - since) / SLOT_MS));
   const recent = s.ring.sum(now, S_REQ, slots);
   const before = s.ring.sum(now, S_REQ, slots + 30) - recent;
