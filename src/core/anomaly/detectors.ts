@@ -9,13 +9,15 @@
 
 import { type InjectionAttempt, InjectionAttempts } from './injection.js';
 import {
-  clientFingerprint,
+  blockOf,
+  clientHash,
+  fingerprintOn,
   isInternalAddress,
   lengthClassOf,
   netOf,
   REASONING,
   rangeOfNet,
-  rawClientFingerprint,
+  rawClientHash,
   templateHashes,
   wideNetOf,
 } from './text.js';
@@ -243,6 +245,23 @@ interface NetState {
   nextFailEval: number;
 }
 
+/**
+ * A client (user agent and header names in order) on any network: the tenants and keys that used it,
+ * each with the /22 it came from when it last joined (first use, or back after 10 minutes).
+ */
+interface ClientState {
+  tenants: RecentSet<string>;
+  tenantBlock: Map<string, string>;
+  keys: RecentSet<string>;
+  keyBlock: Map<string, string>;
+}
+
+/** Clients kept (`capMap`, oldest first): a client that rotates its user agent makes one per request. */
+const MAX_CLIENTS = 4096;
+
+/** How long the detectors watch traffic before a client seen on one /22 only counts as rare. */
+const CLIENT_WATCH_MS = 5 * 60_000;
+
 /** Only what `evalTemplate` and `templateKeysOn` read, once a second key, tenant or network sent it. */
 interface TemplateSenders {
   keys: RecentSet<string>;
@@ -330,6 +349,8 @@ export class AnomalyDetectors {
    * value is a heap number, boxed again on every lookup. The same goes for `tpl` and the fingerprint maps.
    */
   private readonly templates = new Map<number, TemplateState>();
+  /** By client hash (`clientHash | 0`), for `evalClient`. */
+  private readonly clients = new Map<number, ClientState>();
   private readonly k: number;
   private readonly caps: { keys: number; tenants: number; nets: number; templates: number };
   private readonly injections: InjectionAttempts;
@@ -492,9 +513,10 @@ export class AnomalyDetectors {
   ): void {
     const n = this.netState(this.nets, net);
     n.ips.see(o.ip, now);
-    const fp = o.rawHeaders
-      ? rawClientFingerprint(o.userAgent, o.rawHeaders, net)
-      : clientFingerprint(o.userAgent, o.headerNames, net);
+    const ch = o.rawHeaders
+      ? rawClientHash(o.userAgent, o.rawHeaders)
+      : clientHash(o.userAgent, o.headerNames);
+    const fp = fingerprintOn(ch, net);
     const since = now - 10 * MIN;
     // The fingerprint is evaluated when a tenant or key joins it (or comes back within the window):
     // its counts only grow then; between joins they can only shrink.
@@ -503,6 +525,36 @@ export class AnomalyDetectors {
     if (template) this.correlateTemplate(o, template, net, now, findings);
     if (tail) this.correlateTemplate(o, tail, net, now, findings);
     if (joined || keyJoined) this.evalFingerprint(n, fp, o, now, findings);
+    this.correlateClient(ch, o, now, findings);
+  }
+
+  /** The client on any network: see `evalClient`. */
+  private correlateClient(ch: number, o: Observation, now: number, findings: Finding[]): void {
+    let c = this.clients.get(ch | 0);
+    if (!c) {
+      c = {
+        tenants: new RecentSet(64),
+        tenantBlock: new Map(),
+        keys: new RecentSet(256),
+        keyBlock: new Map(),
+      };
+      this.clients.set(ch | 0, c);
+      capMap(this.clients, MAX_CLIENTS);
+    }
+    const since = now - 10 * MIN;
+    const tenantJoined = c.tenants.touch(o.tenantId, now) < since;
+    const keyJoined = c.keys.touch(o.keyId, now) < since;
+    if (!tenantJoined && !keyJoined) return;
+    const block = blockOf(o.ip);
+    if (keyJoined) {
+      c.keyBlock.set(o.keyId, block);
+      capMap(c.keyBlock, 256);
+    }
+    if (tenantJoined) {
+      c.tenantBlock.set(o.tenantId, block);
+      capMap(c.tenantBlock, 64);
+      this.evalClient(c, block, o, now, findings);
+    }
   }
 
   /** Who sends the same prompt template, from which networks. */
@@ -1058,19 +1110,7 @@ export class AnomalyDetectors {
     if (ft < 4 * this.k) return;
     const keys = n.fpKeys.get(fp | 0)?.membersSeenSince(since, 500) ?? [];
     // The capability the fingerprint's keys mostly use (not whichever request happened to trigger).
-    const votes = new Map<string, number>();
-    let capability = o.action;
-    let best = 0;
-    for (const k of keys) {
-      const a = this.keys.get(k)?.lastAction;
-      if (!a) continue;
-      const v = (votes.get(a) ?? 0) + 1;
-      votes.set(a, v);
-      if (v > best) {
-        best = v;
-        capability = a;
-      }
-    }
+    const capability = this.mostUsedAction(keys, o.action);
     out.push({
       detector: 'client-fingerprint',
       category: 'automated-abuse',
@@ -1082,6 +1122,58 @@ export class AnomalyDetectors {
       related: { keys, ips: n.ips.membersSeenSince(since, 50), tenants: ts.membersSeenSince(since, 100) },
       signals: { tenants: ft, keys: keys.length },
     });
+  }
+
+  /**
+   * A client that only this /22 uses, shared by keys of several tenants there: a farm of accounts
+   * on one hoster's block with its own tool (a spoofed or unusual SDK, a headless browser), each
+   * account sending slowly and the accounts joining one by one. Three tenants within 10 minutes
+   * are enough when nobody on any other network used the client in the last hour: a common client
+   * (an SDK release) is seen from many networks, and tenants who share a NAT or a cloud /24 share
+   * common clients. The per-/24 rule (`evalFingerprint`) needs four tenants on one /24, which a
+   * farm spread over a /22 reaches late or never. "No other network" means something only once the
+   * detectors have watched traffic for CLIENT_WATCH_MS (at a start or restart every client is new).
+   */
+  private evalClient(c: ClientState, block: string, o: Observation, now: number, out: Finding[]): void {
+    if (now - this.startedAt < CLIENT_WATCH_MS) return;
+    const since = now - 10 * MIN;
+    let here = 0;
+    for (const t of c.tenants.membersSeenSince(now - 60 * MIN, 64)) {
+      if (c.tenantBlock.get(t) !== block) return;
+      if (c.tenants.lastSeen(t)! >= since) here++;
+    }
+    if (here < 3 * this.k) return;
+    const keys: string[] = [];
+    for (const k of c.keys.membersSeenSince(since, 256)) if (c.keyBlock.get(k) === block) keys.push(k);
+    out.push({
+      detector: 'client-fingerprint',
+      category: 'automated-abuse',
+      score: Math.min(1, 0.5 + here / 20),
+      suggest: here >= 6 * this.k ? 'quarantine' : 'flag',
+      subject: { net: block },
+      capability: this.mostUsedAction(keys, o.action),
+      reason: `one client, used from no other network in an hour, used by ${keys.length} keys of ${here} tenants from ${block} in 10 min`,
+      related: { keys, ips: [o.ip], tenants: c.tenants.membersSeenSince(since, 100) },
+      signals: { tenants: here, keys: keys.length },
+    });
+  }
+
+  /** The capability most of these keys used last (`fallback` if none is known). */
+  private mostUsedAction(keys: readonly string[], fallback: string): string {
+    const votes = new Map<string, number>();
+    let capability = fallback;
+    let best = 0;
+    for (const k of keys) {
+      const a = this.keys.get(k)?.lastAction;
+      if (!a) continue;
+      const v = (votes.get(a) ?? 0) + 1;
+      votes.set(a, v);
+      if (v > best) {
+        best = v;
+        capability = a;
+      }
+    }
+    return capability;
   }
 
   private evalTemplate(t: number, state: TemplateState, o: Observation, now: number, out: Finding[]): void {

@@ -368,9 +368,30 @@ export function clientFingerprint(
   headerNames: readonly string[],
   net: string,
 ): number {
+  return fnv(net, clientHash(userAgent, headerNames));
+}
+
+/** The client part of a fingerprint (user agent and header names in order), on any network. */
+export function clientHash(userAgent: string | null, headerNames: readonly string[]): number {
   let h = fnv(userAgent ?? '-');
   for (const n of headerNames) h = fnv(n, h ^ 0x2c);
-  return fnv(net, h);
+  return h;
+}
+
+/** The network of a fingerprint from its client part: `clientFingerprint` = `fingerprintOn(clientHash, net)`. */
+export function fingerprintOn(client: number, net: string): number {
+  return fnv(net, client);
+}
+
+/**
+ * An IPv4 address's /22 (`a.b.c.0/22`, c a multiple of 4): a hoster's block of addresses, which a
+ * farm of accounts spreads over four /24s. Other addresses: their `netOf` (IPv6 /48).
+ */
+export function blockOf(ip: string): string {
+  const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  const p = v4.split('.');
+  if (p.length !== 4) return netOf(ip);
+  return `${p[0]}.${p[1]}.${Number(p[2]) & 0xfc}.0/22`;
 }
 
 /** Header names that say nothing about the client (ids, credentials, sizes): not part of its fingerprint. */
@@ -426,6 +447,11 @@ function lowerFnv(s: string, h: number): number {
  * without those in `NOT_FINGERPRINT`; the same value as `clientFingerprint` of that name list.
  */
 export function rawClientFingerprint(userAgent: string | null, raw: readonly string[], net: string): number {
+  return fnv(net, rawClientHash(userAgent, raw));
+}
+
+/** `clientHash` over Node's raw header list, as `rawClientFingerprint` filters it. */
+export function rawClientHash(userAgent: string | null, raw: readonly string[]): number {
   let h = fnv(userAgent ?? '-');
   let names = 0;
   for (let i = 0; i < raw.length && names < 32; i += 2) {
@@ -434,5 +460,5 @@ export function rawClientFingerprint(userAgent: string | null, raw: readonly str
     h = lowerFnv(name, (h ^ 0x2c) >>> 0);
     names++;
   }
-  return fnv(net, h);
+  return h;
 }

@@ -204,6 +204,68 @@ describe('template campaign', () => {
   });
 });
 
+describe('client fingerprint', () => {
+  const farmClient = {
+    userAgent: 'OpenAI/Python 1.3.5',
+    headerNames: ['user-agent', 'content-type', 'x-odd-order'],
+  };
+  /**
+   * Ten minutes of ordinary traffic first (tenants on their own networks, a common client), then
+   * `farm` tenants joining one by one, a minute apart, each from another /24 of 45.161.208.0/22 and
+   * sending once every 30 s. `elsewhere`: one more tenant uses the farm's client from another network.
+   */
+  function run(farm: number, opts: { elsewhere?: boolean; from?: number } = {}) {
+    const d = new AnomalyDetectors();
+    const out: { t: number; f: ReturnType<AnomalyDetectors['observe']>[number] }[] = [];
+    const see = (o: Partial<Observation>, t: number) => {
+      for (const f of d.observe(obs(o), T0 + t))
+        if (f.detector === 'client-fingerprint') out.push({ t, f: { ...f } });
+    };
+    const start = opts.from ?? 600_000;
+    for (let t = 0; t < start + 600_000; t += 5_000) {
+      for (let i = 0; i < 6; i++)
+        see({ keyId: `own${i}`, tenantId: `own${i}`, ip: `198.${i + 10}.7.9` }, t + i);
+      if (opts.elsewhere && t >= start - 60_000)
+        see({ ...farmClient, keyId: 'dev', tenantId: 'dev', ip: '81.2.69.142' }, t + 7);
+      for (let j = 0; j < farm; j++) {
+        const joined = start + j * 60_000;
+        if (t >= joined && (t - joined) % 30_000 === 0)
+          see(
+            {
+              ...farmClient,
+              keyId: `farm${j}`,
+              tenantId: `fresh${j}`,
+              ip: `45.161.${208 + (j % 4)}.${20 + j}`,
+            },
+            t + 9,
+          );
+      }
+    }
+    return out;
+  }
+
+  it('flags an unusual client that only one /22 uses, shared by three fresh tenants there', () => {
+    const found = run(3);
+    expect(found.length).toBeGreaterThan(0);
+    const first = found[0]!;
+    // At the third tenant's first request (two minutes after the first), as a flag naming all three keys.
+    expect(first.t).toBe(600_000 + 120_000 + 9);
+    expect(first.f.suggest).toBe('flag');
+    expect(first.f.subject).toEqual({ net: '45.161.208.0/22' });
+    expect([...first.f.related.keys].sort()).toEqual(['farm0', 'farm1', 'farm2']);
+    expect(first.f.reason).toContain('3 tenants from 45.161.208.0/22');
+    // Six tenants: a quarantine.
+    expect(run(6).some((x) => x.f.suggest === 'quarantine' && x.f.related.keys.length === 6)).toBe(true);
+  });
+
+  it('leaves two tenants, a client also used on another network, and the first five minutes of watching', () => {
+    expect(run(2)).toEqual([]);
+    expect(run(5, { elsewhere: true })).toEqual([]);
+    // The same farm from the detectors' first request: every client is new then, none is known to be rare.
+    expect(run(3, { from: 0 })).toEqual([]);
+  });
+});
+
 describe('key sharing', () => {
   it('fires when a key with a home network is suddenly used from many new ones; a NAT change does not', () => {
     const d = new AnomalyDetectors();

@@ -19,7 +19,8 @@
  * the baseline settled judged once it has gone on 90 s (session 9); end-user rotation's scripted
  * path also when a fifth of the new ids were spent in bursts and almost none came back, and from 8
  * new ids a minute (6 more than twice the key's before), and key sharing also from 6 new address
- * ranges (/16, IPv6 /32) twice the key's old networks (session 10).
+ * ranges (/16, IPv6 /32) twice the key's old networks (session 10); a client used from one /22
+ * only, by 3 tenants there in 10 minutes, after 5 minutes of watching (`evalClient`, session 11).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -32,13 +33,15 @@
 
 import { type InjectionAttempt, InjectionAttempts } from '../../../../src/core/anomaly/injection.js';
 import {
-  clientFingerprint,
+  blockOf,
+  clientHash,
+  fnv,
   isInternalAddress,
   lengthClassOf,
   netOf,
   REASONING,
   rangeOfNet,
-  rawClientFingerprint,
+  rawClientHash,
   templateHashes,
   wideNetOf,
 } from '../../../../src/core/anomaly/text.js';
@@ -299,6 +302,15 @@ export class AnomalyDetectors {
    * value is a heap number, boxed again on every lookup. The same goes for `tpl` and the fingerprint maps.
    */
   private readonly templates = new Map<number, TemplateState>();
+  private readonly clients = new Map<
+    number,
+    {
+      tenants: RecentSet<string>;
+      tenantBlock: Map<string, string>;
+      keys: RecentSet<string>;
+      keyBlock: Map<string, string>;
+    }
+  >();
   private readonly k: number;
   private readonly caps: { keys: number; tenants: number; nets: number; templates: number };
   private readonly injections: InjectionAttempts;
@@ -450,9 +462,10 @@ export class AnomalyDetectors {
   ): void {
     const n = this.netState(this.nets, net);
     n.ips.see(o.ip, now);
-    const fp = o.rawHeaders
-      ? rawClientFingerprint(o.userAgent, o.rawHeaders, net)
-      : clientFingerprint(o.userAgent, o.headerNames, net);
+    const ch = o.rawHeaders
+      ? rawClientHash(o.userAgent, o.rawHeaders)
+      : clientHash(o.userAgent, o.headerNames);
+    const fp = fnv(net, ch);
     const since = now - 10 * MIN;
     // The fingerprint is evaluated when a tenant or key joins it (or comes back within the window):
     // its counts only grow then; between joins they can only shrink.
@@ -461,6 +474,76 @@ export class AnomalyDetectors {
     if (template) this.correlateTemplate(o, template, net, now, findings);
     if (tail) this.correlateTemplate(o, tail, net, now, findings);
     if (joined || keyJoined) this.evalFingerprint(n, fp, o, now, findings);
+    // The client on any network (session 11).
+    let c = this.clients.get(ch | 0);
+    if (!c) {
+      c = {
+        tenants: new RecentSet(64),
+        tenantBlock: new Map(),
+        keys: new RecentSet(256),
+        keyBlock: new Map(),
+      };
+      this.clients.set(ch | 0, c);
+      capMap(this.clients, 4096);
+    }
+    const tenantJoined = c.tenants.touch(o.tenantId, now) < since;
+    const keyJoinedClient = c.keys.touch(o.keyId, now) < since;
+    const block = blockOf(o.ip);
+    if (keyJoinedClient) {
+      c.keyBlock.set(o.keyId, block);
+      capMap(c.keyBlock, 256);
+    }
+    if (tenantJoined) {
+      c.tenantBlock.set(o.tenantId, block);
+      capMap(c.tenantBlock, 64);
+      this.evalClient(c, block, o, now, findings);
+    }
+  }
+
+  /** A client that only this /22 used in the last hour, shared by 3 tenants there in 10 minutes. */
+  private evalClient(
+    c: {
+      tenants: RecentSet<string>;
+      tenantBlock: Map<string, string>;
+      keys: RecentSet<string>;
+      keyBlock: Map<string, string>;
+    },
+    block: string,
+    o: Observation,
+    now: number,
+    out: Finding[],
+  ): void {
+    if (now - this.startedAt < 5 * MIN) return;
+    const since = now - 10 * MIN;
+    const hour = c.tenants.membersSeenSince(now - 60 * MIN, 64);
+    if (hour.some((t) => c.tenantBlock.get(t) !== block)) return;
+    const here = hour.filter((t) => c.tenants.lastSeen(t)! >= since).length;
+    if (here < 3 * this.k) return;
+    const keys = c.keys.membersSeenSince(since, 256).filter((k) => c.keyBlock.get(k) === block);
+    const votes = new Map<string, number>();
+    let capability = o.action;
+    let best = 0;
+    for (const k of keys) {
+      const a = this.keys.get(k)?.lastAction;
+      if (!a) continue;
+      const v = (votes.get(a) ?? 0) + 1;
+      votes.set(a, v);
+      if (v > best) {
+        best = v;
+        capability = a;
+      }
+    }
+    out.push({
+      detector: 'client-fingerprint',
+      category: 'automated-abuse',
+      score: Math.min(1, 0.5 + here / 20),
+      suggest: here >= 6 * this.k ? 'quarantine' : 'flag',
+      subject: { net: block },
+      capability,
+      reason: `one client, used from no other network in an hour, used by ${keys.length} keys of ${here} tenants from ${block} in 10 min`,
+      related: { keys, ips: [o.ip], tenants: c.tenants.membersSeenSince(since, 100) },
+      signals: { tenants: here, keys: keys.length },
+    });
   }
 
   /** Who sends the same prompt template, from which networks. */
