@@ -180,15 +180,17 @@ export class SharedSignals {
         const all = c[first + 1]!;
         const before = c[first + 2]!;
         const fresh = Math.min(c[first]!, all - before);
-        const freshRanges = Math.min(c[first + 3]!, c[first + 4]! - c[first + 5]!);
+        const rangesBefore = c[first + 5]!;
+        const freshRanges = Math.min(c[first + 3]!, c[first + 4]! - rangesBefore);
         // The key's first 2 minutes are its baseline (as in the local rule): judged only once those
         // minutes are 5 minutes old, so "before" holds them. A key called from dozens of networks
         // since it was first seen (an edge deployment, a mobile app) had "used 12 before".
         if (!local.keyKnownBefore(keyId, now - 7 * MIN)) return null;
-        // The local rule's two tests: new networks, 3x those used before; or new address ranges, 2x.
+        // The local rule's two tests: new networks, 3x those used before; or new address ranges,
+        // 2x the ranges used before.
         if (before <= 0) return null;
         const many = fresh >= KEY_SHARING_NEW_NETS * k && fresh >= 3 * (before + 1);
-        const spread = freshRanges >= KEY_SHARING_NEW_NETS * k && freshRanges >= 2 * (before + 1);
+        const spread = freshRanges >= KEY_SHARING_NEW_NETS * k && freshRanges >= 2 * (rangesBefore + 1);
         if (!many && !spread) return null;
         if (local.localNewNets(keyId, now - 5 * MIN) >= fresh) return null;
         return {

@@ -87,21 +87,22 @@ describe('abuse signals shared across instances through Redis', () => {
     expect([...c.actions, ...d.actions].filter((x) => x.detector === 'key-sharing')).toEqual([]);
   });
 
-  it('sees a key of two networks used from six new address ranges split across instances; six more networks of its own ranges are not', async () => {
+  it('sees a key of three networks in one range used from six new address ranges split across instances; six more networks of its own range are not', async () => {
     const run = async (shared: boolean, newIp: (n: number) => string) => {
       const clock = { t: T0 + 10_800_000 };
       const a = instance(clock, shared);
       const b = instance(clock, shared);
       const key = `k-ranges-${shared}-${newIp(0)}-${Date.now()}`;
-      // Ten minutes from two home networks (one range), seen by both instances.
+      // Ten minutes from three home networks (one range), seen by both instances.
       for (let i = 0; i < 20; i++) {
         clock.t = T0 + 10_800_000 + i * 30_000;
         const e = i % 2 ? a.engine : b.engine;
-        e.observe(obs(key, 'acme', i % 4 < 2 ? '198.51.100.7' : '198.51.101.7', `Summarise ticket ${i}`, i));
+        e.observe(obs(key, 'acme', `198.51.${100 + (i % 3)}.7`, `Summarise ticket ${i}`, i));
         e.flush();
       }
       await Promise.all([a.engine.settled(), b.engine.settled()]);
-      // Six new networks, three on each instance: the count rule needs 3 x (2 + 1) = 9.
+      // Six new networks, three on each instance: the count rule needs 3 x (3 + 1) = 12, and six new
+      // ranges are 2 x (1 + 1) or more of the key's one range (2 x (3 + 1) of its networks would be 8).
       for (let n = 0; n < 6; n++) {
         clock.t = T0 + 10_800_000 + 600_000 + n * 10_000;
         const e = n % 2 ? a.engine : b.engine;

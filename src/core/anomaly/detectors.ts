@@ -825,7 +825,8 @@ export class AnomalyDetectors {
           ? s.nets.size
           : s.nets.countNewSince(since);
     const oldNets = s.nets.size - newNets;
-    // Or new address ranges (/16, IPv6 /32) the key had never used, twice its old networks: a leak
+    // Or new address ranges (/16, IPv6 /32) the key had never used, twice the ranges it used (its
+    // old networks until session 11: an owner of 3 networks in one ISP's range waited for 8): a leak
     // comes from strangers' ISPs all over, an owner's growth from more addresses of its own provider
     // (an autoscaled backend, a second office of one ISP). A key with 2 networks of its own had to
     // reach 9 new ones, and a leak joining one network every 15-20 s took 2-3 minutes to (the blind
@@ -836,7 +837,7 @@ export class AnomalyDetectors {
       age >= ESTABLISH_MS &&
       oldNets > 0 &&
       ((newNets >= KEY_SHARING_NEW_NETS * k && newNets >= 3 * (oldNets + 1)) ||
-        (newRanges >= KEY_SHARING_NEW_NETS * k && newRanges >= 2 * (oldNets + 1))) &&
+        (newRanges >= KEY_SHARING_NEW_NETS * k && newRanges >= 2 * (s.ranges.size - newRanges + 1))) &&
       (oldNets <= 3 || moreNetworksPerRequest(s, newNets, since, now))
     ) {
       const newUas = s.uas.countNewSince(now - 5 * MIN);

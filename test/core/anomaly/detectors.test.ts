@@ -320,6 +320,27 @@ describe('key sharing', () => {
     expect(run((i) => `198.51.${110 + i}.7`)).toEqual([]);
   });
 
+  it('compares new address ranges with the ranges the key used: three networks of one ISP are one range', () => {
+    // Three home networks for ten minutes, then one stranger's network every 15 s.
+    const run = (home: string[]) => {
+      const d = new AnomalyDetectors();
+      const found = [];
+      for (let s = 0; s < 600; s += 5)
+        found.push(...d.observe(obs({ ip: home[(s / 5) % 3]! }), T0 + s * 1000));
+      for (let i = 0; i < 6; i++) {
+        found.push(...d.observe(obs({ ip: `${81 + i}.${20 + i}.7.9` }), T0 + 600_000 + i * 15_000));
+        found.push(...d.observe(obs({ ip: home[0]! }), T0 + 605_000 + i * 15_000));
+      }
+      return found.filter((f) => f.detector === 'key-sharing');
+    };
+    // One ISP's /16: six new ranges are three times its one (twice its three networks would be 8).
+    const oneRange = run(['198.51.100.7', '198.51.101.7', '198.51.102.7']);
+    expect(oneRange.length).toBeGreaterThan(0);
+    expect(oneRange[0]?.signals).toMatchObject({ newNetworks: 6, newRanges: 6, previousNetworks: 3 });
+    // Three networks in three ranges (an owner spread over providers): six new ranges are not enough.
+    expect(run(['198.51.100.7', '203.0.113.7', '192.0.2.7'])).toEqual([]);
+  });
+
   it('leaves an app called from many networks that gets busier: its new networks come at the rate its requests do', () => {
     // A mobile app: each request from a phone on some carrier network, one new network in two
     // requests, from 12 requests a minute for 2 minutes to 40 a minute.

@@ -20,7 +20,8 @@
  * path also when a fifth of the new ids were spent in bursts and almost none came back, and from 8
  * new ids a minute (6 more than twice the key's before), and key sharing also from 6 new address
  * ranges (/16, IPv6 /32) twice the key's old networks (session 10); a client used from one /22
- * only, by 3 tenants there in 10 minutes, after 5 minutes of watching (`evalClient`, session 11).
+ * only, by 3 tenants there in 10 minutes, after 5 minutes of watching (`evalClient`), and key
+ * sharing's new ranges twice the key's old ranges, not its old networks (session 11).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -774,7 +775,7 @@ export class AnomalyDetectors {
       age >= ESTABLISH_MS &&
       oldNets > 0 &&
       ((newNets >= 6 * k && newNets >= 3 * (oldNets + 1)) ||
-        (newRanges >= 6 * k && newRanges >= 2 * (oldNets + 1))) &&
+        (newRanges >= 6 * k && newRanges >= 2 * (s.ranges.size - newRanges + 1))) &&
       (oldNets <= 3 || perRequest)
     ) {
       out.push({
