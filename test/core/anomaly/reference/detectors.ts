@@ -21,7 +21,8 @@
  * new ids a minute (6 more than twice the key's before), and key sharing also from 6 new address
  * ranges (/16, IPv6 /32) twice the key's old networks (session 10); a client used from one /22
  * only, by 3 tenants there in 10 minutes, after 5 minutes of watching (`evalClient`), and key
- * sharing's new ranges twice the key's old ranges, not its old networks (session 11).
+ * sharing's new ranges twice the key's old ranges, not its old networks, and end-user rotation's
+ * scripted path judged from 16 new ids, not 20 (session 11).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -826,7 +827,7 @@ export class AnomalyDetectors {
         !rotating &&
         euBefore >= 10 * k &&
         euNew >= 2 * newPerMinBefore + 6 * k &&
-        first >= 20 * k &&
+        first >= 16 * k &&
         ((burstOnly >= 0.5 * first && returned <= 0.25 * first) ||
           (burstOnly >= 0.2 * first && returned <= 0.1 * first && 3 * returned <= burstOnly));
       if (rotating || scripted)
