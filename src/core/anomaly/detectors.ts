@@ -524,7 +524,7 @@ export class AnomalyDetectors {
     const keyJoined = seeIn(n.fpKeys, fp | 0, o.keyId, now, 256) < since;
     if (template) this.correlateTemplate(o, template, net, now, findings);
     if (tail) this.correlateTemplate(o, tail, net, now, findings);
-    if (joined || keyJoined) this.evalFingerprint(n, fp, o, now, findings);
+    if (joined || keyJoined) this.evalFingerprint(n, fp, ch, o, now, findings);
     this.correlateClient(ch, o, now, findings);
   }
 
@@ -1104,7 +1104,14 @@ export class AnomalyDetectors {
   }
 
   /** Client fingerprint (user agent + header order + network) shared by keys of many tenants. */
-  private evalFingerprint(n: NetState, fp: number, o: Observation, now: number, out: Finding[]): void {
+  private evalFingerprint(
+    n: NetState,
+    fp: number,
+    ch: number,
+    o: Observation,
+    now: number,
+    out: Finding[],
+  ): void {
     const since = now - 10 * MIN;
     const ts = n.fpTenants.get(fp | 0);
     if (!ts) return;
@@ -1113,17 +1120,31 @@ export class AnomalyDetectors {
     const keys = n.fpKeys.get(fp | 0)?.membersSeenSince(since, 500) ?? [];
     // The capability the fingerprint's keys mostly use (not whichever request happened to trigger).
     const capability = this.mostUsedAction(keys, o.action);
+    // A common client (an SDK release that tenants on other networks use too) shared on one /24 is
+    // also what customers of one cloud's NAT or one office building look like: flagged for a
+    // person to look at, never quarantined. A farm's own tool is used nowhere else.
+    const elsewhere = this.tenantsElsewhere(ch, blockOf(o.ip), now);
+    const common = elsewhere >= 3 * this.k;
     out.push({
       detector: 'client-fingerprint',
       category: 'automated-abuse',
       score: Math.min(1, 0.5 + ft / 20),
-      suggest: ft >= 6 * this.k ? 'quarantine' : 'flag',
+      suggest: ft >= 6 * this.k && !common ? 'quarantine' : 'flag',
       subject: { net: n.net },
       capability,
-      reason: `one client fingerprint used by ${keys.length} keys of ${ft} tenants from ${n.net} in 10 min`,
+      reason: `one client fingerprint used by ${keys.length} keys of ${ft} tenants from ${n.net} in 10 min${common ? ` (a client ${elsewhere} tenants use from other networks)` : ''}`,
       related: { keys, ips: n.ips.membersSeenSince(since, 50), tenants: ts.membersSeenSince(since, 100) },
-      signals: { tenants: ft, keys: keys.length },
+      signals: { tenants: ft, keys: keys.length, tenantsElsewhere: elsewhere },
     });
+  }
+
+  /** Tenants that used this client (`clientHash`) from another /22 than `block` in the last hour. */
+  private tenantsElsewhere(ch: number, block: string, now: number): number {
+    const c = this.clients.get(ch | 0);
+    if (!c) return 0;
+    let n = 0;
+    for (const t of c.tenants.membersSeenSince(now - 60 * MIN, 64)) if (c.tenantBlock.get(t) !== block) n++;
+    return n;
   }
 
   /**

@@ -258,6 +258,38 @@ describe('client fingerprint', () => {
     expect(run(6).some((x) => x.f.suggest === 'quarantine' && x.f.related.keys.length === 6)).toBe(true);
   });
 
+  it('quarantines six tenants of one /24 sharing a client nobody else uses; a client tenants elsewhere use is only flagged', () => {
+    const sdk = { userAgent: 'OpenAI/Python 1.40.0', headerNames: ['user-agent', 'content-type', 'accept'] };
+    const run = (common: boolean) => {
+      const d = new AnomalyDetectors();
+      const found: ReturnType<AnomalyDetectors['observe']>[number][] = [];
+      for (let t = 0; t < 600_000; t += 10_000) {
+        // Three tenants on their own networks using the same SDK release.
+        if (common)
+          for (let i = 0; i < 3; i++)
+            d.observe(
+              obs({ ...sdk, keyId: `o${i}`, tenantId: `o${i}`, ip: `81.${i + 1}.69.142` }),
+              T0 + t + i,
+            );
+        // Six tenants on one /24 (a cloud NAT, or a farm).
+        for (let j = 0; j < 6; j++)
+          for (const f of d.observe(
+            obs({ ...sdk, keyId: `f${j}`, tenantId: `f${j}`, ip: `45.161.208.${10 + j}` }),
+            T0 + t + 100 + j,
+          ))
+            if (f.detector === 'client-fingerprint' && f.subject.net === '45.161.208.0/24')
+              found.push({ ...f });
+      }
+      return found;
+    };
+    const rare = run(false);
+    expect(rare.some((f) => f.suggest === 'quarantine')).toBe(true);
+    const common = run(true);
+    expect(common.length).toBeGreaterThan(0);
+    expect(common.every((f) => f.suggest === 'flag')).toBe(true);
+    expect(common[0]!.reason).toContain('a client 3 tenants use from other networks');
+  });
+
   it('leaves two tenants, a client also used on another network, and the first five minutes of watching', () => {
     expect(run(2)).toEqual([]);
     expect(run(5, { elsewhere: true })).toEqual([]);

@@ -22,7 +22,8 @@
  * ranges (/16, IPv6 /32) twice the key's old networks (session 10); a client used from one /22
  * only, by 3 tenants there in 10 minutes, after 5 minutes of watching (`evalClient`), and key
  * sharing's new ranges twice the key's old ranges, not its old networks, and end-user rotation's
- * scripted path judged from 16 new ids, not 20 (session 11).
+ * scripted path judged from 16 new ids, not 20, and a shared client fingerprint that tenants
+ * on other networks use too only flagged (session 11).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -475,7 +476,7 @@ export class AnomalyDetectors {
     const keyJoined = seeIn(n.fpKeys, fp | 0, o.keyId, now, 256) < since;
     if (template) this.correlateTemplate(o, template, net, now, findings);
     if (tail) this.correlateTemplate(o, tail, net, now, findings);
-    if (joined || keyJoined) this.evalFingerprint(n, fp, o, now, findings);
+    if (joined || keyJoined) this.evalFingerprint(n, fp, ch, o, now, findings);
     // The client on any network (session 11).
     let c = this.clients.get(ch | 0);
     if (!c) {
@@ -1043,7 +1044,14 @@ export class AnomalyDetectors {
   }
 
   /** Client fingerprint (user agent + header order + network) shared by keys of many tenants. */
-  private evalFingerprint(n: NetState, fp: number, o: Observation, now: number, out: Finding[]): void {
+  private evalFingerprint(
+    n: NetState,
+    fp: number,
+    ch: number,
+    o: Observation,
+    now: number,
+    out: Finding[],
+  ): void {
     const since = now - 10 * MIN;
     const ts = n.fpTenants.get(fp | 0);
     if (!ts) return;
@@ -1064,16 +1072,23 @@ export class AnomalyDetectors {
         capability = a;
       }
     }
+    // Tenants that used this client from other /22s in the last hour (session 11).
+    const c = this.clients.get(ch | 0);
+    const block = blockOf(o.ip);
+    const elsewhere = c
+      ? c.tenants.membersSeenSince(now - 60 * MIN, 64).filter((t) => c.tenantBlock.get(t) !== block).length
+      : 0;
+    const common = elsewhere >= 3 * this.k;
     out.push({
       detector: 'client-fingerprint',
       category: 'automated-abuse',
       score: Math.min(1, 0.5 + ft / 20),
-      suggest: ft >= 6 * this.k ? 'quarantine' : 'flag',
+      suggest: ft >= 6 * this.k && !common ? 'quarantine' : 'flag',
       subject: { net: n.net },
       capability,
-      reason: `one client fingerprint used by ${keys.length} keys of ${ft} tenants from ${n.net} in 10 min`,
+      reason: `one client fingerprint used by ${keys.length} keys of ${ft} tenants from ${n.net} in 10 min${common ? ` (a client ${elsewhere} tenants use from other networks)` : ''}`,
       related: { keys, ips: n.ips.membersSeenSince(since, 50), tenants: ts.membersSeenSince(since, 100) },
-      signals: { tenants: ft, keys: keys.length },
+      signals: { tenants: ft, keys: keys.length, tenantsElsewhere: elsewhere },
     });
   }
 
