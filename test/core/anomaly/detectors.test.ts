@@ -545,12 +545,23 @@ describe('volume spike', () => {
 });
 
 describe('style shift', () => {
-  /** A key sending one request every `every` ms: `history` chats, then embeddings; when the first shift finding came. */
+  const embedding = {
+    endpoint: 'embeddings',
+    action: 'embeddings.create',
+    model: 'demo-embed',
+    prompt: 'x'.repeat(900),
+  };
+  /**
+   * A key sending one request every `every` ms: `history` chats, then embeddings; when the first
+   * shift finding came. `triedBefore`: one embedding call at the start of the history (so that
+   * embeddings are not a kind of call the key never made, `novelKind`).
+   */
   function shiftAt(
     every: number,
     history: number,
     burst = 1,
     after = 40,
+    triedBefore = false,
   ): { first: number | null; shiftStart: number } {
     const d = new AnomalyDetectors();
     let t = T0;
@@ -558,17 +569,10 @@ describe('style shift', () => {
     const send = (o: Observation) => {
       for (const f of d.observe(o, t)) if (f.detector === 'style-shift' && first === null) first = t;
     };
+    if (triedBefore) send(obs(embedding));
     for (let i = 0; i < history; i++, t += every) send(obs({ prompt: `hello there number ${i}` }));
     const shiftStart = t;
-    for (let i = 0; i < after; i++, t += every / burst)
-      send(
-        obs({
-          endpoint: 'embeddings',
-          action: 'embeddings.create',
-          model: 'demo-embed',
-          prompt: 'x'.repeat(900),
-        }),
-      );
+    for (let i = 0; i < after; i++, t += every / burst) send(obs(embedding));
     return { first, shiftStart };
   }
 
@@ -583,9 +587,39 @@ describe('style shift', () => {
   it('does not judge a key without 60 requests of history, nor on 8 requests bunched into less than 15 s', () => {
     expect(shiftAt(3500, 40).first).toBeNull();
     // A fast key: 8 requests come in 2.8 s, so only the 15 s windows judge it (their first whole one).
-    const fast = shiftAt(3500, 100, 10, 120);
+    const fast = shiftAt(3500, 100, 10, 120, true);
     expect(fast.first).not.toBeNull();
     expect(fast.first! - fast.shiftStart).toBeGreaterThanOrEqual(15_000);
+  });
+
+  it('flags a key that turns a third of its calls to a kind it never made, by the 4th of them; not one it had tried', () => {
+    // 40 chats over 6 minutes, then every third call an embedding batch (the rest chat as before).
+    const run = (triedBefore: boolean, history = 40) => {
+      const d = new AnomalyDetectors();
+      const found: { t: number; reason: string }[] = [];
+      let t = T0;
+      const send = (o: Partial<Observation>) => {
+        for (const f of d.observe(obs(o), t))
+          if (f.detector === 'style-shift') found.push({ t: t - T0, reason: f.reason });
+        t += 9_000;
+      };
+      if (triedBefore) send(embedding);
+      for (let i = 0; i < history; i++) send({ prompt: `hello there number ${i}` });
+      const start = t - T0;
+      for (let i = 0; i < 30; i++) send(i % 3 === 0 ? embedding : { prompt: `hello again ${i}` });
+      return { found, start };
+    };
+    const { found, start } = run(false);
+    expect(found.length).toBeGreaterThan(0);
+    // The 4th embedding call is the 10th call since the first: 81 s.
+    expect(found[0]!.t - start).toBe(81_000);
+    expect(found[0]!.reason).toBe(
+      'started calling embeddings, which its 40 earlier requests never did: 4 of its 10 requests since',
+    );
+    // The histogram tests never see it: a third of the calls is a distance of 0.33.
+    expect(run(true).found).toEqual([]);
+    // Nor a key of 20 requests (too little history to say what it never does).
+    expect(run(false, 20).found).toEqual([]);
   });
 
   it('leaves a key going back to a kind of call it often makes (a pipeline between runs); flags one it never made', () => {

@@ -23,7 +23,8 @@
  * only, by 3 tenants there in 10 minutes, after 5 minutes of watching (`evalClient`), and key
  * sharing's new ranges twice the key's old ranges, not its old networks, and end-user rotation's
  * scripted path judged from 16 new ids, not 20, and a shared client fingerprint that tenants
- * on other networks use too only flagged (session 11).
+ * on other networks use too only flagged, and a style shift to a kind of call never made (`novelKind`,
+ * copied) (session 11).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -167,6 +168,13 @@ const SERIES = 5;
 
 const ENDPOINTS = ['chat', 'completions', 'embeddings', 'images', 'responses', 'messages', 'tasks'];
 const MIX_BINS = ENDPOINTS.length * 4 + 8;
+/** Kinds of call whose first use after a history is judged (`novelKind`): embeddings, images, messages. */
+const NOVEL_KINDS =
+  (1 << ENDPOINTS.indexOf('embeddings')) |
+  (1 << ENDPOINTS.indexOf('images')) |
+  (1 << ENDPOINTS.indexOf('messages'));
+/** How long after its first call a new kind is counted. */
+const NOVEL_WINDOW_MS = 2 * 60_000;
 /** Requests in the ring a slow key's style shift is judged on (as many as a window needs). */
 const MIX_RING = 8;
 
@@ -211,6 +219,13 @@ interface KeyState extends Rate {
   mixRingT: Float64Array;
   mixRingN: number;
   mixRingEval: number;
+  /** Endpoints the key has called (bit `endpointIndex`), and a kind of call it never made before (see `novelKind`). */
+  kinds: number;
+  novel: number;
+  novelSince: number;
+  novelCount: number;
+  novelTotal: number;
+  novelHistory: number;
   nextEval: number;
   lastAction: string;
 }
@@ -402,7 +417,9 @@ export class AnomalyDetectors {
     const mixAge = now - key.mixWindow;
     if ((mixAge >= 15_000 && key.mixRecentN >= 8 * this.k) || mixAge >= 60_000)
       this.closeMixWindow(key, now, now, findings);
-    const binA = endpointIndex(o.endpoint) * 4 + lengthClass;
+    const ep = endpointIndex(o.endpoint);
+    this.novelKind(key, ep, now, findings);
+    const binA = ep * 4 + lengthClass;
     const binB = modelBin(o.model);
     key.mixRecent[binA]! += 1;
     key.mixRecent[binB]! += 1;
@@ -690,6 +707,12 @@ export class AnomalyDetectors {
         mixRingT: new Float64Array(MIX_RING),
         mixRingN: 0,
         mixRingEval: 0,
+        kinds: 0,
+        novel: -1,
+        novelSince: 0,
+        novelCount: 0,
+        novelTotal: 0,
+        novelHistory: 0,
         nextEval: 0,
         lastAction: o.action,
       };
@@ -936,6 +959,48 @@ export class AnomalyDetectors {
    * another 8 requests, which for a key sending one request every 3-4 s was a minute. At most one
    * evaluation per second per key; none for 15 s after a finding.
    */
+  /**
+   * Style shift to a kind of call the key had never made: embeddings, images, or another vendor's
+   * API (`/v1/messages`), first called after ≥ 30 requests over ≥ 5 minutes of something else, and
+   * ≥ 4 of them making ≥ a quarter of the key's requests within the next 2 minutes. A key that keeps
+   * some of its old traffic (a support bot that turns a third of its calls to images or embeddings)
+   * never reaches the histogram distance of the other tests; one image request is a try. Chat,
+   * completions and responses are one kind here: pipelines move between them.
+   */
+  private novelKind(s: KeyState, ep: number, now: number, out: Finding[]): void {
+    const k = this.k;
+    if (s.novel >= 0) {
+      if (now - s.novelSince > NOVEL_WINDOW_MS) s.novel = -1;
+      else {
+        s.novelTotal++;
+        if (ep === s.novel) s.novelCount++;
+        if (s.novelCount >= 4 * k && s.novelCount >= 0.25 * s.novelTotal) {
+          out.push({
+            detector: 'style-shift',
+            category: 'unusual-usage',
+            score: Math.min(1, 0.5 + s.novelCount / s.novelTotal / 2),
+            suggest: 'flag',
+            subject: { keyId: s.keyId, tenantId: s.tenantId },
+            capability: s.lastAction,
+            reason: `started calling ${ENDPOINTS[s.novel]}, which its ${s.novelHistory} earlier requests never did: ${s.novelCount} of its ${s.novelTotal} requests since`,
+            related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
+            signals: { newKind: s.novelCount, requests: s.novelTotal, history: s.novelHistory },
+          });
+          s.novel = -1;
+        }
+      }
+    }
+    const bit = 1 << ep;
+    if ((s.kinds & bit) !== 0) return;
+    s.kinds |= bit;
+    if ((NOVEL_KINDS & bit) === 0 || s.mixRingN < 30 * k || now - s.firstSeen < 5 * MIN) return;
+    s.novel = ep;
+    s.novelSince = now;
+    s.novelCount = 1;
+    s.novelTotal = 1;
+    s.novelHistory = s.mixRingN;
+  }
+
   private ringShift(s: KeyState, now: number, out: Finding[]): void {
     if (this.k > 1 || s.mixBaseN < 60 * this.k) return;
     const oldest = s.mixRingT[s.mixRingN % MIX_RING]!;
