@@ -915,13 +915,13 @@ export class AnomalyDetectors {
       // message waits for the answer and a reading, and people come back; a launch's new users
       // come back (10-90 % of its new ids in every generator) and rarely send two calls within
       // 10 s. The blind generators rotate 9-34 ids a minute this way: 2-3 requests each, 0-15 %
-      // seen again later. Judged from 16 new ids (20 until session 11, as the other path: 7 of 12
-      // of independent-b's rotations 3-15 s sooner, no new flags in any generator); from 12, our own
-      // product launch was flagged in 2 of 15 seeds (its first users, drawn from a small pool, come
-      // back within seconds). An agent product whose every user message makes several calls within
+      // seen again later. Judged from 20 new ids, as the other path: from 12, our own product
+      // launch was flagged in 2 of 15 seeds (its first users, drawn from a small pool, come back
+      // within seconds), from 16 in seed 362 (session 11: 11 of its first 16 new users had only
+      // sent requests within 10 s of their first so far; half of them came back within a minute). An agent product whose every user message makes several calls within
       // seconds, launched to people who ask once, would meet this rule: a flag, not a refusal.
       const scripted =
-        first >= 16 * k &&
+        first >= 20 * k &&
         !rotating &&
         euNew >= 2 * newPerMinBefore + 6 * k &&
         ((burstOnly >= 0.5 * first && returned <= 0.25 * first) ||

@@ -21,10 +21,9 @@
  * new ids a minute (6 more than twice the key's before), and key sharing also from 6 new address
  * ranges (/16, IPv6 /32) twice the key's old networks (session 10); a client used from one /22
  * only, by 3 tenants there in 10 minutes, after 5 minutes of watching (`evalClient`), and key
- * sharing's new ranges twice the key's old ranges, not its old networks, and end-user rotation's
- * scripted path judged from 16 new ids, not 20, and a shared client fingerprint that tenants
- * on other networks use too only flagged, and a style shift to a kind of call never made (`novelKind`,
- * copied) (session 11).
+ * sharing's new ranges twice the key's old ranges, not its old networks, and a shared client
+ * fingerprint that tenants on other networks use too only flagged, and a style shift to a kind of
+ * call never made (`novelKind`, copied) (session 11).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -851,7 +850,7 @@ export class AnomalyDetectors {
         !rotating &&
         euBefore >= 10 * k &&
         euNew >= 2 * newPerMinBefore + 6 * k &&
-        first >= 16 * k &&
+        first >= 20 * k &&
         ((burstOnly >= 0.5 * first && returned <= 0.25 * first) ||
           (burstOnly >= 0.2 * first && returned <= 0.1 * first && 3 * returned <= burstOnly));
       if (rotating || scripted)
