@@ -46,6 +46,11 @@ export interface LocalView {
   templateKeysOn(t: number, net: string, since: number): { keys: string[]; tenants: string[] };
   /** The local count the detector already judges (so only what it misses is reported). */
   localNewNets(keyId: string, since: number): number;
+  /**
+   * The key's requests seen here in the last 5 minutes and the 5 before (each instance sees its
+   * share of both, so their ratio is the key's).
+   */
+  requestsRecentAndBefore(keyId: string, now: number): { recent: number; before: number };
 }
 
 const MIN = 60_000;
@@ -174,8 +179,10 @@ export class SharedSignals {
       p.pfcount(...buckets(rbase, 0, 4))
         .pfcount(...buckets(rbase, 0, 29))
         .pfcount(...buckets(rbase, 5, 29));
+      // The networks of the 5 minutes before the last 5 (the local rule's per-request test).
+      p.pfcount(...buckets(base, 5, 9));
       const first = at;
-      at += 6;
+      at += 7;
       reads.push((c) => {
         const all = c[first + 1]!;
         const before = c[first + 2]!;
@@ -192,6 +199,14 @@ export class SharedSignals {
         const many = fresh >= KEY_SHARING_NEW_NETS * k && fresh >= 3 * (before + 1);
         const spread = freshRanges >= KEY_SHARING_NEW_NETS * k && freshRanges >= 2 * (rangesBefore + 1);
         if (!many && !spread) return null;
+        // A key already used from more than 3 networks (a mobile app's users, an edge deployment):
+        // also its new networks per request at least twice its networks per request of the 5
+        // minutes before, as locally (`moreNetworksPerRequest`): such an app gets more networks as it
+        // gets busier. The request counts are this instance's: its share of both windows.
+        if (before > 3) {
+          const r = local.requestsRecentAndBefore(keyId, now);
+          if (fresh * Math.max(r.before, 1) < 2 * c[first + 6]! * Math.max(r.recent, 1)) return null;
+        }
         if (local.localNewNets(keyId, now - 5 * MIN) >= fresh) return null;
         return {
           detector: 'key-sharing',

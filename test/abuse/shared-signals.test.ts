@@ -139,6 +139,43 @@ describe('abuse signals shared across instances through Redis', () => {
     expect([...a.actions, ...b.actions].filter((x) => x.detector === 'key-sharing')).toEqual([]);
   });
 
+  it('leaves a key of many networks whose new networks come at the rate its requests grow, split across instances', async () => {
+    // Ten minutes at one request per 10 s from six networks (an app's users on a few ISPs), then
+    // five minutes at one per 2.5 s with a new network every fifth request (24): 3x + 1 the six
+    // before, but per request only as many new networks as it had networks per request before.
+    const run = async (busier: boolean) => {
+      const clock = { t: T0 + 14_400_000 };
+      const a = instance(clock, true);
+      const b = instance(clock, true);
+      const key = `k-app-${busier}-${Date.now()}`;
+      // Each instance sees all six (a request's network does not decide which instance it reaches).
+      const home = (n: number) => `${81 + (Math.floor(n / 2) % 6)}.${20 + (Math.floor(n / 2) % 6)}.7.9`;
+      let i = 0;
+      for (let n = 0; n < 60; n++, i++) {
+        clock.t = T0 + 14_400_000 + n * 10_000;
+        const e = i % 2 ? a.engine : b.engine;
+        e.observe(obs(key, 'appco', home(n), `Ask ${n}`, 500 + i));
+        e.flush();
+      }
+      await Promise.all([a.engine.settled(), b.engine.settled()]);
+      // Busier: 120 requests, or (the control) only the 24 that bring the new networks: a leak.
+      const every = busier ? 1 : 5;
+      for (let n = 0; n < 120; n += every, i++) {
+        clock.t = T0 + 14_400_000 + 600_000 + n * 2_500;
+        const e = i % 2 ? a.engine : b.engine;
+        const ip = n % 5 === 0 ? `${120 + n / 5}.${30 + n / 5}.8.9` : home(n);
+        e.observe(obs(key, 'appco', ip, `Ask ${n}`, 500 + i));
+        e.flush();
+        await e.settled();
+      }
+      return [...a.actions, ...b.actions].filter((x) => x.detector === 'key-sharing');
+    };
+    expect(await run(true)).toEqual([]);
+    const leak = await run(false);
+    expect(leak.length).toBeGreaterThan(0);
+    expect(leak[0]!.reason).toContain('across instances');
+  });
+
   it('sees credential stuffing from one range split across instances, and refuses new keys there', async () => {
     const clock = { t: T0 + 3_600_000 };
     const a = instance(clock, true);

@@ -683,6 +683,14 @@ export class AnomalyDetectors {
     return this.keys.get(keyId)?.nets.countNewSince(since) ?? 0;
   }
 
+  /** The key's requests seen here in the last 5 minutes and in the 5 before (`SharedSignals`). */
+  requestsRecentAndBefore(keyId: string, now: number): { recent: number; before: number } {
+    const s = this.keys.get(keyId);
+    if (!s) return { recent: 0, before: 0 };
+    const recent = s.ring.sum(now, S_REQ, 30);
+    return { recent, before: s.ring.sum(now, S_REQ, 60) - recent };
+  }
+
   /** Sizes of the state maps, for metrics and tests of boundedness. */
   sizes(): { keys: number; tenants: number; nets: number; templates: number } {
     return {
