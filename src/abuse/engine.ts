@@ -101,8 +101,12 @@ export interface CheckFacts {
 export interface AbuseHooks {
   /** After authentication (context checks): a Refusal when the capability is paused or throttled. */
   check(f: CheckFacts): Refusal | null;
-  /** At record time, for every answered model call. */
+  /** At record time, for every model call that `observeStart` did not see (refused, cached). */
   observe(o: Observation): void;
+  /** Right before a call is forwarded: what it asks (no output, no status yet). */
+  observeStart?(o: Observation): void;
+  /** When a call that `observeStart` saw has ended: what it produced. */
+  observeDone?(keyId: string, outputTokens: number): void;
   /** After a failed authentication; `presented` is hashed at once and never kept. */
   authFailed(f: { ip: string; presented: string | undefined; userAgent: string | null }): void;
   /**
@@ -158,6 +162,8 @@ const QUEUE = 4096;
 /** A preallocated queue slot: the observation's fields, copied (no allocation per request). */
 interface Slot extends Observation {
   at: number;
+  /** 0: a call (`observe`, `observeStart`); 1: the end of one `observeStart` saw (`observeDone`). */
+  phase: number;
 }
 
 function emptySlot(): Slot {
@@ -168,6 +174,8 @@ function emptySlot(): Slot {
     // optimized code did not expect (3 deopts and recompiles in a 16,000-request replay). Never read
     // before a reading is stored.
     at: Number.NaN,
+    phase: 0,
+    started: false,
     requestId: '',
     keyId: '',
     tenantId: '',
@@ -285,6 +293,8 @@ export class AbuseEngine implements AbuseHooks {
     if (this.qLen === QUEUE) this.flush();
     const s = this.queue[(this.qHead + this.qLen++) % QUEUE]!;
     s.at = now;
+    s.phase = 0;
+    s.started = o.started === true;
     s.requestId = o.requestId;
     s.keyId = o.keyId;
     s.tenantId = o.tenantId;
@@ -303,6 +313,29 @@ export class AbuseEngine implements AbuseHooks {
     s.inputTokens = o.inputTokens;
     s.outputTokens = o.outputTokens;
     s.status = o.status;
+    this.queued1(now);
+  }
+
+  /** A call about to be forwarded: observed as `observe` does, its output to follow (`observeDone`). */
+  observeStart(o: Observation): void {
+    this.observe(o.started === true ? o : { ...o, started: true });
+  }
+
+  /** The end of a call `observeStart` saw: its output tokens, counted when it ended. */
+  observeDone(keyId: string, outputTokens: number): void {
+    if (!this.cfg.enabled) return;
+    const now = this.opts.clock.now();
+    if (this.qLen === QUEUE) this.flush();
+    const s = this.queue[(this.qHead + this.qLen++) % QUEUE]!;
+    s.at = now;
+    s.phase = 1;
+    s.keyId = keyId;
+    s.outputTokens = outputTokens;
+    this.queued1(now);
+  }
+
+  /** After a slot was queued: schedule the batch, or run it (see `defer`). */
+  private queued1(now: number): void {
     if (this.defer) {
       if (!this.scheduled) {
         this.scheduled = true;
@@ -320,7 +353,8 @@ export class AbuseEngine implements AbuseHooks {
       // The batch runs outside any request: an error in one observation (a body of an unexpected
       // shape) costs that observation, never the process or the rest of the batch.
       try {
-        this.observeSlot(s);
+        if (s.phase === 1) this.detectors.completed(s.keyId, s.outputTokens, s.at);
+        else this.observeSlot(s);
       } catch {
         this.failedObservations++;
       }

@@ -57,6 +57,11 @@ export interface Observation {
    * sent together for one id were "seen again" 10 s apart when their answers' lengths differed.
    */
   sentAt?: number;
+  /**
+   * Observed when it was forwarded: its output and status are not known yet (they come with
+   * `completed`). Otherwise the call has ended (or was never forwarded).
+   */
+  started?: boolean;
   /** `chat.create`, `images.generate`, ... */
   action: string;
   endpoint: string;
@@ -168,7 +173,9 @@ const S_REASON = 1;
 const S_OUT = 2;
 const S_EU = 3;
 const S_EU_NEW = 4;
-const SERIES = 5;
+/** Calls that have ended: what S_OUT's tokens are averaged over (a call observed at its start ends later). */
+const S_DONE = 5;
+const SERIES = 6;
 
 const ENDPOINTS = ['chat', 'completions', 'embeddings', 'images', 'responses', 'messages', 'tasks'];
 const MIX_BINS = ENDPOINTS.length * 4 + 8;
@@ -439,6 +446,7 @@ export class AnomalyDetectors {
     key.ring.add(now, S_REQ, 1);
     if (reasoning) key.ring.add(now, S_REASON, 1);
     key.ring.add(now, S_OUT, o.outputTokens);
+    if (o.started !== true) key.ring.add(now, S_DONE, 1);
     if (key.nets.see(net, now)) key.ranges.see(rangeOfNet(net), now);
     key.ips.see(o.ip, now);
     key.uas.see(o.userAgent ?? '-', now);
@@ -681,6 +689,17 @@ export class AnomalyDetectors {
   /** Networks this key used for the first time since `since` (here). */
   localNewNets(keyId: string, since: number): number {
     return this.keys.get(keyId)?.nets.countNewSince(since) ?? 0;
+  }
+
+  /**
+   * The end of a call observed when it started (with no output then): its output tokens, counted
+   * in the slot of its end. O(1); no finding (the key's next evaluation reads them).
+   */
+  completed(keyId: string, outputTokens: number, now: number): void {
+    const s = this.keys.get(keyId);
+    if (!s) return;
+    s.ring.add(now, S_OUT, outputTokens);
+    s.ring.add(now, S_DONE, 1);
   }
 
   /** The key's requests seen here in the last 5 minutes and in the 5 before (`SharedSignals`). */
@@ -970,8 +989,11 @@ export class AnomalyDetectors {
     // written without sight of these detectors: examples/scenarios/independent) changed neither its
     // endpoint, nor its model, nor its prompt lengths. The minute's output is summed first: few keys
     // pass it.
+    // (Averaged over the calls that ended in that minute: a call seen when it was forwarded brings
+    // its output when it ends.)
     const out1 = n1 >= 8 * k && age >= 5 * MIN ? s.ring.sum(now, S_OUT, 6) : 0;
-    if (out1 >= 1000 * n1) this.outputShift(s, now, n1, out1, subject, out);
+    const d1 = out1 > 0 ? s.ring.sum(now, S_DONE, 6) : 0;
+    if (out1 > 0 && out1 >= 1000 * d1) this.outputShift(s, now, d1, out1, subject, out);
   }
 
   /** The output-shift finding of a key whose last minute's answers were long (see evalKey). */
@@ -984,7 +1006,7 @@ export class AnomalyDetectors {
     out: Finding[],
   ): void {
     const k = this.k;
-    const nB = s.ring.sum(now, S_REQ, SLOTS) - s.ring.sum(now, S_REQ, 12);
+    const nB = s.ring.sum(now, S_DONE, SLOTS) - s.ring.sum(now, S_DONE, 12);
     if (nB < 30 * k) return;
     const meanB = (s.ring.sum(now, S_OUT, SLOTS) - s.ring.sum(now, S_OUT, 12)) / nB;
     const mean1 = out1 / n1;
@@ -1016,7 +1038,9 @@ export class AnomalyDetectors {
     const k = this.k;
     const r5 = s.ring.sum(now, S_REASON, 30);
     const out5 = s.ring.sum(now, S_OUT, 30);
-    const meanOut = n5 > 0 ? out5 / n5 : 0;
+    // Output averaged over the calls that ended (see S_DONE); shares of reasoning over the calls made.
+    const d5 = s.ring.sum(now, S_DONE, 30);
+    const meanOut = d5 > 0 ? out5 / d5 : 0;
     // The flag also on the last minute alone (it holds ≥ 12 requests): a key whose ordinary traffic
     // came before the sweep diluted five minutes' shares, and was flagged 84-109 s after the sweep
     // began in traffic written without sight of this detector (examples/scenarios/independent).
@@ -1024,7 +1048,8 @@ export class AnomalyDetectors {
     const five = r5 / n5 >= 0.6 && meanOut >= 350;
     const r1 = five ? 0 : s.ring.sum(now, S_REASON, 6);
     const out1 = five ? 0 : s.ring.sum(now, S_OUT, 6);
-    if ((five || (r1 >= 0.6 * n1 && out1 >= 350 * n1)) && !this.manyPeopleAsking(s, now, n5)) {
+    const d1 = five ? 0 : s.ring.sum(now, S_DONE, 6);
+    if ((five || (r1 >= 0.6 * n1 && out1 > 0 && out1 >= 350 * d1)) && !this.manyPeopleAsking(s, now, n5)) {
       let top = 0;
       for (const c of s.tpl.values()) if (c > top) top = c;
       for (const c of s.tplPrev.values()) if (c > top) top = c;
@@ -1038,7 +1063,7 @@ export class AnomalyDetectors {
         capability: o.action,
         reason: five
           ? `${r5} of ${n5} requests in 5 min ask for step-by-step reasoning, averaging ${Math.round(meanOut)} output tokens`
-          : `${r1} of ${n1} requests in the last minute ask for step-by-step reasoning, averaging ${Math.round(out1 / n1)} output tokens`,
+          : `${r1} of ${n1} requests in the last minute ask for step-by-step reasoning, averaging ${Math.round(out1 / Math.max(d1, 1))} output tokens`,
         related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - 5 * MIN, 10), tenants: [s.tenantId] },
         signals: { requests: n5, reasoning: r5, meanOutputTokens: Math.round(meanOut), topTemplate: top },
       });

@@ -87,6 +87,8 @@ export interface RequestContext {
   detach: (() => void) | null;
   /** clock.now() when the upstream call started. */
   upstreamStarted: number;
+  /** The abuse detectors saw this call before it was forwarded (`observe-abuse-start`). */
+  abuseStarted: boolean;
   /** What the answer used, set when the answer or stream has ended (before `settle`). */
   usage: Usage | null;
   /** A local answer (for /v1/models and /sluice/v1/me): sent as JSON when the stages end. */
@@ -172,6 +174,7 @@ export function newContext(
     detach: null,
     pending: [],
     upstreamStarted: 0,
+    abuseStarted: false,
     usage: null,
     answer: undefined,
     stageMs: {},

@@ -13,7 +13,7 @@ import { forward } from './stages/forward.js';
 import { limit } from './stages/limit.js';
 import { describeKey } from './stages/me.js';
 import { authorizeListing, listModels } from './stages/models.js';
-import { observeAbuse } from './stages/observe-abuse.js';
+import { observeAbuse, observeAbuseStart } from './stages/observe-abuse.js';
 import { observeOutput } from './stages/observe-output.js';
 import { parse } from './stages/parse.js';
 import { parseTask } from './stages/parse-task.js';
@@ -52,6 +52,7 @@ function callStages(): Stage[] {
     screenExternal,
     cache,
     limit,
+    observeAbuseStart,
     forward,
     screenOutput,
   ];

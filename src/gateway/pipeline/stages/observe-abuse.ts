@@ -1,8 +1,12 @@
 /**
- * Stage `observe-abuse` (after `record`): the abuse detectors see the answered call — who, from
- * where, with which client, what was asked and what it used. O(1) and allocation-free here: the
- * engine copies these fields into a queue slot; the prompt is taken from the body, and the header
- * names (never credentials or ids: see NOT_FINGERPRINT) from the raw headers, in its batch.
+ * Stages `observe-abuse-start` (right before `forward`) and `observe-abuse` (after `record`): the
+ * abuse detectors see the call — who, from where, with which client, what was asked — when it is
+ * forwarded, and what it used when it has ended. A call that is never forwarded (refused, answered
+ * from the cache) is seen once, at its end. Seeing a call when it starts takes the upstream's
+ * latency out of every detector's delay: a style shift to 1,500-word articles answered in 60-80 s
+ * was seen a minute late. O(1) and allocation-free here: the engine copies these fields into a
+ * queue slot; the prompt is taken from the body, and the header names (never credentials or ids:
+ * see NOT_FINGERPRINT) from the raw headers, in its batch.
  */
 import type { Observation } from '../../../core/anomaly/detectors.js';
 import type { RequestContext } from '../context.js';
@@ -19,6 +23,7 @@ const scratch: Observation = {
   rawHeaders: NO_NAMES,
   endUser: null,
   sentAt: Number.NaN,
+  started: false,
   action: '',
   endpoint: '',
   model: null,
@@ -30,10 +35,34 @@ const scratch: Observation = {
   status: 0,
 };
 
+/** Before `forward`: the call as asked (its output and status come with `observeAbuse`). */
+export function observeAbuseStart(ctx: RequestContext): undefined {
+  const abuse = ctx.deps.abuse;
+  if (!abuse?.observeStart || !ctx.principal || !ctx.endpoint) return undefined;
+  abuse.observeStart(fill(ctx, false));
+  ctx.abuseStarted = true;
+  scratch.body = undefined;
+  scratch.rawHeaders = NO_NAMES;
+  return undefined;
+}
+
 export function observeAbuse(ctx: RequestContext): undefined {
   const abuse = ctx.deps.abuse;
   const p = ctx.principal;
   if (!abuse || !p || !ctx.endpoint) return undefined;
+  if (ctx.abuseStarted && abuse.observeDone) {
+    abuse.observeDone(p.keyId, ctx.usage?.outputTokens ?? 0);
+    return undefined;
+  }
+  abuse.observe(fill(ctx, true));
+  scratch.body = undefined;
+  scratch.rawHeaders = NO_NAMES;
+  return undefined;
+}
+
+/** The scratch observation of `ctx`; `ended`: with what the call used and its status. */
+function fill(ctx: RequestContext, ended: boolean): Observation {
+  const p = ctx.principal!;
   const o = scratch;
   o.requestId = ctx.id;
   o.keyId = p.keyId;
@@ -45,15 +74,13 @@ export function observeAbuse(ctx: RequestContext): undefined {
   // (0 when nothing was forwarded: a cached answer, a local one)
   o.sentAt = ctx.upstreamStarted > 0 ? ctx.upstreamStarted : Number.NaN;
   o.action = ctx.action;
-  o.endpoint = ctx.action.startsWith('tasks.') ? 'tasks' : ctx.endpoint;
+  o.endpoint = ctx.action.startsWith('tasks.') ? 'tasks' : ctx.endpoint!;
   o.model = ctx.model;
   o.body = ctx.body ?? undefined;
-  o.bodyEndpoint = ctx.endpoint;
-  o.inputTokens = ctx.usage?.inputTokens ?? 0;
-  o.outputTokens = ctx.usage?.outputTokens ?? 0;
-  o.status = ctx.response?.status ?? 0;
-  abuse.observe(o);
-  o.body = undefined;
-  o.rawHeaders = NO_NAMES;
-  return undefined;
+  o.bodyEndpoint = ctx.endpoint!;
+  o.inputTokens = ended ? (ctx.usage?.inputTokens ?? 0) : 0;
+  o.outputTokens = ended ? (ctx.usage?.outputTokens ?? 0) : 0;
+  o.status = ended ? (ctx.response?.status ?? 0) : 0;
+  o.started = !ended;
+  return o;
 }
