@@ -176,6 +176,7 @@ function emptySlot(): Slot {
     at: Number.NaN,
     phase: 0,
     started: false,
+    maxTokens: -1,
     requestId: '',
     keyId: '',
     tenantId: '',
@@ -208,6 +209,14 @@ function promptOf(s: Slot): string {
         : ''
       : lastUserText(s.bodyEndpoint as Endpoint, b);
   return text.length > 2000 ? text.slice(0, 2000) : text;
+}
+
+/** The output budget the call asks for (`max_tokens`, `max_completion_tokens`, `max_output_tokens`), or -1. */
+function budgetOf(s: Slot): number {
+  const b = s.body;
+  if (!b) return -1;
+  const v = b.max_tokens ?? b.max_completion_tokens ?? b.max_output_tokens;
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : -1;
 }
 
 const CATEGORY_TEXT: Record<Category, string> = {
@@ -378,6 +387,7 @@ export class AbuseEngine implements AbuseHooks {
 
   private observeSlot(s: Slot): void {
     s.prompt = promptOf(s);
+    s.maxTokens = budgetOf(s);
     const d = this.detectors;
     const findings = d.observe(s, s.at);
     if (this.opts.shared)

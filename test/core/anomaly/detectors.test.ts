@@ -592,6 +592,30 @@ describe('style shift', () => {
     expect(fast.first! - fast.shiftStart).toBeGreaterThanOrEqual(15_000);
   });
 
+  it('flags a key that asks for 4x its largest output budget (and 2,000 tokens or more) on 4 calls in 2 minutes', () => {
+    const run = (history: number | undefined, later: number, every = 10_000) => {
+      const d = new AnomalyDetectors();
+      const found: { t: number; reason: string }[] = [];
+      let t = T0;
+      for (let i = 0; i < 40; i++, t += 9_000)
+        d.observe(obs({ prompt: `hello ${i}`, maxTokens: history }), t);
+      const start = t;
+      for (let i = 0; i < 6; i++, t += every)
+        for (const f of d.observe(obs({ prompt: `write an article ${i}`, maxTokens: later }), t))
+          if (f.detector === 'style-shift') found.push({ t: t - start, reason: f.reason });
+      return found;
+    };
+    const found = run(500, 4000);
+    expect(found.map((f) => f.t)).toEqual([30_000]);
+    expect(found[0]!.reason).toBe(
+      '4 calls in 30 s asked for up to 4000 output tokens; its 43 earlier requests asked for at most 500',
+    );
+    // 3x the largest budget, under 2,000 tokens, or 4 calls spread over more than 2 minutes: nothing.
+    expect(run(1500, 4000)).toEqual([]);
+    expect(run(300, 1600)).toEqual([]);
+    expect(run(500, 4000, 50_000)).toEqual([]);
+  });
+
   it('flags a key that turns a third of its calls to a kind it never made, by the 4th of them; not one it had tried', () => {
     // 40 chats over 6 minutes, then every third call an embedding batch (the rest chat as before).
     const run = (triedBefore: boolean, history = 40) => {

@@ -70,6 +70,7 @@ function events(family: string, seed: number, duration: number): Event[] {
         endpoint,
         model: body.model ?? null,
         prompt: prompt.length > 2000 ? prompt.slice(0, 2000) : prompt,
+        maxTokens: typeof body.max_tokens === 'number' ? body.max_tokens : -1,
         inputTokens: 50,
         outputTokens: l.upstream?.outputTokens ?? 100,
         status: 200,

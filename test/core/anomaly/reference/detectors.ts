@@ -23,7 +23,8 @@
  * only, by 3 tenants there in 10 minutes, after 5 minutes of watching (`evalClient`), and key
  * sharing's new ranges twice the key's old ranges, not its old networks, and a shared client
  * fingerprint that tenants on other networks use too only flagged, and a style shift to a kind of
- * call never made (`novelKind`, copied) (session 11).
+ * call never made (`novelKind`, copied) or a much larger output budget asked for (`budgetShift`,
+ * copied) (session 11).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -79,6 +80,8 @@ export interface Observation {
   rawHeaders?: readonly string[];
   endUser: string | null;
   /** `chat.create`, `images.generate`, ... */
+  /** The output budget the call asks for (session 11). */
+  maxTokens?: number;
   action: string;
   endpoint: string;
   model: string | null;
@@ -174,6 +177,8 @@ const NOVEL_KINDS =
   (1 << ENDPOINTS.indexOf('messages'));
 /** How long after its first call a new kind is counted. */
 const NOVEL_WINDOW_MS = 2 * 60_000;
+/** The smallest output budget a call must ask for to count in a budget shift (`budgetShift`). */
+const BUDGET_FLOOR = 2000;
 /** Requests in the ring a slow key's style shift is judged on (as many as a window needs). */
 const MIX_RING = 8;
 
@@ -225,6 +230,10 @@ interface KeyState extends Rate {
   novelCount: number;
   novelTotal: number;
   novelHistory: number;
+  /** The largest output budget the key asked for (outside a run of much larger ones), and such a run. */
+  budgetMax: number;
+  budgetSince: number;
+  budgetCount: number;
   nextEval: number;
   lastAction: string;
 }
@@ -418,6 +427,7 @@ export class AnomalyDetectors {
       this.closeMixWindow(key, now, now, findings);
     const ep = endpointIndex(o.endpoint);
     this.novelKind(key, ep, now, findings);
+    if (o.maxTokens !== undefined && o.maxTokens >= 0) this.budgetShift(key, o.maxTokens, now, findings);
     const binA = ep * 4 + lengthClass;
     const binB = modelBin(o.model);
     key.mixRecent[binA]! += 1;
@@ -712,6 +722,9 @@ export class AnomalyDetectors {
         novelCount: 0,
         novelTotal: 0,
         novelHistory: 0,
+        budgetMax: 0,
+        budgetSince: 0,
+        budgetCount: 0,
         nextEval: 0,
         lastAction: o.action,
       };
@@ -966,6 +979,45 @@ export class AnomalyDetectors {
    * never reaches the histogram distance of the other tests; one image request is a try. Chat,
    * completions and responses are one kind here: pipelines move between them.
    */
+  /**
+   * Style shift in what the key asks to be generated: ≥ 4 calls within 2 minutes asking for an
+   * output budget (`max_tokens` and its kin) of ≥ 2,000 tokens and ≥ 4x the most it asked for in
+   * ≥ 30 requests over ≥ 5 minutes. Known when a call is forwarded, a minute or more before the long
+   * answers that the output shift waits for (a support bot turned to writing 2,000-word articles).
+   */
+  private budgetShift(s: KeyState, budget: number, now: number, out: Finding[]): void {
+    const k = this.k;
+    const big =
+      budget >= BUDGET_FLOOR &&
+      budget >= 4 * Math.max(s.budgetMax, 1) &&
+      s.mixRingN >= 30 * k &&
+      now - s.firstSeen >= 5 * MIN;
+    const running = s.budgetCount > 0 && now - s.budgetSince <= NOVEL_WINDOW_MS;
+    if (!big) {
+      if (!running) {
+        s.budgetCount = 0;
+        if (budget > s.budgetMax) s.budgetMax = budget;
+      }
+      return;
+    }
+    if (!running) {
+      s.budgetSince = now;
+      s.budgetCount = 0;
+    }
+    if (++s.budgetCount !== 4 * k) return;
+    out.push({
+      detector: 'style-shift',
+      category: 'unusual-usage',
+      score: 0.6,
+      suggest: 'flag',
+      subject: { keyId: s.keyId, tenantId: s.tenantId },
+      capability: s.lastAction,
+      reason: `${s.budgetCount} calls in ${Math.round((now - s.budgetSince) / 1000)} s asked for up to ${budget} output tokens; its ${s.mixRingN} earlier requests asked for at most ${s.budgetMax}`,
+      related: { keys: [s.keyId], ips: s.ips.membersSeenSince(now - MIN, 10), tenants: [s.tenantId] },
+      signals: { budget, previousBudget: s.budgetMax, calls: s.budgetCount },
+    });
+  }
+
   private novelKind(s: KeyState, ep: number, now: number, out: Finding[]): void {
     const k = this.k;
     if (s.novel >= 0) {
