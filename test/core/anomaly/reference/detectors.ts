@@ -170,11 +170,12 @@ const SERIES = 5;
 
 const ENDPOINTS = ['chat', 'completions', 'embeddings', 'images', 'responses', 'messages', 'tasks'];
 const MIX_BINS = ENDPOINTS.length * 4 + 8;
-/** Kinds of call whose first use after a history is judged (`novelKind`): embeddings, images, messages. */
-const NOVEL_KINDS =
-  (1 << ENDPOINTS.indexOf('embeddings')) |
-  (1 << ENDPOINTS.indexOf('images')) |
-  (1 << ENDPOINTS.indexOf('messages'));
+/**
+ * Kinds of call whose first use after a history is judged (`novelKind`): embeddings and images.
+ * (`/v1/messages` too until late in session 11: it caught no abuser the other rules missed and
+ * flagged a pipeline of independent-b that uses both OpenAI and Anthropic clients.)
+ */
+const NOVEL_KINDS = (1 << ENDPOINTS.indexOf('embeddings')) | (1 << ENDPOINTS.indexOf('images'));
 /** How long after its first call a new kind is counted. */
 const NOVEL_WINDOW_MS = 2 * 60_000;
 /** The smallest output budget a call must ask for to count in a budget shift (`budgetShift`). */
@@ -972,8 +973,7 @@ export class AnomalyDetectors {
    * evaluation per second per key; none for 15 s after a finding.
    */
   /**
-   * Style shift to a kind of call the key had never made: embeddings, images, or another vendor's
-   * API (`/v1/messages`), first called after ≥ 30 requests over ≥ 5 minutes of something else, and
+   * Style shift to a kind of call the key had never made (embeddings, images), first called after ≥ 30 requests over ≥ 5 minutes of something else, and
    * ≥ 4 of them making ≥ a quarter of the key's requests within the next 2 minutes. A key that keeps
    * some of its old traffic (a support bot that turns a third of its calls to images or embeddings)
    * never reaches the histogram distance of the other tests; one image request is a try. Chat,
