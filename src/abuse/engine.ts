@@ -297,13 +297,19 @@ export class AbuseEngine implements AbuseHooks {
    * leaves the detectors' work to the next batch (see `defer`).
    */
   observe(o: Observation): void {
+    this.enqueue(o, o.started === true);
+  }
+
+  /** A call about to be forwarded: observed as `observe` does, its output to follow (`observeDone`). */
+  observeStart(o: Observation): void {
+    this.enqueue(o, true);
+  }
+
+  private enqueue(o: Observation, started: boolean): void {
     if (!this.cfg.enabled) return;
     const now = this.opts.clock.now();
-    if (this.qLen === QUEUE) this.flush();
-    const s = this.queue[(this.qHead + this.qLen++) % QUEUE]!;
-    s.at = now;
-    s.phase = 0;
-    s.started = o.started === true;
+    const s = this.nextSlot(now, 0);
+    s.started = started;
     s.requestId = o.requestId;
     s.keyId = o.keyId;
     s.tenantId = o.tenantId;
@@ -325,22 +331,23 @@ export class AbuseEngine implements AbuseHooks {
     this.queued1(now);
   }
 
-  /** A call about to be forwarded: observed as `observe` does, its output to follow (`observeDone`). */
-  observeStart(o: Observation): void {
-    this.observe(o.started === true ? o : { ...o, started: true });
-  }
-
   /** The end of a call `observeStart` saw: its output tokens, counted when it ended. */
   observeDone(keyId: string, outputTokens: number): void {
     if (!this.cfg.enabled) return;
     const now = this.opts.clock.now();
-    if (this.qLen === QUEUE) this.flush();
-    const s = this.queue[(this.qHead + this.qLen++) % QUEUE]!;
-    s.at = now;
-    s.phase = 1;
+    const s = this.nextSlot(now, 1);
     s.keyId = keyId;
     s.outputTokens = outputTokens;
     this.queued1(now);
+  }
+
+  /** The next queue slot (the batch runs first when the queue is full), dated `now`. */
+  private nextSlot(now: number, phase: number): Slot {
+    if (this.qLen === QUEUE) this.flush();
+    const s = this.queue[(this.qHead + this.qLen++) % QUEUE]!;
+    s.at = now;
+    s.phase = phase;
+    return s;
   }
 
   /** After a slot was queued: schedule the batch, or run it (see `defer`). */

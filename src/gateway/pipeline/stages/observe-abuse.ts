@@ -41,8 +41,7 @@ export function observeAbuseStart(ctx: RequestContext): undefined {
   if (!abuse?.observeStart || !ctx.principal || !ctx.endpoint) return undefined;
   abuse.observeStart(fill(ctx, false));
   ctx.abuseStarted = true;
-  scratch.body = undefined;
-  scratch.rawHeaders = NO_NAMES;
+  release();
   return undefined;
 }
 
@@ -55,9 +54,14 @@ export function observeAbuse(ctx: RequestContext): undefined {
     return undefined;
   }
   abuse.observe(fill(ctx, true));
+  release();
+  return undefined;
+}
+
+/** Drops the scratch's references to the request (the engine copied what it needs). */
+function release(): void {
   scratch.body = undefined;
   scratch.rawHeaders = NO_NAMES;
-  return undefined;
 }
 
 /** The scratch observation of `ctx`; `ended`: with what the call used and its status. */

@@ -79,9 +79,9 @@ export interface Observation {
    */
   rawHeaders?: readonly string[];
   endUser: string | null;
-  /** `chat.create`, `images.generate`, ... */
   /** The output budget the call asks for (session 11). */
   maxTokens?: number;
+  /** `chat.create`, `images.generate`, ... */
   action: string;
   endpoint: string;
   model: string | null;
@@ -965,21 +965,6 @@ export class AnomalyDetectors {
   }
 
   /**
-   * Style shift on the key's last MIX_RING requests, for a slow key: when they span at least 15 s
-   * (fewer than 8 requests per 15 s; a faster key's windows fill in 15 s and are judged at their
-   * close), they are compared with the history the same way as a closed window. A window that began
-   * before the shift mixes old requests with new ones and may not cross 0.7; the next one takes
-   * another 8 requests, which for a key sending one request every 3-4 s was a minute. At most one
-   * evaluation per second per key; none for 15 s after a finding.
-   */
-  /**
-   * Style shift to a kind of call the key had never made (embeddings, images), first called after ≥ 30 requests over ≥ 5 minutes of something else, and
-   * ≥ 4 of them making ≥ a quarter of the key's requests within the next 2 minutes. A key that keeps
-   * some of its old traffic (a support bot that turns a third of its calls to images or embeddings)
-   * never reaches the histogram distance of the other tests; one image request is a try. Chat,
-   * completions and responses are one kind here: pipelines move between them.
-   */
-  /**
    * Style shift in what the key asks to be generated: ≥ 4 calls within 2 minutes asking for an
    * output budget (`max_tokens` and its kin) of ≥ 2,000 tokens and ≥ 4x the most it asked for in
    * ≥ 30 requests over ≥ 5 minutes. Known when a call is forwarded, a minute or more before the long
@@ -1018,6 +1003,14 @@ export class AnomalyDetectors {
     });
   }
 
+  /**
+   * Style shift to a kind of call the key had never made (embeddings, images), first called after
+   * ≥ 30 requests over ≥ 5 minutes of something else, and ≥ 4 of them making ≥ a quarter of the
+   * key's requests within the next 2 minutes. A key that keeps
+   * some of its old traffic (a support bot that turns a third of its calls to images or embeddings)
+   * never reaches the histogram distance of the other tests; one image request is a try. Chat,
+   * completions and responses are one kind here: pipelines move between them.
+   */
   private novelKind(s: KeyState, ep: number, now: number, out: Finding[]): void {
     const k = this.k;
     if (s.novel >= 0) {
@@ -1052,6 +1045,14 @@ export class AnomalyDetectors {
     s.novelHistory = s.mixRingN;
   }
 
+  /**
+   * Style shift on the key's last MIX_RING requests, for a slow key: when they span at least 15 s
+   * (fewer than 8 requests per 15 s; a faster key's windows fill in 15 s and are judged at their
+   * close), they are compared with the history the same way as a closed window. A window that began
+   * before the shift mixes old requests with new ones and may not cross 0.7; the next one takes
+   * another 8 requests, which for a key sending one request every 3-4 s was a minute. At most one
+   * evaluation per second per key; none for 15 s after a finding.
+   */
   private ringShift(s: KeyState, now: number, out: Finding[]): void {
     if (this.k > 1 || s.mixBaseN < 60 * this.k) return;
     const oldest = s.mixRingT[s.mixRingN % MIX_RING]!;
