@@ -189,6 +189,9 @@ const MIX_BINS = ENDPOINTS.length * 4 + 8;
 const NOVEL_KINDS = (1 << ENDPOINTS.indexOf('embeddings')) | (1 << ENDPOINTS.indexOf('images'));
 /** How long after its first call a new kind is counted. */
 const NOVEL_WINDOW_MS = 2 * 60_000;
+/** Requests over ≥ 5 min before a never-made kind counts (from a new network: NOVEL_FEW). */
+const NOVEL_HISTORY = 30;
+const NOVEL_FEW = 15;
 /** The smallest output budget a call must ask for to count in a budget shift (`budgetShift`). */
 const BUDGET_FLOOR = 2000;
 /** Requests in the ring a slow key's style shift is judged on (as many as a window needs). */
@@ -1157,7 +1160,12 @@ export class AnomalyDetectors {
     const bit = 1 << ep;
     if ((s.kinds & bit) !== 0) return;
     s.kinds |= bit;
-    if ((NOVEL_KINDS & bit) === 0 || s.mixRingN < 30 * k || now - s.firstSeen < 5 * MIN) return;
+    if ((NOVEL_KINDS & bit) === 0 || s.mixRingN < NOVEL_FEW * k || now - s.firstSeen < 5 * MIN) return;
+    // A key of few requests has too little history for a first embedding call to mean much (a
+    // small app adding retrieval): it counts when it also comes from a network the key never used
+    // before this minute, past its first minutes (someone else holding the key).
+    if (s.mixRingN < NOVEL_HISTORY * k && !(s.nets.firstSeenOf(s.net) >= Math.max(now - MIN, s.firstSeen + ESTABLISH_MS)))
+      return;
     s.novel = ep;
     s.novelSince = now;
     s.novelCount = 1;

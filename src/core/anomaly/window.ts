@@ -96,6 +96,11 @@ export class RecentSet<K> {
     return Number.NEGATIVE_INFINITY;
   }
 
+  /** When `k` was first seen (-Infinity if it is not a member). */
+  firstSeenOf(k: K): number {
+    return this.m.get(k)?.first ?? Number.NEGATIVE_INFINITY;
+  }
+
   /** Members seen since `since`. */
   countSeenSince(since: number): number {
     let n = 0;

@@ -618,19 +618,20 @@ describe('style shift', () => {
 
   it('flags a key that turns a third of its calls to a kind it never made, by the 4th of them; not one it had tried', () => {
     // 40 chats over 6 minutes, then every third call an embedding batch (the rest chat as before).
-    const run = (triedBefore: boolean, history = 40) => {
+    const run = (triedBefore: boolean, history = 40, shiftIp?: string, every = 9_000) => {
       const d = new AnomalyDetectors();
       const found: { t: number; reason: string }[] = [];
       let t = T0;
       const send = (o: Partial<Observation>) => {
         for (const f of d.observe(obs(o), t))
           if (f.detector === 'style-shift') found.push({ t: t - T0, reason: f.reason });
-        t += 9_000;
+        t += every;
       };
       if (triedBefore) send(embedding);
       for (let i = 0; i < history; i++) send({ prompt: `hello there number ${i}` });
       const start = t - T0;
-      for (let i = 0; i < 30; i++) send(i % 3 === 0 ? embedding : { prompt: `hello again ${i}` });
+      for (let i = 0; i < 30; i++)
+        send(i % 3 === 0 ? { ...embedding, ...(shiftIp ? { ip: shiftIp } : {}) } : { prompt: `hello again ${i}` });
       return { found, start };
     };
     const { found, start } = run(false);
@@ -642,8 +643,13 @@ describe('style shift', () => {
     );
     // The histogram tests never see it: a third of the calls is a distance of 0.33.
     expect(run(true).found).toEqual([]);
-    // Nor a key of 20 requests (too little history to say what it never does).
-    expect(run(false, 20).found).toEqual([]);
+    // Nor a key of 25 requests over 5.4 minutes (too little history to say what it never does)...
+    expect(run(false, 25, undefined, 13_000).found).toEqual([]);
+    // ...unless its new kind of call comes from a network it never used (someone else holding it).
+    const stolen = run(false, 25, '203.0.113.9', 13_000);
+    expect(stolen.found.map((f) => f.t - stolen.start)).toEqual([117_000]);
+    // Under 15 requests, too little history either way.
+    expect(run(false, 12, '203.0.113.9', 30_000).found).toEqual([]);
   });
 
   it('leaves a key going back to a kind of call it often makes (a pipeline between runs); flags one it never made', () => {

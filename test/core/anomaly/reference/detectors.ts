@@ -24,7 +24,8 @@
  * sharing's new ranges twice the key's old ranges, not its old networks, and a shared client
  * fingerprint that tenants on other networks use too only flagged, and a style shift to a kind of
  * call never made (`novelKind`, copied) or a much larger output budget asked for (`budgetShift`,
- * copied) (session 11).
+ * copied) (session 11); a never-made kind after 15-29 requests when it comes from a network new
+ * this minute (session 12).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -427,7 +428,7 @@ export class AnomalyDetectors {
     if ((mixAge >= 15_000 && key.mixRecentN >= 8 * this.k) || mixAge >= 60_000)
       this.closeMixWindow(key, now, now, findings);
     const ep = endpointIndex(o.endpoint);
-    this.novelKind(key, ep, now, findings);
+    this.novelKind(key, ep, net, now, findings);
     if (o.maxTokens !== undefined && o.maxTokens >= 0) this.budgetShift(key, o.maxTokens, now, findings);
     const binA = ep * 4 + lengthClass;
     const binB = modelBin(o.model);
@@ -1011,7 +1012,7 @@ export class AnomalyDetectors {
    * never reaches the histogram distance of the other tests; one image request is a try. Chat,
    * completions and responses are one kind here: pipelines move between them.
    */
-  private novelKind(s: KeyState, ep: number, now: number, out: Finding[]): void {
+  private novelKind(s: KeyState, ep: number, net: string, now: number, out: Finding[]): void {
     const k = this.k;
     if (s.novel >= 0) {
       if (now - s.novelSince > NOVEL_WINDOW_MS) s.novel = -1;
@@ -1037,7 +1038,8 @@ export class AnomalyDetectors {
     const bit = 1 << ep;
     if ((s.kinds & bit) !== 0) return;
     s.kinds |= bit;
-    if ((NOVEL_KINDS & bit) === 0 || s.mixRingN < 30 * k || now - s.firstSeen < 5 * MIN) return;
+    if ((NOVEL_KINDS & bit) === 0 || s.mixRingN < 15 * k || now - s.firstSeen < 5 * MIN) return;
+    if (s.mixRingN < 30 * k && !(s.nets.firstSeenOf(net) >= Math.max(now - MIN, s.firstSeen + ESTABLISH_MS))) return;
     s.novel = ep;
     s.novelSince = now;
     s.novelCount = 1;

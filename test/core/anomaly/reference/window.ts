@@ -119,6 +119,11 @@ export class RecentSet<K> {
     return out;
   }
 
+  /** When `k` was first seen (-Infinity if it is not a member). */
+  firstSeenOf(k: K): number {
+    return this.m.get(k)?.first ?? Number.NEGATIVE_INFINITY;
+  }
+
   /** When `k` was last seen (undefined if unknown). */
   lastSeen(k: K): number | undefined {
     return this.m.get(k)?.last;
