@@ -1164,7 +1164,10 @@ export class AnomalyDetectors {
     // A key of few requests has too little history for a first embedding call to mean much (a
     // small app adding retrieval): it counts when it also comes from a network the key never used
     // before this minute, past its first minutes (someone else holding the key).
-    if (s.mixRingN < NOVEL_HISTORY * k && !(s.nets.firstSeenOf(s.net) >= Math.max(now - MIN, s.firstSeen + ESTABLISH_MS)))
+    if (
+      s.mixRingN < NOVEL_HISTORY * k &&
+      !(s.nets.firstSeenOf(s.net) >= Math.max(now - MIN, s.firstSeen + ESTABLISH_MS))
+    )
       return;
     s.novel = ep;
     s.novelSince = now;

@@ -631,7 +631,11 @@ describe('style shift', () => {
       for (let i = 0; i < history; i++) send({ prompt: `hello there number ${i}` });
       const start = t - T0;
       for (let i = 0; i < 30; i++)
-        send(i % 3 === 0 ? { ...embedding, ...(shiftIp ? { ip: shiftIp } : {}) } : { prompt: `hello again ${i}` });
+        send(
+          i % 3 === 0
+            ? { ...embedding, ...(shiftIp ? { ip: shiftIp } : {}) }
+            : { prompt: `hello again ${i}` },
+        );
       return { found, start };
     };
     const { found, start } = run(false);

@@ -1039,7 +1039,8 @@ export class AnomalyDetectors {
     if ((s.kinds & bit) !== 0) return;
     s.kinds |= bit;
     if ((NOVEL_KINDS & bit) === 0 || s.mixRingN < 15 * k || now - s.firstSeen < 5 * MIN) return;
-    if (s.mixRingN < 30 * k && !(s.nets.firstSeenOf(net) >= Math.max(now - MIN, s.firstSeen + ESTABLISH_MS))) return;
+    if (s.mixRingN < 30 * k && !(s.nets.firstSeenOf(net) >= Math.max(now - MIN, s.firstSeen + ESTABLISH_MS)))
+      return;
     s.novel = ep;
     s.novelSince = now;
     s.novelCount = 1;
