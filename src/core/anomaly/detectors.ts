@@ -191,6 +191,8 @@ const NOVEL_KINDS = (1 << ENDPOINTS.indexOf('embeddings')) | (1 << ENDPOINTS.ind
 const NOVEL_WINDOW_MS = 2 * 60_000;
 /** Requests over ≥ 5 min before a never-made kind counts (from a new network: NOVEL_FEW). */
 const NOVEL_HISTORY = 30;
+/** New client products that make a busy key's new networks a leak (see `newClients`). */
+const NEW_CLIENT_PRODUCTS = 3;
 const NOVEL_FEW = 15;
 /** The smallest output budget a call must ask for to count in a budget shift (`budgetShift`). */
 const BUDGET_FLOOR = 2000;
@@ -903,7 +905,7 @@ export class AnomalyDetectors {
       oldNets > 0 &&
       ((newNets >= KEY_SHARING_NEW_NETS * k && newNets >= 3 * (oldNets + 1)) ||
         (newRanges >= KEY_SHARING_NEW_NETS * k && newRanges >= 2 * (s.ranges.size - newRanges + 1))) &&
-      (oldNets <= 3 || moreNetworksPerRequest(s, newNets, since, now))
+      (oldNets <= 3 || moreNetworksPerRequest(s, newNets, since, now) || newClients(s, since))
     ) {
       const newUas = s.uas.countNewSince(now - 5 * MIN);
       out.push({
@@ -1435,6 +1437,32 @@ function moreNetworksPerRequest(s: KeyState, newNets: number, since: number, now
   const before = s.ring.sum(now, S_REQ, slots + 30) - recent;
   const netsBefore = s.nets.countActiveBefore(since, since - 5 * MIN);
   return newNets * Math.max(before, 1) >= 2 * netsBefore * Math.max(recent, 1);
+}
+
+/**
+ * For a key already used from more than 3 networks whose new networks do not outgrow its requests:
+ * they came with at least NEW_CLIENT_PRODUCTS clients the key never used, told apart by product
+ * (the user agent's first token: `curl`, `python-httpx`, `AsyncOpenAI`, `Mozilla`). A leak is
+ * strangers' tools; a mobile app's new networks are its own devices, whose user agents differ by
+ * app version, OS and model but name the app (traffic written without sight of this detector:
+ * examples/scenarios/independent-c, where counting whole user agents quarantined three mobile apps).
+ */
+function newClients(s: KeyState, since: number): boolean {
+  const { fresh, before } = s.uas.membersSplitAt(since);
+  if (fresh.length < NEW_CLIENT_PRODUCTS) return false;
+  const known = new Set(before.map(productOf));
+  const products = new Set<string>();
+  for (const ua of fresh) {
+    const p = productOf(ua);
+    if (!known.has(p)) products.add(p);
+  }
+  return products.size >= NEW_CLIENT_PRODUCTS;
+}
+
+/** A user agent's product: its text up to the first `/` or space (`curl/8.5.0` -> `curl`). */
+function productOf(ua: string): string {
+  const m = /^[^/\s]*/.exec(ua);
+  return m ? m[0].toLowerCase() : ua;
 }
 
 /** Records `member` in the set of `k`; returns when it was last seen there before (-Infinity if new). */

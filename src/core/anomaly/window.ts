@@ -101,6 +101,14 @@ export class RecentSet<K> {
     return this.m.get(k)?.first ?? Number.NEGATIVE_INFINITY;
   }
 
+  /** Members first seen since `since` (`fresh`) and before it. */
+  membersSplitAt(since: number): { fresh: K[]; before: K[] } {
+    const fresh: K[] = [];
+    const before: K[] = [];
+    for (const [k, e] of this.m) (e.first >= since ? fresh : before).push(k);
+    return { fresh, before };
+  }
+
   /** Members seen since `since`. */
   countSeenSince(since: number): number {
     let n = 0;

@@ -392,6 +392,41 @@ describe('key sharing', () => {
     expect(run(40, 1).length).toBeGreaterThan(0);
   });
 
+  it("flags a busy key of five networks whose new networks bring strangers' clients; not new versions of its own app", () => {
+    // The owner: a request every 2 s from five networks of one /16 for ten minutes, and on. From
+    // minute 10, a stranger on a new network (in a new /16) every 10 s, each back every 30 s: too
+    // few new networks per request against the owner's for the per-request check.
+    const run = (ua: (i: number) => string) => {
+      const d = new AnomalyDetectors();
+      const found = [];
+      for (let s = 0; s < 780; s += 2) {
+        found.push(...d.observe(obs({ ip: `198.51.${100 + ((s / 2) % 5)}.7` }), T0 + s * 1000));
+        if (s >= 600 && s % 10 === 0)
+          for (let j = 0; j <= Math.min(7, (s - 600) / 10); j++)
+            if (j === (s - 600) / 10 || (s - 600 - 10 * j) % 30 === 0)
+              found.push(
+                ...d.observe(obs({ ip: `${81 + j}.${20 + j}.7.9`, userAgent: ua(j) }), T0 + s * 1000 + 500),
+              );
+      }
+      return found.filter((f) => f.detector === 'key-sharing');
+    };
+    const tools = [
+      'curl/8.5.0',
+      'python-httpx/0.27.2',
+      'AsyncOpenAI/Python 1.66.3',
+      'Mozilla/5.0 (Windows NT 10.0)',
+    ];
+    const leak = run((j) => tools[j % 4]!);
+    expect(leak.length).toBeGreaterThan(0);
+    expect(leak[0]?.signals).toMatchObject({ previousNetworks: 5 });
+    // The app's own devices: user agents differ by version and OS, but name the app.
+    const app = [
+      'Cobalt/3.4.1 (iOS 17.5.1) Alamofire/5.9.1',
+      'Cobalt/3.5.0 (Android 14; SM-S918B) okhttp/4.12.0',
+    ];
+    expect(run((j) => `${app[j % 2]!} build ${j}`)).toEqual([]);
+  });
+
   /** A key called from `nets` networks from its first request on (an edge deployment, a mobile app). */
   function manyNetworksFromTheStart(
     d: AnomalyDetectors,

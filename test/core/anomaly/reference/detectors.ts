@@ -25,7 +25,8 @@
  * fingerprint that tenants on other networks use too only flagged, and a style shift to a kind of
  * call never made (`novelKind`, copied) or a much larger output budget asked for (`budgetShift`,
  * copied) (session 11); a never-made kind after 15-29 requests when it comes from a network new
- * this minute (session 12).
+ * this minute, and key sharing of a key of more than 3 networks also when its new networks brought
+ * 3 client products (user agents' first tokens) it never used (`newClientProducts`) (session 12).
  */
 /**
  * The anomaly detectors. Pure: time comes in as `now` (ms), nothing is read from the world.
@@ -815,7 +816,7 @@ export class AnomalyDetectors {
       oldNets > 0 &&
       ((newNets >= 6 * k && newNets >= 3 * (oldNets + 1)) ||
         (newRanges >= 6 * k && newRanges >= 2 * (s.ranges.size - newRanges + 1))) &&
-      (oldNets <= 3 || perRequest)
+      (oldNets <= 3 || perRequest || newClientProducts(s.uas, since) >= 3)
     ) {
       out.push({
         detector: 'key-sharing',
@@ -1334,4 +1335,12 @@ function spike(
   else if (!first || r.spikes > 0) return null;
   const ratio = base > 0 ? rate / base : rate * 100;
   return { rate, base, ratio, score: Math.min(1, 0.4 + Math.log10(Math.max(ratio, 1)) / 5) };
+}
+
+/** Products (user agents' first tokens, lower-cased) first seen since `since` that no older user agent named. */
+function newClientProducts(uas: RecentSet<string>, since: number): number {
+  const product = (ua: string) => (/^[^/\s]*/.exec(ua)?.[0] ?? ua).toLowerCase();
+  const { fresh, before } = uas.membersSplitAt(since);
+  const known = new Set(before.map(product));
+  return new Set(fresh.map(product).filter((p) => !known.has(p))).size;
 }

@@ -119,6 +119,14 @@ export class RecentSet<K> {
     return out;
   }
 
+  /** Members first seen since `since` (`fresh`) and before it. */
+  membersSplitAt(since: number): { fresh: K[]; before: K[] } {
+    const fresh: K[] = [];
+    const before: K[] = [];
+    for (const [k, e] of this.m) (e.first >= since ? fresh : before).push(k);
+    return { fresh, before };
+  }
+
   /** When `k` was first seen (-Infinity if it is not a member). */
   firstSeenOf(k: K): number {
     return this.m.get(k)?.first ?? Number.NEGATIVE_INFINITY;
