@@ -726,12 +726,13 @@ export class AnomalyDetectors {
   }
 
   /** Sizes of the state maps, for metrics and tests of boundedness. */
-  sizes(): { keys: number; tenants: number; nets: number; templates: number } {
+  sizes(): { keys: number; tenants: number; nets: number; templates: number; clients: number } {
     return {
       keys: this.keys.size,
       tenants: this.tenants.size,
       nets: this.nets.size + this.wideNets.size,
       templates: this.templates.size,
+      clients: this.clients.size,
     };
   }
 

@@ -734,6 +734,13 @@ describe('bounded state', () => {
     expect(s.nets).toBe(400);
     expect(s.templates).toBe(200);
   });
+
+  it('keeps at most 4,096 clients when every request names a new user agent', () => {
+    const d = new AnomalyDetectors();
+    for (let i = 0; i < 6000; i++)
+      d.observe(obs({ ip: `81.20.${(i >> 8) & 255}.${i & 255}`, userAgent: `rotating-client/${i}` }), T0 + i);
+    expect(d.sizes().clients).toBe(4096);
+  });
 });
 
 describe('output shift', () => {
