@@ -51,10 +51,17 @@ const SERIES = 3;
 
 /**
  * Attempts in five minutes before a flag, and before a quarantine (times the policy's sensitivity).
- * A flag needs 4 (it was 6): a key probing at one request every 10-20 s with ordinary prompts mixed
- * in took more than 120 s to reach 6 in 2 of 60 generated scenarios (seeds 181-243).
+ * A flag needs 3 (it was 6, then 4): a key probing at one request every 10-20 s with ordinary
+ * prompts mixed in took more than 120 s to reach 6 in 2 of 60 generated scenarios (seeds 181-243);
+ * probers sending one attempt every 15-25 s, a quarter to 40 % ordinary questions between, reached
+ * 4 after 2 minutes or more in 11 of 30 (traffic written without sight of this detector,
+ * examples/scenarios/independent-c seeds 1-16; at 3, 5 of 30). The price is flags, never a refusal:
+ * a security team red-teaming its own app with a handful of payloads in its QA traffic (4 of 14
+ * seeds of independent-b), researchers quoting payloads (1 of 16 of independent-c), and an
+ * internal tool whose summaries the classifier scores over its threshold 3 times in 40 s (1 of 16).
+ * Requiring half of the key's requests for 3 kept 2 of those 7 flags and lost half the catches.
  */
-export const FLAG_ATTEMPTS = 4;
+export const FLAG_ATTEMPTS = 3;
 export const QUARANTINE_ATTEMPTS = 20;
 /**
  * Distinct attempt texts in five minutes before any action: one text repeated (an application's own

@@ -43,19 +43,20 @@ function feed(
 
 describe('injection-attempts detector', () => {
   it('flags a slow prober whose attempts are a third of what it sends, not a key where they are a quarter', () => {
-    // Four attempts (distinct texts) in 5 min: a key probing at one request every 10-20 s, with
+    // Three attempts (distinct texts) in 5 min: a key probing at one request every 10-20 s, with
     // ordinary prompts mixed in and some payloads the classifier does not score as injection.
-    expect(FLAG_ATTEMPTS).toBe(4);
+    expect(FLAG_ATTEMPTS).toBe(3);
     expect(FLAG_SHARE).toBeLessThanOrEqual(0.35);
     const probe = (answered: number) => {
       const d = new InjectionAttempts();
-      let last = null;
-      for (let i = 0; i < 4; i++)
-        last = d.attempt(attempt({ requestId: `r${i}`, textHash: i }), T0 + i * 15_000, () => answered);
-      return last;
+      const found = [];
+      for (let i = 0; i < 3; i++)
+        found.push(d.attempt(attempt({ requestId: `r${i}`, textHash: i }), T0 + i * 15_000, () => answered));
+      return found;
     };
-    expect(probe(11)?.suggest).toBe('flag'); // 4 of 11: 36 %
-    expect(probe(16)).toBeNull(); // 4 of 16: 25 %
+    // 3 of 8: 37.5 %, flagged by the third attempt, 30 s after the first.
+    expect(probe(8).map((f) => f?.suggest ?? null)).toEqual([null, null, 'flag']);
+    expect(probe(12)).toEqual([null, null, null]); // 3 of 12: 25 %
   });
 
   it("measures the share from the key's first attempt: a busy key that starts probing is flagged at once", () => {
@@ -64,18 +65,18 @@ describe('injection-attempts detector', () => {
     const inSlots = (slots: number) => 2 * slots;
     const probing = new InjectionAttempts();
     const found = [];
-    for (let i = 0; i < 4; i++)
+    for (let i = 0; i < 3; i++)
       found.push(
         probing.attempt(attempt({ requestId: `r${i}`, textHash: i }), T0 + i * 10_000, (_k, slots) =>
           inSlots(slots),
         ),
       );
-    expect(found.slice(0, 3)).toEqual([null, null, null]);
-    expect(found[3]).toMatchObject({ suggest: 'flag', signals: { shareSinceFirst: 0.5 } });
-    // Measured over all five minutes that was 4 of 60: no flag until some 20 attempts.
-    expect(found[3]!.signals.share).toBeLessThan(FLAG_SHARE);
+    expect(found.slice(0, 2)).toEqual([null, null]);
+    expect(found[2]).toMatchObject({ suggest: 'flag', signals: { shareSinceFirst: 0.5 } });
+    // Measured over all five minutes that was 3 of 60: no flag until some 20 attempts.
+    expect(found[2]!.signals.share).toBeLessThan(FLAG_SHARE);
     // Its score rests on the share it was flagged on (a policy's `minScore` of 0.5 keeps it).
-    expect(found[3]!.score).toBeGreaterThanOrEqual(0.5);
+    expect(found[2]!.score).toBeGreaterThanOrEqual(0.5);
     // The same key whose users paste a payload once a minute: 4 in 19 slots, 4 of 38 requests.
     const pasting = new InjectionAttempts();
     let last = null;
