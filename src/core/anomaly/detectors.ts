@@ -189,11 +189,11 @@ const MIX_BINS = ENDPOINTS.length * 4 + 8;
 const NOVEL_KINDS = (1 << ENDPOINTS.indexOf('embeddings')) | (1 << ENDPOINTS.indexOf('images'));
 /** How long after its first call a new kind is counted. */
 const NOVEL_WINDOW_MS = 2 * 60_000;
-/** Requests over ≥ 5 min before a never-made kind counts (from a new network: NOVEL_FEW). */
+/** Requests over ≥ 5 min before a never-made kind counts; NOVEL_FEW when it comes from a new network. */
 const NOVEL_HISTORY = 30;
+const NOVEL_FEW = 15;
 /** New client products that make a busy key's new networks a leak (see `newClients`). */
 const NEW_CLIENT_PRODUCTS = 3;
-const NOVEL_FEW = 15;
 /** The smallest output budget a call must ask for to count in a budget shift (`budgetShift`). */
 const BUDGET_FLOOR = 2000;
 /** Requests in the ring a slow key's style shift is judged on (as many as a window needs). */
