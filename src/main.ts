@@ -518,7 +518,11 @@ export async function serve(opts: ServeOptions): Promise<RunningSluice> {
         registerTierRoutes(app, d, {
           store: trustWiring.store,
           tiers: () => Object.keys(runtime.cfg.tiers),
-          changed: () => void stores.invalidate(TIERS_CHANGED),
+          // This instance first (read your writes), then every other one.
+          changed: async () => {
+            await trustWiring.refresh();
+            void stores.invalidate(TIERS_CHANGED);
+          },
         }),
       web.adminPlugin,
       (app) =>

@@ -22,7 +22,7 @@ function view(tenant: string, row: TenantTierRow | undefined) {
 export function registerTierRoutes(
   app: FastifyInstance,
   deps: AdminDeps,
-  o: { store: SqlTrustStore; tiers: () => string[]; changed: () => void },
+  o: { store: SqlTrustStore; tiers: () => string[]; changed: () => Promise<void> },
 ): void {
   const tenantOf = async (id: string) => deps.control.getTenant(id);
   const notFound = (id: string) => refuse('SLUICE_ADMIN_NOT_FOUND', `no tenant "${id.slice(0, 64)}"`);
@@ -42,7 +42,7 @@ export function registerTierRoutes(
     if (!(await tenantOf(id))) return sendAdminError(reply, notFound(id));
     const by = request.admin?.name ?? 'admin';
     const { before, after } = await setTenantTier(o.store, id, tier, by, deps.clock.now());
-    o.changed();
+    await o.changed();
     auditAdmin(deps, request, 'tenants.tier.set', { tenant: id, from: before?.tier ?? null, to: tier });
     return view(id, after);
   });
@@ -56,7 +56,7 @@ export function registerTierRoutes(
       request.admin?.name ?? 'admin',
       deps.clock.now(),
     );
-    o.changed();
+    await o.changed();
     auditAdmin(deps, request, 'tenants.tier.unpin', { tenant: id, tier: after?.tier ?? null });
     return view(id, after);
   });

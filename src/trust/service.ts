@@ -71,9 +71,19 @@ export class TrustService {
     return row.pinned || ladder?.includes(r.tier) ? row.tier : r.tier;
   }
 
-  /** Re-reads the tenant tiers (another instance or the CLI moved one). */
+  /** Reads of the tenant tiers started so far (see `refresh`). */
+  private reads = 0;
+
+  /**
+   * Re-reads the tenant tiers (another instance or the CLI moved one). A read answered after a
+   * later one started is dropped: the timer's read, begun before an operator pinned a tier and
+   * answered after the read the pin triggered, put the old tier back until the next read (seen as
+   * a flaky test/trust/earned-tiers.test.ts under a full, busy `npm test`).
+   */
   async refresh(): Promise<void> {
+    const read = ++this.reads;
     const rows = await this.o.store.tiers();
+    if (read !== this.reads) return;
     this.tiers = new Map(rows.map((r) => [r.tenantId, r]));
   }
 

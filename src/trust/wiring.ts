@@ -32,6 +32,8 @@ export interface TrustWiring {
   store: SqlTrustStore;
   /** Handles an invalidation id; true when it was the trust service's. */
   onInvalidate(id: string): boolean;
+  /** Re-reads the tiers here now (after an operator moved one: this instance answers with it at once). */
+  refresh(): Promise<void>;
   close(): void;
 }
 
@@ -87,6 +89,7 @@ export async function startTrust(o: {
   return {
     trust,
     store,
+    refresh,
     onInvalidate(id) {
       if (id !== TIERS_CHANGED) return false;
       // This instance's own moves are already in memory: drop cached principals now, again once re-read.
