@@ -189,7 +189,10 @@ const MIX_BINS = ENDPOINTS.length * 4 + 8;
 const NOVEL_KINDS = (1 << ENDPOINTS.indexOf('embeddings')) | (1 << ENDPOINTS.indexOf('images'));
 /** How long after its first call a new kind is counted. */
 const NOVEL_WINDOW_MS = 2 * 60_000;
-/** Requests over ≥ 5 min before a never-made kind counts; NOVEL_FEW when it comes from a new network. */
+/**
+ * Requests over ≥ 5 min before a never-made kind or a much larger budget counts (`novelKind`,
+ * `budgetShift`); for a never-made kind, NOVEL_FEW when it comes from a new network.
+ */
 const NOVEL_HISTORY = 30;
 const NOVEL_FEW = 15;
 /** New client products that make a busy key's new networks a leak (see `newClients`). */
@@ -1101,7 +1104,7 @@ export class AnomalyDetectors {
     const big =
       budget >= BUDGET_FLOOR &&
       budget >= 4 * Math.max(s.budgetMax, 1) &&
-      s.mixRingN >= 30 * k &&
+      s.mixRingN >= NOVEL_HISTORY * k &&
       now - s.firstSeen >= 5 * MIN;
     const running = s.budgetCount > 0 && now - s.budgetSince <= NOVEL_WINDOW_MS;
     if (!big) {
@@ -1462,9 +1465,9 @@ function newClients(s: KeyState, since: number): boolean {
 
 /** A user agent's product: its text up to the first `/` or space (`curl/8.5.0` -> `curl`). */
 function productOf(ua: string): string {
-  const m = /^[^/\s]*/.exec(ua);
-  return m ? m[0].toLowerCase() : ua;
+  return ua.split(PRODUCT_END, 1)[0]!.toLowerCase();
 }
+const PRODUCT_END = /[/\s]/;
 
 /** Records `member` in the set of `k`; returns when it was last seen there before (-Infinity if new). */
 function seeIn<K, M>(map: Map<K, RecentSet<M>>, k: K, member: M, now: number, cap: number): number {

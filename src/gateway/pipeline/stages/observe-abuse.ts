@@ -38,7 +38,8 @@ const scratch: Observation = {
 /** Before `forward`: the call as asked (its output and status come with `observeAbuse`). */
 export function observeAbuseStart(ctx: RequestContext): undefined {
   const abuse = ctx.deps.abuse;
-  if (!abuse?.observeStart || !ctx.principal || !ctx.endpoint) return undefined;
+  // (Both halves or neither: a call seen at its start and again whole at its end would count twice.)
+  if (!abuse?.observeStart || !abuse.observeDone || !ctx.principal || !ctx.endpoint) return undefined;
   abuse.observeStart(fill(ctx, false));
   ctx.abuseStarted = true;
   release();
@@ -49,8 +50,8 @@ export function observeAbuse(ctx: RequestContext): undefined {
   const abuse = ctx.deps.abuse;
   const p = ctx.principal;
   if (!abuse || !p || !ctx.endpoint) return undefined;
-  if (ctx.abuseStarted && abuse.observeDone) {
-    abuse.observeDone(p.keyId, ctx.usage?.outputTokens ?? 0);
+  if (ctx.abuseStarted) {
+    abuse.observeDone!(p.keyId, ctx.usage?.outputTokens ?? 0);
     return undefined;
   }
   abuse.observe(fill(ctx, true));
